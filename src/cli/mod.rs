@@ -1,0 +1,235 @@
+//! The command line: clap definitions, and one module per command that turns
+//! parsed arguments into calls on the library and formats what comes back.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+pub mod logging;
+pub mod plan;
+pub mod validate;
+
+/// Exit codes shared by every command.
+pub mod exit {
+    /// The input (spec, flags) is invalid: nothing was done.
+    pub const INVALID_INPUT: u8 = 2;
+    /// The command ran and failed (a cluster refused, a step failed).
+    pub const FAILED: u8 = 1;
+    /// The command exists but its implementation has not landed yet.
+    pub const NOT_AVAILABLE: u8 = 3;
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "migrate",
+    version,
+    about = "Plan and carry out the migration of an Istio mesh from one cluster to a multi-cluster mesh",
+    long_about = None,
+    after_help = "Examples:\n  migrate validate -f plans/two-cluster.yaml\n  migrate plan -f plans/two-cluster.yaml\n  migrate apply -f plans/two-cluster.yaml\n  migrate rollback --to phase3\n  migrate demo"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Kubeconfig file with the contexts the spec names.
+    #[arg(long, env = "KUBECONFIG", global = true, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// More log output (-v info, -vv debug, -vvv trace).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Log format on stderr.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check a spec: every error with file, line, column and field path.
+    #[command(after_help = "Example:\n  migrate validate -f plans/two-cluster.yaml")]
+    Validate(SpecArgs),
+    /// Show the DAG of phases and steps, every action and its rollback.
+    #[command(
+        after_help = "Examples:\n  migrate plan -f plans/two-cluster.yaml\n  migrate plan -f plans/two-cluster.yaml -o json\n  migrate plan -f plans/two-cluster.yaml --phase 2 -o mermaid"
+    )]
+    Plan(PlanArgs),
+    /// Run the plan against the clusters, checkpointing after every step.
+    #[command(
+        after_help = "Examples:\n  migrate apply -f plans/two-cluster.yaml\n  migrate apply -f plans/two-cluster.yaml --resume"
+    )]
+    Apply(ApplyArgs),
+    /// Where the current run stands.
+    #[command(after_help = "Example:\n  migrate status\n  migrate status -o json --events")]
+    Status(StatusArgs),
+    /// Undo every phase after the given one, in reverse order.
+    #[command(
+        after_help = "Examples:\n  migrate rollback --to phase3\n  migrate rollback --to discovery --dry-run\n  migrate rollback --to phase0   # everything"
+    )]
+    Rollback(RollbackArgs),
+    /// The whole story on simulated clusters: plan, apply, failover test, rollback.
+    #[command(after_help = "Example:\n  migrate demo\n  migrate demo --keep")]
+    Demo(DemoArgs),
+    /// Simulated Kubernetes clusters for trying migrate and kubectl.
+    #[command(
+        subcommand,
+        after_help = "Example:\n  migrate sim serve --clusters 2 --kubeconfig ./sim.kubeconfig"
+    )]
+    Sim(SimCommand),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SpecArgs {
+    /// The MeshMigration spec (YAML).
+    #[arg(short = 'f', long = "file", value_name = "SPEC")]
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    Text,
+    Json,
+    Yaml,
+    Dot,
+    Mermaid,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub spec: SpecArgs,
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = PlanFormat::Text)]
+    pub output: PlanFormat,
+    /// Only this phase (`2`, `phase2` or `trust`).
+    #[arg(long, value_name = "PHASE")]
+    pub phase: Option<String>,
+    /// Do not contact clusters (no live diff).
+    #[arg(long)]
+    pub offline: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct StateArgs {
+    /// Where the run's checkpoint lives.
+    #[arg(long, value_name = "DIR", default_value = ".migrate", global = true)]
+    pub state_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub spec: SpecArgs,
+    #[command(flatten)]
+    pub state: StateArgs,
+    /// Continue an interrupted or failed run.
+    #[arg(long)]
+    pub resume: bool,
+    /// With --resume: accept a spec that changed since the run started.
+    #[arg(long, requires = "resume")]
+    pub replan: bool,
+    /// Server-side dry run: change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Steps running at once.
+    #[arg(long, default_value_t = 8)]
+    pub parallelism: usize,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub state: StateArgs,
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = StatusFormat::Text)]
+    pub output: StatusFormat,
+    /// Include the event journal.
+    #[arg(long)]
+    pub events: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StatusFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RollbackArgs {
+    #[command(flatten)]
+    pub state: StateArgs,
+    /// The phase to return to (`phase3`, `3` or `discovery`); `phase0` undoes everything.
+    #[arg(long, value_name = "PHASE")]
+    pub to: String,
+    /// Print what would be undone; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Steps running at once.
+    #[arg(long, default_value_t = 8)]
+    pub parallelism: usize,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    /// Leave the simulated clusters running, with a kubeconfig, after the demo.
+    #[arg(long)]
+    pub keep: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SimCommand {
+    /// Serve simulated clusters until Ctrl-C and write a kubeconfig for them.
+    #[command(
+        after_help = "Example:\n  migrate sim serve --clusters 2 --kubeconfig ./sim.kubeconfig\n  kubectl --kubeconfig ./sim.kubeconfig --context sim-cluster1 get ns"
+    )]
+    Serve(SimServeArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SimServeArgs {
+    /// How many clusters.
+    #[arg(long, default_value_t = 2)]
+    pub clusters: usize,
+    /// Where to write the kubeconfig.
+    #[arg(
+        long = "kubeconfig-out",
+        value_name = "FILE",
+        default_value = "sim.kubeconfig"
+    )]
+    pub kubeconfig_out: PathBuf,
+}
+
+/// Runs the parsed command line and returns the process exit code.
+pub fn run(cli: Cli) -> ExitCode {
+    logging::init(&cli.global);
+    let result = match &cli.command {
+        Command::Validate(args) => validate::run(&cli.global, args),
+        Command::Plan(args) => plan::run(&cli.global, args),
+        Command::Apply(_)
+        | Command::Status(_)
+        | Command::Rollback(_)
+        | Command::Demo(_)
+        | Command::Sim(_) => not_available("this command"),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(exit::FAILED)
+        }
+    }
+}
+
+pub(crate) fn not_available(what: &str) -> anyhow::Result<ExitCode> {
+    eprintln!("migrate: {what} is not yet available in this build");
+    Ok(ExitCode::from(exit::NOT_AVAILABLE))
+}

@@ -1,0 +1,10 @@
+//! migrate: plan and carry out the migration of an Istio mesh from one
+//! Kubernetes cluster to a multi-cluster mesh.
+//!
+//! Dependencies point one way: spec -> phases -> plan -> engine -> cluster/state.
+
+pub mod cli;
+pub mod phases;
+pub mod plan;
+pub mod spec;
+pub mod state;

@@ -1,0 +1,6 @@
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    migrate::cli::run(migrate::cli::Cli::parse())
+}

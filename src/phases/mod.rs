@@ -1,0 +1,1 @@
+//! One module per phase, each turning a validated spec into steps (plain data).

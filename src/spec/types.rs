@@ -1,0 +1,332 @@
+//! The `MeshMigration` document as typed data.
+//!
+//! These types are what the rest of the program sees after parsing and
+//! validation succeeded: phases read them, nothing writes them. Field names
+//! follow the YAML (camelCase) so `-o json` of a spec round-trips.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+pub const API_VERSION: &str = "migrate.meshops.dev/v1alpha1";
+pub const KIND: &str = "MeshMigration";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MeshMigration {
+    pub api_version: String,
+    pub kind: String,
+    pub metadata: Metadata,
+    pub spec: Spec,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Metadata {
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Spec {
+    pub mesh: Mesh,
+    pub topology: Topology,
+    pub installer: Installer,
+    pub clusters: Vec<Cluster>,
+    pub trust: Trust,
+    #[serde(default)]
+    pub routing: Routing,
+    #[serde(default)]
+    pub observability: Observability,
+    #[serde(default)]
+    pub workloads: Workloads,
+    #[serde(default)]
+    pub failover_test: Option<FailoverTest>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Mesh {
+    /// `values.global.meshID`, identical in every cluster.
+    pub id: String,
+    /// Mesh config `trustDomain`; `cluster.local` unless said otherwise.
+    pub trust_domain: String,
+    /// Other trust domains accepted during the migration (`trustDomainAliases`).
+    #[serde(default)]
+    pub trust_domain_aliases: Vec<String>,
+    pub istio_version: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Topology {
+    MultiPrimary,
+    PrimaryRemote,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Installer {
+    pub kind: InstallerKind,
+    /// Path or name of the installer binary (looked up on PATH).
+    pub path: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InstallerKind {
+    Istioctl,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Cluster {
+    /// The Istio cluster ID (`values.global.multiCluster.clusterName`); a DNS-1123 label.
+    pub name: String,
+    /// The kubeconfig context used to reach it.
+    pub context: String,
+    /// A kubeconfig file for this cluster only; otherwise `--kubeconfig` / `$KUBECONFIG`.
+    #[serde(default)]
+    pub kubeconfig: Option<PathBuf>,
+    /// `values.global.network`; all equal (or all absent) means one network.
+    #[serde(default)]
+    pub network: Option<String>,
+    /// The cluster that runs the mesh today. Exactly one.
+    #[serde(default)]
+    pub source: bool,
+    /// primary-remote only: `primary` or `remote`. Multi-primary: every cluster is primary.
+    #[serde(default)]
+    pub role: Option<Role>,
+    /// primary-remote only: the primary whose istiod serves this remote.
+    #[serde(default)]
+    pub primary: Option<String>,
+    #[serde(default)]
+    pub locality: Option<Locality>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Primary,
+    Remote,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Locality {
+    pub region: String,
+    #[serde(default)]
+    pub zone: Option<String>,
+    #[serde(default)]
+    pub subzone: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Trust {
+    pub root: TrustRoot,
+    /// Validity of each cluster's intermediate CA.
+    #[serde(default = "default_intermediate_days")]
+    pub intermediate_validity_days: u32,
+    /// Where CA keys are written (0600). Never in the state store.
+    #[serde(default = "default_cert_dir")]
+    pub cert_dir: PathBuf,
+}
+
+fn default_intermediate_days() -> u32 {
+    730
+}
+fn default_cert_dir() -> PathBuf {
+    PathBuf::from("./migrate-certs")
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum TrustRoot {
+    /// Sign intermediates with the live self-signed root of this (source) cluster.
+    Adopt(String),
+    /// A new root, introduced through the multi-root transition.
+    Generate(GenerateRoot),
+    /// A root the user already has, as PEM files.
+    Files(RootFiles),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GenerateRoot {
+    pub algorithm: KeyAlgorithm,
+    pub validity_days: u32,
+    pub org: String,
+    /// How running workloads move to the new root.
+    #[serde(default)]
+    pub transition: RootTransition,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeyAlgorithm {
+    EcdsaP256,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RootTransition {
+    /// Trust old+new, switch signer, drop old (no downtime). The default.
+    #[default]
+    MultiRoot,
+    /// Switch at once and restart every injected workload (acknowledged downtime).
+    RestartAll,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RootFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Routing {
+    /// Hosts exposed through the cross-network gateway (AUTO_PASSTHROUGH).
+    pub expose_hosts: Vec<String>,
+    pub destination_rules: Vec<DestinationRule>,
+    pub virtual_services: Vec<ObjectSpec>,
+    pub service_entries: Vec<ObjectSpec>,
+    /// Mesh-wide PeerAuthentication STRICT once every cluster trusts the shared root.
+    pub strict_mtls: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DestinationRule {
+    /// FQDN, e.g. `helloworld.sample.svc.cluster.local`.
+    pub host: String,
+    /// Where the rule is created; defaults to the host's namespace.
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// Clusters it goes to; empty means every cluster.
+    #[serde(default)]
+    pub clusters: Vec<String>,
+    #[serde(default)]
+    pub locality_lb: Option<LocalityLb>,
+    #[serde(default)]
+    pub outlier_detection: Option<OutlierDetection>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LocalityLb {
+    #[serde(default)]
+    pub failover_priority: Vec<String>,
+    #[serde(default)]
+    pub failover: Vec<FailoverRule>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FailoverRule {
+    pub from: String,
+    pub to: String,
+}
+
+/// Durations are kept as the user wrote them (`30s`, `1m30s`) after they were
+/// checked to parse; Istio takes the same strings.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OutlierDetection {
+    #[serde(default)]
+    pub consecutive5xx_errors: Option<u32>,
+    #[serde(default)]
+    pub consecutive_gateway_errors: Option<u32>,
+    /// Ignored by Istio since 1.7; validation warns and the planner emits
+    /// `consecutive5xxErrors` instead.
+    #[serde(default)]
+    pub consecutive_errors: Option<u32>,
+    #[serde(default)]
+    pub interval: Option<String>,
+    #[serde(default)]
+    pub base_ejection_time: Option<String>,
+    #[serde(default)]
+    pub max_ejection_percent: Option<u32>,
+}
+
+/// A VirtualService or ServiceEntry given by the user: name, namespace,
+/// target clusters and the Istio `spec` passed through as-is (the CRD
+/// schema validates it on the server).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectSpec {
+    pub name: String,
+    pub namespace: String,
+    #[serde(default)]
+    pub clusters: Vec<String>,
+    pub spec: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Observability {
+    #[serde(default)]
+    pub prometheus: Option<Prometheus>,
+    #[serde(default)]
+    pub tracing: Option<Tracing>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Prometheus {
+    pub federate: bool,
+    /// Namespace and ConfigMap of the Prometheus configuration.
+    #[serde(default = "default_prom_namespace")]
+    pub namespace: String,
+    #[serde(default = "default_prom_configmap")]
+    pub config_map: String,
+}
+
+fn default_prom_namespace() -> String {
+    "istio-system".into()
+}
+fn default_prom_configmap() -> String {
+    "prometheus".into()
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Tracing {
+    /// `host:port` of a Zipkin-compatible collector.
+    pub zipkin: String,
+    /// Percentage of requests traced, 0.0 to 100.0.
+    pub sampling: f64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Workloads {
+    /// Injected namespaces whose workloads are restarted after the cluster
+    /// identity or the CA changes.
+    pub restart_namespaces: Vec<String>,
+    /// Per-cluster overrides; absent means `restart_namespaces`.
+    #[serde(default)]
+    pub per_cluster: BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FailoverTest {
+    pub service: ServiceRef,
+    /// The client cluster the probe runs in.
+    pub from: String,
+    /// The cluster whose service is scaled to zero.
+    pub drain: String,
+    pub requests: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceRef {
+    pub namespace: String,
+    pub name: String,
+    pub port: u16,
+    pub path: String,
+}

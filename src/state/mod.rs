@@ -1,0 +1,1 @@
+//! The run's checkpoint: a `Store` trait and its sled implementation.

@@ -1,0 +1,5 @@
+//! Integration tests: one binary, one module per area, so the suite links once.
+
+mod plan;
+mod support;
+mod validate;
