@@ -3,6 +3,7 @@
 //!
 //! Dependencies point one way: spec -> phases -> plan -> engine -> cluster/state.
 
+pub mod ca;
 pub mod cli;
 pub mod phases;
 pub mod plan;
