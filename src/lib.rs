@@ -5,6 +5,7 @@
 
 pub mod ca;
 pub mod cli;
+pub mod cluster;
 pub mod phases;
 pub mod plan;
 pub mod spec;

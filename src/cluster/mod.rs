@@ -1,0 +1,61 @@
+//! The cluster layer: one kube client per kubeconfig context, and the
+//! primitive operations (get, apply, delete, patch, scale, restart, restore,
+//! wait, exec) that the engine's actions are made of.
+//!
+//! It knows Kubernetes, not plans: objects are `serde_json::Value`s and
+//! `ObjectKey`s. Every error says which cluster and which object, and knows
+//! whether retrying can help (`ClusterError::is_transient`).
+
+mod connect;
+mod error;
+mod exec;
+mod object;
+mod ops;
+mod retry;
+pub mod wait;
+
+pub use connect::{ClusterTarget, connect};
+pub use error::ClusterError;
+pub use exec::{ExecOutput, GeneratedFile, run_command};
+pub use object::{ObjectKey, clean_for_compare, clean_for_restore};
+pub use ops::{FIELD_MANAGER, RestoreOutcome};
+pub use retry::{Backoff, retry};
+
+use kube::Client;
+use kube::discovery::{ApiCapabilities, ApiResource};
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// One reachable cluster: its Istio name, the context that reaches it, a
+/// client, and the kinds resolved so far (discovery is cached per run).
+pub struct Cluster {
+    pub name: String,
+    pub context: String,
+    client: Client,
+    kinds: Mutex<HashMap<(String, String), (ApiResource, ApiCapabilities)>>,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("name", &self.name)
+            .field("context", &self.context)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Cluster {
+    pub fn new(name: impl Into<String>, context: impl Into<String>, client: Client) -> Self {
+        Cluster {
+            name: name.into(),
+            context: context.into(),
+            client,
+            kinds: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The underlying client, for typed calls the primitives do not cover.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+}
