@@ -6,6 +6,7 @@
 pub mod ca;
 pub mod cli;
 pub mod cluster;
+pub mod engine;
 pub mod phases;
 pub mod plan;
 pub mod spec;
