@@ -6,7 +6,16 @@
 use serde_json::{Value, json};
 
 /// (plural, group, kind, short names, served versions, storage version)
-pub const ISTIO_KINDS: &[(&str, &str, &str, &[&str], &[&str], &str)] = &[
+pub type IstioKind = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+    &'static [&'static str],
+    &'static str,
+);
+
+pub const ISTIO_KINDS: &[IstioKind] = &[
     (
         "trafficextensions",
         "extensions.istio.io",
