@@ -11,9 +11,14 @@ pub fn init(global: &GlobalArgs) {
         _ => "trace",
     };
     let filter = EnvFilter::try_from_env("MIGRATE_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    // Through the MultiProgress, so log lines print above the bars.
+    let writer =
+        tracing_indicatif::writer::IndicatifWriter::<tracing_indicatif::writer::Stderr>::new(
+            super::progress::multi().clone(),
+        );
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     // A second init (tests calling run twice) is harmless: keep the first.
     let _ = match global.log_format {
         LogFormat::Text => builder.try_init(),
