@@ -1,1 +1,204 @@
-//! One module per phase, each turning a validated spec into steps (plain data).
+//! One module per phase, each turning a validated spec into steps (plain
+//! data); [`plan`] runs them in order and builds the DAG.
+//!
+//! Step ids: `<phase>/<cluster>` for per-cluster work,
+//! `<phase>/<cluster>/<part>` for a second step on one cluster, and
+//! `discovery/<a><-<b>` for cluster `b`'s remote secret placed in `a`.
+//!
+//! Where edges go, and why:
+//! - every install step needs every preflight step: nothing changes before
+//!   every check passed;
+//! - a remote's install needs its primary's `install/<p>/expose-istiod`
+//!   (primary-remote): the remote IOP carries the primary's east-west
+//!   gateway address. Exposing istiod is part of phase 1 so that every edge
+//!   points to the same or an earlier phase, and rolling back phases in
+//!   reverse order never removes what an earlier phase relies on;
+//! - discovery between two clusters needs both to trust the shared root
+//!   first: endpoints of a peer are useless, and fail TLS, before that;
+//! - a remote's east-west gateway (primary-remote, multi-network) is
+//!   installed in phase 3 after its remote secret, because its proxy is
+//!   served by the primary's istiod, which only knows the remote from then on.
+//! Steps of independent clusters never need each other.
+
+mod context;
+pub mod discovery;
+pub mod failover;
+pub mod install;
+pub mod observability;
+pub mod preflight;
+pub mod routing;
+pub mod trust;
+
+pub use context::Ctx;
+
+use crate::plan::{
+    Action, ClusterInfo, Condition, FileContent, GeneratedFile, ObjectRef, Phase, Plan, PlanError,
+    PlanHeader, Step, Substitution,
+};
+use crate::spec::{MeshMigration, Topology};
+use serde_json::{Map, Value, json};
+
+/// The whole plan for a validated spec.
+pub fn plan(spec: &MeshMigration) -> Result<Plan, PlanError> {
+    Plan::new(header(spec), steps(spec))
+}
+
+/// Every step of every phase, phase by phase (not yet ordered).
+pub fn steps(spec: &MeshMigration) -> Vec<Step> {
+    let ctx = Ctx::new(spec);
+    let mut out = Vec::new();
+    for phase in Phase::ALL {
+        out.extend(phase_steps(&ctx, phase));
+    }
+    out
+}
+
+/// The steps of one phase.
+pub fn phase_steps(ctx: &Ctx<'_>, phase: Phase) -> Vec<Step> {
+    let steps = match phase {
+        Phase::Preflight => preflight::steps(ctx),
+        Phase::Install => install::steps(ctx),
+        Phase::Trust => trust::steps(ctx),
+        Phase::Discovery => discovery::steps(ctx),
+        Phase::Routing => routing::steps(ctx),
+        Phase::Observability => observability::steps(ctx),
+        Phase::Failover => failover::steps(ctx),
+    };
+    steps.into_iter().map(Step::finish).collect()
+}
+
+fn header(spec: &MeshMigration) -> PlanHeader {
+    let ctx = Ctx::new(spec);
+    PlanHeader {
+        name: spec.metadata.name.clone(),
+        topology: match spec.spec.topology {
+            Topology::MultiPrimary => "multi-primary",
+            Topology::PrimaryRemote => "primary-remote",
+        }
+        .into(),
+        clusters: spec
+            .spec
+            .clusters
+            .iter()
+            .map(|c| ClusterInfo {
+                name: c.name.clone(),
+                context: c.context.clone(),
+                network: c.network.clone(),
+                role: if ctx.is_remote(c) {
+                    "remote"
+                } else {
+                    "primary"
+                }
+                .into(),
+                source: c.source,
+            })
+            .collect(),
+    }
+}
+
+pub(crate) const ISTIO_SYSTEM: &str = "istio-system";
+/// How long an installer run may take.
+pub(crate) const INSTALL_TIMEOUT: u64 = 900;
+/// How long a Deployment may take to roll out.
+pub(crate) const ROLLOUT_TIMEOUT: u64 = 300;
+/// How long the workloads of one namespace may take to roll out.
+pub(crate) const WORKLOADS_TIMEOUT: u64 = 600;
+
+pub(crate) fn istiod() -> ObjectRef {
+    ObjectRef::deployment(ISTIO_SYSTEM, "istiod")
+}
+
+/// A manifest for `object`: apiVersion, kind, metadata (name, namespace and
+/// the entries of `metadata`), then the fields of `body`.
+pub(crate) fn manifest(object: &ObjectRef, metadata: Value, body: Value) -> Value {
+    let mut meta = Map::new();
+    meta.insert("name".into(), json!(object.name));
+    if let Some(ns) = &object.namespace {
+        meta.insert("namespace".into(), json!(ns));
+    }
+    if let Value::Object(extra) = metadata {
+        meta.extend(extra);
+    }
+    let mut out = Map::new();
+    out.insert("apiVersion".into(), json!(object.api_version));
+    out.insert("kind".into(), json!(object.kind));
+    out.insert("metadata".into(), Value::Object(meta));
+    if let Value::Object(fields) = body {
+        out.extend(fields);
+    }
+    Value::Object(out)
+}
+
+pub(crate) fn apply(cluster: &str, object: &ObjectRef, metadata: Value, body: Value) -> Action {
+    Action::Apply {
+        cluster: cluster.into(),
+        object: object.clone(),
+        manifest: manifest(object, metadata, body),
+        secret_data: Default::default(),
+    }
+}
+
+pub(crate) fn restore(cluster: &str, object: &ObjectRef) -> Action {
+    Action::Restore {
+        cluster: cluster.into(),
+        object: object.clone(),
+    }
+}
+
+pub(crate) fn wait(cluster: &str, object: ObjectRef, condition: Condition, timeout: u64) -> Action {
+    Action::Wait {
+        cluster: cluster.into(),
+        object,
+        condition,
+        timeout_seconds: timeout,
+    }
+}
+
+/// An installer run against one cluster: `--context` (and `--kubeconfig`
+/// when the cluster has its own file) always explicit.
+pub(crate) fn exec(
+    ctx: &Ctx<'_>,
+    cluster: &str,
+    args: &[&str],
+    file: Option<GeneratedFile>,
+) -> Action {
+    let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    if let Some(c) = ctx.cluster(cluster) {
+        all.push("--context".into());
+        all.push(c.context.clone());
+        if let Some(path) = &c.kubeconfig {
+            all.push("--kubeconfig".into());
+            all.push(path.display().to_string());
+        }
+    }
+    Action::Exec {
+        cluster: cluster.into(),
+        program: ctx.spec.installer.path.clone(),
+        args: all,
+        file,
+        timeout_seconds: INSTALL_TIMEOUT,
+    }
+}
+
+/// A generated YAML file.
+pub(crate) fn yaml_file(
+    name: String,
+    value: &Value,
+    substitutions: Vec<Substitution>,
+) -> GeneratedFile {
+    GeneratedFile {
+        name,
+        content: FileContent::Inline {
+            text: to_yaml(value),
+            substitutions,
+        },
+    }
+}
+
+pub(crate) fn to_yaml(value: &Value) -> String {
+    // A serde_json::Value always has a YAML form; JSON is YAML should that change.
+    serde_yaml::to_string(value).unwrap_or_else(|_| value.to_string())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,125 @@
+//! What every phase asks of the spec.
+
+use crate::spec::{Cluster, MeshMigration, Role, Spec, Topology};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+/// The spec with the questions phases ask answered once.
+pub struct Ctx<'a> {
+    pub doc: &'a MeshMigration,
+    pub spec: &'a Spec,
+    /// More than one distinct network: east-west gateways and the
+    /// cross-network Gateway are needed.
+    pub multi_network: bool,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn new(doc: &'a MeshMigration) -> Ctx<'a> {
+        let networks: BTreeSet<&str> = doc
+            .spec
+            .clusters
+            .iter()
+            .filter_map(|c| c.network.as_deref())
+            .collect();
+        Ctx {
+            doc,
+            spec: &doc.spec,
+            multi_network: networks.len() > 1,
+        }
+    }
+
+    pub fn clusters(&self) -> &'a [Cluster] {
+        &self.spec.clusters
+    }
+
+    pub fn cluster(&self, name: &str) -> Option<&'a Cluster> {
+        self.spec.clusters.iter().find(|c| c.name == name)
+    }
+
+    /// The cluster running the mesh today (the first one should validation
+    /// ever let a spec without one through).
+    pub fn source(&self) -> Option<&'a Cluster> {
+        self.spec
+            .clusters
+            .iter()
+            .find(|c| c.source)
+            .or(self.spec.clusters.first())
+    }
+
+    pub fn is_source(&self, c: &Cluster) -> bool {
+        self.source().is_some_and(|s| s.name == c.name)
+    }
+
+    pub fn primary_remote(&self) -> bool {
+        self.spec.topology == Topology::PrimaryRemote
+    }
+
+    /// A remote of a primary-remote mesh (no istiod of its own).
+    pub fn is_remote(&self, c: &Cluster) -> bool {
+        self.primary_remote() && c.role == Some(Role::Remote)
+    }
+
+    /// Clusters that run istiod and hold Istio configuration.
+    pub fn primaries(&self) -> impl Iterator<Item = &'a Cluster> + '_ {
+        self.spec.clusters.iter().filter(|c| !self.is_remote(c))
+    }
+
+    pub fn remotes(&self) -> impl Iterator<Item = &'a Cluster> + '_ {
+        self.spec.clusters.iter().filter(|c| self.is_remote(c))
+    }
+
+    /// The primary serving a remote: the one it names, else the source when
+    /// it is a primary, else the first primary.
+    pub fn primary_of(&self, remote: &Cluster) -> Option<&'a Cluster> {
+        remote
+            .primary
+            .as_deref()
+            .and_then(|p| self.cluster(p))
+            .or_else(|| self.source().filter(|s| !self.is_remote(s)))
+            .or_else(|| self.primaries().next())
+    }
+
+    /// The remotes served by `primary`.
+    pub fn remotes_of(&self, primary: &Cluster) -> Vec<&'a Cluster> {
+        self.remotes()
+            .filter(|r| self.primary_of(r).is_some_and(|p| p.name == primary.name))
+            .collect()
+    }
+
+    /// The primary-side cluster that holds the configuration for `c`.
+    pub fn config_cluster(&self, c: &'a Cluster) -> &'a Cluster {
+        if self.is_remote(c) {
+            self.primary_of(c).unwrap_or(c)
+        } else {
+            c
+        }
+    }
+
+    /// A primary (not remote) with its own east-west gateway installed in
+    /// phase 1: every primary of a multi-network mesh, and every primary
+    /// serving remotes (istiod is exposed through it).
+    pub fn primary_has_eastwest(&self, c: &Cluster) -> bool {
+        !self.is_remote(c) && (self.multi_network || !self.remotes_of(c).is_empty())
+    }
+
+    /// Injected namespaces to restart in `c`.
+    pub fn workload_namespaces(&self, c: &Cluster) -> &'a [String] {
+        self.spec
+            .workloads
+            .per_cluster
+            .get(&c.name)
+            .unwrap_or(&self.spec.workloads.restart_namespaces)
+    }
+
+    pub fn cert_dir(&self) -> &'a Path {
+        &self.spec.trust.cert_dir
+    }
+
+    pub fn cert_path(&self, parts: &[&str]) -> PathBuf {
+        let mut p = self.cert_dir().to_path_buf();
+        for part in parts {
+            p.push(part);
+        }
+        p
+    }
+}

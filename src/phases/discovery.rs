@@ -1,0 +1,266 @@
+//! Phase 3: what `istioctl create-remote-secret` does, natively (FACTS 1):
+//! in the cluster to be read, the reader ServiceAccount, its ClusterRole and
+//! ClusterRoleBinding and a legacy token Secret; in the reading cluster, the
+//! Secret `istio-remote-secret-<name>` with a kubeconfig built from that
+//! token. Always in the explicit namespace `istio-system` (FACTS 1.4).
+
+use super::{Ctx, ISTIO_SYSTEM, install, istiod, restore, trust, wait};
+use crate::plan::{Action, Condition, ObjectRef, Phase, RemoteKubeconfig, SecretSource, Step};
+use crate::spec::Cluster;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+pub const READER_SA: &str = "istio-reader-service-account";
+pub const READER_ROLE: &str = "istio-reader-clusterrole-istio-system";
+pub const TOKEN_SECRET: &str = "istio-reader-service-account-istio-remote-secret-token";
+pub const REMOTE_SECRET_PREFIX: &str = "istio-remote-secret-";
+pub const MULTICLUSTER_LABEL: &str = "istio/multiCluster";
+pub const CLUSTER_ANNOTATION: &str = "networking.istio.io/cluster";
+const TOKEN_TIMEOUT: u64 = 60;
+const SYNC_TIMEOUT: u64 = 120;
+
+pub fn reader_id(cluster: &str) -> String {
+    format!("discovery/{cluster}/reader")
+}
+/// `discovery/<into><-<read>`: the secret for reading `read`, placed in `into`.
+pub fn pair_id(into: &str, read: &str) -> String {
+    format!("discovery/{into}<-{read}")
+}
+pub fn eastwest_id(cluster: &str) -> String {
+    format!("discovery/{cluster}/eastwest")
+}
+
+pub fn token_secret() -> ObjectRef {
+    ObjectRef::secret(ISTIO_SYSTEM, TOKEN_SECRET)
+}
+
+pub fn remote_secret(read: &str) -> ObjectRef {
+    ObjectRef::secret(ISTIO_SYSTEM, &format!("{REMOTE_SECRET_PREFIX}{read}"))
+}
+
+/// Ordered pairs (into, read). Multi-primary: every ordered pair. Primary-
+/// remote: every ordered pair of primaries, and each remote read by its primary.
+pub fn pairs<'a>(ctx: &Ctx<'a>) -> Vec<(&'a Cluster, &'a Cluster)> {
+    let mut out = Vec::new();
+    let primaries: Vec<&Cluster> = ctx.primaries().collect();
+    for a in &primaries {
+        for b in &primaries {
+            if a.name != b.name {
+                out.push((*a, *b));
+            }
+        }
+    }
+    for r in ctx.remotes() {
+        if let Some(p) = ctx.primary_of(r) {
+            out.push((p, r));
+        }
+    }
+    out
+}
+
+/// The rules of `reader-clusterrole.yaml` (FACTS 1.5); `remote` adds those
+/// rendered with `istiodRemote.enabled`.
+pub fn reader_rules(remote: bool) -> Value {
+    let read = json!(["get", "list", "watch"]);
+    let mut rules = vec![
+        json!({ "apiGroups": ["config.istio.io", "security.istio.io", "networking.istio.io",
+                              "authentication.istio.io", "rbac.istio.io", "telemetry.istio.io",
+                              "extensions.istio.io"],
+                "resources": ["*"], "verbs": read }),
+        json!({ "apiGroups": [""],
+                "resources": ["endpoints", "pods", "services", "nodes", "replicationcontrollers",
+                              "namespaces", "secrets", "configmaps"],
+                "verbs": read }),
+        json!({ "apiGroups": ["networking.istio.io"], "resources": ["workloadentries"],
+                "verbs": ["get", "watch", "list"] }),
+        json!({ "apiGroups": ["networking.x-k8s.io", "gateway.networking.k8s.io"],
+                "resources": ["gateways"], "verbs": ["get", "watch", "list"] }),
+        json!({ "apiGroups": ["apiextensions.k8s.io"], "resources": ["customresourcedefinitions"],
+                "verbs": read }),
+        json!({ "apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": read }),
+        json!({ "apiGroups": ["multicluster.x-k8s.io"], "resources": ["serviceexports"],
+                "verbs": ["get", "list", "watch", "create", "delete"] }),
+        json!({ "apiGroups": ["multicluster.x-k8s.io"], "resources": ["serviceimports"],
+                "verbs": read }),
+        json!({ "apiGroups": ["apps"], "resources": ["replicasets"], "verbs": read }),
+        json!({ "apiGroups": ["authentication.k8s.io"], "resources": ["tokenreviews"],
+                "verbs": ["create"] }),
+        json!({ "apiGroups": ["authorization.k8s.io"], "resources": ["subjectaccessreviews"],
+                "verbs": ["create"] }),
+    ];
+    if remote {
+        rules.push(json!({ "apiGroups": [""], "resources": ["configmaps"],
+                           "verbs": ["create", "get", "list", "watch", "update"] }));
+        rules.push(json!({ "apiGroups": ["admissionregistration.k8s.io"],
+                           "resources": ["mutatingwebhookconfigurations"],
+                           "verbs": ["get", "list", "watch", "update", "patch"] }));
+        rules.push(json!({ "apiGroups": ["admissionregistration.k8s.io"],
+                           "resources": ["validatingwebhookconfigurations"],
+                           "verbs": ["get", "list", "watch", "update"] }));
+    }
+    Value::Array(rules)
+}
+
+/// The reader objects of one cluster, in apply order.
+pub fn reader_objects(remote: bool) -> Vec<(ObjectRef, Value, Value)> {
+    let sa = ObjectRef::namespaced("v1", "ServiceAccount", ISTIO_SYSTEM, READER_SA);
+    let role =
+        ObjectRef::cluster_scoped("rbac.authorization.k8s.io/v1", "ClusterRole", READER_ROLE);
+    let binding = ObjectRef::cluster_scoped(
+        "rbac.authorization.k8s.io/v1",
+        "ClusterRoleBinding",
+        READER_ROLE,
+    );
+    vec![
+        (
+            sa,
+            json!({ "labels": { "app": "istio-reader", "app.kubernetes.io/name": "istio-reader" } }),
+            json!({}),
+        ),
+        (role, json!({}), json!({ "rules": reader_rules(remote) })),
+        (
+            binding,
+            json!({}),
+            json!({
+                "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                             "name": READER_ROLE },
+                "subjects": [{ "kind": "ServiceAccount", "name": READER_SA,
+                               "namespace": ISTIO_SYSTEM }],
+            }),
+        ),
+        (
+            token_secret(),
+            json!({ "annotations": { "kubernetes.io/service-account.name": READER_SA } }),
+            json!({ "type": "kubernetes.io/service-account-token" }),
+        ),
+    ]
+}
+
+/// The kubeconfig `istioctl create-remote-secret` embeds (FACTS 1.2):
+/// cluster, context and user all named `cluster`. The engine calls this with
+/// the token Secret's `ca.crt` (base64) and `token` when it applies.
+pub fn remote_kubeconfig(cluster: &str, server: &str, ca_data_base64: &str, token: &str) -> String {
+    let config = json!({
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{ "name": cluster, "cluster": {
+            "certificate-authority-data": ca_data_base64,
+            "server": server,
+        }}],
+        "contexts": [{ "name": cluster, "context": { "cluster": cluster, "user": cluster } }],
+        "current-context": cluster,
+        "users": [{ "name": cluster, "user": { "token": token } }],
+    });
+    super::to_yaml(&config)
+}
+
+pub fn steps(ctx: &Ctx<'_>) -> Vec<Step> {
+    let pairs = pairs(ctx);
+    let mut out = Vec::new();
+    let mut read: Vec<&Cluster> = pairs.iter().map(|(_, b)| *b).collect();
+    read.sort_by(|a, b| a.name.cmp(&b.name));
+    read.dedup_by(|a, b| a.name == b.name);
+    for b in read {
+        let mut s = Step::new(
+            Phase::Discovery,
+            reader_id(&b.name),
+            format!(
+                "Reader identity on {}: ServiceAccount {READER_SA}, ClusterRole and binding {READER_ROLE}, legacy token Secret; wait for the token.",
+                b.name
+            ),
+        );
+        s.need(install::id(&b.name));
+        let objects = reader_objects(ctx.is_remote(b));
+        for (object, meta, body) in &objects {
+            s.forward(super::apply(&b.name, object, meta.clone(), body.clone()));
+        }
+        s.forward(wait(
+            &b.name,
+            token_secret(),
+            Condition::SecretHasKeys {
+                keys: vec!["token".into(), "ca.crt".into()],
+            },
+            TOKEN_TIMEOUT,
+        ));
+        for (object, _, _) in objects.iter().rev() {
+            s.rollback(restore(&b.name, object));
+        }
+        out.push(s);
+    }
+
+    for (a, b) in &pairs {
+        let mut s = Step::new(
+            Phase::Discovery,
+            pair_id(&a.name, &b.name),
+            format!(
+                "{}'s istiod reads {}: Secret istio-remote-secret-{} in {}/istio-system, then wait until it is synced.",
+                a.name, b.name, b.name, a.name
+            ),
+        );
+        s.need(reader_id(&b.name));
+        s.need(install::id(&a.name));
+        s.need(trust::done_id(ctx, a));
+        s.need(trust::done_id(ctx, b));
+        let object = remote_secret(&b.name);
+        let manifest = super::manifest(
+            &object,
+            json!({
+                "labels": { MULTICLUSTER_LABEL: "true" },
+                "annotations": { CLUSTER_ANNOTATION: b.name },
+            }),
+            json!({}),
+        );
+        s.forward(Action::Apply {
+            cluster: a.name.clone(),
+            object: object.clone(),
+            manifest,
+            secret_data: BTreeMap::from([(
+                b.name.clone(),
+                SecretSource::RemoteKubeconfig(RemoteKubeconfig {
+                    cluster: b.name.clone(),
+                    context: b.context.clone(),
+                    token_secret: token_secret(),
+                }),
+            )]),
+        });
+        s.forward(wait(
+            &a.name,
+            istiod(),
+            Condition::RemoteClusterSynced {
+                remote: b.name.clone(),
+            },
+            SYNC_TIMEOUT,
+        ));
+        if ctx.is_remote(b) {
+            // The primary leads the remote only with EXTERNAL_ISTIOD and the
+            // controlPlaneClusters annotation: then it writes the root there (FACTS 3.4).
+            s.forward(wait(
+                &b.name,
+                ObjectRef::config_map(ISTIO_SYSTEM, "istio-ca-root-cert"),
+                Condition::ConfigMapHasRoots {
+                    key: "root-cert.pem".into(),
+                    contains: vec![ctx.cert_path(&["root", "root-cert.pem"])],
+                    lacks: Vec::new(),
+                },
+                SYNC_TIMEOUT,
+            ));
+        }
+        s.rollback(restore(&a.name, &object));
+        out.push(s);
+
+        if ctx.is_remote(b) && ctx.multi_network {
+            let mut gw = Step::new(
+                Phase::Discovery,
+                eastwest_id(&b.name),
+                format!(
+                    "East-west gateway on remote {}: its proxy is served by {}'s istiod, which knows {} from now on.",
+                    b.name, a.name, b.name
+                ),
+            );
+            gw.need(pair_id(&a.name, &b.name));
+            install::eastwest_actions(ctx, b, &mut gw);
+            out.push(gw);
+        }
+    }
+    out
+}

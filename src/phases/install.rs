@@ -1,0 +1,462 @@
+//! Phase 1: Istio on every cluster with meshID, clusterName and network;
+//! east-west gateways; istiod exposed for remotes; the source cluster's
+//! injected workloads restarted (FACTS 4, 2.1, 2.3, 7, 9 items 7-9).
+
+use super::{
+    Ctx, ISTIO_SYSTEM, ROLLOUT_TIMEOUT, WORKLOADS_TIMEOUT, apply, exec, istiod, preflight, restore,
+    wait, yaml_file,
+};
+use crate::plan::{
+    Action, Condition, FileContent, GeneratedFile, ObjectRef, Phase, Risk, RuntimeValue, Step,
+    Substitution,
+};
+use crate::spec::{Cluster, RootTransition, TrustRoot};
+use serde_json::{Value, json};
+
+pub fn id(cluster: &str) -> String {
+    format!("install/{cluster}")
+}
+pub fn eastwest_id(cluster: &str) -> String {
+    format!("install/{cluster}/eastwest")
+}
+pub fn expose_istiod_id(cluster: &str) -> String {
+    format!("install/{cluster}/expose-istiod")
+}
+pub fn restart_id(cluster: &str) -> String {
+    format!("install/{cluster}/restart-workloads")
+}
+
+pub const NETWORK_LABEL: &str = "topology.istio.io/network";
+pub const CONTROL_PLANE_CLUSTERS: &str = "topology.istio.io/controlPlaneClusters";
+pub const EASTWEST: &str = "istio-eastwestgateway";
+
+/// What rollback restores (and re-installs from) on a cluster: Istio keeps
+/// no `installed-state` since 1.21 (FACTS 4.2).
+pub fn snapshot_objects() -> Vec<ObjectRef> {
+    vec![
+        ObjectRef::config_map(ISTIO_SYSTEM, "values"),
+        ObjectRef::config_map(ISTIO_SYSTEM, "istio-sidecar-injector"),
+        ObjectRef::config_map(ISTIO_SYSTEM, "istio"),
+        istiod(),
+        ObjectRef::namespace(ISTIO_SYSTEM),
+    ]
+}
+
+/// The placeholder for a primary's east-west gateway address in a remote's IOP.
+pub fn eastwest_placeholder(primary: &str) -> String {
+    format!("${{eastwest-address:{primary}}}")
+}
+
+pub fn eastwest_service() -> ObjectRef {
+    ObjectRef::service(ISTIO_SYSTEM, EASTWEST)
+}
+
+/// The multi-root transition needs these set before it starts (FACTS 9 item 5).
+fn multi_root(ctx: &Ctx<'_>) -> bool {
+    match &ctx.spec.trust.root {
+        TrustRoot::Adopt(_) => false,
+        TrustRoot::Generate(g) => g.transition == RootTransition::MultiRoot,
+        TrustRoot::Files(_) => true,
+    }
+}
+
+/// The IstioOperator of one cluster.
+pub fn istio_operator(ctx: &Ctx<'_>, c: &Cluster) -> (Value, Vec<Substitution>) {
+    let mut global = json!({
+        "meshID": ctx.spec.mesh.id,
+        "multiCluster": { "clusterName": c.name },
+    });
+    if let Some(net) = &c.network {
+        global["network"] = json!(net);
+    }
+    let mut subs = Vec::new();
+    if ctx.is_remote(c) {
+        let primary = ctx
+            .primary_of(c)
+            .map_or(c.name.as_str(), |p| p.name.as_str());
+        let placeholder = eastwest_placeholder(primary);
+        global["remotePilotAddress"] = json!(placeholder);
+        subs.push(Substitution {
+            placeholder,
+            value: RuntimeValue::LoadBalancerAddress {
+                cluster: primary.into(),
+                service: eastwest_service(),
+            },
+        });
+        let path = match &c.network {
+            Some(net) => format!("/inject/cluster/{}/net/{net}", c.name),
+            None => format!("/inject/cluster/{}", c.name),
+        };
+        let iop = json!({
+            "apiVersion": "install.istio.io/v1alpha1",
+            "kind": "IstioOperator",
+            "spec": {
+                "profile": "remote",
+                "values": {
+                    "istiodRemote": { "injectionPath": path },
+                    "global": global,
+                },
+            },
+        });
+        return (iop, subs);
+    }
+    if ctx.primary_remote() && !ctx.remotes_of(c).is_empty() {
+        global["externalIstiod"] = json!(true);
+    }
+    let mut mesh_config = json!({ "trustDomain": ctx.spec.mesh.trust_domain });
+    if !ctx.spec.mesh.trust_domain_aliases.is_empty() {
+        mesh_config["trustDomainAliases"] = json!(ctx.spec.mesh.trust_domain_aliases);
+    }
+    let mut values = json!({ "global": global });
+    if multi_root(ctx) {
+        mesh_config["defaultConfig"] =
+            json!({ "proxyMetadata": { "PROXY_CONFIG_XDS_AGENT": "true" } });
+        values["pilot"] = json!({ "env": { "ISTIO_MULTIROOT_MESH": "true" } });
+    }
+    let iop = json!({
+        "apiVersion": "install.istio.io/v1alpha1",
+        "kind": "IstioOperator",
+        "spec": { "meshConfig": mesh_config, "values": values },
+    });
+    (iop, subs)
+}
+
+/// `samples/multicluster/gen-eastwest-gateway.sh --network <net>` output
+/// (FACTS 2.1), or its `--single-cluster` form without a network.
+pub fn eastwest_operator(network: Option<&str>) -> Value {
+    let mut label = json!({ "istio": "eastwestgateway", "app": EASTWEST });
+    let mut k8s = json!({});
+    let mut global = json!({});
+    if let Some(net) = network {
+        label[NETWORK_LABEL] = json!(net);
+        k8s["env"] = json!([{ "name": "ISTIO_META_REQUESTED_NETWORK_VIEW", "value": net }]);
+        global["network"] = json!(net);
+    }
+    k8s["service"] = json!({ "ports": [
+        { "name": "status-port", "port": 15021, "targetPort": 15021 },
+        { "name": "tls", "port": 15443, "targetPort": 15443 },
+        { "name": "tls-istiod", "port": 15012, "targetPort": 15012 },
+        { "name": "tls-webhook", "port": 15017, "targetPort": 15017 },
+    ]});
+    let mut values =
+        json!({ "gateways": { "istio-ingressgateway": { "injectionTemplate": "gateway" } } });
+    if network.is_some() {
+        values["global"] = global;
+    }
+    json!({
+        "apiVersion": "install.istio.io/v1alpha1",
+        "kind": "IstioOperator",
+        "metadata": { "name": "eastwest" },
+        "spec": {
+            "revision": "",
+            "profile": "empty",
+            "components": { "ingressGateways": [{
+                "name": EASTWEST,
+                "label": label,
+                "enabled": true,
+                "k8s": k8s,
+            }]},
+            "values": values,
+        },
+    })
+}
+
+/// Forward and rollback actions installing the east-west gateway on `c`.
+pub fn eastwest_actions(ctx: &Ctx<'_>, c: &Cluster, step: &mut Step) {
+    let file = yaml_file(
+        format!("eastwest-{}.yaml", c.name),
+        &eastwest_operator(c.network.as_deref()),
+        Vec::new(),
+    );
+    step.forward(exec(
+        ctx,
+        &c.name,
+        &["install", "-y", "-f", "{file}"],
+        Some(file.clone()),
+    ));
+    step.forward(wait(
+        &c.name,
+        ObjectRef::deployment(ISTIO_SYSTEM, EASTWEST),
+        Condition::DeploymentAvailable,
+        ROLLOUT_TIMEOUT,
+    ));
+    step.forward(wait(
+        &c.name,
+        eastwest_service(),
+        Condition::LoadBalancerAddress,
+        ROLLOUT_TIMEOUT,
+    ));
+    step.rollback(exec(
+        ctx,
+        &c.name,
+        &["uninstall", "-y", "-f", "{file}"],
+        Some(file),
+    ));
+    step.rollback(wait(
+        &c.name,
+        eastwest_service(),
+        Condition::Absent,
+        ROLLOUT_TIMEOUT,
+    ));
+}
+
+pub fn steps(ctx: &Ctx<'_>) -> Vec<Step> {
+    let mut out = Vec::new();
+    for c in ctx.clusters() {
+        out.push(control_plane(ctx, c));
+        if ctx.primary_has_eastwest(c) {
+            let mut s = Step::new(
+                Phase::Install,
+                eastwest_id(&c.name),
+                format!(
+                    "East-west gateway on {} (gen-eastwest-gateway.sh{}), waiting for its LoadBalancer address.",
+                    c.name,
+                    c.network
+                        .as_deref()
+                        .map(|n| format!(" --network {n}"))
+                        .unwrap_or_else(|| " --single-cluster".into())
+                ),
+            );
+            s.need(id(&c.name));
+            eastwest_actions(ctx, c, &mut s);
+            out.push(s);
+        }
+        if ctx.primary_remote() && !ctx.is_remote(c) && !ctx.remotes_of(c).is_empty() {
+            out.push(expose_istiod(c));
+        }
+        if ctx.is_source(c) && !ctx.workload_namespaces(c).is_empty() {
+            out.push(restart_source_workloads(ctx, c));
+        }
+    }
+    out
+}
+
+fn control_plane(ctx: &Ctx<'_>, c: &Cluster) -> Step {
+    let source = ctx.is_source(c);
+    let remote = ctx.is_remote(c);
+    let primary = ctx.primary_of(c).map(|p| p.name.clone());
+    let description = match (source, remote) {
+        (true, _) => format!(
+            "Reconfigure the running mesh on {} in place: meshID {}, clusterName {}{}. Snapshots first: Istio keeps no installed-state since 1.21.",
+            c.name,
+            ctx.spec.mesh.id,
+            c.name,
+            c.network
+                .as_deref()
+                .map(|n| format!(", network {n}"))
+                .unwrap_or_default()
+        ),
+        (false, true) => format!(
+            "Install {} as a remote of {}: profile remote, remotePilotAddress = {}'s east-west gateway, injection through /inject/cluster/{}.",
+            c.name,
+            primary.as_deref().unwrap_or("?"),
+            primary.as_deref().unwrap_or("?"),
+            c.name
+        ),
+        (false, false) => format!(
+            "Install Istio on {}: meshID {}, clusterName {}{}.",
+            c.name,
+            ctx.spec.mesh.id,
+            c.name,
+            c.network
+                .as_deref()
+                .map(|n| format!(", network {n}"))
+                .unwrap_or_default()
+        ),
+    };
+    let mut s = Step::new(Phase::Install, id(&c.name), description);
+    s.needs_all(preflight::all_ids(ctx));
+    if remote && let Some(p) = &primary {
+        s.need(expose_istiod_id(p));
+    }
+    if source {
+        s.risk(Risk::SourceReconfigure);
+    }
+    for object in snapshot_objects() {
+        s.forward(Action::Snapshot {
+            cluster: c.name.clone(),
+            object,
+        });
+    }
+    // istioctl does not label istio-system with the network (FACTS 4.1).
+    let mut labels = serde_json::Map::new();
+    if let Some(net) = &c.network {
+        labels.insert(NETWORK_LABEL.into(), json!(net));
+    }
+    let mut metadata = json!({});
+    if !labels.is_empty() {
+        metadata["labels"] = Value::Object(labels);
+    }
+    if remote && let Some(p) = &primary {
+        metadata["annotations"] = json!({ CONTROL_PLANE_CLUSTERS: p });
+    }
+    s.forward(apply(
+        &c.name,
+        &ObjectRef::namespace(ISTIO_SYSTEM),
+        metadata,
+        json!({}),
+    ));
+    let (iop, subs) = istio_operator(ctx, c);
+    let file = yaml_file(format!("istio-{}.yaml", c.name), &iop, subs);
+    s.forward(exec(
+        ctx,
+        &c.name,
+        &["install", "-y", "-f", "{file}"],
+        Some(file.clone()),
+    ));
+    if remote {
+        // The remote profile renders a Service istiod pointing at the primary.
+        s.forward(wait(
+            &c.name,
+            ObjectRef::service(ISTIO_SYSTEM, "istiod"),
+            Condition::Present,
+            ROLLOUT_TIMEOUT,
+        ));
+    } else {
+        s.forward(wait(
+            &c.name,
+            istiod(),
+            Condition::DeploymentAvailable,
+            ROLLOUT_TIMEOUT,
+        ));
+    }
+
+    if source {
+        // Re-install from the values the mesh had, then put back every snapshot.
+        let values = ObjectRef::config_map(ISTIO_SYSTEM, "values");
+        s.rollback(exec(
+            ctx,
+            &c.name,
+            &["install", "-y", "-f", "{file}"],
+            Some(GeneratedFile {
+                name: format!("istio-{}-before.yaml", c.name),
+                content: FileContent::IstioOperatorFromSnapshot {
+                    object: values,
+                    key: "original-values".into(),
+                },
+            }),
+        ));
+    } else {
+        s.rollback(exec(
+            ctx,
+            &c.name,
+            &["uninstall", "-y", "-f", "{file}"],
+            Some(file),
+        ));
+    }
+    for object in snapshot_objects() {
+        s.rollback(restore(&c.name, &object));
+    }
+    if source {
+        s.rollback(wait(
+            &c.name,
+            istiod(),
+            Condition::DeploymentAvailable,
+            ROLLOUT_TIMEOUT,
+        ));
+        // Pods carry the cluster name and network they were injected with:
+        // after the restore they must be injected again.
+        for ns in ctx.workload_namespaces(c) {
+            s.rollback(Action::RestartWorkloads {
+                cluster: c.name.clone(),
+                namespace: ns.clone(),
+                timeout_seconds: WORKLOADS_TIMEOUT,
+            });
+        }
+    }
+    s
+}
+
+/// `samples/multicluster/expose-istiod.yaml` (FACTS 2.3) on a primary.
+pub fn expose_istiod_objects() -> Vec<(ObjectRef, Value)> {
+    let gateway = ObjectRef::namespaced(
+        "networking.istio.io/v1",
+        "Gateway",
+        ISTIO_SYSTEM,
+        "istiod-gateway",
+    );
+    let vs = ObjectRef::namespaced(
+        "networking.istio.io/v1",
+        "VirtualService",
+        ISTIO_SYSTEM,
+        "istiod-vs",
+    );
+    let server = |name: &str, number: u16| {
+        json!({
+            "port": { "name": name, "number": number, "protocol": "tls" },
+            "tls": { "mode": "PASSTHROUGH" },
+            "hosts": ["*"],
+        })
+    };
+    let route = |port: u16, target: u16| {
+        json!({
+            "match": [{ "port": port, "sniHosts": ["*"] }],
+            "route": [{ "destination": {
+                "host": "istiod.istio-system.svc.cluster.local",
+                "port": { "number": target },
+            }}],
+        })
+    };
+    vec![
+        (
+            gateway,
+            json!({ "spec": {
+                "selector": { "istio": "eastwestgateway" },
+                "servers": [server("tls-istiod", 15012), server("tls-istiodwebhook", 15017)],
+            }}),
+        ),
+        (
+            vs,
+            json!({ "spec": {
+                "hosts": ["*"],
+                "gateways": ["istiod-gateway"],
+                "tls": [route(15012, 15012), route(15017, 443)],
+            }}),
+        ),
+    ]
+}
+
+fn expose_istiod(c: &Cluster) -> Step {
+    let mut s = Step::new(
+        Phase::Install,
+        expose_istiod_id(&c.name),
+        format!(
+            "Expose istiod of {} through its east-west gateway (expose-istiod.yaml) for its remotes.",
+            c.name
+        ),
+    );
+    s.need(eastwest_id(&c.name));
+    let objects = expose_istiod_objects();
+    for (object, body) in &objects {
+        s.forward(apply(&c.name, object, json!({}), body.clone()));
+    }
+    for (object, _) in objects.iter().rev() {
+        s.rollback(restore(&c.name, object));
+    }
+    s
+}
+
+fn restart_source_workloads(ctx: &Ctx<'_>, c: &Cluster) -> Step {
+    let namespaces = ctx.workload_namespaces(c);
+    let mut s = Step::new(
+        Phase::Install,
+        restart_id(&c.name),
+        format!(
+            "Restart injected workloads on {} namespace by namespace ({}): clusterName and network are baked in at injection (istio#54764, #35478, #46777). Rollback of install/{} restarts them again after the restore.",
+            c.name,
+            namespaces.join(", "),
+            c.name
+        ),
+    );
+    s.need(id(&c.name));
+    s.risk(Risk::WorkloadRestart);
+    s.risk(Risk::SourceReconfigure);
+    for ns in namespaces {
+        s.forward(Action::RestartWorkloads {
+            cluster: c.name.clone(),
+            namespace: ns.clone(),
+            timeout_seconds: WORKLOADS_TIMEOUT,
+        });
+    }
+    s
+}

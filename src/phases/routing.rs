@@ -1,0 +1,225 @@
+//! Phase 4: cross-network Gateway (FACTS 2.2), DestinationRules with
+//! locality load balancing and outlier detection (FACTS 6),
+//! VirtualServices, ServiceEntries and, if asked, mesh-wide mTLS STRICT.
+//! Configuration goes to config clusters only: a remote's is its primary's.
+
+use super::{Ctx, ISTIO_SYSTEM, discovery, install, restore};
+use crate::plan::{ObjectRef, Phase, Risk, Step};
+use crate::spec::{Cluster, DestinationRule, ObjectSpec, OutlierDetection};
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+
+pub const NETWORKING: &str = "networking.istio.io/v1";
+pub const SECURITY: &str = "security.istio.io/v1";
+
+pub fn id(cluster: &str) -> String {
+    format!("routing/{cluster}")
+}
+
+/// Config clusters named by a `clusters` list (empty: all), in spec order.
+fn targets<'a>(ctx: &Ctx<'a>, names: &[String]) -> Vec<&'a str> {
+    let mut out: Vec<&str> = Vec::new();
+    for c in ctx.clusters() {
+        if !names.is_empty() && !names.contains(&c.name) {
+            continue;
+        }
+        let config = ctx.config_cluster(c).name.as_str();
+        if !out.contains(&config) {
+            out.push(config);
+        }
+    }
+    out
+}
+
+/// The namespace of a DestinationRule: as given, else the host's second label.
+fn dr_namespace(dr: &DestinationRule) -> String {
+    dr.namespace.clone().unwrap_or_else(|| {
+        dr.host
+            .split('.')
+            .nth(1)
+            .filter(|s| !s.is_empty())
+            .unwrap_or("default")
+            .to_string()
+    })
+}
+
+/// `outlierDetection` as Istio reads it today: the ignored `consecutiveErrors`
+/// (since 1.7) becomes `consecutive5xxErrors` unless that is given.
+pub fn outlier_detection(od: &OutlierDetection) -> Value {
+    let mut out = Map::new();
+    if let Some(n) = od.consecutive5xx_errors.or(od.consecutive_errors) {
+        out.insert("consecutive5xxErrors".into(), json!(n));
+    }
+    if let Some(n) = od.consecutive_gateway_errors {
+        out.insert("consecutiveGatewayErrors".into(), json!(n));
+    }
+    if let Some(d) = &od.interval {
+        out.insert("interval".into(), json!(d));
+    }
+    if let Some(d) = &od.base_ejection_time {
+        out.insert("baseEjectionTime".into(), json!(d));
+    }
+    if let Some(n) = od.max_ejection_percent {
+        out.insert("maxEjectionPercent".into(), json!(n));
+    }
+    Value::Object(out)
+}
+
+pub fn destination_rule_spec(dr: &DestinationRule) -> Value {
+    let mut policy = Map::new();
+    if let Some(lb) = &dr.locality_lb {
+        let mut setting = json!({ "enabled": true });
+        if !lb.failover_priority.is_empty() {
+            setting["failoverPriority"] = json!(lb.failover_priority);
+        }
+        if !lb.failover.is_empty() {
+            setting["failover"] = Value::Array(
+                lb.failover
+                    .iter()
+                    .map(|f| json!({ "from": f.from, "to": f.to }))
+                    .collect(),
+            );
+        }
+        policy.insert(
+            "loadBalancer".into(),
+            json!({ "localityLbSetting": setting }),
+        );
+    }
+    if let Some(od) = &dr.outlier_detection {
+        policy.insert("outlierDetection".into(), outlier_detection(od));
+    }
+    let mut spec = json!({ "host": dr.host });
+    if !policy.is_empty() {
+        spec["trafficPolicy"] = Value::Object(policy);
+    }
+    spec
+}
+
+pub fn cross_network_gateway(hosts: &[String]) -> (ObjectRef, Value) {
+    let hosts: Vec<&str> = if hosts.is_empty() {
+        vec!["*.local"]
+    } else {
+        hosts.iter().map(String::as_str).collect()
+    };
+    (
+        ObjectRef::namespaced(NETWORKING, "Gateway", ISTIO_SYSTEM, "cross-network-gateway"),
+        json!({ "spec": {
+            "selector": { "istio": "eastwestgateway" },
+            "servers": [{
+                "port": { "number": 15443, "name": "tls", "protocol": "TLS" },
+                "tls": { "mode": "AUTO_PASSTHROUGH" },
+                "hosts": hosts,
+            }],
+        }}),
+    )
+}
+
+pub fn steps(ctx: &Ctx<'_>) -> Vec<Step> {
+    let routing = &ctx.spec.routing;
+    // Objects per config cluster, in the order they are applied.
+    let mut objects: BTreeMap<&str, Vec<(ObjectRef, Value)>> = BTreeMap::new();
+    let mut names_used: BTreeMap<(String, String), usize> = BTreeMap::new();
+    if ctx.multi_network {
+        for c in ctx.primaries() {
+            objects
+                .entry(c.name.as_str())
+                .or_default()
+                .push(cross_network_gateway(&routing.expose_hosts));
+        }
+    }
+    for dr in &routing.destination_rules {
+        let ns = dr_namespace(dr);
+        let base = dr.host.split('.').next().unwrap_or("rule").to_string();
+        // Two rules for hosts with the same first label in one namespace get distinct names.
+        let seen = names_used.entry((ns.clone(), base.clone())).or_default();
+        *seen += 1;
+        let name = if *seen == 1 {
+            base
+        } else {
+            format!("{base}-{seen}")
+        };
+        let object = ObjectRef::namespaced(NETWORKING, "DestinationRule", &ns, &name);
+        let body = json!({ "spec": destination_rule_spec(dr) });
+        for c in targets(ctx, &dr.clusters) {
+            objects
+                .entry(c)
+                .or_default()
+                .push((object.clone(), body.clone()));
+        }
+    }
+    let mut passthrough = |kind: &str, list: &[ObjectSpec]| {
+        for o in list {
+            let object = ObjectRef::namespaced(NETWORKING, kind, &o.namespace, &o.name);
+            for c in targets(ctx, &o.clusters) {
+                objects
+                    .entry(c)
+                    .or_default()
+                    .push((object.clone(), json!({ "spec": o.spec })));
+            }
+        }
+    };
+    passthrough("VirtualService", &routing.virtual_services);
+    passthrough("ServiceEntry", &routing.service_entries);
+    if routing.strict_mtls {
+        for c in ctx.primaries() {
+            objects.entry(c.name.as_str()).or_default().push((
+                ObjectRef::namespaced(SECURITY, "PeerAuthentication", ISTIO_SYSTEM, "default"),
+                json!({ "spec": { "mtls": { "mode": "STRICT" } } }),
+            ));
+        }
+    }
+
+    let mut out = Vec::new();
+    for (cluster, list) in objects {
+        let Some(c) = ctx.cluster(cluster) else {
+            continue;
+        };
+        out.push(step(ctx, c, list));
+    }
+    out
+}
+
+fn step(ctx: &Ctx<'_>, c: &Cluster, list: Vec<(ObjectRef, Value)>) -> Step {
+    let drs = list
+        .iter()
+        .filter(|(o, _)| o.kind == "DestinationRule")
+        .count();
+    let mut s = Step::new(
+        Phase::Routing,
+        id(&c.name),
+        format!(
+            "Routing on {}: {} object(s), {drs} DestinationRule(s){}.",
+            c.name,
+            list.len(),
+            if ctx.multi_network {
+                ", cross-network gateway (AUTO_PASSTHROUGH, 15443)"
+            } else {
+                ""
+            }
+        ),
+    );
+    s.need(install::id(&c.name));
+    if ctx.primary_has_eastwest(c) {
+        s.need(install::eastwest_id(&c.name));
+    }
+    for (a, b) in discovery::pairs(ctx) {
+        if a.name == c.name {
+            s.need(discovery::pair_id(&a.name, &b.name));
+        }
+    }
+    if list.iter().any(|(o, _)| o.kind == "PeerAuthentication") {
+        s.risk(Risk::MeshWidePolicy);
+    }
+    for (object, body) in &list {
+        s.forward(super::apply(&c.name, object, json!({}), body.clone()));
+    }
+    // An object listed twice (same name) is restored once.
+    let mut restored: Vec<&ObjectRef> = Vec::new();
+    for (object, _) in list.iter().rev() {
+        if !restored.contains(&object) {
+            restored.push(object);
+            s.rollback(restore(&c.name, object));
+        }
+    }
+    s
+}

@@ -1,0 +1,388 @@
+//! Phase 2: one root for the whole mesh (FACTS 3, 9 items 1-6).
+//!
+//! - adopt: the source's live self-signed root (`istio-ca-secret`) signs one
+//!   intermediate per primary; running workloads keep trusting everything.
+//! - generate / files, multi-root: trust old+new on the source, switch every
+//!   signer to an intermediate of the new root, then drop the old root.
+//! - generate, restart-all: switch at once and restart every workload.
+//!
+//! Every `cacerts` is the four-key Istio format; istiod is restarted after
+//! each change (a self-signed istiod never notices a new `cacerts`), and the
+//! step waits until `istio-ca-root-cert` carries the expected roots before
+//! restarting workloads. Remotes have no CA of their own: their namespaces
+//! get the root from the primary once it can read them (phase 3).
+
+use super::{
+    Ctx, ISTIO_SYSTEM, ROLLOUT_TIMEOUT, WORKLOADS_TIMEOUT, install, istiod, preflight, restore,
+    wait,
+};
+use crate::plan::{Action, Condition, LocalOp, ObjectRef, Phase, Risk, SecretSource, Step};
+use crate::spec::{Cluster, RootTransition, TrustRoot};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+pub const ROOT_ID: &str = "trust/root";
+pub const CACERTS_KEYS: [&str; 4] = [
+    "ca-cert.pem",
+    "ca-key.pem",
+    "root-cert.pem",
+    "cert-chain.pem",
+];
+/// How long istiod may take to write a new root into a namespace.
+const ROOT_CONFIGMAP_TIMEOUT: u64 = 180;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Adopt,
+    MultiRoot,
+    RestartAll,
+}
+
+fn mode(ctx: &Ctx<'_>) -> Mode {
+    match &ctx.spec.trust.root {
+        TrustRoot::Adopt(_) => Mode::Adopt,
+        TrustRoot::Generate(g) if g.transition == RootTransition::RestartAll => Mode::RestartAll,
+        TrustRoot::Generate(_) | TrustRoot::Files(_) => Mode::MultiRoot,
+    }
+}
+
+pub fn id(cluster: &str) -> String {
+    format!("trust/{cluster}")
+}
+fn trust_both_id(cluster: &str) -> String {
+    format!("trust/{cluster}/trust-both")
+}
+fn new_signer_id(cluster: &str) -> String {
+    format!("trust/{cluster}/new-signer")
+}
+fn drop_old_id(cluster: &str) -> String {
+    format!("trust/{cluster}/drop-old-root")
+}
+
+/// The step after which `c` trusts (and signs with) the mesh root: what
+/// discovery waits for. Remotes follow their primary.
+pub fn done_id(ctx: &Ctx<'_>, c: &Cluster) -> String {
+    let c = ctx.config_cluster(c);
+    match mode(ctx) {
+        Mode::Adopt | Mode::RestartAll => id(&c.name),
+        Mode::MultiRoot => drop_old_id(&c.name),
+    }
+}
+
+pub fn cacerts() -> ObjectRef {
+    ObjectRef::secret(ISTIO_SYSTEM, "cacerts")
+}
+
+fn root_cert(dir: &str, ctx: &Ctx<'_>) -> PathBuf {
+    ctx.cert_path(&[dir, "root-cert.pem"])
+}
+
+/// Apply `cacerts` whose four values are the files in `dir`.
+fn apply_cacerts(cluster: &str, dir: PathBuf) -> Action {
+    let object = cacerts();
+    let secret_data: BTreeMap<String, SecretSource> = CACERTS_KEYS
+        .iter()
+        .map(|k| (k.to_string(), SecretSource::File(dir.join(k))))
+        .collect();
+    Action::Apply {
+        cluster: cluster.into(),
+        object: object.clone(),
+        manifest: super::manifest(&object, json!({}), json!({ "type": "Opaque" })),
+        secret_data,
+    }
+}
+
+/// Restart istiod, wait for it, wait for the roots in every namespace that
+/// matters, and restart the workloads there.
+fn switch_actions(
+    ctx: &Ctx<'_>,
+    c: &Cluster,
+    contains: &[PathBuf],
+    lacks: &[PathBuf],
+    out: &mut Vec<Action>,
+) {
+    out.push(Action::Restart {
+        cluster: c.name.clone(),
+        object: istiod(),
+    });
+    out.push(wait(
+        &c.name,
+        istiod(),
+        Condition::DeploymentAvailable,
+        ROLLOUT_TIMEOUT,
+    ));
+    let root_cm = |ns: &str| {
+        wait(
+            &c.name,
+            ObjectRef::config_map(ns, "istio-ca-root-cert"),
+            Condition::ConfigMapHasRoots {
+                key: "root-cert.pem".into(),
+                contains: contains.to_vec(),
+                lacks: lacks.to_vec(),
+            },
+            ROOT_CONFIGMAP_TIMEOUT,
+        )
+    };
+    out.push(root_cm(ISTIO_SYSTEM));
+    for ns in ctx.workload_namespaces(c) {
+        out.push(root_cm(ns));
+        out.push(Action::RestartWorkloads {
+            cluster: c.name.clone(),
+            namespace: ns.clone(),
+            timeout_seconds: WORKLOADS_TIMEOUT,
+        });
+    }
+}
+
+/// Rollback: put `cacerts` back (`previous` stage's files, or the snapshot),
+/// restart istiod and the workloads.
+fn undo_actions(ctx: &Ctx<'_>, c: &Cluster, previous: Option<PathBuf>, out: &mut Vec<Action>) {
+    out.push(match previous {
+        Some(dir) => apply_cacerts(&c.name, dir),
+        None => restore(&c.name, &cacerts()),
+    });
+    out.push(Action::Restart {
+        cluster: c.name.clone(),
+        object: istiod(),
+    });
+    out.push(wait(
+        &c.name,
+        istiod(),
+        Condition::DeploymentAvailable,
+        ROLLOUT_TIMEOUT,
+    ));
+    for ns in ctx.workload_namespaces(c) {
+        out.push(Action::RestartWorkloads {
+            cluster: c.name.clone(),
+            namespace: ns.clone(),
+            timeout_seconds: WORKLOADS_TIMEOUT,
+        });
+    }
+}
+
+/// Needs of the first trust step of `c`: the root, its install, and on the
+/// source the end of the install-time workload restart.
+fn first_needs(ctx: &Ctx<'_>, c: &Cluster, s: &mut Step) {
+    s.need(ROOT_ID);
+    s.need(install::id(&c.name));
+    if ctx.is_source(c) && !ctx.workload_namespaces(c).is_empty() {
+        s.need(install::restart_id(&c.name));
+    }
+}
+
+pub fn steps(ctx: &Ctx<'_>) -> Vec<Step> {
+    let Some(source) = ctx.source() else {
+        return Vec::new();
+    };
+    let mode = mode(ctx);
+    let spec = &ctx.spec.trust;
+    let org = match &spec.root {
+        TrustRoot::Generate(g) => g.org.clone(),
+        _ => "Istio".to_string(),
+    };
+    let mut out = Vec::new();
+
+    // The root is adopted from the cluster the spec names (the source, as
+    // validation requires), fetched for a transition from the source.
+    let adopted = match &spec.root {
+        TrustRoot::Adopt(name) => ctx.cluster(name).unwrap_or(source),
+        _ => source,
+    };
+    let mut root = Step::new(Phase::Trust, ROOT_ID, "");
+    root.need(preflight::id(&adopted.name));
+    let fetch = |dir: &str| Action::Local {
+        op: LocalOp::FetchLiveRoot {
+            cluster: adopted.name.clone(),
+            secret: ObjectRef::secret(ISTIO_SYSTEM, "istio-ca-secret"),
+            fallback: cacerts(),
+            dir: ctx.cert_path(&[dir]),
+        },
+    };
+    match &spec.root {
+        TrustRoot::Adopt(_) => {
+            root.description = format!(
+                "Adopt the live root of {} (istio-ca-secret) into {}: workloads there keep trusting everything.",
+                adopted.name,
+                ctx.cert_path(&["root"]).display()
+            );
+            root.forward(fetch("root"));
+        }
+        TrustRoot::Generate(g) => {
+            root.description = format!(
+                "Generate a new root ({:?}, O={}) and keep the live root of {} for the transition.",
+                g.algorithm, g.org, source.name
+            );
+            root.forward(Action::Local {
+                op: LocalOp::GenerateRoot {
+                    algorithm: "ecdsa-p256".into(),
+                    org: g.org.clone(),
+                    validity_days: g.validity_days,
+                    dir: ctx.cert_path(&["root"]),
+                },
+            });
+            if mode == Mode::MultiRoot {
+                root.forward(fetch("root-old"));
+            }
+        }
+        TrustRoot::Files(f) => {
+            root.description = format!(
+                "Import the root {} and keep the live root of {} for the transition.",
+                f.cert.display(),
+                source.name
+            );
+            root.forward(Action::Local {
+                op: LocalOp::ImportRoot {
+                    cert: f.cert.clone(),
+                    key: f.key.clone(),
+                    dir: ctx.cert_path(&["root"]),
+                },
+            });
+            root.forward(fetch("root-old"));
+        }
+    }
+    out.push(root);
+
+    let new_root = root_cert("root", ctx);
+    let old_root = root_cert("root-old", ctx);
+    let primaries: Vec<&Cluster> = ctx.primaries().collect();
+    for c in &primaries {
+        let is_source = ctx.is_source(c);
+        let sign = |dir: PathBuf, trusted: Vec<PathBuf>| Action::Local {
+            op: LocalOp::SignIntermediate {
+                cluster: c.name.clone(),
+                root_dir: ctx.cert_path(&["root"]),
+                dir,
+                org: org.clone(),
+                validity_days: spec.intermediate_validity_days,
+                trusted_roots: trusted,
+            },
+        };
+        match mode {
+            Mode::Adopt | Mode::RestartAll => {
+                let dir = ctx.cert_path(&[&c.name]);
+                let mut s = Step::new(
+                    Phase::Trust,
+                    id(&c.name),
+                    format!(
+                        "Plug an intermediate of the mesh root into {} (cacerts), restart istiod, wait for istio-ca-root-cert, restart workloads{}.",
+                        c.name,
+                        if mode == Mode::RestartAll {
+                            ": workloads on the old root cannot talk to new ones until restarted"
+                        } else {
+                            ""
+                        }
+                    ),
+                );
+                first_needs(ctx, c, &mut s);
+                s.forward(sign(dir.clone(), vec![new_root.clone()]));
+                s.forward(apply_cacerts(&c.name, dir));
+                switch_actions(ctx, c, std::slice::from_ref(&new_root), &[], &mut s.forward);
+                undo_actions(ctx, c, None, &mut s.rollback);
+                if is_source {
+                    s.risk(Risk::CaSwitchOnSource);
+                }
+                if !ctx.workload_namespaces(c).is_empty() {
+                    s.risk(Risk::WorkloadRestart);
+                }
+                if mode == Mode::RestartAll {
+                    s.risk(Risk::Downtime);
+                }
+                out.push(s);
+            }
+            Mode::MultiRoot => {
+                let both = vec![old_root.clone(), new_root.clone()];
+                let trust_both_dir = ctx.cert_path(&[&c.name, "trust-both"]);
+                let signer_dir = ctx.cert_path(&[&c.name, "new-signer"]);
+                if is_source {
+                    let mut s = Step::new(
+                        Phase::Trust,
+                        trust_both_id(&c.name),
+                        format!(
+                            "Multi-root step 1 on {}: keep the old root as signer, trust old + new (sail-operator plugin-ca procedure).",
+                            c.name
+                        ),
+                    );
+                    first_needs(ctx, c, &mut s);
+                    s.forward(Action::Local {
+                        op: LocalOp::BundleCacerts {
+                            cluster: c.name.clone(),
+                            signer_dir: ctx.cert_path(&["root-old"]),
+                            dir: trust_both_dir.clone(),
+                            trusted_roots: both.clone(),
+                        },
+                    });
+                    s.forward(apply_cacerts(&c.name, trust_both_dir.clone()));
+                    switch_actions(ctx, c, &both, &[], &mut s.forward);
+                    undo_actions(ctx, c, None, &mut s.rollback);
+                    s.risk(Risk::CaSwitchOnSource);
+                    s.risk(Risk::WorkloadRestart);
+                    out.push(s);
+                }
+                let mut s = Step::new(
+                    Phase::Trust,
+                    new_signer_id(&c.name),
+                    format!(
+                        "Multi-root step 2 on {}: sign with an intermediate of the new root, still trusting old + new.",
+                        c.name
+                    ),
+                );
+                if is_source {
+                    s.need(trust_both_id(&c.name));
+                    s.risk(Risk::CaSwitchOnSource);
+                } else {
+                    first_needs(ctx, c, &mut s);
+                }
+                if !ctx.workload_namespaces(c).is_empty() {
+                    s.risk(Risk::WorkloadRestart);
+                }
+                s.forward(sign(signer_dir.clone(), both.clone()));
+                s.forward(apply_cacerts(&c.name, signer_dir.clone()));
+                switch_actions(ctx, c, &both, &[], &mut s.forward);
+                undo_actions(
+                    ctx,
+                    c,
+                    is_source.then(|| trust_both_dir.clone()),
+                    &mut s.rollback,
+                );
+                out.push(s);
+
+                let final_dir = ctx.cert_path(&[&c.name]);
+                let mut s = Step::new(
+                    Phase::Trust,
+                    drop_old_id(&c.name),
+                    format!(
+                        "Multi-root step 3 on {}: drop the old root once every cluster signs with the new one.",
+                        c.name
+                    ),
+                );
+                s.needs_all(primaries.iter().map(|p| new_signer_id(&p.name)));
+                if is_source {
+                    s.risk(Risk::CaSwitchOnSource);
+                }
+                if !ctx.workload_namespaces(c).is_empty() {
+                    s.risk(Risk::WorkloadRestart);
+                }
+                s.forward(Action::Local {
+                    op: LocalOp::BundleCacerts {
+                        cluster: c.name.clone(),
+                        signer_dir: signer_dir.clone(),
+                        dir: final_dir.clone(),
+                        trusted_roots: vec![new_root.clone()],
+                    },
+                });
+                s.forward(apply_cacerts(&c.name, final_dir));
+                switch_actions(
+                    ctx,
+                    c,
+                    std::slice::from_ref(&new_root),
+                    std::slice::from_ref(&old_root),
+                    &mut s.forward,
+                );
+                undo_actions(ctx, c, Some(signer_dir), &mut s.rollback);
+                out.push(s);
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,885 @@
+//! Actions: what a step does, as plain data. The schema is described in the
+//! module documentation of [`crate::plan`].
+
+use super::ObjectRef;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+/// One thing the engine does against one cluster (or locally).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum Action {
+    /// Server-side apply, field manager `migrate`, forced, strict field
+    /// validation. `secretData` values are references resolved when the
+    /// action runs and written base64-encoded into `data.<key>`.
+    #[serde(rename_all = "camelCase")]
+    Apply {
+        cluster: String,
+        object: ObjectRef,
+        manifest: Value,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        secret_data: BTreeMap<String, SecretSource>,
+    },
+    /// Delete if present (background propagation).
+    Delete { cluster: String, object: ObjectRef },
+    /// JSON merge patch (labels and annotations included).
+    Patch {
+        cluster: String,
+        object: ObjectRef,
+        patch: Value,
+    },
+    /// Set `spec.replicas` through the scale subresource.
+    Scale {
+        cluster: String,
+        target: ScaleTarget,
+        replicas: u32,
+    },
+    /// Rollout restart: stamp `kubectl.kubernetes.io/restartedAt` on the pod template.
+    Restart { cluster: String, object: ObjectRef },
+    /// Rollout restart every Deployment, StatefulSet and DaemonSet of a
+    /// namespace, then wait until each has rolled out.
+    #[serde(rename_all = "camelCase")]
+    RestartWorkloads {
+        cluster: String,
+        namespace: String,
+        timeout_seconds: u64,
+    },
+    /// Wait until `condition` holds for `object`, at most `timeoutSeconds`.
+    #[serde(rename_all = "camelCase")]
+    Wait {
+        cluster: String,
+        object: ObjectRef,
+        condition: Condition,
+        timeout_seconds: u64,
+    },
+    /// Run the installer. `{file}` in `args` is replaced by the path of
+    /// `file`, written to a private temporary directory.
+    #[serde(rename_all = "camelCase")]
+    Exec {
+        cluster: String,
+        program: String,
+        args: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        file: Option<GeneratedFile>,
+        timeout_seconds: u64,
+    },
+    /// Edit the YAML document stored under `data.<key>` of a ConfigMap.
+    #[serde(rename_all = "camelCase")]
+    EditConfig {
+        cluster: String,
+        object: ObjectRef,
+        key: String,
+        edits: Vec<ConfigEdit>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        substitutions: Vec<Substitution>,
+    },
+    /// Work on this machine (CA files under certDir).
+    Local { op: LocalOp },
+    /// Create a Job in `cluster` that calls a service, read its log, and
+    /// check where the answers came from.
+    #[serde(rename_all = "camelCase")]
+    Probe {
+        cluster: String,
+        job: ObjectRef,
+        manifest: Value,
+        requests: u32,
+        expect: ProbeExpect,
+        timeout_seconds: u64,
+    },
+    /// A read-only assertion; `cluster` absent means this machine.
+    Check {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cluster: Option<String>,
+        check: Check,
+    },
+    /// Record the live object (or its absence) unless a snapshot exists
+    /// already. For objects an installer changes behind the engine's back;
+    /// the engine snapshots what it mutates itself anyway.
+    Snapshot { cluster: String, object: ObjectRef },
+    /// Put back the first snapshot of the object, or delete it when the
+    /// snapshot recorded it absent.
+    Restore { cluster: String, object: ObjectRef },
+    /// Put back the replica counts recorded before the first `scale`.
+    RestoreScale {
+        cluster: String,
+        target: ScaleTarget,
+    },
+}
+
+/// What a `scale` acts on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ScaleTarget {
+    /// One Deployment (or StatefulSet).
+    Object(ObjectRef),
+    /// Every Deployment in the Service's namespace whose pod template
+    /// labels match the Service's selector.
+    ServiceBackends(ObjectRef),
+}
+
+/// Conditions a `wait` can wait for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "condition", rename_all = "kebab-case")]
+pub enum Condition {
+    /// Rolled out: observedGeneration current, every replica updated and available.
+    DeploymentAvailable,
+    /// `status.loadBalancer.ingress[]` has an ip or hostname.
+    LoadBalancerAddress,
+    /// The object exists.
+    Present,
+    /// The object does not exist.
+    Absent,
+    /// A Secret with every key non-empty (a token filled in by the controller).
+    SecretHasKeys { keys: Vec<String> },
+    /// A ConfigMap whose `key` holds every certificate of the `contains`
+    /// files and none of the `lacks` files (PEM files under certDir).
+    #[serde(rename_all = "camelCase")]
+    ConfigMapHasRoots {
+        key: String,
+        contains: Vec<PathBuf>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        lacks: Vec<PathBuf>,
+    },
+    /// istiod (the object) reports the remote cluster `synced`
+    /// (`istioctl remote-clusters`, istiod debug/clusterz).
+    RemoteClusterSynced { remote: String },
+    /// The object carries the label with this value.
+    Label { key: String, value: String },
+    /// A Job finished with `Complete=True`.
+    JobComplete,
+    /// The backends of a Service (see `ScaleTarget::ServiceBackends`) have no ready pod.
+    BackendsDrained,
+    /// The backends of a Service are all available again.
+    BackendsAvailable,
+}
+
+/// A file handed to the installer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GeneratedFile {
+    pub name: String,
+    pub content: FileContent,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum FileContent {
+    /// The text itself; `substitutions` are filled in at run time.
+    #[serde(rename_all = "camelCase")]
+    Inline {
+        text: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        substitutions: Vec<Substitution>,
+    },
+    /// An IstioOperator whose `spec.values` is the JSON stored under `key`
+    /// of a snapshotted ConfigMap (the `values` ConfigMap's
+    /// `original-values`): re-installs what was there before. Skipped when
+    /// the snapshot recorded the ConfigMap absent.
+    #[serde(rename_all = "camelCase")]
+    IstioOperatorFromSnapshot { object: ObjectRef, key: String },
+}
+
+/// A placeholder in generated text and the run-time value that replaces it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Substitution {
+    pub placeholder: String,
+    pub value: RuntimeValue,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "from", rename_all = "kebab-case")]
+pub enum RuntimeValue {
+    /// The first `status.loadBalancer.ingress[]` ip (or hostname) of a Service.
+    LoadBalancerAddress { cluster: String, service: ObjectRef },
+}
+
+/// One change to a YAML document held in a ConfigMap key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "kebab-case")]
+pub enum ConfigEdit {
+    /// Set the value at `path`, creating maps on the way.
+    Set { path: Vec<String>, value: Value },
+    /// In the list at `path`, replace the item whose `matchKey` equals the
+    /// new item's, or append it.
+    #[serde(rename_all = "camelCase")]
+    Upsert {
+        path: Vec<String>,
+        match_key: String,
+        item: Value,
+    },
+}
+
+/// Where a secret value comes from when the action runs. The plan holds
+/// only the reference, never the value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum SecretSource {
+    /// The content of a file (written 0600 under certDir by a `local` action).
+    File(PathBuf),
+    /// A kubeconfig for reading `cluster`, shaped as `istioctl
+    /// create-remote-secret` writes it (FACTS 1.2): cluster, context and user
+    /// all named `cluster`, the server of `context`, and `ca.crt` and
+    /// `token` of `tokenSecret`.
+    RemoteKubeconfig(RemoteKubeconfig),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RemoteKubeconfig {
+    pub cluster: String,
+    pub context: String,
+    pub token_secret: ObjectRef,
+}
+
+/// CA work on this machine. Keys are written 0600 under certDir; nothing
+/// secret comes back into the plan or the state store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "kebab-case")]
+pub enum LocalOp {
+    /// Copy the live root (`ca-cert.pem`/`ca-key.pem` of `secret`, else of
+    /// `fallback`) of `cluster` into `dir` as root-cert.pem and root-key.pem
+    /// (FACTS 3.5 `fetch-root-ca`).
+    FetchLiveRoot {
+        cluster: String,
+        secret: ObjectRef,
+        fallback: ObjectRef,
+        dir: PathBuf,
+    },
+    /// A new root (ECDSA P-256), `O=<org>, CN=Root CA`, into `dir`.
+    #[serde(rename_all = "camelCase")]
+    GenerateRoot {
+        algorithm: String,
+        org: String,
+        validity_days: u32,
+        dir: PathBuf,
+    },
+    /// Copy a root the user provides into `dir` after checking it is a CA
+    /// whose key matches.
+    ImportRoot {
+        cert: PathBuf,
+        key: PathBuf,
+        dir: PathBuf,
+    },
+    /// Sign the intermediate of `cluster` with the root in `rootDir` and
+    /// write the four `cacerts` files into `dir`; root-cert.pem holds the
+    /// `trustedRoots` files concatenated.
+    #[serde(rename_all = "camelCase")]
+    SignIntermediate {
+        cluster: String,
+        root_dir: PathBuf,
+        dir: PathBuf,
+        org: String,
+        validity_days: u32,
+        trusted_roots: Vec<PathBuf>,
+    },
+    /// Write `cacerts` files into `dir` whose signer is taken from
+    /// `signerDir` (a root directory: the root signs directly; or a
+    /// directory of cacerts files: its intermediate) and whose root-cert.pem
+    /// is `trustedRoots` concatenated. The steps of a multi-root transition.
+    #[serde(rename_all = "camelCase")]
+    BundleCacerts {
+        cluster: String,
+        signer_dir: PathBuf,
+        dir: PathBuf,
+        trusted_roots: Vec<PathBuf>,
+    },
+}
+
+/// What a probe must see for the step to succeed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProbeExpect {
+    /// Every request answered `Hello version: ..., instance: ...`.
+    pub all_answered: bool,
+    /// Answers came from at least this many clusters.
+    pub min_clusters: u32,
+    /// No answer came from these clusters.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_from: Vec<String>,
+}
+
+/// Read-only assertions of the preflight phase.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "check", rename_all = "kebab-case")]
+pub enum Check {
+    /// The API server answers with the context's credentials.
+    Reachable,
+    /// The server's version is at least `atLeast`.
+    #[serde(rename_all = "camelCase")]
+    KubernetesVersion { at_least: String },
+    /// `<program> version --remote=false` prints `expected`.
+    InstallerVersion { program: String, expected: String },
+    /// The mesh runs here: istiod exists and is available.
+    MeshPresent { istiod: ObjectRef },
+    /// istiod's image tag is `expected` (warning when it differs).
+    IstioVersion { istiod: ObjectRef, expected: String },
+    /// The CA mode: `self-signed` (istio-ca-secret, no cacerts) or
+    /// `plugged-in` (cacerts); `any` reports it.
+    #[serde(rename_all = "camelCase")]
+    CaMode {
+        expected: CaMode,
+        ca_secret: ObjectRef,
+        cacerts: ObjectRef,
+    },
+    /// Reports the cluster name istiod runs with today (`env` of the istiod
+    /// container, `default` when unset) and that it will change.
+    ClusterName {
+        istiod: ObjectRef,
+        env: String,
+        default: String,
+        planned: String,
+    },
+    /// The mesh config's trustDomain (key `mesh` of the ConfigMap) is `expected`.
+    #[serde(rename_all = "camelCase")]
+    TrustDomain {
+        config_map: ObjectRef,
+        expected: String,
+    },
+    /// No istiod runs here yet (warning otherwise: it will be reconfigured).
+    NoMesh { istiod: ObjectRef },
+    /// Some node carries these topology labels.
+    NodeLocality {
+        region: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        zone: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CaMode {
+    SelfSigned,
+    PluggedIn,
+    Any,
+}
+
+impl Action {
+    /// The cluster the action runs against; `None` for work on this machine.
+    pub fn cluster(&self) -> Option<&str> {
+        match self {
+            Action::Apply { cluster, .. }
+            | Action::Delete { cluster, .. }
+            | Action::Patch { cluster, .. }
+            | Action::Scale { cluster, .. }
+            | Action::Restart { cluster, .. }
+            | Action::RestartWorkloads { cluster, .. }
+            | Action::Wait { cluster, .. }
+            | Action::Exec { cluster, .. }
+            | Action::EditConfig { cluster, .. }
+            | Action::Probe { cluster, .. }
+            | Action::Snapshot { cluster, .. }
+            | Action::Restore { cluster, .. }
+            | Action::RestoreScale { cluster, .. } => Some(cluster),
+            Action::Check { cluster, .. } => cluster.as_deref(),
+            Action::Local { op } => match op {
+                LocalOp::FetchLiveRoot { cluster, .. } => Some(cluster),
+                _ => None,
+            },
+        }
+    }
+
+    /// The action kind as it appears in `type`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Action::Apply { .. } => "apply",
+            Action::Delete { .. } => "delete",
+            Action::Patch { .. } => "patch",
+            Action::Scale { .. } => "scale",
+            Action::Restart { .. } => "restart",
+            Action::RestartWorkloads { .. } => "restart-workloads",
+            Action::Wait { .. } => "wait",
+            Action::Exec { .. } => "exec",
+            Action::EditConfig { .. } => "edit-config",
+            Action::Local { .. } => "local",
+            Action::Probe { .. } => "probe",
+            Action::Check { .. } => "check",
+            Action::Snapshot { .. } => "snapshot",
+            Action::Restore { .. } => "restore",
+            Action::RestoreScale { .. } => "restore-scale",
+        }
+    }
+
+    /// Changes something in a cluster (and so needs a way back).
+    pub fn is_mutating(&self) -> bool {
+        matches!(
+            self,
+            Action::Apply { .. }
+                | Action::Delete { .. }
+                | Action::Patch { .. }
+                | Action::Scale { .. }
+                | Action::Restart { .. }
+                | Action::RestartWorkloads { .. }
+                | Action::Exec { .. }
+                | Action::EditConfig { .. }
+                | Action::Probe { .. }
+        )
+    }
+
+    /// The object the action is about, when it is about one.
+    pub fn object(&self) -> Option<&ObjectRef> {
+        match self {
+            Action::Apply { object, .. }
+            | Action::Delete { object, .. }
+            | Action::Patch { object, .. }
+            | Action::Restart { object, .. }
+            | Action::Wait { object, .. }
+            | Action::EditConfig { object, .. }
+            | Action::Snapshot { object, .. }
+            | Action::Restore { object, .. } => Some(object),
+            Action::Probe { job, .. } => Some(job),
+            Action::Scale { target, .. } | Action::RestoreScale { target, .. } => match target {
+                ScaleTarget::Object(o) | ScaleTarget::ServiceBackends(o) => Some(o),
+            },
+            _ => None,
+        }
+    }
+
+    /// A rough duration in seconds for the critical-path estimate: what the
+    /// action usually takes on a healthy cluster, not its timeout.
+    pub fn estimated_seconds(&self) -> u64 {
+        match self {
+            Action::Apply { .. }
+            | Action::Delete { .. }
+            | Action::Patch { .. }
+            | Action::Scale { .. }
+            | Action::Restart { .. }
+            | Action::EditConfig { .. }
+            | Action::Snapshot { .. }
+            | Action::Restore { .. }
+            | Action::RestoreScale { .. }
+            | Action::Check { .. }
+            | Action::Local { .. } => 1,
+            Action::RestartWorkloads { .. } => 60,
+            Action::Wait { condition, .. } => match condition {
+                Condition::DeploymentAvailable | Condition::BackendsAvailable => 30,
+                Condition::LoadBalancerAddress => 20,
+                Condition::RemoteClusterSynced { .. } => 15,
+                Condition::ConfigMapHasRoots { .. } => 10,
+                Condition::BackendsDrained => 15,
+                Condition::JobComplete => 20,
+                _ => 2,
+            },
+            Action::Exec { .. } => 60,
+            Action::Probe { .. } => 30,
+        }
+    }
+}
+
+fn duration(seconds: u64) -> String {
+    match (seconds / 60, seconds % 60) {
+        (0, s) => format!("{s}s"),
+        (m, 0) => format!("{m}m"),
+        (m, s) => format!("{m}m{s}s"),
+    }
+}
+
+/// One line per action: `apply Secret istio-system/cacerts @cluster2`.
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Action::Apply {
+                cluster,
+                object,
+                manifest,
+                secret_data,
+            } => {
+                write!(f, "apply {object} @{cluster}")?;
+                let labels = manifest
+                    .pointer("/metadata/labels")
+                    .and_then(Value::as_object);
+                if object.kind == "Namespace"
+                    && let Some(labels) = labels
+                {
+                    let text: Vec<String> = labels
+                        .iter()
+                        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                        .collect();
+                    write!(f, " labels {}", text.join(","))?;
+                    if let Some(ann) = manifest
+                        .pointer("/metadata/annotations")
+                        .and_then(Value::as_object)
+                    {
+                        let text: Vec<String> = ann
+                            .iter()
+                            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                            .collect();
+                        write!(f, " annotations {}", text.join(","))?;
+                    }
+                }
+                if !secret_data.is_empty() {
+                    let refs: Vec<String> = secret_data
+                        .iter()
+                        .map(|(k, v)| format!("{k}<-{v}"))
+                        .collect();
+                    write!(f, " data [{}]", refs.join(", "))?;
+                }
+                Ok(())
+            }
+            Action::Delete { cluster, object } => write!(f, "delete {object} @{cluster}"),
+            Action::Patch {
+                cluster,
+                object,
+                patch,
+            } => write!(f, "patch {object} @{cluster} {patch}"),
+            Action::Scale {
+                cluster,
+                target,
+                replicas,
+            } => write!(f, "scale {target} @{cluster} to {replicas}"),
+            Action::Restart { cluster, object } => write!(f, "restart {object} @{cluster}"),
+            Action::RestartWorkloads {
+                cluster, namespace, ..
+            } => write!(f, "restart workloads in namespace {namespace} @{cluster}"),
+            Action::Wait {
+                cluster,
+                object,
+                condition,
+                timeout_seconds,
+            } => write!(
+                f,
+                "wait {object} {condition} @{cluster} (timeout {})",
+                duration(*timeout_seconds)
+            ),
+            Action::Exec {
+                cluster,
+                program,
+                args,
+                file,
+                ..
+            } => {
+                let shown: Vec<String> = args
+                    .iter()
+                    .map(|a| match file {
+                        Some(file) if a == "{file}" => file.name.clone(),
+                        _ => a.clone(),
+                    })
+                    .collect();
+                write!(f, "exec {program} {} @{cluster}", shown.join(" "))?;
+                match file.as_ref().map(|file| &file.content) {
+                    Some(FileContent::Inline { substitutions, .. })
+                        if !substitutions.is_empty() =>
+                    {
+                        let subs: Vec<String> =
+                            substitutions.iter().map(ToString::to_string).collect();
+                        write!(f, " with {}", subs.join(", "))
+                    }
+                    Some(FileContent::IstioOperatorFromSnapshot { object, key }) => {
+                        write!(f, " (file from snapshot of {object} key {key})")
+                    }
+                    _ => Ok(()),
+                }
+            }
+            Action::EditConfig {
+                cluster,
+                object,
+                key,
+                edits,
+                substitutions,
+            } => {
+                let text: Vec<String> = edits.iter().map(ToString::to_string).collect();
+                write!(f, "edit {object} key {key} @{cluster}: {}", text.join("; "))?;
+                if !substitutions.is_empty() {
+                    let subs: Vec<String> = substitutions.iter().map(ToString::to_string).collect();
+                    write!(f, " with {}", subs.join(", "))?;
+                }
+                Ok(())
+            }
+            Action::Local { op } => write!(f, "local {op}"),
+            Action::Probe {
+                cluster,
+                job,
+                requests,
+                expect,
+                ..
+            } => {
+                write!(f, "probe {job} @{cluster}: {requests} requests, expect")?;
+                if expect.all_answered {
+                    write!(f, " all answered,")?;
+                }
+                write!(f, " answers from >= {} cluster(s)", expect.min_clusters)?;
+                if !expect.not_from.is_empty() {
+                    write!(f, ", none from {}", expect.not_from.join(", "))?;
+                }
+                Ok(())
+            }
+            Action::Check { cluster, check } => match cluster {
+                Some(c) => write!(f, "check {check} @{c}"),
+                None => write!(f, "check {check} (local)"),
+            },
+            Action::Snapshot { cluster, object } => write!(f, "snapshot {object} @{cluster}"),
+            Action::Restore { cluster, object } => write!(f, "restore {object} @{cluster}"),
+            Action::RestoreScale { cluster, target } => {
+                write!(f, "restore-scale {target} @{cluster}")
+            }
+        }
+    }
+}
+
+impl fmt::Display for ScaleTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ScaleTarget::Object(o) => write!(f, "{o}"),
+            ScaleTarget::ServiceBackends(s) => write!(f, "backends of {s}"),
+        }
+    }
+}
+
+impl fmt::Display for Condition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Condition::DeploymentAvailable => write!(f, "available"),
+            Condition::LoadBalancerAddress => write!(f, "has a LoadBalancer address"),
+            Condition::Present => write!(f, "present"),
+            Condition::Absent => write!(f, "absent"),
+            Condition::SecretHasKeys { keys } => write!(f, "has keys {}", keys.join(",")),
+            Condition::ConfigMapHasRoots {
+                key,
+                contains,
+                lacks,
+            } => {
+                let paths = |v: &[PathBuf]| {
+                    v.iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(" + ")
+                };
+                write!(f, "{key} contains {}", paths(contains))?;
+                if !lacks.is_empty() {
+                    write!(f, " and not {}", paths(lacks))?;
+                }
+                Ok(())
+            }
+            Condition::RemoteClusterSynced { remote } => write!(f, "has {remote} synced"),
+            Condition::Label { key, value } => write!(f, "labelled {key}={value}"),
+            Condition::JobComplete => write!(f, "complete"),
+            Condition::BackendsDrained => write!(f, "backends drained"),
+            Condition::BackendsAvailable => write!(f, "backends available"),
+        }
+    }
+}
+
+impl fmt::Display for Substitution {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.value {
+            RuntimeValue::LoadBalancerAddress { cluster, service } => {
+                write!(f, "{} = address of {service} @{cluster}", self.placeholder)
+            }
+        }
+    }
+}
+
+impl fmt::Display for ConfigEdit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigEdit::Set { path, value } => write!(f, "set {} = {value}", path.join(".")),
+            ConfigEdit::Upsert {
+                path,
+                match_key,
+                item,
+            } => {
+                let id = item.get(match_key).map(ToString::to_string);
+                write!(
+                    f,
+                    "upsert {}[{match_key}={}]",
+                    path.join("."),
+                    id.unwrap_or_default()
+                )
+            }
+        }
+    }
+}
+
+impl fmt::Display for SecretSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SecretSource::File(path) => write!(f, "file {}", path.display()),
+            SecretSource::RemoteKubeconfig(k) => write!(
+                f,
+                "remote kubeconfig of {} (context {}) from token {}",
+                k.cluster, k.context, k.token_secret
+            ),
+        }
+    }
+}
+
+impl fmt::Display for LocalOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let list = |v: &[PathBuf]| {
+            v.iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(" + ")
+        };
+        match self {
+            LocalOp::FetchLiveRoot {
+                cluster,
+                secret,
+                fallback,
+                dir,
+            } => write!(
+                f,
+                "fetch live root of {cluster} from {secret} (else {}) into {}",
+                fallback.name,
+                dir.display()
+            ),
+            LocalOp::GenerateRoot {
+                algorithm,
+                org,
+                validity_days,
+                dir,
+            } => write!(
+                f,
+                "generate root {algorithm} O={org} {validity_days}d into {}",
+                dir.display()
+            ),
+            LocalOp::ImportRoot { cert, key, dir } => write!(
+                f,
+                "import root {} (key {}) into {}",
+                cert.display(),
+                key.display(),
+                dir.display()
+            ),
+            LocalOp::SignIntermediate {
+                cluster,
+                root_dir,
+                dir,
+                validity_days,
+                trusted_roots,
+                ..
+            } => write!(
+                f,
+                "sign intermediate of {cluster} with {} {validity_days}d into {} (roots {})",
+                root_dir.display(),
+                dir.display(),
+                list(trusted_roots)
+            ),
+            LocalOp::BundleCacerts {
+                cluster,
+                signer_dir,
+                dir,
+                trusted_roots,
+            } => write!(
+                f,
+                "bundle cacerts of {cluster}: signer {} into {} (roots {})",
+                signer_dir.display(),
+                dir.display(),
+                list(trusted_roots)
+            ),
+        }
+    }
+}
+
+impl fmt::Display for Check {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Check::Reachable => write!(f, "reachable"),
+            Check::KubernetesVersion { at_least } => write!(f, "kubernetes version >= {at_least}"),
+            Check::InstallerVersion { program, expected } => {
+                write!(f, "{program} version == {expected}")
+            }
+            Check::MeshPresent { istiod } => write!(f, "mesh present: {istiod} available"),
+            Check::IstioVersion { istiod, expected } => {
+                write!(f, "istio version of {istiod} == {expected}")
+            }
+            Check::CaMode {
+                expected,
+                ca_secret,
+                cacerts,
+            } => {
+                let mode = match expected {
+                    CaMode::SelfSigned => "self-signed",
+                    CaMode::PluggedIn => "plugged-in",
+                    CaMode::Any => "any",
+                };
+                write!(f, "ca mode {mode} ({} / {})", ca_secret.name, cacerts.name)
+            }
+            Check::ClusterName {
+                env,
+                default,
+                planned,
+                ..
+            } => write!(
+                f,
+                "cluster name today (istiod {env}, default {default}) -> {planned}"
+            ),
+            Check::TrustDomain {
+                config_map,
+                expected,
+            } => write!(f, "trust domain {expected} in {config_map}"),
+            Check::NoMesh { istiod } => write!(f, "no mesh yet: {istiod} absent"),
+            Check::NodeLocality { region, zone } => match zone {
+                Some(z) => write!(f, "node locality {region}/{z}"),
+                None => write!(f, "node locality {region}"),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn actions_serialise_with_stable_tags() {
+        let a = Action::Wait {
+            cluster: "cluster1".into(),
+            object: ObjectRef::deployment("istio-system", "istiod"),
+            condition: Condition::DeploymentAvailable,
+            timeout_seconds: 300,
+        };
+        let v = serde_json::to_value(&a).unwrap();
+        assert_eq!(v["type"], "wait");
+        assert_eq!(v["condition"]["condition"], "deployment-available");
+        assert_eq!(v["timeoutSeconds"], 300);
+        assert_eq!(v["object"]["apiVersion"], "apps/v1");
+        let back: Action = serde_json::from_value(v).unwrap();
+        assert_eq!(back, a);
+    }
+
+    #[test]
+    fn secret_sources_are_references() {
+        let a = Action::Apply {
+            cluster: "cluster2".into(),
+            object: ObjectRef::secret("istio-system", "cacerts"),
+            manifest: json!({"apiVersion": "v1", "kind": "Secret"}),
+            secret_data: BTreeMap::from([(
+                "ca-key.pem".to_string(),
+                SecretSource::File("./certs/cluster2/ca-key.pem".into()),
+            )]),
+        };
+        let v = serde_json::to_value(&a).unwrap();
+        assert_eq!(
+            v["secretData"]["ca-key.pem"]["file"],
+            "./certs/cluster2/ca-key.pem"
+        );
+        assert_eq!(
+            a.to_string(),
+            "apply Secret istio-system/cacerts @cluster2 data [ca-key.pem<-file ./certs/cluster2/ca-key.pem]"
+        );
+    }
+
+    #[test]
+    fn one_line_summaries() {
+        let restart = Action::Restart {
+            cluster: "cluster1".into(),
+            object: ObjectRef::deployment("istio-system", "istiod"),
+        };
+        assert_eq!(
+            restart.to_string(),
+            "restart Deployment istio-system/istiod @cluster1"
+        );
+        let wait = Action::Wait {
+            cluster: "c".into(),
+            object: ObjectRef::service("istio-system", "istio-eastwestgateway"),
+            condition: Condition::LoadBalancerAddress,
+            timeout_seconds: 330,
+        };
+        assert_eq!(
+            wait.to_string(),
+            "wait Service istio-system/istio-eastwestgateway has a LoadBalancer address @c (timeout 5m30s)"
+        );
+    }
+}
