@@ -46,7 +46,17 @@ impl Decoder<'_> {
                 _ => None,
             },
             Value::Scalar(s) if !s.plain && !expected.contains("string") => {
-                Some("remove the quotes".into())
+                let unquoted = super::yaml::Scalar {
+                    plain: true,
+                    tagged_str: false,
+                    ..s.clone()
+                };
+                let fits = match unquoted.resolve() {
+                    Resolved::Int(_) | Resolved::Float(_) => expected.contains("number"),
+                    Resolved::Bool(_) => expected.contains("boolean"),
+                    _ => false,
+                };
+                fits.then(|| "remove the quotes".into())
             }
             Value::Map(_) | Value::Seq(_) if expected.contains("string") => {
                 Some("a `{` or `[` starts a mapping or list; quote the value".into())
