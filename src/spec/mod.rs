@@ -150,3 +150,6 @@ fn decode_text(text: &str, report: &mut Report) -> Option<MeshMigration> {
     check::check(&spec, &locs, report);
     Some(spec)
 }
+
+#[cfg(test)]
+mod tests;

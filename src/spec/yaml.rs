@@ -391,7 +391,7 @@ mod tests {
             panic!()
         };
         assert_eq!(items[0].pos, Pos { line: 3, column: 5 });
-        assert_eq!(map(&items[1])[0].value.pos, Pos { line: 4, column: 8 });
+        assert_eq!(map(&items[1])[0].value.pos, Pos { line: 4, column: 9 });
     }
 
     #[test]
