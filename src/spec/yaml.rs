@@ -201,16 +201,20 @@ pub fn parse(text: &str) -> Result<Option<Node>, SyntaxError> {
 
 fn syntax_error(text: &str, e: &granit_parser::ScanError) -> SyntaxError {
     let m = e.marker();
-    let pos = Pos {
+    let mut pos = Pos {
         line: m.line().max(1),
         column: m.col() + 1,
     };
     let message = e.info();
-    let near_tab = text
-        .lines()
-        .nth(pos.line.saturating_sub(1))
-        .is_some_and(|l| l.trim_start_matches(' ').starts_with('\t'));
-    let hint = if message.contains("tab") || near_tab {
+    // Point at the offending tab itself, not past it.
+    let indent_tab = text.lines().nth(pos.line.saturating_sub(1)).and_then(|l| {
+        let indent = &l[..l.len() - l.trim_start_matches([' ', '\t']).len()];
+        indent.find('\t')
+    });
+    if let Some(col) = indent_tab {
+        pos.column = col + 1;
+    }
+    let hint = if message.contains("tab") || indent_tab.is_some() {
         Some("indent with spaces; YAML does not allow tabs for indentation".into())
     } else if message.contains("did not find expected") || message.contains("indentation") {
         Some("check the indentation of this line against its siblings".into())

@@ -216,7 +216,7 @@ fn outlier_detection(c: &mut Checker, base: &str, od: &OutlierDetection) {
             }
             None => format!("the plan emits `consecutive5xxErrors: {n}` instead; write that"),
         };
-        c.warn(
+        c.warn_at_key(
             &format!("{base}.consecutiveErrors"),
             "`consecutiveErrors` is deprecated and ignored by Istio since 1.7",
             Some(hint),

@@ -9,7 +9,7 @@ pub(super) fn check(c: &mut Checker) {
     namespaces(c, "spec.workloads.restartNamespaces", &w.restart_namespaces);
     for (cluster, list) in &w.per_cluster {
         let path = format!("spec.workloads.perCluster.{cluster}");
-        c.cluster_ref(&path, cluster);
+        c.cluster_key_ref(&path, cluster);
         namespaces(c, &path, list);
     }
 }

@@ -190,6 +190,17 @@ impl Decoder<'_> {
         None
     }
 
+    /// A duration as written; a bare number is kept so the duration check
+    /// can say it lacks a unit (`30` meant as `30s`).
+    pub fn duration_text(&mut self, node: &Node, path: &str) -> Option<String> {
+        if let Value::Scalar(s) = &node.value
+            && matches!(s.resolve(), Resolved::Int(_) | Resolved::Float(_))
+        {
+            return Some(s.text.clone());
+        }
+        self.string(node, path)
+    }
+
     pub fn path_buf(&mut self, node: &Node, path: &str) -> Option<std::path::PathBuf> {
         let s = self.string(node, path)?;
         if s.is_empty() {
