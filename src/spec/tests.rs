@@ -85,6 +85,27 @@ fn defaults_fill_optional_fields() {
 }
 
 #[test]
+fn serde_defaults_match_the_decoder() {
+    let text = BASE.replace("root: { adopt: c1 }", "root: { generate: { org: Acme } }")
+        + "  observability:\n    prometheus: {}\n    tracing: { zipkin: \"z.obs:9411\" }\n"
+        + "  failoverTest:\n    service: { namespace: s, name: h, port: 80 }\n    from: c2\n    drain: c1\n";
+    let ours = parse_str(&text, Path::new("t.yaml")).unwrap().spec;
+    // Through JSON: serde_yaml 0.9 wants `!adopt` tags for enums.
+    let json: serde_json::Value = serde_yaml::from_str(&text).unwrap();
+    let theirs: MeshMigration = serde_json::from_value(json).unwrap();
+    assert_eq!(ours, theirs);
+    let TrustRoot::Generate(g) = &ours.spec.trust.root else {
+        panic!("{:?}", ours.spec.trust.root)
+    };
+    assert_eq!(
+        (g.algorithm, g.validity_days),
+        (KeyAlgorithm::EcdsaP256, 3650)
+    );
+    let t = ours.spec.failover_test.unwrap();
+    assert_eq!((t.requests, t.service.path.as_str()), (20, "/"));
+}
+
+#[test]
 fn structural_errors_are_all_reported_and_located() {
     let text = BASE
         .replace(
