@@ -9,7 +9,7 @@ use granit_parser::{Event, Options, Parser, ScalarStyle, Span};
 use std::collections::HashMap;
 
 /// A 1-based line and column (columns count characters).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Pos {
     pub line: usize,
     pub column: usize,
