@@ -148,12 +148,20 @@ impl Node {
     }
 }
 
-/// Keeps quoted user text in messages to one short line.
+/// Keeps quoted user text in messages to one short, printable line: a
+/// diagnostic is one line, and a terminal escape in a spec stays inert.
 pub fn shorten(t: &str) -> String {
-    let line = t.lines().next().unwrap_or("");
-    let mut out: String = line.chars().take(40).collect();
-    if out.len() < t.len() {
-        out.push_str("...");
+    let mut out = String::new();
+    for (n, c) in t.chars().enumerate() {
+        if n == 40 {
+            out.push_str("...");
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
     }
     out
 }
@@ -415,6 +423,13 @@ mod tests {
         assert_eq!(s("yes", true).resolve(), Resolved::Str("yes"));
         assert_eq!(s("TRUE", true).resolve(), Resolved::Bool(true));
         assert_eq!(s(".", true).resolve(), Resolved::Str("."));
+    }
+
+    #[test]
+    fn user_text_in_messages_stays_on_one_line() {
+        assert_eq!(shorten("a\nb\u{1b}[31m"), "a\\nb\\u{1b}[31m");
+        assert_eq!(shorten(&"x".repeat(50)), format!("{}...", "x".repeat(40)));
+        assert_eq!(shorten("short"), "short");
     }
 
     #[test]

@@ -29,8 +29,9 @@ pub(crate) struct Fields<'n> {
 }
 
 pub(crate) fn child(path: &str, name: &str) -> String {
+    let name = shorten(name);
     if path.is_empty() {
-        name.to_string()
+        name
     } else {
         format!("{path}.{name}")
     }
