@@ -323,6 +323,11 @@ fn mangled_plans_never_panic() {
         "\u{feff}",
         "é",
     ];
+    // SPEC_MANGLE_ROUNDS=50000 for a longer hunt; the default keeps the suite quick.
+    let rounds: usize = std::env::var("SPEC_MANGLE_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(400);
     let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
     let mut runs = 0;
     for (path, text) in plans() {
@@ -344,7 +349,7 @@ fn mangled_plans_never_panic() {
                 check(&text[..i]);
             }
         }
-        for _ in 0..400 {
+        for _ in 0..rounds {
             let at = cuts[rng.below(cuts.len())];
             let end = cuts
                 .get(cuts.partition_point(|&c| c < at) + rng.below(4))
