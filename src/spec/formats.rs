@@ -78,6 +78,7 @@ pub fn label_selector_term(s: &str) -> Result<(), String> {
         None => (s, None),
     };
     let name = match key.rsplit_once('/') {
+        Some((prefix, "")) => return Err(format!("has no label name after `{prefix}/`")),
         Some((prefix, name)) => {
             dns_subdomain(prefix).map_err(|e| format!("label prefix `{prefix}` {e}"))?;
             name

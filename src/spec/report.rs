@@ -60,9 +60,10 @@ impl Report {
     pub fn into_diagnostics(self, file: &Path) -> Vec<Diagnostic> {
         let mut findings = self.findings;
         findings.sort_by_key(|f| (f.pos, f.severity != Severity::Error));
-        findings.dedup_by(|a, b| {
-            a.pos == b.pos && a.path == b.path && a.message == b.message && a.severity == b.severity
-        });
+        // A mistake inside an anchor shows up wherever it is aliased, with
+        // the same position: report it once.
+        let mut seen = std::collections::HashSet::new();
+        findings.retain(|f| seen.insert((f.pos, f.message.clone(), f.severity)));
         findings
             .into_iter()
             .map(|f| Diagnostic {

@@ -4,6 +4,7 @@
 pub fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
     let norm = normalize(word);
     let mut best: Option<(&'a str, f64)> = None;
+    let mut tied = false;
     for &c in candidates {
         let cn = normalize(c);
         // trust_domain, TrustDomain, trust-domain all mean trustDomain.
@@ -11,9 +12,18 @@ pub fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
             return Some(c);
         }
         let score = strsim::normalized_damerau_levenshtein(&norm, &cn);
-        if best.is_none_or(|(_, s)| score > s) {
-            best = Some((c, score));
+        match best {
+            Some((_, s)) if score < s => {}
+            Some((_, s)) if score == s => tied = true,
+            _ => {
+                best = Some((c, score));
+                tied = false;
+            }
         }
+    }
+    // `clustr3` is as close to cluster1 as to cluster2: guessing would mislead.
+    if tied {
+        return None;
     }
     best.filter(|&(c, score)| score >= 0.6 || (c.len() >= 4 && norm.contains(&normalize(c))))
         .map(|(c, _)| c)
@@ -52,6 +62,15 @@ mod tests {
         assert_eq!(
             closest("trust_domain", &["id", "trustDomain"]),
             Some("trustDomain")
+        );
+    }
+
+    #[test]
+    fn ties_suggest_nothing() {
+        assert_eq!(closest("clustr3", &["cluster1", "cluster2"]), None);
+        assert_eq!(
+            closest("clustr2", &["cluster1", "cluster2"]),
+            Some("cluster2")
         );
     }
 

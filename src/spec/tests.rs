@@ -85,6 +85,52 @@ fn defaults_fill_optional_fields() {
 }
 
 #[test]
+fn serde_defaults_match_the_decoder() {
+    let text = BASE.replace("root: { adopt: c1 }", "root: { generate: { org: Acme } }")
+        + "  observability:\n    prometheus: {}\n    tracing: { zipkin: \"z.obs:9411\" }\n"
+        + "  failoverTest:\n    service: { namespace: s, name: h, port: 80 }\n    from: c2\n    drain: c1\n";
+    let ours = parse_str(&text, Path::new("t.yaml")).unwrap().spec;
+    // Through JSON: serde_yaml 0.9 wants `!adopt` tags for enums.
+    let json: serde_json::Value = serde_yaml::from_str(&text).unwrap();
+    let theirs: MeshMigration = serde_json::from_value(json).unwrap();
+    assert_eq!(ours, theirs);
+    let TrustRoot::Generate(g) = &ours.spec.trust.root else {
+        panic!("{:?}", ours.spec.trust.root)
+    };
+    assert_eq!(
+        (g.algorithm, g.validity_days),
+        (KeyAlgorithm::EcdsaP256, 3650)
+    );
+    let t = ours.spec.failover_test.unwrap();
+    assert_eq!((t.requests, t.service.path.as_str()), (20, "/"));
+}
+
+#[test]
+fn merge_keys_fill_in_fields_and_explicit_ones_win() {
+    let text = BASE.replace(
+        "    - { name: c1, context: k1, source: true }\n    - { name: c2, context: k2 }\n",
+        "    - &first { name: c1, context: k1, source: true, locality: { region: r1 } }\n    - <<: *first\n      name: c2\n      context: k2\n      source: false\n",
+    );
+    let spec = parse_str(&text, Path::new("t.yaml")).unwrap().spec.spec;
+    assert_eq!(spec.clusters[1].name, "c2");
+    assert!(!spec.clusters[1].source);
+    assert_eq!(spec.clusters[1].locality.as_ref().unwrap().region, "r1");
+    // A misspelt field arriving through a merge is still reported.
+    let text = text.replace("locality: { region: r1 }", "localty: { region: r1 }");
+    let d = errors(&text);
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert_eq!(d[0].path, "spec.clusters[0].localty");
+    let d = errors(&BASE.replace(
+        "{ name: c2, context: k2 }",
+        "{ <<: 3, name: c2, context: k2 }",
+    ));
+    assert!(
+        d[0].message.contains("a merge (`<<`) takes a mapping"),
+        "{d:?}"
+    );
+}
+
+#[test]
 fn structural_errors_are_all_reported_and_located() {
     let text = BASE
         .replace(
@@ -168,6 +214,55 @@ fn warnings_do_not_fail_the_spec() {
     assert!(w.to_string().starts_with("t.yaml:16:"));
 }
 
+/// Every warning of `text` as (line, path, message start).
+fn warnings(text: &str) -> Vec<(usize, String, String)> {
+    let loaded = parse_str(text, Path::new("t.yaml")).unwrap_or_else(|e| panic!("{e:?}"));
+    loaded
+        .warnings
+        .into_iter()
+        .map(|w| {
+            assert_eq!(w.severity, Severity::Warning);
+            (w.line, w.path, w.message)
+        })
+        .collect()
+}
+
+#[test]
+fn valid_but_suspicious_settings_warn_at_their_field() {
+    let w = warnings(&format!(
+        "{}  routing:\n    exposeHosts: [\"*.local\"]\n",
+        BASE.replace(
+            "{ name: c2, context: k2 }",
+            "{ name: c2, context: k2, role: primary }"
+        )
+    ));
+    assert_eq!(w.len(), 2, "{w:?}");
+    assert_eq!((w[0].0, w[0].1.as_str()), (10, "spec.clusters[1].role"));
+    assert!(w[0].2.contains("redundant in multi-primary"));
+    assert_eq!((w[1].0, w[1].1.as_str()), (14, "spec.routing.exposeHosts"));
+    assert!(w[1].2.contains("every cluster is on one network"));
+
+    let w = warnings(&BASE.replace(
+        "root: { adopt: c1 }",
+        "root: { files: { cert: /nonexistent/root-cert.pem, key: /nonexistent/root-key.pem } }",
+    ));
+    let paths: Vec<&str> = w.iter().map(|w| w.1.as_str()).collect();
+    assert_eq!(
+        paths,
+        ["spec.trust.root.files.cert", "spec.trust.root.files.key"]
+    );
+
+    let w = warnings(&BASE.replace(
+        "root: { adopt: c1 }",
+        "root: { generate: { org: Acme, transition: restart-all } }",
+    ));
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].2
+            .contains("`restart-all` switches to the new root at once")
+    );
+}
+
 #[test]
 fn syntax_errors_are_located() {
     let text = BASE.replace("  topology: multi-primary", "\ttopology: multi-primary");
@@ -228,6 +323,11 @@ fn mangled_plans_never_panic() {
         "\u{feff}",
         "é",
     ];
+    // SPEC_MANGLE_ROUNDS=50000 for a longer hunt; the default keeps the suite quick.
+    let rounds: usize = std::env::var("SPEC_MANGLE_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(400);
     let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
     let mut runs = 0;
     for (path, text) in plans() {
@@ -249,7 +349,7 @@ fn mangled_plans_never_panic() {
                 check(&text[..i]);
             }
         }
-        for _ in 0..400 {
+        for _ in 0..rounds {
             let at = cuts[rng.below(cuts.len())];
             let end = cuts
                 .get(cuts.partition_point(|&c| c < at) + rng.below(4))

@@ -2,7 +2,26 @@
 //!
 //! These types are what the rest of the program sees after parsing and
 //! validation succeeded: phases read them, nothing writes them. Field names
-//! follow the YAML (camelCase) so `-o json` of a spec round-trips.
+//! follow the YAML (camelCase) so `-o json` of a spec round-trips. The spec
+//! is decoded by hand (`decode/`), not by these serde derives; the serde
+//! defaults below mirror the decoder's so both read a file the same way.
+//!
+//! What a spec returned by `load_file` guarantees (checked in `check/`):
+//! - at least two clusters; names are unique DNS-1123 labels; contexts are
+//!   unique and non-empty; exactly one cluster has `source: true`;
+//! - `network` is set on every cluster or on none, and is a label value;
+//! - multi-primary: no `role: remote`, no `primary`; primary-remote: every
+//!   cluster has a role, the source is a primary, every remote names a
+//!   primary in `primary`, primaries name none;
+//! - `trust.root.adopt` names the source cluster; generated roots outlive
+//!   their intermediates; validity days are in 1..=36500;
+//! - every cluster name used elsewhere (DestinationRule/VirtualService/
+//!   ServiceEntry `clusters`, `workloads.perCluster` keys, `failoverTest.from`
+//!   and `.drain`) names a cluster, and `from != drain`;
+//! - a DestinationRule without `namespace` has a host of the form
+//!   `name.namespace...`; durations parse as Go durations of at least 1ms;
+//! - `tracing.sampling` is in 0..=100; `failoverTest.requests >= 1`;
+//!   `failoverTest.service.port >= 1` and its path starts with `/`.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -50,11 +69,16 @@ pub struct Mesh {
     /// `values.global.meshID`, identical in every cluster.
     pub id: String,
     /// Mesh config `trustDomain`; `cluster.local` unless said otherwise.
+    #[serde(default = "default_trust_domain")]
     pub trust_domain: String,
     /// Other trust domains accepted during the migration (`trustDomainAliases`).
     #[serde(default)]
     pub trust_domain_aliases: Vec<String>,
     pub istio_version: String,
+}
+
+fn default_trust_domain() -> String {
+    "cluster.local".into()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,8 +92,14 @@ pub enum Topology {
 #[serde(rename_all = "camelCase")]
 pub struct Installer {
     pub kind: InstallerKind,
-    /// Path or name of the installer binary (looked up on PATH).
+    /// Path or name of the installer binary (looked up on PATH); `istioctl`
+    /// when not given.
+    #[serde(default = "default_installer_path")]
     pub path: String,
+}
+
+fn default_installer_path() -> String {
+    "istioctl".into()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -154,7 +184,11 @@ pub enum TrustRoot {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GenerateRoot {
+    /// `ecdsa-p256` when not given (the only choice today).
+    #[serde(default)]
     pub algorithm: KeyAlgorithm,
+    /// 3650 when not given.
+    #[serde(default = "default_root_days")]
     pub validity_days: u32,
     pub org: String,
     /// How running workloads move to the new root.
@@ -162,9 +196,14 @@ pub struct GenerateRoot {
     pub transition: RootTransition,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+fn default_root_days() -> u32 {
+    3650
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum KeyAlgorithm {
+    #[default]
     EcdsaP256,
 }
 
@@ -188,7 +227,8 @@ pub struct RootFiles {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Routing {
-    /// Hosts exposed through the cross-network gateway (AUTO_PASSTHROUGH).
+    /// Hosts exposed through the cross-network gateway (AUTO_PASSTHROUGH);
+    /// empty means `*.local`. Only used when the mesh spans several networks.
     pub expose_hosts: Vec<String>,
     pub destination_rules: Vec<DestinationRule>,
     pub virtual_services: Vec<ObjectSpec>,
@@ -202,7 +242,8 @@ pub struct Routing {
 pub struct DestinationRule {
     /// FQDN, e.g. `helloworld.sample.svc.cluster.local`.
     pub host: String,
-    /// Where the rule is created; defaults to the host's namespace.
+    /// Where the rule is created; defaults to the host's namespace (its
+    /// second label, which validation guarantees exists when this is unset).
     #[serde(default)]
     pub namespace: Option<String>,
     /// Clusters it goes to; empty means every cluster.
@@ -240,7 +281,8 @@ pub struct OutlierDetection {
     #[serde(default)]
     pub consecutive_gateway_errors: Option<u32>,
     /// Ignored by Istio since 1.7; validation warns and the planner emits
-    /// `consecutive5xxErrors` instead.
+    /// `consecutive5xxErrors` with this value instead (unless
+    /// `consecutive5xxErrors` is also given: that one wins).
     #[serde(default)]
     pub consecutive_errors: Option<u32>,
     #[serde(default)]
@@ -276,6 +318,8 @@ pub struct Observability {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Prometheus {
+    /// Add a federation scrape config for the other clusters; false when not given.
+    #[serde(default)]
     pub federate: bool,
     /// Namespace and ConfigMap of the Prometheus configuration.
     #[serde(default = "default_prom_namespace")]
@@ -296,8 +340,14 @@ fn default_prom_configmap() -> String {
 pub struct Tracing {
     /// `host:port` of a Zipkin-compatible collector.
     pub zipkin: String,
-    /// Percentage of requests traced, 0.0 to 100.0.
+    /// Percentage of requests traced, 0.0 to 100.0; 1.0 (Istio's default)
+    /// when not given.
+    #[serde(default = "default_sampling")]
     pub sampling: f64,
+}
+
+fn default_sampling() -> f64 {
+    1.0
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -319,7 +369,13 @@ pub struct FailoverTest {
     pub from: String,
     /// The cluster whose service is scaled to zero.
     pub drain: String,
+    /// Calls the probe makes before and after the drain; 20 when not given.
+    #[serde(default = "default_requests")]
     pub requests: u32,
+}
+
+fn default_requests() -> u32 {
+    20
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -328,5 +384,11 @@ pub struct ServiceRef {
     pub namespace: String,
     pub name: String,
     pub port: u16,
+    /// HTTP path the probe calls; `/` when not given.
+    #[serde(default = "default_service_path")]
     pub path: String,
+}
+
+fn default_service_path() -> String {
+    "/".into()
 }

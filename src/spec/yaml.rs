@@ -9,7 +9,7 @@ use granit_parser::{Event, Options, Parser, ScalarStyle, Span};
 use std::collections::HashMap;
 
 /// A 1-based line and column (columns count characters).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Pos {
     pub line: usize,
     pub column: usize,
@@ -148,12 +148,20 @@ impl Node {
     }
 }
 
-/// Keeps quoted user text in messages to one short line.
+/// Keeps quoted user text in messages to one short, printable line: a
+/// diagnostic is one line, and a terminal escape in a spec stays inert.
 pub fn shorten(t: &str) -> String {
-    let line = t.lines().next().unwrap_or("");
-    let mut out: String = line.chars().take(40).collect();
-    if out.len() < t.len() {
-        out.push_str("...");
+    let mut out = String::new();
+    for (n, c) in t.chars().enumerate() {
+        if n == 40 {
+            out.push_str("...");
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
     }
     out
 }
@@ -201,16 +209,20 @@ pub fn parse(text: &str) -> Result<Option<Node>, SyntaxError> {
 
 fn syntax_error(text: &str, e: &granit_parser::ScanError) -> SyntaxError {
     let m = e.marker();
-    let pos = Pos {
+    let mut pos = Pos {
         line: m.line().max(1),
         column: m.col() + 1,
     };
     let message = e.info();
-    let near_tab = text
-        .lines()
-        .nth(pos.line.saturating_sub(1))
-        .is_some_and(|l| l.trim_start_matches(' ').starts_with('\t'));
-    let hint = if message.contains("tab") || near_tab {
+    // Point at the offending tab itself, not past it.
+    let indent_tab = text.lines().nth(pos.line.saturating_sub(1)).and_then(|l| {
+        let indent = &l[..l.len() - l.trim_start_matches([' ', '\t']).len()];
+        indent.find('\t')
+    });
+    if let Some(col) = indent_tab {
+        pos.column = col + 1;
+    }
+    let hint = if message.contains("tab") || indent_tab.is_some() {
         Some("indent with spaces; YAML does not allow tabs for indentation".into())
     } else if message.contains("did not find expected") || message.contains("indentation") {
         Some("check the indentation of this line against its siblings".into())
@@ -411,6 +423,13 @@ mod tests {
         assert_eq!(s("yes", true).resolve(), Resolved::Str("yes"));
         assert_eq!(s("TRUE", true).resolve(), Resolved::Bool(true));
         assert_eq!(s(".", true).resolve(), Resolved::Str("."));
+    }
+
+    #[test]
+    fn user_text_in_messages_stays_on_one_line() {
+        assert_eq!(shorten("a\nb\u{1b}[31m"), "a\\nb\\u{1b}[31m");
+        assert_eq!(shorten(&"x".repeat(50)), format!("{}...", "x".repeat(40)));
+        assert_eq!(shorten("short"), "short");
     }
 
     #[test]

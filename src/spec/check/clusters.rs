@@ -156,7 +156,7 @@ fn multi_primary(c: &mut Checker) {
                 "`role: remote` needs `topology: primary-remote`",
                 Some("in multi-primary every cluster runs its own istiod; remove the role or change the topology".into()),
             ),
-            Some(Role::Primary) => c.warn(
+            Some(Role::Primary) => c.warn_at_key(
                 &format!("spec.clusters[{i}].role"),
                 "`role` is redundant in multi-primary: every cluster is a primary",
                 Some("remove it".into()),
@@ -218,10 +218,10 @@ fn primary_remote(c: &mut Checker) {
                     None => c.error_at_key(
                         &at("primary"),
                         format!("remote cluster `{}` does not name its primary", cl.name),
-                        Some(format!(
-                            "add `primary: <a primary cluster>` ({})",
-                            primaries.join(", ")
-                        )),
+                        Some(match primaries.as_slice() {
+                            [only] => format!("add `primary: {only}`"),
+                            _ => format!("add `primary: <one of {}>`", primaries.join(", ")),
+                        }),
                     ),
                     Some(p) => {
                         let path = at("primary");

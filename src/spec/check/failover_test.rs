@@ -37,7 +37,7 @@ pub(super) fn check(c: &mut Checker) {
         c.error(
             &format!("{base}.service.path"),
             format!("the HTTP path `{}` must start with `/`", svc.path),
-            Some(format!("/{}", svc.path)),
+            Some(format!("write `/{}`", svc.path)),
         );
     }
     let from_ok = c.cluster_ref(&format!("{base}.from"), &t.from);

@@ -53,6 +53,13 @@ impl Checker<'_> {
             .push(Severity::Warning, pos, path, message, hint);
     }
 
+    /// A warning about a field itself (deprecated, redundant): points at its key.
+    pub fn warn_at_key(&mut self, path: &str, message: impl Into<String>, hint: Option<String>) {
+        let pos = self.locs.key_of(path);
+        self.report
+            .push(Severity::Warning, pos, path, message, hint);
+    }
+
     pub fn line_of(&self, path: &str) -> usize {
         self.locs.of(path).line
     }
@@ -67,6 +74,10 @@ impl Checker<'_> {
     ) -> bool {
         match check(value) {
             Ok(()) => true,
+            Err(_) if value.is_empty() => {
+                self.error(path, format!("{what} must not be empty"), None);
+                false
+            }
             Err(e) => {
                 let shown = super::yaml::shorten(value);
                 self.error(path, format!("{what} `{shown}` {e}"), None);
@@ -86,6 +97,15 @@ impl Checker<'_> {
 
     /// `name` must be one of the spec's clusters.
     pub fn cluster_ref(&mut self, path: &str, name: &str) -> bool {
+        self.cluster_ref_at(path, name, false)
+    }
+
+    /// Like `cluster_ref`, for a cluster name used as a mapping key.
+    pub fn cluster_key_ref(&mut self, path: &str, name: &str) -> bool {
+        self.cluster_ref_at(path, name, true)
+    }
+
+    fn cluster_ref_at(&mut self, path: &str, name: &str, at_key: bool) -> bool {
         let names = self.cluster_names();
         if names.contains(&name) {
             return true;
@@ -95,7 +115,12 @@ impl Checker<'_> {
             None => format!("the clusters are: {}", names.join(", ")),
         };
         let shown = super::yaml::shorten(name);
-        self.error(path, format!("no cluster named `{shown}`"), Some(hint));
+        let message = format!("no cluster named `{shown}`");
+        if at_key {
+            self.error_at_key(path, message, Some(hint));
+        } else {
+            self.error(path, message, Some(hint));
+        }
         false
     }
 }

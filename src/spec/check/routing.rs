@@ -16,6 +16,19 @@ const LOCALITY_LABELS: &[&str] = &[
 pub(super) fn check(c: &mut Checker) {
     let spec = c.spec;
     let routing = &spec.spec.routing;
+    let networks: std::collections::HashSet<Option<&str>> = spec
+        .spec
+        .clusters
+        .iter()
+        .map(|cl| cl.network.as_deref())
+        .collect();
+    if networks.len() <= 1 && !routing.expose_hosts.is_empty() {
+        c.warn_at_key(
+            "spec.routing.exposeHosts",
+            "exposeHosts is ignored: every cluster is on one network, so no cross-network gateway is created",
+            Some("remove it, or give the clusters different networks".into()),
+        );
+    }
     for (i, h) in routing.expose_hosts.iter().enumerate() {
         c.format(
             &format!("spec.routing.exposeHosts[{i}]"),
@@ -216,7 +229,7 @@ fn outlier_detection(c: &mut Checker, base: &str, od: &OutlierDetection) {
             }
             None => format!("the plan emits `consecutive5xxErrors: {n}` instead; write that"),
         };
-        c.warn(
+        c.warn_at_key(
             &format!("{base}.consecutiveErrors"),
             "`consecutiveErrors` is deprecated and ignored by Istio since 1.7",
             Some(hint),

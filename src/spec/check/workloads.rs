@@ -8,8 +8,12 @@ pub(super) fn check(c: &mut Checker) {
     let w = &spec.spec.workloads;
     namespaces(c, "spec.workloads.restartNamespaces", &w.restart_namespaces);
     for (cluster, list) in &w.per_cluster {
-        let path = format!("spec.workloads.perCluster.{cluster}");
-        c.cluster_ref(&path, cluster);
+        // Same spelling as the decoder recorded it under.
+        let path = format!(
+            "spec.workloads.perCluster.{}",
+            crate::spec::yaml::shorten(cluster)
+        );
+        c.cluster_key_ref(&path, cluster);
         namespaces(c, &path, list);
     }
 }

@@ -259,7 +259,7 @@ fn trust_root(d: &mut Decoder, n: &Node, p: &str) -> Option<TrustRoot> {
     match given.as_slice() {
         [] => {
             d.report.error_hint(
-                n.pos,
+                d.locs.key_of(p),
                 p,
                 "no root CA chosen",
                 Some(
@@ -421,8 +421,8 @@ fn outlier_detection(d: &mut Decoder, n: &Node, p: &str) -> Option<OutlierDetect
     let c5xx = d.opt(&f, "consecutive5xxErrors", Decoder::u32);
     let gateway = d.opt(&f, "consecutiveGatewayErrors", Decoder::u32);
     let errors = d.opt(&f, "consecutiveErrors", Decoder::u32);
-    let interval = d.opt(&f, "interval", Decoder::string);
-    let base = d.opt(&f, "baseEjectionTime", Decoder::string);
+    let interval = d.opt(&f, "interval", Decoder::duration_text);
+    let base = d.opt(&f, "baseEjectionTime", Decoder::duration_text);
     let max = d.opt(&f, "maxEjectionPercent", Decoder::u32);
     Some(OutlierDetection {
         consecutive5xx_errors: c5xx?,

@@ -29,8 +29,9 @@ pub(crate) struct Fields<'n> {
 }
 
 pub(crate) fn child(path: &str, name: &str) -> String {
+    let name = shorten(name);
     if path.is_empty() {
-        name.to_string()
+        name
     } else {
         format!("{path}.{name}")
     }
@@ -84,8 +85,23 @@ impl Decoder<'_> {
             self.type_error(node, path, what);
             return None;
         };
+        let (own, merged) = self.expand_merges(entries, path);
         let mut seen: HashMap<&'n str, &'n Entry> = HashMap::new();
-        for entry in entries {
+        let mut unknown: Vec<&'n str> = Vec::new();
+        for (entry, is_merged) in own
+            .into_iter()
+            .map(|e| (e, false))
+            .chain(merged.into_iter().map(|e| (e, true)))
+        {
+            if is_merged {
+                // Explicit keys override merged ones, and earlier merge
+                // sources override later ones (YAML merge key semantics).
+                if let Value::Scalar(k) = &entry.key.value
+                    && (seen.contains_key(k.text.as_str()) || unknown.contains(&k.text.as_str()))
+                {
+                    continue;
+                }
+            }
             let key = match &entry.key.value {
                 Value::Scalar(s) => s.text.as_str(),
                 _ => {
@@ -110,6 +126,7 @@ impl Decoder<'_> {
                 continue;
             }
             if !known.contains(&key) {
+                unknown.push(key);
                 self.report.error_hint(
                     entry.key.pos,
                     &field_path,
@@ -125,6 +142,46 @@ impl Decoder<'_> {
             pos: self.locs.key_of(path),
             entries: seen,
         })
+    }
+
+    /// Splits a mapping's entries into its own and those merged in with
+    /// `<<: *anchor` (or `<<: [*a, *b]`), expanded recursively, in priority
+    /// order. kubectl accepts merge keys, so platform engineers use them.
+    fn expand_merges<'n>(
+        &mut self,
+        entries: &'n [Entry],
+        path: &str,
+    ) -> (Vec<&'n Entry>, Vec<&'n Entry>) {
+        let mut own = Vec::with_capacity(entries.len());
+        let mut sources: Vec<&'n Node> = Vec::new();
+        for entry in entries {
+            match &entry.key.value {
+                Value::Scalar(k) if k.plain && k.text == "<<" => match &entry.value.value {
+                    Value::Map(_) => sources.push(&entry.value),
+                    Value::Seq(items) if items.iter().all(|i| matches!(i.value, Value::Map(_))) => {
+                        sources.extend(items.iter());
+                    }
+                    _ => {
+                        let found = entry.value.describe();
+                        self.report.error(
+                            entry.value.pos,
+                            path,
+                            format!("a merge (`<<`) takes a mapping or a list of mappings, found {found}"),
+                        );
+                    }
+                },
+                _ => own.push(entry),
+            }
+        }
+        let mut merged = Vec::new();
+        for source in sources {
+            if let Value::Map(inner) = &source.value {
+                let (o, m) = self.expand_merges(inner, path);
+                merged.extend(o);
+                merged.extend(m);
+            }
+        }
+        (own, merged)
     }
 
     fn lookup<'n>(&mut self, f: &Fields<'n>, name: &str) -> Option<(&'n Entry, String)> {
@@ -188,6 +245,17 @@ impl Decoder<'_> {
         }
         self.type_error(node, path, "a string");
         None
+    }
+
+    /// A duration as written; a bare number is kept so the duration check
+    /// can say it lacks a unit (`30` meant as `30s`).
+    pub fn duration_text(&mut self, node: &Node, path: &str) -> Option<String> {
+        if let Value::Scalar(s) = &node.value
+            && matches!(s.resolve(), Resolved::Int(_) | Resolved::Float(_))
+        {
+            return Some(s.text.clone());
+        }
+        self.string(node, path)
     }
 
     pub fn path_buf(&mut self, node: &Node, path: &str) -> Option<std::path::PathBuf> {
@@ -398,7 +466,15 @@ impl Decoder<'_> {
             Value::Map(entries) => {
                 let mut out = serde_json::Map::new();
                 let mut ok = true;
-                for e in entries {
+                let (own, merged) = self.expand_merges(entries, path);
+                let own_len = own.len();
+                for (i, e) in own.into_iter().chain(merged).enumerate() {
+                    if i >= own_len
+                        && let Value::Scalar(k) = &e.key.value
+                        && out.contains_key(&k.text)
+                    {
+                        continue;
+                    }
                     let Value::Scalar(k) = &e.key.value else {
                         self.report
                             .error(e.key.pos, path, "a field name must be a plain word");
