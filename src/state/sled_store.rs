@@ -22,8 +22,8 @@ use super::layout::{self, DB_DIR};
 use super::lock::{self, DirLock, LockNotice};
 use super::logic;
 use super::model::{
-    Event, NewEvent, NewRun, Outcome, RunId, RunInfo, Snapshot, SnapshotFilter, SnapshotKey,
-    StepState, StepStatus, Timestamp,
+    Event, EventKind, NewEvent, NewRun, Outcome, RunId, RunInfo, Snapshot, SnapshotFilter,
+    SnapshotKey, StepState, StepStatus, Timestamp,
 };
 use super::{SCHEMA_VERSION, Store};
 
@@ -211,20 +211,78 @@ impl SledStore {
             if k.as_ref() != run.id.0.to_be_bytes() || run.id.0 >= next {
                 return Err(self.damaged(format!("run record {} is out of place", run.id)));
             }
-            let last = self
-                .events
-                .scan_prefix(run.id.0.to_be_bytes())
-                .keys()
-                .next_back()
-                .transpose()
-                .map_err(self.db_err("read events"))?;
-            let last_seq = last.map_or(0, |k| seq_of(&k));
-            if last_seq != run.last_event_seq {
+            self.verify_run(&run)?;
+        }
+        Ok(())
+    }
+
+    /// Checks that every store holds: run, steps, snapshots and journal agree. Run on every open (a full read
+    /// of the journal), because sled may recover a damaged file to a mixture of old and new pages without error.
+    pub fn verify(&self) -> Result<(), StateError> {
+        for run in self.runs()? {
+            self.verify_run(&run)?;
+        }
+        Ok(())
+    }
+
+    fn verify_run(&self, run: &RunInfo) -> Result<(), StateError> {
+        let mut expected: BTreeMap<String, StepStatus> = BTreeMap::new();
+        let mut snapshot_events = 0usize;
+        let mut seq = 0u64;
+        for item in self.events.scan_prefix(run.id.0.to_be_bytes()) {
+            let (k, v) = item.map_err(self.db_err("read events"))?;
+            let e: Event = decode(&self.dir, &v, &format!("an event of run {}", run.id))?;
+            seq += 1;
+            if e.seq != seq || seq_of(&k) != seq {
                 return Err(self.damaged(format!(
-                    "run {} records {} events but its journal ends at {last_seq}",
-                    run.id, run.last_event_seq
+                    "run {} journal skips from event {} to {}",
+                    run.id,
+                    seq - 1,
+                    e.seq
                 )));
             }
+            match (e.kind, &e.step) {
+                (EventKind::StepStatus, Some(step)) => {
+                    let to = e
+                        .details
+                        .as_ref()
+                        .and_then(|d| serde_json::from_value::<StepStatus>(d["to"].clone()).ok())
+                        .ok_or_else(|| {
+                            self.damaged(format!("run {} event {seq} lacks its status", run.id))
+                        })?;
+                    expected.insert(step.clone(), to);
+                }
+                (EventKind::Snapshot, _) => snapshot_events += 1,
+                _ => {}
+            }
+        }
+        if seq != run.last_event_seq {
+            return Err(self.damaged(format!(
+                "run {} records {} events but its journal ends at {seq}",
+                run.id, run.last_event_seq
+            )));
+        }
+        for (step, state) in self.step_states(run.id)? {
+            let journalled = expected.remove(&step).unwrap_or(StepStatus::Pending);
+            if state.status != journalled {
+                return Err(self.damaged(format!(
+                    "run {} step {step} is {} but its journal says {journalled}",
+                    run.id, state.status
+                )));
+            }
+        }
+        if let Some(step) = expected.keys().next() {
+            return Err(self.damaged(format!(
+                "run {} journals step {step}, which has no record",
+                run.id
+            )));
+        }
+        let snapshots = self.snapshots.scan_prefix(run.id.0.to_be_bytes()).count();
+        if snapshots != snapshot_events {
+            return Err(self.damaged(format!(
+                "run {} holds {snapshots} snapshots but journals {snapshot_events}",
+                run.id
+            )));
         }
         Ok(())
     }
