@@ -869,3 +869,445 @@ fn damaged_databases_give_clear_errors() {
         fs::remove_dir_all(db).unwrap()
     });
 }
+
+// ---- the one-writer lock ----
+
+#[test]
+fn a_second_opener_is_told_who_holds_the_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = state_dir(&tmp);
+    let first = open(&dir);
+    let err = SledStore::open(&dir).err().unwrap();
+    let StateError::Locked {
+        holder: Some(h), ..
+    } = &err
+    else {
+        panic!("expected Locked with a holder, got {err}");
+    };
+    assert_eq!(**h, *first.holder());
+    let text = err.to_string();
+    for part in [
+        format!("pid {}", std::process::id()),
+        format!("host {}", lock::hostname()),
+        format!("since {}", first.holder().since),
+        format!("holder id {}", first.holder().id),
+        dir.display().to_string(),
+    ] {
+        assert!(text.contains(&part), "{part:?} missing from: {text}");
+    }
+    assert_eq!(read_holder(&dir).unwrap().as_ref(), Some(first.holder()));
+    // A live holder cannot be unlocked by force.
+    assert!(matches!(
+        force_unlock(&dir, &first.holder().id),
+        Err(StateError::Locked { .. })
+    ));
+    drop(first);
+    assert_eq!(read_holder(&dir).unwrap(), None);
+    let again = SledStore::open(&dir).unwrap();
+    assert!(again.notice.is_none());
+}
+
+fn fake_holder(dir: &Path, pid: u32, host: &str) -> Holder {
+    let h = Holder {
+        id: "0123456789ab".into(),
+        pid,
+        host: host.into(),
+        command: "migrate apply -f mesh.yaml".into(),
+        since: Timestamp::now(),
+    };
+    fs::write(dir.join("lock.json"), serde_json::to_vec(&h).unwrap()).unwrap();
+    h
+}
+
+fn dead_pid() -> u32 {
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    pid
+}
+
+#[test]
+fn a_dead_holder_on_this_host_is_taken_over_with_a_notice() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = state_dir(&tmp);
+    drop(open(&dir));
+    let pid = dead_pid();
+    let gone = fake_holder(&dir, pid, &lock::hostname());
+    let opened = SledStore::open(&dir).unwrap();
+    assert_eq!(
+        opened.notice,
+        Some(LockNotice::PreviousHolderGone(gone.clone()))
+    );
+    let text = opened.notice.unwrap().to_string();
+    assert!(
+        text.starts_with(&format!(
+            "previous holder pid {pid} on host {}",
+            lock::hostname()
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("since {}", gone.since)) && text.ends_with("is gone; taking over"),
+        "{text}"
+    );
+    assert_ne!(opened.store.holder().id, gone.id);
+
+    // A garbled record with the OS lock free is taken over too.
+    drop(opened.store);
+    fs::write(dir.join("lock.json"), b"{\"id\": ").unwrap();
+    let opened = SledStore::open(&dir).unwrap();
+    assert!(matches!(
+        opened.notice,
+        Some(LockNotice::UnreadableHolderRecord(_))
+    ));
+}
+
+#[test]
+fn a_holder_that_cannot_be_proved_gone_needs_force_unlock() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = state_dir(&tmp);
+    drop(open(&dir));
+    let other = fake_holder(&dir, 4242, "some-other-host");
+    let err = SledStore::open(&dir).err().unwrap();
+    assert!(matches!(err, StateError::StaleLock { .. }), "{err}");
+    let text = err.to_string();
+    assert!(text.contains("pid 4242 on host some-other-host"), "{text}");
+    assert!(
+        text.contains("migrate unlock --force 0123456789ab"),
+        "{text}"
+    );
+
+    let err = force_unlock(&dir, "ffffffffffff").unwrap_err();
+    assert!(matches!(err, StateError::HolderMismatch { .. }), "{err}");
+    assert!(dir.join("lock.json").exists(), "a wrong id changes nothing");
+    assert_eq!(force_unlock(&dir, &other.id).unwrap(), other);
+    assert!(matches!(
+        force_unlock(&dir, &other.id),
+        Err(StateError::NotLocked { .. })
+    ));
+    let opened = SledStore::open(&dir).unwrap();
+    assert!(opened.notice.is_none());
+    drop(opened);
+
+    // On this host, a live pid that does not hold the OS lock (a reused pid) is not trusted either way.
+    let parent = std::os::unix::process::parent_id();
+    fake_holder(&dir, parent, &lock::hostname());
+    let err = SledStore::open(&dir).err().unwrap();
+    assert!(
+        err.to_string().contains(&format!("pid {parent} is alive")),
+        "{err}"
+    );
+    // But our own pid can only be a previous incarnation (a restarted container).
+    fake_holder(&dir, std::process::id(), &lock::hostname());
+    assert!(SledStore::open(&dir).unwrap().notice.is_some());
+}
+
+/// Re-runs this test binary to execute one child test with the given environment.
+fn spawn_child(test: &str, env: &[(&str, String)]) -> std::process::Child {
+    let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+    cmd.args(["--exact", test, "--test-threads", "1", "--quiet"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.spawn().unwrap()
+}
+
+/// Waits for a child with a deadline, so a hung child fails the test instead of hanging it.
+fn wait_with_deadline(
+    child: &mut std::process::Child,
+    limit: std::time::Duration,
+) -> std::process::ExitStatus {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("child {} did not finish within {limit:?}", child.id());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+const LOCK_CHILD_DIR: &str = "MIGRATE_STATE_TEST_LOCK_DIR";
+const LOCK_CHILD_OUT: &str = "MIGRATE_STATE_TEST_LOCK_OUT";
+
+/// Child half of `another_process_is_refused_with_the_holder_named`; does nothing when run normally.
+#[test]
+fn lock_child() {
+    let (Ok(dir), Ok(out)) = (std::env::var(LOCK_CHILD_DIR), std::env::var(LOCK_CHILD_OUT)) else {
+        return;
+    };
+    let text = match SledStore::open(Path::new(&dir)) {
+        Ok(_) => "opened".to_string(),
+        Err(e) => e.to_string(),
+    };
+    fs::write(out, text).unwrap();
+}
+
+#[test]
+fn another_process_is_refused_with_the_holder_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = state_dir(&tmp);
+    let out = tmp.path().join("child.txt");
+    let store = open(&dir);
+    let env = [
+        (LOCK_CHILD_DIR, dir.display().to_string()),
+        (LOCK_CHILD_OUT, out.display().to_string()),
+    ];
+    let mut child = spawn_child("state::tests::lock_child", &env);
+    assert!(wait_with_deadline(&mut child, std::time::Duration::from_secs(60)).success());
+    let text = fs::read_to_string(&out).unwrap();
+    assert!(
+        text.contains(&format!("in use by pid {}", std::process::id())),
+        "{text}"
+    );
+    assert!(text.contains(&store.holder().id), "{text}");
+    drop(store);
+    let mut child = spawn_child("state::tests::lock_child", &env);
+    assert!(wait_with_deadline(&mut child, std::time::Duration::from_secs(60)).success());
+    assert_eq!(fs::read_to_string(&out).unwrap(), "opened");
+}
+
+// ---- durability: a child writes and is aborted at a random moment ----
+
+const CRASH_DIR: &str = "MIGRATE_STATE_TEST_CRASH_DIR";
+const CRASH_ACKS: &str = "MIGRATE_STATE_TEST_CRASH_ACKS";
+const CRASH_DELAY_MS: &str = "MIGRATE_STATE_TEST_CRASH_DELAY_MS";
+const CRASH_STEPS: usize = 10;
+const CRASH_KEYS: u64 = 25;
+
+fn crash_run() -> NewRun {
+    let steps: Vec<String> = (0..CRASH_STEPS).map(|i| format!("s{i}")).collect();
+    let refs: Vec<&str> = steps.iter().map(String::as_str).collect();
+    new_run(&refs)
+}
+
+/// Status op `k` of the workload: which step, and to what.
+fn crash_op(k: u64) -> (String, StepStatus) {
+    let step = format!("s{}", k % CRASH_STEPS as u64);
+    let status = if (k / CRASH_STEPS as u64) % 2 == 0 {
+        StepStatus::Running
+    } else {
+        StepStatus::Failed
+    };
+    (step, status)
+}
+
+fn crash_key(k: u64) -> SnapshotKey {
+    key("cluster1", &format!("obj-{}", k % CRASH_KEYS))
+}
+
+/// Child half of `every_acknowledged_transition_survives_an_abort`: appends a line to the ack file after each
+/// call returns (an unbuffered write, which survives the abort), and is aborted by a timer thread.
+#[test]
+fn crash_child() {
+    use std::io::Write;
+    let (Ok(dir), Ok(acks), Ok(delay)) = (
+        std::env::var(CRASH_DIR),
+        std::env::var(CRASH_ACKS),
+        std::env::var(CRASH_DELAY_MS),
+    ) else {
+        return;
+    };
+    let mut acks = fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(acks)
+        .unwrap();
+    let mut ack = |line: String| acks.write_all(format!("{line}\n").as_bytes()).unwrap();
+    let s = match SledStore::open(Path::new(&dir)) {
+        Ok(o) => o.store,
+        Err(e) => return ack(format!("error {e}")),
+    };
+    let delay: u64 = delay.parse().unwrap();
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(delay));
+        std::process::abort();
+    });
+    let result = (|| -> Result<(), StateError> {
+        if let Some(cur) = s.current_run()?
+            && cur.outcome == Outcome::Running
+        {
+            s.finish_run(cur.id, Outcome::Interrupted)?;
+            ack(format!("finish {}", cur.id.0));
+        }
+        let run = s.begin_run(crash_run())?.id;
+        ack(format!("begin {}", run.0));
+        for k in 0.. {
+            let (step, status) = crash_op(k);
+            let error = (status == StepStatus::Failed).then(|| format!("attempt {k} failed"));
+            s.set_step_status(run, &step, status, error.as_deref())?;
+            ack(format!("status {k}"));
+            let put = s.put_snapshot_if_absent(
+                run,
+                &step,
+                &crash_key(k),
+                Some(secret(&format!("v{k}"))),
+            )?;
+            ack(format!("snap {k} {put}"));
+            let seq = s.record_event(
+                run,
+                NewEvent::new(EventKind::Note, Some(&step), format!("note {k}"))
+                    .with_details(json!({"k": k})),
+            )?;
+            ack(format!("note {k} {seq}"));
+        }
+        Ok(())
+    })();
+    if let Err(e) = result {
+        ack(format!("error {e}"));
+    }
+}
+
+#[derive(Default)]
+struct RoundAcks {
+    run: Option<u64>,
+    statuses: u64,
+    snaps: Vec<(u64, bool)>,
+    notes: Vec<(u64, u64)>,
+}
+
+fn parse_acks(text: &str) -> RoundAcks {
+    let mut r = RoundAcks::default();
+    for line in text.lines() {
+        let parts: Vec<&str> = line.split(' ').collect();
+        match parts.as_slice() {
+            ["finish", _] => {}
+            ["begin", id] => r.run = Some(id.parse().unwrap()),
+            ["status", k] => {
+                assert_eq!(k.parse::<u64>().unwrap(), r.statuses, "acks in order");
+                r.statuses += 1;
+            }
+            ["snap", k, put] => r.snaps.push((k.parse().unwrap(), put.parse().unwrap())),
+            ["note", k, seq] => r.notes.push((k.parse().unwrap(), seq.parse().unwrap())),
+            _ => panic!("child reported: {line}"),
+        }
+    }
+    r
+}
+
+/// Every acknowledged call of the round is in the store; at most the one call in flight went further.
+fn check_round(s: &SledStore, acks: &RoundAcks) {
+    let Some(run) = acks.run.map(RunId) else {
+        return;
+    };
+    let events = s.events(run, 0).unwrap();
+    let applied = events
+        .iter()
+        .filter(|e| e.kind == EventKind::StepStatus)
+        .count() as u64;
+    assert!(
+        applied == acks.statuses || applied == acks.statuses + 1,
+        "run {run}: {applied} status changes stored, {} acknowledged",
+        acks.statuses
+    );
+    let mut expected: std::collections::BTreeMap<String, (StepStatus, u32)> = (0..CRASH_STEPS)
+        .map(|i| (format!("s{i}"), (StepStatus::Pending, 0)))
+        .collect();
+    for k in 0..applied {
+        let (step, status) = crash_op(k);
+        let e = expected.get_mut(&step).unwrap();
+        e.0 = status;
+        e.1 += u32::from(status == StepStatus::Running);
+    }
+    let stored: std::collections::BTreeMap<String, (StepStatus, u32)> = s
+        .step_states(run)
+        .unwrap()
+        .into_iter()
+        .map(|(k, v)| (k, (v.status, v.attempts)))
+        .collect();
+    assert_eq!(stored, expected, "run {run}");
+
+    for &(k, put) in &acks.snaps {
+        assert_eq!(
+            put,
+            k < CRASH_KEYS,
+            "snapshot {k}: only the first per key is recorded"
+        );
+        let snap = s
+            .snapshot(run, &crash_key(k))
+            .unwrap()
+            .unwrap_or_else(|| panic!("snapshot {k} lost"));
+        assert_eq!(
+            snap.object,
+            Some(secret(&format!("v{}", k % CRASH_KEYS))),
+            "the first snapshot is kept"
+        );
+    }
+    let firsts = acks.snaps.iter().filter(|(_, put)| *put).count();
+    let stored = s.snapshots(run, &SnapshotFilter::default()).unwrap().len();
+    assert!(
+        stored == firsts || stored == firsts + 1,
+        "{stored} snapshots stored, {firsts} acknowledged"
+    );
+
+    for &(k, seq) in &acks.notes {
+        let e = events
+            .iter()
+            .find(|e| e.seq == seq)
+            .unwrap_or_else(|| panic!("note {k} (event {seq}) lost"));
+        assert_eq!(
+            (e.kind, e.details.clone()),
+            (EventKind::Note, Some(json!({"k": k})))
+        );
+    }
+    let notes = events.iter().filter(|e| e.kind == EventKind::Note).count();
+    assert!(notes == acks.notes.len() || notes == acks.notes.len() + 1);
+}
+
+#[test]
+fn every_acknowledged_transition_survives_an_abort() {
+    use std::hash::{BuildHasher, Hasher};
+    use std::os::unix::process::ExitStatusExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = state_dir(&tmp);
+    drop(open(&dir));
+    let mut acknowledged = 0;
+    // More rounds for a soak: MIGRATE_STATE_CRASH_ROUNDS=100 cargo test --lib state::tests::every
+    let rounds: u32 = std::env::var("MIGRATE_STATE_CRASH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(6);
+    for round in 0..rounds {
+        let delay = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish()
+            % 250;
+        let acks_path = tmp.path().join(format!("acks-{round}.txt"));
+        let env = [
+            (CRASH_DIR, dir.display().to_string()),
+            (CRASH_ACKS, acks_path.display().to_string()),
+            (CRASH_DELAY_MS, delay.to_string()),
+        ];
+        let mut child = spawn_child("state::tests::crash_child", &env);
+        let status = wait_with_deadline(&mut child, std::time::Duration::from_secs(120));
+        let acks = parse_acks(&fs::read_to_string(&acks_path).unwrap_or_default());
+        assert_eq!(
+            status.signal(),
+            Some(libc::SIGABRT),
+            "round {round}: child ended with {status}"
+        );
+
+        let opened = SledStore::open(&dir).unwrap();
+        match &opened.notice {
+            Some(LockNotice::PreviousHolderGone(h)) => assert_eq!(h.pid, child.id()),
+            other => panic!("round {round}: expected a takeover notice, got {other:?}"),
+        }
+        opened.store.verify().unwrap();
+        assert_consistent(&opened.store);
+        check_round(&opened.store, &acks);
+        eprintln!(
+            "round {round}: abort after {delay} ms, {} status changes acknowledged",
+            acks.statuses
+        );
+        acknowledged += acks.statuses;
+    }
+    assert!(
+        acknowledged >= 10,
+        "the children got too little done to prove anything ({acknowledged})"
+    );
+}
