@@ -1089,7 +1089,7 @@ fn crash_run() -> NewRun {
 /// Status op `k` of the workload: which step, and to what.
 fn crash_op(k: u64) -> (String, StepStatus) {
     let step = format!("s{}", k % CRASH_STEPS as u64);
-    let status = if (k / CRASH_STEPS as u64) % 2 == 0 {
+    let status = if (k / CRASH_STEPS as u64).is_multiple_of(2) {
         StepStatus::Running
     } else {
         StepStatus::Failed
