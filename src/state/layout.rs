@@ -19,7 +19,17 @@ const FORMAT: &str = "migrate-state";
 pub const DB_DIR: &str = "db";
 
 /// Entries a directory may hold before its marker is written (an initialisation that was cut short).
-const INIT_ENTRIES: [&str; 5] = ["lock", "lock.json", "lock.json.tmp", DB_DIR, MARKER_TMP];
+const INIT_ENTRIES: [&str; 7] = [
+    "lock",
+    "lock.json",
+    "lock.json.tmp",
+    DB_DIR,
+    MARKER_TMP,
+    HIGH_WATER,
+    HIGH_WATER_TMP,
+];
+const HIGH_WATER: &str = "high-water.json";
+const HIGH_WATER_TMP: &str = "high-water.json.tmp";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Marker {
@@ -161,11 +171,52 @@ pub fn new_marker(store_id: String) -> Marker {
     }
 }
 
-/// Written last when a directory is initialised, atomically (temp file, fsync, rename, fsync the directory).
+/// Written last when a directory is initialised.
 pub fn write_marker(dir: &Path, marker: &Marker) -> Result<(), StateError> {
-    let tmp = dir.join(MARKER_TMP);
+    write_atomically(dir, MARKER, MARKER_TMP, marker)
+}
+
+/// How far the database had got at the last run boundary or clean close. Kept outside the database because a
+/// damaged sled log can reopen as an earlier, self-consistent state (whole runs gone) without any error; that
+/// must not look like a fresh directory, where a new run would snapshot already-migrated objects as originals.
+/// Written only at run boundaries and on close, so each transition still costs one fsync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct HighWater {
+    /// The database's run counter.
+    pub next_run: u64,
+    /// Events of run `next_run - 1` (0 if none).
+    pub events: u64,
+}
+
+pub fn read_high_water(dir: &Path) -> Result<Option<HighWater>, StateError> {
+    let path = dir.join(HIGH_WATER);
+    match fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| StateError::Damaged {
+                dir: dir.to_path_buf(),
+                detail: format!("{HIGH_WATER} is unreadable: {e}"),
+            }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_err(dir, "read", &path)(e)),
+    }
+}
+
+/// Only ever called after the database state it describes was flushed, so it never runs ahead of the database.
+pub fn write_high_water(dir: &Path, mark: HighWater) -> Result<(), StateError> {
+    write_atomically(dir, HIGH_WATER, HIGH_WATER_TMP, &mark)
+}
+
+/// Temp file, fsync, rename, fsync the directory.
+fn write_atomically<T: Serialize>(
+    dir: &Path,
+    name: &str,
+    tmp_name: &str,
+    value: &T,
+) -> Result<(), StateError> {
+    let tmp = dir.join(tmp_name);
     let bytes =
-        serde_json::to_vec_pretty(marker).map_err(|e| StateError::InvalidInput(e.to_string()))?;
+        serde_json::to_vec_pretty(value).map_err(|e| StateError::InvalidInput(e.to_string()))?;
     let mut f = OpenOptions::new()
         .write(true)
         .create(true)
@@ -176,7 +227,7 @@ pub fn write_marker(dir: &Path, marker: &Marker) -> Result<(), StateError> {
     f.write_all(&bytes)
         .and_then(|()| f.sync_all())
         .map_err(io_err(dir, "write", &tmp))?;
-    let path = dir.join(MARKER);
+    let path = dir.join(name);
     fs::rename(&tmp, &path).map_err(io_err(dir, "rename into place", &path))?;
     sync_dir(dir)
 }

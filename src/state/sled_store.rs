@@ -48,6 +48,8 @@ pub struct SledStore {
     steps: Tree,
     events: Tree,
     snapshots: Tree,
+    /// Set once the open checks passed: only then may closing record a high-water mark.
+    checked: bool,
     lock: DirLock,
 }
 
@@ -110,7 +112,7 @@ impl SledStore {
                 other => db_err("open the database")(other),
             })?;
         let tree = |name: &str| db.open_tree(name).map_err(db_err("open a tree"));
-        let store = SledStore {
+        let mut store = SledStore {
             dir: dir.to_path_buf(),
             meta: tree("meta")?,
             runs: tree("runs")?,
@@ -119,12 +121,14 @@ impl SledStore {
             events: tree("events")?,
             snapshots: tree("snapshots")?,
             db,
+            checked: false,
             lock,
         };
         match marker {
             Some(m) => store.check_existing(m)?,
             None => store.initialise()?,
         }
+        store.checked = true;
         Ok(store)
     }
 
@@ -181,6 +185,7 @@ impl SledStore {
         put(META_STORE_ID, Value::from(store_id.clone()))?;
         put(META_NEXT_RUN, Value::from(1u64))?;
         self.flush()?;
+        self.save_high_water()?;
         layout::write_marker(&self.dir, &layout::new_marker(store_id))
     }
 
@@ -205,6 +210,19 @@ impl SledStore {
         let next: u64 = self
             .meta_value(META_NEXT_RUN)?
             .ok_or_else(|| self.damaged("the run counter is missing"))?;
+        let mark = layout::read_high_water(&self.dir)?.unwrap_or_default();
+        let now = self.high_water()?;
+        if now.next_run < mark.next_run
+            || (now.next_run == mark.next_run && now.events < mark.events)
+        {
+            return Err(self.damaged(format!(
+                "the database ends at run #{} event {} but had reached run #{} event {} (data was lost)",
+                now.next_run.saturating_sub(1),
+                now.events,
+                mark.next_run.saturating_sub(1),
+                mark.events
+            )));
+        }
         for item in self.runs.iter() {
             let (k, v) = item.map_err(self.db_err("read runs"))?;
             let run: RunInfo = decode(&self.dir, &v, "a run record")?;
@@ -287,6 +305,19 @@ impl SledStore {
         Ok(())
     }
 
+    fn high_water(&self) -> Result<layout::HighWater, StateError> {
+        let next_run = self.next_run_id()?;
+        let events = match next_run.checked_sub(1).filter(|&n| n > 0) {
+            Some(n) => self.read_run(RunId(n))?.last_event_seq,
+            None => 0,
+        };
+        Ok(layout::HighWater { next_run, events })
+    }
+
+    fn save_high_water(&self) -> Result<(), StateError> {
+        layout::write_high_water(&self.dir, self.high_water()?)
+    }
+
     fn flush(&self) -> Result<(), StateError> {
         self.db
             .flush()
@@ -325,11 +356,16 @@ impl SledStore {
 
 impl Drop for SledStore {
     fn drop(&mut self) {
-        if let Err(e) = self.db.flush() {
-            tracing::warn!(
-                "state directory {}: final flush failed: {e}",
-                self.dir.display()
-            );
+        // The high-water mark lets the next open notice a database that lost what this session wrote.
+        let result = self.flush().and_then(|()| {
+            if self.checked {
+                self.save_high_water()
+            } else {
+                Ok(())
+            }
+        });
+        if let Err(e) = result {
+            tracing::warn!("closing the state store: {e}");
         }
     }
 }
@@ -456,6 +492,7 @@ impl Store for SledStore {
             })
             .map_err(self.tx_err("start a run"))?;
         self.flush()?;
+        self.save_high_water()?;
         Ok(info)
     }
 
@@ -510,6 +547,7 @@ impl Store for SledStore {
             })
             .map_err(self.tx_err("resume a run"))?;
         self.flush()?;
+        self.save_high_water()?;
         Ok(info)
     }
 
@@ -526,6 +564,7 @@ impl Store for SledStore {
             })
             .map_err(self.tx_err("finish a run"))?;
         self.flush()?;
+        self.save_high_water()?;
         Ok(info)
     }
 
@@ -712,7 +751,10 @@ thread_local! {
 
 /// Runs `f`, turning a panic (sled panics on some corrupt files) into `Damaged`. The panic message is kept
 /// for the error instead of being printed by the default hook.
-fn catch_panics<T>(dir: &Path, f: impl FnOnce() -> Result<T, StateError>) -> Result<T, StateError> {
+pub(super) fn catch_panics<T>(
+    dir: &Path,
+    f: impl FnOnce() -> Result<T, StateError>,
+) -> Result<T, StateError> {
     static HOOK: Once = Once::new();
     HOOK.call_once(|| {
         let previous = panic::take_hook();

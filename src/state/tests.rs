@@ -744,6 +744,9 @@ fn assert_clean_failure(dir: &Path, what: &str, must_fail: bool) {
             assert!(!must_fail, "{what}: opened");
             assert_consistent(&s);
             let runs = s.runs().unwrap();
+            assert_eq!(runs.len(), 1, "{what}: runs lost");
+            assert_eq!(runs[0].last_event_seq, 41, "{what}: events lost");
+            let runs = s.runs().unwrap();
             eprintln!(
                 "{what}: opened with {} runs, {} events",
                 runs.len(),
@@ -830,7 +833,7 @@ fn damaged_databases_give_clear_errors() {
     corrupt("conf emptied", false, |db| {
         fs::write(db.join("conf"), b"").unwrap()
     });
-    corrupt("db file truncated to half", false, |db| {
+    corrupt("db file truncated to half", true, |db| {
         let f = fs::OpenOptions::new()
             .write(true)
             .open(db.join("db"))
@@ -845,7 +848,7 @@ fn damaged_databases_give_clear_errors() {
             .unwrap();
         f.set_len(100).unwrap();
     });
-    corrupt("garbage in the middle of the db file", false, |db| {
+    corrupt("garbage in the middle of the db file", true, |db| {
         let mut bytes = fs::read(db.join("db")).unwrap();
         let mid = bytes.len() / 2;
         let end = (mid + 4096).min(bytes.len());
@@ -1310,4 +1313,72 @@ fn every_acknowledged_transition_survives_an_abort() {
         acknowledged >= 10,
         "the children got too little done to prove anything ({acknowledged})"
     );
+}
+
+#[test]
+fn byte_flips_anywhere_never_panic_or_lose_data_silently() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = populated(&tmp);
+    let db = dir.join("db").join("db");
+    let orig = fs::read(&db).unwrap();
+    let mut failures = 0;
+    for off in (0..orig.len()).step_by(orig.len() / 24 + 1) {
+        let mut bytes = orig.clone();
+        for b in &mut bytes[off..(off + 64).min(orig.len())] {
+            *b ^= 0xFF;
+        }
+        fs::write(&db, &bytes).unwrap();
+        let what = format!("64 bytes flipped at {off}");
+        if std::panic::catch_unwind(|| assert_clean_failure(&dir, &what, false)).is_err() {
+            failures += 1;
+        }
+        // sled may rewrite a damaged log when it opens it: start each case from the original.
+        fs::write(&db, &orig).unwrap();
+    }
+    assert_eq!(failures, 0);
+}
+
+#[test]
+fn a_panic_while_opening_becomes_a_damaged_error() {
+    let dir = Path::new("/somewhere/.migrate");
+    let err =
+        sled_store::catch_panics(dir, || -> Result<(), StateError> { panic!("sled says no") })
+            .unwrap_err();
+    assert!(matches!(err, StateError::Damaged { .. }), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("/somewhere/.migrate") && text.contains("sled says no"),
+        "{text}"
+    );
+    // Panics elsewhere are not swallowed afterwards.
+    assert!(std::panic::catch_unwind(|| panic!("ordinary")).is_err());
+}
+
+#[test]
+fn the_transition_table() {
+    use StepStatus::*;
+    let all = [Pending, Running, Done, Failed, RollingBack, RolledBack];
+    let allowed: Vec<(StepStatus, StepStatus)> = all
+        .iter()
+        .flat_map(|&a| all.iter().map(move |&b| (a, b)))
+        .filter(|&(a, b)| transition_allowed(a, b))
+        .collect();
+    // Never straight to an end state without running; never back out of done except by rolling back.
+    for (from, to) in [
+        (Pending, Done),
+        (Pending, Failed),
+        (Pending, RolledBack),
+        (Done, Running),
+        (Done, Failed),
+    ] {
+        assert!(!allowed.contains(&(from, to)), "{from} -> {to}");
+    }
+    for (from, to) in [
+        (Running, Running),
+        (Failed, Running),
+        (Done, RollingBack),
+        (RollingBack, RollingBack),
+    ] {
+        assert!(allowed.contains(&(from, to)), "{from} -> {to}");
+    }
 }
