@@ -144,7 +144,7 @@ fn describe_lock(holder: Option<&Holder>) -> String {
              (its checkpoint lets `migrate apply --resume` continue)",
             h.pid, h.host, h.command, h.since, h.id
         ),
-        None => "in use by another process that left no lock record (an older migrate?); wait for it to finish"
+        None => "in use by another process, which has not (yet) written its lock record; wait for it to finish"
             .to_string(),
     }
 }
