@@ -59,6 +59,12 @@ pub fn validate_key(key: &SnapshotKey) -> Result<(), StateError> {
             )));
         }
     }
+    // Stored keys encode a missing namespace as empty: keep `Some("")` from meaning something else.
+    if key.namespace.as_deref() == Some("") {
+        return Err(StateError::InvalidInput(format!(
+            "snapshot key {key}: namespace is empty; use None for cluster-scoped objects"
+        )));
+    }
     Ok(())
 }
 

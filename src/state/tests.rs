@@ -381,6 +381,12 @@ fn first_snapshot_wins_and_absence_is_recorded() {
             .put_snapshot_if_absent(run, "nope", &k1, None)
             .unwrap_err();
         assert!(matches!(err, StateError::UnknownStep { .. }), "{err}");
+        let mut empty_ns = key("c1", "x");
+        empty_ns.namespace = Some(String::new());
+        let err = s
+            .put_snapshot_if_absent(run, "trust/cluster1", &empty_ns, None)
+            .unwrap_err();
+        assert!(err.to_string().contains("namespace is empty"), "{err}");
         let bad = SnapshotKey::new("", "v1", "Secret", None, "x");
         assert!(matches!(
             s.put_snapshot_if_absent(run, "trust/cluster1", &bad, None),
