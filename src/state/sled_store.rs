@@ -32,6 +32,7 @@ const META_STORE_ID: &[u8] = b"store_id";
 const META_NEXT_RUN: &[u8] = b"next_run";
 
 /// A store opened on a state directory, and what to tell the user about the lock (a takeover).
+#[derive(Debug)]
 pub struct Opened {
     pub store: SledStore,
     pub notice: Option<LockNotice>,
@@ -107,7 +108,7 @@ impl SledStore {
                 }
                 sled::Error::Corruption { .. } => StateError::Damaged {
                     dir: dir.to_path_buf(),
-                    detail: format!("the database reports corruption: {e}"),
+                    detail: format!("sled finds its files corrupt ({e})"),
                 },
                 other => db_err("open the database")(other),
             })?;
@@ -351,6 +352,15 @@ impl SledStore {
     fn next_run_id(&self) -> Result<u64, StateError> {
         self.meta_value(META_NEXT_RUN)?
             .ok_or_else(|| self.damaged("the run counter is missing"))
+    }
+}
+
+impl std::fmt::Debug for SledStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SledStore")
+            .field("dir", &self.dir)
+            .field("holder", self.lock.holder())
+            .finish_non_exhaustive()
     }
 }
 
