@@ -315,8 +315,12 @@ impl SledStore {
         Ok(layout::HighWater { next_run, events })
     }
 
+    /// The mark must never run ahead of what is on disk: read it, then flush (which covers everything read,
+    /// including another thread's commit not yet flushed), then write it.
     fn save_high_water(&self) -> Result<(), StateError> {
-        layout::write_high_water(&self.dir, self.high_water()?)
+        let mark = self.high_water()?;
+        self.flush()?;
+        layout::write_high_water(&self.dir, mark)
     }
 
     fn flush(&self) -> Result<(), StateError> {
