@@ -1,0 +1,150 @@
+//! The one error type of the state store: every variant says what happened and where.
+
+use std::path::PathBuf;
+
+use super::lock::Holder;
+use super::model::{Outcome, RunId, StepStatus};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("state directory {}: cannot {op} {}: {source}", dir.display(), path.display())]
+    Io {
+        dir: PathBuf,
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("state directory {}: it exists but is not a directory; pass another --state-dir", dir.display())]
+    NotADirectory { dir: PathBuf },
+
+    #[error(
+        "state directory {}: permissions are {mode:04o}, but it holds resource snapshots (Secrets included) and must be \
+         private to its owner; run `chmod 700 {}`",
+        dir.display(), dir.display()
+    )]
+    InsecurePermissions { dir: PathBuf, mode: u32 },
+
+    #[error(
+        "state directory {}: owned by uid {owner}, but this process runs as uid {uid}; run migrate as the owner or \
+         pass another --state-dir",
+        dir.display()
+    )]
+    NotOwner { dir: PathBuf, owner: u32, uid: u32 },
+
+    #[error(
+        "{} is not a migrate state directory (it holds {found} and no migrate-state.json); pass an empty or new \
+         --state-dir",
+        dir.display()
+    )]
+    NotAStateDir { dir: PathBuf, found: String },
+
+    #[error(
+        "state directory {}: written by a newer migrate (schema {found}, this one reads up to {supported}); upgrade \
+         migrate, or pass another --state-dir",
+        dir.display()
+    )]
+    NewerSchema {
+        dir: PathBuf,
+        found: u32,
+        supported: u32,
+    },
+
+    #[error(
+        "state directory {}: schema {found} is unknown to this migrate (it reads schema {supported}); use the migrate \
+         version that wrote it, or pass another --state-dir",
+        dir.display()
+    )]
+    UnknownSchema {
+        dir: PathBuf,
+        found: u32,
+        supported: u32,
+    },
+
+    #[error(
+        "state directory {} is damaged: {detail}; move it aside (its snapshots may still be needed for rollback) and \
+         restore it from a backup, or start over with a new --state-dir",
+        dir.display()
+    )]
+    Damaged { dir: PathBuf, detail: String },
+
+    #[error("state directory {}: database error while trying to {op}: {source}", dir.display())]
+    Db {
+        dir: PathBuf,
+        op: &'static str,
+        #[source]
+        source: sled::Error,
+    },
+
+    #[error("state directory {}: {}", dir.display(), describe_lock(holder.as_deref()))]
+    Locked {
+        dir: PathBuf,
+        holder: Option<Box<Holder>>,
+    },
+
+    #[error(
+        "state directory {}: the lock record names pid {} on host {} (`{}`) since {}, holder id {}, and {reason}; if that \
+         process is gone, run `migrate unlock --force {}`",
+        dir.display(), holder.pid, holder.host, holder.command, holder.since, holder.id, holder.id
+    )]
+    StaleLock {
+        dir: PathBuf,
+        holder: Box<Holder>,
+        reason: String,
+    },
+
+    #[error("state directory {}: no lock record to remove", dir.display())]
+    NotLocked { dir: PathBuf },
+
+    #[error(
+        "state directory {}: the lock is held by holder id {found}, not {given}; nothing was changed",
+        dir.display()
+    )]
+    HolderMismatch {
+        dir: PathBuf,
+        given: String,
+        found: String,
+    },
+
+    #[error("run {run} does not exist")]
+    UnknownRun { run: RunId },
+
+    #[error("run {run} has no step {step:?}")]
+    UnknownStep { run: RunId, step: String },
+
+    #[error("run {run} is {outcome}; resume it before changing its steps or snapshots")]
+    RunNotRunning { run: RunId, outcome: Outcome },
+
+    #[error(
+        "run {run} is still marked running (its process stopped without finishing it); resume it, or finish it as \
+         interrupted, before starting another"
+    )]
+    RunInProgress { run: RunId },
+
+    #[error("run {run} cannot be resumed: {reason}")]
+    CannotResume { run: RunId, reason: String },
+
+    #[error("run {run}, step {step}: cannot go from {from} to {to}")]
+    InvalidTransition {
+        run: RunId,
+        step: String,
+        from: StepStatus,
+        to: StepStatus,
+    },
+
+    #[error("invalid input to the state store: {0}")]
+    InvalidInput(String),
+}
+
+fn describe_lock(holder: Option<&Holder>) -> String {
+    match holder {
+        Some(h) => format!(
+            "in use by pid {} on host {} (`{}`) since {}, holder id {}; wait for it to finish, or stop it \
+             (its checkpoint lets `migrate apply --resume` continue)",
+            h.pid, h.host, h.command, h.since, h.id
+        ),
+        None => "in use by another process, which has not (yet) written its lock record; wait for it to finish"
+            .to_string(),
+    }
+}

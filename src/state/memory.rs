@@ -1,0 +1,244 @@
+//! `Store` in memory, with the same rules as the sled store (both apply `logic`); for tests and for measuring
+//! what durability costs.
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, MutexGuard};
+
+use serde_json::Value;
+
+use super::Store;
+use super::error::StateError;
+use super::logic;
+use super::model::{
+    Event, NewEvent, NewRun, Outcome, RunId, RunInfo, Snapshot, SnapshotFilter, SnapshotKey,
+    StepState, StepStatus, Timestamp,
+};
+
+#[derive(Default)]
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    runs: BTreeMap<RunId, RunData>,
+}
+
+struct RunData {
+    info: RunInfo,
+    plan: Value,
+    steps: BTreeMap<String, StepState>,
+    snapshots: BTreeMap<SnapshotKey, Snapshot>,
+    events: Vec<Event>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic elsewhere cannot leave a half-applied change: each method mutates only after validating.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Inner {
+    fn get(&self, run: RunId) -> Result<&RunData, StateError> {
+        self.runs.get(&run).ok_or(StateError::UnknownRun { run })
+    }
+
+    fn get_mut(&mut self, run: RunId) -> Result<&mut RunData, StateError> {
+        self.runs
+            .get_mut(&run)
+            .ok_or(StateError::UnknownRun { run })
+    }
+
+    fn latest(&self) -> Option<&RunInfo> {
+        self.runs.values().next_back().map(|r| &r.info)
+    }
+}
+
+impl RunData {
+    fn journal(&mut self, event: NewEvent, now: Timestamp) -> u64 {
+        let e = logic::next_event(&mut self.info, event, now);
+        let seq = e.seq;
+        self.events.push(e);
+        seq
+    }
+}
+
+impl Store for MemoryStore {
+    fn begin_run(&self, new: NewRun) -> Result<RunInfo, StateError> {
+        logic::validate_new_run(&new)?;
+        let mut inner = self.lock();
+        logic::check_can_begin(inner.latest())?;
+        let id = RunId(inner.latest().map_or(1, |r| r.id.0 + 1));
+        let now = Timestamp::now();
+        let mut data = RunData {
+            info: logic::new_run_info(id, &new, now),
+            plan: new.plan.clone(),
+            steps: new
+                .steps
+                .iter()
+                .map(|s| (s.clone(), StepState::pending()))
+                .collect(),
+            snapshots: BTreeMap::new(),
+            events: Vec::new(),
+        };
+        data.journal(logic::run_started_event(&new), now);
+        let info = data.info.clone();
+        inner.runs.insert(id, data);
+        Ok(info)
+    }
+
+    fn current_run(&self) -> Result<Option<RunInfo>, StateError> {
+        Ok(logic::current(self.lock().latest().cloned()))
+    }
+
+    fn latest_run(&self) -> Result<Option<RunInfo>, StateError> {
+        Ok(self.lock().latest().cloned())
+    }
+
+    fn run(&self, run: RunId) -> Result<RunInfo, StateError> {
+        Ok(self.lock().get(run)?.info.clone())
+    }
+
+    fn runs(&self) -> Result<Vec<RunInfo>, StateError> {
+        Ok(self.lock().runs.values().map(|r| r.info.clone()).collect())
+    }
+
+    fn plan(&self, run: RunId) -> Result<Value, StateError> {
+        Ok(self.lock().get(run)?.plan.clone())
+    }
+
+    fn resume_run(&self, run: RunId) -> Result<RunInfo, StateError> {
+        let mut inner = self.lock();
+        let latest = inner
+            .latest()
+            .map(|r| r.id)
+            .ok_or(StateError::UnknownRun { run })?;
+        let data = inner.get_mut(run)?;
+        let (info, event) = logic::resume(&data.info, latest)?;
+        data.info = info;
+        data.journal(event, Timestamp::now());
+        Ok(data.info.clone())
+    }
+
+    fn finish_run(&self, run: RunId, outcome: Outcome) -> Result<RunInfo, StateError> {
+        let mut inner = self.lock();
+        let data = inner.get_mut(run)?;
+        let now = Timestamp::now();
+        let (info, event) = logic::finish(&data.info, outcome, now)?;
+        data.info = info;
+        data.journal(event, now);
+        Ok(data.info.clone())
+    }
+
+    fn step_states(&self, run: RunId) -> Result<BTreeMap<String, StepState>, StateError> {
+        Ok(self.lock().get(run)?.steps.clone())
+    }
+
+    fn step_state(&self, run: RunId, step: &str) -> Result<StepState, StateError> {
+        let inner = self.lock();
+        inner
+            .get(run)?
+            .steps
+            .get(step)
+            .cloned()
+            .ok_or_else(|| StateError::UnknownStep {
+                run,
+                step: step.to_string(),
+            })
+    }
+
+    fn set_step_status(
+        &self,
+        run: RunId,
+        step: &str,
+        status: StepStatus,
+        error: Option<&str>,
+    ) -> Result<StepState, StateError> {
+        let mut inner = self.lock();
+        let data = inner.get_mut(run)?;
+        let old = data
+            .steps
+            .get(step)
+            .ok_or_else(|| StateError::UnknownStep {
+                run,
+                step: step.to_string(),
+            })?;
+        let now = Timestamp::now();
+        let (new, event) = logic::step_transition(&data.info, step, old, status, error, now)?;
+        data.steps.insert(step.to_string(), new.clone());
+        data.journal(event, now);
+        Ok(new)
+    }
+
+    fn record_event(&self, run: RunId, event: NewEvent) -> Result<u64, StateError> {
+        let mut inner = self.lock();
+        Ok(inner.get_mut(run)?.journal(event, Timestamp::now()))
+    }
+
+    fn events(&self, run: RunId, since: u64) -> Result<Vec<Event>, StateError> {
+        let inner = self.lock();
+        Ok(inner
+            .get(run)?
+            .events
+            .iter()
+            .filter(|e| e.seq > since)
+            .cloned()
+            .collect())
+    }
+
+    fn put_snapshot_if_absent(
+        &self,
+        run: RunId,
+        step: &str,
+        key: &SnapshotKey,
+        object: Option<Value>,
+    ) -> Result<bool, StateError> {
+        logic::validate_key(key)?;
+        let mut inner = self.lock();
+        let data = inner.get_mut(run)?;
+        logic::require_running(&data.info)?;
+        if !data.steps.contains_key(step) {
+            return Err(StateError::UnknownStep {
+                run,
+                step: step.to_string(),
+            });
+        }
+        if data.snapshots.contains_key(key) {
+            return Ok(false);
+        }
+        let now = Timestamp::now();
+        let event = logic::snapshot_event(step, key, object.is_some());
+        data.snapshots.insert(
+            key.clone(),
+            Snapshot {
+                key: key.clone(),
+                step: step.to_string(),
+                taken: now,
+                object,
+            },
+        );
+        data.journal(event, now);
+        Ok(true)
+    }
+
+    fn snapshot(&self, run: RunId, key: &SnapshotKey) -> Result<Option<Snapshot>, StateError> {
+        Ok(self.lock().get(run)?.snapshots.get(key).cloned())
+    }
+
+    fn snapshots(&self, run: RunId, filter: &SnapshotFilter) -> Result<Vec<Snapshot>, StateError> {
+        let inner = self.lock();
+        Ok(inner
+            .get(run)?
+            .snapshots
+            .values()
+            .filter(|s| filter.cluster.as_ref().is_none_or(|c| *c == s.key.cluster))
+            .filter(|s| filter.step.as_ref().is_none_or(|st| *st == s.step))
+            .cloned()
+            .collect())
+    }
+}

@@ -1,0 +1,330 @@
+//! The records the store keeps: runs, step states, snapshots, journal events.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::redact::redact_object;
+
+/// A run's number: 1 for the first run in a state directory, then counting up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RunId(pub u64);
+
+impl fmt::Display for RunId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// A UTC instant, stored and exported as RFC 3339.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(pub OffsetDateTime);
+
+impl Timestamp {
+    pub fn now() -> Self {
+        Timestamp(OffsetDateTime::now_utc())
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.format(&Rfc3339) {
+            Ok(s) => f.write_str(&s),
+            Err(_) => write!(f, "{}", self.0.unix_timestamp()),
+        }
+    }
+}
+
+impl fmt::Debug for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        OffsetDateTime::parse(&s, &Rfc3339)
+            .map(Timestamp)
+            .map_err(|e| serde::de::Error::custom(format!("bad timestamp {s:?}: {e}")))
+    }
+}
+
+/// What a run does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum RunKind {
+    Apply,
+    /// Undo phases after `to_phase`, newest first.
+    Rollback {
+        to_phase: String,
+    },
+}
+
+/// How a run ended, or `Running` while it has not (also after a crash).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    Running,
+    Succeeded,
+    Failed,
+    Interrupted,
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Outcome::Running => "running",
+            Outcome::Succeeded => "succeeded",
+            Outcome::Failed => "failed",
+            Outcome::Interrupted => "interrupted",
+        })
+    }
+}
+
+/// What `begin_run` needs.
+#[derive(Debug, Clone)]
+pub struct NewRun {
+    /// Hash of the spec the plan was made from (`--resume` compares it).
+    pub fingerprint: String,
+    pub spec_name: String,
+    pub kind: RunKind,
+    /// The plan, opaque to the store; returned as given by `Store::plan`.
+    pub plan: Value,
+    /// Every step id of the plan; each starts `Pending`.
+    pub steps: Vec<String>,
+}
+
+/// A run as recorded (the plan is fetched separately with `Store::plan`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunInfo {
+    pub id: RunId,
+    pub fingerprint: String,
+    pub spec_name: String,
+    pub kind: RunKind,
+    pub started: Timestamp,
+    /// Set by `finish_run`, cleared by `resume_run`.
+    pub finished: Option<Timestamp>,
+    pub outcome: Outcome,
+    /// How many times `resume_run` continued this run.
+    pub resumed: u32,
+    /// Sequence number of the run's newest journal event (events count from 1).
+    pub last_event_seq: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StepStatus {
+    Pending,
+    Running,
+    Done,
+    Failed,
+    RollingBack,
+    RolledBack,
+}
+
+impl fmt::Display for StepStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            StepStatus::Pending => "pending",
+            StepStatus::Running => "running",
+            StepStatus::Done => "done",
+            StepStatus::Failed => "failed",
+            StepStatus::RollingBack => "rolling-back",
+            StepStatus::RolledBack => "rolled-back",
+        })
+    }
+}
+
+/// One step of a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepState {
+    pub status: StepStatus,
+    /// Times the step entered `Running` or `RollingBack` in this run.
+    pub attempts: u32,
+    /// Start of the latest attempt.
+    pub started: Option<Timestamp>,
+    /// End of the latest attempt (`Done`, `Failed` or `RolledBack`); cleared when a new attempt starts.
+    pub finished: Option<Timestamp>,
+    /// Error of the latest failed attempt (private keys and bearer tokens scrubbed); cleared on success.
+    pub last_error: Option<String>,
+}
+
+impl StepState {
+    pub fn pending() -> Self {
+        StepState {
+            status: StepStatus::Pending,
+            attempts: 0,
+            started: None,
+            finished: None,
+            last_error: None,
+        }
+    }
+}
+
+/// Which live object a snapshot is of.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SnapshotKey {
+    pub cluster: String,
+    pub api_version: String,
+    pub kind: String,
+    /// `None` for cluster-scoped objects.
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+impl SnapshotKey {
+    pub fn new(
+        cluster: &str,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Self {
+        SnapshotKey {
+            cluster: cluster.to_string(),
+            api_version: api_version.to_string(),
+            kind: kind.to_string(),
+            namespace: namespace.filter(|n| !n.is_empty()).map(str::to_string),
+            name: name.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for SnapshotKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.namespace {
+            Some(ns) => write!(
+                f,
+                "{}: {} {} {}/{}",
+                self.cluster, self.api_version, self.kind, ns, self.name
+            ),
+            None => write!(
+                f,
+                "{}: {} {} {}",
+                self.cluster, self.api_version, self.kind, self.name
+            ),
+        }
+    }
+}
+
+/// The live object before `migrate` first touched it in a run, or `None` if it did not exist.
+///
+/// Holds Secret data verbatim (rollback restores it exactly), so it is not `Serialize`: export it with
+/// `to_redacted_json`; its `Debug` redacts too.
+#[derive(Clone, PartialEq)]
+pub struct Snapshot {
+    pub key: SnapshotKey,
+    /// The step that took it.
+    pub step: String,
+    pub taken: Timestamp,
+    pub object: Option<Value>,
+}
+
+impl Snapshot {
+    /// The snapshot as JSON with Secret values replaced, for `status -o json` and the like.
+    pub fn to_redacted_json(&self) -> Value {
+        serde_json::json!({
+            "key": self.key,
+            "step": self.step,
+            "taken": self.taken,
+            "object": self.object.as_ref().map(redact_object),
+        })
+    }
+}
+
+impl fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Snapshot")
+            .field("key", &self.key)
+            .field("step", &self.step)
+            .field("taken", &self.taken)
+            .field("object", &self.object.as_ref().map(redact_object))
+            .finish()
+    }
+}
+
+/// Which snapshots `Store::snapshots` returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SnapshotFilter {
+    pub cluster: Option<String>,
+    pub step: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EventKind {
+    /// Journalled by the store.
+    RunStarted,
+    RunResumed,
+    RunFinished,
+    StepStatus,
+    Snapshot,
+    /// Journalled by the engine.
+    Action,
+    Retry,
+    Note,
+    Warning,
+}
+
+/// What `record_event` needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    pub step: Option<String>,
+    pub kind: EventKind,
+    pub message: String,
+    pub details: Option<Value>,
+}
+
+impl NewEvent {
+    pub fn new(kind: EventKind, step: Option<&str>, message: impl Into<String>) -> Self {
+        NewEvent {
+            step: step.map(str::to_string),
+            kind,
+            message: message.into(),
+            details: None,
+        }
+    }
+
+    pub fn with_details(mut self, details: Value) -> Self {
+        self.details = Some(details);
+        self
+    }
+}
+
+/// One journal entry. Secret values in `details` are redacted when recorded, so it is safe to export as is.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub seq: u64,
+    pub at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    pub kind: EventKind,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<Value>,
+}
+
+impl fmt::Debug for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Event")
+            .field("seq", &self.seq)
+            .field("at", &self.at)
+            .field("step", &self.step)
+            .field("kind", &self.kind)
+            .field("message", &self.message)
+            .field("details", &self.details.as_ref().map(redact_object))
+            .finish()
+    }
+}
