@@ -286,6 +286,21 @@ impl fmt::Debug for Cacerts {
 }
 
 impl Cacerts {
+    /// A bundle from its four parts (a signer taken from files).
+    pub fn from_parts(
+        ca_cert: String,
+        ca_key: String,
+        root_cert: String,
+        cert_chain: String,
+    ) -> Cacerts {
+        Cacerts {
+            ca_cert,
+            ca_key,
+            root_cert,
+            cert_chain,
+        }
+    }
+
     /// (file name, content) for the four keys, in Secret order.
     pub fn files(&self) -> [(&'static str, &str); 4] {
         [

@@ -5,9 +5,13 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+pub mod apply;
 pub mod logging;
 pub mod plan;
 pub mod progress;
+pub mod rollback;
+pub mod session;
+pub mod status;
 pub mod validate;
 
 /// Exit codes shared by every command.
@@ -82,6 +86,11 @@ pub enum Command {
     /// The whole story on simulated clusters: plan, apply, failover test, rollback.
     #[command(after_help = "Example:\n  migrate demo\n  migrate demo --keep")]
     Demo(DemoArgs),
+    /// Release the state directory's lock left by a process that cannot release it.
+    #[command(
+        after_help = "Example:\n  migrate status            # names the holder and its id\n  migrate unlock --force 4f2a9c"
+    )]
+    Unlock(UnlockArgs),
     /// Simulated Kubernetes clusters for trying migrate and kubectl.
     #[command(
         subcommand,
@@ -182,6 +191,15 @@ pub struct RollbackArgs {
 }
 
 #[derive(Debug, Clone, Args)]
+pub struct UnlockArgs {
+    #[command(flatten)]
+    pub state: StateArgs,
+    /// The holder id the lock error names.
+    #[arg(long, value_name = "ID")]
+    pub force: String,
+}
+
+#[derive(Debug, Clone, Args)]
 pub struct DemoArgs {
     /// Leave the simulated clusters running, with a kubeconfig, after the demo.
     #[arg(long)]
@@ -217,11 +235,11 @@ pub fn run(cli: Cli) -> ExitCode {
     let result = match &cli.command {
         Command::Validate(args) => validate::run(&cli.global, args),
         Command::Plan(args) => plan::run(&cli.global, args),
-        Command::Apply(_)
-        | Command::Status(_)
-        | Command::Rollback(_)
-        | Command::Demo(_)
-        | Command::Sim(_) => not_available("this command"),
+        Command::Apply(args) => apply::run(&cli.global, args),
+        Command::Status(args) => status::run(&cli.global, args),
+        Command::Rollback(args) => rollback::run(&cli.global, args),
+        Command::Unlock(args) => unlock(args),
+        Command::Demo(_) | Command::Sim(_) => not_available("this command"),
     };
     match result {
         Ok(code) => code,
@@ -230,6 +248,15 @@ pub fn run(cli: Cli) -> ExitCode {
             ExitCode::from(exit::FAILED)
         }
     }
+}
+
+fn unlock(args: &UnlockArgs) -> anyhow::Result<ExitCode> {
+    let holder = crate::state::force_unlock(&args.state.state_dir, &args.force)?;
+    println!(
+        "released the lock of pid {} on {} (held since {})",
+        holder.pid, holder.host, holder.since
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 pub(crate) fn not_available(what: &str) -> anyhow::Result<ExitCode> {

@@ -58,8 +58,13 @@ pub async fn connect(
     config.default_retry = false;
     config.connect_timeout = Some(Duration::from_secs(5));
     config.read_timeout = Some(Duration::from_secs(60));
+    let server = config
+        .cluster_url
+        .to_string()
+        .trim_end_matches('/')
+        .to_string();
     let client = Client::try_from(config).map_err(|e| fail(e.to_string()))?;
-    Ok(Cluster::new(&target.name, &target.context, client))
+    Ok(Cluster::new(&target.name, &target.context, server, client))
 }
 
 fn read_merged(paths: &Path) -> Result<Kubeconfig, String> {

@@ -24,6 +24,7 @@ pub async fn run_command(
     program: &str,
     args: &[String],
     file: Option<&GeneratedFile>,
+    env: &[(String, String)],
     timeout: Duration,
 ) -> Result<ExecOutput, ClusterError> {
     let fail = |status: Option<i32>, message: String| ClusterError::Exec {
@@ -46,6 +47,7 @@ pub async fn run_command(
     }
     let child = tokio::process::Command::new(program)
         .args(&args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(std::process::Stdio::null())
         .kill_on_drop(true)
         .output();
@@ -92,6 +94,7 @@ mod tests {
             "cat",
             &["{file}".into()],
             Some(&file),
+            &[],
             Duration::from_secs(10),
         )
         .await
@@ -105,6 +108,7 @@ mod tests {
             "sh",
             &["-c".into(), "echo boom >&2; exit 3".into()],
             None,
+            &[],
             Duration::from_secs(10),
         )
         .await
@@ -114,9 +118,15 @@ mod tests {
             text.contains("exited with 3") && text.contains("boom"),
             "{text}"
         );
-        let err = run_command("/nonexistent/istioctl", &[], None, Duration::from_secs(10))
-            .await
-            .unwrap_err();
+        let err = run_command(
+            "/nonexistent/istioctl",
+            &[],
+            None,
+            &[],
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap_err();
         assert!(err.to_string().contains("PATH"), "{err}");
     }
 }

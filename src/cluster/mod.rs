@@ -31,6 +31,8 @@ use std::sync::Mutex;
 pub struct Cluster {
     pub name: String,
     pub context: String,
+    /// The API server URL of the context.
+    server: String,
     client: Client,
     kinds: Mutex<HashMap<(String, String), (ApiResource, ApiCapabilities)>>,
 }
@@ -45,13 +47,24 @@ impl std::fmt::Debug for Cluster {
 }
 
 impl Cluster {
-    pub fn new(name: impl Into<String>, context: impl Into<String>, client: Client) -> Self {
+    pub fn new(
+        name: impl Into<String>,
+        context: impl Into<String>,
+        server: impl Into<String>,
+        client: Client,
+    ) -> Self {
         Cluster {
             name: name.into(),
             context: context.into(),
+            server: server.into(),
             client,
             kinds: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The API server URL, as the kubeconfig gives it.
+    pub fn server(&self) -> &str {
+        &self.server
     }
 
     /// The underlying client, for typed calls the primitives do not cover.

@@ -290,6 +290,22 @@ impl Cluster {
         api.logs(pod, &params).await.map_err(|e| self.err(&key, e))
     }
 
+    /// A raw GET of an API path (a service proxy, say), as text.
+    pub async fn get_text(&self, path: &str) -> Result<String, ClusterError> {
+        let request =
+            http::Request::get(path)
+                .body(Vec::new())
+                .map_err(|e| ClusterError::Invalid {
+                    cluster: self.name.clone(),
+                    object: path.to_string(),
+                    message: e.to_string(),
+                })?;
+        self.client
+            .request_text(request)
+            .await
+            .map_err(|e| ClusterError::from_kube(&self.name, path, e))
+    }
+
     /// The server's version (`gitVersion`), which also proves the cluster is
     /// reachable and the credentials work.
     pub async fn server_version(&self) -> Result<String, ClusterError> {

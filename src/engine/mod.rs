@@ -1,4 +1,26 @@
 //! The engine: runs a plan's steps against the clusters, checkpointing every
-//! transition in the state store, and rolls them back.
+//! transition in the state store (write-ahead), and rolls them back.
+//!
+//! - `apply` marks a step running (flushed) before its first action and done
+//!   (flushed) after its last; objects are snapshotted, per step, before the
+//!   step first changes them, and a resumed step keeps its first snapshots.
+//! - `rollback` walks the same DAG backwards over the steps of later phases
+//!   that did anything, running their rollback actions.
+//! - Independent steps run in parallel (`scheduler`); transient API errors
+//!   are retried per action with capped, jittered backoff.
 
+mod action;
+mod checks;
+mod conditions;
+mod context;
+mod edit;
+mod local;
+mod observer;
+mod probe;
+mod run;
 pub mod scheduler;
+mod secrets;
+
+pub use context::{EngineOptions, Environment};
+pub use observer::{NullObserver, Observer, ProbeReport};
+pub use run::{ApplyMode, EngineError, RunSummary, StoredPlan, apply, rollback, rollback_steps};

@@ -189,6 +189,26 @@ pub fn snapshot_event(step: &str, key: &SnapshotKey, present: bool) -> NewEvent 
         .with_details(json!({"key": key, "present": present}))
 }
 
+/// Journals that `step`'s snapshots were forgotten; `verify` subtracts `dropped`.
+pub fn snapshots_dropped_event(step: &str, dropped: usize) -> NewEvent {
+    NewEvent::new(
+        EventKind::Snapshot,
+        Some(step),
+        format!("forgot {dropped} snapshot(s) of a rolled-back step"),
+    )
+    .with_details(json!({"dropped": dropped}))
+}
+
+/// Journals a replaced plan.
+pub fn plan_replaced_event(fingerprint: &str, added: usize) -> NewEvent {
+    NewEvent::new(
+        EventKind::Note,
+        None,
+        format!("plan replaced ({fingerprint}); {added} new step(s)"),
+    )
+    .with_details(json!({"fingerprint": fingerprint, "added": added}))
+}
+
 pub fn finish(
     run: &RunInfo,
     outcome: Outcome,
@@ -216,12 +236,8 @@ pub fn resume(run: &RunInfo, latest: RunId) -> Result<(RunInfo, NewEvent), State
         });
     }
     let message = match run.outcome {
-        Outcome::Succeeded => {
-            return Err(StateError::CannotResume {
-                run: run.id,
-                reason: "it succeeded".into(),
-            });
-        }
+        // Only a rollback reopens a run that succeeded (`current_run` never offers it to `apply --resume`).
+        Outcome::Succeeded => "reopened after it succeeded".to_string(),
         Outcome::Running => "resumed after its process stopped without finishing it".to_string(),
         other => format!("resumed after it {other}", other = past(other)),
     };

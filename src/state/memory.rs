@@ -28,7 +28,8 @@ struct RunData {
     info: RunInfo,
     plan: Value,
     steps: BTreeMap<String, StepState>,
-    snapshots: BTreeMap<SnapshotKey, Snapshot>,
+    /// By (step, key).
+    snapshots: BTreeMap<(String, SnapshotKey), Snapshot>,
     events: Vec<Event>,
 }
 
@@ -208,13 +209,14 @@ impl Store for MemoryStore {
                 step: step.to_string(),
             });
         }
-        if data.snapshots.contains_key(key) {
+        let id = (step.to_string(), key.clone());
+        if data.snapshots.contains_key(&id) {
             return Ok(false);
         }
         let now = Timestamp::now();
         let event = logic::snapshot_event(step, key, object.is_some());
         data.snapshots.insert(
-            key.clone(),
+            id,
             Snapshot {
                 key: key.clone(),
                 step: step.to_string(),
@@ -226,8 +228,66 @@ impl Store for MemoryStore {
         Ok(true)
     }
 
-    fn snapshot(&self, run: RunId, key: &SnapshotKey) -> Result<Option<Snapshot>, StateError> {
-        Ok(self.lock().get(run)?.snapshots.get(key).cloned())
+    fn snapshot(
+        &self,
+        run: RunId,
+        step: &str,
+        key: &SnapshotKey,
+    ) -> Result<Option<Snapshot>, StateError> {
+        Ok(self
+            .lock()
+            .get(run)?
+            .snapshots
+            .get(&(step.to_string(), key.clone()))
+            .cloned())
+    }
+
+    fn drop_snapshots(&self, run: RunId, step: &str) -> Result<usize, StateError> {
+        let mut inner = self.lock();
+        let data = inner.get_mut(run)?;
+        logic::require_running(&data.info)?;
+        let before = data.snapshots.len();
+        data.snapshots.retain(|(s, _), _| s != step);
+        let dropped = before - data.snapshots.len();
+        if dropped > 0 {
+            data.journal(
+                logic::snapshots_dropped_event(step, dropped),
+                Timestamp::now(),
+            );
+        }
+        Ok(dropped)
+    }
+
+    fn replace_plan(
+        &self,
+        run: RunId,
+        fingerprint: &str,
+        plan: Value,
+        steps: &[String],
+    ) -> Result<RunInfo, StateError> {
+        let mut inner = self.lock();
+        let latest = inner.latest().map(|r| r.id);
+        if latest != Some(run) {
+            return Err(StateError::CannotResume {
+                run,
+                reason: "only the latest run can take a new plan".into(),
+            });
+        }
+        let data = inner.get_mut(run)?;
+        let mut added = 0;
+        for s in steps {
+            if !data.steps.contains_key(s) {
+                data.steps.insert(s.clone(), StepState::pending());
+                added += 1;
+            }
+        }
+        data.plan = plan;
+        data.info.fingerprint = fingerprint.to_string();
+        data.journal(
+            logic::plan_replaced_event(fingerprint, added),
+            Timestamp::now(),
+        );
+        Ok(data.info.clone())
     }
 
     fn snapshots(&self, run: RunId, filter: &SnapshotFilter) -> Result<Vec<Snapshot>, StateError> {
@@ -239,6 +299,10 @@ impl Store for MemoryStore {
             .filter(|s| filter.cluster.as_ref().is_none_or(|c| *c == s.key.cluster))
             .filter(|s| filter.step.as_ref().is_none_or(|st| *st == s.step))
             .cloned()
-            .collect())
+            .collect::<Vec<_>>())
+        .map(|mut v| {
+            v.sort_by(|a, b| a.key.cmp(&b.key).then_with(|| a.step.cmp(&b.step)));
+            v
+        })
     }
 }

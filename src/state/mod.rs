@@ -112,8 +112,12 @@ pub trait Store: Send + Sync {
     /// The run's events with a sequence number above `since` (0 for all), in order.
     fn events(&self, run: RunId, since: u64) -> Result<Vec<Event>, StateError>;
 
-    /// Records `object` (`None`: the object did not exist) as the snapshot of `key` taken by `step`, unless the run
-    /// already has one for `key`. Returns whether it was recorded; the first snapshot is never overwritten.
+    /// Records `object` (`None`: the object did not exist) as `step`'s snapshot of `key`, unless the step already
+    /// has one. Returns whether it was recorded; a step's first snapshot is never overwritten (a resumed attempt
+    /// must not replace it with its own half-applied change).
+    ///
+    /// Snapshots are per step because rollback goes back one step at a time: an object changed in phase 1 and again
+    /// in phase 4 is put back to its post-phase-3 state by phase 4's rollback, and to its original by phase 1's.
     fn put_snapshot_if_absent(
         &self,
         run: RunId,
@@ -122,7 +126,26 @@ pub trait Store: Send + Sync {
         object: Option<Value>,
     ) -> Result<bool, StateError>;
 
-    fn snapshot(&self, run: RunId, key: &SnapshotKey) -> Result<Option<Snapshot>, StateError>;
+    /// `step`'s snapshot of `key`.
+    fn snapshot(
+        &self,
+        run: RunId,
+        step: &str,
+        key: &SnapshotKey,
+    ) -> Result<Option<Snapshot>, StateError>;
+
+    /// Forgets `step`'s snapshots once it is rolled back, so applying it again takes fresh ones. Journalled.
+    fn drop_snapshots(&self, run: RunId, step: &str) -> Result<usize, StateError>;
+
+    /// Continues the latest run with a new plan (`apply --resume --replan`): the fingerprint and plan are replaced,
+    /// steps new to the plan start `Pending`, steps already recorded keep their state. Journalled.
+    fn replace_plan(
+        &self,
+        run: RunId,
+        fingerprint: &str,
+        plan: Value,
+        steps: &[String],
+    ) -> Result<RunInfo, StateError>;
 
     /// The run's snapshots matching `filter`, ordered by key.
     fn snapshots(&self, run: RunId, filter: &SnapshotFilter) -> Result<Vec<Snapshot>, StateError>;

@@ -271,7 +271,17 @@ impl SledStore {
                         })?;
                     expected.insert(step.clone(), to);
                 }
-                (EventKind::Snapshot, _) => snapshot_events += 1,
+                (EventKind::Snapshot, _) => {
+                    match e
+                        .details
+                        .as_ref()
+                        .and_then(|d| d.get("dropped"))
+                        .and_then(Value::as_u64)
+                    {
+                        Some(n) => snapshot_events = snapshot_events.saturating_sub(n as usize),
+                        None => snapshot_events += 1,
+                    }
+                }
                 _ => {}
             }
         }
@@ -428,8 +438,9 @@ fn seq_of(key: &[u8]) -> u64 {
 }
 
 /// Length-prefixed parts, so no name can collide with another by containing a separator.
-fn snapshot_key(run: RunId, key: &SnapshotKey) -> Vec<u8> {
-    let mut k = run.0.to_be_bytes().to_vec();
+/// Run, then step, then the object: a step's snapshots share a prefix.
+fn snapshot_key(run: RunId, step: &str, key: &SnapshotKey) -> Vec<u8> {
+    let mut k = snapshot_prefix(run, step);
     let mut part = |s: &str| {
         k.extend_from_slice(&(s.len() as u32).to_be_bytes());
         k.extend_from_slice(s.as_bytes());
@@ -439,6 +450,13 @@ fn snapshot_key(run: RunId, key: &SnapshotKey) -> Vec<u8> {
     part(&key.kind);
     part(key.namespace.as_deref().unwrap_or(""));
     part(&key.name);
+    k
+}
+
+fn snapshot_prefix(run: RunId, step: &str) -> Vec<u8> {
+    let mut k = run.0.to_be_bytes().to_vec();
+    k.extend_from_slice(&(step.len() as u32).to_be_bytes());
+    k.extend_from_slice(step.as_bytes());
     k
 }
 
@@ -673,7 +691,7 @@ impl Store for SledStore {
     ) -> Result<bool, StateError> {
         logic::validate_key(key)?;
         let dir = self.dir.as_path();
-        let skey = snapshot_key(run, key);
+        let skey = snapshot_key(run, step, key);
         let now = Timestamp::now();
         let record = encode(&SnapshotRecord {
             key: key.clone(),
@@ -713,11 +731,16 @@ impl Store for SledStore {
         Ok(stored)
     }
 
-    fn snapshot(&self, run: RunId, key: &SnapshotKey) -> Result<Option<Snapshot>, StateError> {
+    fn snapshot(
+        &self,
+        run: RunId,
+        step: &str,
+        key: &SnapshotKey,
+    ) -> Result<Option<Snapshot>, StateError> {
         self.read_run(run)?;
         match self
             .snapshots
-            .get(snapshot_key(run, key))
+            .get(snapshot_key(run, step, key))
             .map_err(self.db_err("read a snapshot"))?
         {
             None => Ok(None),
@@ -728,22 +751,99 @@ impl Store for SledStore {
 
     fn snapshots(&self, run: RunId, filter: &SnapshotFilter) -> Result<Vec<Snapshot>, StateError> {
         self.read_run(run)?;
-        let mut prefix = run.0.to_be_bytes().to_vec();
-        if let Some(cluster) = &filter.cluster {
-            prefix.extend_from_slice(&(cluster.len() as u32).to_be_bytes());
-            prefix.extend_from_slice(cluster.as_bytes());
-        }
+        let prefix = match &filter.step {
+            Some(step) => snapshot_prefix(run, step),
+            None => run.0.to_be_bytes().to_vec(),
+        };
         let mut out = Vec::new();
         for item in self.snapshots.scan_prefix(prefix) {
             let (_, v) = item.map_err(self.db_err("read snapshots"))?;
             let r: SnapshotRecord = decode(&self.dir, &v, "a snapshot")?;
-            if filter.step.as_ref().is_none_or(|s| *s == r.step) {
+            if filter.cluster.as_ref().is_none_or(|c| *c == r.key.cluster) {
                 out.push(Snapshot::from(r));
             }
         }
         // Keys are stored length-prefixed; return them in the same order as the memory store.
-        out.sort_by(|a, b| a.key.cmp(&b.key));
+        out.sort_by(|a, b| a.key.cmp(&b.key).then_with(|| a.step.cmp(&b.step)));
         Ok(out)
+    }
+
+    fn drop_snapshots(&self, run: RunId, step: &str) -> Result<usize, StateError> {
+        logic::require_running(&self.read_run(run)?)?;
+        // Only this step's own task writes its snapshots, so the keys read here are all there are.
+        let keys: Vec<sled::IVec> = self
+            .snapshots
+            .scan_prefix(snapshot_prefix(run, step))
+            .keys()
+            .collect::<Result<_, _>>()
+            .map_err(self.db_err("read snapshots"))?;
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        let dir = self.dir.as_path();
+        let dropped = keys.len();
+        (&self.runs, &self.snapshots, &self.events)
+            .transaction(|(runs, snapshots, events)| {
+                let mut info = tx_run(dir, runs, run)?;
+                for k in &keys {
+                    snapshots.remove(k)?;
+                }
+                tx_journal(
+                    runs,
+                    events,
+                    &mut info,
+                    logic::snapshots_dropped_event(step, dropped),
+                    Timestamp::now(),
+                )?;
+                Ok(())
+            })
+            .map_err(self.tx_err("forget a step's snapshots"))?;
+        self.flush()?;
+        Ok(dropped)
+    }
+
+    fn replace_plan(
+        &self,
+        run: RunId,
+        fingerprint: &str,
+        plan: Value,
+        steps: &[String],
+    ) -> Result<RunInfo, StateError> {
+        if self.latest_run()?.map(|r| r.id) != Some(run) {
+            return Err(StateError::CannotResume {
+                run,
+                reason: "only the latest run can take a new plan".into(),
+            });
+        }
+        let dir = self.dir.as_path();
+        let plan = encode(&plan)?;
+        let pending = encode(&StepState::pending())?;
+        let info = (&self.runs, &self.plans, &self.steps, &self.events)
+            .transaction(|(runs, plans, step_tree, events)| {
+                let mut info = tx_run(dir, runs, run)?;
+                let mut added = 0;
+                for s in steps {
+                    let key = step_key(run, s);
+                    if step_tree.get(&key)?.is_none() {
+                        step_tree.insert(key.as_slice(), pending.clone())?;
+                        added += 1;
+                    }
+                }
+                plans.insert(&run.0.to_be_bytes(), plan.clone())?;
+                info.fingerprint = fingerprint.to_string();
+                tx_journal(
+                    runs,
+                    events,
+                    &mut info,
+                    logic::plan_replaced_event(fingerprint, added),
+                    Timestamp::now(),
+                )?;
+                Ok(info)
+            })
+            .map_err(self.tx_err("replace the plan"))?;
+        self.flush()?;
+        self.save_high_water()?;
+        Ok(info)
     }
 }
 

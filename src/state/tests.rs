@@ -226,10 +226,9 @@ fn runs_finish_resume_and_keep_history() {
         s.set_step_status(r1, "a", StepStatus::Done, None).unwrap();
         s.finish_run(r1, Outcome::Succeeded).unwrap();
         assert!(s.current_run().unwrap().is_none());
-        assert!(matches!(
-            s.resume_run(r1),
-            Err(StateError::CannotResume { .. })
-        ));
+        // Only a rollback reopens a run that succeeded; `current_run` never offers it to resume.
+        assert_eq!(s.resume_run(r1).unwrap().outcome, Outcome::Running);
+        s.finish_run(r1, Outcome::Succeeded).unwrap();
         assert!(matches!(
             s.finish_run(r1, Outcome::Failed),
             Err(StateError::RunNotRunning { .. })
@@ -268,6 +267,8 @@ fn runs_finish_resume_and_keep_history() {
                 EventKind::RunResumed,
                 EventKind::StepStatus,
                 EventKind::StepStatus,
+                EventKind::RunFinished,
+                EventKind::RunResumed,
                 EventKind::RunFinished
             ]
         );
@@ -294,7 +295,7 @@ fn first_snapshot_wins_and_absence_is_recorded() {
             !s.put_snapshot_if_absent(run, "trust/cluster1", &k1, None)
                 .unwrap()
         );
-        let snap = s.snapshot(run, &k1).unwrap().unwrap();
+        let snap = s.snapshot(run, "trust/cluster1", &k1).unwrap().unwrap();
         assert_eq!(
             snap.object,
             Some(secret("first")),
@@ -307,7 +308,32 @@ fn first_snapshot_wins_and_absence_is_recorded() {
             s.put_snapshot_if_absent(run, "trust/cluster2", &k2, None)
                 .unwrap()
         );
-        assert_eq!(s.snapshot(run, &k2).unwrap().unwrap().object, None);
+        assert_eq!(
+            s.snapshot(run, "trust/cluster2", &k2)
+                .unwrap()
+                .unwrap()
+                .object,
+            None
+        );
+        // Another step keeps its own snapshot of the same object.
+        assert!(
+            s.put_snapshot_if_absent(run, "trust/cluster2", &k1, Some(secret("later")))
+                .unwrap()
+        );
+        assert_eq!(
+            s.snapshot(run, "trust/cluster2", &k1)
+                .unwrap()
+                .unwrap()
+                .object,
+            Some(secret("later"))
+        );
+        assert_eq!(
+            s.snapshot(run, "trust/cluster1", &k1)
+                .unwrap()
+                .unwrap()
+                .object,
+            Some(secret("first"))
+        );
         let ns = SnapshotKey::new("cluster1", "v1", "Namespace", None, "istio-system");
         assert!(
             s.put_snapshot_if_absent(
@@ -319,7 +345,7 @@ fn first_snapshot_wins_and_absence_is_recorded() {
             .unwrap()
         );
         assert!(
-            s.snapshot(run, &key("cluster3", "cacerts"))
+            s.snapshot(run, "trust/cluster1", &key("cluster3", "cacerts"))
                 .unwrap()
                 .is_none()
         );
@@ -331,7 +357,7 @@ fn first_snapshot_wins_and_absence_is_recorded() {
             all.iter().map(|s| s.key.clone()).collect::<Vec<_>>(),
             sorted
         );
-        assert_eq!(all.len(), 3);
+        assert_eq!(all.len(), 4);
         let c1 = s
             .snapshots(
                 run,
@@ -341,7 +367,7 @@ fn first_snapshot_wins_and_absence_is_recorded() {
                 },
             )
             .unwrap();
-        assert_eq!(c1.len(), 2);
+        assert_eq!(c1.len(), 3);
         assert!(c1.iter().all(|s| s.key.cluster == "cluster1"));
         let by_step = s
             .snapshots(
@@ -352,7 +378,10 @@ fn first_snapshot_wins_and_absence_is_recorded() {
                 },
             )
             .unwrap();
-        assert_eq!(by_step.iter().map(|s| &s.key).collect::<Vec<_>>(), [&k2]);
+        assert_eq!(
+            by_step.iter().map(|s| &s.key).collect::<Vec<_>>(),
+            [&k1, &k2]
+        );
         // A cluster name that is a prefix of another must not match it.
         let c = s
             .snapshots(
@@ -373,7 +402,7 @@ fn first_snapshot_wins_and_absence_is_recorded() {
             .collect();
         assert_eq!(
             snaps.len(),
-            3,
+            4,
             "one event per recorded snapshot, none for refused ones"
         );
 
@@ -453,7 +482,10 @@ fn snapshot_debug_and_export_never_show_secret_bytes() {
         obj["stringData"] = json!({"password": "hunter2-hunter2"});
         s.put_snapshot_if_absent(run, "a", &key("c1", "cacerts"), Some(obj.clone()))
             .unwrap();
-        let snap = s.snapshot(run, &key("c1", "cacerts")).unwrap().unwrap();
+        let snap = s
+            .snapshot(run, "a", &key("c1", "cacerts"))
+            .unwrap()
+            .unwrap();
         let encoded = obj["data"]["ca-key.pem"].as_str().unwrap().to_string();
         for text in [
             format!("{snap:?}"),
@@ -1088,7 +1120,8 @@ const CRASH_ACKS: &str = "MIGRATE_STATE_TEST_CRASH_ACKS";
 const CRASH_DELAY_MS: &str = "MIGRATE_STATE_TEST_CRASH_DELAY_MS";
 const CRASH_EARLY: &str = "MIGRATE_STATE_TEST_CRASH_EARLY";
 const CRASH_STEPS: usize = 10;
-const CRASH_KEYS: u64 = 25;
+/// A multiple of `CRASH_STEPS`, so each key is always snapshotted by the same step (snapshots are per step).
+const CRASH_KEYS: u64 = 30;
 
 fn crash_run() -> NewRun {
     let steps: Vec<String> = (0..CRASH_STEPS).map(|i| format!("s{i}")).collect();
@@ -1249,7 +1282,7 @@ fn check_round(s: &SledStore, acks: &RoundAcks) {
             "snapshot {k}: only the first per key is recorded"
         );
         let snap = s
-            .snapshot(run, &crash_key(k))
+            .snapshot(run, &crash_op(k).0, &crash_key(k))
             .unwrap()
             .unwrap_or_else(|| panic!("snapshot {k} lost"));
         assert_eq!(
@@ -1407,4 +1440,41 @@ fn the_transition_table() {
     ] {
         assert!(allowed.contains(&(from, to)), "{from} -> {to}");
     }
+}
+
+#[test]
+fn rolled_back_steps_forget_their_snapshots_and_plans_can_be_replaced() {
+    both(|s| {
+        let run = s.begin_run(new_run(&["a", "b"])).unwrap().id;
+        let k = key("c1", "istio");
+        s.put_snapshot_if_absent(run, "a", &k, Some(secret("v1")))
+            .unwrap();
+        s.put_snapshot_if_absent(run, "b", &k, Some(secret("v2")))
+            .unwrap();
+        assert_eq!(s.drop_snapshots(run, "b").unwrap(), 1);
+        assert!(s.snapshot(run, "b", &k).unwrap().is_none());
+        assert_eq!(
+            s.snapshot(run, "a", &k).unwrap().unwrap().object,
+            Some(secret("v1"))
+        );
+        // A later attempt takes a fresh one.
+        assert!(
+            s.put_snapshot_if_absent(run, "b", &k, Some(secret("v3")))
+                .unwrap()
+        );
+        assert_eq!(s.drop_snapshots(run, "nothing-here").unwrap(), 0);
+
+        s.finish_run(run, Outcome::Failed).unwrap();
+        let info = s
+            .replace_plan(
+                run,
+                "sha256:new",
+                json!({"v": 2}),
+                &["a".into(), "b".into(), "c".into()],
+            )
+            .unwrap();
+        assert_eq!(info.fingerprint, "sha256:new");
+        assert_eq!(s.plan(run).unwrap(), json!({"v": 2}));
+        assert_eq!(s.step_state(run, "c").unwrap().status, StepStatus::Pending);
+    });
 }

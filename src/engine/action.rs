@@ -1,0 +1,397 @@
+//! Executing one action of a step, forward or rollback.
+
+use super::context::{ActionError, StepCtx, to_key};
+use super::{checks, conditions, edit, local, probe, secrets};
+use crate::cluster::{GeneratedFile as RunFile, run_command};
+use crate::plan::{Action, FileContent, GeneratedFile, ObjectRef, ScaleTarget};
+use serde_json::Value;
+
+/// Runs `action`. In a dry run only applies (as server-side dry runs) and
+/// read-only checks reach the clusters.
+pub(crate) async fn execute(ctx: &StepCtx, action: &Action) -> Result<(), ActionError> {
+    let dry = ctx.opts.dry_run;
+    match action {
+        Action::Apply {
+            cluster,
+            object,
+            manifest,
+            secret_data,
+        } => {
+            ctx.ensure_snapshot(cluster, object).await?;
+            let mut manifest = manifest.clone();
+            if !secret_data.is_empty() {
+                secrets::fill(ctx, &mut manifest, secret_data).await?;
+            }
+            let c = ctx.cluster(cluster)?;
+            ctx.retry(|| c.apply(&manifest, dry)).await?;
+        }
+        Action::Delete { cluster, object } => {
+            ctx.ensure_snapshot(cluster, object).await?;
+            if !dry {
+                let c = ctx.cluster(cluster)?;
+                let key = to_key(object);
+                ctx.retry(|| c.delete(&key)).await?;
+            }
+        }
+        Action::Patch {
+            cluster,
+            object,
+            patch,
+        } => {
+            ctx.ensure_snapshot(cluster, object).await?;
+            if !dry {
+                let c = ctx.cluster(cluster)?;
+                let key = to_key(object);
+                ctx.retry(|| c.merge_patch(&key, patch)).await?;
+            }
+        }
+        Action::Scale {
+            cluster,
+            target,
+            replicas,
+        } => {
+            let targets = scale_targets(ctx, cluster, target).await?;
+            for t in &targets {
+                ctx.ensure_snapshot(cluster, t).await?;
+            }
+            if !dry {
+                let c = ctx.cluster(cluster)?;
+                let replicas = i32::try_from(*replicas).unwrap_or(i32::MAX);
+                for t in &targets {
+                    let key = to_key(t);
+                    ctx.retry(|| c.scale(&key, replicas)).await?;
+                }
+            }
+        }
+        Action::Restart { cluster, object } => {
+            if !dry {
+                let c = ctx.cluster(cluster)?;
+                let at = now();
+                let key = to_key(object);
+                ctx.retry(|| c.restart(&key, &at)).await?;
+            }
+        }
+        Action::RestartWorkloads {
+            cluster,
+            namespace,
+            timeout_seconds,
+        } => {
+            if !dry {
+                restart_workloads(ctx, cluster, namespace, *timeout_seconds).await?;
+            }
+        }
+        Action::Wait {
+            cluster,
+            object,
+            condition,
+            timeout_seconds,
+        } => {
+            if !dry {
+                conditions::wait(
+                    ctx,
+                    cluster,
+                    object,
+                    condition,
+                    ctx.timeout(*timeout_seconds),
+                )
+                .await?;
+            }
+        }
+        Action::Exec {
+            cluster,
+            program,
+            args,
+            file,
+            timeout_seconds,
+        } => {
+            if !dry {
+                exec(ctx, cluster, program, args, file.as_ref(), *timeout_seconds).await?;
+            }
+        }
+        Action::EditConfig {
+            cluster,
+            object,
+            key,
+            edits,
+            substitutions,
+        } => {
+            ctx.ensure_snapshot(cluster, object).await?;
+            if !dry {
+                edit::run(ctx, cluster, object, key, edits, substitutions).await?;
+            }
+        }
+        Action::Local { op } => {
+            if !dry {
+                local::run(ctx, op).await?;
+            }
+        }
+        Action::Probe {
+            cluster,
+            job,
+            manifest,
+            requests,
+            expect,
+            timeout_seconds,
+        } => {
+            ctx.ensure_snapshot(cluster, job).await?;
+            if !dry {
+                probe::run(
+                    ctx,
+                    cluster,
+                    job,
+                    manifest,
+                    *requests,
+                    expect,
+                    ctx.timeout(*timeout_seconds),
+                )
+                .await?;
+            }
+        }
+        Action::Check { cluster, check } => checks::run(ctx, cluster.as_deref(), check).await?,
+        Action::Snapshot { cluster, object } => ctx.ensure_snapshot(cluster, object).await?,
+        Action::Restore { cluster, object } => {
+            if !dry {
+                restore(ctx, cluster, object).await?;
+            }
+        }
+        Action::RestoreScale { cluster, target } => {
+            if !dry {
+                restore_scale(ctx, cluster, target).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn now() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// The Deployments a scale acts on: the object itself, or every Deployment
+/// of the Service's namespace whose pod template its selector matches.
+pub(crate) async fn scale_targets(
+    ctx: &StepCtx,
+    cluster: &str,
+    target: &ScaleTarget,
+) -> Result<Vec<ObjectRef>, ActionError> {
+    match target {
+        ScaleTarget::Object(o) => Ok(vec![o.clone()]),
+        ScaleTarget::ServiceBackends(service) => {
+            let c = ctx.cluster(cluster)?;
+            let key = to_key(service);
+            let svc = ctx
+                .retry(|| c.get(&key))
+                .await?
+                .ok_or_else(|| ActionError::Failed(format!("{service} not found in {cluster}")))?;
+            let ns = service.namespace.clone().unwrap_or_default();
+            let deployments = ctx
+                .retry(|| c.list("apps/v1", "Deployment", Some(&ns), None))
+                .await?;
+            Ok(backends_of(&svc, &deployments)
+                .into_iter()
+                .map(|name| ObjectRef::namespaced("apps/v1", "Deployment", &ns, &name))
+                .collect())
+        }
+    }
+}
+
+/// Names of the Deployments whose pod template labels match the Service's selector.
+pub(crate) fn backends_of(service: &Value, deployments: &[Value]) -> Vec<String> {
+    let Some(selector) = service.pointer("/spec/selector").and_then(Value::as_object) else {
+        return Vec::new();
+    };
+    if selector.is_empty() {
+        return Vec::new();
+    }
+    let mut names: Vec<String> = deployments
+        .iter()
+        .filter(|d| {
+            let labels = d.pointer("/spec/template/metadata/labels");
+            selector
+                .iter()
+                .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
+        })
+        .filter_map(|d| {
+            d.pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+async fn restart_workloads(
+    ctx: &StepCtx,
+    cluster: &str,
+    namespace: &str,
+    timeout_seconds: u64,
+) -> Result<(), ActionError> {
+    let c = ctx.cluster(cluster)?;
+    let deployments = ctx
+        .retry(|| c.list("apps/v1", "Deployment", Some(namespace), None))
+        .await?;
+    let names: Vec<String> = deployments
+        .iter()
+        .filter_map(|d| {
+            d.pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .collect();
+    let at = now();
+    for name in &names {
+        ctx.env.observer.action_started(
+            &ctx.step,
+            &format!("restart Deployment {namespace}/{name} @{cluster}"),
+        );
+        let key = crate::cluster::ObjectKey::new("apps/v1", "Deployment", Some(namespace), name);
+        ctx.retry(|| c.restart(&key, &at)).await?;
+    }
+    // Rolled out one by one: all were restarted together, so the total wait
+    // is the slowest rollout.
+    for name in &names {
+        let object = ObjectRef::namespaced("apps/v1", "Deployment", namespace, name);
+        conditions::wait(
+            ctx,
+            cluster,
+            &object,
+            &crate::plan::Condition::DeploymentAvailable,
+            ctx.timeout(timeout_seconds),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+async fn exec(
+    ctx: &StepCtx,
+    cluster: &str,
+    program: &str,
+    args: &[String],
+    file: Option<&GeneratedFile>,
+    timeout_seconds: u64,
+) -> Result<(), ActionError> {
+    let generated = match file {
+        None => None,
+        Some(f) => match &f.content {
+            FileContent::Inline {
+                text,
+                substitutions,
+            } => Some(RunFile {
+                name: f.name.clone(),
+                content: secrets::substitute(ctx, text, substitutions).await?,
+            }),
+            FileContent::IstioOperatorFromSnapshot { object, key } => {
+                match local::iop_from_snapshot(ctx, cluster, object, key)? {
+                    Some(text) => Some(RunFile {
+                        name: f.name.clone(),
+                        content: text,
+                    }),
+                    // The configuration did not exist before: nothing to re-install.
+                    None => {
+                        ctx.env.observer.warning(
+                            &ctx.step,
+                            &format!("{object} did not exist before the migration in {cluster}: nothing to re-install"),
+                        );
+                        return Ok(());
+                    }
+                }
+            }
+        },
+    };
+    let mut env = Vec::new();
+    if let Some(path) = ctx.env.kubeconfigs.get(cluster) {
+        env.push((
+            "KUBECONFIG".to_string(),
+            path.to_string_lossy().into_owned(),
+        ));
+    }
+    let out = run_command(
+        program,
+        args,
+        generated.as_ref(),
+        &env,
+        ctx.timeout(timeout_seconds),
+    )
+    .await?;
+    tracing::info!(step = %ctx.step, "{program} {}: {}", args.join(" "), out.stdout.lines().last().unwrap_or_default());
+    Ok(())
+}
+
+async fn restore(ctx: &StepCtx, cluster: &str, object: &ObjectRef) -> Result<(), ActionError> {
+    let key = StepCtx::snapshot_key(cluster, object);
+    let Some(snapshot) = ctx.env.store.snapshot(ctx.run, &ctx.step, &key)? else {
+        // The step never changed it: nothing to put back.
+        return Ok(());
+    };
+    let c = ctx.cluster(cluster)?;
+    let object_key = to_key(object);
+    let before = snapshot.object.clone();
+    ctx.retry(|| c.restore(&object_key, before.as_ref()))
+        .await?;
+    Ok(())
+}
+
+async fn restore_scale(
+    ctx: &StepCtx,
+    cluster: &str,
+    target: &ScaleTarget,
+) -> Result<(), ActionError> {
+    let namespace = match target {
+        ScaleTarget::Object(o) | ScaleTarget::ServiceBackends(o) => o.namespace.clone(),
+    };
+    let filter = crate::state::SnapshotFilter {
+        cluster: Some(cluster.to_string()),
+        step: Some(ctx.step.clone()),
+    };
+    let c = ctx.cluster(cluster)?;
+    for snap in ctx.env.store.snapshots(ctx.run, &filter)? {
+        let k = &snap.key;
+        if k.kind != "Deployment" || k.namespace != namespace {
+            continue;
+        }
+        if let ScaleTarget::Object(o) = target
+            && o.name != k.name
+        {
+            continue;
+        }
+        let Some(before) = &snap.object else { continue };
+        let replicas = before
+            .pointer("/spec/replicas")
+            .and_then(Value::as_i64)
+            .unwrap_or(1);
+        let key = crate::cluster::ObjectKey::new(
+            &k.api_version,
+            &k.kind,
+            k.namespace.as_deref(),
+            &k.name,
+        );
+        let replicas = i32::try_from(replicas).unwrap_or(1);
+        ctx.retry(|| c.scale(&key, replicas)).await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn backends_are_deployments_whose_template_matches_the_selector() {
+        let svc = json!({"spec": {"selector": {"app": "helloworld"}}});
+        let deps = vec![
+            json!({"metadata": {"name": "helloworld-v2"}, "spec": {"template": {"metadata": {"labels": {"app": "helloworld", "version": "v2"}}}}}),
+            json!({"metadata": {"name": "curl"}, "spec": {"template": {"metadata": {"labels": {"app": "curl"}}}}}),
+            json!({"metadata": {"name": "helloworld-v1"}, "spec": {"template": {"metadata": {"labels": {"app": "helloworld", "version": "v1"}}}}}),
+        ];
+        assert_eq!(
+            backends_of(&svc, &deps),
+            vec!["helloworld-v1", "helloworld-v2"]
+        );
+        assert!(backends_of(&json!({"spec": {"selector": {}}}), &deps).is_empty());
+    }
+}

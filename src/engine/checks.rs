@@ -1,0 +1,278 @@
+//! Preflight checks: read-only, each failure says which cluster and what to do.
+
+use super::context::{ActionError, StepCtx, to_key};
+use crate::cluster::{ClusterError, run_command};
+use crate::plan::{CaMode, Check, ObjectRef};
+use crate::state::{EventKind, NewEvent};
+use serde_json::Value;
+use std::time::Duration;
+
+pub(crate) async fn run(
+    ctx: &StepCtx,
+    cluster: Option<&str>,
+    check: &Check,
+) -> Result<(), ActionError> {
+    let on = cluster.unwrap_or("this machine");
+    match check {
+        Check::Reachable => {
+            let c = ctx.cluster(on)?;
+            let version = ctx.retry(|| c.server_version()).await.map_err(|e| {
+                ActionError::Failed(format!(
+                    "cluster {on} (context {}) is not reachable with its kubeconfig credentials: {e}",
+                    c.context
+                ))
+            })?;
+            note(ctx, &format!("cluster {on} answers, Kubernetes {version}"))?;
+        }
+        Check::KubernetesVersion { at_least } => {
+            let c = ctx.cluster(on)?;
+            let version = ctx.retry(|| c.server_version()).await?;
+            if minor_version(&version) < minor_version(at_least) {
+                return Err(ActionError::Failed(format!(
+                    "cluster {on} runs Kubernetes {version}; at least {at_least} is needed"
+                )));
+            }
+        }
+        Check::InstallerVersion { program, expected } => {
+            let out = run_command(
+                program,
+                &["version".into(), "--remote=false".into()],
+                None,
+                &[],
+                Duration::from_secs(60),
+            )
+            .await
+            .map_err(|e| {
+                ActionError::Failed(format!(
+                    "{e}; spec.installer.path names the istioctl to use"
+                ))
+            })?;
+            if !out.stdout.contains(expected.as_str()) {
+                return Err(ActionError::Failed(format!(
+                    "{program} is version {}, but the spec asks for Istio {expected}: install istioctl {expected} or change spec.mesh.istioVersion",
+                    out.stdout.trim()
+                )));
+            }
+        }
+        Check::MeshPresent { istiod } => {
+            let d = get(ctx, on, istiod).await?.ok_or_else(|| {
+                ActionError::Failed(format!(
+                    "cluster {on} has no {istiod}: the source cluster must run the mesh today (is `source: true` on the right cluster?)"
+                ))
+            })?;
+            let available = d
+                .pointer("/status/availableReplicas")
+                .and_then(Value::as_i64)
+                .unwrap_or(0);
+            if available < 1 {
+                return Err(ActionError::Failed(format!(
+                    "{istiod} in {on} has no available replica: fix the mesh before migrating it"
+                )));
+            }
+        }
+        Check::IstioVersion { istiod, expected } => {
+            if let Some(d) = get(ctx, on, istiod).await? {
+                let image = container(&d)
+                    .and_then(|c| c.get("image"))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                let tag = image.rsplit_once(':').map(|(_, t)| t).unwrap_or_default();
+                if tag != expected {
+                    warn(
+                        ctx,
+                        &format!(
+                            "istiod in {on} runs image {image}, the spec says Istio {expected}: the install phase will change its version"
+                        ),
+                    )?;
+                }
+            }
+        }
+        Check::CaMode {
+            expected,
+            ca_secret,
+            cacerts,
+        } => {
+            let plugged = get(ctx, on, cacerts).await?;
+            let self_signed = get(ctx, on, ca_secret).await?;
+            let generated = plugged
+                .as_ref()
+                .is_some_and(|s| s.pointer("/data/istio-generated").is_some());
+            let mode = match (&plugged, &self_signed) {
+                (Some(_), _) if !generated => CaMode::PluggedIn,
+                (Some(_), _) | (None, Some(_)) => CaMode::SelfSigned,
+                (None, None) => {
+                    return Err(ActionError::Failed(format!(
+                        "cluster {on} has neither {ca_secret} nor {cacerts}: istiod has not initialised its CA"
+                    )));
+                }
+            };
+            note(
+                ctx,
+                &format!(
+                    "cluster {on} CA mode: {}",
+                    if mode == CaMode::PluggedIn {
+                        "plugged-in (cacerts)"
+                    } else {
+                        "self-signed (istio-ca-secret)"
+                    }
+                ),
+            )?;
+            if *expected != CaMode::Any && *expected != mode {
+                let hint = if mode == CaMode::PluggedIn {
+                    "it already uses a plugged-in CA: give that root with `trust.root.files`, or `generate` a new one"
+                } else {
+                    "it runs a self-signed CA: use `trust.root.adopt`"
+                };
+                return Err(ActionError::Failed(format!(
+                    "cluster {on}: the spec expects a {expected:?} CA, but {hint}"
+                )));
+            }
+        }
+        Check::ClusterName {
+            istiod,
+            env,
+            default,
+            planned,
+        } => {
+            if let Some(d) = get(ctx, on, istiod).await? {
+                let current = container(&d)
+                    .and_then(|c| c.get("env"))
+                    .and_then(Value::as_array)
+                    .and_then(|envs| {
+                        envs.iter()
+                            .find(|e| e.get("name").and_then(Value::as_str) == Some(env.as_str()))
+                    })
+                    .and_then(|e| e.get("value"))
+                    .and_then(Value::as_str)
+                    .unwrap_or(default)
+                    .to_string();
+                if &current != planned {
+                    warn(
+                        ctx,
+                        &format!(
+                            "istiod in {on} runs as cluster {current:?} today; the migration renames it {planned:?}, and injected workloads there must restart to pick it up"
+                        ),
+                    )?;
+                }
+            }
+        }
+        Check::TrustDomain {
+            config_map,
+            expected,
+        } => {
+            if let Some(cm) = get(ctx, on, config_map).await? {
+                let mesh = cm
+                    .pointer("/data/mesh")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                let parsed: Value = serde_yaml::from_str(mesh).unwrap_or(Value::Null);
+                let domain = parsed
+                    .get("trustDomain")
+                    .and_then(Value::as_str)
+                    .unwrap_or("cluster.local");
+                if domain != expected {
+                    return Err(ActionError::Failed(format!(
+                        "cluster {on} uses trust domain {domain:?}, the spec says {expected:?}: set spec.mesh.trustDomain (and trustDomainAliases) to match"
+                    )));
+                }
+            }
+        }
+        Check::NoMesh { istiod } => {
+            if get(ctx, on, istiod).await?.is_some() {
+                warn(
+                    ctx,
+                    &format!("cluster {on} already runs istiod: the install phase reconfigures it"),
+                )?;
+            }
+        }
+        Check::NodeLocality { region, zone } => {
+            let c = ctx.cluster(on)?;
+            match ctx.retry(|| c.list("v1", "Node", None, None)).await {
+                Ok(nodes) => {
+                    let label = |n: &Value, k: &str| {
+                        n.pointer("/metadata/labels")
+                            .and_then(|l| l.get(k))
+                            .and_then(Value::as_str)
+                            .map(str::to_string)
+                    };
+                    let found = nodes.iter().any(|n| {
+                        label(n, "topology.kubernetes.io/region").as_deref()
+                            == Some(region.as_str())
+                            && zone.as_ref().is_none_or(|z| {
+                                label(n, "topology.kubernetes.io/zone").as_deref()
+                                    == Some(z.as_str())
+                            })
+                    });
+                    if !found {
+                        warn(
+                            ctx,
+                            &format!(
+                                "no node of cluster {on} carries topology.kubernetes.io/region={region}: locality load balancing will not see the spec's locality"
+                            ),
+                        )?;
+                    }
+                }
+                Err(e) => warn(
+                    ctx,
+                    &format!("cannot list the nodes of {on} to check their locality: {e}"),
+                )?,
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn get(
+    ctx: &StepCtx,
+    cluster: &str,
+    object: &ObjectRef,
+) -> Result<Option<Value>, ActionError> {
+    let c = ctx.cluster(cluster)?;
+    let key = to_key(object);
+    match ctx.retry(|| c.get(&key)).await {
+        Ok(v) => Ok(v),
+        // A kind the cluster does not serve means the object is not there.
+        Err(ActionError::Cluster(ClusterError::UnknownKind { .. })) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+fn container(deployment: &Value) -> Option<&Value> {
+    deployment.pointer("/spec/template/spec/containers/0")
+}
+
+fn minor_version(v: &str) -> (u32, u32) {
+    let v = v.trim_start_matches('v');
+    let mut parts = v
+        .split(['.', '-', '+'])
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
+}
+
+fn note(ctx: &StepCtx, message: &str) -> Result<(), ActionError> {
+    ctx.env.store.record_event(
+        ctx.run,
+        NewEvent::new(EventKind::Note, Some(&ctx.step), message),
+    )?;
+    Ok(())
+}
+
+fn warn(ctx: &StepCtx, message: &str) -> Result<(), ActionError> {
+    ctx.env.observer.warning(&ctx.step, message);
+    ctx.env.store.record_event(
+        ctx.run,
+        NewEvent::new(EventKind::Warning, Some(&ctx.step), message),
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::minor_version;
+
+    #[test]
+    fn versions_compare_by_major_minor() {
+        assert!(minor_version("v1.32.4") >= minor_version("1.24"));
+        assert!(minor_version("v1.23.0-gke.1") < minor_version("1.24"));
+    }
+}

@@ -1,0 +1,147 @@
+//! What actions run with: the clusters, the store, the run, the options.
+
+use super::observer::Observer;
+use crate::cluster::{Backoff, Cluster, ClusterError, ObjectKey, retry};
+use crate::plan::ObjectRef;
+use crate::state::{RunId, SnapshotKey, Store};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Steps running at once.
+    pub parallelism: usize,
+    /// Steps running at once against one cluster.
+    pub per_cluster: usize,
+    /// Applies as server-side dry runs; nothing else changes anything.
+    pub dry_run: bool,
+    /// Retries of transient API errors, per action.
+    pub backoff: Backoff,
+    /// Multiplies every wait timeout of the plan (tests shorten them).
+    pub timeout_scale: f64,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            parallelism: 8,
+            per_cluster: 4,
+            dry_run: false,
+            backoff: Backoff::default(),
+            timeout_scale: 1.0,
+        }
+    }
+}
+
+/// Everything the engine reaches: clusters by name, where their kubeconfig
+/// is (the installer gets the same one), and the checkpoint.
+pub struct Environment {
+    pub clusters: BTreeMap<String, Arc<Cluster>>,
+    /// Kubeconfig file per cluster, handed to the installer as `KUBECONFIG`.
+    pub kubeconfigs: BTreeMap<String, PathBuf>,
+    pub store: Arc<dyn Store>,
+    pub observer: Arc<dyn Observer>,
+}
+
+/// One step's view while it runs.
+#[derive(Clone)]
+pub(crate) struct StepCtx {
+    pub env: Arc<Environment>,
+    pub opts: Arc<EngineOptions>,
+    pub run: RunId,
+    pub step: String,
+    /// Every cluster of the plan, in plan order (probe reports list them all).
+    pub plan_clusters: Arc<Vec<String>>,
+}
+
+/// Errors of one action, already worded for the user.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ActionError {
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    #[error("{0}")]
+    Failed(String),
+    #[error("state store: {0}")]
+    State(#[from] crate::state::StateError),
+}
+
+impl StepCtx {
+    pub fn cluster(&self, name: &str) -> Result<&Arc<Cluster>, ActionError> {
+        self.env.clusters.get(name).ok_or_else(|| {
+            ActionError::Failed(format!(
+                "cluster {name} is not connected (not in the plan's clusters)"
+            ))
+        })
+    }
+
+    pub fn timeout(&self, seconds: u64) -> Duration {
+        Duration::from_secs_f64((seconds as f64 * self.opts.timeout_scale).max(0.05))
+    }
+
+    /// Runs a cluster operation with the retry policy, telling the observer
+    /// about each transient failure.
+    pub async fn retry<T, F, Fut>(&self, op: F) -> Result<T, ActionError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, ClusterError>>,
+    {
+        let observer = self.env.observer.clone();
+        let step = self.step.clone();
+        let (value, _) = retry(self.opts.backoff, op, |attempt, err| {
+            tracing::warn!(step = %step, attempt, "transient error: {err}");
+            observer.retrying(&step, attempt, &crate::state::redact_text(&err.to_string()));
+        })
+        .await?;
+        Ok(value)
+    }
+
+    pub fn snapshot_key(cluster: &str, object: &ObjectRef) -> SnapshotKey {
+        SnapshotKey::new(
+            cluster,
+            &object.api_version,
+            &object.kind,
+            object.namespace.as_deref(),
+            &object.name,
+        )
+    }
+
+    /// Records the live object (or its absence) as this step's snapshot of
+    /// it, unless the step has one already: the state before the step first
+    /// changed it, never overwritten by a resumed attempt.
+    pub async fn ensure_snapshot(
+        &self,
+        cluster: &str,
+        object: &ObjectRef,
+    ) -> Result<(), ActionError> {
+        if self.opts.dry_run {
+            return Ok(());
+        }
+        let key = Self::snapshot_key(cluster, object);
+        if self
+            .env
+            .store
+            .snapshot(self.run, &self.step, &key)?
+            .is_some()
+        {
+            return Ok(());
+        }
+        let c = self.cluster(cluster)?;
+        let object_key = to_key(object);
+        let live = self.retry(|| c.get(&object_key)).await?;
+        self.env
+            .store
+            .put_snapshot_if_absent(self.run, &self.step, &key, live)?;
+        Ok(())
+    }
+}
+
+pub(crate) fn to_key(object: &ObjectRef) -> ObjectKey {
+    ObjectKey {
+        api_version: object.api_version.clone(),
+        kind: object.kind.clone(),
+        namespace: object.namespace.clone(),
+        name: object.name.clone(),
+    }
+}

@@ -1,0 +1,218 @@
+//! `local` actions: the CA work on this machine, under certDir. Every
+//! operation is safe to repeat after a crash: an existing root is reused
+//! (other clusters may already trust it), and so is an intermediate that
+//! still chains to the current root.
+
+use super::context::{ActionError, StepCtx, to_key};
+use crate::ca::{self, CA_CERT, CA_KEY, CERT_CHAIN, Cacerts, ROOT_CERT, ROOT_KEY, Root};
+use crate::plan::{LocalOp, ObjectRef};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use time::OffsetDateTime;
+
+pub(crate) async fn run(ctx: &StepCtx, op: &LocalOp) -> Result<(), ActionError> {
+    let now = OffsetDateTime::now_utc();
+    match op {
+        LocalOp::FetchLiveRoot {
+            cluster,
+            secret,
+            fallback,
+            dir,
+        } => {
+            let c = ctx.cluster(cluster)?;
+            let mut found = None;
+            for candidate in [secret, fallback] {
+                let key = to_key(candidate);
+                if let Some(obj) = ctx.retry(|| c.get(&key)).await? {
+                    found = Some((candidate, obj));
+                    break;
+                }
+            }
+            let (which, obj) = found.ok_or_else(|| {
+                ActionError::Failed(format!(
+                    "cluster {cluster}: neither {secret} nor {fallback} exists: is istiod running there with its own CA?"
+                ))
+            })?;
+            let what = format!("cluster {cluster} {which}");
+            let cert = secret_text(&obj, CA_CERT, &what)?;
+            let key = secret_text(&obj, CA_KEY, &what)?;
+            let root = Root::from_pem(&cert, &key, &what, now).map_err(ca_err)?;
+            write_root(&root, dir)?;
+        }
+        LocalOp::GenerateRoot {
+            algorithm,
+            org,
+            validity_days,
+            dir,
+        } => {
+            if algorithm != "ecdsa-p256" {
+                return Err(ActionError::Failed(format!(
+                    "unsupported key algorithm {algorithm} (ecdsa-p256 is)"
+                )));
+            }
+            if load_root(dir, now).is_err() {
+                let root = Root::generate(org, *validity_days, now).map_err(ca_err)?;
+                write_root(&root, dir)?;
+            }
+        }
+        LocalOp::ImportRoot { cert, key, dir } => {
+            let root = Root::from_pem(&read(cert)?, &read(key)?, &cert.display().to_string(), now)
+                .map_err(ca_err)?;
+            write_root(&root, dir)?;
+        }
+        LocalOp::SignIntermediate {
+            cluster,
+            root_dir,
+            dir,
+            org,
+            validity_days,
+            trusted_roots,
+        } => {
+            let root = load_root(root_dir, now)?;
+            if still_valid(dir, &root) {
+                return Ok(());
+            }
+            let intermediate = root
+                .sign_intermediate(cluster, org, *validity_days, now)
+                .map_err(ca_err)?;
+            if intermediate.capped {
+                ctx.env.observer.warning(
+                    &ctx.step,
+                    &format!(
+                        "the intermediate of {cluster} expires with its root on {}",
+                        intermediate.not_after.date()
+                    ),
+                );
+            }
+            let roots = read_all(trusted_roots)?;
+            let refs: Vec<&str> = roots.iter().map(String::as_str).collect();
+            intermediate
+                .cacerts(&root, &refs)
+                .write_to(dir)
+                .map_err(ca_err)?;
+        }
+        LocalOp::BundleCacerts {
+            cluster: _,
+            signer_dir,
+            dir,
+            trusted_roots,
+        } => {
+            let roots: String = read_all(trusted_roots)?.concat();
+            let bundle = if signer_dir.join(ROOT_KEY).exists() {
+                // The root signs directly (the first step of a multi-root transition).
+                let cert = read(&signer_dir.join(ROOT_CERT))?;
+                let key = read(&signer_dir.join(ROOT_KEY))?;
+                Cacerts::from_parts(cert.clone(), key, roots, cert)
+            } else {
+                Cacerts::from_parts(
+                    read(&signer_dir.join(CA_CERT))?,
+                    read(&signer_dir.join(CA_KEY))?,
+                    roots,
+                    read(&signer_dir.join(CERT_CHAIN))?,
+                )
+            };
+            bundle.write_to(dir).map_err(ca_err)?;
+        }
+    }
+    Ok(())
+}
+
+fn ca_err(e: ca::CaError) -> ActionError {
+    ActionError::Failed(e.to_string())
+}
+
+fn read(path: &Path) -> Result<String, ActionError> {
+    std::fs::read_to_string(path)
+        .map_err(|e| ActionError::Failed(format!("cannot read {}: {e}", path.display())))
+}
+
+fn read_all(paths: &[PathBuf]) -> Result<Vec<String>, ActionError> {
+    paths
+        .iter()
+        .map(|p| {
+            read(p).map(|t| {
+                if t.ends_with('\n') {
+                    t
+                } else {
+                    format!("{t}\n")
+                }
+            })
+        })
+        .collect()
+}
+
+fn secret_text(secret: &Value, key: &str, what: &str) -> Result<String, ActionError> {
+    let encoded = secret
+        .get("data")
+        .and_then(|d| d.get(key))
+        .and_then(Value::as_str)
+        .ok_or_else(|| ActionError::Failed(format!("{what} has no {key}")))?;
+    B64.decode(encoded)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| ActionError::Failed(format!("{what}: {key} is not base64 PEM text")))
+}
+
+fn write_root(root: &Root, dir: &Path) -> Result<(), ActionError> {
+    ca::create_private_dir(dir).map_err(ca_err)?;
+    ca::write_private(&dir.join(ROOT_CERT), root.cert_pem().as_bytes()).map_err(ca_err)?;
+    ca::write_private(&dir.join(ROOT_KEY), root.key_pem().as_bytes()).map_err(ca_err)
+}
+
+fn load_root(dir: &Path, now: OffsetDateTime) -> Result<Root, ActionError> {
+    let cert = read(&dir.join(ROOT_CERT))?;
+    let key = read(&dir.join(ROOT_KEY))?;
+    Root::from_pem(&cert, &key, &dir.display().to_string(), now).map_err(ca_err)
+}
+
+/// The four cacerts files are there and their chain ends in this root.
+fn still_valid(dir: &Path, root: &Root) -> bool {
+    let Ok(existing) = Cacerts::read_from(dir) else {
+        return false;
+    };
+    let chain = super::conditions::cert_bodies(&existing.cert_chain);
+    let root_body = super::conditions::cert_bodies(root.cert_pem());
+    chain.len() >= 2 && chain.last() == root_body.first()
+}
+
+/// The IstioOperator that re-installs what a snapshotted `values` ConfigMap
+/// recorded; None when the snapshot says there was no installation.
+pub(crate) fn iop_from_snapshot(
+    ctx: &StepCtx,
+    cluster: &str,
+    object: &ObjectRef,
+    key: &str,
+) -> Result<Option<String>, ActionError> {
+    let snap_key = StepCtx::snapshot_key(cluster, object);
+    let Some(snapshot) = ctx.env.store.snapshot(ctx.run, &ctx.step, &snap_key)? else {
+        return Ok(None);
+    };
+    let Some(before) = snapshot.object else {
+        return Ok(None);
+    };
+    let text = before
+        .get("data")
+        .and_then(|d| d.get(key))
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            ActionError::Failed(format!(
+                "the snapshot of {object} in {cluster} has no {key}"
+            ))
+        })?;
+    let values: Value = serde_json::from_str(text).map_err(|e| {
+        ActionError::Failed(format!(
+            "the snapshot of {object} in {cluster}: {key} is not JSON: {e}"
+        ))
+    })?;
+    // istioctl records the operator spec; a Helm install records bare values.
+    let spec = match values.get("spec") {
+        Some(spec) => spec.clone(),
+        None => serde_json::json!({"values": values}),
+    };
+    let iop = serde_json::json!({"apiVersion": "install.istio.io/v1alpha1", "kind": "IstioOperator", "spec": spec});
+    serde_yaml::to_string(&iop)
+        .map(Some)
+        .map_err(|e| ActionError::Failed(e.to_string()))
+}
