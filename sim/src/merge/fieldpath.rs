@@ -1,0 +1,1 @@
+//! Field sets in the FieldsV1 form used by `metadata.managedFields`.
