@@ -66,6 +66,25 @@ pub struct Validated {
 
 pub const REASON_UNKNOWN: &str = "FieldUnknown";
 
+/// The 400 BadRequest message a real server gives when `Strict` validation
+/// found unknown fields: `DestinationRule in version "v1" cannot be handled as
+/// a DestinationRule: strict decoding error: unknown field "spec.foo"`.
+/// None when no error is about an unknown field (then it is a 422 Invalid).
+pub fn strict_decoding_message(kind: &str, version: &str, errors: &[FieldError]) -> Option<String> {
+    let unknown: Vec<&str> = errors
+        .iter()
+        .filter(|e| e.reason == REASON_UNKNOWN)
+        .map(|e| e.message.as_str())
+        .collect();
+    if unknown.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "{kind} in version {version:?} cannot be handled as a {kind}: strict decoding error: {}",
+        unknown.join(", ")
+    ))
+}
+
 /// The `openAPIV3Schema` of `version` in a CustomResourceDefinition
 /// (`spec.versions[].schema`, or the v1beta1-era `spec.validation`).
 pub fn crd_version_schema<'a>(crd: &'a Value, version: &str) -> Option<&'a Value> {

@@ -324,6 +324,10 @@ fn without_nulls(v: &Value) -> Value {
 /// Merges the configuration into the object: maps key by key, keyed lists by
 /// key, sets by value, everything else replaced. A null removes the field.
 fn merge_apply(live: &mut Value, config: &Value, field: Option<Field>, pos: Pos) {
+    // Re-applying mostly finds equal values: comparing is cheaper than rebuilding.
+    if pos == Pos::Inner && *live == *config {
+        return;
+    }
     let atomic_map = matches!(field, Some(Field::AtomicMap));
     match (&mut *live, config) {
         (Value::Object(l), Value::Object(c)) if !atomic_map => {

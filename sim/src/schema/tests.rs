@@ -89,6 +89,12 @@ fn unknown_field_strict_names_the_field() {
     assert_eq!(e.reason, "FieldUnknown");
     assert_eq!(e.message, "unknown field \"spec.trafficPolicy.foo\"");
     assert_eq!(e.to_string(), "unknown field \"spec.trafficPolicy.foo\"");
+    assert_eq!(
+        strict_decoding_message("DestinationRule", "v1", &errs).unwrap(),
+        "DestinationRule in version \"v1\" cannot be handled as a DestinationRule: strict decoding error: \
+         unknown field \"spec.trafficPolicy.foo\", unknown field \"spec.bogus\""
+    );
+    assert!(strict_decoding_message("X", "v1", &[required("spec.a")]).is_none());
 }
 
 #[test]
@@ -570,4 +576,52 @@ fn regexes_compile_once() {
     let b = cached_regex("^x+$").unwrap();
     assert!(Arc::ptr_eq(&a, &b));
     assert!(cached_regex("(unclosed").is_none());
+}
+
+#[test]
+#[ignore = "prints timings: cargo test -p meshsim --lib timings_print_figures -- --ignored --nocapture"]
+fn timings_print_figures() {
+    use crate::merge::apply::{record_update, server_side_apply};
+    let schema = istio_schema("DestinationRule", "v1");
+    let obj = valid_dr();
+    let t = std::time::Instant::now();
+    for _ in 0..1000 {
+        validate(schema, &obj, FieldValidation::Strict).unwrap();
+    }
+    println!("validate DR: {:?}/op", t.elapsed() / 1000);
+    let crd = istio_crds()
+        .iter()
+        .find(|c| c.pointer("/spec/names/kind").and_then(Value::as_str) == Some("DestinationRule"))
+        .unwrap();
+    println!("CRD json bytes: {}", crd.to_string().len());
+    let t = std::time::Instant::now();
+    let mut created = Value::Null;
+    for _ in 0..10 {
+        created = record_update("CustomResourceDefinition", None, crd, "kubectl-create", "t");
+    }
+    println!(
+        "record_update create CRD: {:?}/op, out bytes {}",
+        t.elapsed() / 10,
+        created.to_string().len()
+    );
+    let t = std::time::Instant::now();
+    for _ in 0..10 {
+        server_side_apply("CustomResourceDefinition", None, crd, "kubectl", false, "t").unwrap();
+    }
+    println!("ssa create CRD: {:?}/op", t.elapsed() / 10);
+    let live =
+        server_side_apply("CustomResourceDefinition", None, crd, "kubectl", false, "t").unwrap();
+    let t = std::time::Instant::now();
+    for _ in 0..10 {
+        server_side_apply(
+            "CustomResourceDefinition",
+            Some(&live),
+            crd,
+            "kubectl",
+            false,
+            "t2",
+        )
+        .unwrap();
+    }
+    println!("ssa re-apply CRD: {:?}/op", t.elapsed() / 10);
 }
