@@ -481,7 +481,12 @@ fn decode_entries(list: Option<&Value>) -> Vec<Entry> {
                 api_version: opt("apiVersion").unwrap_or_default(),
                 time: opt("time"),
                 subresource: opt("subresource"),
-                set: FieldSet::from_fields_v1(e.get("fieldsV1")?)?,
+                set: {
+                    // `{}` at the top is an empty set, not a member.
+                    let mut set = FieldSet::from_fields_v1(e.get("fieldsV1")?)?;
+                    set.member = false;
+                    set
+                },
             })
         })
         .collect()

@@ -471,6 +471,16 @@ mod tests {
     }
 
     #[test]
+    fn top_level_directives() {
+        let out = smp(
+            &deployment(),
+            json!({"$patch": "replace", "kind": "Deployment", "spec": {"replicas": 1}}),
+        );
+        assert_eq!(out, json!({"kind": "Deployment", "spec": {"replicas": 1}}));
+        assert_eq!(smp(&deployment(), json!({"$patch": "delete"})), json!({}));
+    }
+
+    #[test]
     fn patch_merge_directive_is_a_plain_merge() {
         let out = smp(
             &deployment(),

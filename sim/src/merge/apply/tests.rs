@@ -495,3 +495,28 @@ fn null_in_configuration_removes_without_owning() {
         out["metadata"].get("labels").is_none() || out["metadata"]["labels"].get("app").is_none()
     );
 }
+
+#[test]
+fn malformed_managed_fields_are_dropped_and_empty_sets_ignored() {
+    let mut live = deploy(2, "a");
+    live["metadata"]["managedFields"] = json!([
+        {"manager": "junk", "operation": "Update", "fieldsType": "FieldsV2", "fieldsV1": {}},
+        {"manager": "bad", "operation": "Update", "fieldsType": "FieldsV1", "fieldsV1": {"x:y": {}}},
+        {"manager": "empty", "operation": "Update", "fieldsType": "FieldsV1", "fieldsV1": {}},
+        {"manager": "owner", "operation": "Update", "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {"f:replicas": {}}}}
+    ]);
+    let err = apply(Some(&live), &deploy(3, "a"), "kubectl", false, T1).unwrap_err();
+    assert_eq!(
+        err,
+        ApplyError::Conflicts(vec![FieldConflict {
+            manager: "owner".into(),
+            field: ".spec.replicas".into()
+        }])
+    );
+    let out = apply(Some(&live), &deploy(2, "b"), "kubectl", false, T1).unwrap();
+    let managers: Vec<_> = entries(&out)
+        .iter()
+        .map(|e| e["manager"].as_str().unwrap())
+        .collect();
+    assert_eq!(managers, vec!["owner", "kubectl"]);
+}
