@@ -471,6 +471,37 @@ mod tests {
     }
 
     #[test]
+    fn kubectl_apply_removals_and_volume_source_switch() {
+        let mut d = deployment();
+        d["spec"]["template"]["spec"]["containers"][0]["env"] =
+            json!([{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]);
+        // As kubectl apply computes it: drop env B and the sidecar, switch the volume to a ConfigMap.
+        let out = smp(
+            &d,
+            json!({"spec":{"template":{"spec":{
+                "$setElementOrder/containers":[{"name":"web"}],
+                "containers":[
+                    {"$setElementOrder/env":[{"name":"A"}],"env":[{"$patch":"delete","name":"B"}],"name":"web"},
+                    {"$patch":"delete","name":"sidecar"}
+                ],
+                "$setElementOrder/volumes":[{"name":"data"}],
+                "volumes":[{"$retainKeys":["configMap","name"],"configMap":{"name":"cfg"},"name":"data"}]
+            }}}}),
+        );
+        let spec = &out["spec"]["template"]["spec"];
+        assert_eq!(spec["containers"].as_array().unwrap().len(), 1);
+        assert_eq!(
+            spec["containers"][0]["env"],
+            json!([{"name": "A", "value": "1"}])
+        );
+        assert_eq!(
+            spec["volumes"],
+            json!([{"name": "data", "configMap": {"name": "cfg"}}])
+        );
+        assert!(!out.to_string().contains('$'), "{out}");
+    }
+
+    #[test]
     fn top_level_directives() {
         let out = smp(
             &deployment(),
