@@ -13,12 +13,15 @@ use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, RwLock};
 
+/// The default is `Warn`, as on a real server when the request has no
+/// `fieldValidation` parameter (kube-rs sends none; kubectl sends `Strict`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum FieldValidation {
-    /// Unknown or duplicate fields fail the request (422).
-    #[default]
+    /// Unknown or duplicate fields fail the request (400 BadRequest,
+    /// `strict decoding error`; see [`strict_decoding_message`]).
     Strict,
     /// Unknown fields are pruned and reported as `Warning:` headers.
+    #[default]
     Warn,
     /// Unknown fields are pruned silently.
     Ignore,

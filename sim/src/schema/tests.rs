@@ -549,6 +549,7 @@ fn field_validation_query_values() {
         Some(FieldValidation::Warn)
     );
     assert_eq!(FieldValidation::from_query("strict"), None);
+    assert_eq!(FieldValidation::default(), FieldValidation::Warn);
 }
 
 #[test]
