@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 pub mod logging;
 pub mod plan;
+pub mod render;
 pub mod validate;
 
 /// Exit codes shared by every command.
