@@ -57,8 +57,10 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check a spec: every error with file, line, column and field path.
-    #[command(after_help = "Example:\n  migrate validate -f plans/two-cluster.yaml")]
-    Validate(SpecArgs),
+    #[command(
+        after_help = "Examples:\n  migrate validate -f plans/two-cluster.yaml\n  migrate validate -f plans/two-cluster.yaml -o json"
+    )]
+    Validate(validate::ValidateArgs),
     /// Show the DAG of phases and steps, every action and its rollback.
     #[command(
         after_help = "Examples:\n  migrate plan -f plans/two-cluster.yaml\n  migrate plan -f plans/two-cluster.yaml -o json\n  migrate plan -f plans/two-cluster.yaml --phase 2 -o mermaid"

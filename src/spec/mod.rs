@@ -3,9 +3,17 @@
 //! `load_file` is the one entry point the rest of the program uses: it returns
 //! a validated spec plus warnings, or every error found, each located.
 
+mod check;
+mod decode;
+mod formats;
+mod report;
+mod suggest;
 pub mod types;
+mod yaml;
 
 pub use types::*;
+
+use report::Report;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -90,32 +98,55 @@ pub fn load_file(path: &Path) -> Result<Loaded, SpecError> {
 
 /// Parses and validates spec text; `file` names it in diagnostics.
 ///
-/// Interim implementation (plain serde, first error only) until the located
-/// parser lands.
+/// Three stages, each reporting every problem it finds: YAML syntax (stops
+/// at the first, as a YAML parser must), structure (fields, types, enum
+/// values), then meaning (references, counts, formats, Istio's rules). The
+/// meaning checks run only on a structurally clean spec, so a misspelt field
+/// does not also show up as its consequences.
 pub fn parse_str(text: &str, file: &Path) -> Result<Loaded, SpecError> {
-    match serde_yaml::from_str::<MeshMigration>(text) {
-        Ok(spec) => Ok(Loaded {
+    let mut report = Report::default();
+    let spec = decode_text(text, &mut report);
+    let diagnostics = report.into_diagnostics(file);
+    let has_errors = diagnostics.iter().any(|d| d.severity == Severity::Error);
+    match spec {
+        Some(spec) if !has_errors => Ok(Loaded {
             spec,
-            warnings: Vec::new(),
+            warnings: diagnostics,
             file: file.to_path_buf(),
         }),
-        Err(e) => {
-            let (line, column) = e
-                .location()
-                .map(|l| (l.line(), l.column()))
-                .unwrap_or((0, 0));
-            Err(SpecError::Invalid {
-                file: file.to_path_buf(),
-                diagnostics: vec![Diagnostic {
-                    severity: Severity::Error,
-                    file: file.to_path_buf(),
-                    line,
-                    column,
-                    path: String::new(),
-                    message: e.to_string(),
-                    hint: None,
-                }],
-            })
-        }
+        _ => Err(SpecError::Invalid {
+            file: file.to_path_buf(),
+            diagnostics,
+        }),
     }
+}
+
+fn decode_text(text: &str, report: &mut Report) -> Option<MeshMigration> {
+    let root = match yaml::parse(text) {
+        Ok(Some(root)) => root,
+        Ok(None) => {
+            report.error_hint(
+                yaml::Pos { line: 1, column: 1 },
+                "",
+                "the file holds no YAML document",
+                Some(format!(
+                    "a spec starts with `apiVersion: {API_VERSION}` and `kind: {KIND}`"
+                )),
+            );
+            return None;
+        }
+        Err(e) => {
+            report.error_hint(e.pos, "", e.message, e.hint);
+            return None;
+        }
+    };
+    let mut decoder = decode::Decoder {
+        report,
+        locs: Default::default(),
+    };
+    let spec = decode::document(&mut decoder, &root);
+    let locs = decoder.locs;
+    let spec = spec.filter(|_| !report.has_errors())?;
+    check::check(&spec, &locs, report);
+    Some(spec)
 }
