@@ -23,6 +23,9 @@ pub fn json(plan: &Plan, phase: Option<Phase>) -> Result<String, RenderError> {
     Ok(out)
 }
 
+/// The JSON document as YAML. Through a JSON value, so enums come out as
+/// the same maps as in JSON rather than serde_yaml's `!tags`.
 pub fn yaml(plan: &Plan, phase: Option<Phase>) -> Result<String, RenderError> {
-    Ok(serde_yaml::to_string(&plan.document(phase))?)
+    let value = serde_json::to_value(plan.document(phase))?;
+    Ok(serde_yaml::to_string(&value)?)
 }
