@@ -354,15 +354,16 @@ fn control_plane(ctx: &Ctx<'_>, c: &Cluster) -> Step {
             Condition::DeploymentAvailable,
             ROLLOUT_TIMEOUT,
         ));
-        // Pods carry the cluster name and network they were injected with:
-        // after the restore they must be injected again.
-        for ns in ctx.workload_namespaces(c) {
-            s.rollback(Action::RestartWorkloads {
-                cluster: c.name.clone(),
-                namespace: ns.clone(),
-                timeout_seconds: WORKLOADS_TIMEOUT,
-            });
-        }
+    }
+    // Pods carry the cluster name and network they were injected with (or
+    // were injected at all): after the restore they must be created again.
+    // On the source they are injected as before; elsewhere, uninjected.
+    for ns in ctx.workload_namespaces(c) {
+        s.rollback(Action::RestartWorkloads {
+            cluster: c.name.clone(),
+            namespace: ns.clone(),
+            timeout_seconds: WORKLOADS_TIMEOUT,
+        });
     }
     s
 }
