@@ -218,11 +218,11 @@ pub fn steps(ctx: &Ctx<'_>) -> Vec<Step> {
             manifest,
             secret_data: BTreeMap::from([(
                 b.name.clone(),
-                SecretSource::RemoteKubeconfig(RemoteKubeconfig {
+                SecretSource::RemoteKubeconfig(Box::new(RemoteKubeconfig {
                     cluster: b.name.clone(),
                     context: b.context.clone(),
                     token_secret: token_secret(),
-                }),
+                })),
             )]),
         });
         s.forward(wait(

@@ -80,7 +80,7 @@ pub fn steps(ctx: &Ctx<'_>) -> Vec<Step> {
             service, ft.from, ft.requests
         ),
     );
-    let routing_steps: Vec<String> = routing::steps(ctx).into_iter().map(|s| s.id).collect();
+    let routing_steps = routing::ids(ctx);
     if routing_steps.is_empty() {
         baseline.needs_all(
             discovery::pairs(ctx)

@@ -304,6 +304,18 @@ fn control_plane(ctx: &Ctx<'_>, c: &Cluster) -> Step {
         &["install", "-y", "-f", "{file}"],
         Some(file.clone()),
     ));
+    if let Some(net) = &c.network {
+        // The label istiod reads the cluster's network from survived the install.
+        s.forward(wait(
+            &c.name,
+            ObjectRef::namespace(ISTIO_SYSTEM),
+            Condition::Label {
+                key: NETWORK_LABEL.into(),
+                value: net.clone(),
+            },
+            ROLLOUT_TIMEOUT,
+        ));
+    }
     if remote {
         // The remote profile renders a Service istiod pointing at the primary.
         s.forward(wait(

@@ -572,8 +572,15 @@ fn primary_remote_reads_remotes_from_the_primary_only() {
     assert!(s.forward.iter().any(|a| matches!(a, Action::Wait { cluster, object, .. } if cluster == "c2" && object.name == "istio-ca-root-cert")));
     // Workloads there get injected by the primary only after a restart, and
     // the remote's install rollback restarts them again, uninjected.
-    assert!(matches!(s.forward.last(), Some(Action::RestartWorkloads { cluster, namespace, .. }) if cluster == "c2" && namespace == "sample"));
-    assert!(step(&p, "install/c2").rollback.iter().any(|a| matches!(a, Action::RestartWorkloads { cluster, .. } if cluster == "c2")));
+    assert!(
+        matches!(s.forward.last(), Some(Action::RestartWorkloads { cluster, namespace, .. }) if cluster == "c2" && namespace == "sample")
+    );
+    assert!(
+        step(&p, "install/c2")
+            .rollback
+            .iter()
+            .any(|a| matches!(a, Action::RestartWorkloads { cluster, .. } if cluster == "c2"))
+    );
     // Configuration lives on the primary.
     let routing: Vec<&str> = p
         .select(Some(Phase::Routing))

@@ -57,7 +57,8 @@
 //!
 //! # Fingerprint
 //!
-//! `sha256:` + hex sha256 of the canonical JSON (compact, keys sorted) of
+//! `sha256:` + hex sha256 of the compact JSON (as serde_json writes it, see
+//! [`CanonicalHasher`]; one value per line) of
 //! `schemaVersion`, `name`, `topology`, `clusters`, then for every step in
 //! run order its `id`, `phase`, `clusters`, `needs`, `risks`, `forward`,
 //! `finally` and `rollback`. Descriptions, duration estimates and the
