@@ -237,15 +237,17 @@ fn step(ctx: &Ctx<'_>, c: &Cluster, list: Vec<(ObjectRef, Value)>, discovery: Ve
     if list.iter().any(|(o, _)| o.kind == "PeerAuthentication") {
         s.risk(Risk::MeshWidePolicy);
     }
-    for (object, body) in &list {
-        s.forward(super::apply(&c.name, object, json!({}), body.clone()));
-    }
     // An object listed twice (same name) is restored once.
     let mut restored: HashSet<&ObjectRef> = HashSet::new();
+    let mut rollback = Vec::new();
     for (object, _) in list.iter().rev() {
         if restored.insert(object) {
-            s.rollback(restore(&c.name, object));
+            rollback.push(restore(&c.name, object));
         }
+    }
+    s.rollback = rollback;
+    for (object, body) in list {
+        s.forward(super::apply(&c.name, &object, json!({}), body));
     }
     s
 }
