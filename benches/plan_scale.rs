@@ -203,11 +203,12 @@ fn breakdown(topology: &str, clusters: usize, rules: usize) {
         start.elapsed().as_secs_f64() * 1e3
     ));
     let start = Instant::now();
-    let _ = Plan::new(header, steps).expect("a valid plan");
+    let plan = Plan::new(header, steps).expect("a valid plan");
     parts.push(format!(
         "dag+fingerprint {:.1}",
         start.elapsed().as_secs_f64() * 1e3
     ));
+    drop(plan);
     println!("  {topology} {clusters} clusters, ms: {}", parts.join(", "));
 }
 

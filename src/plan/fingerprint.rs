@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use std::io::{self, Write};
+use std::io::{self, BufWriter, Write};
 
 struct Hasher(Sha256);
 
@@ -21,11 +21,12 @@ impl Write for Hasher {
 /// JSON objects (manifests) in the order the planner built them, which a
 /// round trip through JSON keeps. Writing straight into the hasher keeps
 /// fingerprinting a 100,000-action plan cheap.
-pub struct CanonicalHasher(Hasher);
+pub struct CanonicalHasher(BufWriter<Hasher>);
 
 impl Default for CanonicalHasher {
     fn default() -> Self {
-        CanonicalHasher(Hasher(Sha256::new()))
+        // serde_json writes token by token: buffer so sha256 sees blocks.
+        CanonicalHasher(BufWriter::with_capacity(64 * 1024, Hasher(Sha256::new())))
     }
 }
 
@@ -35,15 +36,18 @@ impl CanonicalHasher {
         // Serialising our own plain data types cannot fail (no non-string
         // map keys, no failing Serialize impls) and writing into a hasher
         // cannot fail; should it ever, the marker still changes the hash.
+        // Writing into a hasher cannot fail, so neither can these writes.
         if serde_json::to_writer(&mut self.0, value).is_err() {
-            self.0.0.update(b"\0unserialisable");
+            let _ = self.0.write_all(b"\0unserialisable");
         }
-        self.0.0.update(b"\n");
+        let _ = self.0.write_all(b"\n");
     }
 
     /// `sha256:<hex>`.
-    pub fn finish(self) -> String {
-        format!("sha256:{}", hex::encode(self.0.0.finalize()))
+    pub fn finish(mut self) -> String {
+        let _ = self.0.flush();
+        let (hasher, _) = self.0.into_parts();
+        format!("sha256:{}", hex::encode(hasher.0.finalize()))
     }
 }
 
