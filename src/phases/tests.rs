@@ -1005,3 +1005,16 @@ fn critical_path_is_a_chain_of_needs() {
         assert!(p.critical_path.estimated_seconds > 0);
     }
 }
+
+#[test]
+fn a_plan_read_back_from_json_keeps_its_fingerprint() {
+    for p in all_plans() {
+        let text = serde_json::to_string(&p).unwrap();
+        let back: Plan = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, p);
+        assert!(back.verify_fingerprint());
+        let mut tampered = back.clone();
+        tampered.steps[3].forward.pop();
+        assert!(!tampered.verify_fingerprint());
+    }
+}

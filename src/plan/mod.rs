@@ -134,8 +134,11 @@ pub struct CriticalPath {
     pub estimated_seconds: u64,
 }
 
-/// A checked, ordered, fingerprinted plan.
-#[derive(Debug, Clone, PartialEq)]
+/// A checked, ordered, fingerprinted plan. Serialisable as is, for the
+/// state store: [`Plan::verify_fingerprint`] tells whether a stored plan
+/// still matches its fingerprint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Plan {
     pub header: PlanHeader,
     /// In run order: every step after the steps it needs.
@@ -160,6 +163,12 @@ impl Plan {
             },
             fingerprint,
         })
+    }
+
+    /// The fingerprint recomputed from the header and steps equals the
+    /// stored one (a plan read back from JSON was not altered).
+    pub fn verify_fingerprint(&self) -> bool {
+        fingerprint(&self.header, &self.steps) == self.fingerprint
     }
 
     pub fn step(&self, id: &str) -> Option<&Step> {
