@@ -12,6 +12,7 @@ pub mod progress;
 pub mod rollback;
 pub mod session;
 pub mod status;
+pub mod render;
 pub mod validate;
 
 /// Exit codes shared by every command.

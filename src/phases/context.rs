@@ -1,7 +1,7 @@
 //! What every phase asks of the spec.
 
 use crate::spec::{Cluster, MeshMigration, Role, Spec, Topology};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 /// The spec with the questions phases ask answered once.
@@ -11,6 +11,7 @@ pub struct Ctx<'a> {
     /// More than one distinct network: east-west gateways and the
     /// cross-network Gateway are needed.
     pub multi_network: bool,
+    by_name: HashMap<&'a str, &'a Cluster>,
 }
 
 impl<'a> Ctx<'a> {
@@ -25,6 +26,12 @@ impl<'a> Ctx<'a> {
             doc,
             spec: &doc.spec,
             multi_network: networks.len() > 1,
+            by_name: doc
+                .spec
+                .clusters
+                .iter()
+                .map(|c| (c.name.as_str(), c))
+                .collect(),
         }
     }
 
@@ -33,7 +40,7 @@ impl<'a> Ctx<'a> {
     }
 
     pub fn cluster(&self, name: &str) -> Option<&'a Cluster> {
-        self.spec.clusters.iter().find(|c| c.name == name)
+        self.by_name.get(name).copied()
     }
 
     /// The cluster running the mesh today (the first one should validation

@@ -4,8 +4,10 @@
 //! Secret `istio-remote-secret-<name>` with a kubeconfig built from that
 //! token. Always in the explicit namespace `istio-system` (FACTS 1.4).
 
-use super::{Ctx, ISTIO_SYSTEM, install, istiod, restore, trust, wait};
-use crate::plan::{Action, Condition, ObjectRef, Phase, RemoteKubeconfig, SecretSource, Step};
+use super::{Ctx, ISTIO_SYSTEM, WORKLOADS_TIMEOUT, install, istiod, restore, trust, wait};
+use crate::plan::{
+    Action, Condition, ObjectRef, Phase, RemoteKubeconfig, Risk, SecretSource, Step,
+};
 use crate::spec::Cluster;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -216,11 +218,11 @@ pub fn steps(ctx: &Ctx<'_>) -> Vec<Step> {
             manifest,
             secret_data: BTreeMap::from([(
                 b.name.clone(),
-                SecretSource::RemoteKubeconfig(RemoteKubeconfig {
+                SecretSource::RemoteKubeconfig(Box::new(RemoteKubeconfig {
                     cluster: b.name.clone(),
                     context: b.context.clone(),
                     token_secret: token_secret(),
-                }),
+                })),
             )]),
         });
         s.forward(wait(
@@ -244,6 +246,19 @@ pub fn steps(ctx: &Ctx<'_>) -> Vec<Step> {
                 },
                 SYNC_TIMEOUT,
             ));
+        }
+        if ctx.is_remote(b) {
+            // Pods that ran before the remote had a webhook are not injected:
+            // now the primary injects and serves them. Rollback of the
+            // remote's install restarts them again, uninjected.
+            for ns in ctx.workload_namespaces(b) {
+                s.forward(Action::RestartWorkloads {
+                    cluster: b.name.clone(),
+                    namespace: ns.clone(),
+                    timeout_seconds: WORKLOADS_TIMEOUT,
+                });
+                s.risk(Risk::WorkloadRestart);
+            }
         }
         s.rollback(restore(&a.name, &object));
         out.push(s);

@@ -80,7 +80,7 @@ pub fn steps(ctx: &Ctx<'_>) -> Vec<Step> {
             service, ft.from, ft.requests
         ),
     );
-    let routing_steps: Vec<String> = routing::steps(ctx).into_iter().map(|s| s.id).collect();
+    let routing_steps = routing::ids(ctx);
     if routing_steps.is_empty() {
         baseline.needs_all(
             discovery::pairs(ctx)
@@ -90,6 +90,14 @@ pub fn steps(ctx: &Ctx<'_>) -> Vec<Step> {
     } else {
         baseline.needs_all(routing_steps);
     }
+    // DNS is per cluster: the client cluster needs the Service even with no
+    // local endpoints (istio#17087).
+    baseline.forward(wait(
+        &ft.from,
+        service.clone(),
+        Condition::Present,
+        ROLLOUT_TIMEOUT,
+    ));
     let (job, manifest) = probe_job(ft, "migrate-failover-probe-baseline");
     baseline.forward(Action::Probe {
         cluster: ft.from.clone(),

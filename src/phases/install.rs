@@ -304,6 +304,18 @@ fn control_plane(ctx: &Ctx<'_>, c: &Cluster) -> Step {
         &["install", "-y", "-f", "{file}"],
         Some(file.clone()),
     ));
+    if let Some(net) = &c.network {
+        // The label istiod reads the cluster's network from survived the install.
+        s.forward(wait(
+            &c.name,
+            ObjectRef::namespace(ISTIO_SYSTEM),
+            Condition::Label {
+                key: NETWORK_LABEL.into(),
+                value: net.clone(),
+            },
+            ROLLOUT_TIMEOUT,
+        ));
+    }
     if remote {
         // The remote profile renders a Service istiod pointing at the primary.
         s.forward(wait(
@@ -354,15 +366,16 @@ fn control_plane(ctx: &Ctx<'_>, c: &Cluster) -> Step {
             Condition::DeploymentAvailable,
             ROLLOUT_TIMEOUT,
         ));
-        // Pods carry the cluster name and network they were injected with:
-        // after the restore they must be injected again.
-        for ns in ctx.workload_namespaces(c) {
-            s.rollback(Action::RestartWorkloads {
-                cluster: c.name.clone(),
-                namespace: ns.clone(),
-                timeout_seconds: WORKLOADS_TIMEOUT,
-            });
-        }
+    }
+    // Pods carry the cluster name and network they were injected with (or
+    // were injected at all): after the restore they must be created again.
+    // On the source they are injected as before; elsewhere, uninjected.
+    for ns in ctx.workload_namespaces(c) {
+        s.rollback(Action::RestartWorkloads {
+            cluster: c.name.clone(),
+            namespace: ns.clone(),
+            timeout_seconds: WORKLOADS_TIMEOUT,
+        });
     }
     s
 }

@@ -18,6 +18,7 @@
 //! - a remote's east-west gateway (primary-remote, multi-network) is
 //!   installed in phase 3 after its remote secret, because its proxy is
 //!   served by the primary's istiod, which only knows the remote from then on.
+//!
 //! Steps of independent clusters never need each other.
 
 mod context;

@@ -7,7 +7,7 @@ use super::{Ctx, ISTIO_SYSTEM, discovery, install, restore};
 use crate::plan::{ObjectRef, Phase, Risk, Step};
 use crate::spec::{Cluster, DestinationRule, ObjectSpec, OutlierDetection};
 use serde_json::{Map, Value, json};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 pub const NETWORKING: &str = "networking.istio.io/v1";
 pub const SECURITY: &str = "security.istio.io/v1";
@@ -16,17 +16,23 @@ pub fn id(cluster: &str) -> String {
     format!("routing/{cluster}")
 }
 
-/// Config clusters named by a `clusters` list (empty: all), in spec order.
+/// Config clusters named by a `clusters` list (empty: all), in spec order
+/// for all, in list order otherwise.
 fn targets<'a>(ctx: &Ctx<'a>, names: &[String]) -> Vec<&'a str> {
     let mut out: Vec<&str> = Vec::new();
-    for c in ctx.clusters() {
-        if !names.is_empty() && !names.contains(&c.name) {
-            continue;
-        }
+    let mut add = |c: &'a Cluster| {
         let config = ctx.config_cluster(c).name.as_str();
         if !out.contains(&config) {
             out.push(config);
         }
+    };
+    if names.is_empty() {
+        ctx.clusters().iter().for_each(&mut add);
+    } else {
+        names
+            .iter()
+            .filter_map(|n| ctx.cluster(n))
+            .for_each(&mut add);
     }
     out
 }
@@ -169,17 +175,42 @@ pub fn steps(ctx: &Ctx<'_>) -> Vec<Step> {
         }
     }
 
+    let pairs = discovery::pairs(ctx);
     let mut out = Vec::new();
     for (cluster, list) in objects {
         let Some(c) = ctx.cluster(cluster) else {
             continue;
         };
-        out.push(step(ctx, c, list));
+        let into_c: Vec<String> = pairs
+            .iter()
+            .filter(|(a, _)| a.name == c.name)
+            .map(|(a, b)| discovery::pair_id(&a.name, &b.name))
+            .collect();
+        out.push(step(ctx, c, list, into_c));
     }
     out
 }
 
-fn step(ctx: &Ctx<'_>, c: &Cluster, list: Vec<(ObjectRef, Value)>) -> Step {
+/// The ids of the routing steps, without building them.
+pub fn ids(ctx: &Ctx<'_>) -> Vec<String> {
+    let routing = &ctx.spec.routing;
+    let mut names: BTreeSet<&str> = BTreeSet::new();
+    if ctx.multi_network || routing.strict_mtls {
+        names.extend(ctx.primaries().map(|c| c.name.as_str()));
+    }
+    for names_of in routing
+        .destination_rules
+        .iter()
+        .map(|d| &d.clusters)
+        .chain(routing.virtual_services.iter().map(|o| &o.clusters))
+        .chain(routing.service_entries.iter().map(|o| &o.clusters))
+    {
+        names.extend(targets(ctx, names_of));
+    }
+    names.into_iter().map(id).collect()
+}
+
+fn step(ctx: &Ctx<'_>, c: &Cluster, list: Vec<(ObjectRef, Value)>, discovery: Vec<String>) -> Step {
     let drs = list
         .iter()
         .filter(|(o, _)| o.kind == "DestinationRule")
@@ -202,24 +233,21 @@ fn step(ctx: &Ctx<'_>, c: &Cluster, list: Vec<(ObjectRef, Value)>) -> Step {
     if ctx.primary_has_eastwest(c) {
         s.need(install::eastwest_id(&c.name));
     }
-    for (a, b) in discovery::pairs(ctx) {
-        if a.name == c.name {
-            s.need(discovery::pair_id(&a.name, &b.name));
-        }
-    }
+    s.needs_all(discovery);
     if list.iter().any(|(o, _)| o.kind == "PeerAuthentication") {
         s.risk(Risk::MeshWidePolicy);
     }
-    for (object, body) in &list {
-        s.forward(super::apply(&c.name, object, json!({}), body.clone()));
-    }
     // An object listed twice (same name) is restored once.
-    let mut restored: Vec<&ObjectRef> = Vec::new();
+    let mut restored: HashSet<&ObjectRef> = HashSet::new();
+    let mut rollback = Vec::new();
     for (object, _) in list.iter().rev() {
-        if !restored.contains(&object) {
-            restored.push(object);
-            s.rollback(restore(&c.name, object));
+        if restored.insert(object) {
+            rollback.push(restore(&c.name, object));
         }
+    }
+    s.rollback = rollback;
+    for (object, body) in list {
+        s.forward(super::apply(&c.name, &object, json!({}), body));
     }
     s
 }

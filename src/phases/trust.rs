@@ -210,8 +210,16 @@ pub fn steps(ctx: &Ctx<'_>) -> Vec<Step> {
         }
         TrustRoot::Generate(g) => {
             root.description = format!(
-                "Generate a new root ({:?}, O={}) and keep the live root of {} for the transition.",
-                g.algorithm, g.org, source.name
+                "Generate a new root (ecdsa-p256, O={}){}.",
+                g.org,
+                if mode == Mode::MultiRoot {
+                    format!(
+                        " and keep the live root of {} for the transition",
+                        source.name
+                    )
+                } else {
+                    String::new()
+                }
             );
             root.forward(Action::Local {
                 op: LocalOp::GenerateRoot {

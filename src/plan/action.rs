@@ -222,7 +222,7 @@ pub enum SecretSource {
     /// create-remote-secret` writes it (FACTS 1.2): cluster, context and user
     /// all named `cluster`, the server of `context`, and `ca.crt` and
     /// `token` of `tokenSecret`.
-    RemoteKubeconfig(RemoteKubeconfig),
+    RemoteKubeconfig(Box<RemoteKubeconfig>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

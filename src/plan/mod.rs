@@ -35,15 +35,27 @@
 //!                   secret-has-keys{keys}, config-map-has-roots{key, contains, lacks?},
 //!                   remote-cluster-synced{remote}, label{key, value}, job-complete,
 //!                   backends-drained, backends-available
-//!   exec            cluster, program, args ("{file}" = path of file), file?: {name, content}, timeoutSeconds
+//!   exec            cluster, program, args ("{file}" = path of file; --context always
+//!                   explicit), file?: {name, content}, timeoutSeconds
 //!                   content: {"inline": {text, substitutions?}}
 //!                          | {"istioOperatorFromSnapshot": {object, key}}
 //!   edit-config     cluster, object (ConfigMap), key, edits: [{"op": "set", path, value}
 //!                   | {"op": "upsert", path, matchKey, item}], substitutions?
-//!   local           op: {"op": "fetch-live-root"|"generate-root"|"import-root"|"sign-intermediate"|"bundle-cacerts", ...}
+//!   local           op: {"op": "fetch-live-root", cluster, secret, fallback, dir}
+//!                     | {"op": "generate-root", algorithm, org, validityDays, dir}
+//!                     | {"op": "import-root", cert, key, dir}
+//!                     | {"op": "sign-intermediate", cluster, rootDir, dir, org, validityDays, trustedRoots}
+//!                     | {"op": "bundle-cacerts", cluster, signerDir, dir, trustedRoots}
+//!                   (certDir layout: root/{root-cert,root-key}.pem, root-old/ during a
+//!                   transition, <cluster>/{ca-cert,ca-key,root-cert,cert-chain}.pem)
 //!   probe           cluster, job, manifest (a batch/v1 Job), requests,
 //!                   expect: {allAnswered, minClusters, notFrom?}, timeoutSeconds
-//!   check           cluster?, check: {"check": kind, ...}   (read-only)
+//!   check           cluster?, check: {"check": kind, ...}   (read-only; no cluster = this machine)
+//!                   kinds: reachable, kubernetes-version{atLeast}, installer-version{program, expected},
+//!                   mesh-present{istiod}, istio-version{istiod, expected},
+//!                   ca-mode{expected: self-signed|plugged-in|any, caSecret, cacerts},
+//!                   cluster-name{istiod, env, default, planned}, trust-domain{configMap, expected},
+//!                   no-mesh{istiod}, node-locality{region, zone?}
 //!   snapshot        cluster, object    (record the live object once, before an installer changes it)
 //!   restore         cluster, object    (put back the first snapshot, or delete what did not exist)
 //!   restore-scale   cluster, target    (put back the replicas recorded before the first scale)
@@ -51,13 +63,20 @@
 //! Substitution = {placeholder, value: {"from": "load-balancer-address", cluster, service: Object}}
 //! ```
 //!
+//! Steps run `forward` in order; `finally` runs after it whatever happened
+//! (the failover drill restores replicas there); `rollback` undoes the step
+//! and runs in reverse step order. Rollback of a restart is "restart again
+//! after the restore", so it sits with the restore (for the source's
+//! workloads: in `install/<source>`'s rollback).
+//!
 //! Secret material is never part of a plan: `cacerts` values are file
 //! references under certDir and the remote secret's kubeconfig is a
 //! reference to a token Secret, resolved by the engine when it applies.
 //!
 //! # Fingerprint
 //!
-//! `sha256:` + hex sha256 of the canonical JSON (compact, keys sorted) of
+//! `sha256:` + hex sha256 of the compact JSON (as serde_json writes it, see
+//! [`CanonicalHasher`]; one value per line) of
 //! `schemaVersion`, `name`, `topology`, `clusters`, then for every step in
 //! run order its `id`, `phase`, `clusters`, `needs`, `risks`, `forward`,
 //! `finally` and `rollback`. Descriptions, duration estimates and the
@@ -115,8 +134,11 @@ pub struct CriticalPath {
     pub estimated_seconds: u64,
 }
 
-/// A checked, ordered, fingerprinted plan.
-#[derive(Debug, Clone, PartialEq)]
+/// A checked, ordered, fingerprinted plan. Serialisable as is, for the
+/// state store: [`Plan::verify_fingerprint`] tells whether a stored plan
+/// still matches its fingerprint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Plan {
     pub header: PlanHeader,
     /// In run order: every step after the steps it needs.
@@ -141,6 +163,12 @@ impl Plan {
             },
             fingerprint,
         })
+    }
+
+    /// The fingerprint recomputed from the header and steps equals the
+    /// stored one (a plan read back from JSON was not altered).
+    pub fn verify_fingerprint(&self) -> bool {
+        fingerprint(&self.header, &self.steps) == self.fingerprint
     }
 
     pub fn step(&self, id: &str) -> Option<&Step> {

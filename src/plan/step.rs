@@ -78,11 +78,9 @@ impl Step {
         }
     }
 
+    /// Adds a need; duplicates are dropped by `finish`.
     pub fn need(&mut self, id: impl Into<String>) -> &mut Self {
-        let id = id.into();
-        if !self.needs.contains(&id) {
-            self.needs.push(id);
-        }
+        self.needs.push(id.into());
         self
     }
 
@@ -129,7 +127,13 @@ impl Step {
         clusters.dedup();
         self.clusters = clusters;
         self.needs.sort();
+        self.needs.dedup();
         self.risks.sort();
+        // Plans of 100,000 actions are held whole: no spare capacity.
+        self.needs.shrink_to_fit();
+        self.forward.shrink_to_fit();
+        self.finally.shrink_to_fit();
+        self.rollback.shrink_to_fit();
         self
     }
 
