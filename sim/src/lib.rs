@@ -43,6 +43,7 @@ mod http;
 mod jobs;
 pub mod kubeconfig;
 pub mod merge;
+mod openapi;
 mod resources;
 pub mod schema;
 pub mod selector;

@@ -390,7 +390,7 @@ impl Store {
         }
         crate::defaults::on_create(rt, &mut obj, &self.shared.cluster, state.rv);
         let new_types = if is_crd(rt) {
-            Some(self.crd_types(&mut obj)?)
+            Some(Self::crd_types(&state, &mut obj)?)
         } else {
             None
         };
@@ -535,7 +535,7 @@ impl Store {
             return Ok((*old).clone());
         }
         let new_types = if is_crd(rt) {
-            Some(self.crd_types(&mut obj)?)
+            Some(Self::crd_types(&state, &mut obj)?)
         } else {
             None
         };
@@ -784,7 +784,7 @@ impl Store {
     }
 
     /// Validates a CRD object, fills its status, and returns the types it serves.
-    fn crd_types(&self, crd: &mut Value) -> Result<Vec<ResourceType>, ApiError> {
+    fn crd_types(state: &State, crd: &mut Value) -> Result<Vec<ResourceType>, ApiError> {
         let name = meta_str(crd, "name").unwrap_or_default().to_string();
         let invalid = |field: &str, message: String| {
             ApiError::invalid(
@@ -812,7 +812,6 @@ impl Store {
                 format!("Invalid value: \"{name}\": must be spec.names.plural+\".\"+spec.group"),
             ));
         }
-        let state = self.read();
         if let Some(clash) = state
             .types
             .iter()
@@ -823,7 +822,6 @@ impl Store {
                 format!("{} is a built-in resource", clash.resource),
             ));
         }
-        drop(state);
         let now = now_rfc3339();
         let names = crd.pointer("/spec/names").cloned().unwrap_or_default();
         let stored: Vec<Value> = crd
