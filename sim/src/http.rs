@@ -67,6 +67,11 @@ impl Req {
     pub fn verb_hint(&self) -> &'static str {
         match self.method {
             Method::GET if matches!(self.param("watch"), Some("true" | "1")) => "watch",
+            Method::GET
+                if crate::handlers::parse_path(&self.path).is_some_and(|t| t.name.is_none()) =>
+            {
+                "list"
+            }
             Method::GET => "get",
             Method::POST => "create",
             Method::PUT => "update",

@@ -387,16 +387,16 @@ pub(crate) fn for_version(rt: &ResourceType, obj: &Value) -> Value {
 mod tests {
     use super::*;
 
-    fn t(
-        path: &str,
-    ) -> Option<(
+    type Parsed = (
         String,
         String,
         String,
         Option<String>,
         Option<String>,
         Option<String>,
-    )> {
+    );
+
+    fn t(path: &str) -> Option<Parsed> {
         parse_path(path).map(|t| {
             (
                 t.group,
