@@ -87,7 +87,10 @@ impl Req {
             return Err(ApiError::bad_request("the request body is empty"));
         }
         let content_type = self.header("content-type").unwrap_or("application/json");
-        if content_type.contains("yaml") {
+        if content_type.starts_with(crate::protobuf::CONTENT_TYPE) {
+            crate::protobuf::decode(&self.body)
+                .map_err(|m| ApiError::new(415, "UnsupportedMediaType", m))
+        } else if content_type.contains("yaml") {
             serde_yaml::from_slice::<Value>(&self.body).map_err(|e| {
                 ApiError::bad_request(format!("the request body is not valid YAML: {e}"))
             })

@@ -44,6 +44,7 @@ mod jobs;
 pub mod kubeconfig;
 pub mod merge;
 mod openapi;
+mod protobuf;
 mod resources;
 pub mod schema;
 pub mod selector;

@@ -437,3 +437,81 @@ subjects: [{kind: ServiceAccount, name: reader, namespace: default}]
     let secrets = kubectl(&sim, "cluster1", &["--token", &token, "get", "secrets"]).await;
     assert!(secrets.stderr.contains("Forbidden"), "{}", secrets.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_generators_send_protobuf() {
+    let sim = start(1).await;
+    assert_eq!(
+        kubectl(&sim, "cluster1", &["create", "ns", "foo"])
+            .await
+            .ok()
+            .trim(),
+        "namespace/foo created"
+    );
+    kubectl(
+        &sim,
+        "cluster1",
+        &["create", "cm", "c1", "-n", "foo", "--from-literal=a=b"],
+    )
+    .await
+    .ok();
+    kubectl(
+        &sim,
+        "cluster1",
+        &[
+            "create",
+            "secret",
+            "generic",
+            "s1",
+            "-n",
+            "foo",
+            "--from-literal=pw=x",
+        ],
+    )
+    .await
+    .ok();
+    kubectl(&sim, "cluster1", &["create", "sa", "bot", "-n", "foo"])
+        .await
+        .ok();
+    let cm = kubectl(
+        &sim,
+        "cluster1",
+        &["get", "cm", "c1", "-n", "foo", "-o", "jsonpath={.data.a}"],
+    )
+    .await;
+    assert_eq!(cm.ok(), "b");
+    let secret = kubectl(
+        &sim,
+        "cluster1",
+        &[
+            "get",
+            "secret",
+            "s1",
+            "-n",
+            "foo",
+            "-o",
+            "jsonpath={.type} {.data.pw}",
+        ],
+    )
+    .await;
+    assert_eq!(secret.ok(), "Opaque eA==");
+    let sa = kubectl(
+        &sim,
+        "cluster1",
+        &["get", "sa", "bot", "-n", "foo", "-o", "name"],
+    )
+    .await;
+    assert_eq!(sa.ok().trim(), "serviceaccount/bot");
+    // Kinds meshsim cannot decode from protobuf say so.
+    let dep = kubectl(
+        &sim,
+        "cluster1",
+        &["create", "deployment", "d", "--image=nginx"],
+    )
+    .await;
+    assert!(
+        dep.stderr.contains("UnsupportedMediaType") || dep.stderr.contains("protobuf"),
+        "{}",
+        dep.stderr
+    );
+}
