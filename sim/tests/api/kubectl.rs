@@ -306,6 +306,33 @@ spec:
     let absent = kubectl(&sim, "cluster1", &["get", "dr", "reviews"]).await;
     assert!(absent.stderr.contains("NotFound"), "{}", absent.stderr);
 
+    // Under Warn the field is pruned and reported as a warning.
+    let warned = kubectl_in(
+        &sim,
+        "cluster1",
+        &["apply", "--server-side", "--validate=warn", "-f", "-"],
+        bad,
+    )
+    .await;
+    assert_eq!(warned.code, 0, "{}", warned.stderr);
+    assert!(
+        warned
+            .stderr
+            .contains("Warning: unknown field \"spec.unknownField\""),
+        "{}",
+        warned.stderr
+    );
+    let pruned = kubectl(
+        &sim,
+        "cluster1",
+        &["get", "dr", "reviews", "-o", "jsonpath={.spec}"],
+    )
+    .await;
+    assert!(!pruned.ok().contains("unknownField"), "{}", pruned.stdout);
+    kubectl(&sim, "cluster1", &["delete", "dr", "reviews"])
+        .await
+        .ok();
+
     let good = bad.replace("  unknownField: 1\n", "");
     kubectl_in(
         &sim,
