@@ -42,6 +42,9 @@ pub struct WatchEvent {
     /// Empty for cluster-scoped objects.
     pub namespace: String,
     pub object: Arc<Value>,
+    /// For MODIFIED: the object before the change (watches with selectors
+    /// turn a change into or out of the selection into ADDED / DELETED).
+    pub previous: Option<Arc<Value>>,
 }
 
 /// Which parts of an incoming object a write may change.
@@ -294,7 +297,14 @@ impl Store {
         self.shared.events.subscribe()
     }
 
-    fn emit(&self, state: &mut State, kind: EventType, gr: &GroupResource, object: Arc<Value>) {
+    fn emit(
+        &self,
+        state: &mut State,
+        kind: EventType,
+        gr: &GroupResource,
+        object: Arc<Value>,
+        previous: Option<Arc<Value>>,
+    ) {
         let namespace = meta_str(&object, "namespace")
             .unwrap_or_default()
             .to_string();
@@ -304,6 +314,7 @@ impl Store {
             gr: gr.clone(),
             namespace,
             object,
+            previous,
         });
         if state.history.len() >= HISTORY {
             state.history.pop_front();
@@ -414,6 +425,7 @@ impl Store {
             EventType::Added,
             &rt.group_resource(),
             stored.clone(),
+            None,
         );
         Ok((*stored).clone())
     }
@@ -574,6 +586,7 @@ impl Store {
             EventType::Modified,
             &rt.group_resource(),
             stored.clone(),
+            Some(old),
         );
         Ok((*stored).clone())
     }
@@ -649,6 +662,7 @@ impl Store {
                 EventType::Modified,
                 &rt.group_resource(),
                 stored.clone(),
+                Some(old),
             );
             return Ok(Deleted::Finalizing((*stored).clone()));
         }
@@ -724,7 +738,7 @@ impl Store {
         if gr.group.is_empty() && gr.resource == "pods" {
             state.logs.remove(&key);
         }
-        self.emit(state, EventType::Deleted, &gr, last.clone());
+        self.emit(state, EventType::Deleted, &gr, last.clone(), None);
         if gr.group == "apiextensions.k8s.io" && gr.resource == "customresourcedefinitions" {
             self.remove_crd_locked(state, &last);
         }
@@ -758,7 +772,7 @@ impl Store {
                     .entry(dgr.clone())
                     .or_default()
                     .insert(dkey, marked.clone());
-                self.emit(state, EventType::Modified, &dgr, marked);
+                self.emit(state, EventType::Modified, &dgr, marked, Some(obj));
             }
         }
     }
@@ -778,7 +792,7 @@ impl Store {
                 let mut last = (*obj).clone();
                 metadata_mut(&mut last)
                     .insert("resourceVersion".into(), json!(state.rv.to_string()));
-                self.emit(state, EventType::Deleted, &gr, Arc::new(last));
+                self.emit(state, EventType::Deleted, &gr, Arc::new(last), None);
             }
         }
     }

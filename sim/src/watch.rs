@@ -138,13 +138,23 @@ impl Filter {
         {
             return None;
         }
-        if !self.selectors.matches(&e.object) {
-            return None;
-        }
+        let now = self.selectors.matches(&e.object);
         let kind = match e.kind {
-            EventType::Added => "ADDED",
-            EventType::Modified => "MODIFIED",
-            EventType::Deleted => "DELETED",
+            EventType::Added if now => "ADDED",
+            EventType::Deleted if now => "DELETED",
+            EventType::Modified => {
+                let before = e
+                    .previous
+                    .as_ref()
+                    .is_none_or(|p| self.selectors.matches(p));
+                match (before, now) {
+                    (true, true) => "MODIFIED",
+                    (false, true) => "ADDED",
+                    (true, false) => "DELETED",
+                    (false, false) => return None,
+                }
+            }
+            _ => return None,
         };
         Some(line(kind, &for_version(&self.rt, &e.object)))
     }

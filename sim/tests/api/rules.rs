@@ -169,3 +169,49 @@ async fn watch_history_expires_and_store_events_flow() {
     assert_eq!(line["object"]["code"], 410);
     assert_eq!(line["object"]["reason"], "Expired");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watches_with_selectors_see_objects_enter_and_leave() {
+    use futures_util::StreamExt;
+    use kube::api::{WatchEvent, WatchParams};
+    let sim = start(1).await;
+    let cms: Api<ConfigMap> = Api::namespaced(client(&sim, "cluster1").await, "default");
+    let rv = sim
+        .cluster("cluster1")
+        .store()
+        .resource_version()
+        .to_string();
+    let mut stream = cms
+        .watch(&WatchParams::default().labels("app=x").timeout(20), &rv)
+        .await
+        .expect("watch")
+        .boxed();
+    cms.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({"metadata": {"name": "w"}})).expect("cm"),
+    )
+    .await
+    .expect("create");
+    let label = |v: serde_json::Value| Patch::Merge(json!({"metadata": {"labels": {"app": v}}}));
+    cms.patch("w", &PatchParams::default(), &label(json!("x")))
+        .await
+        .expect("label");
+    cms.patch("w", &PatchParams::default(), &label(json!("y")))
+        .await
+        .expect("relabel");
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        let next = tokio::time::timeout(std::time::Duration::from_secs(10), stream.next())
+            .await
+            .expect("event in time");
+        match next.expect("stream open").expect("event") {
+            WatchEvent::Added(cm) => seen.push(("ADDED", cm.metadata.name)),
+            WatchEvent::Deleted(cm) => seen.push(("DELETED", cm.metadata.name)),
+            WatchEvent::Modified(cm) => seen.push(("MODIFIED", cm.metadata.name)),
+            WatchEvent::Bookmark(_) => {}
+            WatchEvent::Error(e) => panic!("watch error {e:?}"),
+        }
+    }
+    let w = Some("w".to_string());
+    assert_eq!(seen, vec![("ADDED", w.clone()), ("DELETED", w)]);
+}
