@@ -104,7 +104,7 @@ const BUILTINS: &[Builtin] = &[
         true,
         &["sa"],
         &[],
-        &[],
+        &["token"],
     ),
     b(
         "",

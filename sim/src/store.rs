@@ -742,9 +742,6 @@ impl Store {
         if gr.group == "apiextensions.k8s.io" && gr.resource == "customresourcedefinitions" {
             self.remove_crd_locked(state, &last);
         }
-        if propagation == Propagation::Orphan {
-            return;
-        }
         let Some(uid) = meta_str(&last, "uid").map(str::to_string) else {
             return;
         };
@@ -759,7 +756,25 @@ impl Store {
         }
         for (dgr, dkey, obj) in dependents {
             state.rv += 1;
-            if finalizers(&obj).is_empty() {
+            if propagation == Propagation::Orphan {
+                // Orphans lose the reference to their gone owner.
+                let mut freed = (*obj).clone();
+                if let Some(refs) = freed
+                    .pointer_mut("/metadata/ownerReferences")
+                    .and_then(Value::as_array_mut)
+                {
+                    refs.retain(|r| r.get("uid").and_then(Value::as_str) != Some(uid.as_str()));
+                }
+                metadata_mut(&mut freed)
+                    .insert("resourceVersion".into(), json!(state.rv.to_string()));
+                let freed = Arc::new(freed);
+                state
+                    .objects
+                    .entry(dgr.clone())
+                    .or_default()
+                    .insert(dkey, freed.clone());
+                self.emit(state, EventType::Modified, &dgr, freed, Some(obj));
+            } else if finalizers(&obj).is_empty() {
                 self.remove_locked(state, dgr, dkey, Propagation::Background, None);
             } else if obj.pointer("/metadata/deletionTimestamp").is_none() {
                 let mut marked = (*obj).clone();

@@ -166,6 +166,7 @@ fn verb_of(req: &Req, target: &Target) -> Result<&'static str, ApiError> {
         (&Method::GET, true) => "list",
         (&Method::GET, false) => "get",
         (&Method::POST, true) => "create",
+        (&Method::POST, false) if target.subresource.as_deref() == Some("token") => "create",
         (&Method::PUT, false) => "update",
         (&Method::PATCH, false) => "patch",
         (&Method::DELETE, false) => "delete",
@@ -179,6 +180,7 @@ async fn dispatch(ctx: &Ctx<'_>, verb: &str, _who: &Identity) -> Result<Response
         Some("scale") => return subresources::scale(ctx, verb),
         Some("log") if verb == "get" => return subresources::log(ctx),
         Some("status") => return subresources::status(ctx, verb),
+        Some("token") if verb == "create" => return subresources::token(ctx),
         Some(_) => return Err(ApiError::method_not_allowed(ctx.req.method.as_str())),
         None => {}
     }

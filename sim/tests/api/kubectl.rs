@@ -542,3 +542,26 @@ async fn create_generators_send_protobuf() {
         dep.stderr
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_token_gives_a_working_token() {
+    let sim = start(1).await;
+    let token = kubectl(&sim, "cluster1", &["create", "token", "default"]).await;
+    let token = token.ok().trim().to_string();
+    // The default service account has no rights: authenticated, then forbidden.
+    let denied = kubectl(&sim, "cluster1", &["--token", &token, "get", "cm"]).await;
+    assert!(
+        denied
+            .stderr
+            .contains("system:serviceaccount:default:default"),
+        "{}",
+        denied.stderr
+    );
+    assert!(denied.stderr.contains("Forbidden"), "{}", denied.stderr);
+    let missing = kubectl(&sim, "cluster1", &["create", "token", "nobody"]).await;
+    assert!(
+        missing.stderr.contains("\"nobody\" not found"),
+        "{}",
+        missing.stderr
+    );
+}

@@ -215,3 +215,57 @@ async fn watches_with_selectors_see_objects_enter_and_leave() {
     let w = Some("w".to_string());
     assert_eq!(seen, vec![("ADDED", w.clone()), ("DELETED", w)]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn propagation_policies() {
+    let sim = start(1).await;
+    let store = sim.cluster("cluster1").store();
+    let cm = store.resolve("", "v1", "configmaps").expect("configmaps");
+    let opts = WriteOptions::default();
+    let owner = store
+        .create(
+            &cm,
+            json!({"metadata": {"name": "owner", "namespace": "default"}}),
+            &opts,
+        )
+        .expect("owner");
+    let owner_ref = json!([{"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": owner["metadata"]["uid"]}]);
+    for name in ["dep1", "dep2"] {
+        store
+            .create(&cm, json!({"metadata": {"name": name, "namespace": "default", "ownerReferences": owner_ref}}), &opts)
+            .expect("dependent");
+    }
+    let orphan = DeleteOptions {
+        propagation: meshsim::Propagation::Orphan,
+        ..Default::default()
+    };
+    store
+        .delete(&cm, Some("default"), "owner", &orphan)
+        .expect("delete owner");
+    let dep = store
+        .get(&cm, Some("default"), "dep1")
+        .expect("orphan kept");
+    assert_eq!(
+        dep["metadata"]["ownerReferences"],
+        json!([]),
+        "the reference to the gone owner is dropped"
+    );
+
+    let owner = store
+        .create(
+            &cm,
+            json!({"metadata": {"name": "owner2", "namespace": "default"}}),
+            &opts,
+        )
+        .expect("owner");
+    let mut dep2 = store.get(&cm, Some("default"), "dep2").expect("dep2");
+    dep2["metadata"]["ownerReferences"] = json!([{"apiVersion": "v1", "kind": "ConfigMap", "name": "owner2", "uid": owner["metadata"]["uid"]}]);
+    store.update(&cm, dep2, &opts).expect("re-own");
+    store
+        .delete(&cm, Some("default"), "owner2", &DeleteOptions::default())
+        .expect("background delete");
+    assert!(
+        store.get(&cm, Some("default"), "dep2").is_err(),
+        "background deletion takes dependents"
+    );
+}
