@@ -223,19 +223,7 @@ fn apply_error(ctx: &Ctx<'_>, name: &str, e: ApplyError) -> ApiError {
                     field: c.field.clone(),
                 })
                 .collect();
-            let list: Vec<String> = conflicts
-                .iter()
-                .map(|c| format!("- {}: conflict with \"{}\"", c.field, c.manager))
-                .collect();
-            let mut err = ApiError::new(
-                409,
-                "Conflict",
-                format!(
-                    "Apply failed with {} conflict(s):\n{}",
-                    conflicts.len(),
-                    list.join("\n")
-                ),
-            );
+            let mut err = ApiError::new(409, "Conflict", conflict_message(&conflicts));
             err.details = Some(json!({
                 "name": name, "group": ctx.rt.group, "kind": ctx.rt.resource,
                 "causes": causes.iter().map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field})).collect::<Vec<_>>(),
@@ -243,4 +231,33 @@ fn apply_error(ctx: &Ctx<'_>, name: &str, e: ApplyError) -> ApiError {
             err
         }
     }
+}
+
+/// The real server's wording: `Apply failed with 1 conflict: conflict with "a": .data.x`,
+/// or, for several, one `conflicts with "<manager>":` block per manager.
+fn conflict_message(conflicts: &[crate::merge::apply::FieldConflict]) -> String {
+    if let [only] = conflicts {
+        return format!(
+            "Apply failed with 1 conflict: conflict with {:?}: {}",
+            only.manager, only.field
+        );
+    }
+    let mut managers: Vec<&str> = conflicts.iter().map(|c| c.manager.as_str()).collect();
+    managers.sort();
+    managers.dedup();
+    let mut lines = Vec::new();
+    for m in managers {
+        lines.push(format!("conflicts with {m:?}:"));
+        lines.extend(
+            conflicts
+                .iter()
+                .filter(|c| c.manager == m)
+                .map(|c| format!("- {}", c.field)),
+        );
+    }
+    format!(
+        "Apply failed with {} conflicts: {}",
+        conflicts.len(),
+        lines.join("\n")
+    )
 }

@@ -565,3 +565,58 @@ async fn create_token_gives_a_working_token() {
         missing.stderr
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_conflicts_between_managers() {
+    let sim = start(1).await;
+    let cm = |v: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: shared, namespace: default}}\ndata: {{x: \"{v}\"}}\n"
+        )
+    };
+    kubectl_in(
+        &sim,
+        "cluster1",
+        &["apply", "--server-side", "--field-manager=alice", "-f", "-"],
+        &cm("1"),
+    )
+    .await
+    .ok();
+    let conflict = kubectl_in(
+        &sim,
+        "cluster1",
+        &["apply", "--server-side", "--field-manager=bob", "-f", "-"],
+        &cm("2"),
+    )
+    .await;
+    assert_eq!(conflict.code, 1);
+    assert!(
+        conflict.stderr.contains("conflict")
+            && conflict.stderr.contains("alice")
+            && conflict.stderr.contains(".data.x"),
+        "{}",
+        conflict.stderr
+    );
+    let forced = kubectl_in(
+        &sim,
+        "cluster1",
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager=bob",
+            "--force-conflicts",
+            "-f",
+            "-",
+        ],
+        &cm("2"),
+    )
+    .await;
+    forced.ok();
+    let value = kubectl(
+        &sim,
+        "cluster1",
+        &["get", "cm", "shared", "-o", "jsonpath={.data.x}"],
+    )
+    .await;
+    assert_eq!(value.ok(), "2");
+}
