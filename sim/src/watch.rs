@@ -34,6 +34,13 @@ pub(crate) fn serve(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
     let store = &ctx.cluster.store;
     let rt = ctx.rt.clone();
     let namespace = ctx.target.namespace.clone();
+    // `kubectl get -w` asks for Table rows; the columns go with the first event only.
+    let table = crate::handlers::table::wants_table(req).then(|| {
+        req.param("includeObject")
+            .unwrap_or("PartialObjectMetadata")
+            .to_string()
+    });
+    let mut columns_sent = false;
     let (tx, rx) = mpsc::channel::<Bytes>(64);
     let mut first: Vec<Bytes> = Vec::new();
     let mut backlog: Vec<Arc<WatchEvent>> = Vec::new();
@@ -46,7 +53,10 @@ pub(crate) fn serve(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
             let (items, rv) = store.list(&rt, namespace.as_deref());
             let (events, rx) = store.subscribe(rv)?;
             for obj in items.iter().filter(|o| selectors.matches(o)) {
-                first.push(line("ADDED", &for_version(&rt, obj)));
+                first.push(line(
+                    "ADDED",
+                    &render(&rt, obj, table.as_ref(), &mut columns_sent),
+                ));
             }
             backlog = events;
             live = Some(rx);
@@ -64,10 +74,12 @@ pub(crate) fn serve(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
             }
         }
     }
-    let filter = Filter {
+    let mut filter = Filter {
         rt,
         namespace,
         selectors,
+        table,
+        columns_sent,
     };
     let current_rv = store.resource_version();
     tokio::spawn(async move {
@@ -126,10 +138,39 @@ struct Filter {
     rt: ResourceType,
     namespace: Option<String>,
     selectors: Selectors,
+    /// `includeObject` when the client wants Table rows.
+    table: Option<String>,
+    columns_sent: bool,
+}
+
+fn render(
+    rt: &ResourceType,
+    obj: &Arc<Value>,
+    table: Option<&String>,
+    columns_sent: &mut bool,
+) -> Value {
+    match table {
+        None => for_version(rt, obj),
+        Some(include) => {
+            let rv = obj
+                .pointer("/metadata/resourceVersion")
+                .and_then(Value::as_str)
+                .unwrap_or("0");
+            let t = crate::handlers::table::table_for(
+                rt,
+                std::slice::from_ref(obj),
+                rv,
+                include,
+                !*columns_sent,
+            );
+            *columns_sent = true;
+            t
+        }
+    }
 }
 
 impl Filter {
-    fn render(&self, e: &WatchEvent) -> Option<Bytes> {
+    fn render(&mut self, e: &WatchEvent) -> Option<Bytes> {
         if e.gr.group != self.rt.group || e.gr.resource != self.rt.resource {
             return None;
         }
@@ -156,7 +197,13 @@ impl Filter {
             }
             _ => return None,
         };
-        Some(line(kind, &for_version(&self.rt, &e.object)))
+        let object = render(
+            &self.rt,
+            &e.object,
+            self.table.as_ref(),
+            &mut self.columns_sent,
+        );
+        Some(line(kind, &object))
     }
 }
 

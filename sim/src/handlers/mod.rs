@@ -4,7 +4,7 @@
 mod objects;
 mod patch;
 mod subresources;
-mod table;
+pub(crate) mod table;
 
 use crate::auth::{Attributes, Identity, authorize};
 use crate::cluster::ClusterInner;

@@ -3,10 +3,11 @@
 
 use super::Ctx;
 use crate::http::Req;
+use crate::resources::ResourceType;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
-pub(super) fn wants_table(req: &Req) -> bool {
+pub(crate) fn wants_table(req: &Req) -> bool {
     req.header("accept").is_some_and(|a| a.contains("as=Table"))
 }
 
@@ -151,7 +152,21 @@ fn json_path(obj: &Value, path: &str) -> Value {
 }
 
 pub(super) fn table(ctx: &Ctx<'_>, items: &[Arc<Value>], rv: &str) -> Value {
-    let rt = &ctx.rt;
+    let include_object = ctx
+        .req
+        .param("includeObject")
+        .unwrap_or("PartialObjectMetadata");
+    table_for(&ctx.rt, items, rv, include_object, true)
+}
+
+/// A Table of `items`; watches send the column definitions only once.
+pub(crate) fn table_for(
+    rt: &ResourceType,
+    items: &[Arc<Value>],
+    rv: &str,
+    include_object: &str,
+    with_columns: bool,
+) -> Value {
     let builtin = builtin_columns(&rt.kind);
     let mut defs = vec![
         json!({"name": "Name", "type": "string", "format": "name", "description": "Name must be unique within a namespace.", "priority": 0}),
@@ -174,10 +189,6 @@ pub(super) fn table(ctx: &Ctx<'_>, items: &[Arc<Value>], rv: &str) -> Value {
     if !has_age {
         defs.push(json!({"name": "Age", "type": "string", "format": "", "description": "", "priority": 0}));
     }
-    let include_object = ctx
-        .req
-        .param("includeObject")
-        .unwrap_or("PartialObjectMetadata");
     let rows: Vec<Value> = items
         .iter()
         .map(|o| {
@@ -220,7 +231,7 @@ pub(super) fn table(ctx: &Ctx<'_>, items: &[Arc<Value>], rv: &str) -> Value {
         "kind": "Table",
         "apiVersion": "meta.k8s.io/v1",
         "metadata": {"resourceVersion": rv},
-        "columnDefinitions": defs,
+        "columnDefinitions": if with_columns { defs } else { Vec::new() },
         "rows": rows,
     })
 }
