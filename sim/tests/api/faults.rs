@@ -86,6 +86,11 @@ async fn a_429_carries_retry_after() {
         text.starts_with("HTTP/1.1 401") && text.contains("\"reason\":\"Unauthorized\""),
         "{text}"
     );
+    let text = raw_get(c1, "/version", "anyone").await;
+    assert!(
+        text.starts_with("HTTP/1.1 200") && text.contains(meshsim::GIT_VERSION),
+        "{text}"
+    );
     let text = raw_get(c1, "/apis/nope/v1/things", c1.admin_token()).await;
     assert!(
         text.starts_with("HTTP/1.1 404") && text.contains("\"kind\":\"Status\""),
