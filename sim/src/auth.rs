@@ -58,7 +58,17 @@ impl Authenticator {
 
     /// A token that authenticates as `system:serviceaccount:<ns>:<name>`.
     pub fn mint_sa_token(&self, namespace: &str, name: &str) -> String {
-        let subject = URL_SAFE_NO_PAD.encode(format!("{namespace}/{name}"));
+        self.mint(&format!("{namespace}/{name}"))
+    }
+
+    /// A token bound to a token Secret too: valid while the account and
+    /// that Secret (still holding this token) exist, as legacy tokens are.
+    pub fn mint_secret_token(&self, namespace: &str, name: &str, secret: &str) -> String {
+        self.mint(&format!("{namespace}/{name}/{secret}"))
+    }
+
+    fn mint(&self, subject: &str) -> String {
+        let subject = URL_SAFE_NO_PAD.encode(subject);
         let nonce = random_hex(8);
         let sig = self.sign(&format!("{subject}.{nonce}"));
         format!("{SA_PREFIX}{subject}.{nonce}.{sig}")
@@ -87,9 +97,23 @@ impl Authenticator {
             return None;
         }
         let decoded = String::from_utf8(URL_SAFE_NO_PAD.decode(subject).ok()?).ok()?;
-        let (ns, name) = decoded.split_once('/')?;
+        let mut subject = decoded.split('/');
+        let (ns, name, secret) = (subject.next()?, subject.next()?, subject.next());
         let sa_type = store.resolve("", "v1", "serviceaccounts")?;
         store.get_arc(&sa_type, Some(ns), name).ok()?;
+        if let Some(secret) = secret {
+            let secret_type = store.resolve("", "v1", "secrets")?;
+            let stored = store.get_arc(&secret_type, Some(ns), secret).ok()?;
+            let held = stored
+                .pointer("/data/token")
+                .and_then(serde_json::Value::as_str)?;
+            let held = base64::engine::general_purpose::STANDARD
+                .decode(held)
+                .ok()?;
+            if !constant_time_eq(&held, token.as_bytes()) {
+                return None;
+            }
+        }
         Some(Identity {
             user: format!("system:serviceaccount:{ns}:{name}"),
             groups: vec![

@@ -36,7 +36,8 @@ pub(super) fn reconcile(cluster: &ClusterInner, secret: &Value) {
     let Ok(sa) = store.get_arc(&sa_rt, Some(ns), sa_name) else {
         return;
     };
-    let token = cluster.auth.mint_sa_token(ns, sa_name);
+    let secret_name = meta_str(secret, "name").unwrap_or_default();
+    let token = cluster.auth.mint_secret_token(ns, sa_name, secret_name);
     let mut updated = secret.clone();
     if !updated.get("data").is_some_and(Value::is_object) {
         updated["data"] = json!({});

@@ -403,13 +403,48 @@ async fn service_account_token_from_a_secret_authenticates_with_rbac() {
         Err(kube::Error::Api(s)) => assert_eq!((s.code, s.reason.as_str()), (401, "Unauthorized")),
         other => panic!("expected 401, got {other:?}"),
     }
+    // Deleting the token Secret revokes its token; a new Secret gets a new one.
+    let ns_reader: Api<Namespace> = Api::all(reader.clone());
+    secrets
+        .delete("istio-reader-token", &DeleteParams::default())
+        .await
+        .expect("delete secret");
+    assert!(
+        matches!(ns_reader.list(&ListParams::default()).await, Err(kube::Error::Api(s)) if s.code == 401)
+    );
     // Deleting the service account revokes its tokens.
+    let direct = sim
+        .cluster("cluster1")
+        .mint_token("istio-system", "istio-reader");
+    let ok = kubectl(
+        &sim,
+        "cluster1",
+        &[
+            "--token",
+            &direct,
+            "get",
+            "ns",
+            "istio-system",
+            "-o",
+            "name",
+        ],
+    )
+    .await;
+    assert_eq!(ok.ok().trim(), "namespace/istio-system");
     Api::<k8s_openapi::api::core::v1::ServiceAccount>::namespaced(admin.clone(), "istio-system")
         .delete("istio-reader", &DeleteParams::default())
         .await
         .expect("delete sa");
+    let revoked = kubectl(
+        &sim,
+        "cluster1",
+        &["--token", &direct, "get", "ns", "istio-system"],
+    )
+    .await;
     assert!(
-        matches!(namespaces.list(&ListParams::default()).await, Err(kube::Error::Api(s)) if s.code == 401)
+        revoked.stderr.contains("You must be logged in"),
+        "{}",
+        revoked.stderr
     );
 }
 
