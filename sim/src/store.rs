@@ -400,6 +400,7 @@ impl Store {
             map.remove("status");
         }
         crate::defaults::on_create(rt, &mut obj, &self.shared.cluster, state.rv);
+        drop_empty_metadata(&mut obj);
         let new_types = if is_crd(rt) {
             Some(Self::crd_types(&state, &mut obj)?)
         } else {
@@ -543,6 +544,7 @@ impl Store {
                 .unwrap_or(json!("0")),
         );
         crate::defaults::on_update(rt, &mut obj, &old);
+        drop_empty_metadata(&mut obj);
         if same_ignoring_times(&obj, &old) {
             return Ok((*old).clone());
         }
@@ -767,6 +769,7 @@ impl Store {
                 }
                 metadata_mut(&mut freed)
                     .insert("resourceVersion".into(), json!(state.rv.to_string()));
+                drop_empty_metadata(&mut freed);
                 let freed = Arc::new(freed);
                 state
                     .objects
@@ -968,6 +971,29 @@ fn owned_by(obj: &Value, uid: &str) -> bool {
             refs.iter()
                 .any(|r| r.get("uid").and_then(Value::as_str) == Some(uid))
         })
+}
+
+/// Go's `omitempty` never shows empty labels, annotations, finalizers,
+/// ownerReferences or managedFields; neither do we.
+fn drop_empty_metadata(obj: &mut Value) {
+    if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.retain(|k, v| {
+            let optional = matches!(
+                k.as_str(),
+                "labels"
+                    | "annotations"
+                    | "finalizers"
+                    | "ownerReferences"
+                    | "managedFields"
+                    | "generateName"
+            );
+            !(optional
+                && (v.is_null()
+                    || v.as_object().is_some_and(|m| m.is_empty())
+                    || v.as_array().is_some_and(|a| a.is_empty())
+                    || v.as_str().is_some_and(str::is_empty)))
+        });
+    }
 }
 
 /// Everything but metadata and status: what generation tracks.

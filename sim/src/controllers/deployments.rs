@@ -11,6 +11,15 @@ use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
 const HASH_LABEL: &str = "pod-template-hash";
+const REVISION: &str = "deployment.kubernetes.io/revision";
+
+fn revision(obj: &Value) -> u64 {
+    obj.pointer("/metadata/annotations")
+        .and_then(|a| a.get(REVISION))
+        .and_then(Value::as_str)
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(0)
+}
 
 /// The Deployment a pod or ReplicaSet belongs to, if any.
 pub(super) fn owning_deployment(store: &Store, obj: &Value) -> Option<String> {
@@ -99,6 +108,12 @@ fn reconcile_once(
 
     // The current ReplicaSet, and old ones scaled to zero with their pods gone.
     let (all_rs, _) = store.list(&types.rs, Some(ns));
+    let max_revision = all_rs
+        .iter()
+        .filter(|r| owned_by(r, &uid))
+        .map(|r| revision(r))
+        .max()
+        .unwrap_or(0);
     let mut current = None;
     for r in all_rs.iter().filter(|r| owned_by(r, &uid)) {
         if meta_str(r, "name") == Some(rs_name.as_str()) {
@@ -135,11 +150,20 @@ fn reconcile_once(
         labels = json!({});
     }
     labels[HASH_LABEL] = json!(hash);
+    // The newest template always has the highest revision (an undo re-numbers an old ReplicaSet).
     let current = match current {
-        Some(r) if r.pointer("/spec/replicas").and_then(Value::as_i64) == Some(replicas) => r,
+        Some(r)
+            if r.pointer("/spec/replicas").and_then(Value::as_i64) == Some(replicas)
+                && revision(&r) == max_revision =>
+        {
+            r
+        }
         Some(r) => {
             let mut r = (*r).clone();
             r["spec"]["replicas"] = json!(replicas);
+            if revision(&r) != max_revision {
+                r["metadata"]["annotations"][REVISION] = json!((max_revision + 1).to_string());
+            }
             Arc::new(store.update(&types.rs, r, &opts)?)
         }
         None => {
@@ -152,7 +176,7 @@ fn reconcile_once(
             rs_template["metadata"]["labels"] = labels.clone();
             let obj = json!({
                 "metadata": {"name": rs_name, "namespace": ns, "labels": labels,
-                    "annotations": {"deployment.kubernetes.io/revision": d.pointer("/metadata/generation")},
+                    "annotations": {REVISION: (max_revision + 1).to_string()},
                     "ownerReferences": [owner_ref(&d)]},
                 "spec": {"replicas": replicas, "selector": selector, "template": rs_template},
             });
@@ -193,6 +217,19 @@ fn reconcile_once(
         let mut r = (*current).clone();
         r["status"] = rs_status;
         store.update(&types.rs, r, &opts)?;
+    }
+    let mut d = d;
+    let current_revision = revision(&current).to_string();
+    if d.pointer("/metadata/annotations")
+        .and_then(|a| a.get(REVISION))
+        .and_then(Value::as_str)
+        != Some(current_revision.as_str())
+    {
+        if !d["metadata"]["annotations"].is_object() {
+            d["metadata"]["annotations"] = json!({});
+        }
+        d["metadata"]["annotations"][REVISION] = json!(current_revision);
+        d = store.update(&types.deploy, d, &opts)?;
     }
     let status = deployment_status(&d, replicas, total, ready, &rs_name);
     if d.get("status") != Some(&status) {

@@ -204,6 +204,39 @@ async fn deployment_lifecycle() {
         );
     }
 
+    let history = kubectl(&sim, "cluster1", &["rollout", "history", "deploy/web"]).await;
+    let history = history.ok();
+    assert!(
+        history.contains("\n1  ") && history.contains("\n2  "),
+        "two revisions: {history}"
+    );
+    kubectl(&sim, "cluster1", &["rollout", "undo", "deploy/web"])
+        .await
+        .ok();
+    let revision = kubectl(
+        &sim,
+        "cluster1",
+        &[
+            "get",
+            "deploy",
+            "web",
+            "-o",
+            "jsonpath={.metadata.annotations.deployment\\.kubernetes\\.io/revision}",
+        ],
+    )
+    .await;
+    assert_eq!(
+        revision.ok(),
+        "3",
+        "an undo makes the old ReplicaSet the newest revision"
+    );
+    let status = kubectl(
+        &sim,
+        "cluster1",
+        &["rollout", "status", "deploy/web", "--timeout=20s"],
+    )
+    .await;
+    assert!(status.ok().contains("successfully rolled out"));
     kubectl(&sim, "cluster1", &["label", "deploy", "web", "tier=front"])
         .await
         .ok();
