@@ -122,7 +122,7 @@ fn resource_list(group: &str, version: &str, types: &[ResourceType]) -> Value {
             "singularName": t.singular,
             "namespaced": t.namespaced,
             "kind": t.kind,
-            "verbs": VERBS,
+            "verbs": if t.group == "authorization.k8s.io" { &["create"][..] } else { VERBS },
             "storageVersionHash": "",
         });
         if !t.short_names.is_empty() {

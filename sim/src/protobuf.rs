@@ -85,6 +85,34 @@ const SERVICE_ACCOUNT: &[Field] = &[
     (4, "automountServiceAccountToken", Kind::Bool),
 ];
 
+const RESOURCE_ATTRIBUTES: &[Field] = &[
+    (1, "namespace", Kind::Str),
+    (2, "verb", Kind::Str),
+    (3, "group", Kind::Str),
+    (4, "version", Kind::Str),
+    (5, "resource", Kind::Str),
+    (6, "subresource", Kind::Str),
+    (7, "name", Kind::Str),
+    (8, "fieldSelector", Kind::Skip),
+    (9, "labelSelector", Kind::Skip),
+];
+const ACCESS_REVIEW: &[Field] = &[
+    (1, "metadata", Kind::Msg(META)),
+    (
+        2,
+        "spec",
+        Kind::Msg(&[
+            (1, "resourceAttributes", Kind::Msg(RESOURCE_ATTRIBUTES)),
+            (
+                2,
+                "nonResourceAttributes",
+                Kind::Msg(&[(1, "path", Kind::Str), (2, "verb", Kind::Str)]),
+            ),
+        ]),
+    ),
+    (3, "status", Kind::Skip),
+];
+
 /// Decodes a protobuf request body into the JSON object it stands for.
 pub fn decode(body: &[u8]) -> Result<Value, String> {
     let rest = body
@@ -113,6 +141,7 @@ pub fn decode(body: &[u8]) -> Result<Value, String> {
         ("v1", "ConfigMap") => CONFIGMAP,
         ("v1", "Secret") => SECRET,
         ("v1", "ServiceAccount") => SERVICE_ACCOUNT,
+        ("authorization.k8s.io/v1", "SelfSubjectAccessReview") => ACCESS_REVIEW,
         _ => {
             return Err(format!(
                 "meshsim decodes protobuf only for Namespace, ConfigMap, Secret and ServiceAccount, not {kind} ({api_version}); send JSON or YAML (e.g. kubectl create -f)"

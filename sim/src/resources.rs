@@ -201,6 +201,16 @@ const BUILTINS: &[Builtin] = &[
         &[],
     ),
     b(
+        "authorization.k8s.io",
+        "v1",
+        "selfsubjectaccessreviews",
+        "SelfSubjectAccessReview",
+        false,
+        &[],
+        &[],
+        &[],
+    ),
+    b(
         "apiextensions.k8s.io",
         "v1",
         "customresourcedefinitions",

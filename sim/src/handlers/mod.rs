@@ -3,6 +3,7 @@
 
 mod objects;
 mod patch;
+mod review;
 mod subresources;
 pub(crate) mod table;
 
@@ -140,7 +141,9 @@ pub(crate) async fn route(cluster: &Arc<ClusterInner>, req: Req) -> (&'static st
         namespace: target.namespace.as_deref(),
         name: target.name.as_deref(),
     };
-    if !authorize(&cluster.store, &who, &attrs) {
+    // Every authenticated user may ask what it may do (system:basic-user).
+    let review = rt.group == "authorization.k8s.io";
+    if !review && !authorize(&cluster.store, &who, &attrs) {
         let full = match &target.subresource {
             Some(s) => format!("{}/{s}", rt.resource),
             None => rt.resource.clone(),
@@ -181,7 +184,13 @@ fn verb_of(req: &Req, target: &Target) -> Result<&'static str, ApiError> {
     })
 }
 
-async fn dispatch(ctx: &Ctx<'_>, verb: &str, _who: &Identity) -> Result<Response<Body>, ApiError> {
+async fn dispatch(ctx: &Ctx<'_>, verb: &str, who: &Identity) -> Result<Response<Body>, ApiError> {
+    if ctx.rt.group == "authorization.k8s.io" {
+        return match verb {
+            "create" => review::self_subject_access_review(ctx, who),
+            _ => Err(ApiError::method_not_allowed(ctx.req.method.as_str())),
+        };
+    }
     match ctx.target.subresource.as_deref() {
         Some("scale") => return subresources::scale(ctx, verb),
         Some("log") if verb == "get" => return subresources::log(ctx),

@@ -494,6 +494,27 @@ subjects: [{kind: ServiceAccount, name: reader, namespace: default}]
         "{}",
         writes.stderr
     );
+    let can = kubectl(
+        &sim,
+        "cluster1",
+        &["--token", &token, "auth", "can-i", "list", "configmaps"],
+    )
+    .await;
+    assert_eq!(can.ok().trim(), "yes");
+    let cannot = kubectl(
+        &sim,
+        "cluster1",
+        &["--token", &token, "auth", "can-i", "create", "configmaps"],
+    )
+    .await;
+    assert_eq!((cannot.code, cannot.stdout.trim()), (1, "no"));
+    let admin = kubectl(
+        &sim,
+        "cluster1",
+        &["auth", "can-i", "delete", "deployments"],
+    )
+    .await;
+    assert_eq!(admin.ok().trim(), "yes");
     let secrets = kubectl(&sim, "cluster1", &["--token", &token, "get", "secrets"]).await;
     assert!(secrets.stderr.contains("Forbidden"), "{}", secrets.stderr);
 }
