@@ -117,7 +117,12 @@ impl Faults {
     pub(crate) fn count(&self, verb: &str, code: u16) {
         let mut c = self.counters.lock().unwrap_or_else(|e| e.into_inner());
         c.total += 1;
-        *c.by_verb.entry(verb.to_string()).or_default() += 1;
+        match c.by_verb.get_mut(verb) {
+            Some(n) => *n += 1,
+            None => {
+                c.by_verb.insert(verb.to_string(), 1);
+            }
+        }
         *c.by_code.entry(code).or_default() += 1;
     }
 

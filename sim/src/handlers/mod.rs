@@ -392,6 +392,10 @@ impl Selectors {
 
 /// The object as the requested version presents it (custom resources are
 /// stored once for all versions; no conversion beyond apiVersion).
+pub(crate) fn needs_version_rewrite(rt: &ResourceType, obj: &Value) -> bool {
+    rt.custom && obj.get("apiVersion").and_then(Value::as_str) != Some(&rt.api_version())
+}
+
 pub(crate) fn for_version(rt: &ResourceType, obj: &Value) -> Value {
     let mut obj = obj.clone();
     if rt.custom && obj.get("apiVersion").and_then(Value::as_str) != Some(&rt.api_version()) {
