@@ -1,7 +1,288 @@
 //! meshsim: simulated Kubernetes clusters that the real kubectl and kube-rs
 //! accept, served over real HTTPS.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), meshsim::SimError> {
+//! use meshsim::{Sim, SimConfig};
+//! let sim = Sim::start(SimConfig { clusters: 2, ..Default::default() }).await?;
+//! // kubectl --kubeconfig <path> --context sim-cluster1 get ns
+//! println!("{}", sim.kubeconfig_path().display());
+//! let c2 = sim.cluster("cluster2");
+//! c2.faults().set(meshsim::FaultConfig { error_rate: 0.1, ..Default::default() });
+//! # Ok(()) }
+//! ```
+//!
+//! # The store API (in process)
+//!
+//! Every cluster has a [`Store`] (`sim.cluster("cluster1").store()`) holding
+//! objects as `serde_json::Value`, with the same rules as the HTTP API
+//! (resourceVersion, generation, uid, finalizers, cascades, namespaces):
+//!
+//! - resolve a type: [`Store::resolve`] (group, version, plural) or
+//!   [`Store::resolve_kind`] (apiVersion, kind) -> [`ResourceType`];
+//! - read: [`Store::get`] / [`Store::get_arc`], [`Store::list`] (one namespace or all);
+//! - write: [`Store::create`], [`Store::update`] (resourceVersion in the object is a
+//!   precondition), [`Store::delete`], each with [`WriteOptions`] / [`DeleteOptions`];
+//!   in-process writes skip authentication, admission and schema validation;
+//! - watch: [`Store::subscribe`] (history after a resourceVersion plus live events)
+//!   or [`Store::events`] (live only), yielding [`WatchEvent`]s;
+//! - pod logs: [`Store::set_log`] / [`Store::log`].
+//!
+//! Jobs are decided by a [`JobRunner`] set on [`SimConfig`]; it sees every
+//! cluster's store through [`ClusterSet`].
 
+mod auth;
+mod bootstrap;
+mod cluster;
+mod controllers;
+mod defaults;
+mod discovery;
+mod faults;
+mod handlers;
+mod http;
 pub mod istio;
+mod jobs;
+pub mod kubeconfig;
 pub mod merge;
+mod openapi;
+mod protobuf;
+mod resources;
 pub mod schema;
 pub mod selector;
+mod server;
+pub mod status;
+mod store;
+mod tls;
+mod validation;
+mod watch;
+
+pub use bootstrap::istio_permissive_crds;
+pub use cluster::{ClusterHandle, ClusterSet};
+pub use discovery::GIT_VERSION;
+pub use faults::{Counters, FaultConfig, Faults};
+pub use jobs::{JobContext, JobOutcome, JobRunner, SucceedingJobRunner};
+pub use resources::{GroupResource, ResourceType};
+pub use status::ApiError;
+pub use store::{
+    DeleteOptions, Deleted, EventType, Propagation, StatusPolicy, Store, WatchEvent, WriteOptions,
+};
+
+use cluster::ClusterInner;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error("no clusters requested: at least one is needed")]
+    NoClusters,
+    #[error("listening on 127.0.0.1: {0}")]
+    Listen(#[source] std::io::Error),
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    #[error("writing the kubeconfig {path}: {source}")]
+    Kubeconfig {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// How to start a simulation.
+#[derive(Clone)]
+pub struct SimConfig {
+    /// How many clusters (`cluster1` .. `clusterN`).
+    pub clusters: usize,
+    /// How long new pods take to become ready (0: at once).
+    pub ready_delay: Duration,
+    /// Decides how Jobs end and what their pods log.
+    pub job_runner: Arc<dyn JobRunner>,
+    /// Where to write the kubeconfig; None: a private temporary directory
+    /// removed when the simulation ends.
+    pub kubeconfig_path: Option<PathBuf>,
+    /// Serve the Istio kinds with permissive schemas of meshsim's own
+    /// (tests load Istio's real CRDs instead).
+    pub istio_crds: bool,
+    /// Faults every cluster starts with.
+    pub faults: FaultConfig,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            clusters: 2,
+            ready_delay: Duration::from_millis(50),
+            job_runner: Arc::new(SucceedingJobRunner),
+            kubeconfig_path: None,
+            istio_crds: false,
+            faults: FaultConfig::default(),
+        }
+    }
+}
+
+impl std::fmt::Debug for SimConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimConfig")
+            .field("clusters", &self.clusters)
+            .field("ready_delay", &self.ready_delay)
+            .field("kubeconfig_path", &self.kubeconfig_path)
+            .field("istio_crds", &self.istio_crds)
+            .field("faults", &self.faults)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Running simulated clusters. Dropping it (or [`Sim::shutdown`]) stops them.
+pub struct Sim {
+    clusters: Vec<ClusterHandle>,
+    kubeconfig_path: PathBuf,
+    kubeconfig: String,
+    temp_dir: Option<PathBuf>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Sim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sim")
+            .field("clusters", &self.clusters)
+            .field("kubeconfig_path", &self.kubeconfig_path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Sim {
+    /// Starts the clusters, each on its own 127.0.0.1 port, and writes the kubeconfig.
+    pub async fn start(config: SimConfig) -> Result<Sim, SimError> {
+        if config.clusters == 0 {
+            return Err(SimError::NoClusters);
+        }
+        let all = ClusterSet::default();
+        let mut inners = Vec::new();
+        let mut listeners = Vec::new();
+        for index in 1..=config.clusters {
+            let name = format!("cluster{index}");
+            let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+                .await
+                .map_err(SimError::Listen)?;
+            let port = listener.local_addr().map_err(SimError::Listen)?.port();
+            let store = Store::new(&name);
+            bootstrap::populate(&store, &name, config.istio_crds);
+            inners.push(Arc::new(ClusterInner {
+                tls: tls::generate(&name)?,
+                auth: auth::Authenticator::generate(),
+                faults: Faults::new(config.faults.clone()),
+                name,
+                index,
+                store,
+                port,
+                ready_delay: config.ready_delay,
+                job_runner: config.job_runner.clone(),
+                all: all.clone(),
+            }));
+            listeners.push(listener);
+        }
+        all.fill(
+            inners
+                .iter()
+                .map(|c| (c.name.clone(), c.store.clone()))
+                .collect(),
+        );
+        let entries: Vec<kubeconfig::Entry<'_>> = inners
+            .iter()
+            .map(|c| kubeconfig::Entry {
+                name: &c.name,
+                server: format!("https://127.0.0.1:{}", c.port),
+                ca_pem: &c.tls.ca_pem,
+                token: c.auth.admin_token(),
+            })
+            .collect();
+        let text = kubeconfig::render(&entries);
+        let (path, temp_dir) = match config.kubeconfig_path {
+            Some(p) => (p, None),
+            None => {
+                let dir = std::env::temp_dir().join(format!(
+                    "meshsim-{}-{}",
+                    std::process::id(),
+                    store::random_suffix(8)
+                ));
+                std::fs::create_dir_all(&dir).map_err(|source| SimError::Kubeconfig {
+                    path: dir.clone(),
+                    source,
+                })?;
+                (dir.join("kubeconfig"), Some(dir))
+            }
+        };
+        kubeconfig::write(&path, &text).map_err(|source| SimError::Kubeconfig {
+            path: path.clone(),
+            source,
+        })?;
+        let mut tasks = Vec::new();
+        for (inner, listener) in inners.iter().zip(listeners) {
+            tasks.push(tokio::spawn(controllers::run(inner.clone())));
+            tasks.push(tokio::spawn(server::serve(inner.clone(), Some(listener))));
+        }
+        Ok(Sim {
+            clusters: inners
+                .into_iter()
+                .map(|inner| ClusterHandle { inner })
+                .collect(),
+            kubeconfig_path: path,
+            kubeconfig: text,
+            temp_dir,
+            tasks,
+        })
+    }
+
+    pub fn clusters(&self) -> &[ClusterHandle] {
+        &self.clusters
+    }
+
+    /// The cluster named `name` (`cluster1`, ...).
+    ///
+    /// # Panics
+    /// When there is no such cluster (a test's mistake); see [`Sim::get`].
+    pub fn cluster(&self, name: &str) -> &ClusterHandle {
+        match self.get(name) {
+            Some(c) => c,
+            None => panic!(
+                "meshsim has no cluster named {name:?} (it has cluster1..cluster{})",
+                self.clusters.len()
+            ),
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&ClusterHandle> {
+        self.clusters.iter().find(|c| c.name() == name)
+    }
+
+    pub fn kubeconfig_path(&self) -> &Path {
+        &self.kubeconfig_path
+    }
+
+    /// The kubeconfig text (contains tokens).
+    pub fn kubeconfig(&self) -> &str {
+        &self.kubeconfig
+    }
+
+    /// Stops the servers and controllers and waits for them to end.
+    pub async fn shutdown(mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        for t in self.tasks.drain(..) {
+            let _ = t.await;
+        }
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        if let Some(dir) = &self.temp_dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}

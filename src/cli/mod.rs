@@ -13,6 +13,7 @@ pub mod rollback;
 pub mod session;
 pub mod status;
 pub mod render;
+pub mod sim;
 pub mod validate;
 
 /// Exit codes shared by every command.
@@ -219,15 +220,20 @@ pub enum SimCommand {
 #[derive(Debug, Clone, Args)]
 pub struct SimServeArgs {
     /// How many clusters.
-    #[arg(long, default_value_t = 2)]
-    pub clusters: usize,
-    /// Where to write the kubeconfig.
-    #[arg(
-        long = "kubeconfig-out",
-        value_name = "FILE",
-        default_value = "sim.kubeconfig"
-    )]
-    pub kubeconfig_out: PathBuf,
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=200))]
+    pub clusters: u16,
+    /// Latency added to every answer, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Share of requests (0.0 to 1.0) answered with an injected 500, 503 or 429.
+    #[arg(long, value_name = "RATE", default_value_t = 0.0)]
+    pub error_rate: f64,
+    /// How long new pods take to become ready, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 50)]
+    pub ready_delay_ms: u64,
+    /// Do not pre-register the Istio kinds (apply Istio's own CRDs instead).
+    #[arg(long)]
+    pub no_istio_crds: bool,
 }
 
 /// Runs the parsed command line and returns the process exit code.
@@ -240,7 +246,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Status(args) => status::run(&cli.global, args),
         Command::Rollback(args) => rollback::run(&cli.global, args),
         Command::Unlock(args) => unlock(args),
-        Command::Demo(_) | Command::Sim(_) => not_available("this command"),
+        Command::Sim(SimCommand::Serve(args)) => sim::serve(&cli.global, args),
+        Command::Demo(_) => not_available("this command"),
     };
     match result {
         Ok(code) => code,

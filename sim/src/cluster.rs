@@ -1,0 +1,113 @@
+//! One simulated cluster: its store, TLS material, tokens, faults and
+//! settings, shared by its server and controllers.
+
+use crate::auth::Authenticator;
+use crate::faults::Faults;
+use crate::jobs::JobRunner;
+use crate::store::Store;
+use crate::tls::ClusterTls;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub(crate) struct ClusterInner {
+    pub name: String,
+    /// 1-based position, used for fake addresses (172.18.<index>.x).
+    pub index: usize,
+    pub store: Store,
+    pub auth: Authenticator,
+    pub tls: ClusterTls,
+    pub faults: Faults,
+    pub port: u16,
+    pub ready_delay: Duration,
+    pub job_runner: Arc<dyn JobRunner>,
+    /// Every cluster of the simulation (for the job runner).
+    pub all: ClusterSet,
+}
+
+/// Every cluster's store, by name, for code that looks across clusters.
+#[derive(Clone, Debug, Default)]
+pub struct ClusterSet {
+    stores: Arc<std::sync::OnceLock<Vec<(String, Store)>>>,
+}
+
+impl ClusterSet {
+    pub(crate) fn fill(&self, stores: Vec<(String, Store)>) {
+        let _ = self.stores.set(stores);
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Store> {
+        self.stores
+            .get()?
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, s)| s)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Store)> {
+        self.stores
+            .get()
+            .into_iter()
+            .flatten()
+            .map(|(n, s)| (n.as_str(), s))
+    }
+}
+
+/// A handle on one simulated cluster (cheap to clone).
+#[derive(Clone)]
+pub struct ClusterHandle {
+    pub(crate) inner: Arc<ClusterInner>,
+}
+
+impl std::fmt::Debug for ClusterHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterHandle")
+            .field("name", &self.inner.name)
+            .field("port", &self.inner.port)
+            .finish()
+    }
+}
+
+impl ClusterHandle {
+    /// `cluster1`, `cluster2`, ...
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The kubeconfig context for this cluster (`sim-cluster1`).
+    pub fn context(&self) -> String {
+        crate::kubeconfig::context_name(&self.inner.name)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.inner.port
+    }
+
+    /// `https://127.0.0.1:<port>`.
+    pub fn server_url(&self) -> String {
+        format!("https://127.0.0.1:{}", self.inner.port)
+    }
+
+    /// The cluster CA certificate (PEM) clients trust.
+    pub fn ca_pem(&self) -> &str {
+        &self.inner.tls.ca_pem
+    }
+
+    /// The admin bearer token. A secret: do not log it.
+    pub fn admin_token(&self) -> &str {
+        self.inner.auth.admin_token()
+    }
+
+    /// A token this cluster accepts as the service account (while it exists).
+    pub fn mint_token(&self, namespace: &str, service_account: &str) -> String {
+        self.inner.auth.mint_sa_token(namespace, service_account)
+    }
+
+    /// The object store, for in-process reads and writes (see the crate docs).
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn faults(&self) -> &Faults {
+        &self.inner.faults
+    }
+}

@@ -1,0 +1,27 @@
+//! LoadBalancer services get an (unreachable) ingress address per cluster.
+
+use super::rt;
+use crate::cluster::ClusterInner;
+use crate::store::WriteOptions;
+use serde_json::{Value, json};
+
+pub(super) fn reconcile(cluster: &ClusterInner, svc: &Value, next: &mut u32) {
+    let is_lb = svc.pointer("/spec/type").and_then(Value::as_str) == Some("LoadBalancer");
+    let has_ip = svc.pointer("/status/loadBalancer/ingress/0").is_some();
+    if is_lb == has_ip || svc.pointer("/metadata/deletionTimestamp").is_some() {
+        return;
+    }
+    let Some(rt) = rt(&cluster.store, "", "services") else {
+        return;
+    };
+    let mut updated = svc.clone();
+    if is_lb {
+        let ip = format!("172.18.{}.{}", cluster.index % 256, *next % 256);
+        *next = if *next >= 250 { 100 } else { *next + 1 };
+        updated["status"] = json!({"loadBalancer": {"ingress": [{"ip": ip, "ipMode": "VIP"}]}});
+    } else {
+        updated["status"] = json!({"loadBalancer": {}});
+    }
+    // A conflict means a newer version exists; its event brings us back.
+    let _ = cluster.store.update(&rt, updated, &WriteOptions::default());
+}

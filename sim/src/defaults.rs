@@ -1,0 +1,100 @@
+//! Defaults the real API server fills in on create and update.
+
+use crate::resources::ResourceType;
+use serde_json::{Value, json};
+
+/// Type-specific defaults for a new object. `seq` makes addresses unique.
+pub fn on_create(rt: &ResourceType, obj: &mut Value, _cluster: &str, seq: u64) {
+    match (rt.group.as_str(), rt.kind.as_str()) {
+        ("", "Namespace") => {
+            obj["spec"] = json!({"finalizers": ["kubernetes"]});
+            obj["status"] = json!({"phase": "Active"});
+            let name = obj.pointer("/metadata/name").cloned().unwrap_or_default();
+            let labels = &mut obj["metadata"]["labels"];
+            if !labels.is_object() {
+                *labels = json!({});
+            }
+            labels["kubernetes.io/metadata.name"] = name;
+        }
+        ("", "Service") => {
+            if !obj["spec"].is_object() {
+                obj["spec"] = json!({});
+            }
+            let spec = &mut obj["spec"];
+            if spec.get("type").is_none() {
+                spec["type"] = json!("ClusterIP");
+            }
+            if spec.get("clusterIP").is_none() {
+                let ip = format!("10.96.{}.{}", (seq / 250) % 250, seq % 250 + 2);
+                spec["clusterIP"] = json!(ip);
+                spec["clusterIPs"] = json!([ip]);
+            }
+            if spec.get("sessionAffinity").is_none() {
+                spec["sessionAffinity"] = json!("None");
+            }
+            if let Some(ports) = spec.get_mut("ports").and_then(Value::as_array_mut) {
+                for p in ports {
+                    if p.get("protocol").is_none() {
+                        p["protocol"] = json!("TCP");
+                    }
+                    if p.get("targetPort").is_none()
+                        && let Some(port) = p.get("port").cloned()
+                    {
+                        p["targetPort"] = port;
+                    }
+                }
+            }
+            if obj.get("status").is_none() {
+                obj["status"] = json!({"loadBalancer": {}});
+            }
+        }
+        ("apps", "Deployment") | ("apps", "ReplicaSet") => {
+            if !obj["spec"].is_object() {
+                obj["spec"] = json!({});
+            }
+            let spec = &mut obj["spec"];
+            if spec.get("replicas").is_none() {
+                spec["replicas"] = json!(1);
+            }
+            if rt.kind == "Deployment" {
+                if spec.get("strategy").is_none() {
+                    spec["strategy"] = json!({"type": "RollingUpdate",
+                        "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}});
+                }
+                if spec.get("revisionHistoryLimit").is_none() {
+                    spec["revisionHistoryLimit"] = json!(10);
+                }
+                if spec.get("progressDeadlineSeconds").is_none() {
+                    spec["progressDeadlineSeconds"] = json!(600);
+                }
+            }
+        }
+        ("", "Pod") if obj.get("status").is_none() => {
+            obj["status"] = json!({"phase": "Pending"});
+        }
+        ("", "Secret") if obj.get("type").is_none() => {
+            obj["type"] = json!("Opaque");
+        }
+        _ => {}
+    }
+}
+
+/// Keeps server-assigned fields a client's update may leave out.
+pub fn on_update(rt: &ResourceType, obj: &mut Value, old: &Value) {
+    if let ("", "Service") = (rt.group.as_str(), rt.kind.as_str()) {
+        for field in ["clusterIP", "clusterIPs"] {
+            if obj.pointer(&format!("/spec/{field}")).is_none()
+                && let Some(v) = old.pointer(&format!("/spec/{field}")).cloned()
+                && obj["spec"].is_object()
+            {
+                obj["spec"][field] = v;
+            }
+        }
+    }
+    if let ("", "Namespace") = (rt.group.as_str(), rt.kind.as_str())
+        && obj.pointer("/spec/finalizers").is_none()
+        && let Some(f) = old.pointer("/spec/finalizers").cloned()
+    {
+        obj["spec"] = json!({"finalizers": f});
+    }
+}

@@ -1,0 +1,8 @@
+//! Integration tests: the real kubectl and the kube client against meshsim
+//! over HTTPS. One test binary (modules) to keep link time down.
+
+mod client;
+mod common;
+mod faults;
+mod kubectl;
+mod rules;

@@ -1,0 +1,138 @@
+//! `migrate sim serve`: simulated clusters in the foreground until Ctrl-C.
+
+use super::{GlobalArgs, SimServeArgs, exit};
+use anyhow::Context;
+use clap::CommandFactory;
+use clap::parser::ValueSource;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+const DEFAULT_KUBECONFIG: &str = "sim.kubeconfig";
+
+/// Where `sim serve` writes its kubeconfig: `--kubeconfig` when given on the
+/// command line, never `$KUBECONFIG` (a user's own kubeconfig must not be
+/// overwritten), else ./sim.kubeconfig.
+fn kubeconfig_out(global: &GlobalArgs) -> PathBuf {
+    let from_command_line = super::Cli::command()
+        .try_get_matches_from(std::env::args_os())
+        .ok()
+        .is_some_and(|m| {
+            let top = m.value_source("kubeconfig") == Some(ValueSource::CommandLine);
+            let sub = m
+                .subcommand()
+                .and_then(|(_, m)| m.subcommand())
+                .is_some_and(|(_, m)| {
+                    m.value_source("kubeconfig") == Some(ValueSource::CommandLine)
+                });
+            top || sub
+        });
+    match (&global.kubeconfig, from_command_line) {
+        (Some(path), true) => path.clone(),
+        _ => PathBuf::from(DEFAULT_KUBECONFIG),
+    }
+}
+
+pub fn serve(global: &GlobalArgs, args: &SimServeArgs) -> anyhow::Result<ExitCode> {
+    if !(0.0..=1.0).contains(&args.error_rate) {
+        eprintln!(
+            "error: --error-rate must be between 0.0 and 1.0, got {}",
+            args.error_rate
+        );
+        return Ok(ExitCode::from(exit::INVALID_INPUT));
+    }
+    let path = kubeconfig_out(global);
+    let config = meshsim::SimConfig {
+        clusters: usize::from(args.clusters),
+        ready_delay: Duration::from_millis(args.ready_delay_ms),
+        kubeconfig_path: Some(path.clone()),
+        istio_crds: !args.no_istio_crds,
+        faults: meshsim::FaultConfig {
+            latency: Duration::from_millis(args.latency_ms),
+            error_rate: args.error_rate,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let sim = meshsim::Sim::start(config)
+            .await
+            .with_context(|| format!("starting {} simulated clusters", args.clusters))?;
+        let shown = std::fs::canonicalize(&path).unwrap_or(path.clone());
+        println!(
+            "meshsim: {} simulated cluster(s) serving the Kubernetes {} API:",
+            sim.clusters().len(),
+            meshsim::GIT_VERSION
+        );
+        for c in sim.clusters() {
+            println!(
+                "  {:<10} {}  context {}",
+                c.name(),
+                c.server_url(),
+                c.context()
+            );
+        }
+        println!("Kubeconfig (admin tokens, mode 0600): {}", shown.display());
+        println!("Point kubectl at it:");
+        println!("  export KUBECONFIG={}", shown.display());
+        println!("  kubectl --context sim-cluster1 get namespaces");
+        println!("Press Ctrl-C to stop.");
+        tokio::signal::ctrl_c()
+            .await
+            .context("waiting for Ctrl-C")?;
+        sim.shutdown().await;
+        println!("meshsim: stopped");
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::FromArgMatches;
+
+    #[test]
+    fn global_kubeconfig_from_env_is_not_the_output() {
+        let global = GlobalArgs {
+            kubeconfig: Some(PathBuf::from("/home/user/.kube/config")),
+            verbose: 0,
+            log_format: super::super::LogFormat::Text,
+        };
+        // The test binary's own argv has no --kubeconfig: the value came from elsewhere.
+        assert_eq!(kubeconfig_out(&global), PathBuf::from(DEFAULT_KUBECONFIG));
+    }
+
+    #[test]
+    fn flags_parse() {
+        let cli = super::super::Cli::from_arg_matches(
+            &super::super::Cli::command()
+                .try_get_matches_from([
+                    "migrate",
+                    "sim",
+                    "serve",
+                    "--clusters",
+                    "3",
+                    "--kubeconfig",
+                    "k.yaml",
+                    "--latency-ms",
+                    "5",
+                    "--error-rate",
+                    "0.5",
+                ])
+                .expect("parses"),
+        )
+        .expect("cli");
+        match cli.command {
+            super::super::Command::Sim(super::super::SimCommand::Serve(a)) => {
+                assert_eq!((a.clusters, a.latency_ms, a.error_rate), (3, 5, 0.5));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert_eq!(cli.global.kubeconfig, Some(PathBuf::from("k.yaml")));
+    }
+}
