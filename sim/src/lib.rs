@@ -2,5 +2,6 @@
 //! accept, served over real HTTPS.
 
 pub mod merge;
+pub mod mesh;
 pub mod schema;
 pub mod selector;

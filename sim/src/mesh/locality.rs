@@ -1,0 +1,182 @@
+//! Locality failover priorities, as istiod computes them for a client proxy
+//! (istio: `pilot/pkg/networking/core/loadbalancer/loadbalancer.go`,
+//! `applyLocalityFailover` and `applyPriorityFailover`).
+
+use super::view::{
+    DestinationRule, LocalityLbSetting, Locality, REGION_LABEL, SUBZONE_LABEL, ZONE_LABEL,
+};
+use std::collections::BTreeMap;
+
+/// The locality-related facts about one side of a connection.
+#[derive(Debug, Clone, Default)]
+pub struct Place {
+    /// `None` when istiod does not know it (no node, or a proxy it cannot find).
+    pub locality: Option<Locality>,
+    /// Pod labels plus the labels istiod derives (cluster, network, region/zone/subzone).
+    pub labels: BTreeMap<String, String>,
+}
+
+/// Whether istiod would program priorities for this rule: only with outlier detection
+/// ("Failover should only be applied with outlier detection, or traffic will never failover",
+/// FACTS 6), unless the rule disables locality LB. `distribute` is weighted, not prioritised.
+pub fn failover_applies(rule: Option<&DestinationRule>) -> bool {
+    let Some(rule) = rule else { return false };
+    if rule.outlier_detection.is_none() {
+        return false;
+    }
+    match &rule.locality_lb {
+        None => true,
+        Some(s) => s.enabled != Some(false) && s.distribute.is_empty(),
+    }
+}
+
+/// Compacted priorities (0 = preferred), one per endpoint.
+pub fn priorities(setting: Option<&LocalityLbSetting>, client: &Place, endpoints: &[Place]) -> Vec<u32> {
+    let raw: Vec<u32> = match setting {
+        Some(s) if !s.failover_priority.is_empty() => endpoints
+            .iter()
+            .map(|ep| label_priority(&s.failover_priority, client, ep))
+            .collect(),
+        _ => {
+            let failover = setting.map(|s| s.failover.as_slice()).unwrap_or_default();
+            endpoints
+                .iter()
+                .map(|ep| locality_priority(failover, client.locality.as_ref(), ep.locality.as_ref()))
+                .collect()
+        }
+    };
+    compact(&raw)
+}
+
+/// 0: same region/zone/subzone; 1: same region/zone; 2: same region; 3: elsewhere;
+/// 4: elsewhere and not the `to` region of a `failover` rule for the client's region.
+fn locality_priority(failover: &[(String, String)], client: Option<&Locality>, ep: Option<&Locality>) -> u32 {
+    let (Some(c), Some(e)) = (client, ep) else {
+        return 3;
+    };
+    let p = if c.region != e.region {
+        3
+    } else if c.zone != e.zone {
+        2
+    } else if c.subzone != e.subzone {
+        1
+    } else {
+        0
+    };
+    if p == 3
+        && let Some((_, to)) = failover.iter().find(|(from, _)| *from == c.region)
+        && e.region != *to
+    {
+        return 4;
+    }
+    p
+}
+
+/// The number of leading `failoverPriority` labels that do *not* match, counted from the end:
+/// an endpoint matching all of them gets 0, one matching none gets `len`.
+fn label_priority(keys: &[String], client: &Place, ep: &Place) -> u32 {
+    let mut matched = 0;
+    for key in keys {
+        let (key, want) = match key.split_once('=') {
+            Some((k, v)) => (k, Some(v.to_string())),
+            None => (key.as_str(), client.labels.get(key.as_str()).cloned()),
+        };
+        match (want, ep.labels.get(key)) {
+            (Some(w), Some(v)) if w == *v => matched += 1,
+            _ => break,
+        }
+    }
+    (keys.len() - matched) as u32
+}
+
+fn compact(raw: &[u32]) -> Vec<u32> {
+    let mut distinct: Vec<u32> = raw.to_vec();
+    distinct.sort_unstable();
+    distinct.dedup();
+    raw.iter()
+        .map(|p| distinct.iter().position(|d| d == p).unwrap_or(0) as u32)
+        .collect()
+}
+
+/// The labels istiod gives an endpoint or proxy for `failoverPriority`.
+pub fn place(
+    pod_labels: &BTreeMap<String, String>,
+    locality: Option<&Locality>,
+    cluster_id: &str,
+    network: &str,
+) -> Place {
+    let mut labels = pod_labels.clone();
+    labels.insert(super::view::CLUSTER_LABEL.into(), cluster_id.into());
+    if !network.is_empty() {
+        labels.insert(super::view::NETWORK_LABEL.into(), network.into());
+    }
+    if let Some(l) = locality {
+        labels.insert(REGION_LABEL.into(), l.region.clone());
+        labels.insert(ZONE_LABEL.into(), l.zone.clone());
+        labels.insert(SUBZONE_LABEL.into(), l.subzone.clone());
+    }
+    Place {
+        locality: locality.cloned(),
+        labels,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mesh::view::OutlierDetection;
+
+    fn at(region: &str, zone: &str) -> Place {
+        place(&BTreeMap::new(), Some(&Locality::new(region, zone, "")), "c", "n")
+    }
+
+    #[test]
+    fn default_ordering_prefers_zone_then_region() {
+        let client = at("r1", "z1");
+        let eps = [at("r2", "z9"), at("r1", "z2"), at("r1", "z1")];
+        assert_eq!(priorities(None, &client, &eps), vec![2, 1, 0]);
+    }
+
+    #[test]
+    fn failover_rule_ranks_the_target_region_before_others() {
+        let s = LocalityLbSetting {
+            failover: vec![("r1".into(), "r3".into())],
+            ..Default::default()
+        };
+        let eps = [at("r2", "a"), at("r3", "a"), at("r1", "a")];
+        assert_eq!(priorities(Some(&s), &at("r1", "a"), &eps), vec![2, 1, 0]);
+    }
+
+    #[test]
+    fn failover_priority_counts_leading_matching_labels() {
+        let s = LocalityLbSetting {
+            failover_priority: vec![
+                "topology.istio.io/network".into(),
+                "topology.kubernetes.io/region".into(),
+            ],
+            ..Default::default()
+        };
+        let client = place(&BTreeMap::new(), Some(&Locality::new("r1", "", "")), "c1", "n1");
+        let same_net_other_region = place(&BTreeMap::new(), Some(&Locality::new("r2", "", "")), "c2", "n1");
+        let other_net_same_region = place(&BTreeMap::new(), Some(&Locality::new("r1", "", "")), "c2", "n2");
+        let both = place(&BTreeMap::new(), Some(&Locality::new("r1", "", "")), "c1", "n1");
+        let pr = priorities(Some(&s), &client, &[same_net_other_region, other_net_same_region, both]);
+        assert_eq!(pr, vec![1, 2, 0]);
+    }
+
+    #[test]
+    fn failover_needs_outlier_detection() {
+        let mut dr = DestinationRule {
+            locality_lb: Some(LocalityLbSetting::default()),
+            ..Default::default()
+        };
+        assert!(!failover_applies(Some(&dr)));
+        dr.outlier_detection = Some(OutlierDetection::default());
+        assert!(failover_applies(Some(&dr)));
+        dr.locality_lb = Some(LocalityLbSetting {
+            enabled: Some(false),
+            ..Default::default()
+        });
+        assert!(!failover_applies(Some(&dr)));
+    }
+}
