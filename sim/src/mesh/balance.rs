@@ -61,7 +61,12 @@ pub struct Attempt {
 }
 
 /// What `count` requests from `req.client` to `req.url` get back, in order.
-pub fn answer(view: &MeshView, req: &Request, count: u32, opts: &Options) -> Result<Vec<Answer>, MeshError> {
+pub fn answer(
+    view: &MeshView,
+    req: &Request,
+    count: u32,
+    opts: &Options,
+) -> Result<Vec<Answer>, MeshError> {
     let route = route::route(view, req)?;
     Ok(run(&route, count, opts))
 }
@@ -200,7 +205,10 @@ impl<'r> Envoy<'r> {
             .filter(|e| !self.ejected.contains(e.host.as_str()))
             .collect();
         let priority = self.priority(&healthy)?;
-        let pool: Vec<&'r Endpoint> = healthy.into_iter().filter(|e| e.priority == priority).collect();
+        let pool: Vec<&'r Endpoint> = healthy
+            .into_iter()
+            .filter(|e| e.priority == priority)
+            .collect();
         let mut chosen = None;
         for _ in 0..6 {
             let pos = self.rr.entry(priority).or_insert(self.opts.seed);
@@ -249,7 +257,9 @@ impl<'r> Envoy<'r> {
         for (p, l) in &loads {
             *self.credit.entry(*p).or_default() += l;
         }
-        let (best, _) = *loads.iter().max_by_key(|(p, _)| (self.credit[p], std::cmp::Reverse(*p)))?;
+        let (best, _) = *loads
+            .iter()
+            .max_by_key(|(p, _)| (self.credit[p], std::cmp::Reverse(*p)))?;
         *self.credit.entry(best).or_default() -= sum;
         Some(best)
     }
@@ -258,7 +268,9 @@ impl<'r> Envoy<'r> {
     /// is off); `consecutive5xxErrors` in a row ejects the host, up to `maxEjectionPercent`
     /// of hosts but always at least one.
     fn record(&mut self, host: &'r str, failed: bool) {
-        let Some(od) = &self.policy.outlier else { return };
+        let Some(od) = &self.policy.outlier else {
+            return;
+        };
         if !failed {
             self.consecutive_5xx.remove(host);
             return;

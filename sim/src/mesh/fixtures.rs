@@ -7,7 +7,10 @@ use std::collections::{BTreeMap, BTreeSet};
 pub const SHARED_ROOT: &str = "root-shared";
 
 fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 fn istiod(cluster_id: &str) -> Istiod {
@@ -44,7 +47,10 @@ fn eastwest(network: &str, address: &str) -> GatewayService {
         gateway_port: None,
         addresses: vec![address.into()],
         ports: vec![15021, 15443, 15012, 15017],
-        pod_labels: labels(&[("istio", "eastwestgateway"), ("app", "istio-eastwestgateway")]),
+        pod_labels: labels(&[
+            ("istio", "eastwestgateway"),
+            ("app", "istio-eastwestgateway"),
+        ]),
         ready_pods: 1,
     }
 }
@@ -97,7 +103,10 @@ fn bare_cluster(name: &str, network: &str, region: &str) -> ClusterView {
     ClusterView {
         name: name.into(),
         pod_network: network.into(),
-        nodes: BTreeMap::from([(format!("{name}-node"), Locality::new(region, &format!("{region}-1a"), ""))]),
+        nodes: BTreeMap::from([(
+            format!("{name}-node"),
+            Locality::new(region, &format!("{region}-1a"), ""),
+        )]),
         network: Some(network.into()),
         services: vec![helloworld_service()],
         ..Default::default()
@@ -109,7 +118,10 @@ fn bare_cluster(name: &str, network: &str, region: &str) -> ClusterView {
 pub fn multi_primary() -> MeshView {
     let mut c1 = bare_cluster("cluster1", "network1", "us-west");
     let mut c2 = bare_cluster("cluster2", "network2", "us-east");
-    for (c, other, addr) in [(&mut c1, "cluster2", "172.18.0.10"), (&mut c2, "cluster1", "172.18.0.20")] {
+    for (c, other, addr) in [
+        (&mut c1, "cluster2", "172.18.0.10"),
+        (&mut c2, "cluster1", "172.18.0.20"),
+    ] {
         let mut i = istiod(&c.name.clone());
         i.remote_clusters.push(remote_secret(other));
         c.istiod = Some(i);
@@ -117,7 +129,9 @@ pub fn multi_primary() -> MeshView {
         c.gateways.push(eastwest(&net, addr));
         c.istio_gateways.push(cross_network_gateway());
     }
-    let mut view = MeshView { clusters: vec![c1, c2] };
+    let mut view = MeshView {
+        clusters: vec![c1, c2],
+    };
     deploy(&mut view, "cluster1", "v1");
     deploy(&mut view, "cluster2", "v2");
     view
@@ -141,7 +155,9 @@ pub fn primary_remote() -> MeshView {
         remote_pilot_address: "172.18.0.10".into(),
     });
     c2.gateways.push(eastwest("network2", "172.18.0.20"));
-    let mut view = MeshView { clusters: vec![c1, c2] };
+    let mut view = MeshView {
+        clusters: vec![c1, c2],
+    };
     deploy(&mut view, "cluster1", "v1");
     deploy(&mut view, "cluster2", "v2");
     view
@@ -167,7 +183,13 @@ pub fn sidecar_now(view: &MeshView, name: &str) -> Sidecar {
             let primary = view
                 .clusters
                 .iter()
-                .find_map(|p| p.istiod.as_ref().filter(|_| p.gateways.iter().any(|g| g.addresses.contains(&r.remote_pilot_address))))
+                .find_map(|p| {
+                    p.istiod.as_ref().filter(|_| {
+                        p.gateways
+                            .iter()
+                            .any(|g| g.addresses.contains(&r.remote_pilot_address))
+                    })
+                })
                 .expect("primary");
             (r.cluster_id.clone(), primary)
         }
@@ -234,7 +256,13 @@ pub fn curl_pod(view: &MeshView, cluster: &str) -> Pod {
 }
 
 /// `count` requests to the docs' URL from `client` in `cluster`.
-pub fn ask_as(view: &MeshView, cluster: &str, client: &Pod, count: u32, opts: &Options) -> Vec<Answer> {
+pub fn ask_as(
+    view: &MeshView,
+    cluster: &str,
+    client: &Pod,
+    count: u32,
+    opts: &Options,
+) -> Vec<Answer> {
     let req = Request {
         cluster,
         client,
@@ -245,7 +273,13 @@ pub fn ask_as(view: &MeshView, cluster: &str, client: &Pod, count: u32, opts: &O
 
 /// `count` requests from a freshly injected curl pod in `cluster`, Istio's defaults.
 pub fn ask(view: &MeshView, cluster: &str, count: u32) -> Vec<Answer> {
-    ask_as(view, cluster, &curl_pod(view, cluster), count, &Options::default())
+    ask_as(
+        view,
+        cluster,
+        &curl_pod(view, cluster),
+        count,
+        &Options::default(),
+    )
 }
 
 /// The sim clusters that answered.
@@ -257,7 +291,10 @@ pub fn answered_by(answers: &[Answer]) -> BTreeSet<String> {
 }
 
 pub fn outputs(answers: &[Answer]) -> Vec<String> {
-    answers.iter().map(|a| a.output.trim_end().to_string()).collect()
+    answers
+        .iter()
+        .map(|a| a.output.trim_end().to_string())
+        .collect()
 }
 
 /// Every failure Envoy met, over all attempts.

@@ -3,7 +3,7 @@
 //! `applyLocalityFailover` and `applyPriorityFailover`).
 
 use super::view::{
-    DestinationRule, LocalityLbSetting, Locality, REGION_LABEL, SUBZONE_LABEL, ZONE_LABEL,
+    DestinationRule, Locality, LocalityLbSetting, REGION_LABEL, SUBZONE_LABEL, ZONE_LABEL,
 };
 use std::collections::BTreeMap;
 
@@ -31,7 +31,11 @@ pub fn failover_applies(rule: Option<&DestinationRule>) -> bool {
 }
 
 /// Compacted priorities (0 = preferred), one per endpoint.
-pub fn priorities(setting: Option<&LocalityLbSetting>, client: &Place, endpoints: &[Place]) -> Vec<u32> {
+pub fn priorities(
+    setting: Option<&LocalityLbSetting>,
+    client: &Place,
+    endpoints: &[Place],
+) -> Vec<u32> {
     let raw: Vec<u32> = match setting {
         Some(s) if !s.failover_priority.is_empty() => endpoints
             .iter()
@@ -41,7 +45,9 @@ pub fn priorities(setting: Option<&LocalityLbSetting>, client: &Place, endpoints
             let failover = setting.map(|s| s.failover.as_slice()).unwrap_or_default();
             endpoints
                 .iter()
-                .map(|ep| locality_priority(failover, client.locality.as_ref(), ep.locality.as_ref()))
+                .map(|ep| {
+                    locality_priority(failover, client.locality.as_ref(), ep.locality.as_ref())
+                })
                 .collect()
         }
     };
@@ -50,7 +56,11 @@ pub fn priorities(setting: Option<&LocalityLbSetting>, client: &Place, endpoints
 
 /// 0: same region/zone/subzone; 1: same region/zone; 2: same region; 3: elsewhere;
 /// 4: elsewhere and not the `to` region of a `failover` rule for the client's region.
-fn locality_priority(failover: &[(String, String)], client: Option<&Locality>, ep: Option<&Locality>) -> u32 {
+fn locality_priority(
+    failover: &[(String, String)],
+    client: Option<&Locality>,
+    ep: Option<&Locality>,
+) -> u32 {
     let (Some(c), Some(e)) = (client, ep) else {
         return 3;
     };
@@ -127,7 +137,12 @@ mod tests {
     use crate::mesh::view::OutlierDetection;
 
     fn at(region: &str, zone: &str) -> Place {
-        place(&BTreeMap::new(), Some(&Locality::new(region, zone, "")), "c", "n")
+        place(
+            &BTreeMap::new(),
+            Some(&Locality::new(region, zone, "")),
+            "c",
+            "n",
+        )
     }
 
     #[test]
@@ -156,11 +171,35 @@ mod tests {
             ],
             ..Default::default()
         };
-        let client = place(&BTreeMap::new(), Some(&Locality::new("r1", "", "")), "c1", "n1");
-        let same_net_other_region = place(&BTreeMap::new(), Some(&Locality::new("r2", "", "")), "c2", "n1");
-        let other_net_same_region = place(&BTreeMap::new(), Some(&Locality::new("r1", "", "")), "c2", "n2");
-        let both = place(&BTreeMap::new(), Some(&Locality::new("r1", "", "")), "c1", "n1");
-        let pr = priorities(Some(&s), &client, &[same_net_other_region, other_net_same_region, both]);
+        let client = place(
+            &BTreeMap::new(),
+            Some(&Locality::new("r1", "", "")),
+            "c1",
+            "n1",
+        );
+        let same_net_other_region = place(
+            &BTreeMap::new(),
+            Some(&Locality::new("r2", "", "")),
+            "c2",
+            "n1",
+        );
+        let other_net_same_region = place(
+            &BTreeMap::new(),
+            Some(&Locality::new("r1", "", "")),
+            "c2",
+            "n2",
+        );
+        let both = place(
+            &BTreeMap::new(),
+            Some(&Locality::new("r1", "", "")),
+            "c1",
+            "n1",
+        );
+        let pr = priorities(
+            Some(&s),
+            &client,
+            &[same_net_other_region, other_net_same_region, both],
+        );
         assert_eq!(pr, vec![1, 2, 0]);
     }
 

@@ -24,6 +24,6 @@ mod tests;
 
 pub use balance::{Answer, Attempt, Options, ServedBy, answer, run};
 pub use respond::{AppReply, CONNECT_TIMEOUT_MS, Failure, NO_HEALTHY_UPSTREAM};
-pub use route::{Endpoint, Hop, LbPolicy, MeshError, Request, Route, route};
+pub use route::{Endpoint, Hop, LbPolicy, MeshError, Request, Route, configured_by, leads, route};
 pub use target::Target;
 pub use view::*;

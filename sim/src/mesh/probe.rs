@@ -144,30 +144,43 @@ fn recognise_pod_template(template: &Value, at: &str) -> Result<ProbeSpec, Strin
             ));
         }
     }
-    if c.get("args").is_some_and(|a| a.as_array().is_none_or(|a| !a.is_empty())) {
+    if c.get("args")
+        .is_some_and(|a| a.as_array().is_none_or(|a| !a.is_empty()))
+    {
         return Err(format!("{at}.spec.containers[0].args must be empty"));
     }
     let env = |name: &str| -> Result<Option<String>, String> {
         let Some(list) = c.get("env").and_then(Value::as_array) else {
             return Ok(None);
         };
-        match list.iter().find(|e| e.get("name").and_then(Value::as_str) == Some(name)) {
+        match list
+            .iter()
+            .find(|e| e.get("name").and_then(Value::as_str) == Some(name))
+        {
             None => Ok(None),
             Some(e) => e
                 .get("value")
                 .and_then(Value::as_str)
                 .map(|v| Some(v.to_string()))
-                .ok_or_else(|| format!("{at}.spec.containers[0].env {name} must have a literal value")),
+                .ok_or_else(|| {
+                    format!("{at}.spec.containers[0].env {name} must have a literal value")
+                }),
         }
     };
-    let url = env("PROBE_URL")?.ok_or_else(|| format!("{at}.spec.containers[0].env PROBE_URL is missing"))?;
+    let url = env("PROBE_URL")?
+        .ok_or_else(|| format!("{at}.spec.containers[0].env PROBE_URL is missing"))?;
     if url.is_empty() {
         return Err(format!("{at}.spec.containers[0].env PROBE_URL is empty"));
     }
     let count = number(env("PROBE_COUNT")?, "PROBE_COUNT", at, MAX_COUNT)?
         .ok_or_else(|| format!("{at}.spec.containers[0].env PROBE_COUNT is missing"))?;
-    let timeout_secs =
-        number(env("PROBE_TIMEOUT_SECONDS")?, "PROBE_TIMEOUT_SECONDS", at, MAX_TIMEOUT_SECS)?.unwrap_or(DEFAULT_TIMEOUT_SECS);
+    let timeout_secs = number(
+        env("PROBE_TIMEOUT_SECONDS")?,
+        "PROBE_TIMEOUT_SECONDS",
+        at,
+        MAX_TIMEOUT_SECS,
+    )?
+    .unwrap_or(DEFAULT_TIMEOUT_SECS);
     Ok(ProbeSpec {
         url,
         count,
@@ -249,8 +262,17 @@ mod tests {
 
     #[test]
     fn the_job_it_builds_is_recognised() {
-        let job = probe_job("probe-1", "sample", "http://helloworld.sample:5000/hello", 20, 5);
-        assert_eq!(job["metadata"]["labels"]["app.kubernetes.io/managed-by"], "migrate");
+        let job = probe_job(
+            "probe-1",
+            "sample",
+            "http://helloworld.sample:5000/hello",
+            20,
+            5,
+        );
+        assert_eq!(
+            job["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+            "migrate"
+        );
         assert_eq!(job["spec"]["backoffLimit"], 0);
         assert_eq!(
             job["spec"]["template"]["metadata"]["annotations"]["sidecar.istio.io/inject"],
@@ -282,11 +304,31 @@ mod tests {
     fn refuses_anything_else_with_a_reason() {
         let base = probe_job("p", "sample", "http://x.y:1/", 3, 2);
         let cases: Vec<(&str, Value, &str)> = vec![
-            ("/spec/template/spec/containers/0/image", json!("nginx:1.27"), "not curlimages/curl"),
-            ("/spec/template/spec/containers/0/command/2", json!("curl evil"), "script differs"),
-            ("/spec/template/spec/containers/0/env/1/value", json!("many"), "PROBE_COUNT must be a whole number"),
-            ("/spec/template/spec/containers/0/env/1/value", json!("0"), "from 1 to"),
-            ("/spec/template/spec/restartPolicy", json!("OnFailure"), "restartPolicy"),
+            (
+                "/spec/template/spec/containers/0/image",
+                json!("nginx:1.27"),
+                "not curlimages/curl",
+            ),
+            (
+                "/spec/template/spec/containers/0/command/2",
+                json!("curl evil"),
+                "script differs",
+            ),
+            (
+                "/spec/template/spec/containers/0/env/1/value",
+                json!("many"),
+                "PROBE_COUNT must be a whole number",
+            ),
+            (
+                "/spec/template/spec/containers/0/env/1/value",
+                json!("0"),
+                "from 1 to",
+            ),
+            (
+                "/spec/template/spec/restartPolicy",
+                json!("OnFailure"),
+                "restartPolicy",
+            ),
             ("/kind", json!("Deployment"), "not a batch/v1 Job"),
         ];
         for (path, value, want) in cases {
@@ -300,9 +342,14 @@ mod tests {
             .as_array_mut()
             .unwrap()
             .remove(0);
-        assert!(recognise(&job).unwrap_err().contains("PROBE_URL is missing"));
+        assert!(
+            recognise(&job)
+                .unwrap_err()
+                .contains("PROBE_URL is missing")
+        );
         let mut job = base;
-        job["spec"]["template"]["spec"]["containers"][0]["env"][2] = json!({"name": "PROBE_TIMEOUT_SECONDS", "valueFrom": {}});
+        job["spec"]["template"]["spec"]["containers"][0]["env"][2] =
+            json!({"name": "PROBE_TIMEOUT_SECONDS", "valueFrom": {}});
         assert!(recognise(&job).unwrap_err().contains("literal value"));
     }
 
@@ -316,7 +363,12 @@ mod tests {
         ] {
             assert!(is_curl_image(ok), "{ok}");
         }
-        for bad in ["curl", "evil/curlimages/curl", "curlimages/curl-extra:1", "quay.io/curlimages/curl"] {
+        for bad in [
+            "curl",
+            "evil/curlimages/curl",
+            "curlimages/curl-extra:1",
+            "quay.io/curlimages/curl",
+        ] {
             assert!(!is_curl_image(bad), "{bad}");
         }
     }
@@ -329,6 +381,68 @@ mod tests {
             .unwrap()
             .pop();
         assert_eq!(recognise(&job).unwrap().timeout_secs, DEFAULT_TIMEOUT_SECS);
+    }
+
+    /// Runs the real script under `sh` with a stand-in `curl` on PATH: what it prints must be
+    /// what `render_log` claims, and it must end by asking the sidecar to quit.
+    #[test]
+    fn the_script_prints_what_render_log_renders() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let fake = dir.path().join("curl");
+        std::fs::write(
+            &fake,
+            r#"#!/bin/sh
+case "$*" in *quitquitquit*) echo "$*" > "$FAKE_DIR/quit"; exit 0;; esac
+echo "$*" >> "$FAKE_DIR/args"
+n=$(cat "$FAKE_DIR/n" 2>/dev/null || echo 0); n=$((n+1)); echo "$n" > "$FAKE_DIR/n"
+case $n in
+  1) printf 'Hello version: v1, instance: helloworld-v1-abc\n' ;;
+  2) printf 'no healthy upstream' ;;
+  *) echo 'curl: (6) Could not resolve host: helloworld.sample' >&2; exit 6 ;;
+esac
+"#,
+        )
+        .unwrap();
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = format!(
+            "{}:{}",
+            dir.path().display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let out = std::process::Command::new("/bin/sh")
+            .args(["-c", PROBE_SCRIPT])
+            .env("PATH", path)
+            .env("FAKE_DIR", dir.path())
+            .env("PROBE_URL", "http://helloworld.sample:5000/hello")
+            .env("PROBE_COUNT", "3")
+            .env("PROBE_TIMEOUT_SECONDS", "7")
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let a = |s: &str| Answer {
+            output: s.into(),
+            status: None,
+            served_by: None,
+            attempts: vec![],
+        };
+        let want = render_log(&[
+            a("Hello version: v1, instance: helloworld-v1-abc\n"),
+            a("no healthy upstream"),
+            a("curl: (6) Could not resolve host: helloworld.sample\n"),
+        ]);
+        assert_eq!(String::from_utf8_lossy(&out.stdout), want);
+        let args = std::fs::read_to_string(dir.path().join("args")).unwrap();
+        assert_eq!(args.lines().count(), 3);
+        assert!(
+            args.lines()
+                .all(|l| l == "-sS --max-time 7 http://helloworld.sample:5000/hello")
+        );
+        let quit = std::fs::read_to_string(dir.path().join("quit")).unwrap();
+        assert_eq!(
+            quit.trim(),
+            "-fsS -X POST http://127.0.0.1:15020/quitquitquit"
+        );
     }
 
     #[test]

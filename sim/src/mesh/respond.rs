@@ -28,7 +28,9 @@ impl Failure {
     pub fn reset_reason(self) -> &'static str {
         match self {
             Self::ConnectTimeout => "connection timeout",
-            Self::Refused => "remote connection failure, transport failure reason: delayed connect error: 111",
+            Self::Refused => {
+                "remote connection failure, transport failure reason: delayed connect error: 111"
+            }
             Self::CertificateVerifyFailed => {
                 "connection failure, transport failure reason: TLS_error:|268435581:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED:TLS_error_end"
             }
@@ -109,7 +111,9 @@ pub fn curl_unresolved(host: &str) -> String {
 /// curl's line when the connection is refused (no endpoint behind a ClusterIP, or a sidecar
 /// without listeners).
 pub fn curl_refused(host: &str, port: u16) -> String {
-    format!("curl: (7) Failed to connect to {host} port {port} after 0 ms: Couldn't connect to server")
+    format!(
+        "curl: (7) Failed to connect to {host} port {port} after 0 ms: Couldn't connect to server"
+    )
 }
 
 /// curl's line when the peer resets a plaintext request (a STRICT sidecar refusing plaintext).
@@ -134,7 +138,10 @@ mod tests {
         };
         let r = app_reply(&app, "helloworld-v2-7f9d-abcde", "/hello").unwrap();
         assert_eq!(r.status, 200);
-        assert_eq!(r.body, "Hello version: v2, instance: helloworld-v2-7f9d-abcde\n");
+        assert_eq!(
+            r.body,
+            "Hello version: v2, instance: helloworld-v2-7f9d-abcde\n"
+        );
         assert_eq!(app_reply(&app, "p", "/nope").unwrap().status, 404);
         assert!(app_reply(&App::Other, "p", "/hello").is_none());
     }

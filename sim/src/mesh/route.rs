@@ -1,11 +1,12 @@
 //! The decision: which endpoints a client's request can go to, and what one
 //! attempt to each of them would meet. Load balancing over them is in `balance`.
 
-use super::locality::{self, Place};
+use super::locality;
 use super::respond::{self, AppReply, Failure};
 use super::target::{self, Target};
 use super::view::{
-    ClusterView, DestinationRule, GatewayService, Istiod, MeshView, MtlsMode, OutlierDetection, Pod, SyncStatus,
+    ClusterView, DestinationRule, GatewayService, Istiod, MeshView, MtlsMode, OutlierDetection,
+    Pod, SyncStatus,
 };
 
 /// The port istiod is exposed on through the east-west gateway (`expose-istiod.yaml`).
@@ -34,7 +35,10 @@ pub enum Route {
     /// Every request fails before reaching any upstream; the line curl prints.
     Fails(String),
     /// No sidecar: kube-proxy balances over the client cluster's ready endpoints.
-    Plain { target: Target, endpoints: Vec<Endpoint> },
+    Plain {
+        target: Target,
+        endpoints: Vec<Endpoint>,
+    },
     /// Through the client's sidecar: Envoy balances over what its istiod sent it.
     Mesh {
         target: Target,
@@ -98,21 +102,33 @@ pub fn route(view: &MeshView, req: &Request) -> Result<Route, MeshError> {
     // DNS is per cluster (FACTS 8 step 3, 9 item 14): the name needs a Service here.
     let Some(svc) = target::service_candidates(&target.host, &req.client.namespace)
         .into_iter()
-        .find_map(|(ns, name)| home.services.iter().find(|s| s.namespace == ns && s.name == name))
+        .find_map(|(ns, name)| {
+            home.services
+                .iter()
+                .find(|s| s.namespace == ns && s.name == name)
+        })
     else {
         return Ok(Route::Fails(respond::curl_unresolved(&target.host)));
     };
     if !svc.ports.contains(&target.port) {
         // Nothing serves that port on the ClusterIP.
-        return Ok(Route::Fails(respond::curl_refused(&target.host, target.port)));
+        return Ok(Route::Fails(respond::curl_refused(
+            &target.host,
+            target.port,
+        )));
     }
     let (ns, name) = (svc.namespace.clone(), svc.name.clone());
 
     let Some(client_sidecar) = &req.client.sidecar else {
         let endpoints = ready_pods(home, &ns, &name, target.port)
             .map(|pod| {
-                let strict = pod.sidecar.is_some() && mtls_mode(view, home, &pod.namespace) == MtlsMode::Strict;
-                let hop = if strict { Hop::PlainReset } else { app_hop(pod, &target.path) };
+                let strict = pod.sidecar.is_some()
+                    && mtls_mode(view, home, &pod.namespace) == MtlsMode::Strict;
+                let hop = if strict {
+                    Hop::PlainReset
+                } else {
+                    app_hop(pod, &target.path)
+                };
                 Endpoint {
                     cluster: home.name.clone(),
                     cluster_id: cluster_identity(home).unwrap_or_default(),
@@ -133,14 +149,23 @@ pub fn route(view: &MeshView, req: &Request) -> Result<Route, MeshError> {
     // A proxy without configuration has no listener on 15001: the redirected connection is refused.
     let cp = match control_plane(view, home) {
         Ok(cp) => cp,
-        Err(_) => return Ok(Route::Fails(respond::curl_refused(&target.host, target.port))),
+        Err(_) => {
+            return Ok(Route::Fails(respond::curl_refused(
+                &target.host,
+                target.port,
+            )));
+        }
     };
     let home_id = cluster_identity(home).unwrap_or_default();
     // FACTS 9 items 7, 8: a proxy baked with another cluster ID than the one its istiod knows its
     // cluster by gets no service instances; istiod cannot place it (no locality, no labels) and
     // its cross-cluster traffic fails with 503 until the pod is recreated.
     let client_stale = client_sidecar.cluster_id != home_id;
-    let client_locality = if client_stale { None } else { node_locality(home, req.client) };
+    let client_locality = if client_stale {
+        None
+    } else {
+        node_locality(home, req.client)
+    };
     let client_place = locality::place(
         &req.client.labels,
         client_locality.as_ref(),
@@ -171,11 +196,14 @@ pub fn route(view: &MeshView, req: &Request) -> Result<Route, MeshError> {
         }
         for pod in ready_pods(cluster, &ns, &name, target.port) {
             let network = endpoint_network(cluster, pod);
-            let mtls = pod.sidecar.is_some() && mtls_mode(view, cluster, &pod.namespace) != MtlsMode::Disable;
+            let mtls = pod.sidecar.is_some()
+                && mtls_mode(view, cluster, &pod.namespace) != MtlsMode::Disable;
             // istiod's network filter: an empty network on either side counts as "same network"
             // (FACTS 9 item 9); a real difference needs mTLS and a gateway with an address,
             // or istiod drops the endpoint.
-            let cross_network = !network.is_empty() && !client_sidecar.network.is_empty() && network != client_sidecar.network;
+            let cross_network = !network.is_empty()
+                && !client_sidecar.network.is_empty()
+                && network != client_sidecar.network;
             let gateway = if cross_network {
                 if !mtls {
                     continue;
@@ -187,10 +215,9 @@ pub fn route(view: &MeshView, req: &Request) -> Result<Route, MeshError> {
             } else {
                 None
             };
-            let server_stale = pod
-                .sidecar
-                .as_ref()
-                .is_some_and(|s| Some(s.cluster_id.as_str()) != cluster_identity(cluster).as_deref());
+            let server_stale = pod.sidecar.as_ref().is_some_and(|s| {
+                Some(s.cluster_id.as_str()) != cluster_identity(cluster).as_deref()
+            });
             let hop = hop(HopInput {
                 view,
                 home,
@@ -230,9 +257,10 @@ pub fn route(view: &MeshView, req: &Request) -> Result<Route, MeshError> {
     }
     if policy.locality_failover {
         let setting = rule.and_then(|r| r.locality_lb.as_ref());
-        for (ep, p) in endpoints
-            .iter_mut()
-            .zip(locality::priorities(setting, &client_place, &places))
+        for (ep, p) in
+            endpoints
+                .iter_mut()
+                .zip(locality::priorities(setting, &client_place, &places))
         {
             ep.priority = p;
         }
@@ -256,7 +284,10 @@ pub(crate) struct ControlPlane<'v> {
 
 /// The istiod that configures proxies in `cluster`: its own, or for a remote, the primary its
 /// `remotePilotAddress` reaches. `Err` says why there is none.
-pub(crate) fn control_plane<'v>(view: &'v MeshView, cluster: &'v ClusterView) -> Result<ControlPlane<'v>, String> {
+pub(crate) fn control_plane<'v>(
+    view: &'v MeshView,
+    cluster: &'v ClusterView,
+) -> Result<ControlPlane<'v>, String> {
     if let Some(istiod) = &cluster.istiod {
         return Ok(ControlPlane {
             config: cluster,
@@ -297,6 +328,39 @@ pub(crate) fn control_plane<'v>(view: &'v MeshView, cluster: &'v ClusterView) ->
     })
 }
 
+/// The sim cluster whose istiod configures proxies in `cluster` (itself for a primary), or why
+/// none does. For the kubelet and the istiod stand-in: an injected pod in a cluster without one
+/// gets no listeners.
+pub fn configured_by(view: &MeshView, cluster: &str) -> Result<String, String> {
+    let c = view
+        .cluster(cluster)
+        .ok_or_else(|| format!("cluster {cluster:?} is not in the mesh view"))?;
+    control_plane(view, c).map(|cp| cp.config.name.clone())
+}
+
+/// Whether the primary's istiod leads the remote `cluster` (FACTS 3.4, 7 step 1): it runs there
+/// the namespace controller that writes `istio-ca-root-cert` (which injected pods mount) and
+/// patches the webhook caBundle only with `EXTERNAL_ISTIOD` and the remote's istio-system
+/// annotation `topology.istio.io/controlPlaneClusters` naming its CLUSTER_ID or `*`.
+/// A cluster with its own istiod is led by it.
+pub fn leads(view: &MeshView, cluster: &str) -> bool {
+    let Some(c) = view.cluster(cluster) else {
+        return false;
+    };
+    if c.istiod.is_some() {
+        return true;
+    }
+    match control_plane(view, c) {
+        Ok(cp) => {
+            cp.istiod.external_istiod
+                && c.control_plane_clusters
+                    .iter()
+                    .any(|id| id == "*" || *id == cp.istiod.cluster_id)
+        }
+        Err(_) => false,
+    }
+}
+
 /// The ID a cluster's own proxies are injected with: its istiod's `CLUSTER_ID`, or a remote's
 /// `clusterName`.
 pub(crate) fn cluster_identity(cluster: &ClusterView) -> Option<String> {
@@ -311,7 +375,11 @@ pub(crate) fn cluster_identity(cluster: &ClusterView) -> Option<String> {
 /// already registered is ignored, only synced clients serve endpoints. A key that is not the
 /// target cluster's own ID is treated as not registering it (FACTS "discovery": the key must
 /// equal the peer's CLUSTER_ID).
-fn known_clusters<'v>(view: &'v MeshView, own: &'v ClusterView, istiod: &Istiod) -> Vec<(&'v ClusterView, String)> {
+fn known_clusters<'v>(
+    view: &'v MeshView,
+    own: &'v ClusterView,
+    istiod: &Istiod,
+) -> Vec<(&'v ClusterView, String)> {
     let mut known = vec![(own, istiod.cluster_id.clone())];
     let mut seen = vec![istiod.cluster_id.clone()];
     for rc in &istiod.remote_clusters {
@@ -356,12 +424,17 @@ fn exposes_istiod(primary: &ClusterView, address: &str) -> bool {
 
 /// The gateway istiod uses for `network`: a Service labelled with it, with an address and the
 /// mTLS port, in any cluster it knows (FACTS 2.1).
-fn network_gateway<'v>(cp: &ControlPlane<'v>, network: &str) -> Option<(&'v ClusterView, &'v GatewayService)> {
+fn network_gateway<'v>(
+    cp: &ControlPlane<'v>,
+    network: &str,
+) -> Option<(&'v ClusterView, &'v GatewayService)> {
     cp.known.iter().find_map(|(c, _)| {
         c.gateways
             .iter()
             .find(|g| {
-                g.network.as_deref() == Some(network) && !g.addresses.is_empty() && g.ports.contains(&g.mtls_port())
+                g.network.as_deref() == Some(network)
+                    && !g.addresses.is_empty()
+                    && g.ports.contains(&g.mtls_port())
             })
             .map(|g| (*c, g))
     })
@@ -385,7 +458,9 @@ struct HopInput<'a> {
 /// the path, then the peers' identities, then the TLS handshake, then the app.
 fn hop(i: HopInput) -> Hop {
     match i.gateway {
-        None if i.home.pod_network != i.server_cluster.pod_network => return Hop::Fail(Failure::ConnectTimeout),
+        None if i.home.pod_network != i.server_cluster.pod_network => {
+            return Hop::Fail(Failure::ConnectTimeout);
+        }
         None => {}
         Some((gc, g)) => {
             if let Err(f) = through_gateway(i.view, gc, g, i.server_cluster, i.fqdn) {
@@ -403,7 +478,9 @@ fn hop(i: HopInput) -> Hop {
         // client also checks the server's SPIFFE trust domain against its istiod's trust domain
         // and aliases.
         let td_ok = s.trust_domain == i.client_istiod.trust_domain
-            || i.client_istiod.trust_domain_aliases.contains(&s.trust_domain);
+            || i.client_istiod
+                .trust_domain_aliases
+                .contains(&s.trust_domain);
         if !c.trusted_roots.contains(&s.cert_root) || !td_ok {
             return Hop::Fail(Failure::CertificateVerifyFailed);
         }
@@ -440,7 +517,10 @@ fn through_gateway(
     if servers.is_empty() {
         return Err(Failure::Refused);
     }
-    if !servers.iter().any(|s| s.hosts.iter().any(|h| host_covers(h, fqdn))) {
+    if !servers
+        .iter()
+        .any(|s| s.hosts.iter().any(|h| host_covers(h, fqdn)))
+    {
         return Err(Failure::HandshakeReset);
     }
     if !gcp.known.iter().any(|(c, _)| c.name == server_cluster.name) {
@@ -472,21 +552,28 @@ fn host_covers(pattern: &str, fqdn: &str) -> bool {
 }
 
 /// A non-empty selector whose every label the pod has.
-fn selects(selector: &std::collections::BTreeMap<String, String>, labels: &std::collections::BTreeMap<String, String>) -> bool {
+fn selects(
+    selector: &std::collections::BTreeMap<String, String>,
+    labels: &std::collections::BTreeMap<String, String>,
+) -> bool {
     !selector.is_empty() && selector.iter().all(|(k, v)| labels.get(k) == Some(v))
 }
 
 /// Ready pods behind `<ns>/<name>` in `cluster`, if the Service exists there with `port`.
-fn ready_pods<'v>(cluster: &'v ClusterView, ns: &str, name: &str, port: u16) -> impl Iterator<Item = &'v Pod> {
+fn ready_pods<'v>(
+    cluster: &'v ClusterView,
+    ns: &str,
+    name: &str,
+    port: u16,
+) -> impl Iterator<Item = &'v Pod> {
     let svc = cluster
         .services
         .iter()
         .find(|s| s.namespace == ns && s.name == name && s.ports.contains(&port));
     let ns = ns.to_string();
-    cluster
-        .pods
-        .iter()
-        .filter(move |p| p.ready && p.namespace == ns && svc.is_some_and(|s| selects(&s.selector, &p.labels)))
+    cluster.pods.iter().filter(move |p| {
+        p.ready && p.namespace == ns && svc.is_some_and(|s| selects(&s.selector, &p.labels))
+    })
 }
 
 /// The endpoint network in istiod: pod label, else the istio-system label (FACTS 4.1).
@@ -499,7 +586,10 @@ fn endpoint_network(cluster: &ClusterView, pod: &Pod) -> String {
 }
 
 fn node_locality(cluster: &ClusterView, pod: &Pod) -> Option<super::view::Locality> {
-    pod.node.as_ref().and_then(|n| cluster.nodes.get(n)).cloned()
+    pod.node
+        .as_ref()
+        .and_then(|n| cluster.nodes.get(n))
+        .cloned()
 }
 
 fn version(pod: &Pod) -> Option<String> {
