@@ -24,7 +24,7 @@ impl Default for Options {
         Self {
             seed: 0,
             retries: 2,
-            timeout_secs: 10,
+            timeout_secs: super::probe::DEFAULT_TIMEOUT_SECS,
         }
     }
 }

@@ -4,7 +4,9 @@
 //! `PROBE_URL`, `PROBE_COUNT` and optional `PROBE_TIMEOUT_SECONDS`, and `PROBE_SCRIPT`, which
 //! prints one line per response and then asks the sidecar to exit so the Job can complete.
 
-use super::balance::Answer;
+use super::balance::{Answer, Options, answer};
+use super::route::{MeshError, Request};
+use super::view::{MeshView, Pod};
 use serde_json::{Value, json};
 
 /// The container's script (`/bin/sh -c`). `$(...)` captures the body or curl's error line and
@@ -207,6 +209,38 @@ fn is_curl_image(image: &str) -> bool {
         _ => name,
     };
     matches!(repo, "curlimages/curl" | "docker.io/curlimages/curl")
+}
+
+/// What the kubelet needs from one probe run: the answers (with the clusters that served them)
+/// and the container log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeRun {
+    pub answers: Vec<Answer>,
+    pub log: String,
+}
+
+/// Runs a recognised probe from `client` (the probe's pod, as injected) in `cluster`.
+/// `seed` places round robin's start; pass a per-Job value for variety, or 0.
+pub fn run_probe(
+    view: &MeshView,
+    cluster: &str,
+    client: &Pod,
+    spec: &ProbeSpec,
+    seed: u64,
+) -> Result<ProbeRun, MeshError> {
+    let req = Request {
+        cluster,
+        client,
+        url: &spec.url,
+    };
+    let opts = Options {
+        seed,
+        timeout_secs: spec.timeout_secs,
+        ..Options::default()
+    };
+    let answers = answer(view, &req, spec.count, &opts)?;
+    let log = render_log(&answers);
+    Ok(ProbeRun { answers, log })
 }
 
 /// Exactly what the script prints for these responses.

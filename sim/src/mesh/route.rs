@@ -147,9 +147,17 @@ pub fn route(view: &MeshView, req: &Request) -> Result<Route, MeshError> {
     };
 
     // A proxy without configuration has no listener on 15001: the redirected connection is refused.
+    // It gets none when no istiod serves its cluster, or when it cannot verify istiod's serving
+    // certificate (signed by istiod's CA) with the roots it was started with (FACTS 3.4).
     let cp = match control_plane(view, home) {
-        Ok(cp) => cp,
-        Err(_) => {
+        Ok(cp)
+            if client_sidecar
+                .trusted_roots
+                .contains(&cp.istiod.ca.signing_root) =>
+        {
+            cp
+        }
+        _ => {
             return Ok(Route::Fails(respond::curl_refused(
                 &target.host,
                 target.port,

@@ -537,3 +537,38 @@ fn control_plane_helpers_for_the_builder() {
     assert!(err.contains("no synced remote secret"), "{err}");
     assert!(configured_by(&view, "nope").is_err());
 }
+
+#[test]
+fn a_client_that_cannot_verify_istiod_gets_no_configuration() {
+    // The pod started with a root bundle that lacks the root istiod now signs with (istiod
+    // restarted onto a new cacerts root while the namespace still carried the old bundle).
+    let view = multi_primary();
+    let mut client = curl_pod(&view, "cluster1");
+    client.sidecar.as_mut().unwrap().trusted_roots = vec!["root-old".into()];
+    let answers = ask_as(&view, "cluster1", &client, 1, &Options::default());
+    assert_eq!(
+        answers[0].output,
+        "curl: (7) Failed to connect to helloworld.sample port 5000 after 0 ms: Couldn't connect to server"
+    );
+}
+
+#[test]
+fn a_recognised_probe_job_runs_against_the_model() {
+    let view = multi_primary();
+    let job = probe::probe_job(
+        "failover-probe",
+        "sample",
+        "http://helloworld.sample:5000/hello",
+        4,
+        5,
+    );
+    let spec = probe::recognise(&job).unwrap();
+    let run = probe::run_probe(&view, "cluster2", &curl_pod(&view, "cluster2"), &spec, 0).unwrap();
+    assert_eq!(run.answers.len(), 4);
+    assert_eq!(run.log, format!("{V1}\n{V2}\n{V1}\n{V2}\n"));
+    let parsed = probe::parse_log(&run.log);
+    assert_eq!(
+        parsed[1].instance.as_deref(),
+        Some("helloworld-v2-5d4f8c7b9-cluster2")
+    );
+}
