@@ -289,3 +289,103 @@ impl<'r> Envoy<'r> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mesh::respond::AppReply;
+    use crate::mesh::target::Target;
+    use crate::mesh::view::OutlierDetection;
+
+    fn ep(pod: &str, priority: u32, hop: Hop) -> Endpoint {
+        Endpoint {
+            cluster: "c".into(),
+            cluster_id: "c".into(),
+            namespace: "ns".into(),
+            pod: pod.into(),
+            network: String::new(),
+            gateway: None,
+            host: pod.into(),
+            priority,
+            hop,
+            version: None,
+        }
+    }
+
+    fn ok() -> Hop {
+        Hop::Reply(AppReply {
+            status: 200,
+            body: "ok".into(),
+        })
+    }
+
+    #[test]
+    fn a_partly_ejected_priority_spills_over_by_envoy_priority_load() {
+        let route = Route::Mesh {
+            target: Target {
+                host: "h".into(),
+                port: 80,
+                path: "/".into(),
+            },
+            endpoints: vec![
+                ep("a", 0, ok()),
+                ep("b", 0, Hop::Fail(Failure::Refused)),
+                ep("c", 1, ok()),
+            ],
+            policy: LbPolicy {
+                outlier: Some(OutlierDetection {
+                    consecutive_5xx_errors: Some(1),
+                    max_ejection_percent: Some(100),
+                }),
+                locality_failover: true,
+                rule: None,
+            },
+        };
+        let opts = Options {
+            retries: 0,
+            ..Options::default()
+        };
+        let answers = run(&route, 12, &opts);
+        let pods: Vec<&str> = answers
+            .iter()
+            .map(|a| a.served_by.as_ref().map_or("-", |s| s.pod.as_str()))
+            .collect();
+        // a, then b fails once and is ejected; P0 is then 1.4 x 50% = 70% healthy, so 70% of the
+        // load stays on P0 (a) and 30% spills to P1 (c).
+        assert_eq!(&pods[..2], &["a", "-"]);
+        let rest = &pods[2..];
+        assert_eq!(rest.iter().filter(|p| **p == "a").count(), 7);
+        assert_eq!(rest.iter().filter(|p| **p == "c").count(), 3);
+    }
+
+    #[test]
+    fn max_ejection_percent_keeps_the_last_hosts_in() {
+        let route = Route::Mesh {
+            target: Target {
+                host: "h".into(),
+                port: 80,
+                path: "/".into(),
+            },
+            endpoints: vec![
+                ep("a", 0, Hop::Fail(Failure::Refused)),
+                ep("b", 0, Hop::Fail(Failure::Refused)),
+            ],
+            policy: LbPolicy {
+                outlier: Some(OutlierDetection {
+                    consecutive_5xx_errors: Some(1),
+                    max_ejection_percent: None,
+                }),
+                locality_failover: false,
+                rule: None,
+            },
+        };
+        // 10% of two hosts rounds to zero, but Envoy always ejects one: b keeps failing, and
+        // the client never sees "no healthy upstream".
+        let answers = run(&route, 4, &Options::default());
+        assert!(
+            answers
+                .iter()
+                .all(|a| a.output.contains("delayed connect error: 111"))
+        );
+    }
+}

@@ -286,7 +286,8 @@ pub(crate) struct ControlPlane<'v> {
     /// is what the proxies it configures get.
     pub config: &'v ClusterView,
     pub istiod: &'v Istiod,
-    /// Its own cluster first, then every remote it registered, with the ID it files each under.
+    /// Its own cluster and every remote it registered, with the ID it files each under, in the
+    /// view's cluster order.
     pub known: Vec<(&'v ClusterView, String)>,
 }
 
