@@ -30,27 +30,29 @@ pub fn failover_applies(rule: Option<&DestinationRule>) -> bool {
     }
 }
 
-/// Compacted priorities (0 = preferred), one per endpoint.
+/// Compacted priorities (0 = preferred), one per endpoint. `failoverPriority` labels rank
+/// first; `failover` region rules (or the default region/zone/subzone ordering when there are
+/// no labels) refine each label level, as istiod multiplies the label priority by 5.
 pub fn priorities(
     setting: Option<&LocalityLbSetting>,
     client: &Place,
     endpoints: &[Place],
 ) -> Vec<u32> {
-    let raw: Vec<u32> = match setting {
-        Some(s) if !s.failover_priority.is_empty() => endpoints
-            .iter()
-            .map(|ep| label_priority(&s.failover_priority, client, ep))
-            .collect(),
-        _ => {
-            let failover = setting.map(|s| s.failover.as_slice()).unwrap_or_default();
-            endpoints
-                .iter()
-                .map(|ep| {
-                    locality_priority(failover, client.locality.as_ref(), ep.locality.as_ref())
-                })
-                .collect()
-        }
-    };
+    let labels = setting.map_or(&[][..], |s| s.failover_priority.as_slice());
+    let failover = setting.map_or(&[][..], |s| s.failover.as_slice());
+    let raw: Vec<u32> = endpoints
+        .iter()
+        .map(|ep| {
+            if labels.is_empty() {
+                locality_priority(failover, client.locality.as_ref(), ep.locality.as_ref())
+            } else if failover.is_empty() {
+                label_priority(labels, client, ep)
+            } else {
+                label_priority(labels, client, ep) * 5
+                    + locality_priority(failover, client.locality.as_ref(), ep.locality.as_ref())
+            }
+        })
+        .collect();
     compact(&raw)
 }
 
@@ -82,8 +84,8 @@ fn locality_priority(
     p
 }
 
-/// The number of leading `failoverPriority` labels that do *not* match, counted from the end:
-/// an endpoint matching all of them gets 0, one matching none gets `len`.
+/// `len - j` for the first label `j` that differs from the client's (or the `key=value`
+/// override); 0 when all match (istio: `applyFailoverPriorityPerLocality`).
 fn label_priority(keys: &[String], client: &Place, ep: &Place) -> u32 {
     let mut matched = 0;
     for key in keys {
@@ -91,9 +93,11 @@ fn label_priority(keys: &[String], client: &Place, ep: &Place) -> u32 {
             Some((k, v)) => (k, Some(v.to_string())),
             None => (key.as_str(), client.labels.get(key.as_str()).cloned()),
         };
-        match (want, ep.labels.get(key)) {
-            (Some(w), Some(v)) if w == *v => matched += 1,
-            _ => break,
+        // A label missing on both sides matches (istiod compares the empty strings).
+        if want.unwrap_or_default() == ep.labels.get(key).cloned().unwrap_or_default() {
+            matched += 1;
+        } else {
+            break;
         }
     }
     (keys.len() - matched) as u32
@@ -201,6 +205,28 @@ mod tests {
             &[same_net_other_region, other_net_same_region, both],
         );
         assert_eq!(pr, vec![1, 2, 0]);
+    }
+
+    #[test]
+    fn failover_priority_with_region_failover_refines_each_label_level() {
+        let mut labels = BTreeMap::new();
+        labels.insert("tier".to_string(), "gold".to_string());
+        let s = LocalityLbSetting {
+            failover_priority: vec!["tier".into()],
+            failover: vec![("r1".into(), "r3".into())],
+            ..Default::default()
+        };
+        let client = place(&labels, Some(&Locality::new("r1", "a", "")), "c", "n");
+        let gold_r2 = place(&labels, Some(&Locality::new("r2", "a", "")), "c", "n");
+        let gold_r3 = place(&labels, Some(&Locality::new("r3", "a", "")), "c", "n");
+        let plain_r1 = place(
+            &BTreeMap::new(),
+            Some(&Locality::new("r1", "a", "")),
+            "c",
+            "n",
+        );
+        let pr = priorities(Some(&s), &client, &[gold_r2, gold_r3, plain_r1]);
+        assert_eq!(pr, vec![1, 0, 2]);
     }
 
     #[test]
