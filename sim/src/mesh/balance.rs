@@ -170,7 +170,7 @@ impl<'r> Envoy<'r> {
                 Hop::PlainReset => Some(Failure::HandshakeReset),
             };
             elapsed += failure.map_or(1, Failure::elapsed_ms);
-            if elapsed > deadline_ms {
+            if elapsed >= deadline_ms {
                 // curl gives up first; Envoy sees a downstream reset, which outlier detection
                 // does not count.
                 return curl_failed(respond::curl_timeout(self.opts.timeout_secs));

@@ -206,23 +206,22 @@ pub fn route(view: &MeshView, req: &Request) -> Result<Route, MeshError> {
             let network = endpoint_network(cluster, pod);
             let mtls = pod.sidecar.is_some()
                 && mtls_mode(view, cluster, &pod.namespace) != MtlsMode::Disable;
-            // istiod's network filter: an empty network on either side counts as "same network"
-            // (FACTS 9 item 9); a real difference needs mTLS and a gateway with an address,
-            // or istiod drops the endpoint.
+            // istiod's network filter (istio: `pilot/pkg/xds/endpoints/ep_filters.go`,
+            // `EndpointsByNetworkFilter`): an empty network on either side counts as the same
+            // network (FACTS 9 item 9), and so does a network without a usable gateway: both
+            // are sent straight to the pod IP. Through a gateway, the endpoint needs mTLS (SNI
+            // routing) or istiod drops it.
             let cross_network = !network.is_empty()
                 && !client_sidecar.network.is_empty()
                 && network != client_sidecar.network;
             let gateway = if cross_network {
-                if !mtls {
-                    continue;
-                }
-                match network_gateway(&cp, &network) {
-                    Some(g) => Some(g),
-                    None => continue,
-                }
+                network_gateway(&cp, &network, &cluster.name)
             } else {
                 None
             };
+            if gateway.is_some() && !mtls {
+                continue;
+            }
             let server_stale = pod.sidecar.as_ref().is_some_and(|s| {
                 Some(s.cluster_id.as_str()) != cluster_identity(cluster).as_deref()
             });
@@ -432,12 +431,16 @@ fn exposes_istiod(primary: &ClusterView, address: &str) -> bool {
 }
 
 /// The gateway istiod uses for `network`: a Service labelled with it, with an address and the
-/// mTLS port, in any cluster it knows (FACTS 2.1).
+/// mTLS port, in any cluster it knows (FACTS 2.1); one in the endpoint's own cluster first
+/// (`selectNetworkGateways`).
 fn network_gateway<'v>(
     cp: &ControlPlane<'v>,
     network: &str,
+    endpoint_cluster: &str,
 ) -> Option<(&'v ClusterView, &'v GatewayService)> {
-    cp.known.iter().find_map(|(c, _)| {
+    let own = cp.known.iter().filter(|(c, _)| c.name == endpoint_cluster);
+    let others = cp.known.iter().filter(|(c, _)| c.name != endpoint_cluster);
+    own.chain(others).find_map(|(c, _)| {
         c.gateways
             .iter()
             .find(|g| {

@@ -259,7 +259,11 @@ fn a_client_baked_without_a_network_skips_the_gateway() {
 }
 
 #[test]
-fn east_west_gateway_without_address_or_label_drops_the_remote_endpoints() {
+fn east_west_gateway_without_address_label_or_port_sends_traffic_at_unroutable_pods() {
+    // istiod finds no gateway for network2, so it hands out cluster2's pod IPs as if they were
+    // reachable (ep_filters.go: `InNetwork(epNetwork) || len(gateways) == 0`).
+    const TIMED_OUT: &str =
+        "curl: (28) Operation timed out after 10000 milliseconds with 0 bytes received";
     for broken in ["address", "label", "port"] {
         let mut view = multi_primary();
         let gw = &mut cluster(&mut view, "cluster2").gateways[0];
@@ -269,20 +273,52 @@ fn east_west_gateway_without_address_or_label_drops_the_remote_endpoints() {
             _ => gw.ports.retain(|p| *p != 15443),
         }
         let from1 = ask(&view, "cluster1", 4);
-        assert_eq!(outputs(&from1), vec![V1; 4], "{broken}");
-        assert!(
-            failures(&from1).is_empty(),
-            "{broken}: istiod drops the endpoint"
-        );
-        // Nothing left: Envoy has no host at all.
-        drain(&mut view, "cluster1");
-        let a = &ask(&view, "cluster1", 1)[0];
         assert_eq!(
-            (a.status, a.output.as_str()),
-            (Some(503), NO_HEALTHY_UPSTREAM),
+            outputs(&from1),
+            vec![V1, TIMED_OUT, V1, TIMED_OUT],
             "{broken}"
         );
+        assert!(from1[1].attempts.is_empty(), "{broken}: curl gave up first");
+        // A client that waits longer sees Envoy's own verdict after three connect timeouts.
+        drain(&mut view, "cluster1");
+        let client = curl_pod(&view, "cluster1");
+        let patient = Options {
+            timeout_secs: 60,
+            ..Options::default()
+        };
+        let a = &ask_as(&view, "cluster1", &client, 1, &patient)[0];
+        assert_eq!(
+            (a.status, a.output.as_str()),
+            (
+                Some(503),
+                "upstream connect error or disconnect/reset before headers. retried and the latest reset reason: connection timeout"
+            ),
+            "{broken}"
+        );
+        assert!(a.attempts.iter().all(|t| t.gateway.is_none()));
     }
+}
+
+#[test]
+fn nothing_left_to_route_to_is_no_healthy_upstream() {
+    let mut view = multi_primary();
+    drain(&mut view, "cluster1");
+    drain(&mut view, "cluster2");
+    let a = &ask(&view, "cluster1", 1)[0];
+    assert_eq!(
+        (a.status, a.output.as_str()),
+        (Some(503), NO_HEALTHY_UPSTREAM)
+    );
+    // Cross-network endpoints without mTLS are dropped by istiod, leaving nothing either.
+    let mut view = multi_primary();
+    drain(&mut view, "cluster1");
+    cluster(&mut view, "cluster2")
+        .peer_authentications
+        .push(PeerAuthentication {
+            namespace: "sample".into(),
+            mode: MtlsMode::Disable,
+        });
+    assert_eq!(ask(&view, "cluster1", 1)[0].output, NO_HEALTHY_UPSTREAM);
 }
 
 #[test]
