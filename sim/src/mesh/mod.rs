@@ -8,6 +8,18 @@
 //! - [`answer`]: N requests over that decision (round robin, locality priorities, retries,
 //!   outlier ejection).
 //! - [`probe`]: the probe Job contract the sim's kubelet runs, and its log format.
+//!
+//! Decisions the model makes where Istio leaves a choice (each cited where it is made):
+//! - Istio's default retry policy (2 retries, connect failures, another host first) is on, so a
+//!   failing remote endpoint next to a healthy local one shows in `Answer::attempts`, not in the
+//!   log; with no healthy alternative Envoy's 503 text reaches the log.
+//! - A proxy baked with a cluster ID its istiod does not know (FACTS 9 items 7, 8) has no
+//!   locality for istiod and its cross-cluster attempts fail with 503 `connection failure`.
+//! - A peer cluster with another meshID is ignored (only local answers).
+//! - Time: Envoy's connect timeout is 10 s, everything else instant; curl's `--max-time` cuts a
+//!   request short; outlier ejections last for the whole probe.
+//! - Not modelled: `distribute` (treated as no locality preference), VirtualServices,
+//!   ServiceEntries, DNS capture, DestinationRule `exportTo`, workload-scoped PeerAuthentications.
 
 mod balance;
 mod locality;
