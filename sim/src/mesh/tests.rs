@@ -608,3 +608,99 @@ fn a_recognised_probe_job_runs_against_the_model() {
         Some("helloworld-v2-5d4f8c7b9-cluster2")
     );
 }
+
+/// The fixtures stand for Istio's own samples: check them against the saved copies.
+mod samples {
+    use super::*;
+    use serde::Deserialize;
+    use serde_json::Value;
+
+    fn docs(rel: &str) -> Vec<Value> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../shared/istio/samples")
+            .join(rel);
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        serde_yaml::Deserializer::from_str(&text)
+            .map(|d| serde_json::to_value(serde_yaml::Value::deserialize(d).unwrap()).unwrap())
+            .filter(|v| !v.is_null())
+            .collect()
+    }
+
+    fn gateway(doc: &Value) -> IstioGateway {
+        let map = |v: &Value| {
+            v.as_object()
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        IstioGateway {
+            namespace: "istio-system".into(),
+            name: doc["metadata"]["name"].as_str().unwrap().into(),
+            selector: map(&doc["spec"]["selector"]),
+            servers: doc["spec"]["servers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| GatewayServer {
+                    port: s["port"]["number"].as_u64().unwrap() as u16,
+                    protocol: s["port"]["protocol"].as_str().unwrap().into(),
+                    tls_mode: s["tls"]["mode"].as_str().map(|m| m.trim().to_string()),
+                    hosts: s["hosts"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|h| h.as_str().unwrap().to_string())
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn cross_network_gateway_is_expose_services_yaml() {
+        let d = docs("multicluster/expose-services.yaml");
+        assert_eq!(gateway(&d[0]), cross_network_gateway());
+    }
+
+    #[test]
+    fn primary_remote_fixture_uses_expose_istiod_yaml() {
+        let d = docs("multicluster/expose-istiod.yaml");
+        let sample = gateway(d.iter().find(|d| d["kind"] == "Gateway").unwrap());
+        let view = primary_remote();
+        let c1 = view.cluster("cluster1").unwrap();
+        assert!(c1.istio_gateways.contains(&sample));
+    }
+
+    #[test]
+    fn helloworld_fixture_matches_the_sample() {
+        let d = docs("helloworld/helloworld.yaml");
+        let svc = d.iter().find(|d| d["kind"] == "Service").unwrap();
+        let view = multi_primary();
+        let fixture = &view.cluster("cluster1").unwrap().services[0];
+        assert_eq!(svc["metadata"]["name"], fixture.name.as_str());
+        assert_eq!(svc["spec"]["ports"][0]["port"], u64::from(fixture.ports[0]));
+        assert_eq!(
+            svc["spec"]["selector"]["app"],
+            fixture.selector["app"].as_str()
+        );
+        for version in ["v1", "v2"] {
+            let dep = d
+                .iter()
+                .find(|d| d["metadata"]["name"] == format!("helloworld-{version}").as_str())
+                .unwrap();
+            let labels = &dep["spec"]["template"]["metadata"]["labels"];
+            let cluster_name = if version == "v1" {
+                "cluster1"
+            } else {
+                "cluster2"
+            };
+            let pod = &view.cluster(cluster_name).unwrap().pods[0];
+            assert_eq!(labels["app"], pod.labels["app"].as_str());
+            assert_eq!(labels["version"], pod.labels["version"].as_str());
+        }
+    }
+}
