@@ -126,10 +126,12 @@ struct Envoy<'r> {
     endpoints: &'r [Endpoint],
     policy: &'r LbPolicy,
     opts: Options,
-    /// Round-robin position per priority.
-    rr: BTreeMap<u32, u64>,
+    /// Round-robin position per priority (and locality, under `distribute`).
+    rr: BTreeMap<String, u64>,
     /// Smooth weighted round robin credit per priority, for split priority loads.
     credit: BTreeMap<u32, i64>,
+    /// The same per locality, for `distribute` weights.
+    locality_credit: BTreeMap<String, i64>,
     consecutive_5xx: BTreeMap<&'r str, u32>,
     /// Ejections last the whole probe: `baseEjectionTime` (30s default) outlives it.
     ejected: BTreeSet<&'r str>,
@@ -143,6 +145,7 @@ impl<'r> Envoy<'r> {
             opts: *opts,
             rr: BTreeMap::new(),
             credit: BTreeMap::new(),
+            locality_credit: BTreeMap::new(),
             consecutive_5xx: BTreeMap::new(),
             ejected: BTreeSet::new(),
         }
@@ -205,13 +208,18 @@ impl<'r> Envoy<'r> {
             .filter(|e| !self.ejected.contains(e.host.as_str()))
             .collect();
         let priority = self.priority(&healthy)?;
-        let pool: Vec<&'r Endpoint> = healthy
+        let mut pool: Vec<&'r Endpoint> = healthy
             .into_iter()
             .filter(|e| e.priority == priority)
             .collect();
+        let mut key = priority.to_string();
+        if let Some(locality) = self.locality(&pool) {
+            pool.retain(|e| e.locality == locality);
+            key = format!("{priority}/{locality}");
+        }
         let mut chosen = None;
         for _ in 0..6 {
-            let pos = self.rr.entry(priority).or_insert(self.opts.seed);
+            let pos = self.rr.entry(key.clone()).or_insert(self.opts.seed);
             let ep = pool[(*pos % pool.len() as u64) as usize];
             *pos += 1;
             chosen = Some(ep);
@@ -220,6 +228,34 @@ impl<'r> Envoy<'r> {
             }
         }
         chosen
+    }
+
+    /// Locality-weighted pick under `distribute`: each locality's weight scaled by
+    /// min(1, 1.4 x its healthy share), by smooth weighted round robin. `None` when localities
+    /// are not weighted.
+    fn locality(&mut self, pool: &[&Endpoint]) -> Option<String> {
+        let mut groups: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
+        for e in pool {
+            let weight = i64::from(e.locality_weight?);
+            groups.entry(e.locality.as_str()).or_insert((weight, 0)).1 += 1;
+        }
+        let weighted: Vec<(&str, i64)> = groups
+            .iter()
+            .map(|(l, (w, healthy))| {
+                let all = self.endpoints.iter().filter(|e| e.locality == *l).count() as i64;
+                (*l, w * (140 * healthy / all.max(1)).min(100))
+            })
+            .filter(|(_, w)| *w > 0)
+            .collect();
+        let sum: i64 = weighted.iter().map(|(_, w)| w).sum();
+        for (l, w) in &weighted {
+            *self.locality_credit.entry(l.to_string()).or_default() += w;
+        }
+        let (best, _) = weighted
+            .iter()
+            .max_by_key(|(l, _)| (self.locality_credit[*l], std::cmp::Reverse(*l)))?;
+        *self.locality_credit.entry(best.to_string()).or_default() -= sum;
+        Some(best.to_string())
     }
 
     /// Envoy's priority load: each level takes min(100, 1.4 x its healthy share) of what is left,
@@ -307,6 +343,8 @@ mod tests {
             gateway: None,
             host: pod.into(),
             priority,
+            locality: String::new(),
+            locality_weight: None,
             hop,
             version: None,
         }

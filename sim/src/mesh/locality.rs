@@ -84,6 +84,73 @@ fn locality_priority(
     p
 }
 
+/// Whether istiod weights localities by `distribute` (no outlier detection needed).
+pub fn distribute_applies(rule: Option<&DestinationRule>) -> bool {
+    rule.and_then(|r| r.locality_lb.as_ref())
+        .is_some_and(|s| s.enabled != Some(false) && !s.distribute.is_empty())
+}
+
+/// `distribute` (istio: `applyLocalityWeights`): the first rule whose `from` matches the client
+/// gives each `to` pattern's weight to the localities it matches (split by their endpoint count,
+/// rounded up); localities no `to` matches get no traffic (`None`). Without a matching rule every
+/// locality keeps its endpoint count as weight.
+pub fn locality_weights(
+    distribute: &[(String, BTreeMap<String, u32>)],
+    client: Option<&Locality>,
+    endpoints: &[Place],
+) -> Vec<Option<u32>> {
+    let mut groups: BTreeMap<Option<&Locality>, u32> = BTreeMap::new();
+    for ep in endpoints {
+        *groups.entry(ep.locality.as_ref()).or_default() += 1;
+    }
+    let Some((_, to)) = distribute
+        .iter()
+        .find(|(from, _)| locality_match(client, from))
+    else {
+        return endpoints
+            .iter()
+            .map(|ep| groups.get(&ep.locality.as_ref()).copied())
+            .collect();
+    };
+    let mut weights: BTreeMap<Option<&Locality>, u32> = BTreeMap::new();
+    for (pattern, weight) in to {
+        let matched: Vec<(Option<&Locality>, u32)> = groups
+            .iter()
+            .filter(|(l, _)| !weights.contains_key(*l) && locality_match(**l, pattern))
+            .map(|(l, n)| (*l, *n))
+            .collect();
+        let total: u32 = matched.iter().map(|(_, n)| n).sum();
+        for (l, n) in matched {
+            weights.insert(l, (n * weight).div_ceil(total.max(1)));
+        }
+    }
+    endpoints
+        .iter()
+        .map(|ep| {
+            weights
+                .get(&ep.locality.as_ref())
+                .copied()
+                .filter(|w| *w > 0)
+        })
+        .collect()
+}
+
+/// `region/zone/subzone` with `*` for any and missing parts matching anything
+/// (istio: `util.LocalityMatch`).
+fn locality_match(locality: Option<&Locality>, pattern: &str) -> bool {
+    let mut parts = pattern.splitn(3, '/');
+    let (r, z, s) = (
+        parts.next().unwrap_or(""),
+        parts.next().unwrap_or(""),
+        parts.next().unwrap_or(""),
+    );
+    let get = |f: fn(&Locality) -> &str| locality.map(f);
+    let region = r == "*" || get(|l| &l.region) == Some(r);
+    let zone = z == "*" || z.is_empty() || get(|l| &l.zone) == Some(z);
+    let subzone = s == "*" || s.is_empty() || get(|l| &l.subzone) == Some(s);
+    region && zone && subzone
+}
+
 /// `len - j` for the first label `j` that differs from the client's (or the `key=value`
 /// override); 0 when all match (istio: `applyFailoverPriorityPerLocality`).
 fn label_priority(keys: &[String], client: &Place, ep: &Place) -> u32 {
@@ -227,6 +294,27 @@ mod tests {
         );
         let pr = priorities(Some(&s), &client, &[gold_r2, gold_r3, plain_r1]);
         assert_eq!(pr, vec![1, 0, 2]);
+    }
+
+    #[test]
+    fn distribute_splits_weight_and_drops_unlisted_localities() {
+        let eps = [
+            at("r1", "a"),
+            at("r1", "b"),
+            at("r1", "b"),
+            at("r2", "a"),
+            at("r3", "a"),
+        ];
+        let rule = vec![(
+            "r1/*".to_string(),
+            BTreeMap::from([("r1/*".to_string(), 80), ("r2/a".to_string(), 20)]),
+        )];
+        let w = locality_weights(&rule, Some(&Locality::new("r1", "a", "")), &eps);
+        // r1/a holds 1 of r1's 3 endpoints: ceil(80/3) = 27; r1/b: ceil(160/3) = 54.
+        assert_eq!(w, vec![Some(27), Some(54), Some(54), Some(20), None]);
+        // A client the rule does not match keeps plain per-locality weights.
+        let w = locality_weights(&rule, Some(&Locality::new("r9", "a", "")), &eps);
+        assert_eq!(w, vec![Some(1), Some(2), Some(2), Some(1), Some(1)]);
     }
 
     #[test]

@@ -18,8 +18,9 @@
 //! - A peer cluster with another meshID is ignored (only local answers).
 //! - Time: Envoy's connect timeout is 10 s, everything else instant; curl's `--max-time` cuts a
 //!   request short; outlier ejections last for the whole probe.
-//! - Not modelled: `distribute` (treated as no locality preference), VirtualServices,
-//!   ServiceEntries, DNS capture, DestinationRule `exportTo`, workload-scoped PeerAuthentications.
+//! - Not modelled: VirtualServices, ServiceEntries, DNS capture, DestinationRule `exportTo` and
+//!   subsets, port-level traffic policies, workload-scoped PeerAuthentications, Service
+//!   `trafficDistribution`, ambient.
 
 mod balance;
 mod locality;

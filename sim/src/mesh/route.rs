@@ -76,6 +76,10 @@ pub struct Endpoint {
     pub host: String,
     /// Locality priority (0 = preferred); all 0 without locality failover.
     pub priority: u32,
+    /// `region/zone/subzone` of the pod's node (empty when unknown).
+    pub locality: String,
+    /// The weight of the endpoint's locality under `distribute`; `None` without it.
+    pub locality_weight: Option<u32>,
     /// What one attempt to this endpoint meets.
     pub hop: Hop,
     /// The app's version, for `Answer::served_by`.
@@ -138,6 +142,8 @@ pub fn route(view: &MeshView, req: &Request) -> Result<Route, MeshError> {
                     gateway: None,
                     host: format!("{}/{}", home.name, pod.name),
                     priority: 0,
+                    locality: locality_key(node_locality(home, pod).as_ref()),
+                    locality_weight: None,
                     hop,
                     version: version(pod),
                 }
@@ -257,12 +263,32 @@ pub fn route(view: &MeshView, req: &Request) -> Result<Route, MeshError> {
                 gateway: gateway.map(|(gc, g)| format!("{}/{}/{}", gc.name, g.namespace, g.name)),
                 host,
                 priority: 0,
+                locality: locality_key(node_locality(cluster, pod).as_ref()),
+                locality_weight: None,
                 hop,
                 version: version(pod),
             });
         }
     }
-    if policy.locality_failover {
+    if let Some(setting) = rule
+        .and_then(|r| r.locality_lb.as_ref())
+        .filter(|_| locality::distribute_applies(rule))
+    {
+        let weights = locality::locality_weights(
+            &setting.distribute,
+            client_place.locality.as_ref(),
+            &places,
+        );
+        let mut kept = Vec::new();
+        for (mut ep, w) in endpoints.into_iter().zip(weights) {
+            // Localities `distribute` gives no weight lose their endpoints.
+            if w.is_some() {
+                ep.locality_weight = w;
+                kept.push(ep);
+            }
+        }
+        endpoints = kept;
+    } else if policy.locality_failover {
         let setting = rule.and_then(|r| r.locality_lb.as_ref());
         for (ep, p) in
             endpoints
@@ -595,6 +621,12 @@ fn endpoint_network(cluster: &ClusterView, pod: &Pod) -> String {
         .cloned()
         .or_else(|| cluster.network.clone())
         .unwrap_or_default()
+}
+
+fn locality_key(l: Option<&super::view::Locality>) -> String {
+    l.map_or_else(String::new, |l| {
+        format!("{}/{}/{}", l.region, l.zone, l.subzone)
+    })
 }
 
 fn node_locality(cluster: &ClusterView, pod: &Pod) -> Option<super::view::Locality> {

@@ -704,3 +704,32 @@ mod samples {
         }
     }
 }
+
+#[test]
+fn distribute_weights_localities_without_outlier_detection() {
+    let mut view = multi_primary();
+    cluster(&mut view, "cluster1")
+        .destination_rules
+        .push(DestinationRule {
+            namespace: "sample".into(),
+            name: "helloworld".into(),
+            host: "helloworld".into(),
+            locality_lb: Some(LocalityLbSetting {
+                distribute: vec![(
+                    "us-west/*".into(),
+                    [("us-west/*".to_string(), 80), ("us-east/*".to_string(), 20)].into(),
+                )],
+                ..Default::default()
+            }),
+            outlier_detection: None,
+        });
+    let answers = ask(&view, "cluster1", 10);
+    let v1 = outputs(&answers).iter().filter(|o| *o == V1).count();
+    assert_eq!((v1, answers.len() - v1), (8, 2));
+    // Only us-east listed: cluster1's own endpoints get nothing.
+    cluster(&mut view, "cluster1").destination_rules[0].locality_lb = Some(LocalityLbSetting {
+        distribute: vec![("us-west/*".into(), [("us-east/*".to_string(), 100)].into())],
+        ..Default::default()
+    });
+    assert_eq!(outputs(&ask(&view, "cluster1", 4)), vec![V2; 4]);
+}
