@@ -175,8 +175,11 @@ impl<'r> Envoy<'r> {
             elapsed += failure.map_or(1, Failure::elapsed_ms);
             if elapsed >= deadline_ms {
                 // curl gives up first; Envoy sees a downstream reset, which outlier detection
-                // does not count.
-                return curl_failed(respond::curl_timeout(self.opts.timeout_secs));
+                // does not count. Attempts that finished before stay on record.
+                return Answer {
+                    attempts,
+                    ..curl_failed(respond::curl_timeout(self.opts.timeout_secs))
+                };
             }
             attempts.push(Attempt {
                 cluster: ep.cluster.clone(),

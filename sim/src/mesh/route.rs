@@ -332,17 +332,17 @@ pub(crate) fn control_plane<'v>(
     let Some(remote) = &cluster.remote else {
         return Err(format!("no istiod runs in or for cluster {}", cluster.name));
     };
-    let primary = view
+    let (primary, istiod) = view
         .clusters
         .iter()
-        .find(|p| p.istiod.is_some() && exposes_istiod(p, &remote.remote_pilot_address))
+        .filter(|p| exposes_istiod(p, &remote.remote_pilot_address))
+        .find_map(|p| p.istiod.as_ref().map(|i| (p, i)))
         .ok_or_else(|| {
             format!(
                 "remotePilotAddress {:?} of cluster {} reaches no istiod",
                 remote.remote_pilot_address, cluster.name
             )
         })?;
-    let istiod = primary.istiod.as_ref().ok_or("unreachable")?;
     let known = known_clusters(view, primary, istiod);
     // FACTS 9 item 11: without a working remote secret the primary rejects the remote's proxies
     // (KubeJWTAuthenticator: could not get cluster <id>'s kube client).
