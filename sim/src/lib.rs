@@ -44,6 +44,7 @@ pub mod istio;
 mod jobs;
 pub mod kubeconfig;
 pub mod merge;
+pub mod mesh;
 mod openapi;
 mod protobuf;
 mod resources;
