@@ -9,11 +9,11 @@ pub mod apply;
 pub mod logging;
 pub mod plan;
 pub mod progress;
+pub mod render;
 pub mod rollback;
 pub mod session;
-pub mod status;
-pub mod render;
 pub mod sim;
+pub mod status;
 pub mod validate;
 
 /// Exit codes shared by every command.
