@@ -1,9 +1,9 @@
 //! `wait` actions: the plan's conditions as watches on the cluster.
 
-use super::action::backends_of;
+use super::action::scale_targets;
 use super::context::{ActionError, StepCtx, to_key};
 use crate::cluster::wait as w;
-use crate::plan::{Condition, ObjectRef};
+use crate::plan::{Condition, ObjectRef, ScaleTarget};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -228,23 +228,14 @@ async fn backends(
     timeout: Duration,
 ) -> Result<(), ActionError> {
     let c = ctx.cluster(cluster)?;
-    let key = to_key(service);
-    let svc = ctx
-        .retry(|| c.get(&key))
-        .await?
-        .ok_or_else(|| ActionError::Failed(format!("{service} not found in {cluster}")))?;
-    let ns = service.namespace.clone().unwrap_or_default();
-    let deployments = ctx
-        .retry(|| c.list("apps/v1", "Deployment", Some(&ns), None))
-        .await?;
-    let names = backends_of(&svc, &deployments);
-    if names.is_empty() {
+    let targets =
+        scale_targets(ctx, cluster, &ScaleTarget::ServiceBackends(service.clone())).await?;
+    if targets.is_empty() {
         return Err(ActionError::Failed(format!(
             "{service} in {cluster} selects no Deployment"
         )));
     }
-    for name in names {
-        let object = ObjectRef::namespaced("apps/v1", "Deployment", &ns, &name);
+    for object in targets {
         if drained {
             let key = to_key(&object);
             let cond: w::Condition = Box::new(|o| {

@@ -1,5 +1,4 @@
-//! Istio stand-ins: what istioctl installs, and (later) what a running
+//! Istio stand-ins (permissive CRDs live in `bootstrap.rs`): what istioctl installs, and (later) what a running
 //! istiod does with the objects in its cluster.
 
-pub mod crds;
 pub mod install;
