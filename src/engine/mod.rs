@@ -14,6 +14,7 @@ mod checks;
 mod conditions;
 mod context;
 mod edit;
+pub mod failpoint;
 mod local;
 mod observer;
 mod probe;
