@@ -2,5 +2,7 @@
 
 mod plan;
 mod sim_support;
+mod specs;
+mod state;
 mod support;
 mod validate;

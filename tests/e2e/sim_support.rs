@@ -213,7 +213,10 @@ impl SimEnv {
     pub fn secrets(&self) -> Vec<(String, String)> {
         let mut found = Vec::new();
         for c in self.sim.clusters() {
-            found.push((format!("admin token of {}", c.name()), c.admin_token().to_string()));
+            found.push((
+                format!("admin token of {}", c.name()),
+                c.admin_token().to_string(),
+            ));
             let Some(rt) = c.store().resolve_kind("v1", "Secret") else {
                 continue;
             };
@@ -221,8 +224,12 @@ impl SimEnv {
             for s in items {
                 let name = format!(
                     "{}/{}",
-                    s.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or(""),
-                    s.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("")
+                    s.pointer("/metadata/namespace")
+                        .and_then(Value::as_str)
+                        .unwrap_or(""),
+                    s.pointer("/metadata/name")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
                 );
                 for field in ["data", "stringData"] {
                     let Some(data) = s.get(field).and_then(Value::as_object) else {
@@ -240,14 +247,22 @@ impl SimEnv {
                             Some(text.to_string())
                         };
                         let plain = decoded.unwrap_or_default();
-                        if plain.contains("-----BEGIN CERTIFICATE") && !plain.contains("PRIVATE KEY") {
+                        if plain.contains("-----BEGIN CERTIFICATE")
+                            && !plain.contains("PRIVATE KEY")
+                        {
                             continue;
                         }
                         for piece in secret_pieces(&plain) {
-                            found.push((format!("{field}.{key} of Secret {name} in {}", c.name()), piece));
+                            found.push((
+                                format!("{field}.{key} of Secret {name} in {}", c.name()),
+                                piece,
+                            ));
                         }
                         if field == "data" && text.len() >= 16 {
-                            found.push((format!("{field}.{key} (base64) of Secret {name} in {}", c.name()), text.to_string()));
+                            found.push((
+                                format!("{field}.{key} (base64) of Secret {name} in {}", c.name()),
+                                text.to_string(),
+                            ));
                         }
                     }
                 }
@@ -272,7 +287,10 @@ impl SimEnv {
     /// the files of the state directory's logs.
     pub fn assert_no_secrets_in_outputs(&self) {
         let secrets = self.secrets();
-        assert!(!secrets.is_empty(), "the secret scan found nothing to look for");
+        assert!(
+            !secrets.is_empty(),
+            "the secret scan found nothing to look for"
+        );
         let outputs = self.outputs.lock().unwrap();
         let mut leaks = BTreeSet::new();
         for (label, text) in outputs.iter() {
@@ -282,7 +300,11 @@ impl SimEnv {
                 }
             }
         }
-        assert!(leaks.is_empty(), "secrets leaked:\n{}", leaks.into_iter().collect::<Vec<_>>().join("\n"));
+        assert!(
+            leaks.is_empty(),
+            "secrets leaked:\n{}",
+            leaks.into_iter().collect::<Vec<_>>().join("\n")
+        );
     }
 }
 
@@ -369,8 +391,14 @@ fn dump_store(store: &meshsim::Store) -> BTreeMap<String, Value> {
             .iter()
             .map(|o| {
                 let v = normalise(o);
-                let ns = v.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("");
-                let name = v.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+                let ns = v
+                    .pointer("/metadata/namespace")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                let name = v
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
                 let key = if ns.is_empty() {
                     format!("{} {} {name}", rt.api_version(), rt.kind)
                 } else {
@@ -417,10 +445,17 @@ pub fn normalise(object: &Value) -> Value {
         ] {
             meta.remove(k);
         }
-        if let Some(generate) = meta.get("generateName").and_then(Value::as_str).map(str::to_string) {
+        if let Some(generate) = meta
+            .get("generateName")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+        {
             meta.insert("name".into(), Value::String(format!("{generate}*")));
         }
-        if let Some(refs) = meta.get_mut("ownerReferences").and_then(Value::as_array_mut) {
+        if let Some(refs) = meta
+            .get_mut("ownerReferences")
+            .and_then(Value::as_array_mut)
+        {
             for r in refs {
                 if let Some(r) = r.as_object_mut() {
                     r.remove("uid");
@@ -534,7 +569,10 @@ impl Dump {
     /// Panics with a readable account of how `self` differs from `want`.
     pub fn assert_eq(&self, want: &Dump, context: &str) {
         let diff = self.diff(want);
-        assert!(diff.is_empty(), "{context}: cluster objects differ (left: got, right: want)\n{diff}");
+        assert!(
+            diff.is_empty(),
+            "{context}: cluster objects differ (left: got, right: want)\n{diff}"
+        );
     }
 
     /// Every difference, one line per missing or extra object and per
@@ -605,7 +643,10 @@ fn value_diff(path: &str, got: &Value, want: &Value, out: &mut Vec<String>) {
 fn short(v: &Value) -> String {
     let s = v.to_string();
     if s.len() > 160 {
-        format!("{}...", &s[..s.char_indices().nth(157).map_or(s.len(), |(i, _)| i)])
+        format!(
+            "{}...",
+            &s[..s.char_indices().nth(157).map_or(s.len(), |(i, _)| i)]
+        )
     } else {
         s
     }
@@ -619,7 +660,12 @@ fn dumps_of_two_fresh_sims_are_equal_and_a_change_is_reported() {
     da.assert_eq(&db, "two fresh simulations");
     assert!(!da.keys("cluster1").is_empty());
     // A change shows up, by object and field.
-    let rt = a.sim.cluster("cluster2").store().resolve_kind("v1", "ConfigMap").unwrap();
+    let rt = a
+        .sim
+        .cluster("cluster2")
+        .store()
+        .resolve_kind("v1", "ConfigMap")
+        .unwrap();
     let cm = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {"name": "probe-me", "namespace": "default"}, "data": {"k": "v"}});
     a.sim
@@ -628,7 +674,10 @@ fn dumps_of_two_fresh_sims_are_equal_and_a_change_is_reported() {
         .create(&rt, cm, &Default::default())
         .unwrap();
     let diff = a.dump().diff(&db);
-    assert!(diff.contains("cluster2: unexpected v1 ConfigMap default/probe-me"), "{diff}");
+    assert!(
+        diff.contains("cluster2: unexpected v1 ConfigMap default/probe-me"),
+        "{diff}"
+    );
 }
 
 #[test]
