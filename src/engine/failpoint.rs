@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 pub const ENV: &str = "MIGRATE_FAILPOINT";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::enum_variant_names)]
 pub(crate) enum Failpoint {
     BeforeStep(String),
     AfterStep(String),
@@ -40,7 +41,9 @@ impl Failpoint {
                     .rsplit_once(':')
                     .ok_or_else(|| format!("{ENV}={text:?}: expected inside-step:ID:K"))?;
                 match k.parse::<usize>() {
-                    Ok(k) if k > 0 && !id.is_empty() => Ok(Failpoint::InsideStep(id.to_string(), k)),
+                    Ok(k) if k > 0 && !id.is_empty() => {
+                        Ok(Failpoint::InsideStep(id.to_string(), k))
+                    }
                     _ => Err(format!("{ENV}={text:?}: K must be a number from 1")),
                 }
             }
@@ -90,10 +93,8 @@ pub(crate) fn before_step(step: &str) {
 pub(crate) fn after_step(step: &str) {
     match configured() {
         Some(Failpoint::AfterStep(id)) if id == step => die(&format!("after-step:{step}")),
-        Some(Failpoint::AfterNthStep(n)) => {
-            if FINISHED.fetch_add(1, Ordering::SeqCst) + 1 == *n {
-                die(&format!("after-step:{n} ({step})"));
-            }
+        Some(Failpoint::AfterNthStep(n)) if FINISHED.fetch_add(1, Ordering::SeqCst) + 1 == *n => {
+            die(&format!("after-step:{n} ({step})"))
         }
         _ => {}
     }
@@ -122,12 +123,22 @@ mod tests {
             Failpoint::parse("after-step:discovery/cluster1<-cluster2"),
             Ok(Failpoint::AfterStep("discovery/cluster1<-cluster2".into()))
         );
-        assert_eq!(Failpoint::parse("after-step:3"), Ok(Failpoint::AfterNthStep(3)));
+        assert_eq!(
+            Failpoint::parse("after-step:3"),
+            Ok(Failpoint::AfterNthStep(3))
+        );
         assert_eq!(
             Failpoint::parse("inside-step:trust/cluster1:2"),
             Ok(Failpoint::InsideStep("trust/cluster1".into(), 2))
         );
-        for bad in ["", "after-step", "after-step:", "inside-step:x", "inside-step:x:0", "boom:1"] {
+        for bad in [
+            "",
+            "after-step",
+            "after-step:",
+            "inside-step:x",
+            "inside-step:x:0",
+            "boom:1",
+        ] {
             assert!(Failpoint::parse(bad).is_err(), "{bad:?} accepted");
         }
     }

@@ -1,8 +1,8 @@
 //! Apply and rollback: the run's life cycle in the store, and each step's.
 
 use super::action::execute;
-use super::failpoint;
 use super::context::{ActionError, EngineOptions, Environment, StepCtx};
+use super::failpoint;
 use super::scheduler::{Limits, Node, StopFlag, walk};
 use crate::plan::{Action, Phase, Plan, PlanHeader, Step};
 use crate::state::{
