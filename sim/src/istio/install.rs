@@ -8,10 +8,16 @@
 
 use serde_json::{Map, Value, json};
 
+/// The Istio release the stand-in plays (istioctl's client version, image tags, labels).
+pub const VERSION: &str = "1.30.3";
 pub const ISTIO_NAMESPACE: &str = "istio-system";
-/// Every object istioctl installs carries these labels; uninstall finds them by the first.
+/// Every object istioctl installs carries these labels. `uninstall -f` finds
+/// them by owner and component, `uninstall --purge` by component alone.
 pub const OWNER_LABEL: &str = "install.operator.istio.io/owning-resource";
+pub const OWNER_NAMESPACE_LABEL: &str = "install.operator.istio.io/owning-resource-namespace";
 pub const COMPONENT_LABEL: &str = "operator.istio.io/component";
+/// The owner name when the IstioOperator has none (the charts' default).
+pub const UNNAMED_OWNER: &str = "unknown";
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InstallError {
@@ -116,7 +122,7 @@ impl Install {
         };
         Ok(Install {
             name: match get_str(iop, &["metadata", "name"]) {
-                n if n.is_empty() => "installed-state".into(),
+                n if n.is_empty() => UNNAMED_OWNER.into(),
                 n => n,
             },
             profile,
@@ -136,6 +142,7 @@ impl Install {
     fn labels(&self, component: &str) -> Map<String, Value> {
         let mut m = Map::new();
         m.insert(OWNER_LABEL.into(), json!(self.name));
+        m.insert(OWNER_NAMESPACE_LABEL.into(), json!(ISTIO_NAMESPACE));
         m.insert(COMPONENT_LABEL.into(), json!(component));
         m.insert("operator.istio.io/version".into(), json!(self.version));
         m.insert("istio.io/rev".into(), json!("default"));
@@ -154,12 +161,16 @@ impl Install {
         meta
     }
 
-    /// Every object the install creates or updates, in apply order.
+    /// Every object the install creates or updates, in apply order. The
+    /// Namespace carries no labels (istioctl only creates it when absent);
+    /// CustomResourceDefinitions come first and are never meant to replace
+    /// one already served.
     pub fn objects(&self) -> Vec<Value> {
         let mut out = vec![
             json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ISTIO_NAMESPACE}}),
         ];
         if self.istiod || self.remote {
+            out.extend(self.crds());
             out.extend(self.reader_rbac());
             out.push(self.values_configmap());
         }
@@ -181,6 +192,25 @@ impl Install {
             out.extend(self.gateway(g));
         }
         out
+    }
+
+    /// The base component's CRDs. meshsim's own permissive schemas stand in
+    /// for Istio's (tests load the real ones first); `IstioOperator` is not
+    /// among them: neither istioctl nor Helm installs it since 1.21 (FACTS 4.2).
+    fn crds(&self) -> Vec<Value> {
+        crate::istio_permissive_crds()
+            .into_iter()
+            .filter(|crd| crd["spec"]["group"] != "install.istio.io")
+            .map(|mut crd| {
+                let mut labels = crd["metadata"]["labels"]
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default();
+                labels.extend(self.labels("Base"));
+                crd["metadata"]["labels"] = Value::Object(labels);
+                crd
+            })
+            .collect()
     }
 
     fn reader_rbac(&self) -> Vec<Value> {
@@ -545,7 +575,7 @@ spec:
         for o in &objs {
             if o["kind"] != "Namespace" {
                 assert_eq!(
-                    o["metadata"]["labels"][OWNER_LABEL], "installed-state",
+                    o["metadata"]["labels"][OWNER_LABEL], UNNAMED_OWNER,
                     "{}",
                     o["metadata"]["name"]
                 );
