@@ -392,7 +392,7 @@ async fn run_actions(ctx: &StepCtx, actions: &[Action]) -> Result<(), String> {
         match execute(ctx, action).await {
             Ok(()) => {
                 if !ctx.opts.dry_run {
-                    let _ = ctx.env.store.record_event(
+                    let _ = ctx.env.store.record_progress(
                         ctx.run,
                         NewEvent::new(EventKind::Action, Some(&ctx.step), text),
                     );

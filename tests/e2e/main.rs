@@ -1,5 +1,6 @@
 //! Integration tests: one binary, one module per area, so the suite links once.
 
+mod apply;
 mod istioctl;
 mod live_plan;
 mod plan;

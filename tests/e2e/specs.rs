@@ -12,9 +12,9 @@ spec:
   installer: { kind: istioctl, path: "@ISTIOCTL@" }
   clusters:
     - { name: cluster1, context: sim-cluster1, network: network1, source: true,
-        locality: { region: cluster1, zone: cluster1-a } }
+        locality: { region: region1, zone: zone1 } }
     - { name: cluster2, context: sim-cluster2, network: network2,
-        locality: { region: cluster2, zone: cluster2-a } }
+        locality: { region: region2, zone: zone2 } }
   trust:
     root: { adopt: cluster1 }
     intermediateValidityDays: 730
