@@ -14,15 +14,22 @@ pub const DRAIN_ID: &str = "failover/drain";
 pub const IMAGE: &str = "docker.io/curlimages/curl:8.16.0";
 const PROBE_TIMEOUT: u64 = 300;
 
-/// The probe loop: URL and count come from the environment; the sidecar is
-/// told to quit at the end so the Job completes.
+/// The probe loop (`/bin/sh -c`): URL, count and per-request timeout come
+/// from the environment; `$(...)` makes every response exactly one line
+/// (the body, or curl's error); the sidecar is told to quit at the end so
+/// the Job completes. The same text as meshsim's probe contract
+/// (`meshsim::mesh::probe::PROBE_SCRIPT`), which runs only this program.
 pub const PROBE_SCRIPT: &str = r#"i=0
-while [ "$i" -lt "$REQUESTS" ]; do
-  curl -sS --max-time 5 "$URL" || echo "probe-error"
+while [ "$i" -lt "$PROBE_COUNT" ]; do
   i=$((i+1))
+  out=$(curl -sS --max-time "${PROBE_TIMEOUT_SECONDS:-10}" "$PROBE_URL" 2>&1)
+  printf '%s\n' "$out"
 done
 curl -fsS -X POST http://127.0.0.1:15020/quitquitquit >/dev/null 2>&1 || true
 "#;
+
+/// Seconds each probe request may take.
+const REQUEST_TIMEOUT: u32 = 5;
 
 pub fn probe_job(ft: &FailoverTest, name: &str) -> (ObjectRef, Value) {
     let svc = &ft.service;
@@ -50,8 +57,9 @@ pub fn probe_job(ft: &FailoverTest, name: &str) -> (ObjectRef, Value) {
                         "image": IMAGE,
                         "command": ["/bin/sh", "-c", PROBE_SCRIPT],
                         "env": [
-                            { "name": "URL", "value": url },
-                            { "name": "REQUESTS", "value": ft.requests.to_string() },
+                            { "name": "PROBE_URL", "value": url },
+                            { "name": "PROBE_COUNT", "value": ft.requests.to_string() },
+                            { "name": "PROBE_TIMEOUT_SECONDS", "value": REQUEST_TIMEOUT.to_string() },
                         ],
                     }],
                 },
@@ -165,4 +173,12 @@ pub fn steps(ctx: &Ctx<'_>) -> Vec<Step> {
     });
     drain.rollback(delete(&job));
     vec![baseline, drain]
+}
+
+#[cfg(test)]
+mod probe_contract {
+    #[test]
+    fn the_probe_script_is_meshsims_documented_one() {
+        assert_eq!(super::PROBE_SCRIPT, meshsim::mesh::probe::PROBE_SCRIPT);
+    }
 }

@@ -4,12 +4,23 @@
 use crate::sim_support::SimEnv;
 use crate::specs::TWO_CLUSTER;
 
-/// Two clusters, the source one seeded with a single-cluster mesh.
+/// Two clusters as the Istio multicluster docs start: cluster1 runs a
+/// single-cluster mesh with helloworld v1, curl and Prometheus; cluster2
+/// has helloworld v2 (the service must exist where the client calls it)
+/// and a Prometheus, and no mesh yet.
 pub fn seeded() -> SimEnv {
     let env = SimEnv::start(2);
-    env.rt
-        .block_on(meshsim::seed::seed_source_mesh(&env.sim, "cluster1"))
-        .expect("the source mesh is seeded");
+    env.rt.block_on(async {
+        meshsim::seed::seed_source_mesh(&env.sim, "cluster1")
+            .await
+            .expect("the source mesh is seeded");
+        meshsim::seed::deploy_helloworld(&env.sim, "cluster2", "v2")
+            .await
+            .expect("helloworld v2 on cluster2");
+        meshsim::seed::deploy_prometheus(&env.sim, "cluster2")
+            .await
+            .expect("prometheus on cluster2");
+    });
     env
 }
 
