@@ -767,13 +767,13 @@ fn failover_probes_drains_and_always_restores() {
         .iter()
         .map(|e| (e["name"].as_str().unwrap(), e["value"].as_str().unwrap()))
         .collect();
-    assert_eq!(env["URL"], "http://helloworld.sample:5000/hello");
-    assert_eq!(env["REQUESTS"], "20");
+    assert_eq!(env["PROBE_URL"], "http://helloworld.sample:5000/hello");
+    assert_eq!(env["PROBE_COUNT"], "20");
     assert!(
         container["command"][2]
             .as_str()
             .unwrap()
-            .contains("$REQUESTS")
+            .contains("$PROBE_COUNT")
     );
     assert_eq!(
         manifest["spec"]["template"]["spec"]["restartPolicy"],
