@@ -425,6 +425,8 @@ fn dump_store(store: &meshsim::Store) -> BTreeMap<String, Value> {
 const VOLATILE_ANNOTATIONS: &[&str] = &[
     "kubectl.kubernetes.io/restartedAt",
     "deployment.kubernetes.io/revision",
+    // The uid of the ServiceAccount a token Secret belongs to.
+    "kubernetes.io/service-account.uid",
 ];
 
 /// An object minus what differs between two equal runs: identity and
@@ -474,6 +476,22 @@ pub fn normalise(object: &Value) -> Value {
         status.remove("observedGeneration");
         // How many ReplicaSets a rollout went through is not a result.
         status.remove("collisionCount");
+        // Messages name generated ReplicaSets; type, status and reason stay.
+        if let Some(conditions) = status.get_mut("conditions").and_then(Value::as_array_mut) {
+            for c in conditions.iter_mut().filter_map(Value::as_object_mut) {
+                c.remove("message");
+            }
+        }
+    }
+    // Cluster IPs are handed out in creation order, which parallel steps vary.
+    if let Some(spec) = v.get_mut("spec").and_then(Value::as_object_mut)
+        && spec
+            .get("clusterIP")
+            .and_then(Value::as_str)
+            .is_some_and(|ip| ip != "None")
+    {
+        spec.insert("clusterIP".into(), Value::String("<allocated>".into()));
+        spec.insert("clusterIPs".into(), serde_json::json!(["<allocated>"]));
     }
     if is_secret {
         for field in ["data", "stringData"] {
