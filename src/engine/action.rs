@@ -33,6 +33,27 @@ pub(crate) async fn execute(ctx: &StepCtx, action: &Action) -> Result<(), Action
                 ctx.retry(|| c.delete(&key)).await?;
             }
         }
+        Action::DeleteEverywhere {
+            cluster,
+            api_version,
+            kind,
+            name,
+        } => {
+            if !dry {
+                let c = ctx.cluster(cluster)?;
+                let found = ctx.retry(|| c.list(api_version, kind, None, None)).await?;
+                for object in found {
+                    if object.pointer("/metadata/name").and_then(Value::as_str) != Some(name) {
+                        continue;
+                    }
+                    let namespace = object
+                        .pointer("/metadata/namespace")
+                        .and_then(Value::as_str);
+                    let key = crate::cluster::ObjectKey::new(api_version, kind, namespace, name);
+                    ctx.retry(|| c.delete(&key)).await?;
+                }
+            }
+        }
         Action::Patch {
             cluster,
             object,

@@ -103,7 +103,7 @@ pub fn step_statuses(env: &SimEnv) -> Vec<(String, String)> {
 fn reference() -> Dump {
     let (env, spec) = seeded_with_spec();
     apply(&env, &spec, &[], None).expect_ok();
-    env.dump()
+    env.settled_dump()
 }
 
 fn kubectl_ok(env: &SimEnv, cluster: &str, args: &[&str]) -> String {

@@ -4,6 +4,7 @@ mod apply;
 mod istioctl;
 mod live_plan;
 mod plan;
+mod rollback;
 mod sim_support;
 mod specs;
 mod state;
