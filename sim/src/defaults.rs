@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 
 /// Type-specific defaults for a new object. `seq` makes addresses unique.
 pub fn on_create(rt: &ResourceType, obj: &mut Value, _cluster: &str, seq: u64) {
+    fold_string_data(rt, obj);
     match (rt.group.as_str(), rt.kind.as_str()) {
         ("", "Namespace") => {
             obj["spec"] = json!({"finalizers": ["kubernetes"]});
@@ -81,6 +82,7 @@ pub fn on_create(rt: &ResourceType, obj: &mut Value, _cluster: &str, seq: u64) {
 
 /// Keeps server-assigned fields a client's update may leave out.
 pub fn on_update(rt: &ResourceType, obj: &mut Value, old: &Value) {
+    fold_string_data(rt, obj);
     if let ("", "Service") = (rt.group.as_str(), rt.kind.as_str()) {
         for field in ["clusterIP", "clusterIPs"] {
             if obj.pointer(&format!("/spec/{field}")).is_none()
@@ -96,5 +98,28 @@ pub fn on_update(rt: &ResourceType, obj: &mut Value, old: &Value) {
         && let Some(f) = old.pointer("/spec/finalizers").cloned()
     {
         obj["spec"] = json!({"finalizers": f});
+    }
+}
+
+/// A Secret's write-only `stringData` is merged into `data` (base64), winning over it, and
+/// never stored, as the real API server does.
+fn fold_string_data(rt: &ResourceType, obj: &mut Value) {
+    use base64::Engine;
+    if !(rt.group.is_empty() && rt.kind == "Secret") {
+        return;
+    }
+    let Some(Value::Object(strings)) = obj.as_object_mut().and_then(|m| m.remove("stringData"))
+    else {
+        return;
+    };
+    if !obj["data"].is_object() {
+        obj["data"] = json!({});
+    }
+    for (k, v) in strings {
+        let text = match v {
+            Value::String(s) => s,
+            other => other.to_string(),
+        };
+        obj["data"][k] = json!(base64::engine::general_purpose::STANDARD.encode(text));
     }
 }
