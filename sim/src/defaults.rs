@@ -70,6 +70,7 @@ pub fn on_create(rt: &ResourceType, obj: &mut Value, _cluster: &str, seq: u64) {
                 }
             }
         }
+        ("batch", "Job") => job_selector(obj),
         ("", "Pod") if obj.get("status").is_none() => {
             obj["status"] = json!({"phase": "Pending"});
         }
@@ -122,4 +123,33 @@ fn fold_string_data(rt: &ResourceType, obj: &mut Value) {
         };
         obj["data"][k] = json!(base64::engine::general_purpose::STANDARD.encode(text));
     }
+}
+
+/// A Job without `manualSelector` selects its pods by its uid, and its template carries the
+/// labels that match (what `kubectl logs job/<name>` relies on).
+fn job_selector(obj: &mut Value) {
+    if obj.pointer("/spec/manualSelector") == Some(&Value::Bool(true))
+        || obj.pointer("/spec/selector").is_some()
+        || !obj["spec"].is_object()
+    {
+        return;
+    }
+    let uid = obj.pointer("/metadata/uid").cloned().unwrap_or_default();
+    let name = obj.pointer("/metadata/name").cloned().unwrap_or_default();
+    obj["spec"]["selector"] = json!({"matchLabels": {"batch.kubernetes.io/controller-uid": uid}});
+    if !obj["spec"]["template"].is_object() {
+        obj["spec"]["template"] = json!({});
+    }
+    let template = &mut obj["spec"]["template"];
+    if !template["metadata"].is_object() {
+        template["metadata"] = json!({});
+    }
+    if !template["metadata"]["labels"].is_object() {
+        template["metadata"]["labels"] = json!({});
+    }
+    let labels = &mut template["metadata"]["labels"];
+    labels["batch.kubernetes.io/controller-uid"] = uid.clone();
+    labels["batch.kubernetes.io/job-name"] = name.clone();
+    labels["controller-uid"] = uid;
+    labels["job-name"] = name;
 }

@@ -220,6 +220,17 @@ pub fn inject(pod: &mut Value, proxy: &Proxy) {
     {
         cs.push(container);
     }
+    // A pod written with its status already (the sim's kubelet at once) reports the proxy too.
+    if let Some(statuses) = pod
+        .pointer_mut("/status/containerStatuses")
+        .and_then(Value::as_array_mut)
+        && let Some(first) = statuses.first().cloned()
+    {
+        let mut s = first;
+        s["name"] = json!("istio-proxy");
+        s["image"] = json!(proxy.image);
+        statuses.push(s);
+    }
     let spec = &mut pod["spec"];
     if !spec["volumes"].is_array() {
         spec["volumes"] = json!([]);

@@ -159,8 +159,7 @@ spec:
 
 /// `gen-eastwest-gateway.sh --network <net>` output.
 pub fn eastwest_iop(network: &str) -> String {
-    sample("multicluster/eastwest-gateway-iop.network1.generated.yaml")
-        .replace("network1", network)
+    sample("multicluster/eastwest-gateway-iop.network1.generated.yaml").replace("network1", network)
 }
 
 /// A root CA and per-cluster intermediates, as `tools/certs` makes them (ECDSA here).
@@ -179,7 +178,10 @@ impl Roots {
         p.distinguished_name.push(DnType::OrganizationName, org);
         p.distinguished_name.push(DnType::CommonName, "Root CA");
         p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
+        p.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
         let root = CertifiedIssuer::self_signed(p, KeyPair::generate().unwrap()).unwrap();
         Roots { root }
     }
@@ -194,10 +196,14 @@ impl Roots {
         let mut p = CertificateParams::new(vec!["istiod.istio-system.svc".to_string()]).unwrap();
         p.distinguished_name = rcgen::DistinguishedName::new();
         p.distinguished_name.push(DnType::OrganizationName, "Istio");
-        p.distinguished_name.push(DnType::CommonName, "Intermediate CA");
+        p.distinguished_name
+            .push(DnType::CommonName, "Intermediate CA");
         p.distinguished_name.push(DnType::LocalityName, cluster);
         p.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-        p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
+        p.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
         p.use_authority_key_identifier_extension = true;
         let key = KeyPair::generate().unwrap();
         let cert = p.signed_by(&key, &*self.root).unwrap();
@@ -217,10 +223,17 @@ pub async fn create_cacerts(sim: &Sim, cluster: &str, files: &[(&str, String)]) 
         .kubeconfig_path()
         .with_extension(format!("cacerts-{cluster}"));
     std::fs::create_dir_all(&dir).unwrap();
-    let mut args: Vec<String> = ["create", "secret", "generic", "cacerts", "-n", "istio-system"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let mut args: Vec<String> = [
+        "create",
+        "secret",
+        "generic",
+        "cacerts",
+        "-n",
+        "istio-system",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     for (name, text) in files {
         let path = dir.join(name);
         std::fs::write(&path, text).unwrap();

@@ -4,8 +4,18 @@ use crate::harness::*;
 use serde_json::Value;
 
 /// `ISTIO_META_*` env of the `istio-proxy` container of each pod matching `selector`.
-async fn proxy_env(sim: &meshsim::Sim, cluster: &str, ns: &str, selector: &str) -> Vec<Option<Value>> {
-    let out = k(sim, cluster, &["get", "pods", "-n", ns, "-l", selector, "-o", "json"]).await;
+async fn proxy_env(
+    sim: &meshsim::Sim,
+    cluster: &str,
+    ns: &str,
+    selector: &str,
+) -> Vec<Option<Value>> {
+    let out = k(
+        sim,
+        cluster,
+        &["get", "pods", "-n", ns, "-l", selector, "-o", "json"],
+    )
+    .await;
     let list: Value = serde_json::from_str(&out).unwrap();
     list["items"]
         .as_array()
@@ -54,19 +64,58 @@ async fn pods_keep_the_cluster_name_of_their_injection_until_restarted() {
     install(store, &primary_iop("old-name", "network1"));
     istiod_running(&sim, "cluster1").await;
     k(&sim, "cluster1", &["create", "namespace", "sample"]).await;
-    k(&sim, "cluster1", &["label", "namespace", "sample", "istio-injection=enabled"]).await;
+    k(
+        &sim,
+        "cluster1",
+        &["label", "namespace", "sample", "istio-injection=enabled"],
+    )
+    .await;
     apply(&sim, "cluster1", &["-n", "sample"], DEPLOY).await;
-    k(&sim, "cluster1", &["rollout", "status", "deployment/app", "-n", "sample", "--timeout=30s"]).await;
+    k(
+        &sim,
+        "cluster1",
+        &[
+            "rollout",
+            "status",
+            "deployment/app",
+            "-n",
+            "sample",
+            "--timeout=30s",
+        ],
+    )
+    .await;
     let envs = proxy_env(&sim, "cluster1", "sample", "app=app").await;
     assert_eq!(envs.len(), 2);
     for env in &envs {
         let env = env.as_ref().expect("injected");
-        assert_eq!(env_value(env, "ISTIO_META_CLUSTER_ID").as_deref(), Some("old-name"));
-        assert_eq!(env_value(env, "ISTIO_META_NETWORK").as_deref(), Some("network1"));
-        assert_eq!(env_value(env, "ISTIO_META_MESH_ID").as_deref(), Some("mesh1"));
+        assert_eq!(
+            env_value(env, "ISTIO_META_CLUSTER_ID").as_deref(),
+            Some("old-name")
+        );
+        assert_eq!(
+            env_value(env, "ISTIO_META_NETWORK").as_deref(),
+            Some("network1")
+        );
+        assert_eq!(
+            env_value(env, "ISTIO_META_MESH_ID").as_deref(),
+            Some("mesh1")
+        );
     }
-    let status = k(&sim, "cluster1", &["get", "pods", "-n", "sample", "-l", "app=app", "-o",
-        "jsonpath={.items[0].metadata.annotations.sidecar\\.istio\\.io/status}"]).await;
+    let status = k(
+        &sim,
+        "cluster1",
+        &[
+            "get",
+            "pods",
+            "-n",
+            "sample",
+            "-l",
+            "app=app",
+            "-o",
+            "jsonpath={.items[0].metadata.annotations.sidecar\\.istio\\.io/status}",
+        ],
+    )
+    .await;
     assert!(status.contains("istio-proxy"), "{status}");
 
     // Re-install with another clusterName: istiod restarts with it, old pods keep theirs.
@@ -78,14 +127,20 @@ async fn pods_keep_the_cluster_name_of_their_injection_until_restarted() {
     })
     .await;
     for env in proxy_env(&sim, "cluster1", "sample", "app=app").await {
-        assert_eq!(env_value(env.as_ref().unwrap(), "ISTIO_META_CLUSTER_ID").as_deref(), Some("old-name"));
+        assert_eq!(
+            env_value(env.as_ref().unwrap(), "ISTIO_META_CLUSTER_ID").as_deref(),
+            Some("old-name")
+        );
     }
     rollout_restart(&sim, "cluster1", "sample", "app").await;
     let envs = proxy_env(&sim, "cluster1", "sample", "app=app").await;
     assert_eq!(envs.len(), 2);
     for env in envs {
         let env = env.unwrap();
-        assert_eq!(env_value(&env, "ISTIO_META_CLUSTER_ID").as_deref(), Some("new-name"));
+        assert_eq!(
+            env_value(&env, "ISTIO_META_CLUSTER_ID").as_deref(),
+            Some("new-name")
+        );
         // An empty network is not set at all.
         assert_eq!(env_value(&env, "ISTIO_META_NETWORK"), None);
     }
@@ -99,39 +154,98 @@ async fn injection_follows_labels_and_needs_an_istiod() {
             Some(v) => format!("\n  labels: {{sidecar.istio.io/inject: \"{v}\"}}"),
             None => String::new(),
         };
-        format!("apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}{labels}\nspec:\n  containers:\n  - name: c\n    image: example/app:1\n")
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}{labels}\nspec:\n  containers:\n  - name: c\n    image: example/app:1\n"
+        )
     };
     let injected = |name: &'static str, ns: &'static str| {
         let sim = &sim;
         async move {
-            let out = k(sim, "cluster1", &["get", "pod", name, "-n", ns, "-o", "jsonpath={.spec.containers[*].name}"]).await;
+            let out = k(
+                sim,
+                "cluster1",
+                &[
+                    "get",
+                    "pod",
+                    name,
+                    "-n",
+                    ns,
+                    "-o",
+                    "jsonpath={.spec.containers[*].name}",
+                ],
+            )
+            .await;
             out.split_whitespace().any(|c| c == "istio-proxy")
         }
     };
     k(&sim, "cluster1", &["create", "namespace", "on"]).await;
-    k(&sim, "cluster1", &["label", "namespace", "on", "istio-injection=enabled"]).await;
+    k(
+        &sim,
+        "cluster1",
+        &["label", "namespace", "on", "istio-injection=enabled"],
+    )
+    .await;
     k(&sim, "cluster1", &["create", "namespace", "off"]).await;
     // No Istio yet: nothing injected.
     apply(&sim, "cluster1", &["-n", "on"], &pod("before", None)).await;
     assert!(!injected("before", "on").await);
 
-    install(sim.cluster("cluster1").store(), &primary_iop("cluster1", "network1"));
+    install(
+        sim.cluster("cluster1").store(),
+        &primary_iop("cluster1", "network1"),
+    );
     istiod_running(&sim, "cluster1").await;
     apply(&sim, "cluster1", &["-n", "on"], &pod("plain", None)).await;
-    apply(&sim, "cluster1", &["-n", "on"], &pod("opted-out", Some("false"))).await;
+    apply(
+        &sim,
+        "cluster1",
+        &["-n", "on"],
+        &pod("opted-out", Some("false")),
+    )
+    .await;
     apply(&sim, "cluster1", &["-n", "off"], &pod("unlabelled", None)).await;
-    apply(&sim, "cluster1", &["-n", "off"], &pod("opted-in", Some("true"))).await;
+    apply(
+        &sim,
+        "cluster1",
+        &["-n", "off"],
+        &pod("opted-in", Some("true")),
+    )
+    .await;
     assert!(injected("plain", "on").await);
     assert!(!injected("opted-out", "on").await);
     assert!(!injected("unlabelled", "off").await);
     assert!(injected("opted-in", "off").await);
     assert!(!injected("before", "on").await);
     // The proxy remembers the root it trusts: the one istiod distributes.
-    let pod_roots = k(&sim, "cluster1", &["get", "pod", "plain", "-n", "on", "-o",
-        "jsonpath={.metadata.annotations.meshsim\\.dev/proxy-trusted-roots}"]).await;
+    let pod_roots = k(
+        &sim,
+        "cluster1",
+        &[
+            "get",
+            "pod",
+            "plain",
+            "-n",
+            "on",
+            "-o",
+            "jsonpath={.metadata.annotations.meshsim\\.dev/proxy-trusted-roots}",
+        ],
+    )
+    .await;
     let istiod = istiod_running(&sim, "cluster1").await;
-    let istiod_roots = k(&sim, "cluster1", &["get", "pod", &istiod, "-n", "istio-system", "-o",
-        "jsonpath={.metadata.annotations.meshsim\\.dev/trusted-roots}"]).await;
+    let istiod_roots = k(
+        &sim,
+        "cluster1",
+        &[
+            "get",
+            "pod",
+            &istiod,
+            "-n",
+            "istio-system",
+            "-o",
+            "jsonpath={.metadata.annotations.meshsim\\.dev/trusted-roots}",
+        ],
+    )
+    .await;
     assert_eq!(pod_roots, istiod_roots);
     assert_eq!(pod_roots.len(), 64);
 }

@@ -16,7 +16,10 @@ async fn openssl_subject(pem: &str) -> String {
     input.write_all(pem.as_bytes()).await.unwrap();
     drop(input);
     let out = child.wait_with_output().await.unwrap();
-    assert!(out.status.success(), "openssl could not read the certificate");
+    assert!(
+        out.status.success(),
+        "openssl could not read the certificate"
+    );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
@@ -33,21 +36,40 @@ fn b64(s: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn self_signed_then_cacerts_after_a_restart() {
     let sim = start(1).await;
-    install(sim.cluster("cluster1").store(), &primary_iop("cluster1", "network1"));
+    install(
+        sim.cluster("cluster1").store(),
+        &primary_iop("cluster1", "network1"),
+    );
     istiod_running(&sim, "cluster1").await;
 
     // No cacerts: a self-signed istio-ca-secret, O=<trust domain>.
     let secret_type = k(
         &sim,
         "cluster1",
-        &["get", "secret", "istio-ca-secret", "-n", "istio-system", "-o", "jsonpath={.type}"],
+        &[
+            "get",
+            "secret",
+            "istio-ca-secret",
+            "-n",
+            "istio-system",
+            "-o",
+            "jsonpath={.type}",
+        ],
     )
     .await;
     assert_eq!(secret_type, "istio.io/ca-root");
     let ca_cert = b64(&k(
         &sim,
         "cluster1",
-        &["get", "secret", "istio-ca-secret", "-n", "istio-system", "-o", "jsonpath={.data.ca-cert\\.pem}"],
+        &[
+            "get",
+            "secret",
+            "istio-ca-secret",
+            "-n",
+            "istio-system",
+            "-o",
+            "jsonpath={.data.ca-cert\\.pem}",
+        ],
     )
     .await);
     let subject = openssl_subject(&ca_cert).await;
@@ -58,7 +80,15 @@ async fn self_signed_then_cacerts_after_a_restart() {
     let key = b64(&k(
         &sim,
         "cluster1",
-        &["get", "secret", "istio-ca-secret", "-n", "istio-system", "-o", "jsonpath={.data.ca-key\\.pem}"],
+        &[
+            "get",
+            "secret",
+            "istio-ca-secret",
+            "-n",
+            "istio-system",
+            "-o",
+            "jsonpath={.data.ca-key\\.pem}",
+        ],
     )
     .await);
     assert!(key.starts_with("-----BEGIN EC PRIVATE KEY-----"));
@@ -71,7 +101,15 @@ async fn self_signed_then_cacerts_after_a_restart() {
     let labels = k(
         &sim,
         "cluster1",
-        &["get", "configmap", "istio-ca-root-cert", "-n", "default", "-o", "jsonpath={.metadata.labels.istio\\.io/config}"],
+        &[
+            "get",
+            "configmap",
+            "istio-ca-root-cert",
+            "-n",
+            "default",
+            "-o",
+            "jsonpath={.metadata.labels.istio\\.io/config}",
+        ],
     )
     .await;
     assert_eq!(labels, "true");
@@ -83,7 +121,10 @@ async fn self_signed_then_cacerts_after_a_restart() {
     k(&sim, "cluster1", &["create", "namespace", "after-cacerts"]).await;
     root_cert_becomes(&sim, "cluster1", "after-cacerts", &ca_cert).await;
     assert_eq!(
-        root_cert_of(&sim, "cluster1", "default").await.unwrap().trim(),
+        root_cert_of(&sim, "cluster1", "default")
+            .await
+            .unwrap()
+            .trim(),
         ca_cert.trim()
     );
 
@@ -99,12 +140,25 @@ async fn self_signed_then_cacerts_after_a_restart() {
     let mode = k(
         &sim,
         "cluster1",
-        &["get", "pod", &pod, "-n", "istio-system", "-o", "jsonpath={.metadata.annotations.meshsim\\.dev/ca-mode}"],
+        &[
+            "get",
+            "pod",
+            &pod,
+            "-n",
+            "istio-system",
+            "-o",
+            "jsonpath={.metadata.annotations.meshsim\\.dev/ca-mode}",
+        ],
     )
     .await;
     assert_eq!(mode, "plugged-in");
     // A deleted istio-ca-root-cert comes back.
-    k(&sim, "cluster1", &["delete", "configmap", "istio-ca-root-cert", "-n", "later"]).await;
+    k(
+        &sim,
+        "cluster1",
+        &["delete", "configmap", "istio-ca-root-cert", "-n", "later"],
+    )
+    .await;
     root_cert_becomes(&sim, "cluster1", "later", &new_root).await;
 }
 
@@ -114,12 +168,24 @@ async fn incomplete_cacerts_fail_the_istiod_pod() {
     k(&sim, "cluster1", &["create", "namespace", "istio-system"]).await;
     let files = Roots::new("Istio").cacerts("cluster1");
     create_cacerts(&sim, "cluster1", &files[..2]).await;
-    install(sim.cluster("cluster1").store(), &primary_iop("cluster1", "network1"));
+    install(
+        sim.cluster("cluster1").store(),
+        &primary_iop("cluster1", "network1"),
+    );
     let message = eventually("the istiod pod to fail", || async {
         let out = kubectl(
             &sim,
             "cluster1",
-            &["get", "pods", "-n", "istio-system", "-l", "app=istiod", "-o", "jsonpath={.items[0].status.message}"],
+            &[
+                "get",
+                "pods",
+                "-n",
+                "istio-system",
+                "-l",
+                "app=istiod",
+                "-o",
+                "jsonpath={.items[0].status.message}",
+            ],
             None,
         )
         .await;
@@ -130,7 +196,16 @@ async fn incomplete_cacerts_fail_the_istiod_pod() {
     let waiting = k(
         &sim,
         "cluster1",
-        &["get", "pods", "-n", "istio-system", "-l", "app=istiod", "-o", "jsonpath={.items[0].status.containerStatuses[0].state.waiting.reason}"],
+        &[
+            "get",
+            "pods",
+            "-n",
+            "istio-system",
+            "-l",
+            "app=istiod",
+            "-o",
+            "jsonpath={.items[0].status.containerStatuses[0].state.waiting.reason}",
+        ],
     )
     .await;
     assert_eq!(waiting, "CrashLoopBackOff");
@@ -147,12 +222,20 @@ async fn incomplete_cacerts_fail_the_istiod_pod() {
     let raw = kubectl(
         &sim,
         "cluster1",
-        &["get", "--raw", "/api/v1/namespaces/istio-system/services/http:istiod:15014/proxy/debug/clusterz"],
+        &[
+            "get",
+            "--raw",
+            "/api/v1/namespaces/istio-system/services/http:istiod:15014/proxy/debug/clusterz",
+        ],
         None,
     )
     .await;
     assert_ne!(raw.code, 0);
-    assert!(raw.stderr.contains("NotFound") || raw.stderr.contains("not found"), "{}", raw.stderr);
+    assert!(
+        raw.stderr.contains("NotFound") || raw.stderr.contains("not found"),
+        "{}",
+        raw.stderr
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -174,15 +257,42 @@ async fn remote_secrets_register_with_their_sync_status() {
 
     // A bogus token: timeout. A token of an account with no RBAC: timeout.
     let bogus = remote_kubeconfig(&sim, "cluster3", "msim-sa.bogus.token.value");
-    apply(&sim, "cluster1", &[], &remote_secret("cluster3", "cluster3", &bogus)).await;
-    k(&sim, "cluster3", &["create", "serviceaccount", "nobody", "-n", "default"]).await;
-    let weak = remote_kubeconfig(&sim, "cluster3", &sim.cluster("cluster3").mint_token("default", "nobody"));
+    apply(
+        &sim,
+        "cluster1",
+        &[],
+        &remote_secret("cluster3", "cluster3", &bogus),
+    )
+    .await;
+    k(
+        &sim,
+        "cluster3",
+        &["create", "serviceaccount", "nobody", "-n", "default"],
+    )
+    .await;
+    let weak = remote_kubeconfig(
+        &sim,
+        "cluster3",
+        &sim.cluster("cluster3").mint_token("default", "nobody"),
+    );
     apply(&sim, "cluster1", &[], &remote_secret("weak", "weak", &weak)).await;
     // Its own ID and an ID registered already are ignored.
     let own = remote_kubeconfig(&sim, "cluster2", "x");
-    apply(&sim, "cluster1", &[], &remote_secret("self", "cluster1", &own)).await;
+    apply(
+        &sim,
+        "cluster1",
+        &[],
+        &remote_secret("self", "cluster1", &own),
+    )
+    .await;
     let dup = remote_kubeconfig(&sim, "cluster3", "y");
-    apply(&sim, "cluster1", &[], &remote_secret("zz-dup", "cluster2", &dup)).await;
+    apply(
+        &sim,
+        "cluster1",
+        &[],
+        &remote_secret("zz-dup", "cluster2", &dup),
+    )
+    .await;
 
     let rows = clusterz(&sim, "cluster1").await;
     assert_eq!(status_of(&rows, "cluster3").as_deref(), Some("timeout"));
@@ -199,7 +309,11 @@ async fn remote_secrets_register_with_their_sync_status() {
     let plain = k(
         &sim,
         "cluster1",
-        &["get", "--raw", "/api/v1/namespaces/istio-system/services/istiod:15014/proxy/debug/clusterz"],
+        &[
+            "get",
+            "--raw",
+            "/api/v1/namespaces/istio-system/services/istiod:15014/proxy/debug/clusterz",
+        ],
     )
     .await;
     let plain: Vec<serde_json::Value> = serde_json::from_str(&plain).unwrap();
@@ -207,8 +321,30 @@ async fn remote_secrets_register_with_their_sync_status() {
 
     // Deleting the secrets unregisters the cluster. (The sim judges secrets when asked, so
     // the ignored duplicate would take over; real istiod leaves it ignored until it changes.)
-    k(&sim, "cluster1", &["delete", "secret", "istio-remote-secret-zz-dup", "-n", "istio-system"]).await;
-    k(&sim, "cluster1", &["delete", "secret", "istio-remote-secret-cluster2", "-n", "istio-system"]).await;
+    k(
+        &sim,
+        "cluster1",
+        &[
+            "delete",
+            "secret",
+            "istio-remote-secret-zz-dup",
+            "-n",
+            "istio-system",
+        ],
+    )
+    .await;
+    k(
+        &sim,
+        "cluster1",
+        &[
+            "delete",
+            "secret",
+            "istio-remote-secret-cluster2",
+            "-n",
+            "istio-system",
+        ],
+    )
+    .await;
     let rows = clusterz(&sim, "cluster1").await;
     assert_eq!(status_of(&rows, "cluster2"), None, "{rows:?}");
 
@@ -216,7 +352,11 @@ async fn remote_secrets_register_with_their_sync_status() {
     let raw = kubectl(
         &sim,
         "cluster3",
-        &["get", "--raw", "/api/v1/namespaces/istio-system/services/http:istiod:15014/proxy/debug/clusterz"],
+        &[
+            "get",
+            "--raw",
+            "/api/v1/namespaces/istio-system/services/http:istiod:15014/proxy/debug/clusterz",
+        ],
         None,
     )
     .await;
