@@ -319,6 +319,14 @@ async fn remote_secrets_register_with_their_sync_status() {
     let plain: Vec<serde_json::Value> = serde_json::from_str(&plain).unwrap();
     assert_eq!(plain, rows);
 
+    // A remote API server that is down cannot be synced.
+    sim.cluster("cluster2").faults().set_down(true);
+    let rows = clusterz(&sim, "cluster1").await;
+    assert_eq!(status_of(&rows, "cluster2").as_deref(), Some("timeout"));
+    sim.cluster("cluster2").faults().set_down(false);
+    let rows = clusterz(&sim, "cluster1").await;
+    assert_eq!(status_of(&rows, "cluster2").as_deref(), Some("synced"));
+
     // Deleting the secrets unregisters the cluster. (The sim judges secrets when asked, so
     // the ignored duplicate would take over; real istiod leaves it ignored until it changes.)
     k(
