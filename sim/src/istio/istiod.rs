@@ -7,7 +7,7 @@
 //! - While a pod serves, it writes ConfigMap `istio-ca-root-cert` (FACTS 3.4) into every
 //!   namespace of its cluster and of every remote it leads (primary-remote, FACTS 7), including
 //!   namespaces created later, and puts it back when changed or deleted.
-//! - `debug/clusterz` through the API server's service proxy ([`serve_debug`]).
+//! - `debug/clusterz` through the API server's service proxy (`serve_debug`).
 //!
 //! Runtime state lives on the istiod pod as annotations, so the view builder and tests (and
 //! `kubectl get pod -o yaml`) read it: [`ANN_CA_MODE`] (`self-signed`, `plugged-in` or

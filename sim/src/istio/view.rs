@@ -345,7 +345,8 @@ fn istiod(clusters: &ClusterSet, store: &Store) -> Option<Istiod> {
     })
 }
 
-/// The `istio-sidecar-injector` webhook's injection path, when it calls a service.
+/// The `istio-sidecar-injector` webhook's injection path (of its service or URL); `None`
+/// without the webhook.
 pub fn injection_path(store: &Store) -> Option<String> {
     let rt = store.resolve(
         "admissionregistration.k8s.io",
@@ -353,9 +354,17 @@ pub fn injection_path(store: &Store) -> Option<String> {
         "mutatingwebhookconfigurations",
     )?;
     let hook = store.get_arc(&rt, None, "istio-sidecar-injector").ok()?;
-    hook.pointer("/webhooks/0/clientConfig/service/path")
+    let config = hook.pointer("/webhooks/0/clientConfig")?;
+    let from_url = config.get("url").and_then(Value::as_str).map(|u| {
+        // `https://host[:port]/path`: the path part.
+        let rest = u.split_once("://").map_or(u, |(_, r)| r);
+        rest.find('/').map_or("/", |i| &rest[i..]).to_string()
+    });
+    config
+        .pointer("/service/path")
         .and_then(Value::as_str)
         .map(str::to_string)
+        .or(from_url)
         .or(Some("/inject".into()))
 }
 
