@@ -164,7 +164,7 @@ async fn self_signed_then_cacerts_after_a_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn incomplete_cacerts_fail_the_istiod_pod() {
-    let sim = start(1).await;
+    let sim = start_slow(1).await;
     k(&sim, "cluster1", &["create", "namespace", "istio-system"]).await;
     let files = Roots::new("Istio").cacerts("cluster1");
     create_cacerts(&sim, "cluster1", &files[..2]).await;

@@ -160,7 +160,7 @@ fn set(v: &[&str]) -> BTreeSet<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_correct_multi_network_mesh_answers_from_both_clusters() {
-    let sim = start(2).await;
+    let sim = start_slow(2).await;
     setup(
         &sim,
         &Mesh {
