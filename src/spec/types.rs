@@ -374,6 +374,23 @@ pub struct FailoverTest {
     pub requests: u32,
 }
 
+impl Spec {
+    /// Whether a DestinationRule with locality load balancing governs the
+    /// failover test's service in its client cluster: healthy local endpoints
+    /// then take every request, so only a drain of that cluster moves traffic.
+    pub fn locality_lb_applies(&self, t: &FailoverTest) -> bool {
+        let host = format!(
+            "{}.{}.svc.cluster.local",
+            t.service.name, t.service.namespace
+        );
+        self.routing.destination_rules.iter().any(|dr| {
+            dr.host == host
+                && dr.locality_lb.is_some()
+                && (dr.clusters.is_empty() || dr.clusters.contains(&t.from))
+        })
+    }
+}
+
 fn default_requests() -> u32 {
     20
 }
