@@ -5,7 +5,9 @@
 //! from it. Replicas are restored and the Jobs deleted whatever happened.
 
 use super::{Ctx, ROLLOUT_TIMEOUT, discovery, routing, wait};
-use crate::plan::{Action, Condition, ObjectRef, Phase, ProbeExpect, Risk, ScaleTarget, Step};
+use crate::plan::{
+    Action, Check, Condition, ObjectRef, Phase, ProbeExpect, Risk, ScaleTarget, Step,
+};
 use crate::spec::FailoverTest;
 use serde_json::Value;
 
@@ -86,6 +88,16 @@ pub fn steps(ctx: &Ctx<'_>) -> Vec<Step> {
         Condition::Present,
         ROLLOUT_TIMEOUT,
     ));
+    // A stale sidecar fails the drill in ways that hide the cause: name it.
+    for c in &ctx.spec.clusters {
+        baseline.forward(Action::Check {
+            cluster: Some(c.name.clone()),
+            check: Check::WorkloadsCurrent {
+                namespace: ft.service.namespace.clone(),
+                cluster_id: c.name.clone(),
+            },
+        });
+    }
     let (job, manifest) = probe_job(ft, "migrate-failover-probe-baseline");
     baseline.forward(Action::Probe {
         cluster: ft.from.clone(),
