@@ -682,6 +682,41 @@ fn strict_mtls_virtual_services_and_cluster_filters() {
     assert_eq!(applied(c2, "VirtualService")[0]["metadata"]["name"], "vs1");
 }
 
+#[test]
+fn authorization_policies_name_callers_in_every_trust_domain() {
+    let extra = r#"  routing:
+    authorizationPolicies:
+      - name: hello-callers
+        namespace: sample
+        clusters: [c2]
+        selector: { app: helloworld }
+        allow: [sample/curl]
+"#;
+    let mut d = doc("multi-primary", &clusters(2, false), "{ adopt: c1 }", extra);
+    d.spec.mesh.trust_domain_aliases = vec!["old.example".into()];
+    let p = plan(&d).unwrap();
+    assert!(p.step("routing/c1").is_none(), "the policy goes to c2 only");
+    let c2 = step(&p, "routing/c2");
+    let ap = applied(c2, "AuthorizationPolicy")[0];
+    assert_eq!(ap["apiVersion"], "security.istio.io/v1");
+    assert_eq!(ap["metadata"]["namespace"], "sample");
+    assert_eq!(ap["spec"]["action"], "ALLOW");
+    assert_eq!(ap["spec"]["selector"]["matchLabels"]["app"], "helloworld");
+    assert_eq!(
+        ap["spec"]["rules"][0]["from"][0]["source"]["principals"],
+        serde_json::json!([
+            "cluster.local/ns/sample/sa/curl",
+            "old.example/ns/sample/sa/curl"
+        ])
+    );
+    // Rolled back like every routing object: restored to what was there.
+    assert!(
+        c2.rollback
+            .iter()
+            .any(|a| a.object().is_some_and(|o| o.kind == "AuthorizationPolicy"))
+    );
+}
+
 // ---- observability ----
 
 #[test]
