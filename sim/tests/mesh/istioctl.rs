@@ -775,3 +775,101 @@ fn main_exit_codes() {
         1
     );
 }
+
+/// What src/phases/install.rs generates for a remote, the placeholder resolved to the primary's gateway address.
+const REMOTE: &str = "\
+apiVersion: install.istio.io/v1alpha1
+kind: IstioOperator
+spec:
+  profile: remote
+  values:
+    istiodRemote:
+      injectionPath: /inject/cluster/cluster2/net/network2
+    global:
+      meshID: mesh1
+      multiCluster:
+        clusterName: cluster2
+      network: network2
+      remotePilotAddress: 172.18.1.10
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_gets_an_istiod_service_pointing_at_the_primary() {
+    let sim = start(1).await;
+    let dir = temp_dir();
+    let out = install(&sim, "sim-cluster1", &write(&dir, "remote.yaml", REMOTE)).await;
+    assert_eq!(out, "✔ Istio core installed ⛵️\n✔ Installation complete\n");
+    let none = kubectl(
+        &sim,
+        "cluster1",
+        &["get", "deploy", "-n", "istio-system", "-o", "name"],
+    )
+    .await;
+    assert_eq!(none.ok().trim(), "", "a remote runs no istiod");
+    let slice = kubectl(
+        &sim,
+        "cluster1",
+        &[
+            "get",
+            "endpointslice",
+            "istiod",
+            "-n",
+            "istio-system",
+            "-o",
+            "jsonpath={.endpoints[0].addresses[0]} {.metadata.labels.kubernetes\\.io/service-name}",
+        ],
+    )
+    .await;
+    assert_eq!(slice.ok(), "172.18.1.10 istiod");
+    let ports = kubectl(
+        &sim,
+        "cluster1",
+        &[
+            "get",
+            "svc",
+            "istiod",
+            "-n",
+            "istio-system",
+            "-o",
+            "jsonpath={.spec.ports[*].port}",
+        ],
+    )
+    .await;
+    assert_eq!(ports.ok(), "15012 443");
+    let hook = kubectl(
+        &sim,
+        "cluster1",
+        &[
+            "get",
+            "mutatingwebhookconfiguration",
+            "istio-sidecar-injector",
+            "-o",
+            "jsonpath={.webhooks[0].clientConfig.service.path}",
+        ],
+    )
+    .await;
+    assert_eq!(hook.ok(), "/inject/cluster/cluster2/net/network2");
+    let kubeconfig = kc(&sim);
+    let (result, _) = istioctl(
+        &[
+            "uninstall",
+            "-y",
+            "--purge",
+            "--context",
+            "sim-cluster1",
+            "--kubeconfig",
+            &kubeconfig,
+        ],
+        "",
+    )
+    .await;
+    result.unwrap();
+    let gone = kubectl(
+        &sim,
+        "cluster1",
+        &["get", "endpointslice", "istiod", "-n", "istio-system"],
+    )
+    .await;
+    assert_ne!(gone.code, 0);
+    let _ = std::fs::remove_dir_all(&dir);
+}
