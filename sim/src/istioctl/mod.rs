@@ -137,6 +137,22 @@ pub async fn run(
     }
 }
 
+/// Makes `dir/istioctl` a symlink to `target` (the `migrate` binary, which
+/// turns into this stand-in when started under that name) and returns its
+/// path: what the demo and the tests put on PATH or in `spec.installer.path`.
+#[cfg(unix)]
+pub fn link(
+    dir: &std::path::Path,
+    target: &std::path::Path,
+) -> std::io::Result<std::path::PathBuf> {
+    let path = dir.join("istioctl");
+    if std::fs::symlink_metadata(&path).is_ok() {
+        std::fs::remove_file(&path)?;
+    }
+    std::os::unix::fs::symlink(target, &path)?;
+    Ok(path)
+}
+
 /// Asks `prompt` and reads one answer: only `y`/`yes` proceeds, as istioctl's `Confirm`.
 pub(crate) fn confirm(
     prompt: &str,
