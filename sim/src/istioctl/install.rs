@@ -96,7 +96,8 @@ async fn install_operator(
 ) -> Result<(), IstioctlError> {
     let mut api = KubeApi::new(client.clone());
     let objects = install.objects();
-    // istioctl creates its namespace when missing and never takes over its labels.
+    // Created only when missing (labelled with the network then); an existing
+    // namespace, and the labels others put on it, stay as they are.
     for ns in objects.iter().filter(|o| o["kind"] == "Namespace") {
         api.create_if_absent(ns).await?;
     }
