@@ -6,7 +6,7 @@ use crate::faults::Faults;
 use crate::jobs::JobRunner;
 use crate::store::Store;
 use crate::tls::ClusterTls;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 pub(crate) struct ClusterInner {
@@ -28,11 +28,28 @@ pub(crate) struct ClusterInner {
 #[derive(Clone, Debug, Default)]
 pub struct ClusterSet {
     stores: Arc<std::sync::OnceLock<Vec<(String, Store)>>>,
+    /// The clusters themselves (tokens, TLS, faults), for code that checks a
+    /// kubeconfig against them. Weak: every cluster holds this set.
+    inners: Arc<std::sync::OnceLock<Vec<Weak<ClusterInner>>>>,
 }
 
 impl ClusterSet {
     pub(crate) fn fill(&self, stores: Vec<(String, Store)>) {
         let _ = self.stores.set(stores);
+    }
+
+    pub(crate) fn fill_clusters(&self, inners: &[Arc<ClusterInner>]) {
+        let _ = self.inners.set(inners.iter().map(Arc::downgrade).collect());
+    }
+
+    /// Every running cluster (empty for a set built without a simulation).
+    pub(crate) fn clusters(&self) -> Vec<Arc<ClusterInner>> {
+        self.inners
+            .get()
+            .into_iter()
+            .flatten()
+            .filter_map(Weak::upgrade)
+            .collect()
     }
 
     pub fn get(&self, name: &str) -> Option<&Store> {

@@ -9,6 +9,9 @@ pub struct JobOutcome {
     pub succeeded: bool,
     /// The pod's log (`kubectl logs`, pods/log).
     pub log: String,
+    /// Why the pod failed (pod `status.message` and the container's termination message);
+    /// empty when it succeeded.
+    pub message: String,
 }
 
 /// The Job being run and the state of every cluster.
@@ -17,6 +20,8 @@ pub struct JobContext<'a> {
     pub cluster: &'a str,
     /// The Job object as stored.
     pub job: &'a Value,
+    /// The Job's pod as created (after admission, e.g. sidecar injection).
+    pub pod: &'a Value,
     pub clusters: &'a ClusterSet,
 }
 
@@ -34,7 +39,7 @@ impl JobRunner for SucceedingJobRunner {
     fn run(&self, _ctx: &JobContext<'_>) -> JobOutcome {
         JobOutcome {
             succeeded: true,
-            log: String::new(),
+            ..Default::default()
         }
     }
 }

@@ -67,7 +67,8 @@ pub use jobs::{JobContext, JobOutcome, JobRunner, SucceedingJobRunner};
 pub use resources::{GroupResource, ResourceType};
 pub use status::ApiError;
 pub use store::{
-    DeleteOptions, Deleted, EventType, Propagation, StatusPolicy, Store, WatchEvent, WriteOptions,
+    Admission, DeleteOptions, Deleted, EventType, Propagation, StatusPolicy, Store, WatchEvent,
+    WriteOptions,
 };
 
 use cluster::ClusterInner;
@@ -99,7 +100,9 @@ pub struct SimConfig {
     pub clusters: usize,
     /// How long new pods take to become ready (0: at once).
     pub ready_delay: Duration,
-    /// Decides how Jobs end and what their pods log.
+    /// Decides how Jobs end and what their pods log. Default: the probe
+    /// kubelet ([`istio::kubelet::MeshJobRunner`]); [`SucceedingJobRunner`]
+    /// completes every Job with an empty log.
     pub job_runner: Arc<dyn JobRunner>,
     /// Where to write the kubeconfig; None: a private temporary directory
     /// removed when the simulation ends.
@@ -120,7 +123,7 @@ impl Default for SimConfig {
         SimConfig {
             clusters: 2,
             ready_delay: Duration::from_millis(50),
-            job_runner: Arc::new(SucceedingJobRunner),
+            job_runner: Arc::new(istio::kubelet::MeshJobRunner),
             kubeconfig_path: None,
             istio_crds: false,
             faults: FaultConfig::default(),
@@ -202,6 +205,11 @@ impl Sim {
                 .map(|c| (c.name.clone(), c.store.clone()))
                 .collect(),
         );
+        all.fill_clusters(&inners);
+        for c in &inners {
+            c.store
+                .set_admission(Some(Arc::new(istio::inject::Injector::new(&c.name, &all))));
+        }
         let entries: Vec<kubeconfig::Entry<'_>> = inners
             .iter()
             .map(|c| kubeconfig::Entry {
@@ -234,6 +242,7 @@ impl Sim {
         let mut tasks = Vec::new();
         for (inner, listener) in inners.iter().zip(listeners) {
             tasks.push(tokio::spawn(controllers::run(inner.clone())));
+            tasks.push(tokio::spawn(istio::istiod::run(inner.clone())));
             tasks.push(tokio::spawn(server::serve(inner.clone(), Some(listener))));
         }
         Ok(Sim {
@@ -284,8 +293,18 @@ impl Sim {
         for t in &self.tasks {
             t.abort();
         }
+        self.release_hooks();
         for t in self.tasks.drain(..) {
             let _ = t.await;
+        }
+    }
+}
+
+impl Sim {
+    /// The injector holds every store; dropping it breaks that cycle.
+    fn release_hooks(&self) {
+        for c in &self.clusters {
+            c.store().set_admission(None);
         }
     }
 }
@@ -295,6 +314,7 @@ impl Drop for Sim {
         for t in &self.tasks {
             t.abort();
         }
+        self.release_hooks();
         if let Some(dir) = &self.temp_dir {
             let _ = std::fs::remove_dir_all(dir);
         }

@@ -107,6 +107,15 @@ struct Shared {
     cluster: String,
     state: RwLock<State>,
     events: broadcast::Sender<Arc<WatchEvent>>,
+    admission: RwLock<Option<Arc<dyn Admission>>>,
+}
+
+/// A mutating admission hook (like a webhook): called on every create, HTTP
+/// and in-process alike, before the object is stored and without the store's
+/// lock held, so it may read this and other stores.
+pub trait Admission: Send + Sync + 'static {
+    /// May change `obj`; an error refuses the create.
+    fn admit_create(&self, rt: &ResourceType, obj: &mut Value) -> Result<(), ApiError>;
 }
 
 /// A cluster's object store; cheap to clone (shared).
@@ -138,12 +147,22 @@ impl Store {
                     logs: HashMap::new(),
                 }),
                 events,
+                admission: RwLock::new(None),
             }),
         }
     }
 
     pub fn cluster_name(&self) -> &str {
         &self.shared.cluster
+    }
+
+    /// Installs (or with `None` removes) the create-time admission hook.
+    pub fn set_admission(&self, hook: Option<Arc<dyn Admission>>) {
+        *self
+            .shared
+            .admission
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = hook;
     }
 
     fn read(&self) -> RwLockReadGuard<'_, State> {
@@ -335,6 +354,15 @@ impl Store {
     ) -> Result<Value, ApiError> {
         if !obj.is_object() {
             return Err(ApiError::bad_request("the object must be a JSON object"));
+        }
+        let hook = self
+            .shared
+            .admission
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some(hook) = hook {
+            hook.admit_create(rt, &mut obj)?;
         }
         let mut state = self.write();
         let namespace = self.check_namespace(&state, rt, &obj)?;

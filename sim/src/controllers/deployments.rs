@@ -326,6 +326,10 @@ fn schedule_ready(cluster: &Arc<ClusterInner>, pod_rt: &ResourceType, pod: &Valu
             let Ok(mut p) = cluster.store.get(&pod_rt, Some(&ns), &name) else {
                 return;
             };
+            // A container that already crashed (e.g. istiod refusing its CA) stays down.
+            if crashed(&p) {
+                return;
+            }
             p["status"] = running_status(&cluster, &p);
             match cluster.store.update(&pod_rt, p, &WriteOptions::default()) {
                 Err(e) if e.code == 409 => continue,
@@ -333,6 +337,12 @@ fn schedule_ready(cluster: &Arc<ClusterInner>, pod_rt: &ResourceType, pod: &Valu
             }
         }
     });
+}
+
+fn crashed(pod: &Value) -> bool {
+    pod.pointer("/status/containerStatuses")
+        .and_then(Value::as_array)
+        .is_some_and(|cs| cs.iter().any(|c| c.pointer("/state/waiting").is_some()))
 }
 
 fn deployment_status(d: &Value, replicas: i64, total: i64, ready: i64, rs_name: &str) -> Value {

@@ -79,6 +79,7 @@ fn run(cluster: &Arc<ClusterInner>, job: &Value) {
     let outcome = cluster.job_runner.run(&JobContext {
         cluster: &cluster.name,
         job,
+        pod: &pod,
         clusters: &cluster.all,
     });
     store.set_log(&ns, &pod_name, outcome.log.clone());
@@ -93,6 +94,7 @@ fn run(cluster: &Arc<ClusterInner>, job: &Value) {
                     "started": false, "restartCount": 0,
                     "state": {"terminated": {"exitCode": exit_code,
                         "reason": if outcome.succeeded { "Completed" } else { "Error" },
+                        "message": outcome.message,
                         "startedAt": start, "finishedAt": end}}}))
                 .collect()
         })
@@ -102,6 +104,9 @@ fn run(cluster: &Arc<ClusterInner>, job: &Value) {
         "startTime": start,
         "containerStatuses": containers,
     });
+    if !outcome.message.is_empty() {
+        pod["status"]["message"] = json!(outcome.message);
+    }
     if store.update(&pod_rt, pod, &opts).is_err() {
         return;
     }

@@ -106,6 +106,9 @@ pub(crate) async fn route(cluster: &Arc<ClusterInner>, req: Req) -> (&'static st
     if let Some(resp) = crate::openapi::serve(cluster, &req) {
         return ("get", resp);
     }
+    if let Some(answer) = crate::istio::istiod::serve_debug(cluster, &req, &who) {
+        return answer;
+    }
     let Some(target) = parse_path(&path) else {
         return (req.verb_hint(), error_response(&not_found_path()));
     };

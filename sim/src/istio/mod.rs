@@ -1,4 +1,18 @@
-//! Istio stand-ins (permissive CRDs live in `bootstrap.rs`): what istioctl installs, and (later) what a running
-//! istiod does with the objects in its cluster.
+//! Istio stand-ins (permissive CRDs live in `bootstrap.rs`): what istioctl installs, and what a
+//! running istiod does with the objects in its cluster.
+//!
+//! - [`install`]: the objects `istioctl install -f IOP` writes (pure).
+//! - [`ca`]: istiod's CA choice at start (`cacerts`, `istio-ca-secret`) and certificate helpers.
+//! - [`istiod`]: the controller task per cluster (CA choice, `istio-ca-root-cert`, `debug/clusterz`).
+//! - [`remote`]: whether a remote secret's kubeconfig really reaches a simulated cluster.
+//! - [`inject`]: sidecar injection at pod creation (the webhook).
+//! - [`view`]: the mesh model's input, built from every cluster's store.
+//! - [`kubelet`]: the Job runner that runs the probe program against the model.
 
+pub mod ca;
+pub mod inject;
 pub mod install;
+pub mod istiod;
+pub mod kubelet;
+pub mod remote;
+pub mod view;

@@ -462,6 +462,7 @@ async fn jobs_complete_with_the_runners_log_and_lb_services_get_addresses() {
             ctx.cluster,
             ctx.clusters.iter().count()
         ),
+        ..Default::default()
     };
     let sim = meshsim::Sim::start(meshsim::SimConfig {
         clusters: 2,

@@ -1,0 +1,270 @@
+//! Sidecar injection at pod creation, as Istio's webhook does it (FACTS 4.1, 7, 9 items 7-9).
+//!
+//! A pod is injected when the cluster has the `istio-sidecar-injector` webhook configuration,
+//! an istiod serves it (its own, or for a primary-remote remote the primary that
+//! `remotePilotAddress` reaches), and the pod's namespace is labelled `istio-injection=enabled`
+//! or the pod is labelled `sidecar.istio.io/inject: "true"`; never when that label or
+//! annotation is `"false"`. What is baked in stays until the pod is replaced:
+//! - `istio-proxy` env `ISTIO_META_CLUSTER_ID`, `ISTIO_META_NETWORK` (when non-empty),
+//!   `ISTIO_META_MESH_ID`, from the serving istiod's `istio-sidecar-injector` values of that
+//!   moment, overridden by the webhook's injection path (`/inject/cluster/<id>/net/<net>`);
+//! - Istio's `sidecar.istio.io/status` annotation and `security.istio.io/tlsMode` label;
+//! - the proxy's trust: annotations [`ANN_PROXY_TRUSTED_ROOTS`], [`ANN_PROXY_CERT_ROOT`],
+//!   [`ANN_PROXY_TRUST_DOMAIN`] (the serving istiod's bundle, signing root and trust domain).
+
+use super::install::ISTIO_NAMESPACE;
+use super::istiod::{ANN_SIGNING_ROOT, ANN_TRUSTED_ROOTS};
+use super::view::{
+    ANN_PROXY_CERT_ROOT, ANN_PROXY_TRUST_DOMAIN, ANN_PROXY_TRUSTED_ROOTS, ANN_SIDECAR_STATUS,
+    build_view, injection_envs, injection_path, serving_istiod_pod, trust_domain,
+};
+use crate::cluster::ClusterSet;
+use crate::mesh;
+use crate::resources::ResourceType;
+use crate::status::ApiError;
+use crate::store::{Admission, Store, meta_str};
+use serde_json::{Value, json};
+
+pub const INJECT_LABEL: &str = "sidecar.istio.io/inject";
+
+/// The admission hook of one cluster.
+pub struct Injector {
+    cluster: String,
+    clusters: ClusterSet,
+}
+
+impl Injector {
+    pub fn new(cluster: &str, clusters: &ClusterSet) -> Self {
+        Injector {
+            cluster: cluster.to_string(),
+            clusters: clusters.clone(),
+        }
+    }
+}
+
+impl Admission for Injector {
+    fn admit_create(&self, rt: &ResourceType, obj: &mut Value) -> Result<(), ApiError> {
+        if !rt.group.is_empty() || rt.resource != "pods" {
+            return Ok(());
+        }
+        let Some(store) = self.clusters.get(&self.cluster) else {
+            return Ok(());
+        };
+        if !wants_injection(store, obj) {
+            return Ok(());
+        }
+        if let Some(proxy) = serving(&self.clusters, &self.cluster, store) {
+            inject(obj, &proxy);
+        }
+        Ok(())
+    }
+}
+
+fn wants_injection(store: &Store, pod: &Value) -> bool {
+    let flag = |path: &str| -> Option<&str> {
+        pod.pointer(path)
+            .and_then(|m| m.get(INJECT_LABEL))
+            .and_then(Value::as_str)
+    };
+    let label = flag("/metadata/labels");
+    if label == Some("false") || flag("/metadata/annotations") == Some("false") {
+        return false;
+    }
+    if pod
+        .pointer("/metadata/annotations")
+        .and_then(|a| a.get(ANN_SIDECAR_STATUS))
+        .is_some()
+        || pod.pointer("/spec/hostNetwork") == Some(&Value::Bool(true))
+        || pod
+            .pointer("/spec/containers")
+            .and_then(Value::as_array)
+            .is_none_or(Vec::is_empty)
+    {
+        return false;
+    }
+    let has_webhook = store
+        .resolve(
+            "admissionregistration.k8s.io",
+            "v1",
+            "mutatingwebhookconfigurations",
+        )
+        .is_some_and(|rt| store.get_arc(&rt, None, "istio-sidecar-injector").is_ok());
+    if !has_webhook {
+        return false;
+    }
+    let ns_enabled = meta_str(pod, "namespace")
+        .and_then(|ns| {
+            let rt = store.resolve("", "v1", "namespaces")?;
+            store.get_arc(&rt, None, ns).ok()
+        })
+        .and_then(|ns| {
+            ns.pointer("/metadata/labels/istio-injection")
+                .and_then(Value::as_str)
+                .map(|v| v == "enabled")
+        })
+        .unwrap_or(false);
+    ns_enabled || label == Some("true")
+}
+
+/// What the serving istiod bakes into a proxy now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Proxy {
+    /// Env of `istio-proxy`, in order.
+    pub env: Vec<(String, String)>,
+    /// A network from the injection path also labels the pod (FACTS 4.1).
+    pub network_label: Option<String>,
+    pub trust_domain: String,
+    pub trusted_roots: String,
+    pub cert_root: String,
+    pub image: String,
+}
+
+/// The injection the cluster's webhook would do now, or `None` when no istiod serves it.
+pub fn serving(clusters: &ClusterSet, cluster: &str, store: &Store) -> Option<Proxy> {
+    // The istiod that answers the webhook, and the store it reads its config from.
+    let (pod, config): (_, &Store) = match serving_istiod_pod(store) {
+        Some(p) => (p, store),
+        None => {
+            let view = build_view(clusters);
+            let primary = mesh::configured_by(&view, cluster).ok()?;
+            let primary_store = clusters.get(&primary)?;
+            (serving_istiod_pod(primary_store)?, primary_store)
+        }
+    };
+    let values: Value = config
+        .resolve("", "v1", "configmaps")
+        .and_then(|rt| {
+            config
+                .get_arc(&rt, Some(ISTIO_NAMESPACE), "istio-sidecar-injector")
+                .ok()
+        })
+        .and_then(|cm| serde_json::from_str(cm.pointer("/data/values")?.as_str()?).ok())
+        .unwrap_or(Value::Null);
+    let value = |path: &str| {
+        values
+            .pointer(path)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let trust_domain = trust_domain(config);
+    let mut cluster_id = value("/global/multiCluster/clusterName");
+    if cluster_id.is_empty() {
+        cluster_id = mesh::DEFAULT_CLUSTER_ID.into();
+    }
+    let mut network = value("/global/network");
+    let mut mesh_id = value("/global/meshID");
+    if mesh_id.is_empty() {
+        mesh_id = trust_domain.clone();
+    }
+    let mut extra = Vec::new();
+    let mut network_label = None;
+    for (k, v) in injection_path(store)
+        .map(|p| injection_envs(&p))
+        .unwrap_or_default()
+    {
+        match k.as_str() {
+            "ISTIO_META_CLUSTER_ID" => cluster_id = v,
+            "ISTIO_META_NETWORK" => {
+                network = v.clone();
+                network_label = Some(v);
+            }
+            _ => extra.push((k, v)),
+        }
+    }
+    let mut env = vec![("ISTIO_META_CLUSTER_ID".to_string(), cluster_id)];
+    if !network.is_empty() {
+        env.push(("ISTIO_META_NETWORK".into(), network));
+    }
+    env.push(("ISTIO_META_MESH_ID".into(), mesh_id));
+    env.extend(extra);
+    let ann = |k: &str| {
+        pod.pointer("/metadata/annotations")
+            .and_then(|a| a.get(k))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let tag = match value("/global/tag") {
+        t if t.is_empty() => "latest".to_string(),
+        t => t,
+    };
+    Some(Proxy {
+        env,
+        network_label,
+        trust_domain,
+        trusted_roots: ann(ANN_TRUSTED_ROOTS),
+        cert_root: ann(ANN_SIGNING_ROOT),
+        image: format!("docker.io/istio/proxyv2:{tag}"),
+    })
+}
+
+/// Adds the proxy to a pod object.
+pub fn inject(pod: &mut Value, proxy: &Proxy) {
+    let env: Vec<Value> = proxy
+        .env
+        .iter()
+        .map(|(k, v)| json!({"name": k, "value": v}))
+        .collect();
+    let container = json!({
+        "name": "istio-proxy",
+        "image": proxy.image,
+        "args": ["proxy", "sidecar", "--domain", "$(POD_NAMESPACE).svc.cluster.local"],
+        "env": env,
+        "ports": [{"containerPort": 15090, "name": "http-envoy-prom", "protocol": "TCP"}],
+        "volumeMounts": [{"name": "istiod-ca-cert", "mountPath": "/var/run/secrets/istio"}],
+    });
+    if let Some(cs) = pod
+        .pointer_mut("/spec/containers")
+        .and_then(Value::as_array_mut)
+    {
+        cs.push(container);
+    }
+    // A pod written with its status already (the sim's kubelet at once) reports the proxy too.
+    if let Some(statuses) = pod
+        .pointer_mut("/status/containerStatuses")
+        .and_then(Value::as_array_mut)
+        && let Some(first) = statuses.first().cloned()
+    {
+        let mut s = first;
+        s["name"] = json!("istio-proxy");
+        s["image"] = json!(proxy.image);
+        statuses.push(s);
+    }
+    let spec = &mut pod["spec"];
+    if !spec["volumes"].is_array() {
+        spec["volumes"] = json!([]);
+    }
+    if let Some(vs) = spec["volumes"].as_array_mut() {
+        vs.push(json!({"name": "istiod-ca-cert", "configMap": {"name": "istio-ca-root-cert"}}));
+    }
+    let meta = &mut pod["metadata"];
+    if !meta["annotations"].is_object() {
+        meta["annotations"] = json!({});
+    }
+    let status = json!({"initContainers": null, "containers": ["istio-proxy"],
+        "volumes": ["istiod-ca-cert"], "imagePullSecrets": null, "revision": "default"});
+    meta["annotations"][ANN_SIDECAR_STATUS] = json!(status.to_string());
+    meta["annotations"][ANN_PROXY_TRUSTED_ROOTS] = json!(proxy.trusted_roots);
+    meta["annotations"][ANN_PROXY_CERT_ROOT] = json!(proxy.cert_root);
+    meta["annotations"][ANN_PROXY_TRUST_DOMAIN] = json!(proxy.trust_domain);
+    if !meta["labels"].is_object() {
+        meta["labels"] = json!({});
+    }
+    let canonical = meta["labels"]
+        .get("app")
+        .and_then(Value::as_str)
+        .or_else(|| meta.get("generateName").and_then(Value::as_str))
+        .or_else(|| meta.get("name").and_then(Value::as_str))
+        .unwrap_or("unknown")
+        .trim_end_matches('-')
+        .to_string();
+    let labels = &mut meta["labels"];
+    labels["security.istio.io/tlsMode"] = json!("istio");
+    if labels.get("service.istio.io/canonical-name").is_none() {
+        labels["service.istio.io/canonical-name"] = json!(canonical);
+    }
+    if let Some(net) = &proxy.network_label {
+        labels[mesh::NETWORK_LABEL] = json!(net);
+    }
+}

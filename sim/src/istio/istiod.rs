@@ -1,0 +1,406 @@
+//! The istiod stand-in: one task per cluster, reacting to store events of every cluster.
+//!
+//! What it does, as a running istiod would:
+//! - When a pod of the `istiod` Deployment appears (install, rollout restart), it chooses the CA
+//!   once (FACTS 3.2, 3.3): a complete `cacerts` -> plugged-in; a partial one -> the pod fails
+//!   (CrashLoopBackOff with istiod's message); none -> load or create `istio-ca-secret`.
+//! - While a pod serves, it writes ConfigMap `istio-ca-root-cert` (FACTS 3.4) into every
+//!   namespace of its cluster and of every remote it leads (primary-remote, FACTS 7), including
+//!   namespaces created later, and puts it back when changed or deleted.
+//! - `debug/clusterz` through the API server's service proxy ([`serve_debug`]).
+//!
+//! Runtime state lives on the istiod pod as annotations, so the view builder and tests (and
+//! `kubectl get pod -o yaml`) read it: [`ANN_CA_MODE`] (`self-signed`, `plugged-in` or
+//! `failed`), [`ANN_TRUSTED_ROOTS`] (SHA-256 fingerprints, comma separated),
+//! [`ANN_SIGNING_ROOT`] and [`ANN_ROOT_BUNDLE`] (the PEM bundle it distributes; public
+//! certificates only). A pod keeps them until it is replaced.
+
+use super::ca::{self, CaChoice, CaMaterial};
+use super::install::ISTIO_NAMESPACE;
+use super::view::{build_view, serving_istiod_pod};
+use crate::auth::{Attributes, Identity, authorize};
+use crate::cluster::ClusterInner;
+use crate::http::{Body, Req, error_response, json_response};
+use crate::mesh;
+use crate::status::ApiError;
+use crate::store::{EventType, Store, WatchEvent, WriteOptions, meta_str, now_rfc3339};
+use futures_util::StreamExt;
+use futures_util::stream::{self, BoxStream};
+use hyper::Response;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use tokio::sync::broadcast;
+
+pub const ANN_CA_MODE: &str = "meshsim.dev/ca-mode";
+pub const ANN_TRUSTED_ROOTS: &str = "meshsim.dev/trusted-roots";
+pub const ANN_SIGNING_ROOT: &str = "meshsim.dev/signing-root";
+pub const ANN_ROOT_BUNDLE: &str = "meshsim.dev/root-cert-pem";
+pub const MODE_SELF_SIGNED: &str = "self-signed";
+pub const MODE_PLUGGED_IN: &str = "plugged-in";
+pub const MODE_FAILED: &str = "failed";
+/// The per-namespace root bundle (FACTS 3.4).
+pub const ROOT_CERT_CONFIGMAP: &str = "istio-ca-root-cert";
+/// Namespaces istiod leaves without `istio-ca-root-cert`.
+const SKIPPED_NAMESPACES: [&str; 3] = ["kube-public", "kube-node-lease", "local-path-storage"];
+
+enum Signal {
+    /// An event, and whether it is this cluster's.
+    Event(bool, Arc<WatchEvent>),
+    /// Events were missed: look at everything again.
+    Resync,
+}
+
+fn events_of(store: &Store, own: bool) -> BoxStream<'static, Signal> {
+    stream::unfold(store.events(), move |mut rx| async move {
+        match rx.recv().await {
+            Ok(e) => Some((Signal::Event(own, e), rx)),
+            Err(broadcast::error::RecvError::Lagged(_)) => Some((Signal::Resync, rx)),
+            Err(broadcast::error::RecvError::Closed) => None,
+        }
+    })
+    .boxed()
+}
+
+/// Runs until the task is aborted.
+pub(crate) async fn run(cluster: Arc<ClusterInner>) {
+    let mut events = stream::select_all(
+        cluster
+            .all
+            .iter()
+            .map(|(name, s)| events_of(s, name == cluster.name)),
+    );
+    start_pods(&cluster);
+    reconcile_root_certs(&cluster);
+    while let Some(first) = events.next().await {
+        // Take what is already queued, then act once.
+        let mut relevant = false;
+        let mut signal = Some(first);
+        while let Some(s) = signal {
+            match s {
+                Signal::Resync => {
+                    start_pods(&cluster);
+                    relevant = true;
+                }
+                Signal::Event(own, e) => {
+                    if own && is_istiod_pod(&e.object) && e.kind == EventType::Added {
+                        start_pod(&cluster, &e.object);
+                    }
+                    relevant |= matters(&e);
+                }
+            }
+            signal = futures_util::FutureExt::now_or_never(events.next()).flatten();
+        }
+        if relevant {
+            reconcile_root_certs(&cluster);
+        }
+    }
+}
+
+/// Events that can change who gets which `istio-ca-root-cert`.
+fn matters(e: &WatchEvent) -> bool {
+    let system = e.namespace == ISTIO_NAMESPACE;
+    match (e.gr.group.as_str(), e.gr.resource.as_str()) {
+        ("", "namespaces") => true,
+        ("", "configmaps") => system || meta_str(&e.object, "name") == Some(ROOT_CERT_CONFIGMAP),
+        ("", "pods" | "services" | "secrets" | "serviceaccounts") => system,
+        ("networking.istio.io", "gateways") => true,
+        ("admissionregistration.k8s.io", _) => true,
+        ("rbac.authorization.k8s.io", _) => true,
+        _ => false,
+    }
+}
+
+fn is_istiod_pod(pod: &Value) -> bool {
+    meta_str(pod, "namespace") == Some(ISTIO_NAMESPACE)
+        && pod.pointer("/metadata/labels/app").and_then(Value::as_str) == Some("istiod")
+        && pod.get("kind").and_then(Value::as_str) == Some("Pod")
+}
+
+/// Istiod pods that have not chosen a CA yet (at start and after missed events).
+fn start_pods(cluster: &ClusterInner) {
+    let store = &cluster.store;
+    let Some(rt) = store.resolve("", "v1", "pods") else {
+        return;
+    };
+    for p in store.list(&rt, Some(ISTIO_NAMESPACE)).0 {
+        if is_istiod_pod(&p) {
+            start_pod(cluster, &p);
+        }
+    }
+}
+
+/// The CA choice a new istiod pod makes, written onto the pod.
+fn start_pod(cluster: &ClusterInner, pod: &Value) {
+    if pod
+        .pointer("/metadata/annotations")
+        .and_then(|a| a.get(ANN_CA_MODE))
+        .is_some()
+        || pod.pointer("/metadata/deletionTimestamp").is_some()
+    {
+        return;
+    }
+    let store = &cluster.store;
+    let choice = choose_ca(store);
+    let name = meta_str(pod, "name").unwrap_or_default().to_string();
+    let Some(rt) = store.resolve("", "v1", "pods") else {
+        return;
+    };
+    for _ in 0..10 {
+        let Ok(mut current) = store.get(&rt, Some(ISTIO_NAMESPACE), &name) else {
+            return;
+        };
+        if meta_str(&current, "uid") != meta_str(pod, "uid") {
+            return;
+        }
+        if !current["metadata"]["annotations"].is_object() {
+            current["metadata"]["annotations"] = json!({});
+        }
+        let ann = &mut current["metadata"]["annotations"];
+        match &choice {
+            CaChoice::Ready(m) => {
+                ann[ANN_CA_MODE] = json!(if m.plugged_in {
+                    MODE_PLUGGED_IN
+                } else {
+                    MODE_SELF_SIGNED
+                });
+                ann[ANN_TRUSTED_ROOTS] = json!(m.trusted_roots.join(","));
+                ann[ANN_SIGNING_ROOT] = json!(m.signing_root);
+                ann[ANN_ROOT_BUNDLE] = json!(m.root_bundle_pem);
+            }
+            CaChoice::Failed(message) => {
+                ann[ANN_CA_MODE] = json!(MODE_FAILED);
+                current["status"] = crashed_status(&current, message);
+            }
+        }
+        match store.update(&rt, current, &WriteOptions::default()) {
+            Err(e) if e.code == 409 => continue,
+            Err(e) => {
+                tracing::debug!(cluster = %cluster.name, pod = %name, error = %e, "istiod pod update failed");
+                return;
+            }
+            Ok(_) => return,
+        }
+    }
+}
+
+/// What a pod whose only container keeps exiting looks like.
+fn crashed_status(pod: &Value, message: &str) -> Value {
+    let now = now_rfc3339();
+    let cond = |t: &str, s: &str| json!({"type": t, "status": s, "lastTransitionTime": now});
+    let containers: Vec<Value> = pod
+        .pointer("/spec/containers")
+        .and_then(Value::as_array)
+        .map(|cs| {
+            cs.iter()
+                .map(|c| {
+                    json!({"name": c.get("name"), "image": c.get("image"), "imageID": "",
+                        "ready": false, "started": false, "restartCount": 1,
+                        "state": {"waiting": {"reason": "CrashLoopBackOff",
+                            "message": format!("back-off 10s restarting failed container={} pod={}",
+                                c.get("name").and_then(Value::as_str).unwrap_or_default(),
+                                meta_str(pod, "name").unwrap_or_default())}},
+                        "lastState": {"terminated": {"exitCode": 1, "reason": "Error",
+                            "message": message, "startedAt": now, "finishedAt": now}}})
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    json!({
+        "phase": "Running",
+        "message": message,
+        "conditions": [cond("Initialized", "True"), cond("Ready", "False"),
+                       cond("ContainersReady", "False"), cond("PodScheduled", "True")],
+        "startTime": now,
+        "containerStatuses": containers,
+    })
+}
+
+/// FACTS 3.1-3.3: `cacerts` decides when it has any signing key; otherwise `istio-ca-secret`
+/// is loaded, or created with a new self-signed root for the mesh's trust domain.
+pub fn choose_ca(store: &Store) -> CaChoice {
+    let Some(secrets) = store.resolve("", "v1", "secrets") else {
+        return CaChoice::Failed("failed to create an istiod CA: secrets are not served".into());
+    };
+    let cacerts = store
+        .get_arc(&secrets, Some(ISTIO_NAMESPACE), ca::CACERTS)
+        .ok();
+    if let Some(choice) = ca::from_cacerts(cacerts.as_deref()) {
+        return choice;
+    }
+    for _ in 0..3 {
+        if let Ok(existing) = store.get_arc(&secrets, Some(ISTIO_NAMESPACE), ca::CA_SECRET) {
+            return match ca::from_ca_secret(&existing) {
+                Some(m) => CaChoice::Ready(m),
+                None => CaChoice::Failed(format!(
+                    "failed to create an istiod CA: {} holds no usable root certificate",
+                    ca::CA_SECRET
+                )),
+            };
+        }
+        let (secret, material): (Value, CaMaterial) =
+            match ca::new_ca_secret(&super::view::trust_domain(store)) {
+                Ok(x) => x,
+                Err(e) => {
+                    return CaChoice::Failed(format!(
+                        "failed to create an istiod CA: generating the self-signed root: {e}"
+                    ));
+                }
+            };
+        match store.create(&secrets, secret, &WriteOptions::default()) {
+            Ok(_) => return CaChoice::Ready(material),
+            // Someone created it meanwhile: load theirs.
+            Err(e) if e.code == 409 => continue,
+            Err(e) => {
+                return CaChoice::Failed(format!(
+                    "failed to create an istiod CA: creating {}: {}",
+                    ca::CA_SECRET,
+                    e.message
+                ));
+            }
+        }
+    }
+    CaChoice::Failed(format!(
+        "failed to create an istiod CA: {} keeps changing",
+        ca::CA_SECRET
+    ))
+}
+
+/// Writes this cluster's istiod bundle into every namespace it is responsible for.
+fn reconcile_root_certs(cluster: &ClusterInner) {
+    let Some(pod) = serving_istiod_pod(&cluster.store) else {
+        return;
+    };
+    let Some(bundle) = pod
+        .pointer("/metadata/annotations")
+        .and_then(|a| a.get(ANN_ROOT_BUNDLE))
+        .and_then(Value::as_str)
+    else {
+        return;
+    };
+    write_everywhere(&cluster.store, bundle);
+    if super::view::istiod_env(&pod, "EXTERNAL_ISTIOD").as_deref() != Some("true") {
+        return;
+    }
+    let view = build_view(&cluster.all);
+    for c in &view.clusters {
+        if c.name == cluster.name || c.istiod.is_some() {
+            continue;
+        }
+        let mine = mesh::configured_by(&view, &c.name).is_ok_and(|p| p == cluster.name);
+        if mine
+            && mesh::leads(&view, &c.name)
+            && let Some(store) = cluster.all.get(&c.name)
+        {
+            write_everywhere(store, bundle);
+        }
+    }
+}
+
+fn write_everywhere(store: &Store, bundle: &str) {
+    let (Some(ns_rt), Some(cm_rt)) = (
+        store.resolve("", "v1", "namespaces"),
+        store.resolve("", "v1", "configmaps"),
+    ) else {
+        return;
+    };
+    for ns in store.list(&ns_rt, None).0 {
+        let name = meta_str(&ns, "name").unwrap_or_default();
+        if SKIPPED_NAMESPACES.contains(&name) || ns.pointer("/metadata/deletionTimestamp").is_some()
+        {
+            continue;
+        }
+        let data = json!({"root-cert.pem": bundle});
+        match store.get(&cm_rt, Some(name), ROOT_CERT_CONFIGMAP) {
+            Ok(cm) if cm.get("data") == Some(&data) => {}
+            Ok(mut cm) => {
+                cm["data"] = data;
+                let _ = store.update(&cm_rt, cm, &WriteOptions::default());
+            }
+            Err(_) => {
+                let cm = json!({"apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {"name": ROOT_CERT_CONFIGMAP, "namespace": name,
+                                 "labels": {"istio.io/config": "true"}},
+                    "data": data});
+                let _ = store.create(&cm_rt, cm, &WriteOptions::default());
+            }
+        }
+    }
+}
+
+/// `GET /api/v1/namespaces/<ns>/services/[http:]istiod:15014/proxy/<path>`: istiod's debug
+/// endpoints through the API server's service proxy. `None` for any other path.
+pub(crate) fn serve_debug(
+    cluster: &ClusterInner,
+    req: &Req,
+    who: &Identity,
+) -> Option<(&'static str, Response<Body>)> {
+    let segs: Vec<&str> = req.path.trim_matches('/').split('/').collect();
+    let [
+        "api",
+        "v1",
+        "namespaces",
+        ns,
+        "services",
+        service,
+        "proxy",
+        rest @ ..,
+    ] = segs.as_slice()
+    else {
+        return None;
+    };
+    if !matches!(*service, "istiod:15014" | "http:istiod:15014") {
+        return None;
+    }
+    let attrs = Attributes {
+        verb: "get",
+        group: "",
+        resource: "services",
+        subresource: Some("proxy"),
+        namespace: Some(ns),
+        name: Some(service),
+    };
+    if !authorize(&cluster.store, who, &attrs) {
+        let err = ApiError::forbidden(&who.user, "get", "", "services/proxy", Some(ns));
+        return Some(("get", error_response(&err)));
+    }
+    if req.method != hyper::Method::GET {
+        return Some((
+            "get",
+            error_response(&ApiError::method_not_allowed(req.method.as_str())),
+        ));
+    }
+    let pod = (*ns == ISTIO_NAMESPACE)
+        .then(|| serving_istiod_pod(&cluster.store))
+        .flatten();
+    let Some(pod) = pod else {
+        return Some((
+            "get",
+            error_response(&ApiError::new(
+                404,
+                "NotFound",
+                format!(
+                    "no running istiod pod behind service {ns}/istiod in cluster {}",
+                    cluster.name
+                ),
+            )),
+        ));
+    };
+    match rest.join("/").as_str() {
+        "debug/clusterz" => {
+            let own = super::view::pod_cluster_id(&pod);
+            let remotes = super::remote::registered(&cluster.all, &cluster.store, &own);
+            Some((
+                "get",
+                json_response(200, &super::remote::clusterz(&own, &remotes)),
+            ))
+        }
+        other => Some((
+            "get",
+            error_response(&ApiError::new(
+                404,
+                "NotFound",
+                format!("istiod has no debug endpoint {other:?} (the sim serves debug/clusterz)"),
+            )),
+        )),
+    }
+}
