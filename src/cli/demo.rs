@@ -72,9 +72,12 @@ fn demo(global: &GlobalArgs, dir: &Path, keep: bool) -> anyhow::Result<ExitCode>
         meshsim::istioctl::VERSION
     );
     sim_runtime
-        .block_on(meshsim::seed::deploy_helloworld(&sim, JOINING, "v2"))
-        .with_context(|| format!("deploying helloworld v2 on {JOINING}"))?;
-    println!("  {JOINING}: no Istio yet; helloworld v2 in namespace sample");
+        .block_on(async {
+            meshsim::seed::deploy_helloworld(&sim, JOINING, "v2").await?;
+            meshsim::seed::deploy_prometheus(&sim, JOINING).await
+        })
+        .with_context(|| format!("deploying helloworld v2 and Prometheus on {JOINING}"))?;
+    println!("  {JOINING}: no Istio yet; helloworld v2 in namespace sample, Prometheus");
 
     let spec = write_spec(dir)?;
     let state = StateArgs {
@@ -155,10 +158,9 @@ fn demo(global: &GlobalArgs, dir: &Path, keep: bool) -> anyhow::Result<ExitCode>
 fn write_spec(dir: &Path) -> anyhow::Result<PathBuf> {
     let bin = dir.join("bin");
     std::fs::create_dir_all(&bin).with_context(|| format!("creating {}", bin.display()))?;
-    let istioctl = bin.join("istioctl");
     let me = std::env::current_exe().context("locating the migrate binary")?;
-    std::os::unix::fs::symlink(&me, &istioctl)
-        .with_context(|| format!("linking {} to {}", istioctl.display(), me.display()))?;
+    let istioctl = meshsim::istioctl::link(&bin, &me)
+        .with_context(|| format!("linking {}/istioctl to {}", bin.display(), me.display()))?;
     let certs = dir.join("certs");
     let text = replace_once(DEMO_SPEC, "path: istioctl", &format!("path: {}", istioctl.display()))?;
     let text = replace_once(&text, "certDir: ./migrate-certs", &format!("certDir: {}", certs.display()))?;
