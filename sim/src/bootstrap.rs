@@ -1,10 +1,30 @@
 //! What a fresh cluster holds: system namespaces, a node, the default
 //! ClusterRoles and the admin binding, and optionally permissive Istio CRDs.
 
+use crate::mesh::Locality;
 use crate::store::{Store, WriteOptions};
 use serde_json::{Value, json};
 
-pub(crate) fn populate(store: &Store, cluster: &str, istio_crds: bool) {
+/// `regionN` / `zoneN` for cluster N when the configuration names none.
+pub(crate) fn default_locality(index: usize) -> Locality {
+    Locality::new(&format!("region{index}"), &format!("zone{index}"), "")
+}
+
+/// The one Node of a cluster (the Deployment controller schedules every pod
+/// on it), labelled with the cluster's locality as a cloud provider would.
+fn node(cluster: &str, locality: &Locality) -> Value {
+    let name = format!("{cluster}-control-plane");
+    let mut labels = json!({"kubernetes.io/hostname": name, "kubernetes.io/os": "linux",
+        "node-role.kubernetes.io/control-plane": "",
+        "topology.kubernetes.io/region": locality.region, "topology.kubernetes.io/zone": locality.zone});
+    if !locality.subzone.is_empty() {
+        labels["topology.istio.io/subzone"] = json!(locality.subzone);
+    }
+    json!({"metadata": {"name": name, "labels": labels},
+        "status": {"conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}]}})
+}
+
+pub(crate) fn populate(store: &Store, cluster: &str, locality: &Locality, istio_crds: bool) {
     let opts = WriteOptions::default();
     let create = |group: &str, resource: &str, obj: Value| {
         if let Some(rt) = store.resolve(group, "v1", resource) {
@@ -15,15 +35,7 @@ pub(crate) fn populate(store: &Store, cluster: &str, istio_crds: bool) {
     for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
         create("", "namespaces", json!({"metadata": {"name": ns}}));
     }
-    create(
-        "",
-        "nodes",
-        json!({"metadata": {"name": format!("{cluster}-control-plane"),
-            "labels": {"kubernetes.io/hostname": format!("{cluster}-control-plane"),
-                "node-role.kubernetes.io/control-plane": "",
-                "topology.kubernetes.io/region": cluster, "topology.kubernetes.io/zone": format!("{cluster}-a")}},
-            "status": {"conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}]}}),
-    );
+    create("", "nodes", node(cluster, locality));
     let rbac = "rbac.authorization.k8s.io";
     create(
         rbac,

@@ -51,6 +51,7 @@ mod faults;
 mod handlers;
 mod http;
 pub mod istio;
+pub mod istioctl;
 mod jobs;
 pub mod kubeconfig;
 pub mod merge;
@@ -59,6 +60,7 @@ mod openapi;
 mod protobuf;
 mod resources;
 pub mod schema;
+pub mod seed;
 pub mod selector;
 mod server;
 pub mod status;
@@ -120,6 +122,10 @@ pub struct SimConfig {
     pub istio_crds: bool,
     /// Faults every cluster starts with.
     pub faults: FaultConfig,
+    /// The locality of cluster N's node (`localities[N-1]`): its labels
+    /// `topology.kubernetes.io/region`, `/zone` (and `topology.istio.io/subzone`).
+    /// Clusters past the end get `regionN` / `zoneN`.
+    pub localities: Vec<mesh::Locality>,
 }
 
 impl Default for SimConfig {
@@ -131,6 +137,7 @@ impl Default for SimConfig {
             kubeconfig_path: None,
             istio_crds: false,
             faults: FaultConfig::default(),
+            localities: Vec::new(),
         }
     }
 }
@@ -143,6 +150,7 @@ impl std::fmt::Debug for SimConfig {
             .field("kubeconfig_path", &self.kubeconfig_path)
             .field("istio_crds", &self.istio_crds)
             .field("faults", &self.faults)
+            .field("localities", &self.localities)
             .finish_non_exhaustive()
     }
 }
@@ -181,7 +189,12 @@ impl Sim {
                 .map_err(SimError::Listen)?;
             let port = listener.local_addr().map_err(SimError::Listen)?.port();
             let store = Store::new(&name);
-            bootstrap::populate(&store, &name, config.istio_crds);
+            let locality = config
+                .localities
+                .get(index - 1)
+                .cloned()
+                .unwrap_or_else(|| bootstrap::default_locality(index));
+            bootstrap::populate(&store, &name, &locality, config.istio_crds);
             inners.push(Arc::new(ClusterInner {
                 tls: tls::generate(&name)?,
                 auth: auth::Authenticator::generate(),

@@ -211,6 +211,16 @@ const BUILTINS: &[Builtin] = &[
         &[],
     ),
     b(
+        "discovery.k8s.io",
+        "v1",
+        "endpointslices",
+        "EndpointSlice",
+        true,
+        &[],
+        &[],
+        &[],
+    ),
+    b(
         "authorization.k8s.io",
         "v1",
         "selfsubjectaccessreviews",

@@ -17,7 +17,12 @@ pub fn run(_global: &GlobalArgs, args: &StatusArgs) -> anyhow::Result<ExitCode> 
         return Ok(ExitCode::from(exit::INVALID_INPUT));
     }
     let store = match SledStore::open(dir) {
-        Ok(o) => o.store,
+        Ok(o) => {
+            if let Some(notice) = &o.notice {
+                eprintln!("note: {notice}");
+            }
+            o.store
+        }
         Err(e @ StateError::Locked { .. }) => {
             eprintln!("error: {e}");
             return Ok(ExitCode::from(exit::FAILED));
@@ -75,9 +80,16 @@ pub fn run(_global: &GlobalArgs, args: &StatusArgs) -> anyhow::Result<ExitCode> 
                 .finished
                 .map(|t| format!(", finished {t}"))
                 .unwrap_or_default();
+            // We hold the lock, so a run still marked running has no live process.
+            let outcome = if run.outcome == crate::state::Outcome::Running {
+                "stopped while running (its process is gone; `migrate apply -f SPEC --resume` continues it)"
+                    .to_string()
+            } else {
+                run.outcome.to_string()
+            };
             println!(
-                "run {} of {}: {} (started {}{finished}; resumed {} times)",
-                run.id, run.spec_name, run.outcome, run.started, run.resumed
+                "run {} of {}: {outcome} (started {}{finished}; resumed {} times)",
+                run.id, run.spec_name, run.started, run.resumed
             );
             println!("plan {}", run.fingerprint);
             for phase in Phase::ALL {

@@ -21,35 +21,61 @@ impl Cluster {
         condition: Condition,
     ) -> Result<Option<Value>, ClusterError> {
         let api = self.api_for(key).await?;
-        let cond = move |obj: Option<&DynamicObject>| {
-            let value = obj.and_then(|o| serde_json::to_value(o).ok());
-            condition(value.as_ref())
-        };
-        let waiting = kube::runtime::wait::await_condition(api, &key.name, cond);
-        match tokio::time::timeout(timeout, waiting).await {
-            Ok(Ok(obj)) => Ok(obj.and_then(|o| serde_json::to_value(o).ok())),
-            Ok(Err(e)) => Err(ClusterError::Transport {
-                cluster: self.name.clone(),
-                object: key.to_string(),
-                message: format!("watch failed: {e}"),
-                tls: false,
-            }),
-            Err(_) => {
-                let last_seen = match self.get(key).await {
-                    Ok(obj) => summary(obj.as_ref()),
-                    Err(e) => format!("unknown ({e})"),
-                };
-                Err(ClusterError::Timeout {
-                    cluster: self.name.clone(),
-                    object: key.to_string(),
-                    condition: what.to_string(),
-                    waited: timeout,
-                    last_seen,
-                })
+        let condition = std::sync::Arc::new(condition);
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut last_error = None;
+        loop {
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                break;
+            }
+            // Each watch ends before the client's read timeout would cut an idle stream; a new one re-lists.
+            let slice = (deadline - now).min(WATCH_SLICE);
+            let cond = {
+                let condition = condition.clone();
+                move |obj: Option<&DynamicObject>| {
+                    let value = obj.and_then(|o| serde_json::to_value(o).ok());
+                    condition(value.as_ref())
+                }
+            };
+            let waiting = kube::runtime::wait::await_condition(api.clone(), &key.name, cond);
+            match tokio::time::timeout(slice, waiting).await {
+                Ok(Ok(obj)) => return Ok(obj.and_then(|o| serde_json::to_value(o).ok())),
+                Ok(Err(e)) if now.elapsed() < Duration::from_secs(2) => {
+                    // It could not even start (refused, unreachable): the caller's retry policy decides.
+                    return Err(ClusterError::Transport {
+                        cluster: self.name.clone(),
+                        object: key.to_string(),
+                        message: format!("watch failed: {e}"),
+                        tls: false,
+                    });
+                }
+                Ok(Err(e)) => {
+                    // A stream that ran for a while and dropped: watch again until the deadline.
+                    last_error = Some(e.to_string());
+                }
+                Err(_) => {}
             }
         }
+        let last_seen = match self.get(key).await {
+            Ok(obj) => summary(obj.as_ref()),
+            Err(e) => match last_error {
+                Some(watch) => format!("unknown ({e}; the watch failed: {watch})"),
+                None => format!("unknown ({e})"),
+            },
+        };
+        Err(ClusterError::Timeout {
+            cluster: self.name.clone(),
+            object: key.to_string(),
+            condition: what.to_string(),
+            waited: timeout,
+            last_seen,
+        })
     }
 }
+
+/// How long one watch may stay open: under the client's 60 s read timeout.
+const WATCH_SLICE: Duration = Duration::from_secs(45);
 
 /// A short description of an object's state for errors: never its data
 /// (a Secret's values must not reach a message).

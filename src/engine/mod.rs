@@ -14,6 +14,8 @@ mod checks;
 mod conditions;
 mod context;
 mod edit;
+pub mod failpoint;
+mod live_diff;
 mod local;
 mod observer;
 mod probe;
@@ -22,5 +24,6 @@ pub mod scheduler;
 mod secrets;
 
 pub use context::{EngineOptions, Environment};
+pub use live_diff::{Change, ObjectDiff, live_diff, render_text as render_live_diff};
 pub use observer::{NullObserver, Observer, ProbeReport};
 pub use run::{ApplyMode, EngineError, RunSummary, StoredPlan, apply, rollback, rollback_steps};

@@ -79,10 +79,19 @@ pub(crate) async fn run(
         .and_then(Value::as_i64)
         .unwrap_or(0)
         > 0;
+    // The probe's own container: an injected pod also runs istio-proxy, and
+    // a log request must then name the container.
+    let container = manifest
+        .pointer("/spec/template/spec/containers/0/name")
+        .and_then(Value::as_str);
     let log = ctx
-        .retry(|| c.pod_log(&namespace, &pod_name, None))
+        .retry(|| c.pod_log(&namespace, &pod_name, container))
         .await
-        .unwrap_or_default();
+        .map_err(|e| {
+            ActionError::Failed(format!(
+                "cannot read the log of probe pod {namespace}/{pod_name} in {cluster}: {e}"
+            ))
+        })?;
     if failed_job && log.trim().is_empty() {
         let why = pod
             .pointer("/status/message")

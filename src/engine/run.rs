@@ -2,6 +2,7 @@
 
 use super::action::execute;
 use super::context::{ActionError, EngineOptions, Environment, StepCtx};
+use super::failpoint;
 use super::scheduler::{Limits, Node, StopFlag, walk};
 use crate::plan::{Action, Phase, Plan, PlanHeader, Step};
 use crate::state::{
@@ -349,6 +350,7 @@ async fn run_step(ctx: &StepCtx, step: &Step, direction: Direction) -> Result<()
         store
             .set_step_status(ctx.run, &step.id, entering, None)
             .map_err(|e| format!("cannot checkpoint: {e}"))?;
+        failpoint::before_step(&step.id);
     }
     ctx.env.observer.step_started(&step.id, &step.description);
     let mut result = run_actions(ctx, actions).await;
@@ -374,6 +376,7 @@ async fn run_step(ctx: &StepCtx, step: &Step, direction: Direction) -> Result<()
                 .drop_snapshots(ctx.run, &step.id)
                 .map_err(|e| format!("cannot checkpoint: {e}"))?;
         }
+        failpoint::after_step(&step.id);
     }
     ctx.env
         .observer
@@ -383,16 +386,17 @@ async fn run_step(ctx: &StepCtx, step: &Step, direction: Direction) -> Result<()
 
 async fn run_actions(ctx: &StepCtx, actions: &[Action]) -> Result<(), String> {
     let mut first_error = None;
-    for action in actions {
+    for (index, action) in actions.iter().enumerate() {
         let text = action.to_string();
         ctx.env.observer.action_started(&ctx.step, &text);
         match execute(ctx, action).await {
             Ok(()) => {
                 if !ctx.opts.dry_run {
-                    let _ = ctx.env.store.record_event(
+                    let _ = ctx.env.store.record_progress(
                         ctx.run,
                         NewEvent::new(EventKind::Action, Some(&ctx.step), text),
                     );
+                    failpoint::after_action(&ctx.step, index + 1);
                 }
             }
             Err(e) => {

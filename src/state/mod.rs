@@ -109,6 +109,13 @@ pub trait Store: Send + Sync {
     /// Appends to the run's journal (any run, finished or not); returns the event's sequence number.
     fn record_event(&self, run: RunId, event: NewEvent) -> Result<u64, StateError>;
 
+    /// Like `record_event`, for progress notes whose loss in an OS crash changes nothing (the engine's per-action
+    /// log: step statuses and snapshots are the truth): journalled atomically, but not forced to disk on its own;
+    /// the next durable write covers it. A process crash keeps it.
+    fn record_progress(&self, run: RunId, event: NewEvent) -> Result<u64, StateError> {
+        self.record_event(run, event)
+    }
+
     /// The run's events with a sequence number above `since` (0 for all), in order.
     fn events(&self, run: RunId, since: u64) -> Result<Vec<Event>, StateError>;
 

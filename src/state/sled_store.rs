@@ -333,6 +333,16 @@ impl SledStore {
         layout::write_high_water(&self.dir, mark)
     }
 
+    fn journal(&self, run: RunId, event: NewEvent) -> Result<u64, StateError> {
+        let dir = self.dir.as_path();
+        (&self.runs, &self.events)
+            .transaction(|(runs, events)| {
+                let mut info = tx_run(dir, runs, run)?;
+                tx_journal(runs, events, &mut info, event.clone(), Timestamp::now())
+            })
+            .map_err(self.tx_err("record an event"))
+    }
+
     fn flush(&self) -> Result<(), StateError> {
         self.db
             .flush()
@@ -659,15 +669,14 @@ impl Store for SledStore {
     }
 
     fn record_event(&self, run: RunId, event: NewEvent) -> Result<u64, StateError> {
-        let dir = self.dir.as_path();
-        let seq = (&self.runs, &self.events)
-            .transaction(|(runs, events)| {
-                let mut info = tx_run(dir, runs, run)?;
-                tx_journal(runs, events, &mut info, event.clone(), Timestamp::now())
-            })
-            .map_err(self.tx_err("record an event"))?;
+        let seq = self.journal(run, event)?;
         self.flush()?;
         Ok(seq)
+    }
+
+    fn record_progress(&self, run: RunId, event: NewEvent) -> Result<u64, StateError> {
+        // Committed (a process crash keeps it), fsynced by the next durable write.
+        self.journal(run, event)
     }
 
     fn events(&self, run: RunId, since: u64) -> Result<Vec<Event>, StateError> {

@@ -1,5 +1,12 @@
 //! Integration tests: one binary, one module per area, so the suite links once.
 
+mod apply;
+mod crds;
+mod istioctl;
+mod live_plan;
 mod plan;
+mod sim_support;
+mod specs;
+mod state;
 mod support;
 mod validate;
