@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 
 /// Type-specific defaults for a new object. `seq` makes addresses unique.
 pub fn on_create(rt: &ResourceType, obj: &mut Value, _cluster: &str, seq: u64) {
+    fold_string_data(rt, obj);
     match (rt.group.as_str(), rt.kind.as_str()) {
         ("", "Namespace") => {
             obj["spec"] = json!({"finalizers": ["kubernetes"]});
@@ -69,6 +70,7 @@ pub fn on_create(rt: &ResourceType, obj: &mut Value, _cluster: &str, seq: u64) {
                 }
             }
         }
+        ("batch", "Job") => job_selector(obj),
         ("", "Pod") if obj.get("status").is_none() => {
             obj["status"] = json!({"phase": "Pending"});
         }
@@ -81,6 +83,7 @@ pub fn on_create(rt: &ResourceType, obj: &mut Value, _cluster: &str, seq: u64) {
 
 /// Keeps server-assigned fields a client's update may leave out.
 pub fn on_update(rt: &ResourceType, obj: &mut Value, old: &Value) {
+    fold_string_data(rt, obj);
     if let ("", "Service") = (rt.group.as_str(), rt.kind.as_str()) {
         for field in ["clusterIP", "clusterIPs"] {
             if obj.pointer(&format!("/spec/{field}")).is_none()
@@ -97,4 +100,56 @@ pub fn on_update(rt: &ResourceType, obj: &mut Value, old: &Value) {
     {
         obj["spec"] = json!({"finalizers": f});
     }
+}
+
+/// A Secret's write-only `stringData` is merged into `data` (base64), winning over it, and
+/// never stored, as the real API server does.
+fn fold_string_data(rt: &ResourceType, obj: &mut Value) {
+    use base64::Engine;
+    if !(rt.group.is_empty() && rt.kind == "Secret") {
+        return;
+    }
+    let Some(Value::Object(strings)) = obj.as_object_mut().and_then(|m| m.remove("stringData"))
+    else {
+        return;
+    };
+    if !obj["data"].is_object() {
+        obj["data"] = json!({});
+    }
+    for (k, v) in strings {
+        let text = match v {
+            Value::String(s) => s,
+            other => other.to_string(),
+        };
+        obj["data"][k] = json!(base64::engine::general_purpose::STANDARD.encode(text));
+    }
+}
+
+/// A Job without `manualSelector` selects its pods by its uid, and its template carries the
+/// labels that match (what `kubectl logs job/<name>` relies on).
+fn job_selector(obj: &mut Value) {
+    if obj.pointer("/spec/manualSelector") == Some(&Value::Bool(true))
+        || obj.pointer("/spec/selector").is_some()
+        || !obj["spec"].is_object()
+    {
+        return;
+    }
+    let uid = obj.pointer("/metadata/uid").cloned().unwrap_or_default();
+    let name = obj.pointer("/metadata/name").cloned().unwrap_or_default();
+    obj["spec"]["selector"] = json!({"matchLabels": {"batch.kubernetes.io/controller-uid": uid}});
+    if !obj["spec"]["template"].is_object() {
+        obj["spec"]["template"] = json!({});
+    }
+    let template = &mut obj["spec"]["template"];
+    if !template["metadata"].is_object() {
+        template["metadata"] = json!({});
+    }
+    if !template["metadata"]["labels"].is_object() {
+        template["metadata"]["labels"] = json!({});
+    }
+    let labels = &mut template["metadata"]["labels"];
+    labels["batch.kubernetes.io/controller-uid"] = uid.clone();
+    labels["batch.kubernetes.io/job-name"] = name.clone();
+    labels["controller-uid"] = uid;
+    labels["job-name"] = name;
 }

@@ -118,6 +118,16 @@ const BUILTINS: &[Builtin] = &[
     ),
     b("", "v1", "endpoints", "Endpoints", true, &["ep"], &[], &[]),
     b("", "v1", "events", "Event", true, &["ev"], &[], &[]),
+    b(
+        "discovery.k8s.io",
+        "v1",
+        "endpointslices",
+        "EndpointSlice",
+        true,
+        &[],
+        &[],
+        &[],
+    ),
     b("", "v1", "nodes", "Node", false, &["no"], &[], &["status"]),
     b(
         "apps",
@@ -198,6 +208,16 @@ const BUILTINS: &[Builtin] = &[
         false,
         &[],
         &["api-extensions"],
+        &[],
+    ),
+    b(
+        "discovery.k8s.io",
+        "v1",
+        "endpointslices",
+        "EndpointSlice",
+        true,
+        &[],
+        &[],
         &[],
     ),
     b(

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 pub mod apply;
+pub mod demo;
 pub mod logging;
 pub mod plan;
 pub mod progress;
@@ -22,8 +23,6 @@ pub mod exit {
     pub const INVALID_INPUT: u8 = 2;
     /// The command ran and failed (a cluster refused, a step failed).
     pub const FAILED: u8 = 1;
-    /// The command exists but its implementation has not landed yet.
-    pub const NOT_AVAILABLE: u8 = 3;
 }
 
 #[derive(Debug, Parser)]
@@ -247,7 +246,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Rollback(args) => rollback::run(&cli.global, args),
         Command::Unlock(args) => unlock(args),
         Command::Sim(SimCommand::Serve(args)) => sim::serve(&cli.global, args),
-        Command::Demo(_) => not_available("this command"),
+        Command::Demo(args) => demo::run(&cli.global, args),
     };
     match result {
         Ok(code) => code,
@@ -265,9 +264,4 @@ fn unlock(args: &UnlockArgs) -> anyhow::Result<ExitCode> {
         holder.pid, holder.host, holder.since
     );
     Ok(ExitCode::SUCCESS)
-}
-
-pub(crate) fn not_available(what: &str) -> anyhow::Result<ExitCode> {
-    eprintln!("migrate: {what} is not yet available in this build");
-    Ok(ExitCode::from(exit::NOT_AVAILABLE))
 }

@@ -185,6 +185,10 @@ pub(crate) async fn run(
                 )?;
             }
         }
+        Check::WorkloadsCurrent {
+            namespace,
+            cluster_id,
+        } => workloads_current(ctx, on, namespace, cluster_id).await?,
         Check::NodeLocality { region, zone } => {
             let c = ctx.cluster(on)?;
             match ctx.retry(|| c.list("v1", "Node", None, None)).await {
@@ -220,6 +224,82 @@ pub(crate) async fn run(
         }
     }
     Ok(())
+}
+
+/// Pods keep the sidecar (or its absence) and the cluster ID of the moment
+/// they were created; a pod that predates the cluster's identity fails
+/// cross-cluster calls in ways that hide why, so name every such pod.
+async fn workloads_current(
+    ctx: &StepCtx,
+    on: &str,
+    namespace: &str,
+    cluster_id: &str,
+) -> Result<(), ActionError> {
+    let ns = ObjectRef::cluster_scoped("v1", "Namespace", namespace);
+    let Some(ns) = get(ctx, on, &ns).await? else {
+        return Ok(());
+    };
+    let injected_here = ns
+        .pointer("/metadata/labels/istio-injection")
+        .and_then(Value::as_str)
+        == Some("enabled")
+        || ns.pointer("/metadata/labels/istio.io~1rev").is_some();
+    let c = ctx.cluster(on)?;
+    let pods = ctx
+        .retry(|| c.list("v1", "Pod", Some(namespace), None))
+        .await?;
+    let mut stale = Vec::new();
+    for pod in &pods {
+        let phase = pod.pointer("/status/phase").and_then(Value::as_str);
+        if matches!(phase, Some("Succeeded" | "Failed")) {
+            continue;
+        }
+        let name = pod
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("?");
+        let opted_out = pod
+            .pointer("/metadata/labels/sidecar.istio.io~1inject")
+            .or_else(|| pod.pointer("/metadata/annotations/sidecar.istio.io~1inject"))
+            .and_then(Value::as_str)
+            == Some("false");
+        match sidecar_cluster_id(pod) {
+            Some(id) if id == cluster_id => {}
+            Some(id) => stale.push(format!("{name} (clusterName {id})")),
+            None if injected_here && !opted_out => stale.push(format!("{name} (no sidecar)")),
+            None => {}
+        }
+    }
+    if stale.is_empty() {
+        return Ok(());
+    }
+    Err(ActionError::Failed(format!(
+        "cluster {on}: {} pod(s) of namespace {namespace} still run the sidecar they started with, not cluster {cluster_id}'s: {}; pods keep their clusterName and CA root until restarted: add {namespace} to spec.workloads.restartNamespaces, or run `kubectl rollout restart deployment -n {namespace}` and resume",
+        stale.len(),
+        stale.join(", ")
+    )))
+}
+
+/// `ISTIO_META_CLUSTER_ID` of the pod's `istio-proxy` container (a regular
+/// container, or a native sidecar among the init containers); `Some("")`
+/// when the proxy has no such variable.
+fn sidecar_cluster_id(pod: &Value) -> Option<String> {
+    let spec = pod.get("spec")?;
+    let proxy = ["containers", "initContainers"]
+        .iter()
+        .filter_map(|k| spec.get(*k).and_then(Value::as_array))
+        .flatten()
+        .find(|c| c.get("name").and_then(Value::as_str) == Some("istio-proxy"))?;
+    let id = proxy
+        .get("env")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|e| e.get("name").and_then(Value::as_str) == Some("ISTIO_META_CLUSTER_ID"))
+        .and_then(|e| e.get("value"))
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    Some(id.to_string())
 }
 
 async fn get(
@@ -268,7 +348,34 @@ fn warn(ctx: &StepCtx, message: &str) -> Result<(), ActionError> {
 
 #[cfg(test)]
 mod tests {
-    use super::minor_version;
+    use super::{minor_version, sidecar_cluster_id};
+    use serde_json::json;
+
+    #[test]
+    fn the_sidecar_cluster_id_is_read_from_the_proxy_container() {
+        let pod = |containers: serde_json::Value, init: serde_json::Value| json!({ "spec": { "containers": containers, "initContainers": init } });
+        let proxy = |id: &str| {
+            json!({ "name": "istio-proxy", "env": [
+                { "name": "ISTIO_META_MESH_ID", "value": "mesh1" },
+                { "name": "ISTIO_META_CLUSTER_ID", "value": id },
+            ]})
+        };
+        let app = json!({ "name": "app" });
+        assert_eq!(
+            sidecar_cluster_id(&pod(json!([app, proxy("Kubernetes")]), json!([]))),
+            Some("Kubernetes".into())
+        );
+        // Native sidecars live among the init containers.
+        assert_eq!(
+            sidecar_cluster_id(&pod(json!([app]), json!([proxy("cluster1")]))),
+            Some("cluster1".into())
+        );
+        assert_eq!(sidecar_cluster_id(&pod(json!([app]), json!([]))), None);
+        assert_eq!(
+            sidecar_cluster_id(&pod(json!([{ "name": "istio-proxy" }]), json!([]))),
+            Some(String::new())
+        );
+    }
 
     #[test]
     fn versions_compare_by_major_minor() {

@@ -5,7 +5,7 @@
 
 use super::{Ctx, ISTIO_SYSTEM, discovery, install, restore};
 use crate::plan::{ObjectRef, Phase, Risk, Step};
-use crate::spec::{Cluster, DestinationRule, ObjectSpec, OutlierDetection};
+use crate::spec::{AuthorizationPolicy, Cluster, DestinationRule, ObjectSpec, OutlierDetection};
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
@@ -166,6 +166,17 @@ pub fn steps(ctx: &Ctx<'_>) -> Vec<Step> {
     };
     passthrough("VirtualService", &routing.virtual_services);
     passthrough("ServiceEntry", &routing.service_entries);
+    for ap in &routing.authorization_policies {
+        let object =
+            ObjectRef::namespaced(SECURITY, "AuthorizationPolicy", &ap.namespace, &ap.name);
+        let body = json!({ "spec": authorization_policy_spec(ctx, ap) });
+        for c in targets(ctx, &ap.clusters) {
+            objects
+                .entry(c)
+                .or_default()
+                .push((object.clone(), body.clone()));
+        }
+    }
     if routing.strict_mtls {
         for c in ctx.primaries() {
             objects.entry(c.name.as_str()).or_default().push((
@@ -191,6 +202,33 @@ pub fn steps(ctx: &Ctx<'_>) -> Vec<Step> {
     out
 }
 
+/// An ALLOW policy whose principals name each caller in the trust domain
+/// and in every alias: during a migration certificates of either may be in
+/// use, and a principal is matched literally (`<trust domain>/ns/<ns>/sa/<sa>`).
+pub fn authorization_policy_spec(ctx: &Ctx<'_>, ap: &AuthorizationPolicy) -> Value {
+    let mesh = &ctx.spec.mesh;
+    let domains = std::iter::once(&mesh.trust_domain).chain(&mesh.trust_domain_aliases);
+    let domains: Vec<&String> = domains.collect();
+    let principals: Vec<String> = ap
+        .allow
+        .iter()
+        .filter_map(|caller| caller.split_once('/'))
+        .flat_map(|(ns, sa)| {
+            domains
+                .iter()
+                .map(move |td| format!("{td}/ns/{ns}/sa/{sa}"))
+        })
+        .collect();
+    let mut spec = json!({
+        "action": "ALLOW",
+        "rules": [{ "from": [{ "source": { "principals": principals } }] }],
+    });
+    if !ap.selector.is_empty() {
+        spec["selector"] = json!({ "matchLabels": ap.selector });
+    }
+    spec
+}
+
 /// The ids of the routing steps, without building them.
 pub fn ids(ctx: &Ctx<'_>) -> Vec<String> {
     let routing = &ctx.spec.routing;
@@ -204,6 +242,7 @@ pub fn ids(ctx: &Ctx<'_>) -> Vec<String> {
         .map(|d| &d.clusters)
         .chain(routing.virtual_services.iter().map(|o| &o.clusters))
         .chain(routing.service_entries.iter().map(|o| &o.clusters))
+        .chain(routing.authorization_policies.iter().map(|a| &a.clusters))
     {
         names.extend(targets(ctx, names_of));
     }

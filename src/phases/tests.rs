@@ -682,6 +682,41 @@ fn strict_mtls_virtual_services_and_cluster_filters() {
     assert_eq!(applied(c2, "VirtualService")[0]["metadata"]["name"], "vs1");
 }
 
+#[test]
+fn authorization_policies_name_callers_in_every_trust_domain() {
+    let extra = r#"  routing:
+    authorizationPolicies:
+      - name: hello-callers
+        namespace: sample
+        clusters: [c2]
+        selector: { app: helloworld }
+        allow: [sample/curl]
+"#;
+    let mut d = doc("multi-primary", &clusters(2, false), "{ adopt: c1 }", extra);
+    d.spec.mesh.trust_domain_aliases = vec!["old.example".into()];
+    let p = plan(&d).unwrap();
+    assert!(p.step("routing/c1").is_none(), "the policy goes to c2 only");
+    let c2 = step(&p, "routing/c2");
+    let ap = applied(c2, "AuthorizationPolicy")[0];
+    assert_eq!(ap["apiVersion"], "security.istio.io/v1");
+    assert_eq!(ap["metadata"]["namespace"], "sample");
+    assert_eq!(ap["spec"]["action"], "ALLOW");
+    assert_eq!(ap["spec"]["selector"]["matchLabels"]["app"], "helloworld");
+    assert_eq!(
+        ap["spec"]["rules"][0]["from"][0]["source"]["principals"],
+        serde_json::json!([
+            "cluster.local/ns/sample/sa/curl",
+            "old.example/ns/sample/sa/curl"
+        ])
+    );
+    // Rolled back like every routing object: restored to what was there.
+    assert!(
+        c2.rollback
+            .iter()
+            .any(|a| a.object().is_some_and(|o| o.kind == "AuthorizationPolicy"))
+    );
+}
+
 // ---- observability ----
 
 #[test]
@@ -738,6 +773,31 @@ fn observability_edits_prometheus_and_mesh_config_with_exact_rollback() {
 // ---- failover ----
 
 #[test]
+fn failover_baseline_wants_several_clusters_without_locality_preference() {
+    let routing = ROUTING.replace(
+        "        localityLb: { failoverPriority: [topology.kubernetes.io/region] }\n",
+        "",
+    );
+    let p = plan(&doc(
+        "multi-primary",
+        &clusters(2, true),
+        "{ adopt: c1 }",
+        &routing,
+    ))
+    .unwrap();
+    let base = step(&p, "failover/baseline");
+    let expect = base
+        .forward
+        .iter()
+        .find_map(|a| match a {
+            Action::Probe { expect, .. } => Some(expect),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(expect.min_clusters, 2);
+}
+
+#[test]
 fn failover_probes_drains_and_always_restores() {
     let p = multi_primary(2, true);
     let base = step(&p, "failover/baseline");
@@ -753,28 +813,12 @@ fn failover_probes_drains_and_always_restores() {
     };
     assert_eq!(cluster, "c2");
     assert_eq!(*requests, 20);
-    assert_eq!(expect.min_clusters, 2);
-    let container = &manifest["spec"]["template"]["spec"]["containers"][0];
-    assert!(
-        container["image"]
-            .as_str()
-            .unwrap()
-            .contains("curlimages/curl")
-    );
-    let env: HashMap<&str, &str> = container["env"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| (e["name"].as_str().unwrap(), e["value"].as_str().unwrap()))
-        .collect();
-    assert_eq!(env["PROBE_URL"], "http://helloworld.sample:5000/hello");
-    assert_eq!(env["PROBE_COUNT"], "20");
-    assert!(
-        container["command"][2]
-            .as_str()
-            .unwrap()
-            .contains("$PROBE_COUNT")
-    );
+    // The routing above prefers the caller's region: the baseline only
+    // asks that every request is answered.
+    assert_eq!(expect.min_clusters, 1);
+    let probe = meshsim::mesh::probe::recognise(manifest).expect("meshsim runs our probe Job");
+    assert_eq!(probe.url, "http://helloworld.sample:5000/hello");
+    assert_eq!(probe.count, 20);
     assert_eq!(
         manifest["spec"]["template"]["spec"]["restartPolicy"],
         "Never"

@@ -349,6 +349,15 @@ pub enum Check {
     },
     /// No istiod runs here yet (warning otherwise: it will be reconfigured).
     NoMesh { istiod: ObjectRef },
+    /// Every pod of `namespace` runs the sidecar of the cluster's current
+    /// identity: injected (when the namespace asks for injection) and with
+    /// `ISTIO_META_CLUSTER_ID` = `cluster_id`. Pods keep what they were
+    /// injected with until they restart (FACTS 4.1, 9).
+    #[serde(rename_all = "camelCase")]
+    WorkloadsCurrent {
+        namespace: String,
+        cluster_id: String,
+    },
     /// Some node carries these topology labels.
     NodeLocality {
         region: String,
@@ -832,6 +841,13 @@ impl fmt::Display for Check {
                 expected,
             } => write!(f, "trust domain {expected} in {config_map}"),
             Check::NoMesh { istiod } => write!(f, "no mesh yet: {istiod} absent"),
+            Check::WorkloadsCurrent {
+                namespace,
+                cluster_id,
+            } => write!(
+                f,
+                "pods of namespace {namespace} injected as cluster {cluster_id}"
+            ),
             Check::NodeLocality { region, zone } => match zone {
                 Some(z) => write!(f, "node locality {region}/{z}"),
                 None => write!(f, "node locality {region}"),

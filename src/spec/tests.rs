@@ -261,6 +261,26 @@ fn valid_but_suspicious_settings_warn_at_their_field() {
         w[0].2
             .contains("`restart-all` switches to the new root at once")
     );
+
+    // Locality load balancing keeps c2's calls in c2: draining c1 shows nothing.
+    let drill = |from: &str, drain: &str| {
+        format!(
+            "{BASE}  routing:\n    destinationRules:\n      - host: hello.sample.svc.cluster.local\n        localityLb: {{ failoverPriority: [topology.kubernetes.io/region] }}\n        outlierDetection: {{ consecutive5xxErrors: 1 }}\n  workloads:\n    restartNamespaces: [sample]\n  failoverTest:\n    service: {{ namespace: sample, name: hello, port: 5000 }}\n    from: {from}\n    drain: {drain}\n"
+        )
+    };
+    let w = warnings(&drill("c2", "c1"));
+    assert_eq!(w.len(), 2, "{w:?}");
+    assert!(w[0].2.contains("have no locality"), "{w:?}");
+    assert_eq!((w[1].0, w[1].1.as_str()), (23, "spec.failoverTest.drain"));
+    assert!(w[1].2.contains("draining `c1` shows no failover"), "{w:?}");
+    assert_eq!(warnings(&drill("c1", "c1")).len(), 1);
+    // A drill over pods that keep their old identity cannot pass.
+    let w = warnings(
+        &drill("c1", "c1").replace("restartNamespaces: [sample]", "restartNamespaces: []"),
+    );
+    assert_eq!(w.len(), 2, "{w:?}");
+    assert_eq!(w[1].1, "spec.failoverTest.service.namespace");
+    assert!(w[1].2.contains("not restarted in `c1`"), "{w:?}");
 }
 
 #[test]

@@ -233,8 +233,27 @@ pub struct Routing {
     pub destination_rules: Vec<DestinationRule>,
     pub virtual_services: Vec<ObjectSpec>,
     pub service_entries: Vec<ObjectSpec>,
+    /// ALLOW policies naming callers by service account; their principals
+    /// are written for the trust domain and every alias, so callers keep
+    /// access whichever trust domain their certificate carries.
+    pub authorization_policies: Vec<AuthorizationPolicy>,
     /// Mesh-wide PeerAuthentication STRICT once every cluster trusts the shared root.
     pub strict_mtls: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthorizationPolicy {
+    pub name: String,
+    pub namespace: String,
+    /// Clusters it goes to; empty means every cluster.
+    #[serde(default)]
+    pub clusters: Vec<String>,
+    /// `matchLabels` of the workloads it protects; empty: the whole namespace.
+    #[serde(default)]
+    pub selector: BTreeMap<String, String>,
+    /// Callers allowed in, as `namespace/serviceaccount`.
+    pub allow: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -372,6 +391,23 @@ pub struct FailoverTest {
     /// Calls the probe makes before and after the drain; 20 when not given.
     #[serde(default = "default_requests")]
     pub requests: u32,
+}
+
+impl Spec {
+    /// Whether a DestinationRule with locality load balancing governs the
+    /// failover test's service in its client cluster: healthy local endpoints
+    /// then take every request, so only a drain of that cluster moves traffic.
+    pub fn locality_lb_applies(&self, t: &FailoverTest) -> bool {
+        let host = format!(
+            "{}.{}.svc.cluster.local",
+            t.service.name, t.service.namespace
+        );
+        self.routing.destination_rules.iter().any(|dr| {
+            dr.host == host
+                && dr.locality_lb.is_some()
+                && (dr.clusters.is_empty() || dr.clusters.contains(&t.from))
+        })
+    }
 }
 
 fn default_requests() -> u32 {

@@ -8,9 +8,8 @@ use std::time::Duration;
 
 /// A directory holding `istioctl -> migrate`.
 fn istioctl_link(dir: &Path) -> PathBuf {
-    let link = dir.join("istioctl");
-    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_migrate"), &link).expect("symlink istioctl");
-    link
+    meshsim::istioctl::link(dir, Path::new(env!("CARGO_BIN_EXE_migrate")))
+        .expect("symlink istioctl")
 }
 
 async fn run(program: &Path, args: &[&str], kubeconfig: Option<&Path>) -> Output {

@@ -256,7 +256,7 @@ fn several_errors_in_one_file_are_all_reported_in_order() {
         &[
             ("context: kind-cluster2", "context: kind-cluster1"),
             ("root: { adopt: cluster1 }", "root: { adopt: cluster2 }"),
-            ("drain: cluster1", "drain: cluster2"),
+            ("requests: 20", "requests: 0"),
         ],
     );
     let out = migrate(&["validate", "-f", &file]);

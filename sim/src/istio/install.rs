@@ -16,6 +16,9 @@ pub const ISTIO_NAMESPACE: &str = "istio-system";
 pub const OWNER_LABEL: &str = "install.operator.istio.io/owning-resource";
 pub const OWNER_NAMESPACE_LABEL: &str = "install.operator.istio.io/owning-resource-namespace";
 pub const COMPONENT_LABEL: &str = "operator.istio.io/component";
+/// Every object istioctl manages; install prunes among these.
+pub const MANAGED_LABEL: &str = "operator.istio.io/managed";
+pub const VERSION_LABEL: &str = "operator.istio.io/version";
 /// The owner name when the IstioOperator has none (the charts' default).
 pub const UNNAMED_OWNER: &str = "unknown";
 
@@ -87,18 +90,21 @@ impl Install {
         let pilot_enabled =
             get(&spec, &["components", "pilot", "enabled"]).and_then(Value::as_bool);
         let istiod = !remote && pilot_enabled.unwrap_or(profile != "empty");
-        let mut gateways: Vec<Value> = get(&spec, &["components", "ingressGateways"])
+        let listed: Vec<Value> = get(&spec, &["components", "ingressGateways"])
             .and_then(Value::as_array)
             .cloned()
-            .unwrap_or_default()
+            .unwrap_or_default();
+        // The default and demo profiles bring istio-ingressgateway unless the
+        // operator lists it (enabled or not: `enabled: false` turns it off).
+        let default_gateway = (profile == "default" || profile == "demo")
+            && !listed
+                .iter()
+                .any(|g| get_str(g, &["name"]) == "istio-ingressgateway");
+        let mut gateways: Vec<Value> = listed
             .into_iter()
             .filter(|g| g.get("enabled").and_then(Value::as_bool).unwrap_or(true))
             .collect();
-        if (profile == "default" || profile == "demo")
-            && !gateways
-                .iter()
-                .any(|g| get_str(g, &["name"]) == "istio-ingressgateway")
-        {
+        if default_gateway {
             gateways.insert(
                 0,
                 json!({"name": "istio-ingressgateway", "enabled": true,
@@ -144,7 +150,8 @@ impl Install {
         m.insert(OWNER_LABEL.into(), json!(self.name));
         m.insert(OWNER_NAMESPACE_LABEL.into(), json!(ISTIO_NAMESPACE));
         m.insert(COMPONENT_LABEL.into(), json!(component));
-        m.insert("operator.istio.io/version".into(), json!(self.version));
+        m.insert(VERSION_LABEL.into(), json!(self.version));
+        m.insert(MANAGED_LABEL.into(), json!("Reconcile"));
         m.insert("istio.io/rev".into(), json!("default"));
         m
     }
@@ -162,13 +169,17 @@ impl Install {
     }
 
     /// Every object the install creates or updates, in apply order. The
-    /// Namespace carries no labels (istioctl only creates it when absent);
-    /// CustomResourceDefinitions come first and are never meant to replace
-    /// one already served.
+    /// Namespace is only created when absent, then labelled with the
+    /// network if one is set (istioctl's `CreateNamespace`): an existing
+    /// namespace is never labelled (FACTS 4.1). CustomResourceDefinitions
+    /// are never meant to replace one already served.
     pub fn objects(&self) -> Vec<Value> {
-        let mut out = vec![
-            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ISTIO_NAMESPACE}}),
-        ];
+        let mut namespace =
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ISTIO_NAMESPACE}});
+        if !self.network.is_empty() {
+            namespace["metadata"]["labels"] = json!({"topology.istio.io/network": self.network});
+        }
+        let mut out = vec![namespace];
         if self.istiod || self.remote {
             out.extend(self.crds());
             out.extend(self.reader_rbac());
@@ -565,12 +576,11 @@ spec:
             .is_some()
         );
         assert!(find(&objs, "ServiceAccount", "istio-reader-service-account").is_some());
-        // default profile: an ingress gateway too, but no network label on the namespace (istioctl never sets it).
+        // default profile: an ingress gateway too; the network labels the namespace only if istioctl creates it.
         assert!(find(&objs, "Service", "istio-ingressgateway").is_some());
-        assert!(
-            find(&objs, "Namespace", "istio-system").unwrap()["metadata"]
-                .get("labels")
-                .is_none()
+        assert_eq!(
+            find(&objs, "Namespace", "istio-system").unwrap()["metadata"]["labels"],
+            json!({"topology.istio.io/network": "network1"})
         );
         for o in &objs {
             if o["kind"] != "Namespace" {
@@ -584,9 +594,21 @@ spec:
     }
 
     #[test]
+    fn the_default_ingress_gateway_can_be_turned_off() {
+        let install = iop(
+            "apiVersion: install.istio.io/v1alpha1\nkind: IstioOperator\nspec:\n  components:\n    ingressGateways: [{name: istio-ingressgateway, enabled: false}]\n",
+        );
+        assert!(install.gateways.is_empty());
+        assert!(find(&install.objects(), "Service", "istio-ingressgateway").is_none());
+    }
+
+    #[test]
     fn no_cluster_name_means_kubernetes() {
         let install = iop("apiVersion: install.istio.io/v1alpha1\nkind: IstioOperator\nspec: {}\n");
         assert_eq!(install.cluster_id, "Kubernetes");
+        let objs = install.objects();
+        let ns = find(&objs, "Namespace", "istio-system").unwrap();
+        assert!(ns["metadata"].get("labels").is_none(), "{ns}");
     }
 
     #[test]

@@ -27,8 +27,6 @@ pub enum ParseError {
         "at least one of the --revision (or --set revision=<revision>), --filename or --purge flags must be set"
     )]
     NothingToUninstall,
-    #[error("no command given (istioctl install, uninstall, version, remote-clusters)")]
-    NoCommand,
 }
 
 /// Flags every command accepts.
@@ -211,10 +209,8 @@ pub fn parse(args: &[String]) -> Result<(Global, Command), ParseError> {
     }
 
     let command = match positional.first() {
-        None if raw.iter().any(|(_, f)| f.name == "help") => {
-            return Ok((Global::default(), Command::Help));
-        }
-        None => return Err(ParseError::NoCommand),
+        // As cobra's root command: no command prints the usage.
+        None => return Ok((Global::default(), Command::Help)),
         Some(c) if COMMANDS.contains(&c.as_str()) => c.clone(),
         Some(c) => return Err(ParseError::UnknownCommand(c.clone())),
     };
@@ -441,7 +437,7 @@ mod tests {
             p("install --readiness-timeout soon").unwrap_err(),
             ParseError::BadValue { .. }
         ));
-        assert_eq!(p("").unwrap_err(), ParseError::NoCommand);
+        assert_eq!(p("").unwrap().1, Command::Help);
         assert_eq!(p("--help").unwrap().1, Command::Help);
     }
 }

@@ -5,8 +5,11 @@
 
 use super::args::InstallArgs;
 use super::kube_api::{KubeApi, describe};
+use super::uninstall::{CLUSTER, NAMESPACED};
 use super::{Global, IstioctlError, VERSION, confirm, connect};
-use crate::istio::install::{COMPONENT_LABEL, Install};
+use crate::istio::install::{
+    COMPONENT_LABEL, Install, MANAGED_LABEL, OWNER_LABEL, UNNAMED_OWNER, VERSION_LABEL,
+};
 use kube::Client;
 use serde_json::{Map, Value};
 use std::io::{BufRead, Write};
@@ -93,7 +96,8 @@ async fn install_operator(
 ) -> Result<(), IstioctlError> {
     let mut api = KubeApi::new(client.clone());
     let objects = install.objects();
-    // istioctl creates its namespace when missing and never takes over its labels.
+    // Created only when missing (labelled with the network then); an existing
+    // namespace, and the labels others put on it, stay as they are.
     for ns in objects.iter().filter(|o| o["kind"] == "Namespace") {
         api.create_if_absent(ns).await?;
     }
@@ -131,6 +135,7 @@ async fn install_operator(
             writeln!(out, "{done}")?;
         }
     }
+    prune(&mut api, install, &objects, out).await?;
     writeln!(out, "✔ Installation complete")?;
     if install.istiod {
         writeln!(
@@ -139,6 +144,77 @@ async fn install_operator(
         )?;
     }
     Ok(())
+}
+
+/// Deletes what an earlier install of the same owner left and this one no
+/// longer renders, as istioctl's installer does after applying: among the
+/// objects carrying its version, revision and (if the operator is named)
+/// owner labels, any whose component no longer lists it. An unnamed
+/// operator therefore prunes every unnamed *and named* install's leftovers
+/// of the same revision: a separately installed east-west gateway goes
+/// when an unnamed operator without it is installed again.
+async fn prune(
+    api: &mut KubeApi,
+    install: &Install,
+    objects: &[Value],
+    out: &mut dyn Write,
+) -> Result<(), IstioctlError> {
+    let key = |kind: &str, ns: &str, name: &str| format!("{kind}:{ns}:{name}");
+    let keep: std::collections::HashSet<(String, String)> = objects
+        .iter()
+        .map(|o| {
+            let meta = &o["metadata"];
+            (
+                component_of(o).to_string(),
+                key(
+                    o["kind"].as_str().unwrap_or_default(),
+                    meta["namespace"].as_str().unwrap_or_default(),
+                    meta["name"].as_str().unwrap_or_default(),
+                ),
+            )
+        })
+        .collect();
+    let mut selector = format!(
+        "{MANAGED_LABEL}=Reconcile,{VERSION_LABEL}={},istio.io/rev=default,{COMPONENT_LABEL}",
+        install.version
+    );
+    if install.name != UNNAMED_OWNER {
+        selector.push_str(&format!(",{OWNER_LABEL}={}", install.name));
+    }
+    for (api_version, kind) in NAMESPACED.iter().chain(CLUSTER) {
+        for obj in api.list(api_version, kind, &selector).await? {
+            let ns = obj.metadata.namespace.clone().unwrap_or_default();
+            let name = obj.metadata.name.clone().unwrap_or_default();
+            let component = obj
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(COMPONENT_LABEL))
+                .cloned()
+                .unwrap_or_default();
+            if keep.contains(&(component, key(kind, &ns, &name))) {
+                continue;
+            }
+            let namespace = Some(ns.as_str()).filter(|n| !n.is_empty());
+            if api.delete(api_version, kind, namespace, &name).await? {
+                writeln!(
+                    out,
+                    "  Removed {}.",
+                    removed_name(api_version, kind, &name, &ns)
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `apps/v1, Kind=Deployment/istiod.istio-system`, as istioctl names what it deletes.
+pub(super) fn removed_name(api_version: &str, kind: &str, name: &str, ns: &str) -> String {
+    let gv = match api_version.split_once('/') {
+        Some((g, v)) => format!("{g}/{v}"),
+        None => format!("/{api_version}"),
+    };
+    format!("{gv}, Kind={kind}/{name}.{ns}")
 }
 
 /// The IstioOperator from `-f` files (later ones overlay earlier ones; `-`

@@ -11,7 +11,8 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::time::Duration;
 
-pub const FIELD_MANAGER: &str = "istioctl";
+/// The field manager istioctl's installer applies with (`operator/pkg/install`).
+pub const FIELD_MANAGER: &str = "istio-operator";
 
 /// A client for `--kubeconfig` (or `$KUBECONFIG`, or `~/.kube/config`) and
 /// `--context` (or the current context), as istioctl builds one.
@@ -155,7 +156,7 @@ impl KubeApi {
             .map_err(|e| IstioctlError::api(format!("reading {}", describe(obj)), e))
     }
 
-    /// Server-side apply with field manager `istioctl`, taking over conflicting fields.
+    /// Server-side apply with istioctl's field manager, taking over conflicting fields.
     pub async fn apply(&mut self, obj: &Value) -> Result<DynamicObject, IstioctlError> {
         self.apply_as(obj, FIELD_MANAGER).await
     }

@@ -1,19 +1,26 @@
-//! An `istioctl` stand-in: a real API client (kubeconfig, context, HTTPS,
-//! server-side apply with field manager `istioctl`) that makes the
-//! in-cluster changes `istioctl` 1.30 makes for `install`, `uninstall`,
-//! `version` and `remote-clusters`.
+//! An `istioctl` stand-in: a real API client (kubeconfig, context, HTTPS)
+//! that makes the in-cluster changes `istioctl` 1.30 makes for `install`,
+//! `uninstall`, `version` and `remote-clusters`, the way its installer does
+//! (`operator/pkg/install`, `operator/pkg/uninstall`): server-side apply with
+//! field manager `istio-operator`, component by component, waiting for each
+//! component's Deployments, then pruning what the operator no longer renders.
 //!
 //! The `migrate` binary runs it busybox-style when started as `istioctl`
-//! (a symlink); [`main`] takes the whole argv after the program name.
+//! (a symlink, see [`link`]); [`main`] takes the argv after the program name.
 //! In process, [`install::install`] is the same code path without argv.
 //!
-//! Deliberate differences from the real one (1.30.3):
-//! - no `installed-state` IstioOperator CR is written: istioctl stopped
-//!   writing it in 1.21 (FACTS 4.2); rollback reads the `values` ConfigMap;
+//! Like istioctl 1.30, and unlike older releases:
+//! - no `installed-state` IstioOperator CR is written (dropped in 1.21,
+//!   FACTS 4.2), and the IstioOperator CRD is not installed; rollback reads
+//!   the `values` ConfigMap instead;
+//! - `istio-system` is created only when absent, labelled with the network
+//!   then; an existing namespace is never labelled (FACTS 4.1).
+//!
+//! Deliberate differences:
 //! - the base component's CRDs are meshsim's permissive ones, created only
 //!   when the kind is not served yet (an existing CRD is never replaced);
-//! - deletes use background propagation (the real one asks for foreground);
-//! - `uninstall` also removes the EndpointSlice the remote profile creates.
+//! - deletes use background propagation (istioctl asks for foreground);
+//! - prune and uninstall also cover the EndpointSlice the remote profile renders.
 
 mod args;
 pub mod install;
@@ -135,6 +142,22 @@ pub async fn run(
             remote_clusters::run(&client, &global, out).await
         }
     }
+}
+
+/// Makes `dir/istioctl` a symlink to `target` (the `migrate` binary, which
+/// turns into this stand-in when started under that name) and returns its
+/// path: what the demo and the tests put on PATH or in `spec.installer.path`.
+#[cfg(unix)]
+pub fn link(
+    dir: &std::path::Path,
+    target: &std::path::Path,
+) -> std::io::Result<std::path::PathBuf> {
+    let path = dir.join("istioctl");
+    if std::fs::symlink_metadata(&path).is_ok() {
+        std::fs::remove_file(&path)?;
+    }
+    std::os::unix::fs::symlink(target, &path)?;
+    Ok(path)
 }
 
 /// Asks `prompt` and reads one answer: only `y`/`yes` proceeds, as istioctl's `Confirm`.

@@ -12,7 +12,7 @@
 //! The `istio-system` namespace itself is never deleted.
 
 use super::args::UninstallArgs;
-use super::install::read_operator;
+use super::install::{read_operator, removed_name};
 use super::kube_api::KubeApi;
 use super::{Global, IstioctlError, confirm, connect};
 use crate::istio::install::{COMPONENT_LABEL, OWNER_LABEL, OWNER_NAMESPACE_LABEL};
@@ -22,7 +22,7 @@ use serde_json::Value;
 use std::io::{BufRead, Write};
 
 /// Namespaced kinds the pruner looks at (plus the EndpointSlice the remote profile renders).
-const NAMESPACED: &[(&str, &str)] = &[
+pub(super) const NAMESPACED: &[(&str, &str)] = &[
     ("apps/v1", "Deployment"),
     ("apps/v1", "DaemonSet"),
     ("v1", "Service"),
@@ -39,7 +39,7 @@ const NAMESPACED: &[(&str, &str)] = &[
     ("coordination.k8s.io/v1", "Lease"),
 ];
 
-const CLUSTER: &[(&str, &str)] = &[
+pub(super) const CLUSTER: &[(&str, &str)] = &[
     (
         "admissionregistration.k8s.io/v1",
         "MutatingWebhookConfiguration",
@@ -134,14 +134,10 @@ pub async fn uninstall(
             let name = obj.name_any();
             if api.delete(api_version, kind, ns.as_deref(), &name).await? {
                 removed += 1;
-                let gvk = match api_version.split_once('/') {
-                    Some((g, v)) => format!("{g}/{v}, Kind={kind}"),
-                    None => format!("/{api_version}, Kind={kind}"),
-                };
                 writeln!(
                     out,
-                    "  Removed {gvk}/{name}.{}.",
-                    ns.as_deref().unwrap_or_default()
+                    "  Removed {}.",
+                    removed_name(api_version, kind, &name, ns.as_deref().unwrap_or_default())
                 )?;
             }
         }

@@ -205,7 +205,7 @@ async fn install_a_primary_and_an_east_west_gateway_then_purge() {
         "✔ Ingress gateways installed 🛬\n✔ Installation complete\n"
     );
 
-    // istiod: available, with the cluster's CLUSTER_ID, applied by field manager istioctl.
+    // istiod: available, with the cluster's CLUSTER_ID, applied by field manager istio-operator (as istioctl's installer).
     let istiod = kubectl(
         &sim,
         "cluster2",
@@ -233,7 +233,7 @@ async fn install_a_primary_and_an_east_west_gateway_then_purge() {
             .as_array()
             .unwrap()
             .iter()
-            .any(|m| m["manager"] == "istioctl"),
+            .any(|m| m["manager"] == "istio-operator"),
         "{istiod_json}"
     );
     kubectl(
@@ -474,6 +474,20 @@ async fn the_crds_install_creates_are_purged_and_uninstall_f_removes_only_that_o
     let dir = temp_dir();
     let primary = write(&dir, "istio.yaml", PRIMARY);
     install(&sim, "sim-cluster1", &primary).await;
+    // istioctl created istio-system, so it labelled it with the network (CreateNamespace).
+    let net = kubectl(
+        &sim,
+        "cluster1",
+        &[
+            "get",
+            "ns",
+            "istio-system",
+            "-o",
+            "jsonpath={.metadata.labels.topology\\.istio\\.io/network}",
+        ],
+    )
+    .await;
+    assert_eq!(net.ok(), "network1");
     // No Istio CRDs were served: install created them (the base component's).
     let crd = kubectl(
         &sim,
@@ -774,4 +788,208 @@ fn main_exit_codes() {
         ]),
         1
     );
+}
+
+/// What src/phases/install.rs generates for a remote, the placeholder resolved to the primary's gateway address.
+const REMOTE: &str = "\
+apiVersion: install.istio.io/v1alpha1
+kind: IstioOperator
+spec:
+  profile: remote
+  values:
+    istiodRemote:
+      injectionPath: /inject/cluster/cluster2/net/network2
+    global:
+      meshID: mesh1
+      multiCluster:
+        clusterName: cluster2
+      network: network2
+      remotePilotAddress: 172.18.1.10
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_gets_an_istiod_service_pointing_at_the_primary() {
+    let sim = start(1).await;
+    let dir = temp_dir();
+    let out = install(&sim, "sim-cluster1", &write(&dir, "remote.yaml", REMOTE)).await;
+    assert_eq!(out, "✔ Istio core installed ⛵️\n✔ Installation complete\n");
+    let none = kubectl(
+        &sim,
+        "cluster1",
+        &["get", "deploy", "-n", "istio-system", "-o", "name"],
+    )
+    .await;
+    assert_eq!(none.ok().trim(), "", "a remote runs no istiod");
+    let slice = kubectl(
+        &sim,
+        "cluster1",
+        &[
+            "get",
+            "endpointslice",
+            "istiod",
+            "-n",
+            "istio-system",
+            "-o",
+            "jsonpath={.endpoints[0].addresses[0]} {.metadata.labels.kubernetes\\.io/service-name}",
+        ],
+    )
+    .await;
+    assert_eq!(slice.ok(), "172.18.1.10 istiod");
+    let ports = kubectl(
+        &sim,
+        "cluster1",
+        &[
+            "get",
+            "svc",
+            "istiod",
+            "-n",
+            "istio-system",
+            "-o",
+            "jsonpath={.spec.ports[*].port}",
+        ],
+    )
+    .await;
+    assert_eq!(ports.ok(), "15012 443");
+    let hook = kubectl(
+        &sim,
+        "cluster1",
+        &[
+            "get",
+            "mutatingwebhookconfiguration",
+            "istio-sidecar-injector",
+            "-o",
+            "jsonpath={.webhooks[0].clientConfig.service.path}",
+        ],
+    )
+    .await;
+    assert_eq!(hook.ok(), "/inject/cluster/cluster2/net/network2");
+    let kubeconfig = kc(&sim);
+    let (result, _) = istioctl(
+        &[
+            "uninstall",
+            "-y",
+            "--purge",
+            "--context",
+            "sim-cluster1",
+            "--kubeconfig",
+            &kubeconfig,
+        ],
+        "",
+    )
+    .await;
+    result.unwrap();
+    let gone = kubectl(
+        &sim,
+        "cluster1",
+        &["get", "endpointslice", "istiod", "-n", "istio-system"],
+    )
+    .await;
+    assert_ne!(gone.code, 0);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+const NO_INGRESS: &str = "\
+apiVersion: install.istio.io/v1alpha1
+kind: IstioOperator
+spec:
+  components:
+    ingressGateways:
+      - name: istio-ingressgateway
+        enabled: false
+  values:
+    global:
+      meshID: mesh1
+      multiCluster:
+        clusterName: cluster1
+      network: network1
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn installing_again_prunes_what_the_operator_no_longer_renders() {
+    let sim = start(1).await;
+    // The namespace exists before the install (the migrate tool labels it first).
+    kubectl(&sim, "cluster1", &["create", "namespace", "istio-system"])
+        .await
+        .ok();
+    let dir = temp_dir();
+    let primary = write(&dir, "istio.yaml", PRIMARY);
+    install(&sim, "sim-cluster1", &primary).await;
+    let eastwest =
+        shared("istio/samples/multicluster/eastwest-gateway-iop.network1.generated.yaml")
+            .display()
+            .to_string();
+    install(&sim, "sim-cluster1", &eastwest).await;
+
+    // A named operator installed again prunes only among its own objects.
+    let out = install(&sim, "sim-cluster1", &eastwest).await;
+    assert!(!out.contains("Removed"), "{out}");
+
+    // The unnamed operator without the ingress gateway: its gateway goes, and
+    // so does the separately installed east-west gateway (same revision, no
+    // owner to tell them apart), as with istioctl 1.30.
+    let out = install(
+        &sim,
+        "sim-cluster1",
+        &write(&dir, "no-ingress.yaml", NO_INGRESS),
+    )
+    .await;
+    assert!(
+        out.contains("  Removed apps/v1, Kind=Deployment/istio-ingressgateway.istio-system.\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("  Removed /v1, Kind=Service/istio-eastwestgateway.istio-system.\n"),
+        "{out}"
+    );
+    assert!(out.ends_with("✔ Installation complete\nMade this installation the default for cluster-wide operations.\n"), "{out}");
+    let gateways = kubectl(
+        &sim,
+        "cluster1",
+        &[
+            "get",
+            "deploy,svc,sa",
+            "-n",
+            "istio-system",
+            "-l",
+            "operator.istio.io/component=IngressGateways",
+            "-o",
+            "name",
+        ],
+    )
+    .await;
+    assert_eq!(gateways.ok().trim(), "");
+    let istiod = kubectl(
+        &sim,
+        "cluster1",
+        &[
+            "get",
+            "deploy",
+            "istiod",
+            "-n",
+            "istio-system",
+            "-o",
+            "jsonpath={.status.availableReplicas}",
+        ],
+    )
+    .await;
+    assert_eq!(istiod.ok(), "1");
+    // The namespace existed: istioctl does not label it (migrate does, FACTS 4.1).
+    let labels = kubectl(
+        &sim,
+        "cluster1",
+        &[
+            "get",
+            "ns",
+            "istio-system",
+            "-o",
+            "jsonpath={.metadata.labels}",
+        ],
+    )
+    .await;
+    assert!(
+        !labels.ok().contains("topology.istio.io/network"),
+        "{}",
+        labels.stdout
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -42,11 +42,21 @@ pub(super) fn check(c: &mut Checker) {
     }
     let from_ok = c.cluster_ref(&format!("{base}.from"), &t.from);
     let drain_ok = c.cluster_ref(&format!("{base}.drain"), &t.drain);
-    if from_ok && drain_ok && t.from == t.drain {
-        c.error(
+    // Draining the client's own cluster is the Istio docs' locality failover
+    // task: every answer must then cross clusters. Draining another cluster
+    // while locality load balancing keeps the client's requests local shows
+    // nothing moving, so say so.
+    if from_ok && drain_ok && t.from != t.drain && spec.spec.locality_lb_applies(t) {
+        c.warn(
             &format!("{base}.drain"),
-            format!("the probe runs in `{}`, the cluster it drains", t.from),
-            Some("`from` is the client cluster that stays up; `drain` is another cluster".into()),
+            format!(
+                "a DestinationRule with locality load balancing keeps `{}`'s requests in `{}`; draining `{}` shows no failover",
+                t.from, t.from, t.drain
+            ),
+            Some(format!(
+                "drain `{}` (the client's own cluster) to see traffic move to the others",
+                t.from
+            )),
         );
     }
     if t.requests == 0 {

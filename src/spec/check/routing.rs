@@ -2,7 +2,7 @@
 //! own validation, FACTS.md section 6), VirtualServices and ServiceEntries.
 
 use super::{Checker, formats};
-use crate::spec::types::{DestinationRule, ObjectSpec, OutlierDetection};
+use crate::spec::types::{AuthorizationPolicy, DestinationRule, ObjectSpec, OutlierDetection};
 use std::collections::HashMap;
 
 /// failoverPriority labels that name a locality level; Istio rejects them
@@ -71,6 +71,54 @@ pub(super) fn check(c: &mut Checker) {
         "ServiceEntry",
         &routing.service_entries,
     );
+    for (i, ap) in routing.authorization_policies.iter().enumerate() {
+        authorization_policy(c, &format!("spec.routing.authorizationPolicies[{i}]"), ap);
+    }
+}
+
+fn authorization_policy(c: &mut Checker, base: &str, ap: &AuthorizationPolicy) {
+    c.format(
+        &format!("{base}.name"),
+        &ap.name,
+        "name",
+        formats::dns_subdomain,
+    );
+    c.format(
+        &format!("{base}.namespace"),
+        &ap.namespace,
+        "namespace",
+        formats::dns_label,
+    );
+    for (j, name) in ap.clusters.iter().enumerate() {
+        c.cluster_ref(&format!("{base}.clusters[{j}]"), name);
+    }
+    for (key, value) in &ap.selector {
+        c.format(
+            &format!("{base}.selector.{key}"),
+            value,
+            "label value",
+            formats::label_value,
+        );
+    }
+    if ap.allow.is_empty() {
+        c.error(
+            &format!("{base}.allow"),
+            "an ALLOW policy that allows no caller denies every request to the workloads it selects",
+            Some("name the callers as `namespace/serviceaccount`".into()),
+        );
+    }
+    for (j, caller) in ap.allow.iter().enumerate() {
+        let p = format!("{base}.allow[{j}]");
+        match caller.split_once('/') {
+            Some((ns, sa))
+                if formats::dns_label(ns).is_ok() && formats::dns_subdomain(sa).is_ok() => {}
+            _ => c.error(
+                &p,
+                format!("`{caller}` is not a caller: expected `namespace/serviceaccount`"),
+                Some("for example `sample/curl`".into()),
+            ),
+        }
+    }
 }
 
 /// Whether two `clusters` lists share a cluster (empty means every cluster).

@@ -5,6 +5,7 @@ use super::{Decoder, child};
 use crate::spec::suggest;
 use crate::spec::types::*;
 use crate::spec::yaml::{Node, shorten};
+use std::collections::BTreeMap;
 
 const DOCUMENT: &[&str] = &["apiVersion", "kind", "metadata", "spec"];
 const METADATA: &[&str] = &["name"];
@@ -41,8 +42,10 @@ const ROUTING: &[&str] = &[
     "destinationRules",
     "virtualServices",
     "serviceEntries",
+    "authorizationPolicies",
     "strictMtls",
 ];
+const AUTHORIZATION_POLICY: &[&str] = &["name", "namespace", "clusters", "selector", "allow"];
 const DESTINATION_RULE: &[&str] = &[
     "host",
     "namespace",
@@ -355,13 +358,56 @@ fn routing(d: &mut Decoder, n: &Node, p: &str) -> Option<Routing> {
         |d, n, p| d.list(n, p, "a list of service entries", object),
         Vec::new,
     );
+    let authorization_policies = d.or(
+        &f,
+        "authorizationPolicies",
+        |d, n, p| {
+            d.list(
+                n,
+                p,
+                "a list of authorization policies",
+                authorization_policy,
+            )
+        },
+        Vec::new,
+    );
     let strict_mtls = d.or(&f, "strictMtls", Decoder::boolean, || false);
     Some(Routing {
         expose_hosts: expose_hosts?,
         destination_rules: destination_rules?,
         virtual_services: virtual_services?,
         service_entries: service_entries?,
+        authorization_policies: authorization_policies?,
         strict_mtls: strict_mtls?,
+    })
+}
+
+fn authorization_policy(d: &mut Decoder, n: &Node, p: &str) -> Option<AuthorizationPolicy> {
+    let f = d.fields(
+        n,
+        p,
+        "an authorization policy (a mapping with name, namespace and allow)",
+        AUTHORIZATION_POLICY,
+    )?;
+    let name = d.req(&f, "name", Decoder::string);
+    let namespace = d.req(&f, "namespace", Decoder::string);
+    let clusters = d.or(&f, "clusters", Decoder::strings, Vec::new);
+    let selector = d.or(
+        &f,
+        "selector",
+        |d, n, p| {
+            d.string_map(n, p, "a mapping of label names to values", Decoder::string)
+                .map(|v| v.into_iter().collect())
+        },
+        BTreeMap::new,
+    );
+    let allow = d.req(&f, "allow", Decoder::strings);
+    Some(AuthorizationPolicy {
+        name: name?,
+        namespace: namespace?,
+        clusters: clusters?,
+        selector: selector?,
+        allow: allow?,
     })
 }
 

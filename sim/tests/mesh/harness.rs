@@ -1,0 +1,387 @@
+//! Shared helpers for the mesh tests: a simulation, the real kubectl, Istio installed the way
+//! `istioctl install` does it (its objects written into the store), CA bundles like Istio's
+//! `tools/certs` Makefiles make, and waiting on conditions with a deadline.
+
+use meshsim::istio::install::Install;
+use meshsim::{Sim, SimConfig, Store};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+pub const KUBECTL: &str = "/usr/bin/kubectl";
+pub const VERSION: &str = "1.30.3";
+
+pub fn samples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/istio/samples")
+}
+
+pub fn sample(rel: &str) -> String {
+    std::fs::read_to_string(samples().join(rel)).expect("sample file reads")
+}
+
+/// Clusters with the Istio kinds served and pods ready at once.
+pub async fn start(clusters: usize) -> Sim {
+    Sim::start(SimConfig {
+        clusters,
+        ready_delay: Duration::ZERO,
+        istio_crds: true,
+        ..Default::default()
+    })
+    .await
+    .expect("sim starts")
+}
+
+/// Like [`start`], with pods that take a moment to become ready (the sim's default).
+pub async fn start_slow(clusters: usize) -> Sim {
+    Sim::start(SimConfig {
+        clusters,
+        istio_crds: true,
+        ..Default::default()
+    })
+    .await
+    .expect("sim starts")
+}
+
+pub struct Kubectl {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Kubectl {
+    #[track_caller]
+    pub fn ok(&self) -> &str {
+        assert_eq!(self.code, 0, "kubectl failed: {}", self.stderr);
+        &self.stdout
+    }
+}
+
+/// Runs kubectl against one cluster of the simulation.
+pub async fn kubectl(sim: &Sim, cluster: &str, args: &[&str], stdin: Option<&str>) -> Kubectl {
+    use tokio::io::AsyncWriteExt;
+    let path = sim.kubeconfig_path();
+    let mut cmd = tokio::process::Command::new(KUBECTL);
+    cmd.arg("--kubeconfig")
+        .arg(path)
+        .arg("--context")
+        .arg(format!("sim-{cluster}"))
+        .arg("--cache-dir")
+        .arg(path.with_extension("cache"))
+        .args(args)
+        .env_remove("KUBECONFIG")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().expect("kubectl runs");
+    let mut input = child.stdin.take().expect("stdin");
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).await.expect("write stdin");
+    }
+    drop(input);
+    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("kubectl finishes within 60s")
+        .expect("kubectl output");
+    Kubectl {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// `kubectl ... ` that must succeed; its stdout.
+pub async fn k(sim: &Sim, cluster: &str, args: &[&str]) -> String {
+    kubectl(sim, cluster, args, None).await.ok().to_string()
+}
+
+/// `kubectl apply -f -` of YAML or JSON text.
+pub async fn apply(sim: &Sim, cluster: &str, extra: &[&str], text: &str) {
+    let mut args = vec!["apply", "-f", "-"];
+    args.extend_from_slice(extra);
+    kubectl(sim, cluster, &args, Some(text)).await.ok();
+}
+
+/// Waits for `cond` with a deadline; its last value.
+pub async fn eventually<T, F, Fut>(what: &str, mut cond: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(v) = cond().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Writes every object of `istioctl install -f <iop>` into the cluster's store (create, or
+/// replace what is there), as the istioctl stand-in does.
+pub fn install(store: &Store, iop_yaml: &str) {
+    let iop: Value = serde_yaml::from_str(iop_yaml).expect("IOP parses");
+    let install = Install::from_iop(&iop, VERSION).expect("IOP reads");
+    for obj in install.objects() {
+        let api = obj["apiVersion"].as_str().unwrap();
+        let kind = obj["kind"].as_str().unwrap();
+        let rt = store.resolve_kind(api, kind).expect("type served");
+        let ns = obj["metadata"]["namespace"].as_str();
+        let name = obj["metadata"]["name"].as_str().unwrap();
+        match store.get(&rt, ns, name) {
+            Ok(existing) => {
+                let mut new = obj.clone();
+                new["metadata"] = existing["metadata"].clone();
+                let labels = obj["metadata"].get("labels").cloned();
+                if let Some(l) = labels {
+                    new["metadata"]["labels"] = l;
+                }
+                if let Some(s) = existing.get("status") {
+                    new["status"] = s.clone();
+                }
+                store
+                    .update(&rt, new, &Default::default())
+                    .expect("install update");
+            }
+            Err(_) => {
+                store
+                    .create(&rt, obj.clone(), &Default::default())
+                    .expect("install create");
+            }
+        }
+    }
+}
+
+/// A primary IOP (FACTS 4.1 values).
+pub fn primary_iop(cluster_name: &str, network: &str) -> String {
+    format!(
+        "apiVersion: install.istio.io/v1alpha1
+kind: IstioOperator
+spec:
+  values:
+    global:
+      meshID: mesh1
+      multiCluster:
+        clusterName: {cluster_name}
+      network: {network}
+"
+    )
+}
+
+/// `gen-eastwest-gateway.sh --network <net>` output.
+pub fn eastwest_iop(network: &str) -> String {
+    sample("multicluster/eastwest-gateway-iop.network1.generated.yaml").replace("network1", network)
+}
+
+/// A root CA and per-cluster intermediates, as `tools/certs` makes them (ECDSA here).
+pub struct Roots {
+    root: rcgen::CertifiedIssuer<'static, rcgen::KeyPair>,
+}
+
+impl Roots {
+    pub fn new(org: &str) -> Roots {
+        use rcgen::{
+            BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair,
+            KeyUsagePurpose,
+        };
+        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.distinguished_name = rcgen::DistinguishedName::new();
+        p.distinguished_name.push(DnType::OrganizationName, org);
+        p.distinguished_name.push(DnType::CommonName, "Root CA");
+        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        p.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let root = CertifiedIssuer::self_signed(p, KeyPair::generate().unwrap()).unwrap();
+        Roots { root }
+    }
+
+    pub fn root_pem(&self) -> String {
+        self.root.pem()
+    }
+
+    /// The four `cacerts` files for one cluster.
+    pub fn cacerts(&self, cluster: &str) -> Vec<(&'static str, String)> {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
+        let mut p = CertificateParams::new(vec!["istiod.istio-system.svc".to_string()]).unwrap();
+        p.distinguished_name = rcgen::DistinguishedName::new();
+        p.distinguished_name.push(DnType::OrganizationName, "Istio");
+        p.distinguished_name
+            .push(DnType::CommonName, "Intermediate CA");
+        p.distinguished_name.push(DnType::LocalityName, cluster);
+        p.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        p.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        p.use_authority_key_identifier_extension = true;
+        let key = KeyPair::generate().unwrap();
+        let cert = p.signed_by(&key, &*self.root).unwrap();
+        let root = self.root_pem();
+        vec![
+            ("ca-cert.pem", cert.pem()),
+            ("ca-key.pem", key.serialize_pem()),
+            ("root-cert.pem", root.clone()),
+            ("cert-chain.pem", format!("{}{}", cert.pem(), root)),
+        ]
+    }
+}
+
+/// `kubectl create secret generic cacerts -n istio-system --from-file=...` (FACTS 3.1).
+pub async fn create_cacerts(sim: &Sim, cluster: &str, files: &[(&str, String)]) {
+    let dir = sim
+        .kubeconfig_path()
+        .with_extension(format!("cacerts-{cluster}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut args: Vec<String> = [
+        "create",
+        "secret",
+        "generic",
+        "cacerts",
+        "-n",
+        "istio-system",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    for (name, text) in files {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        args.push(format!("--from-file={}", path.display()));
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    k(sim, cluster, &args).await;
+}
+
+/// The `root-cert.pem` of `istio-ca-root-cert` in a namespace, read with kubectl.
+pub async fn root_cert_of(sim: &Sim, cluster: &str, ns: &str) -> Option<String> {
+    let out = kubectl(
+        sim,
+        cluster,
+        &[
+            "get",
+            "configmap",
+            "istio-ca-root-cert",
+            "-n",
+            ns,
+            "-o",
+            "jsonpath={.data.root-cert\\.pem}",
+        ],
+        None,
+    )
+    .await;
+    (out.code == 0 && !out.stdout.is_empty()).then_some(out.stdout)
+}
+
+/// `kubectl rollout restart deployment/<name>` and wait until the rollout is done.
+pub async fn rollout_restart(sim: &Sim, cluster: &str, ns: &str, deploy: &str) {
+    let target = format!("deployment/{deploy}");
+    k(sim, cluster, &["rollout", "restart", &target, "-n", ns]).await;
+    k(
+        sim,
+        cluster,
+        &["rollout", "status", &target, "-n", ns, "--timeout=30s"],
+    )
+    .await;
+}
+
+/// The kubeconfig `istioctl create-remote-secret` embeds (FACTS 1.2) for `of`, with `token`.
+pub fn remote_kubeconfig(sim: &Sim, of: &str, token: &str) -> String {
+    use base64::Engine;
+    let c = sim.cluster(of);
+    let ca = base64::engine::general_purpose::STANDARD.encode(c.ca_pem());
+    format!(
+        "apiVersion: v1
+kind: Config
+clusters:
+- name: {of}
+  cluster:
+    certificate-authority-data: {ca}
+    server: {}
+contexts:
+- name: {of}
+  context:
+    cluster: {of}
+    user: {of}
+current-context: {of}
+users:
+- name: {of}
+  user:
+    token: {token}
+",
+        c.server_url()
+    )
+}
+
+/// The remote Secret (FACTS 1.1) for cluster `of` with data key `id`.
+pub fn remote_secret(name_of: &str, id: &str, kubeconfig: &str) -> String {
+    json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": format!("istio-remote-secret-{name_of}"),
+            "namespace": "istio-system",
+            "labels": {"istio/multiCluster": "true"},
+            "annotations": {"networking.istio.io/cluster": name_of},
+        },
+        "stringData": {id: kubeconfig},
+    })
+    .to_string()
+}
+
+/// `istioctl create-remote-secret --context=<of> --name=<of> | kubectl apply --context=<into>`,
+/// with a token of the reader service account.
+pub async fn link(sim: &Sim, of: &str, into: &str) {
+    let token = sim
+        .cluster(of)
+        .mint_token("istio-system", "istio-reader-service-account");
+    let kc = remote_kubeconfig(sim, of, &token);
+    apply(sim, into, &[], &remote_secret(of, of, &kc)).await;
+}
+
+/// `debug/clusterz` of a cluster's istiod, through the service proxy with kubectl.
+pub async fn clusterz(sim: &Sim, cluster: &str) -> Vec<Value> {
+    let out = k(
+        sim,
+        cluster,
+        &[
+            "get",
+            "--raw",
+            "/api/v1/namespaces/istio-system/services/http:istiod:15014/proxy/debug/clusterz",
+        ],
+    )
+    .await;
+    serde_json::from_str(&out).expect("clusterz is JSON")
+}
+
+pub fn status_of(rows: &[Value], id: &str) -> Option<String> {
+    rows.iter()
+        .find(|r| r["ID"] == id)
+        .and_then(|r| r["SyncStatus"].as_str())
+        .map(str::to_string)
+}
+
+/// Waits until istiod in `cluster` serves (its pod ready with a CA) and returns the pod name.
+pub async fn istiod_running(sim: &Sim, cluster: &str) -> String {
+    let store = sim.cluster(cluster).store().clone();
+    eventually("istiod to serve", || {
+        let store = store.clone();
+        async move {
+            meshsim::istio::view::serving_istiod_pod(&store)
+                .and_then(|p| p["metadata"]["name"].as_str().map(str::to_string))
+        }
+    })
+    .await
+}
+
+/// Waits until `istio-ca-root-cert` in `ns` holds `pem`.
+pub async fn root_cert_becomes(sim: &Sim, cluster: &str, ns: &str, pem: &str) {
+    eventually(&format!("istio-ca-root-cert in {cluster}/{ns}"), || async {
+        root_cert_of(sim, cluster, ns)
+            .await
+            .filter(|c| c.trim() == pem.trim())
+            .map(|_| ())
+    })
+    .await
+}

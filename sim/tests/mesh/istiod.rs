@@ -1,0 +1,373 @@
+//! istiod: the CA it chooses at start, `istio-ca-root-cert` everywhere, remote secrets and
+//! `debug/clusterz` (FACTS 1.6, 3).
+
+use crate::harness::*;
+use meshsim::istio::ca::INCOMPLETE_BUNDLE;
+
+async fn openssl_subject(pem: &str) -> String {
+    use tokio::io::AsyncWriteExt;
+    let mut child = tokio::process::Command::new("openssl")
+        .args(["x509", "-noout", "-subject"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("openssl runs");
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(pem.as_bytes()).await.unwrap();
+    drop(input);
+    let out = child.wait_with_output().await.unwrap();
+    assert!(
+        out.status.success(),
+        "openssl could not read the certificate"
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn b64(s: &str) -> String {
+    use base64::Engine;
+    String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(s.trim())
+            .expect("base64"),
+    )
+    .expect("utf8")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn self_signed_then_cacerts_after_a_restart() {
+    let sim = start(1).await;
+    install(
+        sim.cluster("cluster1").store(),
+        &primary_iop("cluster1", "network1"),
+    );
+    istiod_running(&sim, "cluster1").await;
+
+    // No cacerts: a self-signed istio-ca-secret, O=<trust domain>.
+    let secret_type = k(
+        &sim,
+        "cluster1",
+        &[
+            "get",
+            "secret",
+            "istio-ca-secret",
+            "-n",
+            "istio-system",
+            "-o",
+            "jsonpath={.type}",
+        ],
+    )
+    .await;
+    assert_eq!(secret_type, "istio.io/ca-root");
+    let ca_cert = b64(&k(
+        &sim,
+        "cluster1",
+        &[
+            "get",
+            "secret",
+            "istio-ca-secret",
+            "-n",
+            "istio-system",
+            "-o",
+            "jsonpath={.data.ca-cert\\.pem}",
+        ],
+    )
+    .await);
+    let subject = openssl_subject(&ca_cert).await;
+    assert!(
+        subject.replace(' ', "") == "subject=O=cluster.local",
+        "subject: {subject}"
+    );
+    let key = b64(&k(
+        &sim,
+        "cluster1",
+        &[
+            "get",
+            "secret",
+            "istio-ca-secret",
+            "-n",
+            "istio-system",
+            "-o",
+            "jsonpath={.data.ca-key\\.pem}",
+        ],
+    )
+    .await);
+    assert!(key.starts_with("-----BEGIN EC PRIVATE KEY-----"));
+
+    // Its root in every namespace but the skipped ones.
+    for ns in ["default", "kube-system", "istio-system"] {
+        root_cert_becomes(&sim, "cluster1", ns, &ca_cert).await;
+    }
+    assert_eq!(root_cert_of(&sim, "cluster1", "kube-public").await, None);
+    let labels = k(
+        &sim,
+        "cluster1",
+        &[
+            "get",
+            "configmap",
+            "istio-ca-root-cert",
+            "-n",
+            "default",
+            "-o",
+            "jsonpath={.metadata.labels.istio\\.io/config}",
+        ],
+    )
+    .await;
+    assert_eq!(labels, "true");
+
+    // A new cacerts is ignored by the running istiod: a namespace created after it still
+    // gets the self-signed root.
+    let roots = Roots::new("Istio");
+    create_cacerts(&sim, "cluster1", &roots.cacerts("cluster1")).await;
+    k(&sim, "cluster1", &["create", "namespace", "after-cacerts"]).await;
+    root_cert_becomes(&sim, "cluster1", "after-cacerts", &ca_cert).await;
+    assert_eq!(
+        root_cert_of(&sim, "cluster1", "default")
+            .await
+            .unwrap()
+            .trim(),
+        ca_cert.trim()
+    );
+
+    // After a restart the plugged-in root is served everywhere, new namespaces included.
+    rollout_restart(&sim, "cluster1", "istio-system", "istiod").await;
+    let new_root = roots.root_pem();
+    for ns in ["default", "after-cacerts", "kube-system"] {
+        root_cert_becomes(&sim, "cluster1", ns, &new_root).await;
+    }
+    k(&sim, "cluster1", &["create", "namespace", "later"]).await;
+    root_cert_becomes(&sim, "cluster1", "later", &new_root).await;
+    let pod = istiod_running(&sim, "cluster1").await;
+    let mode = k(
+        &sim,
+        "cluster1",
+        &[
+            "get",
+            "pod",
+            &pod,
+            "-n",
+            "istio-system",
+            "-o",
+            "jsonpath={.metadata.annotations.meshsim\\.dev/ca-mode}",
+        ],
+    )
+    .await;
+    assert_eq!(mode, "plugged-in");
+    // A deleted istio-ca-root-cert comes back.
+    k(
+        &sim,
+        "cluster1",
+        &["delete", "configmap", "istio-ca-root-cert", "-n", "later"],
+    )
+    .await;
+    root_cert_becomes(&sim, "cluster1", "later", &new_root).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incomplete_cacerts_fail_the_istiod_pod() {
+    let sim = start_slow(1).await;
+    k(&sim, "cluster1", &["create", "namespace", "istio-system"]).await;
+    let files = Roots::new("Istio").cacerts("cluster1");
+    create_cacerts(&sim, "cluster1", &files[..2]).await;
+    install(
+        sim.cluster("cluster1").store(),
+        &primary_iop("cluster1", "network1"),
+    );
+    let message = eventually("the istiod pod to fail", || async {
+        let out = kubectl(
+            &sim,
+            "cluster1",
+            &[
+                "get",
+                "pods",
+                "-n",
+                "istio-system",
+                "-l",
+                "app=istiod",
+                "-o",
+                "jsonpath={.items[0].status.message}",
+            ],
+            None,
+        )
+        .await;
+        (out.code == 0 && !out.stdout.is_empty()).then_some(out.stdout)
+    })
+    .await;
+    assert_eq!(message, INCOMPLETE_BUNDLE);
+    let waiting = k(
+        &sim,
+        "cluster1",
+        &[
+            "get",
+            "pods",
+            "-n",
+            "istio-system",
+            "-l",
+            "app=istiod",
+            "-o",
+            "jsonpath={.items[0].status.containerStatuses[0].state.waiting.reason}",
+        ],
+    )
+    .await;
+    assert_eq!(waiting, "CrashLoopBackOff");
+    // No CA: nothing distributed, no self-signed secret, no clusterz.
+    assert_eq!(root_cert_of(&sim, "cluster1", "default").await, None);
+    let secret = kubectl(
+        &sim,
+        "cluster1",
+        &["get", "secret", "istio-ca-secret", "-n", "istio-system"],
+        None,
+    )
+    .await;
+    assert_ne!(secret.code, 0);
+    let raw = kubectl(
+        &sim,
+        "cluster1",
+        &[
+            "get",
+            "--raw",
+            "/api/v1/namespaces/istio-system/services/http:istiod:15014/proxy/debug/clusterz",
+        ],
+        None,
+    )
+    .await;
+    assert_ne!(raw.code, 0);
+    assert!(
+        raw.stderr.contains("NotFound") || raw.stderr.contains("not found"),
+        "{}",
+        raw.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_secrets_register_with_their_sync_status() {
+    let sim = start(3).await;
+    for c in ["cluster1", "cluster2"] {
+        install(sim.cluster(c).store(), &primary_iop(c, "network1"));
+        istiod_running(&sim, c).await;
+    }
+    // A reader token of cluster2: synced.
+    link(&sim, "cluster2", "cluster1").await;
+    let rows = clusterz(&sim, "cluster1").await;
+    assert!(
+        rows.contains(&serde_json::json!({"ID": "cluster2",
+            "SecretName": "istio-system/istio-remote-secret-cluster2", "SyncStatus": "synced"})),
+        "{rows:?}"
+    );
+    assert_eq!(status_of(&rows, "cluster1").as_deref(), Some("synced"));
+
+    // A bogus token: timeout. A token of an account with no RBAC: timeout.
+    let bogus = remote_kubeconfig(&sim, "cluster3", "msim-sa.bogus.token.value");
+    apply(
+        &sim,
+        "cluster1",
+        &[],
+        &remote_secret("cluster3", "cluster3", &bogus),
+    )
+    .await;
+    k(
+        &sim,
+        "cluster3",
+        &["create", "serviceaccount", "nobody", "-n", "default"],
+    )
+    .await;
+    let weak = remote_kubeconfig(
+        &sim,
+        "cluster3",
+        &sim.cluster("cluster3").mint_token("default", "nobody"),
+    );
+    apply(&sim, "cluster1", &[], &remote_secret("weak", "weak", &weak)).await;
+    // Its own ID and an ID registered already are ignored.
+    let own = remote_kubeconfig(&sim, "cluster2", "x");
+    apply(
+        &sim,
+        "cluster1",
+        &[],
+        &remote_secret("self", "cluster1", &own),
+    )
+    .await;
+    let dup = remote_kubeconfig(&sim, "cluster3", "y");
+    apply(
+        &sim,
+        "cluster1",
+        &[],
+        &remote_secret("zz-dup", "cluster2", &dup),
+    )
+    .await;
+
+    let rows = clusterz(&sim, "cluster1").await;
+    assert_eq!(status_of(&rows, "cluster3").as_deref(), Some("timeout"));
+    assert_eq!(status_of(&rows, "weak").as_deref(), Some("timeout"));
+    assert_eq!(status_of(&rows, "cluster2").as_deref(), Some("synced"));
+    assert_eq!(rows.iter().filter(|r| r["ID"] == "cluster2").count(), 1);
+    assert_eq!(rows.iter().filter(|r| r["ID"] == "cluster1").count(), 1);
+    assert_eq!(
+        rows.iter().find(|r| r["ID"] == "cluster1").unwrap()["SecretName"],
+        ""
+    );
+
+    // The same endpoint without the scheme prefix.
+    let plain = k(
+        &sim,
+        "cluster1",
+        &[
+            "get",
+            "--raw",
+            "/api/v1/namespaces/istio-system/services/istiod:15014/proxy/debug/clusterz",
+        ],
+    )
+    .await;
+    let plain: Vec<serde_json::Value> = serde_json::from_str(&plain).unwrap();
+    assert_eq!(plain, rows);
+
+    // A remote API server that is down cannot be synced.
+    sim.cluster("cluster2").faults().set_down(true);
+    let rows = clusterz(&sim, "cluster1").await;
+    assert_eq!(status_of(&rows, "cluster2").as_deref(), Some("timeout"));
+    sim.cluster("cluster2").faults().set_down(false);
+    let rows = clusterz(&sim, "cluster1").await;
+    assert_eq!(status_of(&rows, "cluster2").as_deref(), Some("synced"));
+
+    // Deleting the secrets unregisters the cluster. (The sim judges secrets when asked, so
+    // the ignored duplicate would take over; real istiod leaves it ignored until it changes.)
+    k(
+        &sim,
+        "cluster1",
+        &[
+            "delete",
+            "secret",
+            "istio-remote-secret-zz-dup",
+            "-n",
+            "istio-system",
+        ],
+    )
+    .await;
+    k(
+        &sim,
+        "cluster1",
+        &[
+            "delete",
+            "secret",
+            "istio-remote-secret-cluster2",
+            "-n",
+            "istio-system",
+        ],
+    )
+    .await;
+    let rows = clusterz(&sim, "cluster1").await;
+    assert_eq!(status_of(&rows, "cluster2"), None, "{rows:?}");
+
+    // No istiod in cluster3: 404.
+    let raw = kubectl(
+        &sim,
+        "cluster3",
+        &[
+            "get",
+            "--raw",
+            "/api/v1/namespaces/istio-system/services/http:istiod:15014/proxy/debug/clusterz",
+        ],
+        None,
+    )
+    .await;
+    assert_ne!(raw.code, 0);
+    assert!(raw.stderr.contains("NotFound"), "{}", raw.stderr);
+}
