@@ -68,10 +68,16 @@ pub fn runtime() -> tokio::runtime::Runtime {
 impl SimEnv {
     /// `clusters` simulated clusters serving the Istio kinds.
     pub fn start(clusters: usize) -> SimEnv {
+        // The example plans' localities for the first two clusters.
+        let localities = crate::specs::TWO_CLUSTER_LOCALITIES
+            .iter()
+            .map(|(region, zone)| meshsim::mesh::Locality::new(region, zone, ""))
+            .collect();
         Self::start_with(SimConfig {
             clusters,
             ready_delay: Duration::from_millis(10),
             istio_crds: true,
+            localities,
             ..Default::default()
         })
     }
