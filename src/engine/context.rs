@@ -90,7 +90,8 @@ impl StepCtx {
         let observer = self.env.observer.clone();
         let step = self.step.clone();
         let (value, _) = retry(self.opts.backoff, op, |attempt, err| {
-            tracing::warn!(step = %step, attempt, "transient error: {err}");
+            // The observer shows it; the log keeps it at debug level.
+            tracing::debug!(step = %step, attempt, "transient error: {err}");
             observer.retrying(&step, attempt, &crate::state::redact_text(&err.to_string()));
         })
         .await?;

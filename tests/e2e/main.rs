@@ -2,6 +2,7 @@
 
 mod apply;
 mod crds;
+mod faults;
 mod istioctl;
 mod live_plan;
 mod plan;
