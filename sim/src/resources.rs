@@ -118,16 +118,6 @@ const BUILTINS: &[Builtin] = &[
     ),
     b("", "v1", "endpoints", "Endpoints", true, &["ep"], &[], &[]),
     b("", "v1", "events", "Event", true, &["ev"], &[], &[]),
-    b(
-        "discovery.k8s.io",
-        "v1",
-        "endpointslices",
-        "EndpointSlice",
-        true,
-        &[],
-        &[],
-        &[],
-    ),
     b("", "v1", "nodes", "Node", false, &["no"], &[], &["status"]),
     b(
         "apps",

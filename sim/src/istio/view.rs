@@ -660,7 +660,7 @@ mod tests {
     fn istio_objects_namespace_labels_nodes_and_gateways() {
         use serde_json::json;
         let store = Store::new("c1");
-        crate::bootstrap::populate(&store, "c1", &crate::bootstrap::default_locality(1), true);
+        crate::bootstrap::populate(&store, "c1", &Locality::default(), true);
         let set = ClusterSet::default();
         set.fill(vec![("c1".into(), store.clone())]);
         put(
