@@ -10,8 +10,8 @@
 //! builds its own runtime exactly as it does when run from the shell, and
 //! talks to the clusters over HTTPS like any other client.
 
-use super::{ApplyArgs, DemoArgs, GlobalArgs, RollbackArgs, SpecArgs, StateArgs, StatusArgs};
 use super::StatusFormat;
+use super::{ApplyArgs, DemoArgs, GlobalArgs, RollbackArgs, SpecArgs, StateArgs, StatusArgs};
 use crate::plan::{Phase, Plan};
 use anyhow::{Context, bail};
 use meshsim::{Sim, SimConfig};
@@ -109,11 +109,16 @@ fn demo(global: &GlobalArgs, dir: &Path, keep: bool) -> anyhow::Result<ExitCode>
         },
     )?;
     if applied != ExitCode::SUCCESS {
-        eprintln!("demo: the migration did not complete; its state is in {}", state.state_dir.display());
+        eprintln!(
+            "demo: the migration did not complete; its state is in {}",
+            state.state_dir.display()
+        );
         return Ok(applied);
     }
 
-    banner(&format!("Roll back to {ROLLBACK_TO}: routing, observability and the drill are undone"));
+    banner(&format!(
+        "Roll back to {ROLLBACK_TO}: routing, observability and the drill are undone"
+    ));
     let rolled_back = super::rollback::run(
         &global,
         &RollbackArgs {
@@ -142,9 +147,21 @@ fn demo(global: &GlobalArgs, dir: &Path, keep: bool) -> anyhow::Result<ExitCode>
 
     if keep {
         banner("The clusters stay up until Ctrl-C");
-        println!("  kubectl --kubeconfig {} --context sim-cluster1 get pods -A", kubeconfig.display());
-        println!("  migrate --kubeconfig {} status --state-dir {}", kubeconfig.display(), state.state_dir.display());
-        println!("  migrate --kubeconfig {} apply -f {} --state-dir {} --resume", kubeconfig.display(), spec.display(), state.state_dir.display());
+        println!(
+            "  kubectl --kubeconfig {} --context sim-cluster1 get pods -A",
+            kubeconfig.display()
+        );
+        println!(
+            "  migrate --kubeconfig {} status --state-dir {}",
+            kubeconfig.display(),
+            state.state_dir.display()
+        );
+        println!(
+            "  migrate --kubeconfig {} apply -f {} --state-dir {} --resume",
+            kubeconfig.display(),
+            spec.display(),
+            state.state_dir.display()
+        );
         sim_runtime
             .block_on(tokio::signal::ctrl_c())
             .context("waiting for Ctrl-C")?;
@@ -162,8 +179,16 @@ fn write_spec(dir: &Path) -> anyhow::Result<PathBuf> {
     let istioctl = meshsim::istioctl::link(&bin, &me)
         .with_context(|| format!("linking {}/istioctl to {}", bin.display(), me.display()))?;
     let certs = dir.join("certs");
-    let text = replace_once(DEMO_SPEC, "path: istioctl", &format!("path: {}", istioctl.display()))?;
-    let text = replace_once(&text, "certDir: ./migrate-certs", &format!("certDir: {}", certs.display()))?;
+    let text = replace_once(
+        DEMO_SPEC,
+        "path: istioctl",
+        &format!("path: {}", istioctl.display()),
+    )?;
+    let text = replace_once(
+        &text,
+        "certDir: ./migrate-certs",
+        &format!("certDir: {}", certs.display()),
+    )?;
     let spec = dir.join("demo.yaml");
     std::fs::write(&spec, text).with_context(|| format!("writing {}", spec.display()))?;
     Ok(spec)
