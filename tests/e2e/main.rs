@@ -3,6 +3,7 @@
 mod apply;
 mod crds;
 mod istioctl;
+mod journey;
 mod live_plan;
 mod plan;
 mod sim_support;
