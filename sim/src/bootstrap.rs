@@ -5,6 +5,10 @@ use crate::mesh::Locality;
 use crate::store::{Store, WriteOptions};
 use serde_json::{Value, json};
 
+/// Node annotation naming the flat pod network the cluster's pods sit on
+/// (`SimConfig::pod_networks`): meshsim's own, read by the view builder.
+pub const POD_NETWORK_ANNOTATION: &str = "meshsim.dev/pod-network";
+
 /// `regionN` / `zoneN` for cluster N when the configuration names none.
 pub(crate) fn default_locality(index: usize) -> Locality {
     Locality::new(&format!("region{index}"), &format!("zone{index}"), "")
@@ -12,7 +16,7 @@ pub(crate) fn default_locality(index: usize) -> Locality {
 
 /// The one Node of a cluster (the Deployment controller schedules every pod
 /// on it), labelled with the cluster's locality as a cloud provider would.
-fn node(cluster: &str, locality: &Locality) -> Value {
+fn node(cluster: &str, locality: &Locality, pod_network: &str) -> Value {
     let name = format!("{cluster}-control-plane");
     let mut labels = json!({"kubernetes.io/hostname": name, "kubernetes.io/os": "linux",
         "node-role.kubernetes.io/control-plane": "",
@@ -20,11 +24,18 @@ fn node(cluster: &str, locality: &Locality) -> Value {
     if !locality.subzone.is_empty() {
         labels["topology.istio.io/subzone"] = json!(locality.subzone);
     }
-    json!({"metadata": {"name": name, "labels": labels},
+    json!({"metadata": {"name": name, "labels": labels,
+            "annotations": {POD_NETWORK_ANNOTATION: pod_network}},
         "status": {"conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}]}})
 }
 
-pub(crate) fn populate(store: &Store, cluster: &str, locality: &Locality, istio_crds: bool) {
+pub(crate) fn populate(
+    store: &Store,
+    cluster: &str,
+    locality: &Locality,
+    pod_network: &str,
+    istio_crds: bool,
+) {
     let opts = WriteOptions::default();
     let create = |group: &str, resource: &str, obj: Value| {
         if let Some(rt) = store.resolve(group, "v1", resource) {
@@ -35,7 +46,7 @@ pub(crate) fn populate(store: &Store, cluster: &str, locality: &Locality, istio_
     for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
         create("", "namespaces", json!({"metadata": {"name": ns}}));
     }
-    create("", "nodes", node(cluster, locality));
+    create("", "nodes", node(cluster, locality, pod_network));
     let rbac = "rbac.authorization.k8s.io";
     create(
         rbac,

@@ -126,6 +126,10 @@ pub struct SimConfig {
     /// `topology.kubernetes.io/region`, `/zone` (and `topology.istio.io/subzone`).
     /// Clusters past the end get `regionN` / `zoneN`.
     pub localities: Vec<mesh::Locality>,
+    /// The flat pod network of cluster N (`pod_networks[N-1]`): clusters that
+    /// share a value reach each other's pod IPs directly, as on one VPC
+    /// (Istio's "same network"). Clusters past the end get their own.
+    pub pod_networks: Vec<String>,
 }
 
 impl Default for SimConfig {
@@ -138,6 +142,7 @@ impl Default for SimConfig {
             istio_crds: false,
             faults: FaultConfig::default(),
             localities: Vec::new(),
+            pod_networks: Vec::new(),
         }
     }
 }
@@ -151,6 +156,7 @@ impl std::fmt::Debug for SimConfig {
             .field("istio_crds", &self.istio_crds)
             .field("faults", &self.faults)
             .field("localities", &self.localities)
+            .field("pod_networks", &self.pod_networks)
             .finish_non_exhaustive()
     }
 }
@@ -194,7 +200,12 @@ impl Sim {
                 .get(index - 1)
                 .cloned()
                 .unwrap_or_else(|| bootstrap::default_locality(index));
-            bootstrap::populate(&store, &name, &locality, config.istio_crds);
+            let pod_network = config
+                .pod_networks
+                .get(index - 1)
+                .cloned()
+                .unwrap_or_else(|| name.clone());
+            bootstrap::populate(&store, &name, &locality, &pod_network, config.istio_crds);
             inners.push(Arc::new(ClusterInner {
                 tls: tls::generate(&name)?,
                 auth: auth::Authenticator::generate(),

@@ -447,3 +447,49 @@ fn parse_key(key_pem: &str, cert_key_oid: &str, what: &str) -> Result<KeyPair, C
 
 #[cfg(test)]
 mod tests;
+
+/// Names root certificates for messages: subject and a short SHA-256
+/// fingerprint of each, from the base64 bodies of their PEM blocks.
+/// Certificates are public; nothing secret is printed.
+pub fn describe_roots(bodies: &[String]) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    if bodies.is_empty() {
+        return "no root".into();
+    }
+    let named: Vec<String> = bodies
+        .iter()
+        .map(|body| {
+            let Ok(der) = base64::engine::general_purpose::STANDARD.decode(body) else {
+                return "an unreadable certificate".into();
+            };
+            let digest = sha2::Sha256::digest(&der);
+            let short: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
+            match x509_parser::parse_x509_certificate(&der) {
+                Ok((_, cert)) => format!("\"{}\" sha256:{short}", cert.subject()),
+                Err(_) => format!("a certificate sha256:{short}"),
+            }
+        })
+        .collect();
+    named.join(", ")
+}
+
+/// The base64 bodies of the PEM certificates in `text`, whitespace removed,
+/// so line wrapping never matters.
+pub fn cert_bodies(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current: Option<String> = None;
+    for line in text.lines() {
+        let line = line.trim();
+        if line == "-----BEGIN CERTIFICATE-----" {
+            current = Some(String::new());
+        } else if line == "-----END CERTIFICATE-----" {
+            if let Some(body) = current.take() {
+                out.push(body);
+            }
+        } else if let Some(body) = current.as_mut() {
+            body.push_str(line);
+        }
+    }
+    out
+}

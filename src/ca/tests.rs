@@ -274,3 +274,27 @@ fn debug_never_shows_key_material() {
         assert!(text.contains("redacted"));
     }
 }
+
+#[test]
+fn roots_are_described_by_subject_and_fingerprint() {
+    let a = Root::generate("Acme", 3650, now()).unwrap();
+    let b = Root::generate("Other", 3650, now()).unwrap();
+    let bodies = |pem: &str| cert_bodies(pem);
+    let text = describe_roots(&[bodies(a.cert_pem()), bodies(b.cert_pem())].concat());
+    assert!(text.contains("O=Acme"), "{text}");
+    assert!(text.contains("O=Other"), "{text}");
+    assert_eq!(text.matches("sha256:").count(), 2, "{text}");
+    assert_eq!(describe_roots(&[]), "no root");
+    assert_eq!(
+        describe_roots(&["not base64!".into()]),
+        "an unreadable certificate"
+    );
+}
+
+#[test]
+fn certificate_bodies_ignore_wrapping() {
+    let a = "-----BEGIN CERTIFICATE-----\nAAAA\nBBBB\n-----END CERTIFICATE-----\n";
+    let b = "x\n-----BEGIN CERTIFICATE-----\nAAAABBBB\n-----END CERTIFICATE-----\n-----BEGIN CERTIFICATE-----\nCC\n-----END CERTIFICATE-----";
+    assert_eq!(cert_bodies(a), vec!["AAAABBBB"]);
+    assert_eq!(cert_bodies(b), vec!["AAAABBBB", "CC"]);
+}

@@ -189,6 +189,10 @@ pub(crate) async fn run(
             namespace,
             cluster_id,
         } => workloads_current(ctx, on, namespace, cluster_id).await?,
+        Check::RootsShared {
+            namespace,
+            clusters,
+        } => roots_shared(ctx, namespace, clusters).await?,
         Check::NodeLocality { region, zone } => {
             let c = ctx.cluster(on)?;
             match ctx.retry(|| c.list("v1", "Node", None, None)).await {
@@ -277,6 +281,47 @@ async fn workloads_current(
         "cluster {on}: {} pod(s) of namespace {namespace} still run the sidecar they started with, not cluster {cluster_id}'s: {}; pods keep their clusterName and CA root until restarted: add {namespace} to spec.workloads.restartNamespaces, or run `kubectl rollout restart deployment -n {namespace}` and resume",
         stale.len(),
         stale.join(", ")
+    )))
+}
+
+/// Every cluster's workloads in `namespace` must trust a root the others'
+/// certificates chain to; istiod distributes its bundle as
+/// `istio-ca-root-cert`, so the bundles must intersect.
+async fn roots_shared(
+    ctx: &StepCtx,
+    namespace: &str,
+    clusters: &[String],
+) -> Result<(), ActionError> {
+    let config_map = ObjectRef::namespaced("v1", "ConfigMap", namespace, "istio-ca-root-cert");
+    let mut bundles: Vec<(&str, Vec<String>)> = Vec::new();
+    for cluster in clusters {
+        // A cluster without the namespace (or without a mesh in it) has no say.
+        let Some(cm) = get(ctx, cluster, &config_map).await? else {
+            continue;
+        };
+        let text = cm
+            .pointer("/data/root-cert.pem")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        bundles.push((cluster, crate::ca::cert_bodies(text)));
+    }
+    let Some(((_, first), rest)) = bundles.split_first() else {
+        return Ok(());
+    };
+    let common = first
+        .iter()
+        .filter(|root| rest.iter().all(|(_, b)| b.contains(root)))
+        .count();
+    if common > 0 {
+        return Ok(());
+    }
+    let described: Vec<String> = bundles
+        .iter()
+        .map(|(c, b)| format!("{c}: {}", crate::ca::describe_roots(b)))
+        .collect();
+    Err(ActionError::Failed(format!(
+        "the clusters trust different roots ({}): a workload of one cluster cannot verify the others' certificates, so cross-cluster mTLS fails; every cacerts must chain to one root (phase2 trust) and istiod must be restarted after it changes",
+        described.join("; ")
     )))
 }
 

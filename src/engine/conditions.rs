@@ -54,7 +54,7 @@ pub(crate) async fn wait(
                     else {
                         return false;
                     };
-                    let have = cert_bodies(text);
+                    let have = crate::ca::cert_bodies(text);
                     want.iter().all(|c| have.contains(c)) && gone.iter().all(|c| !have.contains(c))
                 }),
             )
@@ -111,7 +111,7 @@ fn read_certs(paths: &[PathBuf]) -> Result<Vec<String>, ActionError> {
     for p in paths {
         let text = std::fs::read_to_string(p)
             .map_err(|e| ActionError::Failed(format!("cannot read {}: {e}", p.display())))?;
-        let bodies = cert_bodies(&text);
+        let bodies = crate::ca::cert_bodies(&text);
         if bodies.is_empty() {
             return Err(ActionError::Failed(format!(
                 "{} holds no certificate",
@@ -121,26 +121,6 @@ fn read_certs(paths: &[PathBuf]) -> Result<Vec<String>, ActionError> {
         out.extend(bodies);
     }
     Ok(out)
-}
-
-/// The base64 bodies of the PEM certificates in `text`, whitespace removed,
-/// so line wrapping never matters.
-pub(crate) fn cert_bodies(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut current: Option<String> = None;
-    for line in text.lines() {
-        let line = line.trim();
-        if line == "-----BEGIN CERTIFICATE-----" {
-            current = Some(String::new());
-        } else if line == "-----END CERTIFICATE-----" {
-            if let Some(body) = current.take() {
-                out.push(body);
-            }
-        } else if let Some(body) = current.as_mut() {
-            body.push_str(line);
-        }
-    }
-    out
 }
 
 /// istiod's registry of remote clusters, as `istioctl remote-clusters` reads
@@ -263,17 +243,4 @@ async fn backends(
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn certificate_bodies_ignore_wrapping() {
-        let a = "-----BEGIN CERTIFICATE-----\nAAAA\nBBBB\n-----END CERTIFICATE-----\n";
-        let b = "x\n-----BEGIN CERTIFICATE-----\nAAAABBBB\n-----END CERTIFICATE-----\n-----BEGIN CERTIFICATE-----\nCC\n-----END CERTIFICATE-----";
-        assert_eq!(cert_bodies(a), vec!["AAAABBBB"]);
-        assert_eq!(cert_bodies(b), vec!["AAAABBBB", "CC"]);
-    }
 }

@@ -172,8 +172,8 @@ fn still_valid(dir: &Path, root: &Root) -> bool {
     let Ok(existing) = Cacerts::read_from(dir) else {
         return false;
     };
-    let chain = super::conditions::cert_bodies(&existing.cert_chain);
-    let root_body = super::conditions::cert_bodies(root.cert_pem());
+    let chain = crate::ca::cert_bodies(&existing.cert_chain);
+    let root_body = crate::ca::cert_bodies(root.cert_pem());
     chain.len() >= 2 && chain.last() == root_body.first()
 }
 

@@ -317,8 +317,8 @@ async fn drive(
     } else if outcome.stopped || !outcome.not_started.is_empty() {
         Outcome::Interrupted
     } else if direction == Direction::Back {
-        // Undone up to a phase: the run can be resumed forward again.
-        Outcome::Interrupted
+        // Undone down to a phase: the run can be resumed forward again.
+        Outcome::RolledBack
     } else {
         Outcome::Succeeded
     };

@@ -98,6 +98,13 @@ pub fn steps(ctx: &Ctx<'_>) -> Vec<Step> {
             },
         });
     }
+    baseline.forward(Action::Check {
+        cluster: None,
+        check: Check::RootsShared {
+            namespace: ft.service.namespace.clone(),
+            clusters: ctx.spec.clusters.iter().map(|c| c.name.clone()).collect(),
+        },
+    });
     let (job, manifest) = probe_job(ft, "migrate-failover-probe-baseline");
     baseline.forward(Action::Probe {
         cluster: ft.from.clone(),

@@ -358,6 +358,13 @@ pub enum Check {
         namespace: String,
         cluster_id: String,
     },
+    /// The `istio-ca-root-cert` bundles of `namespace` in `clusters` share
+    /// at least one root: without one, workloads of one cluster cannot
+    /// verify the others' certificates and cross-cluster mTLS fails.
+    RootsShared {
+        namespace: String,
+        clusters: Vec<String>,
+    },
     /// Some node carries these topology labels.
     NodeLocality {
         region: String,
@@ -847,6 +854,14 @@ impl fmt::Display for Check {
             } => write!(
                 f,
                 "pods of namespace {namespace} injected as cluster {cluster_id}"
+            ),
+            Check::RootsShared {
+                namespace,
+                clusters,
+            } => write!(
+                f,
+                "istio-ca-root-cert of namespace {namespace} shares a root across {}",
+                clusters.join(", ")
             ),
             Check::NodeLocality { region, zone } => match zone {
                 Some(z) => write!(f, "node locality {region}/{z}"),

@@ -252,6 +252,7 @@ fn past(outcome: Outcome) -> &'static str {
     match outcome {
         Outcome::Failed => "failed",
         Outcome::Interrupted => "was interrupted",
+        Outcome::RolledBack => "was rolled back",
         Outcome::Succeeded => "succeeded",
         Outcome::Running => "was running",
     }

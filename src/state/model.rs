@@ -79,6 +79,8 @@ pub enum Outcome {
     Succeeded,
     Failed,
     Interrupted,
+    /// Undone down to a phase by `rollback --to`; `apply --resume` redoes it.
+    RolledBack,
 }
 
 impl fmt::Display for Outcome {
@@ -88,6 +90,7 @@ impl fmt::Display for Outcome {
             Outcome::Succeeded => "succeeded",
             Outcome::Failed => "failed",
             Outcome::Interrupted => "interrupted",
+            Outcome::RolledBack => "rolled back",
         })
     }
 }

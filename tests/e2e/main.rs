@@ -4,6 +4,7 @@ mod apply;
 mod crds;
 mod faults;
 mod istioctl;
+mod journey;
 mod live_plan;
 mod plan;
 mod rollback;

@@ -81,10 +81,18 @@ fn ns_of(obj: &Value) -> String {
 pub fn cluster_view(clusters: &ClusterSet, name: &str, store: &Store) -> ClusterView {
     let system_ns = get(store, "namespaces", None, ISTIO_NAMESPACE);
     let pods = list(store, "", "pods", None);
+    let nodes = list(store, "", "nodes", None);
+    // The pod network is infrastructure, not an object: the sim notes it on
+    // its nodes; a cluster without the note is a network of its own.
+    let pod_network = nodes
+        .iter()
+        .find_map(|n| annotation(n, crate::bootstrap::POD_NETWORK_ANNOTATION))
+        .unwrap_or(name)
+        .to_string();
     ClusterView {
         name: name.to_string(),
-        pod_network: name.to_string(),
-        nodes: list(store, "", "nodes", None)
+        pod_network,
+        nodes: nodes
             .iter()
             .map(|n| {
                 let l = labels(n);
