@@ -28,7 +28,7 @@ fn apply_completes_through_500s_429s_and_latency_without_duplicates() {
             retry_after_secs: 0,
         });
     }
-    let run = apply(&env, &spec, &[], None);
+    let run = apply(&env, &spec, &["-vv"], None);
     for c in env.sim.clusters() {
         c.faults().clear();
     }
@@ -60,7 +60,7 @@ fn a_cluster_down_fails_its_step_by_name_and_resume_completes_once_it_is_back() 
     let want = clean_run();
     let (env, spec) = seeded_with_spec();
     env.sim.cluster("cluster2").faults().set_down(true);
-    let run = apply(&env, &spec, &[], None);
+    let run = apply(&env, &spec, &["-v", "--log-format", "json"], None);
     assert_eq!(
         run.code,
         Some(1),

@@ -744,3 +744,32 @@ fn normalise_drops_identity_and_masks_secret_material() {
             "data": {"token": "<secret>"}, "status": {"x": "https://127.0.0.1:PORT/api"}})
     );
 }
+
+#[test]
+fn the_secret_scan_finds_a_token_and_a_key_line_in_output() {
+    let env = SimEnv::start(1);
+    env.assert_no_secrets_in_outputs();
+    let token = env.sim.cluster("cluster1").admin_token().to_string();
+    env.record_output("a log line", &format!("Authorization: Bearer {token}"));
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        env.assert_no_secrets_in_outputs()
+    }));
+    let message = caught.expect_err("the leaked token is found");
+    let text = message
+        .downcast_ref::<String>()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        text.contains("admin token of cluster1 appears in a log line"),
+        "{text}"
+    );
+    assert!(
+        !text.contains(&token),
+        "the report names the secret, never shows it"
+    );
+    let key = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\n-----END PRIVATE KEY-----\n";
+    assert_eq!(
+        secret_pieces(key),
+        vec!["MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg"]
+    );
+}
