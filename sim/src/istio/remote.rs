@@ -5,7 +5,9 @@
 //! The status is decided when asked (by `debug/clusterz` and the view builder), from the
 //! current objects: a token Secret deleted later turns `synced` into `timeout`, as istiod's
 //! informers would stop syncing. Registration order is the Secrets' creation order (then name),
-//! which is the order a running istiod sees them added.
+//! which is the order a running istiod sees them added. One difference follows: when the
+//! Secret that registered an ID is deleted, a duplicate that was ignored takes over at once,
+//! where istiod keeps ignoring it until that Secret changes.
 
 use super::ca::secret_data;
 use super::install::ISTIO_NAMESPACE;
