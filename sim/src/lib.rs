@@ -23,13 +23,24 @@
 //! - read: [`Store::get`] / [`Store::get_arc`], [`Store::list`] (one namespace or all);
 //! - write: [`Store::create`], [`Store::update`] (resourceVersion in the object is a
 //!   precondition), [`Store::delete`], each with [`WriteOptions`] / [`DeleteOptions`];
-//!   in-process writes skip authentication, admission and schema validation;
+//!   in-process writes skip authentication and schema validation, but not the
+//!   store's [`Admission`] hook (sidecar injection);
 //! - watch: [`Store::subscribe`] (history after a resourceVersion plus live events)
 //!   or [`Store::events`] (live only), yielding [`WatchEvent`]s;
 //! - pod logs: [`Store::set_log`] / [`Store::log`].
 //!
 //! Jobs are decided by a [`JobRunner`] set on [`SimConfig`]; it sees every
-//! cluster's store through [`ClusterSet`].
+//! cluster's store through [`ClusterSet`]. The default, [`istio::kubelet::MeshJobRunner`],
+//! runs only the probe program (`mesh::probe`) against the mesh model.
+//!
+//! # The Istio stand-in
+//!
+//! Every cluster runs an istiod stand-in ([`istio::istiod`]): once Istio's objects are
+//! installed (`istio::install`), the istiod pod chooses its CA, writes `istio-ca-root-cert`
+//! everywhere, registers remote secrets and answers `debug/clusterz` through the service
+//! proxy. Pods are injected at creation ([`istio::inject`], an [`Admission`] hook on the
+//! store, so API and controller writes alike), and [`istio::view::build_view`] turns every
+//! store into the mesh model's input.
 
 mod auth;
 mod bootstrap;

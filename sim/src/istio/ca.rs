@@ -77,7 +77,15 @@ fn data_key(data: &[(String, Option<String>)], key: &str) -> Option<String> {
 /// The choice istiod makes from the `cacerts` Secret, if any (FACTS 3.1, 3.3). `None` means
 /// self-signed mode (no `cacerts`, or one with none of the signing keys).
 pub fn from_cacerts(cacerts: Option<&Value>) -> Option<CaChoice> {
-    let data = secret_data(cacerts?);
+    let cacerts = cacerts?;
+    let data = secret_data(cacerts);
+    // USE_CACERTS_FOR_SELF_SIGNED_CA: istiod's own self-signed root kept in cacerts (FACTS 3.2).
+    if data.iter().any(|(k, _)| k == "istio-generated") {
+        return Some(match from_ca_secret(cacerts) {
+            Some(m) => CaChoice::Ready(m),
+            None => CaChoice::Failed(INCOMPLETE_BUNDLE.into()),
+        });
+    }
     // cert-manager's kubernetes.io/tls layout: tls.crt signs, ca.crt is the root.
     let (cert, key, roots, chain) = if data.iter().any(|(k, _)| k == "tls.crt") {
         let cert = data_key(&data, "tls.crt");
@@ -385,6 +393,11 @@ mod tests {
         );
         assert_eq!(from_cacerts(Some(&secret(&[("other", "x")]))), None);
         assert_eq!(from_cacerts(None), None);
+        // istiod's own self-signed root kept in cacerts is self-signed mode.
+        let (generated, ca) = new_ca_secret("cluster.local").unwrap();
+        let mut generated = generated.clone();
+        generated["data"]["istio-generated"] = json!("");
+        assert_eq!(from_cacerts(Some(&generated)), Some(CaChoice::Ready(ca)));
     }
 
     #[test]

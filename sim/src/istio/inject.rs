@@ -206,6 +206,10 @@ pub fn inject(pod: &mut Value, proxy: &Proxy) {
         .iter()
         .map(|(k, v)| json!({"name": k, "value": v}))
         .collect();
+    let first_container = pod
+        .pointer("/spec/containers/0/name")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     let container = json!({
         "name": "istio-proxy",
         "image": proxy.image,
@@ -245,6 +249,17 @@ pub fn inject(pod: &mut Value, proxy: &Proxy) {
     let status = json!({"initContainers": null, "containers": ["istio-proxy"],
         "volumes": ["istiod-ca-cert"], "imagePullSecrets": null, "revision": "default"});
     meta["annotations"][ANN_SIDECAR_STATUS] = json!(status.to_string());
+    // Istio names the application container as the default for kubectl logs/exec.
+    if let Some(app) = &first_container {
+        for key in [
+            "kubectl.kubernetes.io/default-container",
+            "kubectl.kubernetes.io/default-logs-container",
+        ] {
+            if meta["annotations"].get(key).is_none() {
+                meta["annotations"][key] = json!(app);
+            }
+        }
+    }
     meta["annotations"][ANN_PROXY_TRUSTED_ROOTS] = json!(proxy.trusted_roots);
     meta["annotations"][ANN_PROXY_CERT_ROOT] = json!(proxy.cert_root);
     meta["annotations"][ANN_PROXY_TRUST_DOMAIN] = json!(proxy.trust_domain);

@@ -7,7 +7,7 @@
 //! - While a pod serves, it writes ConfigMap `istio-ca-root-cert` (FACTS 3.4) into every
 //!   namespace of its cluster and of every remote it leads (primary-remote, FACTS 7), including
 //!   namespaces created later, and puts it back when changed or deleted.
-//! - `debug/clusterz` through the API server's service proxy ([`serve_debug`]).
+//! - `debug/clusterz` through the API server's service proxy (`serve_debug`).
 //!
 //! Runtime state lives on the istiod pod as annotations, so the view builder and tests (and
 //! `kubectl get pod -o yaml`) read it: [`ANN_CA_MODE`] (`self-signed`, `plugged-in` or
@@ -102,7 +102,9 @@ fn matters(e: &WatchEvent) -> bool {
     match (e.gr.group.as_str(), e.gr.resource.as_str()) {
         ("", "namespaces") => true,
         ("", "configmaps") => system || meta_str(&e.object, "name") == Some(ROOT_CERT_CONFIGMAP),
-        ("", "pods" | "services" | "secrets" | "serviceaccounts") => system,
+        ("", "pods" | "services" | "secrets" | "serviceaccounts")
+        | ("apps", "deployments")
+        | ("discovery.k8s.io", "endpointslices") => system,
         ("networking.istio.io", "gateways") => true,
         ("admissionregistration.k8s.io", _) => true,
         ("rbac.authorization.k8s.io", _) => true,
@@ -334,6 +336,9 @@ pub(crate) fn serve_debug(
     req: &Req,
     who: &Identity,
 ) -> Option<(&'static str, Response<Body>)> {
+    if !req.path.contains("/proxy/") {
+        return None;
+    }
     let segs: Vec<&str> = req.path.trim_matches('/').split('/').collect();
     let [
         "api",

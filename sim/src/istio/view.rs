@@ -353,7 +353,8 @@ fn istiod(clusters: &ClusterSet, store: &Store) -> Option<Istiod> {
     })
 }
 
-/// The `istio-sidecar-injector` webhook's injection path, when it calls a service.
+/// The `istio-sidecar-injector` webhook's injection path (of its service or URL); `None`
+/// without the webhook.
 pub fn injection_path(store: &Store) -> Option<String> {
     let rt = store.resolve(
         "admissionregistration.k8s.io",
@@ -361,9 +362,17 @@ pub fn injection_path(store: &Store) -> Option<String> {
         "mutatingwebhookconfigurations",
     )?;
     let hook = store.get_arc(&rt, None, "istio-sidecar-injector").ok()?;
-    hook.pointer("/webhooks/0/clientConfig/service/path")
+    let config = hook.pointer("/webhooks/0/clientConfig")?;
+    let from_url = config.get("url").and_then(Value::as_str).map(|u| {
+        // `https://host[:port]/path`: the path part.
+        let rest = u.split_once("://").map_or(u, |(_, r)| r);
+        rest.find('/').map_or("/", |i| &rest[i..]).to_string()
+    });
+    config
+        .pointer("/service/path")
         .and_then(Value::as_str)
         .map(str::to_string)
+        .or(from_url)
         .or(Some("/inject".into()))
 }
 
@@ -644,6 +653,91 @@ fn destination_rule(d: &Value) -> DestinationRule {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn put(store: &Store, obj: Value) {
+        let rt = store
+            .resolve_kind(
+                obj["apiVersion"].as_str().unwrap(),
+                obj["kind"].as_str().unwrap(),
+            )
+            .unwrap();
+        store.create(&rt, obj, &Default::default()).unwrap();
+    }
+
+    #[test]
+    fn istio_objects_namespace_labels_nodes_and_gateways() {
+        use serde_json::json;
+        let store = Store::new("c1");
+        crate::bootstrap::populate(&store, "c1", &Locality::default(), true);
+        let set = ClusterSet::default();
+        set.fill(vec![("c1".into(), store.clone())]);
+        put(
+            &store,
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "istio-system",
+            "labels": {"topology.istio.io/network": "net1"},
+            "annotations": {"topology.istio.io/controlPlaneClusters": "a, b"}}}),
+        );
+        put(
+            &store,
+            json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1",
+            "labels": {"topology.kubernetes.io/region": "r1", "topology.kubernetes.io/zone": "z1"}}}),
+        );
+        put(
+            &store,
+            json!({"apiVersion": "networking.istio.io/v1beta1", "kind": "DestinationRule",
+            "metadata": {"name": "dr", "namespace": "default"},
+            "spec": {"host": "helloworld", "trafficPolicy": {
+                "loadBalancer": {"localityLbSetting": {"enabled": true,
+                    "failover": [{"from": "r1", "to": "r2"}],
+                    "distribute": [{"from": "r1/*", "to": {"r1/*": 80, "r2/*": 20}}]}},
+                "outlierDetection": {"consecutiveErrors": 1, "maxEjectionPercent": 50}}}}),
+        );
+        put(
+            &store,
+            json!({"apiVersion": "security.istio.io/v1", "kind": "PeerAuthentication",
+            "metadata": {"name": "mesh", "namespace": "istio-system"}, "spec": {"mtls": {"mode": "STRICT"}}}),
+        );
+        put(
+            &store,
+            json!({"apiVersion": "security.istio.io/v1", "kind": "PeerAuthentication",
+            "metadata": {"name": "one", "namespace": "default"},
+            "spec": {"selector": {"matchLabels": {"app": "x"}}, "mtls": {"mode": "DISABLE"}}}),
+        );
+        put(
+            &store,
+            json!({"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "istio-eastwestgateway", "namespace": "istio-system"},
+            "spec": {"type": "LoadBalancer", "selector": {"istio": "eastwestgateway"},
+                     "ports": [{"port": 15443}], "externalIPs": ["1.2.3.4"]}}),
+        );
+        let view = build_view(&set);
+        let c = view.cluster("c1").unwrap();
+        assert_eq!(c.network.as_deref(), Some("net1"));
+        assert_eq!(c.control_plane_clusters, vec!["a", "b"]);
+        assert_eq!(c.nodes["n1"], Locality::new("r1", "z1", ""));
+        assert!(c.istiod.is_none() && c.remote.is_none());
+        let dr = &c.destination_rules[0];
+        assert_eq!(dr.host, "helloworld");
+        let lb = dr.locality_lb.as_ref().unwrap();
+        assert_eq!(lb.enabled, Some(true));
+        assert_eq!(lb.failover, vec![("r1".to_string(), "r2".to_string())]);
+        assert_eq!(lb.distribute[0].1["r2/*"], 20);
+        // consecutiveErrors is ignored; the block itself still counts.
+        assert_eq!(
+            dr.outlier_detection,
+            Some(OutlierDetection {
+                consecutive_5xx_errors: None,
+                max_ejection_percent: Some(50)
+            })
+        );
+        assert_eq!(c.peer_authentications.len(), 1);
+        assert_eq!(c.peer_authentications[0].mode, MtlsMode::Strict);
+        // The east-west gateway is listed even without its network label.
+        assert_eq!(c.gateways.len(), 1);
+        assert_eq!(c.gateways[0].network, None);
+        assert_eq!(c.gateways[0].addresses, vec!["1.2.3.4"]);
+        assert_eq!(c.gateways[0].ready_pods, 0);
+    }
 
     #[test]
     fn injection_path_envs() {

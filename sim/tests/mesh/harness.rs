@@ -31,6 +31,17 @@ pub async fn start(clusters: usize) -> Sim {
     .expect("sim starts")
 }
 
+/// Like [`start`], with pods that take a moment to become ready (the sim's default).
+pub async fn start_slow(clusters: usize) -> Sim {
+    Sim::start(SimConfig {
+        clusters,
+        istio_crds: true,
+        ..Default::default()
+    })
+    .await
+    .expect("sim starts")
+}
+
 pub struct Kubectl {
     pub code: i32,
     pub stdout: String,

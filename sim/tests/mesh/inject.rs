@@ -148,7 +148,7 @@ async fn pods_keep_the_cluster_name_of_their_injection_until_restarted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn injection_follows_labels_and_needs_an_istiod() {
-    let sim = start(1).await;
+    let sim = start_slow(1).await;
     let pod = |name: &str, label: Option<&str>| {
         let labels = match label {
             Some(v) => format!("\n  labels: {{sidecar.istio.io/inject: \"{v}\"}}"),

@@ -164,7 +164,7 @@ async fn self_signed_then_cacerts_after_a_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn incomplete_cacerts_fail_the_istiod_pod() {
-    let sim = start(1).await;
+    let sim = start_slow(1).await;
     k(&sim, "cluster1", &["create", "namespace", "istio-system"]).await;
     let files = Roots::new("Istio").cacerts("cluster1");
     create_cacerts(&sim, "cluster1", &files[..2]).await;
@@ -276,6 +276,14 @@ async fn remote_secrets_register_with_their_sync_status() {
         &sim.cluster("cluster3").mint_token("default", "nobody"),
     );
     apply(&sim, "cluster1", &[], &remote_secret("weak", "weak", &weak)).await;
+    // A value that is no kubeconfig builds no client: not registered at all.
+    apply(
+        &sim,
+        "cluster1",
+        &[],
+        &remote_secret("garbage", "garbage", "not a kubeconfig"),
+    )
+    .await;
     // Its own ID and an ID registered already are ignored.
     let own = remote_kubeconfig(&sim, "cluster2", "x");
     apply(
@@ -297,6 +305,7 @@ async fn remote_secrets_register_with_their_sync_status() {
     let rows = clusterz(&sim, "cluster1").await;
     assert_eq!(status_of(&rows, "cluster3").as_deref(), Some("timeout"));
     assert_eq!(status_of(&rows, "weak").as_deref(), Some("timeout"));
+    assert_eq!(status_of(&rows, "garbage"), None);
     assert_eq!(status_of(&rows, "cluster2").as_deref(), Some("synced"));
     assert_eq!(rows.iter().filter(|r| r["ID"] == "cluster2").count(), 1);
     assert_eq!(rows.iter().filter(|r| r["ID"] == "cluster1").count(), 1);
@@ -318,6 +327,14 @@ async fn remote_secrets_register_with_their_sync_status() {
     .await;
     let plain: Vec<serde_json::Value> = serde_json::from_str(&plain).unwrap();
     assert_eq!(plain, rows);
+
+    // A remote API server that is down cannot be synced.
+    sim.cluster("cluster2").faults().set_down(true);
+    let rows = clusterz(&sim, "cluster1").await;
+    assert_eq!(status_of(&rows, "cluster2").as_deref(), Some("timeout"));
+    sim.cluster("cluster2").faults().set_down(false);
+    let rows = clusterz(&sim, "cluster1").await;
+    assert_eq!(status_of(&rows, "cluster2").as_deref(), Some("synced"));
 
     // Deleting the secrets unregisters the cluster. (The sim judges secrets when asked, so
     // the ignored duplicate would take over; real istiod leaves it ignored until it changes.)

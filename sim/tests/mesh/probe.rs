@@ -160,7 +160,7 @@ fn set(v: &[&str]) -> BTreeSet<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_correct_multi_network_mesh_answers_from_both_clusters() {
-    let sim = start(2).await;
+    let sim = start_slow(2).await;
     setup(
         &sim,
         &Mesh {
@@ -368,4 +368,161 @@ async fn a_job_that_is_not_the_probe_fails_with_a_clear_message() {
     )
     .await;
     assert_eq!(phase, "Failed");
+}
+
+/// Docs: primary-remote on different networks (FACTS 7).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn primary_remote_answers_from_both_and_the_primary_serves_the_remote() {
+    let sim = start(2).await;
+    k(&sim, "cluster1", &["create", "namespace", "istio-system"]).await;
+    k(
+        &sim,
+        "cluster1",
+        &[
+            "label",
+            "namespace",
+            "istio-system",
+            "topology.istio.io/network=network1",
+        ],
+    )
+    .await;
+    let primary = format!(
+        "{}      externalIstiod: true\n",
+        primary_iop("cluster1", "network1")
+    );
+    install(sim.cluster("cluster1").store(), &primary);
+    install(sim.cluster("cluster1").store(), &eastwest_iop("network1"));
+    istiod_running(&sim, "cluster1").await;
+    apply(
+        &sim,
+        "cluster1",
+        &["-n", "istio-system"],
+        &sample("multicluster/expose-istiod.yaml"),
+    )
+    .await;
+    apply(
+        &sim,
+        "cluster1",
+        &["-n", "istio-system"],
+        &sample("multicluster/expose-services.yaml"),
+    )
+    .await;
+    let address = eventually("cluster1's east-west LB address", || async {
+        let ip = k(
+            &sim,
+            "cluster1",
+            &[
+                "get",
+                "service",
+                "istio-eastwestgateway",
+                "-n",
+                "istio-system",
+                "-o",
+                "jsonpath={.status.loadBalancer.ingress[0].ip}",
+            ],
+        )
+        .await;
+        (!ip.is_empty()).then_some(ip)
+    })
+    .await;
+
+    k(&sim, "cluster2", &["create", "namespace", "istio-system"]).await;
+    k(
+        &sim,
+        "cluster2",
+        &[
+            "label",
+            "namespace",
+            "istio-system",
+            "topology.istio.io/network=network2",
+        ],
+    )
+    .await;
+    let remote = format!(
+        "apiVersion: install.istio.io/v1alpha1
+kind: IstioOperator
+spec:
+  profile: remote
+  values:
+    istiodRemote:
+      injectionPath: /inject/cluster/cluster2/net/network2
+    global:
+      remotePilotAddress: {address}
+"
+    );
+    install(sim.cluster("cluster2").store(), &remote);
+    install(sim.cluster("cluster2").store(), &eastwest_iop("network2"));
+    link(&sim, "cluster2", "cluster1").await;
+
+    // Without controlPlaneClusters the primary does not lead the remote: no root cert there.
+    k(&sim, "cluster2", &["create", "namespace", "sample"]).await;
+    let primary_root = root_cert_of(&sim, "cluster1", "default").await.unwrap();
+    k(&sim, "cluster1", &["create", "namespace", "sync-point"]).await;
+    root_cert_becomes(&sim, "cluster1", "sync-point", &primary_root).await;
+    assert_eq!(root_cert_of(&sim, "cluster2", "sample").await, None);
+    k(
+        &sim,
+        "cluster2",
+        &[
+            "annotate",
+            "namespace",
+            "istio-system",
+            "topology.istio.io/controlPlaneClusters=cluster1",
+        ],
+    )
+    .await;
+    root_cert_becomes(&sim, "cluster2", "sample", &primary_root).await;
+
+    let helloworld = sample("helloworld/helloworld.yaml");
+    for (c, version) in [("cluster1", "v1"), ("cluster2", "v2")] {
+        if c == "cluster1" {
+            k(&sim, c, &["create", "namespace", "sample"]).await;
+        }
+        k(
+            &sim,
+            c,
+            &["label", "namespace", "sample", "istio-injection=enabled"],
+        )
+        .await;
+        apply(
+            &sim,
+            c,
+            &["-n", "sample", "-l", "service=helloworld"],
+            &helloworld,
+        )
+        .await;
+        apply(
+            &sim,
+            c,
+            &["-n", "sample", "-l", &format!("version={version}")],
+            &helloworld,
+        )
+        .await;
+        let deploy = format!("deployment/helloworld-{version}");
+        k(
+            &sim,
+            c,
+            &[
+                "rollout",
+                "status",
+                &deploy,
+                "-n",
+                "sample",
+                "--timeout=30s",
+            ],
+        )
+        .await;
+    }
+    // Remote pods carry the injection path's identity and network.
+    let labels = k(&sim, "cluster2", &["get", "pods", "-n", "sample", "-l", "version=v2", "-o",
+        "jsonpath={.items[0].metadata.labels.topology\\.istio\\.io/network} {.items[0].spec.containers[1].env[0].value}"]).await;
+    assert_eq!(labels, "network2 cluster2");
+    for (c, name) in [("cluster2", "probe-r"), ("cluster1", "probe-p")] {
+        let answers = probe(&sim, c, name, 8).await;
+        assert_eq!(
+            versions(&answers),
+            set(&["v1", "v2"]),
+            "from {c}: {answers:?}"
+        );
+    }
 }
