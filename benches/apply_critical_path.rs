@@ -183,7 +183,8 @@ async fn apply_once(
     let env = Arc::new(Environment {
         clusters: clusters.clone(),
         kubeconfigs: BTreeMap::new(),
-        store,
+        // As the CLI runs it: blocking store calls off the async workers.
+        store: Arc::new(engine::OffloadedStore(store)),
         observer: durations.clone(),
     });
     let opts = EngineOptions {

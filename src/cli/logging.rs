@@ -5,7 +5,8 @@ use tracing_subscriber::EnvFilter;
 
 pub fn init(global: &GlobalArgs) {
     let default = match global.verbose {
-        0 => "warn",
+        // kube logs every 5xx as an error; the engine retries and reports those itself.
+        0 => "warn,kube_client=off",
         1 => "info,kube_client=warn",
         2 => "debug,kube_client=info,hyper=info",
         _ => "trace",
@@ -18,6 +19,7 @@ pub fn init(global: &GlobalArgs) {
         );
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(writer);
     // A second init (tests calling run twice) is harmless: keep the first.
     let _ = match global.log_format {

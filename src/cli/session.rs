@@ -100,7 +100,7 @@ pub fn environment(
     Arc::new(Environment {
         clusters,
         kubeconfigs,
-        store,
+        store: Arc::new(crate::engine::OffloadedStore(store)),
         observer,
     })
 }

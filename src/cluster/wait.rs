@@ -24,6 +24,7 @@ impl Cluster {
         let condition = std::sync::Arc::new(condition);
         let deadline = tokio::time::Instant::now() + timeout;
         let mut last_error = None;
+        let mut quick_failures = 0u32;
         loop {
             let now = tokio::time::Instant::now();
             if now >= deadline {
@@ -42,16 +43,27 @@ impl Cluster {
             match tokio::time::timeout(slice, waiting).await {
                 Ok(Ok(obj)) => return Ok(obj.and_then(|o| serde_json::to_value(o).ok())),
                 Ok(Err(e)) if now.elapsed() < Duration::from_secs(2) => {
-                    // It could not even start (refused, unreachable): the caller's retry policy decides.
-                    return Err(ClusterError::Transport {
-                        cluster: self.name.clone(),
-                        object: key.to_string(),
-                        message: format!("watch failed: {e}"),
-                        tls: false,
-                    });
+                    // It could not even start: a 5xx or 429 on its list is tried again; a
+                    // cluster that keeps refusing is the caller's retry policy's to judge.
+                    quick_failures += 1;
+                    if quick_failures >= WATCH_START_ATTEMPTS {
+                        return Err(ClusterError::Transport {
+                            cluster: self.name.clone(),
+                            object: key.to_string(),
+                            message: format!("watch failed {quick_failures} times in a row: {e}"),
+                            tls: false,
+                        });
+                    }
+                    last_error = Some(e.to_string());
+                    let pause = Duration::from_millis(50 << quick_failures.min(5));
+                    tokio::time::sleep(
+                        pause.min(deadline.saturating_duration_since(tokio::time::Instant::now())),
+                    )
+                    .await;
                 }
                 Ok(Err(e)) => {
                     // A stream that ran for a while and dropped: watch again until the deadline.
+                    quick_failures = 0;
                     last_error = Some(e.to_string());
                 }
                 Err(_) => {}
@@ -73,6 +85,9 @@ impl Cluster {
         })
     }
 }
+
+/// Watches in a row that fail to start before the wait gives up early.
+const WATCH_START_ATTEMPTS: u32 = 6;
 
 /// How long one watch may stay open: under the client's 60 s read timeout.
 const WATCH_SLICE: Duration = Duration::from_secs(45);

@@ -33,6 +33,27 @@ pub(crate) async fn execute(ctx: &StepCtx, action: &Action) -> Result<(), Action
                 ctx.retry(|| c.delete(&key)).await?;
             }
         }
+        Action::DeleteEverywhere {
+            cluster,
+            api_version,
+            kind,
+            name,
+        } => {
+            if !dry {
+                let c = ctx.cluster(cluster)?;
+                let found = ctx.retry(|| c.list(api_version, kind, None, None)).await?;
+                for object in found {
+                    if object.pointer("/metadata/name").and_then(Value::as_str) != Some(name) {
+                        continue;
+                    }
+                    let namespace = object
+                        .pointer("/metadata/namespace")
+                        .and_then(Value::as_str);
+                    let key = crate::cluster::ObjectKey::new(api_version, kind, namespace, name);
+                    ctx.retry(|| c.delete(&key)).await?;
+                }
+            }
+        }
         Action::Patch {
             cluster,
             object,
@@ -266,6 +287,9 @@ async fn restart_workloads(
     Ok(())
 }
 
+/// Runs of an installer command before its failure fails the step.
+const EXEC_ATTEMPTS: u32 = 4;
+
 async fn exec(
     ctx: &StepCtx,
     cluster: &str,
@@ -309,14 +333,38 @@ async fn exec(
             path.to_string_lossy().into_owned(),
         ));
     }
-    let out = run_command(
-        program,
-        args,
-        generated.as_ref(),
-        &env,
-        ctx.timeout(timeout_seconds),
-    )
-    .await?;
+    // Installers are idempotent (istioctl install/uninstall converge) and,
+    // like any API client, fail on a transient 5xx or 429: a non-zero exit
+    // is retried a few times; not starting at all, or a timeout, is not.
+    let attempts = ctx.opts.backoff.max_attempts.clamp(1, EXEC_ATTEMPTS);
+    let mut attempt = 1;
+    let out = loop {
+        match run_command(
+            program,
+            args,
+            generated.as_ref(),
+            &env,
+            ctx.timeout(timeout_seconds),
+        )
+        .await
+        {
+            Ok(out) => break out,
+            Err(
+                e @ crate::cluster::ClusterError::Exec {
+                    status: Some(_), ..
+                },
+            ) if attempt < attempts => {
+                ctx.env.observer.retrying(
+                    &ctx.step,
+                    attempt,
+                    &crate::state::redact_text(&e.to_string()),
+                );
+                tokio::time::sleep(ctx.opts.backoff.delay(attempt)).await;
+                attempt += 1;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
     tracing::info!(step = %ctx.step, "{program} {}: {}", args.join(" "), out.stdout.lines().last().unwrap_or_default());
     Ok(())
 }

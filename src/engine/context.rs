@@ -2,7 +2,7 @@
 
 use super::observer::Observer;
 use crate::cluster::{Backoff, Cluster, ClusterError, ObjectKey, retry};
-use crate::plan::ObjectRef;
+use crate::plan::{Action, ObjectRef};
 use crate::state::{RunId, SnapshotKey, Store};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -90,7 +90,8 @@ impl StepCtx {
         let observer = self.env.observer.clone();
         let step = self.step.clone();
         let (value, _) = retry(self.opts.backoff, op, |attempt, err| {
-            tracing::warn!(step = %step, attempt, "transient error: {err}");
+            // The observer shows it; the log keeps it at debug level.
+            tracing::debug!(step = %step, attempt, "transient error: {err}");
             observer.retrying(&step, attempt, &crate::state::redact_text(&err.to_string()));
         })
         .await?;
@@ -133,6 +134,71 @@ impl StepCtx {
         self.env
             .store
             .put_snapshot_if_absent(self.run, &self.step, &key, live)?;
+        Ok(())
+    }
+}
+
+impl StepCtx {
+    /// Takes, before the first action, the snapshots the actions will take
+    /// one by one anyway: the live objects read in parallel and recorded in
+    /// one durable write (one fsync instead of one per object). Objects the
+    /// step already has a snapshot of (a resumed step) are left alone.
+    pub async fn prefetch_snapshots(&self, actions: &[Action]) -> Result<(), ActionError> {
+        if self.opts.dry_run {
+            return Ok(());
+        }
+        let mut wanted: Vec<(&str, &ObjectRef)> = Vec::new();
+        for action in actions {
+            let target = match action {
+                Action::Apply {
+                    cluster, object, ..
+                }
+                | Action::Delete { cluster, object }
+                | Action::Patch {
+                    cluster, object, ..
+                }
+                | Action::EditConfig {
+                    cluster, object, ..
+                }
+                | Action::Snapshot { cluster, object } => (cluster.as_str(), object),
+                Action::Probe { cluster, job, .. } => (cluster.as_str(), job),
+                _ => continue,
+            };
+            if !wanted.contains(&target) {
+                wanted.push(target);
+            }
+        }
+        let mut reads = tokio::task::JoinSet::new();
+        for (cluster, object) in wanted {
+            let key = Self::snapshot_key(cluster, object);
+            if self
+                .env
+                .store
+                .snapshot(self.run, &self.step, &key)?
+                .is_some()
+            {
+                continue;
+            }
+            let c = self.cluster(cluster)?.clone();
+            let ctx = self.clone();
+            let object_key = to_key(object);
+            reads.spawn(async move {
+                let live = ctx.retry(|| c.get(&object_key)).await?;
+                Ok::<_, ActionError>((key, live))
+            });
+        }
+        let mut taken = Vec::new();
+        while let Some(joined) = reads.join_next().await {
+            let read =
+                joined.map_err(|e| ActionError::Failed(format!("reading a snapshot: {e}")))?;
+            taken.push(read?);
+        }
+        if !taken.is_empty() {
+            taken.sort_by(|a, b| a.0.cmp(&b.0));
+            self.env
+                .store
+                .put_snapshots_if_absent(self.run, &self.step, taken)?;
+        }
         Ok(())
     }
 }

@@ -353,7 +353,16 @@ async fn run_step(ctx: &StepCtx, step: &Step, direction: Direction) -> Result<()
         failpoint::before_step(&step.id);
     }
     ctx.env.observer.step_started(&step.id, &step.description);
-    let mut result = run_actions(ctx, actions).await;
+    let mut result = if direction == Direction::Forward {
+        ctx.prefetch_snapshots(actions)
+            .await
+            .map_err(|e| crate::state::redact_text(&format!("taking snapshots: {e}")))
+    } else {
+        Ok(())
+    };
+    if result.is_ok() {
+        result = run_actions(ctx, actions).await;
+    }
     if direction == Direction::Forward {
         // `finally` runs whatever happened (restore replicas after a probe).
         let finally = run_actions(ctx, &step.finally).await;

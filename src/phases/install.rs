@@ -349,12 +349,25 @@ fn control_plane(ctx: &Ctx<'_>, c: &Cluster) -> Step {
             }),
         ));
     } else {
+        // The cluster had no mesh: remove all of it, Base included (--purge),
+        // and what istiod wrote at run time (its CA secret, a root bundle
+        // in every namespace), which no uninstall removes.
         s.rollback(exec(
             ctx,
             &c.name,
-            &["uninstall", "-y", "-f", "{file}"],
+            &["uninstall", "--purge", "-y", "-f", "{file}"],
             Some(file),
         ));
+        s.rollback(Action::Delete {
+            cluster: c.name.clone(),
+            object: ObjectRef::secret(ISTIO_SYSTEM, "istio-ca-secret"),
+        });
+        s.rollback(Action::DeleteEverywhere {
+            cluster: c.name.clone(),
+            api_version: "v1".into(),
+            kind: "ConfigMap".into(),
+            name: "istio-ca-root-cert".into(),
+        });
     }
     for object in snapshot_objects() {
         s.rollback(restore(&c.name, &object));

@@ -25,6 +25,16 @@ pub enum Action {
     },
     /// Delete if present (background propagation).
     Delete { cluster: String, object: ObjectRef },
+    /// Delete every object of a kind with this name, in every namespace:
+    /// what a controller wrote everywhere (istiod's `istio-ca-root-cert`
+    /// ConfigMaps), when the cluster had none before.
+    #[serde(rename_all = "camelCase")]
+    DeleteEverywhere {
+        cluster: String,
+        api_version: String,
+        kind: String,
+        name: String,
+    },
     /// JSON merge patch (labels and annotations included).
     Patch {
         cluster: String,
@@ -377,6 +387,7 @@ impl Action {
         match self {
             Action::Apply { cluster, .. }
             | Action::Delete { cluster, .. }
+            | Action::DeleteEverywhere { cluster, .. }
             | Action::Patch { cluster, .. }
             | Action::Scale { cluster, .. }
             | Action::Restart { cluster, .. }
@@ -401,6 +412,7 @@ impl Action {
         match self {
             Action::Apply { .. } => "apply",
             Action::Delete { .. } => "delete",
+            Action::DeleteEverywhere { .. } => "delete-everywhere",
             Action::Patch { .. } => "patch",
             Action::Scale { .. } => "scale",
             Action::Restart { .. } => "restart",
@@ -423,6 +435,7 @@ impl Action {
             self,
             Action::Apply { .. }
                 | Action::Delete { .. }
+                | Action::DeleteEverywhere { .. }
                 | Action::Patch { .. }
                 | Action::Scale { .. }
                 | Action::Restart { .. }
@@ -458,6 +471,7 @@ impl Action {
         match self {
             Action::Apply { .. }
             | Action::Delete { .. }
+            | Action::DeleteEverywhere { .. }
             | Action::Patch { .. }
             | Action::Scale { .. }
             | Action::Restart { .. }
@@ -534,6 +548,15 @@ impl fmt::Display for Action {
                 Ok(())
             }
             Action::Delete { cluster, object } => write!(f, "delete {object} @{cluster}"),
+            Action::DeleteEverywhere {
+                cluster,
+                kind,
+                name,
+                ..
+            } => write!(
+                f,
+                "delete every {kind} named {name} (all namespaces) @{cluster}"
+            ),
             Action::Patch {
                 cluster,
                 object,

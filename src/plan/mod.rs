@@ -26,6 +26,7 @@
 //! Action = { "type": ..., ... } one of
 //!   apply           cluster, object, manifest (the object as JSON), secretData?: {key: SecretSource}
 //!   delete          cluster, object
+//!   delete-everywhere cluster, apiVersion, kind, name   (that name in every namespace)
 //!   patch           cluster, object, patch (JSON merge patch)
 //!   scale           cluster, target: {"object": Object} | {"serviceBackends": Object}, replicas
 //!   restart         cluster, object                       (rollout restart)

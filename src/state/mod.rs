@@ -133,6 +133,20 @@ pub trait Store: Send + Sync {
         object: Option<Value>,
     ) -> Result<bool, StateError>;
 
+    /// `put_snapshot_if_absent` for several objects at once (one durable write); returns how many were recorded.
+    fn put_snapshots_if_absent(
+        &self,
+        run: RunId,
+        step: &str,
+        objects: Vec<(SnapshotKey, Option<Value>)>,
+    ) -> Result<usize, StateError> {
+        let mut stored = 0;
+        for (key, object) in objects {
+            stored += usize::from(self.put_snapshot_if_absent(run, step, &key, object)?);
+        }
+        Ok(stored)
+    }
+
     /// `step`'s snapshot of `key`.
     fn snapshot(
         &self,

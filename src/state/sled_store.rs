@@ -740,6 +740,60 @@ impl Store for SledStore {
         Ok(stored)
     }
 
+    fn put_snapshots_if_absent(
+        &self,
+        run: RunId,
+        step: &str,
+        objects: Vec<(SnapshotKey, Option<Value>)>,
+    ) -> Result<usize, StateError> {
+        let dir = self.dir.as_path();
+        let now = Timestamp::now();
+        let mut records = Vec::with_capacity(objects.len());
+        for (key, object) in objects {
+            logic::validate_key(&key)?;
+            let present = object.as_ref().is_some_and(|v| !v.is_null());
+            let record = encode(&SnapshotRecord {
+                key: key.clone(),
+                step: step.to_string(),
+                taken: now,
+                object,
+            })?;
+            records.push((snapshot_key(run, step, &key), key, present, record));
+        }
+        let stored = (&self.runs, &self.steps, &self.snapshots, &self.events)
+            .transaction(|(runs, steps, snapshots, events)| {
+                let mut info = tx_run(dir, runs, run)?;
+                logic::require_running(&info).map_err(ConflictableTransactionError::Abort)?;
+                if steps.get(step_key(run, step))?.is_none() {
+                    return abort(StateError::UnknownStep {
+                        run,
+                        step: step.to_string(),
+                    });
+                }
+                let mut stored = 0;
+                for (skey, key, present, record) in &records {
+                    if snapshots.get(skey.as_slice())?.is_some() {
+                        continue;
+                    }
+                    snapshots.insert(skey.as_slice(), record.clone())?;
+                    tx_journal(
+                        runs,
+                        events,
+                        &mut info,
+                        logic::snapshot_event(step, key, *present),
+                        now,
+                    )?;
+                    stored += 1;
+                }
+                Ok(stored)
+            })
+            .map_err(self.tx_err("record snapshots"))?;
+        if stored > 0 {
+            self.flush()?;
+        }
+        Ok(stored)
+    }
+
     fn snapshot(
         &self,
         run: RunId,

@@ -4,7 +4,7 @@
 //! `apply --resume`, ends in the same objects as an uninterrupted run.
 
 use crate::sim_support::{Dump, Run, SimEnv};
-use crate::specs::TWO_CLUSTER;
+use crate::specs::two_cluster;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -31,7 +31,7 @@ pub fn seeded() -> SimEnv {
 /// A seeded environment with the two-cluster spec written.
 pub fn seeded_with_spec() -> (SimEnv, PathBuf) {
     let env = seeded();
-    let spec = env.write_spec("spec.yaml", TWO_CLUSTER);
+    let spec = env.write_spec("spec.yaml", &two_cluster());
     (env, spec)
 }
 
@@ -103,7 +103,7 @@ pub fn step_statuses(env: &SimEnv) -> Vec<(String, String)> {
 fn reference() -> Dump {
     let (env, spec) = seeded_with_spec();
     apply(&env, &spec, &[], None).expect_ok();
-    env.dump()
+    env.settled_dump()
 }
 
 fn kubectl_ok(env: &SimEnv, cluster: &str, args: &[&str]) -> String {

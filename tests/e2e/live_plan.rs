@@ -3,7 +3,7 @@
 //! `--offline` and unreachable clusters give the plan from the spec alone.
 
 use crate::sim_support::SimEnv;
-use crate::specs::TWO_CLUSTER;
+use crate::specs::two_cluster;
 use serde_json::{Value, json};
 
 fn create(env: &SimEnv, cluster: &str, object: Value) {
@@ -31,7 +31,7 @@ fn diff_line<'a>(text: &'a str, needle: &str) -> &'a str {
 #[test]
 fn live_diff_says_create_update_and_unchanged_and_changes_nothing() {
     let env = SimEnv::start(2);
-    let spec = env.write_spec("spec.yaml", TWO_CLUSTER);
+    let spec = env.write_spec("spec.yaml", &two_cluster());
     let spec = spec.to_string_lossy();
     // cluster1: istio-system without the network label and the namespace
     // `sample`; cluster2: istio-system already as the plan wants it.
@@ -115,7 +115,7 @@ fn live_diff_says_create_update_and_unchanged_and_changes_nothing() {
 #[test]
 fn unreachable_clusters_give_a_note_and_the_offline_plan() {
     let env = SimEnv::start(2);
-    let spec = env.write_spec("spec.yaml", TWO_CLUSTER);
+    let spec = env.write_spec("spec.yaml", &two_cluster());
     let spec = spec.to_string_lossy();
     let offline = env.migrate(&["plan", "-f", &spec, "--offline"]).expect_ok();
     for c in env.sim.clusters() {

@@ -2,10 +2,12 @@
 
 mod apply;
 mod crds;
+mod faults;
 mod istioctl;
 mod journey;
 mod live_plan;
 mod plan;
+mod rollback;
 mod sim_support;
 mod specs;
 mod state;

@@ -68,10 +68,16 @@ pub fn runtime() -> tokio::runtime::Runtime {
 impl SimEnv {
     /// `clusters` simulated clusters serving the Istio kinds.
     pub fn start(clusters: usize) -> SimEnv {
+        // The example plans' localities for the first two clusters.
+        let localities = crate::specs::TWO_CLUSTER_LOCALITIES
+            .iter()
+            .map(|(region, zone)| meshsim::mesh::Locality::new(region, zone, ""))
+            .collect();
         Self::start_with(SimConfig {
             clusters,
             ready_delay: Duration::from_millis(10),
             istio_crds: true,
+            localities,
             ..Default::default()
         })
     }
@@ -196,6 +202,33 @@ impl SimEnv {
             clusters.insert(c.name().to_string(), dump_store(c.store()));
         }
         Dump { clusters }
+    }
+
+    /// The dump once every Deployment has rolled out (its current
+    /// generation observed, every replica updated and available): a run
+    /// killed mid-rollout leaves status that is still moving.
+    pub fn settled_dump(&self) -> Dump {
+        let rolled_out = |d: &Value| {
+            let n = |p: &str| d.pointer(p).and_then(Value::as_i64);
+            let want = n("/spec/replicas").unwrap_or(1);
+            n("/status/observedGeneration") >= n("/metadata/generation")
+                && n("/status/replicas").unwrap_or(0) == want
+                && n("/status/updatedReplicas").unwrap_or(0) == want
+                && n("/status/availableReplicas").unwrap_or(0) == want
+        };
+        self.wait_for(
+            "every Deployment rolled out",
+            Duration::from_secs(30),
+            || {
+                self.sim.clusters().iter().all(|c| {
+                    let Some(rt) = c.store().resolve_kind("apps/v1", "Deployment") else {
+                        return true;
+                    };
+                    c.store().list(&rt, None).0.iter().all(|d| rolled_out(d))
+                })
+            },
+        );
+        self.dump()
     }
 
     /// Waits until `cond` holds, polling every 20 ms, or panics after `limit`.

@@ -3,13 +3,13 @@
 //! and never a panic.
 
 use crate::sim_support::{Run, SimEnv};
-use crate::specs::TWO_CLUSTER;
+use crate::specs::two_cluster;
 use std::path::Path;
 
 /// A state directory left by a run killed (SIGKILL) right after its first
 /// checkpoint.
 fn crashed_run(env: &SimEnv, state_dir: &Path) -> Run {
-    let spec = env.write_spec("spec.yaml", TWO_CLUSTER);
+    let spec = env.write_spec("spec.yaml", &two_cluster());
     let run = env.migrate_env(
         &[
             "apply",
@@ -54,7 +54,7 @@ fn a_second_writer_is_refused_with_the_holder_named() {
     let dir = env.path("held");
     let held = migrate::state::SledStore::open(&dir).expect("the test holds the state directory");
     let pid = std::process::id();
-    let spec = env.write_spec("spec.yaml", TWO_CLUSTER);
+    let spec = env.write_spec("spec.yaml", &two_cluster());
     let apply = env.migrate(&[
         "apply",
         "-f",

@@ -43,6 +43,29 @@ pub async fn connect(global: &Global) -> Result<Client, IstioctlError> {
     Client::try_from(config).map_err(|e| IstioctlError::api("building the API client", e))
 }
 
+/// Retries a request answered with 500 or 502, as a client would that
+/// survives a flaky API server (kube's own retry layer covers 429, 503 and
+/// 504); the last error otherwise.
+async fn server_retry<T, F, Fut>(mut request: F) -> Result<T, kube::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, kube::Error>>,
+{
+    const ATTEMPTS: u32 = 8;
+    let mut delay = Duration::from_millis(20);
+    let mut attempt = 1;
+    loop {
+        match request().await {
+            Err(kube::Error::Api(s)) if matches!(s.code, 500 | 502) && attempt < ATTEMPTS => {
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(1));
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// `apiVersion` split into group and version.
 fn group_version(api_version: &str) -> (&str, &str) {
     match api_version.split_once('/') {
@@ -97,7 +120,7 @@ impl KubeApi {
         }
         let (group, version) = group_version(api_version);
         let gvk = GroupVersionKind::gvk(group, version, kind);
-        let found = match kube::discovery::pinned_kind(&self.client, &gvk).await {
+        let found = match server_retry(|| kube::discovery::pinned_kind(&self.client, &gvk)).await {
             Ok(found) => Some(found),
             // Not served: the group version is unknown (404) or lacks the kind.
             Err(kube::Error::Api(s)) if s.code == 404 => None,
@@ -151,7 +174,7 @@ impl KubeApi {
         let (api_version, kind) = Self::api_version_kind(obj);
         let ns = Some(meta_str(obj, "namespace")).filter(|n| !n.is_empty());
         let (api, _) = self.api_for(&api_version, &kind, ns).await?;
-        api.get_opt(meta_str(obj, "name"))
+        server_retry(|| api.get_opt(meta_str(obj, "name")))
             .await
             .map_err(|e| IstioctlError::api(format!("reading {}", describe(obj)), e))
     }
@@ -170,13 +193,11 @@ impl KubeApi {
         let (api_version, kind) = Self::api_version_kind(obj);
         let ns = Some(meta_str(obj, "namespace")).filter(|n| !n.is_empty());
         let (api, _) = self.api_for(&api_version, &kind, ns).await?;
-        api.patch(
-            meta_str(obj, "name"),
-            &PatchParams::apply(manager).force(),
-            &Patch::Apply(obj),
-        )
-        .await
-        .map_err(|e| IstioctlError::api(format!("applying {}", describe(obj)), e))
+        let params = PatchParams::apply(manager).force();
+        let patch = Patch::Apply(obj);
+        server_retry(|| api.patch(meta_str(obj, "name"), &params, &patch))
+            .await
+            .map_err(|e| IstioctlError::api(format!("applying {}", describe(obj)), e))
     }
 
     /// Creates the object unless it exists (true when it was created).
@@ -192,7 +213,8 @@ impl KubeApi {
                 path: describe(obj),
                 message: e.to_string(),
             })?;
-        match api.create(&Default::default(), &body).await {
+        let params = Default::default();
+        match server_retry(|| api.create(&params, &body)).await {
             Ok(_) => Ok(true),
             Err(kube::Error::Api(s)) if s.code == 409 => Ok(false),
             Err(e) => Err(IstioctlError::api(format!("creating {}", describe(obj)), e)),
@@ -211,8 +233,8 @@ impl KubeApi {
             return Ok(Vec::new());
         }
         let (api, _) = self.api_for(api_version, kind, None).await?;
-        let list = api
-            .list(&ListParams::default().labels(selector))
+        let params = ListParams::default().labels(selector);
+        let list = server_retry(|| api.list(&params))
             .await
             .map_err(|e| IstioctlError::api(format!("listing {kind} ({selector})"), e))?;
         Ok(list.items)
@@ -227,7 +249,8 @@ impl KubeApi {
         name: &str,
     ) -> Result<bool, IstioctlError> {
         let (api, _) = self.api_for(api_version, kind, namespace).await?;
-        match api.delete(name, &DeleteParams::background()).await {
+        let params = DeleteParams::background();
+        match server_retry(|| api.delete(name, &params)).await {
             Ok(_) => Ok(true),
             Err(kube::Error::Api(s)) if s.code == 404 => Ok(false),
             Err(e) => Err(IstioctlError::api(
@@ -252,19 +275,36 @@ impl KubeApi {
             .api_for("apps/v1", "Deployment", Some(namespace))
             .await?;
         let what = format!("Deployment {namespace}/{name}");
-        let wait = kube::runtime::wait::await_condition(api, name, |d: Option<&DynamicObject>| {
-            d.is_some_and(|d| deployment_ready(d.metadata.generation, &d.data))
-        });
-        match tokio::time::timeout(timeout, wait).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(IstioctlError::Watch {
-                what,
-                message: e.to_string(),
-            }),
-            Err(_) => Err(IstioctlError::NotReady {
-                what,
-                seconds: timeout.as_secs(),
-            }),
+        let deadline = tokio::time::Instant::now() + timeout;
+        // A watch that fails to start (a 500 on its list) is started again until the deadline.
+        let mut failures = 0;
+        loop {
+            let wait = kube::runtime::wait::await_condition(
+                api.clone(),
+                name,
+                |d: Option<&DynamicObject>| {
+                    d.is_some_and(|d| deployment_ready(d.metadata.generation, &d.data))
+                },
+            );
+            match tokio::time::timeout_at(deadline, wait).await {
+                Ok(Ok(_)) => return Ok(()),
+                Ok(Err(e)) => {
+                    failures += 1;
+                    if failures >= 8 {
+                        return Err(IstioctlError::Watch {
+                            what,
+                            message: e.to_string(),
+                        });
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(_) => {
+                    return Err(IstioctlError::NotReady {
+                        what,
+                        seconds: timeout.as_secs(),
+                    });
+                }
+            }
         }
     }
 }
