@@ -668,7 +668,7 @@ mod tests {
     fn istio_objects_namespace_labels_nodes_and_gateways() {
         use serde_json::json;
         let store = Store::new("c1");
-        crate::bootstrap::populate(&store, "c1", &Locality::default(), true);
+        crate::bootstrap::populate(&store, "c1", &Locality::default(), "c1", true);
         let set = ClusterSet::default();
         set.fill(vec![("c1".into(), store.clone())]);
         put(
