@@ -253,6 +253,7 @@ fn migrate_and_walk_back_with_root(n: usize, shape: Shape, root: &str) {
         ("phase4", phase4_left),
         ("phase3", phase2_left),
         ("phase2", vec!["v1".to_string()]),
+        ("phase1", vec!["v1".to_string()]),
         ("phase0", vec!["v1".to_string()]),
     ] {
         world.migrate(&["rollback", "--to", to]).expect_ok();
