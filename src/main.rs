@@ -2,6 +2,12 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // `migrate status | head` must end quietly when the reader goes away, as
+    // other command-line tools do, not panic on a failed print.
+    // SAFETY: called first, before any thread exists; SIG_DFL is a valid disposition.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     // Busybox-style: started through a link named `istioctl`, this binary is
     // meshsim's istioctl stand-in (tests and the demo put one on PATH).
     let mut args = std::env::args_os();

@@ -23,7 +23,8 @@
 //! - read: [`Store::get`] / [`Store::get_arc`], [`Store::list`] (one namespace or all);
 //! - write: [`Store::create`], [`Store::update`] (resourceVersion in the object is a
 //!   precondition), [`Store::delete`], each with [`WriteOptions`] / [`DeleteOptions`];
-//!   in-process writes skip authentication, admission and schema validation;
+//!   in-process writes skip authentication and schema validation, but not the
+//!   store's [`Admission`] hook (sidecar injection);
 //! - watch: [`Store::subscribe`] (history after a resourceVersion plus live events)
 //!   or [`Store::events`] (live only), yielding [`WatchEvent`]s;
 //! - pod logs: [`Store::set_log`] / [`Store::log`].

@@ -233,6 +233,11 @@ pub struct SimServeArgs {
     /// Do not pre-register the Istio kinds (apply Istio's own CRDs instead).
     #[arg(long)]
     pub no_istio_crds: bool,
+    /// Start from today's mesh, as `migrate demo` does: Istio with a
+    /// self-signed CA, helloworld v1 and curl on cluster1; helloworld vN and
+    /// Prometheus on the others; an `istioctl` stand-in next to the kubeconfig.
+    #[arg(long)]
+    pub seed: bool,
 }
 
 /// Runs the parsed command line and returns the process exit code.

@@ -76,6 +76,19 @@ pub fn serve(global: &GlobalArgs, args: &SimServeArgs) -> anyhow::Result<ExitCod
                 c.context()
             );
         }
+        if args.seed {
+            seed(&sim).await?;
+            let dir = shown.parent().unwrap_or(std::path::Path::new("."));
+            let me = std::env::current_exe().context("locating the migrate binary")?;
+            let istioctl = meshsim::istioctl::link(dir, &me)
+                .with_context(|| format!("linking {}/istioctl", dir.display()))?;
+            println!("cluster1 runs Istio {} (self-signed CA, clusterName Kubernetes) with helloworld v1 and curl in `sample`;", meshsim::istioctl::VERSION);
+            println!("the other clusters run helloworld v2, v3... and Prometheus, no mesh yet.");
+            println!("istioctl stand-in: {}", istioctl.display());
+            println!("Migrate them (plans/demo.yaml names this installer `istioctl` on PATH):");
+            println!("  export PATH={}:$PATH", dir.display());
+            println!("  migrate --kubeconfig {} apply -f plans/demo.yaml", shown.display());
+        }
         println!("Kubeconfig (admin tokens, mode 0600): {}", shown.display());
         println!("Point kubectl at it:");
         println!("  export KUBECONFIG={}", shown.display());
@@ -89,6 +102,23 @@ pub fn serve(global: &GlobalArgs, args: &SimServeArgs) -> anyhow::Result<ExitCod
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Today's mesh on cluster1, workloads to migrate to on the others.
+async fn seed(sim: &meshsim::Sim) -> anyhow::Result<()> {
+    meshsim::seed::seed_source_mesh(sim, "cluster1")
+        .await
+        .context("seeding cluster1 with a single-cluster mesh")?;
+    for (i, c) in sim.clusters().iter().enumerate().skip(1) {
+        let version = format!("v{}", i + 1);
+        meshsim::seed::deploy_helloworld(sim, c.name(), &version)
+            .await
+            .with_context(|| format!("deploying helloworld {version} on {}", c.name()))?;
+        meshsim::seed::deploy_prometheus(sim, c.name())
+            .await
+            .with_context(|| format!("deploying Prometheus on {}", c.name()))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

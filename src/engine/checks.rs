@@ -123,8 +123,13 @@ pub(crate) async fn run(
                 } else {
                     "it runs a self-signed CA: use `trust.root.adopt`"
                 };
+                let want = if *expected == CaMode::PluggedIn {
+                    "plugged-in"
+                } else {
+                    "self-signed"
+                };
                 return Err(ActionError::Failed(format!(
-                    "cluster {on}: the spec expects a {expected:?} CA, but {hint}"
+                    "cluster {on}: the spec expects a {want} CA, but {hint}"
                 )));
             }
         }

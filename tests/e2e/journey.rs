@@ -199,11 +199,16 @@ fn all_versions(n: usize) -> Vec<String> {
 /// Apply, check the mesh after it, then roll back one phase at a time,
 /// checking at each step that the mesh is what that phase leaves.
 fn migrate_and_walk_back(n: usize, shape: Shape) {
+    migrate_and_walk_back_with_root(n, shape, "{ adopt: cluster1 }");
+}
+
+fn migrate_and_walk_back_with_root(n: usize, shape: Shape, root: &str) {
     let world = world(n, shape == Shape::SameNetwork);
     // Before: one cluster, its own answers only.
     assert_eq!(versions(&probe(&world, "cluster1", 10)), ["v1"]);
 
-    let spec = world.write_spec("journey.yaml", &spec(n, shape, "sample", true));
+    let text = spec(n, shape, "sample", true).replace("{ adopt: cluster1 }", root);
+    let spec = world.write_spec("journey.yaml", &text);
     let spec = spec.to_string_lossy();
     let applied = world.migrate(&["apply", "-f", &spec]).expect_ok();
     let status = world.migrate(&["status", "-o", "json"]).expect_ok();
@@ -248,6 +253,7 @@ fn migrate_and_walk_back(n: usize, shape: Shape) {
         ("phase4", phase4_left),
         ("phase3", phase2_left),
         ("phase2", vec!["v1".to_string()]),
+        ("phase1", vec!["v1".to_string()]),
         ("phase0", vec!["v1".to_string()]),
     ] {
         world.migrate(&["rollback", "--to", to]).expect_ok();
@@ -389,6 +395,17 @@ fn seeds_checks(world: &SimEnv, n: usize, shape: Shape) {
 #[test]
 fn two_clusters_multi_network() {
     migrate_and_walk_back(2, Shape::MultiNetwork);
+}
+
+/// A new root through the multi-root transition: old and new roots trusted
+/// side by side, signers switched, then the old root dropped.
+#[test]
+fn two_clusters_with_a_generated_root() {
+    migrate_and_walk_back_with_root(
+        2,
+        Shape::MultiNetwork,
+        "{ generate: { org: Acme Platform, validityDays: 3650, transition: multi-root } }",
+    );
 }
 
 #[test]

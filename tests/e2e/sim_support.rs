@@ -707,6 +707,11 @@ fn short(v: &Value) -> String {
 fn dumps_of_two_fresh_sims_are_equal_and_a_change_is_reported() {
     let a = SimEnv::start(2);
     let b = SimEnv::start(2);
+    // Each sim's namespace controller fills in default ServiceAccounts and
+    // kube-root-ca.crt on its own task: compare once both have.
+    a.wait_for("both fresh sims to settle", Duration::from_secs(10), || {
+        a.dump().diff(&b.dump()).is_empty()
+    });
     let (da, db) = (a.dump(), b.dump());
     da.assert_eq(&db, "two fresh simulations");
     assert!(!da.keys("cluster1").is_empty());

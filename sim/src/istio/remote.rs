@@ -5,7 +5,9 @@
 //! The status is decided when asked (by `debug/clusterz` and the view builder), from the
 //! current objects: a token Secret deleted later turns `synced` into `timeout`, as istiod's
 //! informers would stop syncing. Registration order is the Secrets' creation order (then name),
-//! which is the order a running istiod sees them added.
+//! which is the order a running istiod sees them added. One difference follows: when the
+//! Secret that registered an ID is deleted, a duplicate that was ignored takes over at once,
+//! where istiod keeps ignoring it until that Secret changes.
 
 use super::ca::secret_data;
 use super::install::ISTIO_NAMESPACE;
@@ -55,9 +57,9 @@ pub fn registered(clusters: &ClusterSet, store: &Store, own_id: &str) -> Vec<Rem
             if id == own_id || out.iter().any(|r| r.cluster_id == id) {
                 continue;
             }
-            let (target, status) = match kubeconfig {
-                Some(text) => check(clusters, &text),
-                None => (None, SyncStatus::Timeout),
+            // A kubeconfig istiod cannot even read builds no client: nothing is registered.
+            let Some((target, status)) = kubeconfig.and_then(|text| check(clusters, &text)) else {
+                continue;
             };
             out.push(RemoteCluster {
                 cluster_id: id,
@@ -74,10 +76,13 @@ pub fn registered(clusters: &ClusterSet, store: &Store, own_id: &str) -> Vec<Rem
 /// would sync through it: the server is that cluster's, the CA data is its CA (or TLS checks
 /// are off), the cluster is up, the token authenticates there, and RBAC lets it list pods,
 /// services and secrets cluster-wide.
-pub fn check(clusters: &ClusterSet, kubeconfig: &str) -> (Option<String>, SyncStatus) {
-    let Some(kc) = Kubeconfig::parse(kubeconfig) else {
-        return (None, SyncStatus::Timeout);
-    };
+/// `None` when the text is not a kubeconfig with a current context.
+pub fn check(clusters: &ClusterSet, kubeconfig: &str) -> Option<(Option<String>, SyncStatus)> {
+    let kc = Kubeconfig::parse(kubeconfig)?;
+    Some(judge(clusters, kc))
+}
+
+fn judge(clusters: &ClusterSet, kc: Kubeconfig) -> (Option<String>, SyncStatus) {
     let server = kc.server.trim_end_matches('/');
     let Some(inner) = clusters.clusters().into_iter().find(|c| {
         let url = format!("https://127.0.0.1:{}", c.port);

@@ -276,6 +276,14 @@ async fn remote_secrets_register_with_their_sync_status() {
         &sim.cluster("cluster3").mint_token("default", "nobody"),
     );
     apply(&sim, "cluster1", &[], &remote_secret("weak", "weak", &weak)).await;
+    // A value that is no kubeconfig builds no client: not registered at all.
+    apply(
+        &sim,
+        "cluster1",
+        &[],
+        &remote_secret("garbage", "garbage", "not a kubeconfig"),
+    )
+    .await;
     // Its own ID and an ID registered already are ignored.
     let own = remote_kubeconfig(&sim, "cluster2", "x");
     apply(
@@ -297,6 +305,7 @@ async fn remote_secrets_register_with_their_sync_status() {
     let rows = clusterz(&sim, "cluster1").await;
     assert_eq!(status_of(&rows, "cluster3").as_deref(), Some("timeout"));
     assert_eq!(status_of(&rows, "weak").as_deref(), Some("timeout"));
+    assert_eq!(status_of(&rows, "garbage"), None);
     assert_eq!(status_of(&rows, "cluster2").as_deref(), Some("synced"));
     assert_eq!(rows.iter().filter(|r| r["ID"] == "cluster2").count(), 1);
     assert_eq!(rows.iter().filter(|r| r["ID"] == "cluster1").count(), 1);
