@@ -51,7 +51,21 @@ pub struct SledStore {
     snapshots: Tree,
     /// Set once the open checks passed: only then may closing record a high-water mark.
     checked: bool,
+    /// Group commit: one fsync serves every write committed before it started.
+    commits: GroupCommit,
     lock: DirLock,
+}
+
+/// Tickets for group commit. A writer takes a ticket after its transaction
+/// committed, then needs a flush that began after that: whoever holds
+/// `lock` reads the newest ticket, flushes, and publishes it as `flushed`,
+/// so writers queued behind it find their ticket covered and return
+/// without an fsync of their own.
+#[derive(Default)]
+struct GroupCommit {
+    issued: std::sync::atomic::AtomicU64,
+    flushed: std::sync::atomic::AtomicU64,
+    lock: std::sync::Mutex<()>,
 }
 
 /// How a snapshot is stored; `Snapshot` itself is deliberately not `Serialize`.
@@ -123,6 +137,7 @@ impl SledStore {
             snapshots: tree("snapshots")?,
             db,
             checked: false,
+            commits: GroupCommit::default(),
             lock,
         };
         match marker {
@@ -343,11 +358,24 @@ impl SledStore {
             .map_err(self.tx_err("record an event"))
     }
 
+    /// Makes every write committed so far durable (fsync), sharing one
+    /// fsync among concurrent callers (see `GroupCommit`).
     fn flush(&self) -> Result<(), StateError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let c = &self.commits;
+        let ticket = c.issued.fetch_add(1, SeqCst) + 1;
+        let _turn = c.lock.lock().unwrap_or_else(|e| e.into_inner());
+        if c.flushed.load(SeqCst) >= ticket {
+            return Ok(());
+        }
+        // Every ticket up to here belongs to a write committed before this flush starts.
+        let covered = c.issued.load(SeqCst);
         self.db
             .flush()
             .map(|_| ())
-            .map_err(self.db_err("flush to disk"))
+            .map_err(self.db_err("flush to disk"))?;
+        c.flushed.store(covered, SeqCst);
+        Ok(())
     }
 
     fn tx_err(

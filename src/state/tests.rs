@@ -567,6 +567,10 @@ fn concurrent_writers_keep_the_journal_contiguous() {
     check(Arc::new(MemoryStore::new()));
     let tmp = tempfile::tempdir().unwrap();
     check(Arc::new(open(&state_dir(&tmp))));
+    // Flushes shared among concurrent writers (group commit) lose nothing.
+    let reopened = open(&state_dir(&tmp));
+    let run = reopened.latest_run().unwrap().unwrap().id;
+    assert_eq!(reopened.events(run, 0).unwrap().len(), 73);
 }
 
 // ---- sled: persistence and the directory ----
