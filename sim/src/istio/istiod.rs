@@ -69,21 +69,34 @@ pub(crate) async fn run(cluster: Arc<ClusterInner>) {
             .iter()
             .map(|(name, s)| events_of(s, name == cluster.name)),
     );
+    let mut serving = String::new();
     start_pods(&cluster);
+    watch_secrets(&cluster, &mut serving, &[]);
     reconcile_root_certs(&cluster);
     while let Some(first) = events.next().await {
         // Take what is already queued, then act once.
         let mut relevant = false;
+        let mut secrets = Vec::new();
         let mut signal = Some(first);
         while let Some(s) = signal {
             match s {
                 Signal::Resync => {
                     start_pods(&cluster);
+                    serving.clear();
                     relevant = true;
                 }
                 Signal::Event(own, e) => {
                     if own && is_istiod_pod(&e.object) && e.kind == EventType::Added {
                         start_pod(&cluster, &e.object);
+                    }
+                    if own && e.gr.resource == "secrets" && e.namespace == ISTIO_NAMESPACE {
+                        let uid = meta_str(&e.object, "uid").unwrap_or_default().to_string();
+                        if e.kind == EventType::Deleted {
+                            cluster.ignored_secrets.forget(&uid);
+                        } else {
+                            secrets
+                                .push(meta_str(&e.object, "name").unwrap_or_default().to_string());
+                        }
                     }
                     relevant |= matters(&e);
                 }
@@ -91,8 +104,48 @@ pub(crate) async fn run(cluster: Arc<ClusterInner>) {
             signal = futures_util::FutureExt::now_or_never(events.next()).flatten();
         }
         if relevant {
+            watch_secrets(&cluster, &mut serving, &secrets);
             reconcile_root_certs(&cluster);
         }
+    }
+}
+
+/// What the serving istiod makes of remote secrets as it sees them (FACTS 1.6): all of them
+/// when it has just started (`serving` is the uid of the pod last seen serving), else the ones
+/// named in `changed`.
+fn watch_secrets(cluster: &ClusterInner, serving: &mut String, changed: &[String]) {
+    let store = &cluster.store;
+    let (Some(pod), Some(rt)) = (
+        serving_istiod_pod(store),
+        store.resolve("", "v1", "secrets"),
+    ) else {
+        serving.clear();
+        return;
+    };
+    let uid = meta_str(&pod, "uid").unwrap_or_default();
+    let mut secrets: Vec<Arc<Value>> = if uid != serving.as_str() {
+        serving.clear();
+        serving.push_str(uid);
+        store.list(&rt, Some(ISTIO_NAMESPACE)).0
+    } else {
+        changed
+            .iter()
+            .filter_map(|n| store.get_arc(&rt, Some(ISTIO_NAMESPACE), n).ok())
+            .collect()
+    };
+    secrets.retain(|s| super::remote::is_remote_secret(s));
+    secrets.sort_by_key(|s| {
+        (
+            meta_str(s, "creationTimestamp")
+                .unwrap_or_default()
+                .to_string(),
+            meta_str(s, "name").unwrap_or_default().to_string(),
+        )
+    });
+    for s in &secrets {
+        cluster
+            .ignored_secrets
+            .observe(&cluster.all, store, &pod, s);
     }
 }
 
