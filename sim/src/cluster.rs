@@ -22,6 +22,8 @@ pub(crate) struct ClusterInner {
     pub job_runner: Arc<dyn JobRunner>,
     /// Every cluster of the simulation (for the job runner).
     pub all: ClusterSet,
+    /// Remote-secret keys istiod ignored as duplicates (see `istio::remote`).
+    pub ignored_secrets: crate::istio::remote::IgnoredKeys,
 }
 
 /// Every cluster's store, by name, for code that looks across clusters.

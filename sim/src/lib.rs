@@ -218,6 +218,7 @@ impl Sim {
                 ready_delay: config.ready_delay,
                 job_runner: config.job_runner.clone(),
                 all: all.clone(),
+                ignored_secrets: Default::default(),
             }));
             listeners.push(listener);
         }

@@ -3,8 +3,9 @@
 use super::{GlobalArgs, StatusArgs, StatusFormat, exit};
 use crate::engine::StoredPlan;
 use crate::plan::Phase;
-use crate::state::{SledStore, StateError, StepState, Store};
+use crate::state::{Event, RunInfo, SledStore, StateError, StepState, Store};
 use serde_json::json;
+use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 pub fn run(_global: &GlobalArgs, args: &StatusArgs) -> anyhow::Result<ExitCode> {
@@ -23,9 +24,33 @@ pub fn run(_global: &GlobalArgs, args: &StatusArgs) -> anyhow::Result<ExitCode> 
             }
             o.store
         }
-        Err(e @ StateError::Locked { .. }) => {
-            eprintln!("error: {e}");
-            return Ok(ExitCode::from(exit::FAILED));
+        Err(locked @ StateError::Locked { .. }) => {
+            // Another process runs the plan and holds the store: show the
+            // copy it keeps for us, and say whose it is.
+            let StateError::Locked {
+                holder: Some(holder),
+                ..
+            } = &locked
+            else {
+                eprintln!("error: {locked}");
+                return Ok(ExitCode::from(exit::FAILED));
+            };
+            let (plan, copy) = match crate::state::mirror::read(dir) {
+                Ok(found) => found,
+                Err(e) => {
+                    eprintln!("error: {locked}; no readable status copy yet: {e}");
+                    return Ok(ExitCode::from(exit::FAILED));
+                }
+            };
+            let plan: StoredPlan = serde_json::from_value(plan)?;
+            if args.events {
+                eprintln!("note: the journal (--events) can be read once the run ends");
+            }
+            let live = format!(
+                "in progress in pid {} on {} (`{}`)",
+                holder.pid, holder.host, holder.command
+            );
+            return print(args, &copy.run, &plan, &copy.states, &[], Some(&live));
         }
         Err(e) => return Err(e.into()),
     };
@@ -40,6 +65,19 @@ pub fn run(_global: &GlobalArgs, args: &StatusArgs) -> anyhow::Result<ExitCode> 
     } else {
         Vec::new()
     };
+    print(args, &run, &plan, &states, &events, None)
+}
+
+/// Prints the run; `live` describes the process running it, when another
+/// one holds the store.
+fn print(
+    args: &StatusArgs,
+    run: &RunInfo,
+    plan: &StoredPlan,
+    states: &BTreeMap<String, StepState>,
+    events: &[Event],
+    live: Option<&str>,
+) -> anyhow::Result<ExitCode> {
     match args.output {
         StatusFormat::Json => {
             let steps: Vec<_> = plan
@@ -71,7 +109,10 @@ pub fn run(_global: &GlobalArgs, args: &StatusArgs) -> anyhow::Result<ExitCode> 
                 "steps": steps,
             });
             if args.events {
-                doc["events"] = serde_json::to_value(&events)?;
+                doc["events"] = serde_json::to_value(events)?;
+            }
+            if let Some(live) = live {
+                doc["run"]["live"] = json!(live);
             }
             println!("{}", serde_json::to_string_pretty(&doc)?);
         }
@@ -80,8 +121,11 @@ pub fn run(_global: &GlobalArgs, args: &StatusArgs) -> anyhow::Result<ExitCode> 
                 .finished
                 .map(|t| format!(", finished {t}"))
                 .unwrap_or_default();
-            // We hold the lock, so a run still marked running has no live process.
-            let outcome = if run.outcome == crate::state::Outcome::Running {
+            // Without `live` we hold the lock, so a run still marked running
+            // has no live process.
+            let outcome = if let Some(live) = live {
+                live.to_string()
+            } else if run.outcome == crate::state::Outcome::Running {
                 "stopped while running (its process is gone; `migrate apply -f SPEC --resume` continues it)"
                     .to_string()
             } else {
@@ -121,7 +165,7 @@ pub fn run(_global: &GlobalArgs, args: &StatusArgs) -> anyhow::Result<ExitCode> 
                     }
                 }
             }
-            for e in &events {
+            for e in events {
                 let step = e
                     .step
                     .as_deref()

@@ -352,7 +352,11 @@ async fn run_step(ctx: &StepCtx, step: &Step, direction: Direction) -> Result<()
             .map_err(|e| format!("cannot checkpoint: {e}"))?;
         failpoint::before_step(&step.id);
     }
-    ctx.env.observer.step_started(&step.id, &step.description);
+    let description = match direction {
+        Direction::Forward => step.description.clone(),
+        Direction::Back => format!("undo: {}", step.description),
+    };
+    ctx.env.observer.step_started(&step.id, &description);
     let mut result = if direction == Direction::Forward {
         ctx.prefetch_snapshots(actions)
             .await

@@ -41,6 +41,7 @@ mod layout;
 mod lock;
 mod logic;
 mod memory;
+pub mod mirror;
 mod model;
 mod redact;
 mod sled_store;

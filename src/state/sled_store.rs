@@ -25,7 +25,7 @@ use super::model::{
     Event, EventKind, NewEvent, NewRun, Outcome, RunId, RunInfo, Snapshot, SnapshotFilter,
     SnapshotKey, StepState, StepStatus, Timestamp,
 };
-use super::{SCHEMA_VERSION, Store};
+use super::{SCHEMA_VERSION, Store, mirror};
 
 const META_SCHEMA: &[u8] = b"schema";
 const META_STORE_ID: &[u8] = b"store_id";
@@ -358,6 +358,25 @@ impl SledStore {
             .map_err(self.tx_err("record an event"))
     }
 
+    /// Refreshes the copy `migrate status` reads while this process holds
+    /// the store. Advisory: a failure is logged, never fatal to the run.
+    fn mirror(&self, run: RunId, plan: Option<&Value>) {
+        let result = (|| -> Result<(), String> {
+            if let Some(plan) = plan {
+                mirror::write_plan(&self.dir, plan).map_err(|e| e.to_string())?;
+            }
+            let info = self.read_run(run).map_err(|e| e.to_string())?;
+            let states = self.step_states(run).map_err(|e| e.to_string())?;
+            mirror::write_state(&self.dir, &info, &states).map_err(|e| e.to_string())
+        })();
+        if let Err(e) = result {
+            tracing::warn!(
+                "cannot refresh the status copy in {}: {e}",
+                self.dir.display()
+            );
+        }
+    }
+
     /// Makes every write committed so far durable (fsync), sharing one
     /// fsync among concurrent callers (see `GroupCommit`).
     fn flush(&self) -> Result<(), StateError> {
@@ -563,6 +582,7 @@ impl Store for SledStore {
             .map_err(self.tx_err("start a run"))?;
         self.flush()?;
         self.save_high_water()?;
+        self.mirror(info.id, Some(&new.plan));
         Ok(info)
     }
 
@@ -618,6 +638,7 @@ impl Store for SledStore {
             .map_err(self.tx_err("resume a run"))?;
         self.flush()?;
         self.save_high_water()?;
+        self.mirror(run, self.plan(run).ok().as_ref());
         Ok(info)
     }
 
@@ -635,6 +656,7 @@ impl Store for SledStore {
             .map_err(self.tx_err("finish a run"))?;
         self.flush()?;
         self.save_high_water()?;
+        self.mirror(run, None);
         Ok(info)
     }
 
@@ -693,6 +715,7 @@ impl Store for SledStore {
             })
             .map_err(self.tx_err("change a step's status"))?;
         self.flush()?;
+        self.mirror(run, None);
         Ok(state)
     }
 
@@ -934,6 +957,7 @@ impl Store for SledStore {
             .map_err(self.tx_err("replace the plan"))?;
         self.flush()?;
         self.save_high_water()?;
+        self.mirror(run, self.plan(run).ok().as_ref());
         Ok(info)
     }
 }

@@ -153,3 +153,56 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// While another process runs a plan it holds the store; `status` shows the
+/// copy that process keeps, and says whose run it is.
+#[test]
+fn status_shows_a_run_in_progress_in_another_process() {
+    use migrate::state::{NewRun, RunKind, StepStatus, Store};
+    let env = SimEnv::start(2);
+    let dir = env.path("busy");
+    let spec = env.write_spec("spec.yaml", &two_cluster());
+    let loaded = migrate::spec::load_file(&spec).expect("the spec loads");
+    let plan = migrate::phases::plan(&loaded.spec).expect("it plans");
+    let stored = migrate::engine::StoredPlan::new(&plan, Default::default());
+    let held = migrate::state::SledStore::open(&dir)
+        .expect("the test holds the state directory")
+        .store;
+    let run = held
+        .begin_run(NewRun {
+            fingerprint: plan.fingerprint.clone(),
+            spec_name: plan.header.name.clone(),
+            kind: RunKind::Apply,
+            plan: serde_json::to_value(&stored).unwrap(),
+            steps: plan.steps.iter().map(|s| s.id.clone()).collect(),
+        })
+        .unwrap();
+    held.set_step_status(run.id, "preflight/cluster1", StepStatus::Running, None)
+        .unwrap();
+
+    let st = status(&env, &dir);
+    assert!(st.ok(), "{}", st.describe("status of a busy directory"));
+    let pid = std::process::id();
+    assert!(
+        st.stdout.contains(&format!("in progress in pid {pid}")),
+        "{}",
+        st.stdout
+    );
+    let line = st
+        .stdout
+        .lines()
+        .find(|l| l.contains("preflight/cluster1"))
+        .unwrap_or_default();
+    assert!(line.contains("running"), "{}", st.stdout);
+
+    // The copy follows the holder's checkpoints.
+    held.set_step_status(run.id, "preflight/cluster1", StepStatus::Done, None)
+        .unwrap();
+    let st = status(&env, &dir);
+    let line = st
+        .stdout
+        .lines()
+        .find(|l| l.contains("preflight/cluster1"))
+        .unwrap_or_default();
+    assert!(line.contains("done"), "{}", st.stdout);
+}

@@ -16,7 +16,7 @@ use super::install::ISTIO_NAMESPACE;
 use super::istiod::{ANN_SIGNING_ROOT, ANN_TRUSTED_ROOTS};
 use super::view::{
     ANN_PROXY_CERT_ROOT, ANN_PROXY_TRUST_DOMAIN, ANN_PROXY_TRUSTED_ROOTS, ANN_SIDECAR_STATUS,
-    build_view, injection_envs, injection_path, serving_istiod_pod, trust_domain,
+    build_view, injection_envs, injection_path, trust_domain, webhook_istiod_pod,
 };
 use crate::cluster::ClusterSet;
 use crate::mesh;
@@ -50,6 +50,7 @@ impl Admission for Injector {
         let Some(store) = self.clusters.get(&self.cluster) else {
             return Ok(());
         };
+        super::istiod::on_pod_create(store, obj);
         if !wants_injection(store, obj) {
             return Ok(());
         }
@@ -122,13 +123,13 @@ pub struct Proxy {
 /// The injection the cluster's webhook would do now, or `None` when no istiod serves it.
 pub fn serving(clusters: &ClusterSet, cluster: &str, store: &Store) -> Option<Proxy> {
     // The istiod that answers the webhook, and the store it reads its config from.
-    let (pod, config): (_, &Store) = match serving_istiod_pod(store) {
+    let (pod, config): (_, &Store) = match webhook_istiod_pod(store) {
         Some(p) => (p, store),
         None => {
             let view = build_view(clusters);
             let primary = mesh::configured_by(&view, cluster).ok()?;
             let primary_store = clusters.get(&primary)?;
-            (serving_istiod_pod(primary_store)?, primary_store)
+            (webhook_istiod_pod(primary_store)?, primary_store)
         }
     };
     let values: Value = config

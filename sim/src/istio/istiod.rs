@@ -35,6 +35,8 @@ pub const ANN_CA_MODE: &str = "meshsim.dev/ca-mode";
 pub const ANN_TRUSTED_ROOTS: &str = "meshsim.dev/trusted-roots";
 pub const ANN_SIGNING_ROOT: &str = "meshsim.dev/signing-root";
 pub const ANN_ROOT_BUNDLE: &str = "meshsim.dev/root-cert-pem";
+/// Why istiod could not start (with mode `failed`).
+pub const ANN_CA_ERROR: &str = "meshsim.dev/ca-error";
 pub const MODE_SELF_SIGNED: &str = "self-signed";
 pub const MODE_PLUGGED_IN: &str = "plugged-in";
 pub const MODE_FAILED: &str = "failed";
@@ -69,21 +71,34 @@ pub(crate) async fn run(cluster: Arc<ClusterInner>) {
             .iter()
             .map(|(name, s)| events_of(s, name == cluster.name)),
     );
+    let mut serving = String::new();
     start_pods(&cluster);
+    watch_secrets(&cluster, &mut serving, &[]);
     reconcile_root_certs(&cluster);
     while let Some(first) = events.next().await {
         // Take what is already queued, then act once.
         let mut relevant = false;
+        let mut secrets = Vec::new();
         let mut signal = Some(first);
         while let Some(s) = signal {
             match s {
                 Signal::Resync => {
                     start_pods(&cluster);
+                    serving.clear();
                     relevant = true;
                 }
                 Signal::Event(own, e) => {
                     if own && is_istiod_pod(&e.object) && e.kind == EventType::Added {
                         start_pod(&cluster, &e.object);
+                    }
+                    if own && e.gr.resource == "secrets" && e.namespace == ISTIO_NAMESPACE {
+                        let uid = meta_str(&e.object, "uid").unwrap_or_default().to_string();
+                        if e.kind == EventType::Deleted {
+                            cluster.ignored_secrets.forget(&uid);
+                        } else {
+                            secrets
+                                .push(meta_str(&e.object, "name").unwrap_or_default().to_string());
+                        }
                     }
                     relevant |= matters(&e);
                 }
@@ -91,8 +106,48 @@ pub(crate) async fn run(cluster: Arc<ClusterInner>) {
             signal = futures_util::FutureExt::now_or_never(events.next()).flatten();
         }
         if relevant {
+            watch_secrets(&cluster, &mut serving, &secrets);
             reconcile_root_certs(&cluster);
         }
+    }
+}
+
+/// What the serving istiod makes of remote secrets as it sees them (FACTS 1.6): all of them
+/// when it has just started (`serving` is the uid of the pod last seen serving), else the ones
+/// named in `changed`.
+fn watch_secrets(cluster: &ClusterInner, serving: &mut String, changed: &[String]) {
+    let store = &cluster.store;
+    let (Some(pod), Some(rt)) = (
+        serving_istiod_pod(store),
+        store.resolve("", "v1", "secrets"),
+    ) else {
+        serving.clear();
+        return;
+    };
+    let uid = meta_str(&pod, "uid").unwrap_or_default();
+    let mut secrets: Vec<Arc<Value>> = if uid != serving.as_str() {
+        serving.clear();
+        serving.push_str(uid);
+        store.list(&rt, Some(ISTIO_NAMESPACE)).0
+    } else {
+        changed
+            .iter()
+            .filter_map(|n| store.get_arc(&rt, Some(ISTIO_NAMESPACE), n).ok())
+            .collect()
+    };
+    secrets.retain(|s| super::remote::is_remote_secret(s));
+    secrets.sort_by_key(|s| {
+        (
+            meta_str(s, "creationTimestamp")
+                .unwrap_or_default()
+                .to_string(),
+            meta_str(s, "name").unwrap_or_default().to_string(),
+        )
+    });
+    for s in &secrets {
+        cluster
+            .ignored_secrets
+            .observe(&cluster.all, store, &pod, s);
     }
 }
 
@@ -133,16 +188,28 @@ fn start_pods(cluster: &ClusterInner) {
 
 /// The CA choice a new istiod pod makes, written onto the pod.
 fn start_pod(cluster: &ClusterInner, pod: &Value) {
-    if pod
-        .pointer("/metadata/annotations")
-        .and_then(|a| a.get(ANN_CA_MODE))
-        .is_some()
-        || pod.pointer("/metadata/deletionTimestamp").is_some()
-    {
+    let ann = |k: &str| {
+        pod.pointer("/metadata/annotations")
+            .and_then(|a| a.get(k))
+            .and_then(Value::as_str)
+    };
+    let crashed = pod
+        .pointer("/status/containerStatuses/0/state/waiting")
+        .is_some();
+    if pod.pointer("/metadata/deletionTimestamp").is_some() {
         return;
     }
     let store = &cluster.store;
-    let choice = choose_ca(store);
+    let choice = match ann(ANN_CA_MODE) {
+        None => choose_ca(store),
+        // Chosen at creation, but a create through the API drops the status: crash it now.
+        Some(MODE_FAILED) if !crashed => CaChoice::Failed(
+            ann(ANN_CA_ERROR)
+                .unwrap_or(ca::INCOMPLETE_BUNDLE)
+                .to_string(),
+        ),
+        Some(_) => return,
+    };
     let name = meta_str(pod, "name").unwrap_or_default().to_string();
     let Some(rt) = store.resolve("", "v1", "pods") else {
         return;
@@ -154,26 +221,7 @@ fn start_pod(cluster: &ClusterInner, pod: &Value) {
         if meta_str(&current, "uid") != meta_str(pod, "uid") {
             return;
         }
-        if !current["metadata"]["annotations"].is_object() {
-            current["metadata"]["annotations"] = json!({});
-        }
-        let ann = &mut current["metadata"]["annotations"];
-        match &choice {
-            CaChoice::Ready(m) => {
-                ann[ANN_CA_MODE] = json!(if m.plugged_in {
-                    MODE_PLUGGED_IN
-                } else {
-                    MODE_SELF_SIGNED
-                });
-                ann[ANN_TRUSTED_ROOTS] = json!(m.trusted_roots.join(","));
-                ann[ANN_SIGNING_ROOT] = json!(m.signing_root);
-                ann[ANN_ROOT_BUNDLE] = json!(m.root_bundle_pem);
-            }
-            CaChoice::Failed(message) => {
-                ann[ANN_CA_MODE] = json!(MODE_FAILED);
-                current["status"] = crashed_status(&current, message);
-            }
-        }
+        record_choice(&mut current, &choice);
         match store.update(&rt, current, &WriteOptions::default()) {
             Err(e) if e.code == 409 => continue,
             Err(e) => {
@@ -183,6 +231,51 @@ fn start_pod(cluster: &ClusterInner, pod: &Value) {
             Ok(_) => return,
         }
     }
+}
+
+/// Writes a CA choice onto an istiod pod object.
+fn record_choice(pod: &mut Value, choice: &CaChoice) {
+    if !pod["metadata"]["annotations"].is_object() {
+        pod["metadata"]["annotations"] = json!({});
+    }
+    let ann = &mut pod["metadata"]["annotations"];
+    match choice {
+        CaChoice::Ready(m) => {
+            ann[ANN_CA_MODE] = json!(if m.plugged_in {
+                MODE_PLUGGED_IN
+            } else {
+                MODE_SELF_SIGNED
+            });
+            ann[ANN_TRUSTED_ROOTS] = json!(m.trusted_roots.join(","));
+            ann[ANN_SIGNING_ROOT] = json!(m.signing_root);
+            ann[ANN_ROOT_BUNDLE] = json!(m.root_bundle_pem);
+        }
+        CaChoice::Failed(message) => {
+            ann[ANN_CA_MODE] = json!(MODE_FAILED);
+            ann[ANN_CA_ERROR] = json!(message);
+            pod["status"] = crashed_status(pod, message);
+        }
+    }
+}
+
+/// At creation (the admission hook): an istiod pod chooses its CA as it is written, so no
+/// moment exists in which the newest istiod has none (the sim replaces pods at once, where a
+/// rolling update would keep the old istiod answering). The task's `start_pod` covers pods
+/// written without the hook.
+pub(crate) fn on_pod_create(store: &Store, pod: &mut Value) {
+    // Called for pods only; `kind` may not be set yet.
+    let istiod = meta_str(pod, "namespace") == Some(ISTIO_NAMESPACE)
+        && pod.pointer("/metadata/labels/app").and_then(Value::as_str) == Some("istiod");
+    if !istiod
+        || pod
+            .pointer("/metadata/annotations")
+            .and_then(|a| a.get(ANN_CA_MODE))
+            .is_some()
+    {
+        return;
+    }
+    let choice = choose_ca(store);
+    record_choice(pod, &choice);
 }
 
 /// What a pod whose only container keeps exiting looks like.

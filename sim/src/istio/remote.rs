@@ -5,9 +5,9 @@
 //! The status is decided when asked (by `debug/clusterz` and the view builder), from the
 //! current objects: a token Secret deleted later turns `synced` into `timeout`, as istiod's
 //! informers would stop syncing. Registration order is the Secrets' creation order (then name),
-//! which is the order a running istiod sees them added. One difference follows: when the
-//! Secret that registered an ID is deleted, a duplicate that was ignored takes over at once,
-//! where istiod keeps ignoring it until that Secret changes.
+//! which is the order a running istiod sees them added. A key istiod ignored as a duplicate
+//! stays ignored until its Secret changes, even once the Secret that registered the ID is
+//! gone: the istiod task records those keys per Secret version ([`IgnoredKeys`]).
 
 use super::ca::secret_data;
 use super::install::ISTIO_NAMESPACE;
@@ -17,9 +17,87 @@ use crate::mesh::{RemoteCluster, SyncStatus};
 use crate::store::{Store, meta_str};
 use base64::Engine;
 use serde_json::Value;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 pub const MULTICLUSTER_LABEL: &str = "istio/multiCluster";
+
+/// Keys each Secret had ignored as duplicates when the serving istiod saw that version of it:
+/// (istiod pod uid, Secret uid) -> (Secret resourceVersion, keys).
+#[derive(Debug, Default)]
+pub struct IgnoredKeys {
+    seen: Mutex<Seen>,
+}
+
+/// (istiod pod uid, Secret uid) -> (Secret resourceVersion, ignored keys).
+type Seen = HashMap<(String, String), (String, Vec<String>)>;
+
+impl IgnoredKeys {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Seen> {
+        self.seen.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn get(&self, istiod: &str, secret: &Value) -> Vec<String> {
+        let key = (
+            istiod.to_string(),
+            meta_str(secret, "uid").unwrap_or_default().to_string(),
+        );
+        match self.lock().get(&key) {
+            Some((rv, keys)) if Some(rv.as_str()) == meta_str(secret, "resourceVersion") => {
+                keys.clone()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Records what the serving istiod (`istiod` pod uid) ignores in `secret` as it is now.
+    pub(crate) fn observe(
+        &self,
+        clusters: &ClusterSet,
+        store: &Store,
+        istiod: &Value,
+        secret: &Value,
+    ) {
+        let pod_uid = meta_str(istiod, "uid").unwrap_or_default().to_string();
+        let secret_uid = meta_str(secret, "uid").unwrap_or_default().to_string();
+        let own = super::view::pod_cluster_id(istiod);
+        let name = format!(
+            "{ISTIO_NAMESPACE}/{}",
+            meta_str(secret, "name").unwrap_or_default()
+        );
+        // Judge this version afresh: drop what an older version had recorded.
+        self.lock().remove(&(pod_uid.clone(), secret_uid.clone()));
+        let registered = registered(clusters, store, &own);
+        let ignored: Vec<String> = secret_data(secret)
+            .into_iter()
+            .map(|(id, _)| id)
+            .filter(|id| {
+                *id != own
+                    && registered
+                        .iter()
+                        .any(|r| r.cluster_id == *id && r.secret != name)
+            })
+            .collect();
+        let rv = meta_str(secret, "resourceVersion")
+            .unwrap_or_default()
+            .to_string();
+        self.lock().insert((pod_uid, secret_uid), (rv, ignored));
+    }
+
+    pub(crate) fn forget(&self, secret_uid: &str) {
+        self.lock().retain(|(_, s), _| s != secret_uid);
+    }
+}
+
+/// Whether a Secret is one istiod reads as a remote secret.
+pub fn is_remote_secret(s: &Value) -> bool {
+    meta_str(s, "namespace") == Some(ISTIO_NAMESPACE)
+        && s.pointer("/metadata/labels")
+            .and_then(|l| l.get(MULTICLUSTER_LABEL))
+            .and_then(Value::as_str)
+            == Some("true")
+        && s.pointer("/metadata/deletionTimestamp").is_none()
+}
 
 /// Every cluster an istiod with `own_id` running in `store` registers, in order, with the sync
 /// status of each. IDs equal to its own and IDs already registered are skipped.
@@ -31,14 +109,17 @@ pub fn registered(clusters: &ClusterSet, store: &Store, own_id: &str) -> Vec<Rem
         .list(&rt, Some(ISTIO_NAMESPACE))
         .0
         .into_iter()
-        .filter(|s| {
-            s.pointer("/metadata/labels")
-                .and_then(|l| l.get(MULTICLUSTER_LABEL))
-                .and_then(Value::as_str)
-                == Some("true")
-                && s.pointer("/metadata/deletionTimestamp").is_none()
-        })
+        .filter(|s| is_remote_secret(s))
         .collect();
+    let istiod = super::view::serving_istiod_pod(store);
+    let istiod_uid = istiod
+        .as_deref()
+        .and_then(|p| meta_str(p, "uid"))
+        .unwrap_or_default();
+    let inner = clusters
+        .clusters()
+        .into_iter()
+        .find(|c| c.name == store.cluster_name());
     secrets.sort_by(|a, b| {
         let key = |s: &Value| {
             (
@@ -53,8 +134,12 @@ pub fn registered(clusters: &ClusterSet, store: &Store, own_id: &str) -> Vec<Rem
     let mut out: Vec<RemoteCluster> = Vec::new();
     for s in &secrets {
         let name = meta_str(s, "name").unwrap_or_default();
+        let ignored = inner
+            .as_ref()
+            .map(|c| c.ignored_secrets.get(istiod_uid, s))
+            .unwrap_or_default();
         for (id, kubeconfig) in secret_data(s) {
-            if id == own_id || out.iter().any(|r| r.cluster_id == id) {
+            if id == own_id || ignored.contains(&id) || out.iter().any(|r| r.cluster_id == id) {
                 continue;
             }
             // A kubeconfig istiod cannot even read builds no client: nothing is registered.

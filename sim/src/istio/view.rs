@@ -260,12 +260,23 @@ pub fn pod_view(pod: &Value) -> mesh::Pod {
 /// The istiod pod that is serving: in `istio-system`, `app: istiod`, ready, not terminating,
 /// with a CA chosen; the newest if several.
 pub fn serving_istiod_pod(store: &Store) -> Option<Arc<Value>> {
+    istiod_pod(store, true)
+}
+
+/// The istiod pod that answers the injection webhook: the serving one, else one that chose its
+/// CA and is still starting. The sim replaces a Deployment's pods at once, where a rolling
+/// update keeps the old istiod answering until the new one is ready.
+pub fn webhook_istiod_pod(store: &Store) -> Option<Arc<Value>> {
+    istiod_pod(store, true).or_else(|| istiod_pod(store, false))
+}
+
+fn istiod_pod(store: &Store, ready: bool) -> Option<Arc<Value>> {
     list(store, "", "pods", Some(ISTIO_NAMESPACE))
         .into_iter()
         .filter(|p| {
             labels(p).get("app").map(String::as_str) == Some("istiod")
                 && p.pointer("/metadata/deletionTimestamp").is_none()
-                && is_ready(p)
+                && (!ready || is_ready(p))
                 && matches!(
                     annotation(p, ANN_CA_MODE),
                     Some(istiod_mod::MODE_SELF_SIGNED | istiod_mod::MODE_PLUGGED_IN)

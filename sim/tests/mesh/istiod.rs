@@ -336,20 +336,8 @@ async fn remote_secrets_register_with_their_sync_status() {
     let rows = clusterz(&sim, "cluster1").await;
     assert_eq!(status_of(&rows, "cluster2").as_deref(), Some("synced"));
 
-    // Deleting the secrets unregisters the cluster. (The sim judges secrets when asked, so
-    // the ignored duplicate would take over; real istiod leaves it ignored until it changes.)
-    k(
-        &sim,
-        "cluster1",
-        &[
-            "delete",
-            "secret",
-            "istio-remote-secret-zz-dup",
-            "-n",
-            "istio-system",
-        ],
-    )
-    .await;
+    // Deleting the secret unregisters the cluster; the duplicate istiod ignored stays ignored
+    // until it changes, then registers the ID.
     k(
         &sim,
         "cluster1",
@@ -364,6 +352,27 @@ async fn remote_secrets_register_with_their_sync_status() {
     .await;
     let rows = clusterz(&sim, "cluster1").await;
     assert_eq!(status_of(&rows, "cluster2"), None, "{rows:?}");
+    k(
+        &sim,
+        "cluster1",
+        &[
+            "annotate",
+            "secret",
+            "istio-remote-secret-zz-dup",
+            "-n",
+            "istio-system",
+            "touched=yes",
+        ],
+    )
+    .await;
+    let rows = eventually("the changed duplicate to register", || async {
+        let rows = clusterz(&sim, "cluster1").await;
+        status_of(&rows, "cluster2").map(|_| rows)
+    })
+    .await;
+    let row = rows.iter().find(|r| r["ID"] == "cluster2").unwrap();
+    assert_eq!(row["SecretName"], "istio-system/istio-remote-secret-zz-dup");
+    assert_eq!(row["SyncStatus"], "timeout");
 
     // No istiod in cluster3: 404.
     let raw = kubectl(
