@@ -53,6 +53,8 @@ pub struct SledStore {
     checked: bool,
     /// Group commit: one fsync serves every write committed before it started.
     commits: GroupCommit,
+    /// Serialises refreshes of the status copy (`mirror`).
+    mirror_lock: std::sync::Mutex<()>,
     lock: DirLock,
 }
 
@@ -138,6 +140,7 @@ impl SledStore {
             db,
             checked: false,
             commits: GroupCommit::default(),
+            mirror_lock: std::sync::Mutex::new(()),
             lock,
         };
         match marker {
@@ -361,6 +364,9 @@ impl SledStore {
     /// Refreshes the copy `migrate status` reads while this process holds
     /// the store. Advisory: a failure is logged, never fatal to the run.
     fn mirror(&self, run: RunId, plan: Option<&Value>) {
+        // One writer at a time: parallel steps would otherwise share the
+        // temporary file, and an older state could land after a newer one.
+        let _one = self.mirror_lock.lock().unwrap_or_else(|e| e.into_inner());
         let result = (|| -> Result<(), String> {
             if let Some(plan) = plan {
                 mirror::write_plan(&self.dir, plan).map_err(|e| e.to_string())?;

@@ -567,6 +567,12 @@ fn concurrent_writers_keep_the_journal_contiguous() {
     check(Arc::new(MemoryStore::new()));
     let tmp = tempfile::tempdir().unwrap();
     check(Arc::new(open(&state_dir(&tmp))));
+    // The status copy, refreshed by every writer, ends with the last state.
+    let (_, copy) = super::mirror::read(&state_dir(&tmp)).unwrap();
+    assert_eq!(copy.states.len(), 8);
+    for st in copy.states.values() {
+        assert_eq!((st.status, st.attempts), (StepStatus::Failed, 3));
+    }
     // Flushes shared among concurrent writers (group commit) lose nothing.
     let reopened = open(&state_dir(&tmp));
     let run = reopened.latest_run().unwrap().unwrap().id;
