@@ -53,9 +53,18 @@ pub struct SledStore {
     checked: bool,
     /// Group commit: one fsync serves every write committed before it started.
     commits: GroupCommit,
-    /// Serialises refreshes of the status copy (`mirror`).
+    /// Held by the one thread writing the status copy (`mirror`).
     mirror_lock: std::sync::Mutex<()>,
+    /// What the status copy still has to show.
+    mirror_pending: std::sync::Mutex<MirrorPending>,
     lock: DirLock,
+}
+
+/// A refresh of the status copy not written yet: the run, and its plan when that changed.
+#[derive(Default)]
+struct MirrorPending {
+    run: Option<RunId>,
+    plan: Option<Value>,
 }
 
 /// Tickets for group commit. A writer takes a ticket after its transaction
@@ -141,6 +150,7 @@ impl SledStore {
             checked: false,
             commits: GroupCommit::default(),
             mirror_lock: std::sync::Mutex::new(()),
+            mirror_pending: std::sync::Mutex::new(MirrorPending::default()),
             lock,
         };
         match marker {
@@ -363,10 +373,54 @@ impl SledStore {
 
     /// Refreshes the copy `migrate status` reads while this process holds
     /// the store. Advisory: a failure is logged, never fatal to the run.
+    ///
+    /// Coalesced: callers record what to write and return if another thread
+    /// is writing; that writer writes again until nothing is pending, so the
+    /// last state always lands and parallel steps do not queue behind it.
     fn mirror(&self, run: RunId, plan: Option<&Value>) {
-        // One writer at a time: parallel steps would otherwise share the
-        // temporary file, and an older state could land after a newer one.
-        let _one = self.mirror_lock.lock().unwrap_or_else(|e| e.into_inner());
+        {
+            let mut pending = self
+                .mirror_pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            pending.run = Some(run);
+            if let Some(plan) = plan {
+                pending.plan = Some(plan.clone());
+            }
+        }
+        loop {
+            let Ok(_writer) = self.mirror_lock.try_lock() else {
+                // The writer will see what we recorded.
+                return;
+            };
+            loop {
+                let (run, plan) = {
+                    let mut pending = self
+                        .mirror_pending
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner());
+                    match pending.run.take() {
+                        Some(run) => (run, pending.plan.take()),
+                        None => break,
+                    }
+                };
+                self.write_mirror(run, plan.as_ref());
+            }
+            drop(_writer);
+            // Something recorded between our last look and the unlock is ours to write.
+            let again = self
+                .mirror_pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .run
+                .is_some();
+            if !again {
+                return;
+            }
+        }
+    }
+
+    fn write_mirror(&self, run: RunId, plan: Option<&Value>) {
         let result = (|| -> Result<(), String> {
             if let Some(plan) = plan {
                 mirror::write_plan(&self.dir, plan).map_err(|e| e.to_string())?;
