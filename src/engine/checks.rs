@@ -260,7 +260,10 @@ async fn workloads_current(
     let mut stale = Vec::new();
     for pod in &pods {
         let phase = pod.pointer("/status/phase").and_then(Value::as_str);
-        if matches!(phase, Some("Succeeded" | "Failed")) {
+        // Finished pods and pods on their way out serve nothing.
+        if matches!(phase, Some("Succeeded" | "Failed"))
+            || pod.pointer("/metadata/deletionTimestamp").is_some()
+        {
             continue;
         }
         let name = pod
