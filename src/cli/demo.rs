@@ -110,8 +110,7 @@ fn demo(global: &GlobalArgs, dir: &Path, keep: bool) -> anyhow::Result<ExitCode>
     )?;
     if applied != ExitCode::SUCCESS {
         eprintln!(
-            "demo: the migration did not complete; its state is in {}",
-            state.state_dir.display()
+            "demo: the migration did not complete (see above); `migrate demo --keep` leaves the clusters and state to look at"
         );
         return Ok(applied);
     }

@@ -551,3 +551,30 @@ fn root_bundle(world: &SimEnv, cluster: &str) -> String {
         .unwrap_or_default()
         .to_string()
 }
+
+/// `apply --dry-run` walks the whole plan with server-side dry runs and
+/// leaves every cluster, the state directory and the cert dir untouched.
+#[test]
+fn a_dry_run_changes_nothing() {
+    let world = world(2, false);
+    let spec = world.write_spec(
+        "journey.yaml",
+        &spec(2, Shape::MultiNetwork, "sample", true),
+    );
+    let before = world.settled_dump();
+    let run = world
+        .migrate(&["apply", "-f", &spec.to_string_lossy(), "--dry-run"])
+        .expect_ok();
+    assert!(
+        run.stdout.contains("dry run: run #1 succeeded"),
+        "{}",
+        run.stdout
+    );
+    world.settled_dump().assert_eq(&before, "after a dry run");
+    assert!(
+        !world.state_dir.exists(),
+        "a dry run wrote a state directory"
+    );
+    assert!(!world.cert_dir.exists(), "a dry run wrote keys");
+    world.assert_no_secrets_in_outputs();
+}

@@ -2,6 +2,7 @@
 
 mod apply;
 mod crds;
+mod demo;
 mod faults;
 mod istioctl;
 mod journey;

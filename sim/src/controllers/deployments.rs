@@ -106,7 +106,10 @@ fn reconcile_once(
     let rs_name = format!("{name}-{hash}");
     let opts = WriteOptions::default();
 
-    // The current ReplicaSet, and old ones scaled to zero with their pods gone.
+    // The current ReplicaSet; old ones are retired below, once the current
+    // one is fully ready (a rolling update with maxUnavailable 0, as
+    // Kubernetes does for one replica: the old pod serves until the new is
+    // ready; istiod's webhook is never without a pod).
     let (all_rs, _) = store.list(&types.rs, Some(ns));
     let max_revision = all_rs
         .iter()
@@ -115,31 +118,12 @@ fn reconcile_once(
         .max()
         .unwrap_or(0);
     let mut current = None;
+    let mut old_sets = Vec::new();
     for r in all_rs.iter().filter(|r| owned_by(r, &uid)) {
         if meta_str(r, "name") == Some(rs_name.as_str()) {
             current = Some(r.clone());
-            continue;
-        }
-        let old_uid = meta_str(r, "uid").unwrap_or_default();
-        for p in store
-            .list(&types.pod, Some(ns))
-            .0
-            .iter()
-            .filter(|p| owned_by(p, old_uid))
-        {
-            let _ = store.delete(
-                &types.pod,
-                Some(ns),
-                meta_str(p, "name").unwrap_or_default(),
-                &Default::default(),
-            );
-        }
-        if r.pointer("/spec/replicas").and_then(Value::as_i64) != Some(0) {
-            let mut scaled = (**r).clone();
-            scaled["spec"]["replicas"] = json!(0);
-            scaled["status"] =
-                json!({"replicas": 0, "observedGeneration": r.pointer("/metadata/generation")});
-            store.update(&types.rs, scaled, &opts)?;
+        } else {
+            old_sets.push(r.clone());
         }
     }
     let mut labels = template
@@ -210,6 +194,33 @@ fn reconcile_once(
     }
     let ready = pods.iter().filter(|p| is_ready(p)).count() as i64;
     let total = pods.len() as i64;
+
+    // Retire the old ReplicaSets once the new pods are all ready.
+    if ready >= replicas {
+        for r in &old_sets {
+            let old_uid = meta_str(r, "uid").unwrap_or_default();
+            for p in store
+                .list(&types.pod, Some(ns))
+                .0
+                .iter()
+                .filter(|p| owned_by(p, old_uid))
+            {
+                let _ = store.delete(
+                    &types.pod,
+                    Some(ns),
+                    meta_str(p, "name").unwrap_or_default(),
+                    &Default::default(),
+                );
+            }
+            if r.pointer("/spec/replicas").and_then(Value::as_i64) != Some(0) {
+                let mut scaled = (**r).clone();
+                scaled["spec"]["replicas"] = json!(0);
+                scaled["status"] =
+                    json!({"replicas": 0, "observedGeneration": r.pointer("/metadata/generation")});
+                store.update(&types.rs, scaled, &opts)?;
+            }
+        }
+    }
 
     let rs_status = json!({"replicas": total, "fullyLabeledReplicas": total, "readyReplicas": ready,
         "availableReplicas": ready, "observedGeneration": current.pointer("/metadata/generation")});
