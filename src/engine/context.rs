@@ -4,6 +4,7 @@ use super::observer::Observer;
 use crate::cluster::{Backoff, Cluster, ClusterError, ObjectKey, retry};
 use crate::plan::{Action, ObjectRef};
 use crate::state::{RunId, SnapshotKey, Store};
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -139,14 +140,14 @@ impl StepCtx {
 }
 
 impl StepCtx {
-    /// Takes, before the first action, the snapshots the actions will take
-    /// one by one anyway: the live objects read in parallel and recorded in
-    /// one durable write (one fsync instead of one per object). Objects the
-    /// step already has a snapshot of (a resumed step) are left alone.
-    pub async fn prefetch_snapshots(&self, actions: &[Action]) -> Result<(), ActionError> {
-        if self.opts.dry_run {
-            return Ok(());
-        }
+    /// Reads, before the step starts, the snapshots its actions would take
+    /// one by one anyway: the live objects read in parallel, to be recorded
+    /// with the step's start in one durable write. Objects the step already
+    /// has a snapshot of (a resumed step) are left out.
+    pub async fn read_snapshots(
+        &self,
+        actions: &[Action],
+    ) -> Result<Vec<(SnapshotKey, Option<Value>)>, ActionError> {
         let mut wanted: Vec<(&str, &ObjectRef)> = Vec::new();
         for action in actions {
             let target = match action {
@@ -193,13 +194,8 @@ impl StepCtx {
                 joined.map_err(|e| ActionError::Failed(format!("reading a snapshot: {e}")))?;
             taken.push(read?);
         }
-        if !taken.is_empty() {
-            taken.sort_by(|a, b| a.0.cmp(&b.0));
-            self.env
-                .store
-                .put_snapshots_if_absent(self.run, &self.step, taken)?;
-        }
-        Ok(())
+        taken.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(taken)
     }
 }
 

@@ -64,6 +64,15 @@ impl Store for OffloadedStore {
     ) -> Result<StepState, StateError> {
         blocking(|| self.0.set_step_status(run, step, status, error))
     }
+    fn begin_step(
+        &self,
+        run: RunId,
+        step: &str,
+        status: StepStatus,
+        snapshots: Vec<(SnapshotKey, Option<Value>)>,
+    ) -> Result<StepState, StateError> {
+        blocking(|| self.0.begin_step(run, step, status, snapshots))
+    }
     fn record_event(&self, run: RunId, event: NewEvent) -> Result<u64, StateError> {
         blocking(|| self.0.record_event(run, event))
     }

@@ -346,24 +346,29 @@ async fn run_step(ctx: &StepCtx, step: &Step, direction: Direction) -> Result<()
             &step.rollback,
         ),
     };
-    if !ctx.opts.dry_run {
-        store
-            .set_step_status(ctx.run, &step.id, entering, None)
-            .map_err(|e| format!("cannot checkpoint: {e}"))?;
-        failpoint::before_step(&step.id);
-    }
     let description = match direction {
         Direction::Forward => step.description.clone(),
         Direction::Back => format!("undo: {}", step.description),
     };
     ctx.env.observer.step_started(&step.id, &description);
-    let mut result = if direction == Direction::Forward {
-        ctx.prefetch_snapshots(actions)
-            .await
-            .map_err(|e| crate::state::redact_text(&format!("taking snapshots: {e}")))
-    } else {
-        Ok(())
-    };
+    let mut result = Ok(());
+    if !ctx.opts.dry_run {
+        // Write-ahead: the step's start and the live state of what it will
+        // change reach the disk together, before its first side effect.
+        let snapshots = match direction {
+            Direction::Forward => ctx.read_snapshots(actions).await,
+            Direction::Back => Ok(Vec::new()),
+        };
+        let begun = match snapshots {
+            Ok(taken) => store.begin_step(ctx.run, &step.id, entering, taken),
+            Err(e) => {
+                result = Err(crate::state::redact_text(&format!("taking snapshots: {e}")));
+                store.set_step_status(ctx.run, &step.id, entering, None)
+            }
+        };
+        begun.map_err(|e| format!("cannot checkpoint: {e}"))?;
+        failpoint::before_step(&step.id);
+    }
     if result.is_ok() {
         result = run_actions(ctx, actions).await;
     }

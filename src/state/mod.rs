@@ -107,6 +107,23 @@ pub trait Store: Send + Sync {
         error: Option<&str>,
     ) -> Result<StepState, StateError>;
 
+    /// Starts a step: `set_step_status(status)` and `put_snapshots_if_absent`
+    /// made durable together, before the step's first side effect. Stores
+    /// that can should do it with one flush.
+    fn begin_step(
+        &self,
+        run: RunId,
+        step: &str,
+        status: StepStatus,
+        snapshots: Vec<(SnapshotKey, Option<Value>)>,
+    ) -> Result<StepState, StateError> {
+        let state = self.set_step_status(run, step, status, None)?;
+        if !snapshots.is_empty() {
+            self.put_snapshots_if_absent(run, step, snapshots)?;
+        }
+        Ok(state)
+    }
+
     /// Appends to the run's journal (any run, finished or not); returns the event's sequence number.
     fn record_event(&self, run: RunId, event: NewEvent) -> Result<u64, StateError>;
 

@@ -439,6 +439,39 @@ impl SledStore {
 
     /// Makes every write committed so far durable (fsync), sharing one
     /// fsync among concurrent callers (see `GroupCommit`).
+    /// A step transition committed (and journalled) but not yet flushed.
+    fn transition(
+        &self,
+        run: RunId,
+        step: &str,
+        status: StepStatus,
+        error: Option<&str>,
+    ) -> Result<StepState, StateError> {
+        let dir = self.dir.as_path();
+        let key = step_key(run, step);
+        let state = (&self.runs, &self.steps, &self.events)
+            .transaction(|(runs, steps, events)| {
+                let mut info = tx_run(dir, runs, run)?;
+                let old: StepState = match steps.get(&key)? {
+                    Some(v) => tx_decode(dir, &v, "a step record")?,
+                    None => {
+                        return abort(StateError::UnknownStep {
+                            run,
+                            step: step.to_string(),
+                        });
+                    }
+                };
+                let now = Timestamp::now();
+                let (new, event) = logic::step_transition(&info, step, &old, status, error, now)
+                    .map_err(ConflictableTransactionError::Abort)?;
+                steps.insert(key.as_slice(), tx_encode(&new)?)?;
+                tx_journal(runs, events, &mut info, event, now)?;
+                Ok(new)
+            })
+            .map_err(self.tx_err("change a step's status"))?;
+        Ok(state)
+    }
+
     fn flush(&self) -> Result<(), StateError> {
         use std::sync::atomic::Ordering::SeqCst;
         let c = &self.commits;
@@ -752,29 +785,34 @@ impl Store for SledStore {
         status: StepStatus,
         error: Option<&str>,
     ) -> Result<StepState, StateError> {
-        let dir = self.dir.as_path();
-        let key = step_key(run, step);
-        let state = (&self.runs, &self.steps, &self.events)
-            .transaction(|(runs, steps, events)| {
-                let mut info = tx_run(dir, runs, run)?;
-                let old: StepState = match steps.get(&key)? {
-                    Some(v) => tx_decode(dir, &v, "a step record")?,
-                    None => {
-                        return abort(StateError::UnknownStep {
-                            run,
-                            step: step.to_string(),
-                        });
-                    }
-                };
-                let now = Timestamp::now();
-                let (new, event) = logic::step_transition(&info, step, &old, status, error, now)
-                    .map_err(ConflictableTransactionError::Abort)?;
-                steps.insert(key.as_slice(), tx_encode(&new)?)?;
-                tx_journal(runs, events, &mut info, event, now)?;
-                Ok(new)
-            })
-            .map_err(self.tx_err("change a step's status"))?;
-        self.flush()?;
+        let state = self.transition(run, step, status, error)?;
+        // A completion mark announces no side effect, so it need not be on
+        // disk before the caller goes on: the next durable write (the next
+        // step's start, the end of the run) carries it. If a crash loses it,
+        // the step reads as started and `--resume` re-runs it (actions are
+        // idempotent) or `rollback` undoes it: both safe. Every other
+        // transition precedes a side effect and is fsynced first.
+        if !matches!(status, StepStatus::Done | StepStatus::RolledBack) {
+            self.flush()?;
+        }
+        self.mirror(run, None);
+        Ok(state)
+    }
+
+    fn begin_step(
+        &self,
+        run: RunId,
+        step: &str,
+        status: StepStatus,
+        snapshots: Vec<(SnapshotKey, Option<Value>)>,
+    ) -> Result<StepState, StateError> {
+        let state = self.transition(run, step, status, None)?;
+        if snapshots.is_empty() {
+            self.flush()?;
+        } else {
+            // Its flush covers the transition committed just before.
+            self.put_snapshots_if_absent(run, step, snapshots)?;
+        }
         self.mirror(run, None);
         Ok(state)
     }
@@ -786,7 +824,8 @@ impl Store for SledStore {
     }
 
     fn record_progress(&self, run: RunId, event: NewEvent) -> Result<u64, StateError> {
-        // Committed (a process crash keeps it), fsynced by the next durable write.
+        // Announces nothing: sled keeps it in memory until the next flush
+        // (the next durable write), so a crash may lose the newest ones.
         self.journal(run, event)
     }
 
