@@ -136,6 +136,14 @@ pub async fn jsonpath(sim: &Sim, cluster: &str, target: &[&str], path: &str) -> 
     k(sim, cluster, &args).await
 }
 
+/// Asserts row by row that `kubectl get <target...> -o jsonpath=<path>` prints `want`.
+pub async fn assert_jsonpaths(sim: &Sim, cluster: &str, rows: &[(&[&str], &str, &str)]) {
+    for (target, path, want) in rows {
+        let got = jsonpath(sim, cluster, target, path).await;
+        assert_eq!(got, *want, "{cluster}: {target:?} {path}");
+    }
+}
+
 /// `kubectl get <target...>` fails because the object is not there.
 pub async fn absent(sim: &Sim, cluster: &str, target: &[&str]) -> Kubectl {
     let mut args = vec!["get"];
@@ -254,6 +262,46 @@ pub async fn istiod_with_cluster_id(store: &Store, id: &str) {
             .map(|_| ())
     })
     .await
+}
+
+/// istiod's Deployment in a cluster, managed fields included.
+pub async fn istiod_deployment(sim: &Sim, cluster: &str) -> Value {
+    let text = k(
+        sim,
+        cluster,
+        &[
+            "get",
+            "deploy",
+            "istiod",
+            "-n",
+            "istio-system",
+            "-o",
+            "json",
+            "--show-managed-fields",
+        ],
+    )
+    .await;
+    serde_json::from_str(&text).expect("the istiod Deployment is JSON")
+}
+
+/// The `values` the sidecar injector renders with (`istio-sidecar-injector` ConfigMap).
+pub async fn injector_values(sim: &Sim, cluster: &str) -> Value {
+    let text = jsonpath(
+        sim,
+        cluster,
+        &["cm", "istio-sidecar-injector", "-n", "istio-system"],
+        "{.data.values}",
+    )
+    .await;
+    serde_json::from_str(&text).expect("the injector's values are JSON")
+}
+
+/// The CLUSTER_ID env of a Deployment's first container (istiod's).
+pub fn cluster_id_of(deploy: &Value) -> Option<String> {
+    env_value(
+        &deploy["spec"]["template"]["spec"]["containers"][0]["env"],
+        "CLUSTER_ID",
+    )
 }
 
 /// The `value` of env var `name` in a container's `env` list.

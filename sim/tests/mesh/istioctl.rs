@@ -103,38 +103,16 @@ async fn install_a_primary_and_an_east_west_gateway_then_purge() {
     );
 
     // istiod: available, with the cluster's CLUSTER_ID, applied by field manager istio-operator (as istioctl's installer).
-    let istiod_json = k(
-        &sim,
-        "cluster2",
-        &[
-            "get",
-            "deploy",
-            "istiod",
-            "-n",
-            "istio-system",
-            "-o",
-            "json",
-            "--show-managed-fields",
-        ],
-    )
-    .await;
-    let d: serde_json::Value = serde_json::from_str(&istiod_json).unwrap();
-    assert_eq!(
-        env_value(
-            &d["spec"]["template"]["spec"]["containers"][0]["env"],
-            "CLUSTER_ID"
-        )
-        .as_deref(),
-        Some("cluster2")
-    );
-    assert_eq!(d["status"]["availableReplicas"], 1, "{istiod_json}");
+    let d = istiod_deployment(&sim, "cluster2").await;
+    assert_eq!(cluster_id_of(&d).as_deref(), Some("cluster2"));
+    assert_eq!(d["status"]["availableReplicas"], 1, "{d}");
     assert!(
         d["metadata"]["managedFields"]
             .as_array()
             .unwrap()
             .iter()
             .any(|m| m["manager"] == "istio-operator"),
-        "{istiod_json}"
+        "{d}"
     );
     k(
         &sim,
@@ -150,14 +128,7 @@ async fn install_a_primary_and_an_east_west_gateway_then_purge() {
         ],
     )
     .await;
-    let injector = jsonpath(
-        &sim,
-        "cluster2",
-        &["cm", "istio-sidecar-injector", "-n", "istio-system"],
-        "{.data.values}",
-    )
-    .await;
-    let values: serde_json::Value = serde_json::from_str(&injector).unwrap();
+    let values = injector_values(&sim, "cluster2").await;
     assert_eq!(values["global"]["network"], "network1");
     assert_eq!(values["global"]["multiCluster"]["clusterName"], "cluster2");
     for target in [
@@ -281,23 +252,24 @@ async fn the_crds_install_creates_are_purged_and_uninstall_f_removes_only_that_o
     let primary = scratch_file(&sim, "istio.yaml", PRIMARY);
     install_file(&sim, "sim-cluster1", &primary).await;
     // istioctl created istio-system, so it labelled it with the network (CreateNamespace).
-    let net = jsonpath(
-        &sim,
-        "cluster1",
-        &["ns", "istio-system"],
-        "{.metadata.labels.topology\\.istio\\.io/network}",
-    )
-    .await;
-    assert_eq!(net, "network1");
     // No Istio CRDs were served: install created them (the base component's).
-    let crd = jsonpath(
+    assert_jsonpaths(
         &sim,
         "cluster1",
-        &["crd", "virtualservices.networking.istio.io"],
-        "{.metadata.labels.operator\\.istio\\.io/component}",
+        &[
+            (
+                &["ns", "istio-system"],
+                "{.metadata.labels.topology\\.istio\\.io/network}",
+                "network1",
+            ),
+            (
+                &["crd", "virtualservices.networking.istio.io"],
+                "{.metadata.labels.operator\\.istio\\.io/component}",
+                "Base",
+            ),
+        ],
     )
     .await;
-    assert_eq!(crd, "Base");
     k(&sim, "cluster1", &["get", "virtualservices", "-A"]).await;
     let eastwest = eastwest_file();
     install_file(&sim, "sim-cluster1", &eastwest).await;
@@ -478,30 +450,28 @@ async fn a_remote_gets_an_istiod_service_pointing_at_the_primary() {
     assert_eq!(out, "✔ Istio core installed ⛵️\n✔ Installation complete\n");
     let none = istio_system_deployments(&sim, "cluster1").await;
     assert_eq!(none.ok().trim(), "", "a remote runs no istiod");
-    let slice = jsonpath(
+    assert_jsonpaths(
         &sim,
         "cluster1",
-        &["endpointslice", "istiod", "-n", "istio-system"],
-        "{.endpoints[0].addresses[0]} {.metadata.labels.kubernetes\\.io/service-name}",
+        &[
+            (
+                &["endpointslice", "istiod", "-n", "istio-system"],
+                "{.endpoints[0].addresses[0]} {.metadata.labels.kubernetes\\.io/service-name}",
+                "172.18.1.10 istiod",
+            ),
+            (
+                &["svc", "istiod", "-n", "istio-system"],
+                "{.spec.ports[*].port}",
+                "15012 443",
+            ),
+            (
+                &["mutatingwebhookconfiguration", "istio-sidecar-injector"],
+                "{.webhooks[0].clientConfig.service.path}",
+                "/inject/cluster/cluster2/net/network2",
+            ),
+        ],
     )
     .await;
-    assert_eq!(slice, "172.18.1.10 istiod");
-    let ports = jsonpath(
-        &sim,
-        "cluster1",
-        &["svc", "istiod", "-n", "istio-system"],
-        "{.spec.ports[*].port}",
-    )
-    .await;
-    assert_eq!(ports, "15012 443");
-    let hook = jsonpath(
-        &sim,
-        "cluster1",
-        &["mutatingwebhookconfiguration", "istio-sidecar-injector"],
-        "{.webhooks[0].clientConfig.service.path}",
-    )
-    .await;
-    assert_eq!(hook, "/inject/cluster/cluster2/net/network2");
     uninstall(&sim, "sim-cluster1", &["--purge"]).await;
     absent(
         &sim,

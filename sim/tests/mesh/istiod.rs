@@ -190,52 +190,33 @@ async fn remote_secrets_register_with_their_sync_status() {
     );
     assert_eq!(status_of(&rows, "cluster1").as_deref(), Some("synced"));
 
-    // A bogus token: timeout. A token of an account with no RBAC: timeout.
-    let bogus = remote_kubeconfig(&sim, "cluster3", "msim-sa.bogus.token.value");
-    apply(
-        &sim,
-        "cluster1",
-        &[],
-        &remote_secret("cluster3", "cluster3", &bogus),
-    )
-    .await;
     k(
         &sim,
         "cluster3",
         &["create", "serviceaccount", "nobody", "-n", "default"],
     )
     .await;
-    let weak = remote_kubeconfig(
-        &sim,
-        "cluster3",
-        &sim.cluster("cluster3").mint_token("default", "nobody"),
-    );
-    apply(&sim, "cluster1", &[], &remote_secret("weak", "weak", &weak)).await;
-    // A value that is no kubeconfig builds no client: not registered at all.
-    apply(
-        &sim,
-        "cluster1",
-        &[],
-        &remote_secret("garbage", "garbage", "not a kubeconfig"),
-    )
-    .await;
-    // Its own ID and an ID registered already are ignored.
-    let own = remote_kubeconfig(&sim, "cluster2", "x");
-    apply(
-        &sim,
-        "cluster1",
-        &[],
-        &remote_secret("self", "cluster1", &own),
-    )
-    .await;
-    let dup = remote_kubeconfig(&sim, "cluster3", "y");
-    apply(
-        &sim,
-        "cluster1",
-        &[],
-        &remote_secret("zz-dup", "cluster2", &dup),
-    )
-    .await;
+    let nobody = sim.cluster("cluster3").mint_token("default", "nobody");
+    for (name, id, kubeconfig) in [
+        // A bogus token: timeout. A token of an account with no RBAC: timeout.
+        (
+            "cluster3",
+            "cluster3",
+            remote_kubeconfig(&sim, "cluster3", "msim-sa.bogus.token.value"),
+        ),
+        ("weak", "weak", remote_kubeconfig(&sim, "cluster3", &nobody)),
+        // A value that is no kubeconfig builds no client: not registered at all.
+        ("garbage", "garbage", "not a kubeconfig".to_string()),
+        // Its own ID and an ID registered already are ignored.
+        ("self", "cluster1", remote_kubeconfig(&sim, "cluster2", "x")),
+        (
+            "zz-dup",
+            "cluster2",
+            remote_kubeconfig(&sim, "cluster3", "y"),
+        ),
+    ] {
+        apply(&sim, "cluster1", &[], &remote_secret(name, id, &kubeconfig)).await;
+    }
 
     let rows = clusterz(&sim, "cluster1").await;
     assert_eq!(status_of(&rows, "cluster3").as_deref(), Some("timeout"));

@@ -13,32 +13,10 @@ async fn the_source_mesh_as_a_user_runs_it() {
     let sim = start_bare(2).await;
     seed_source_mesh(&sim, "cluster1").await.expect("seed");
 
-    let istiod = k(
-        &sim,
-        "cluster1",
-        &[
-            "get",
-            "deploy",
-            "istiod",
-            "-n",
-            "istio-system",
-            "-o",
-            "json",
-        ],
-    )
-    .await;
-    let d: serde_json::Value = serde_json::from_str(&istiod).unwrap();
-    assert_eq!(d["status"]["availableReplicas"], 1, "{istiod}");
-    let env = &d["spec"]["template"]["spec"]["containers"][0]["env"];
-    assert_eq!(env_value(env, "CLUSTER_ID").as_deref(), Some("Kubernetes"));
-    let injector = jsonpath(
-        &sim,
-        "cluster1",
-        &["cm", "istio-sidecar-injector", "-n", "istio-system"],
-        "{.data.values}",
-    )
-    .await;
-    let values: serde_json::Value = serde_json::from_str(&injector).unwrap();
+    let d = istiod_deployment(&sim, "cluster1").await;
+    assert_eq!(d["status"]["availableReplicas"], 1, "{d}");
+    assert_eq!(cluster_id_of(&d).as_deref(), Some("Kubernetes"));
+    let values = injector_values(&sim, "cluster1").await;
     assert_eq!(values["global"]["network"], "");
     assert_eq!(values["global"]["meshID"], "");
     // No plugged-in CA: istiod signs with its own (the istiod controller creates istio-ca-secret).
@@ -60,56 +38,48 @@ async fn the_source_mesh_as_a_user_runs_it() {
         "{ns_labels}"
     );
 
-    let injection = jsonpath(
+    assert_jsonpaths(
         &sim,
         "cluster1",
-        &["ns", "sample"],
-        "{.metadata.labels.istio-injection}",
+        &[
+            (
+                &["ns", "sample"],
+                "{.metadata.labels.istio-injection}",
+                "enabled",
+            ),
+            (
+                &["deploy", "helloworld-v1", "-n", "sample"],
+                "{.status.availableReplicas}",
+                "1",
+            ),
+            (
+                &["deploy", "curl", "-n", "sample"],
+                "{.status.availableReplicas}",
+                "1",
+            ),
+            (
+                &["svc", "helloworld", "-n", "sample"],
+                "{.spec.ports[0].port}",
+                "5000",
+            ),
+            (
+                &["deploy", "helloworld-v1", "-n", "sample"],
+                "{.spec.template.spec.containers[0].image}",
+                "docker.io/istio/examples-helloworld-v1:1.0",
+            ),
+            (
+                &["deploy", "curl", "-n", "sample"],
+                "{.spec.template.spec.serviceAccountName}",
+                "curl",
+            ),
+            (
+                &["pods", "-n", "sample", "-l", "app=helloworld,version=v1"],
+                "{.items[*].spec.nodeName}",
+                "cluster1-control-plane",
+            ),
+        ],
     )
     .await;
-    assert_eq!(injection, "enabled");
-    for name in ["helloworld-v1", "curl"] {
-        let ready = jsonpath(
-            &sim,
-            "cluster1",
-            &["deploy", name, "-n", "sample"],
-            "{.status.availableReplicas}",
-        )
-        .await;
-        assert_eq!(ready, "1", "{name}");
-    }
-    let port = jsonpath(
-        &sim,
-        "cluster1",
-        &["svc", "helloworld", "-n", "sample"],
-        "{.spec.ports[0].port}",
-    )
-    .await;
-    assert_eq!(port, "5000");
-    let image = jsonpath(
-        &sim,
-        "cluster1",
-        &["deploy", "helloworld-v1", "-n", "sample"],
-        "{.spec.template.spec.containers[0].image}",
-    )
-    .await;
-    assert_eq!(image, "docker.io/istio/examples-helloworld-v1:1.0");
-    let sa = jsonpath(
-        &sim,
-        "cluster1",
-        &["deploy", "curl", "-n", "sample"],
-        "{.spec.template.spec.serviceAccountName}",
-    )
-    .await;
-    assert_eq!(sa, "curl");
-    let selector = jsonpath(
-        &sim,
-        "cluster1",
-        &["pods", "-n", "sample", "-l", "app=helloworld,version=v1"],
-        "{.items[*].spec.nodeName}",
-    )
-    .await;
-    assert_eq!(selector, "cluster1-control-plane");
 
     let config = jsonpath(
         &sim,
@@ -125,14 +95,16 @@ async fn the_source_mesh_as_a_user_runs_it() {
             .is_some_and(|s| !s.is_empty()),
         "{config}"
     );
-    let svc = jsonpath(
+    assert_jsonpaths(
         &sim,
         "cluster1",
-        &["svc", "prometheus", "-n", "istio-system"],
-        "{.spec.type} {.spec.ports[0].port}",
+        &[(
+            &["svc", "prometheus", "-n", "istio-system"],
+            "{.spec.type} {.spec.ports[0].port}",
+            "LoadBalancer 9090",
+        )],
     )
     .await;
-    assert_eq!(svc, "LoadBalancer 9090");
 
     // Nothing went to the other cluster.
     absent(&sim, "cluster2", &["ns", "sample"]).await;
@@ -144,22 +116,23 @@ async fn helloworld_in_another_version_and_bad_versions() {
     deploy_helloworld(&sim, "cluster2", "v2")
         .await
         .expect("deploy v2");
-    let ready = jsonpath(
+    assert_jsonpaths(
         &sim,
         "cluster2",
-        &["deploy", "helloworld-v2", "-n", "sample"],
-        "{.status.availableReplicas} {.spec.template.metadata.labels.version}",
+        &[
+            (
+                &["deploy", "helloworld-v2", "-n", "sample"],
+                "{.status.availableReplicas} {.spec.template.metadata.labels.version}",
+                "1 v2",
+            ),
+            (
+                &["ns", "sample"],
+                "{.metadata.labels.istio-injection}",
+                "enabled",
+            ),
+        ],
     )
     .await;
-    assert_eq!(ready, "1 v2");
-    let injection = jsonpath(
-        &sim,
-        "cluster2",
-        &["ns", "sample"],
-        "{.metadata.labels.istio-injection}",
-    )
-    .await;
-    assert_eq!(injection, "enabled");
     assert!(matches!(
         deploy_helloworld(&sim, "cluster2", "2").await,
         Err(SeedError::BadVersion { .. })
