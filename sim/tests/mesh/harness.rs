@@ -136,11 +136,16 @@ pub async fn jsonpath(sim: &Sim, cluster: &str, target: &[&str], path: &str) -> 
     k(sim, cluster, &args).await
 }
 
-/// Asserts row by row that `kubectl get <target...> -o jsonpath=<path>` prints `want`.
+/// Asserts that `kubectl get <target...> -o jsonpath=<path>` prints `want`.
+pub async fn assert_jsonpath(sim: &Sim, cluster: &str, target: &[&str], path: &str, want: &str) {
+    let got = jsonpath(sim, cluster, target, path).await;
+    assert_eq!(got, want, "{cluster}: {target:?} {path}");
+}
+
+/// [`assert_jsonpath`] row by row: `(target, path, want)`.
 pub async fn assert_jsonpaths(sim: &Sim, cluster: &str, rows: &[(&[&str], &str, &str)]) {
     for (target, path, want) in rows {
-        let got = jsonpath(sim, cluster, target, path).await;
-        assert_eq!(got, *want, "{cluster}: {target:?} {path}");
+        assert_jsonpath(sim, cluster, target, path, want).await;
     }
 }
 

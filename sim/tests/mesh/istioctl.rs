@@ -152,14 +152,14 @@ async fn install_a_primary_and_an_east_west_gateway_then_purge() {
     // The east-west gateway: network label, a LoadBalancer address.
     let ip = eastwest_address(&sim, "cluster2").await;
     assert!(ip.parse::<std::net::IpAddr>().is_ok(), "{ip}");
-    let net = jsonpath(
+    assert_jsonpath(
         &sim,
         "cluster2",
         &["svc", "istio-eastwestgateway", "-n", "istio-system"],
         "{.metadata.labels.topology\\.istio\\.io/network}",
+        "network1",
     )
     .await;
-    assert_eq!(net, "network1");
     kubectl_until(
         &sim,
         "cluster2",
@@ -541,14 +541,14 @@ async fn installing_again_prunes_what_the_operator_no_longer_renders() {
     )
     .await;
     assert_eq!(gateways.trim(), "");
-    let istiod = jsonpath(
+    assert_jsonpath(
         &sim,
         "cluster1",
         &["deploy", "istiod", "-n", "istio-system"],
         "{.status.availableReplicas}",
+        "1",
     )
     .await;
-    assert_eq!(istiod, "1");
     // The namespace existed: istioctl does not label it (migrate does, FACTS 4.1).
     let labels = jsonpath(
         &sim,

@@ -71,14 +71,14 @@ async fn self_signed_then_cacerts_after_a_restart() {
         root_cert_becomes(&sim, "cluster1", ns, &ca_cert).await;
     }
     assert_eq!(root_cert_of(&sim, "cluster1", "kube-public").await, None);
-    let labels = jsonpath(
+    assert_jsonpath(
         &sim,
         "cluster1",
         &["configmap", "istio-ca-root-cert", "-n", "default"],
         "{.metadata.labels.istio\\.io/config}",
+        "true",
     )
     .await;
-    assert_eq!(labels, "true");
 
     // A new cacerts is ignored by the running istiod: a namespace created after it still
     // gets the self-signed root.
@@ -103,14 +103,14 @@ async fn self_signed_then_cacerts_after_a_restart() {
     k(&sim, "cluster1", &["create", "namespace", "later"]).await;
     root_cert_becomes(&sim, "cluster1", "later", &new_root).await;
     let pod = istiod_running(&sim, "cluster1").await;
-    let mode = jsonpath(
+    assert_jsonpath(
         &sim,
         "cluster1",
         &["pod", &pod, "-n", "istio-system"],
         "{.metadata.annotations.meshsim\\.dev/ca-mode}",
+        "plugged-in",
     )
     .await;
-    assert_eq!(mode, "plugged-in");
     // A deleted istio-ca-root-cert comes back.
     k(
         &sim,
@@ -149,14 +149,14 @@ async fn incomplete_cacerts_fail_the_istiod_pod() {
     )
     .await;
     assert_eq!(message, INCOMPLETE_BUNDLE);
-    let waiting = jsonpath(
+    assert_jsonpath(
         &sim,
         "cluster1",
         &["pods", "-n", "istio-system", "-l", "app=istiod"],
         "{.items[0].status.containerStatuses[0].state.waiting.reason}",
+        "CrashLoopBackOff",
     )
     .await;
-    assert_eq!(waiting, "CrashLoopBackOff");
     // No CA: nothing distributed, no self-signed secret, no clusterz.
     assert_eq!(root_cert_of(&sim, "cluster1", "default").await, None);
     absent(

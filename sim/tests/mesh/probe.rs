@@ -147,14 +147,14 @@ async fn a_correct_multi_network_mesh_answers_from_both_clusters() {
         );
     }
     // The probe pod was injected with its cluster's identity.
-    let id = jsonpath(
+    assert_jsonpath(
         &sim,
         "cluster2",
         &["pods", "-n", "sample", "-l", "job-name=probe-b"],
         "{.items[0].spec.containers[1].env[0].value}",
+        "cluster2",
     )
     .await;
-    assert_eq!(id, "cluster2");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -279,14 +279,14 @@ async fn a_job_that_is_not_the_probe_fails_with_a_clear_message() {
         message.contains("\"busybox\" is not curlimages/curl"),
         "{message}"
     );
-    let phase = jsonpath(
+    assert_jsonpath(
         &sim,
         "cluster1",
         &["pods", "-n", "default", "-l", "job-name=other"],
         "{.items[0].status.phase}",
+        "Failed",
     )
     .await;
-    assert_eq!(phase, "Failed");
 }
 
 /// Docs: primary-remote on different networks (FACTS 7).
