@@ -10,36 +10,64 @@ use std::time::{Duration, Instant};
 
 pub const KUBECTL: &str = "/usr/bin/kubectl";
 pub const VERSION: &str = "1.30.3";
+/// istiod's `debug/clusterz`, through the API server's service proxy.
+pub const CLUSTERZ: &str =
+    "/api/v1/namespaces/istio-system/services/http:istiod:15014/proxy/debug/clusterz";
 
-pub fn samples() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/istio/samples")
+/// A file or directory of the repository's `shared/` tree (Istio's CRDs and samples).
+pub fn shared(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared")
+        .join(rel)
 }
 
 pub fn sample(rel: &str) -> String {
-    std::fs::read_to_string(samples().join(rel)).expect("sample file reads")
+    std::fs::read_to_string(shared("istio/samples").join(rel)).expect("sample file reads")
+}
+
+pub async fn start_with(config: SimConfig) -> Sim {
+    Sim::start(config).await.expect("sim starts")
 }
 
 /// Clusters with the Istio kinds served and pods ready at once.
 pub async fn start(clusters: usize) -> Sim {
-    Sim::start(SimConfig {
+    start_with(SimConfig {
         clusters,
         ready_delay: Duration::ZERO,
         istio_crds: true,
         ..Default::default()
     })
     .await
-    .expect("sim starts")
 }
 
 /// Like [`start`], with pods that take a moment to become ready (the sim's default).
 pub async fn start_slow(clusters: usize) -> Sim {
-    Sim::start(SimConfig {
+    start_with(SimConfig {
         clusters,
         istio_crds: true,
         ..Default::default()
     })
     .await
-    .expect("sim starts")
+}
+
+/// Like [`start`], without Istio's kinds: what `istioctl install` finds on a fresh cluster.
+pub async fn start_bare(clusters: usize) -> Sim {
+    start_with(SimConfig {
+        clusters,
+        ready_delay: Duration::ZERO,
+        ..Default::default()
+    })
+    .await
+}
+
+/// Writes `text` to `name` in the simulation's own directory (removed with the sim); its path.
+pub fn scratch_file(sim: &Sim, name: &str, text: &str) -> String {
+    let path = sim.kubeconfig_path().with_file_name(name);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).expect("scratch dir");
+    }
+    std::fs::write(&path, text).expect("write scratch file");
+    path.display().to_string()
 }
 
 pub struct Kubectl {
@@ -57,7 +85,12 @@ impl Kubectl {
 }
 
 /// Runs kubectl against one cluster of the simulation.
-pub async fn kubectl(sim: &Sim, cluster: &str, args: &[&str], stdin: Option<&str>) -> Kubectl {
+pub async fn kubectl(sim: &Sim, cluster: &str, args: &[&str]) -> Kubectl {
+    kubectl_in(sim, cluster, args, None).await
+}
+
+/// Runs kubectl against one cluster of the simulation, `stdin` on its standard input.
+pub async fn kubectl_in(sim: &Sim, cluster: &str, args: &[&str], stdin: Option<&str>) -> Kubectl {
     use tokio::io::AsyncWriteExt;
     let path = sim.kubeconfig_path();
     let mut cmd = tokio::process::Command::new(KUBECTL);
@@ -91,14 +124,65 @@ pub async fn kubectl(sim: &Sim, cluster: &str, args: &[&str], stdin: Option<&str
 
 /// `kubectl ... ` that must succeed; its stdout.
 pub async fn k(sim: &Sim, cluster: &str, args: &[&str]) -> String {
-    kubectl(sim, cluster, args, None).await.ok().to_string()
+    kubectl(sim, cluster, args).await.ok().to_string()
+}
+
+/// `kubectl get <target...> -o jsonpath=<path>` that must succeed; its stdout.
+pub async fn jsonpath(sim: &Sim, cluster: &str, target: &[&str], path: &str) -> String {
+    let output = format!("jsonpath={path}");
+    let mut args = vec!["get"];
+    args.extend_from_slice(target);
+    args.extend_from_slice(&["-o", &output]);
+    k(sim, cluster, &args).await
+}
+
+/// Asserts that `kubectl get <target...> -o jsonpath=<path>` prints `want`.
+pub async fn assert_jsonpath(sim: &Sim, cluster: &str, target: &[&str], path: &str, want: &str) {
+    let got = jsonpath(sim, cluster, target, path).await;
+    assert_eq!(got, want, "{cluster}: {target:?} {path}");
+}
+
+/// [`assert_jsonpath`] row by row: `(target, path, want)`.
+pub async fn assert_jsonpaths(sim: &Sim, cluster: &str, rows: &[(&[&str], &str, &str)]) {
+    for (target, path, want) in rows {
+        assert_jsonpath(sim, cluster, target, path, want).await;
+    }
+}
+
+/// `kubectl get <target...>` fails because the object is not there.
+pub async fn absent(sim: &Sim, cluster: &str, target: &[&str]) -> Kubectl {
+    let mut args = vec!["get"];
+    args.extend_from_slice(target);
+    let out = kubectl(sim, cluster, &args).await;
+    assert_ne!(out.code, 0, "{target:?} is there: {}", out.stdout);
+    out
 }
 
 /// `kubectl apply -f -` of YAML or JSON text.
 pub async fn apply(sim: &Sim, cluster: &str, extra: &[&str], text: &str) {
     let mut args = vec!["apply", "-f", "-"];
     args.extend_from_slice(extra);
-    kubectl(sim, cluster, &args, Some(text)).await.ok();
+    kubectl_in(sim, cluster, &args, Some(text)).await.ok();
+}
+
+/// Polls `cond` until it is `Ok`, with a deadline; on timeout the last `Err` says what was seen.
+pub async fn poll<T, F, Fut>(what: &str, mut cond: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let seen = match cond().await {
+            Ok(v) => return v,
+            Err(seen) => seen,
+        };
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}{seen}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Waits for `cond` with a deadline; its last value.
@@ -107,14 +191,131 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(v) = cond().await {
-            return v;
+    poll(what, || {
+        let fut = cond();
+        async move { fut.await.ok_or_else(String::new) }
+    })
+    .await
+}
+
+/// Re-runs kubectl until it succeeds with a stdout `cond` accepts, with a deadline; that stdout.
+pub async fn kubectl_until(
+    sim: &Sim,
+    cluster: &str,
+    args: &[&str],
+    what: &str,
+    cond: impl Fn(&str) -> bool,
+) -> String {
+    poll(what, || async {
+        let out = kubectl(sim, cluster, args).await;
+        if out.code == 0 && cond(&out.stdout) {
+            Ok(out.stdout)
+        } else {
+            Err(format!(": {} {}", out.stdout, out.stderr))
         }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    })
+    .await
+}
+
+/// Waits until the east-west gateway of `cluster` has a LoadBalancer address; the address.
+pub async fn eastwest_address(sim: &Sim, cluster: &str) -> String {
+    kubectl_until(
+        sim,
+        cluster,
+        &[
+            "get",
+            "service",
+            "istio-eastwestgateway",
+            "-n",
+            "istio-system",
+            "-o",
+            "jsonpath={.status.loadBalancer.ingress[0].ip}",
+        ],
+        "the east-west gateway's LB address",
+        |ip| !ip.is_empty(),
+    )
+    .await
+}
+
+/// `kubectl rollout status deployment/<name>` until the rollout is done.
+pub async fn rollout_status(sim: &Sim, cluster: &str, ns: &str, deploy: &str) {
+    let target = format!("deployment/{deploy}");
+    k(
+        sim,
+        cluster,
+        &["rollout", "status", &target, "-n", ns, "--timeout=30s"],
+    )
+    .await;
+}
+
+/// `kubectl create namespace <ns>` labelled `istio-injection=enabled`.
+pub async fn injection_namespace(sim: &Sim, cluster: &str, ns: &str) {
+    k(sim, cluster, &["create", "namespace", ns]).await;
+    k(
+        sim,
+        cluster,
+        &["label", "namespace", ns, "istio-injection=enabled"],
+    )
+    .await;
+}
+
+/// Waits until the serving istiod of a cluster's store runs with CLUSTER_ID `id`.
+pub async fn istiod_with_cluster_id(store: &Store, id: &str) {
+    eventually(&format!("istiod with CLUSTER_ID {id}"), || async {
+        meshsim::istio::view::serving_istiod_pod(store)
+            .filter(|p| meshsim::istio::view::pod_cluster_id(p) == id)
+            .map(|_| ())
+    })
+    .await
+}
+
+/// istiod's Deployment in a cluster, managed fields included.
+pub async fn istiod_deployment(sim: &Sim, cluster: &str) -> Value {
+    let text = k(
+        sim,
+        cluster,
+        &[
+            "get",
+            "deploy",
+            "istiod",
+            "-n",
+            "istio-system",
+            "-o",
+            "json",
+            "--show-managed-fields",
+        ],
+    )
+    .await;
+    serde_json::from_str(&text).expect("the istiod Deployment is JSON")
+}
+
+/// The `values` the sidecar injector renders with (`istio-sidecar-injector` ConfigMap).
+pub async fn injector_values(sim: &Sim, cluster: &str) -> Value {
+    let text = jsonpath(
+        sim,
+        cluster,
+        &["cm", "istio-sidecar-injector", "-n", "istio-system"],
+        "{.data.values}",
+    )
+    .await;
+    serde_json::from_str(&text).expect("the injector's values are JSON")
+}
+
+/// The CLUSTER_ID env of a Deployment's first container (istiod's).
+pub fn cluster_id_of(deploy: &Value) -> Option<String> {
+    env_value(
+        &deploy["spec"]["template"]["spec"]["containers"][0]["env"],
+        "CLUSTER_ID",
+    )
+}
+
+/// The `value` of env var `name` in a container's `env` list.
+pub fn env_value(env: &Value, name: &str) -> Option<String> {
+    env.as_array()?
+        .iter()
+        .find(|e| e["name"] == name)
+        .and_then(|e| e["value"].as_str())
+        .map(str::to_string)
 }
 
 /// Writes every object of `istioctl install -f <iop>` into the cluster's store (create, or
@@ -230,10 +431,6 @@ impl Roots {
 
 /// `kubectl create secret generic cacerts -n istio-system --from-file=...` (FACTS 3.1).
 pub async fn create_cacerts(sim: &Sim, cluster: &str, files: &[(&str, String)]) {
-    let dir = sim
-        .kubeconfig_path()
-        .with_extension(format!("cacerts-{cluster}"));
-    std::fs::create_dir_all(&dir).unwrap();
     let mut args: Vec<String> = [
         "create",
         "secret",
@@ -246,9 +443,8 @@ pub async fn create_cacerts(sim: &Sim, cluster: &str, files: &[(&str, String)]) 
     .map(|s| s.to_string())
     .collect();
     for (name, text) in files {
-        let path = dir.join(name);
-        std::fs::write(&path, text).unwrap();
-        args.push(format!("--from-file={}", path.display()));
+        let path = scratch_file(sim, &format!("cacerts-{cluster}/{name}"), text);
+        args.push(format!("--from-file={path}"));
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     k(sim, cluster, &args).await;
@@ -268,7 +464,6 @@ pub async fn root_cert_of(sim: &Sim, cluster: &str, ns: &str) -> Option<String> 
             "-o",
             "jsonpath={.data.root-cert\\.pem}",
         ],
-        None,
     )
     .await;
     (out.code == 0 && !out.stdout.is_empty()).then_some(out.stdout)
@@ -278,12 +473,7 @@ pub async fn root_cert_of(sim: &Sim, cluster: &str, ns: &str) -> Option<String> 
 pub async fn rollout_restart(sim: &Sim, cluster: &str, ns: &str, deploy: &str) {
     let target = format!("deployment/{deploy}");
     k(sim, cluster, &["rollout", "restart", &target, "-n", ns]).await;
-    k(
-        sim,
-        cluster,
-        &["rollout", "status", &target, "-n", ns, "--timeout=30s"],
-    )
-    .await;
+    rollout_status(sim, cluster, ns, deploy).await;
 }
 
 /// The kubeconfig `istioctl create-remote-secret` embeds (FACTS 1.2) for `of`, with `token`.
@@ -342,16 +532,7 @@ pub async fn link(sim: &Sim, of: &str, into: &str) {
 
 /// `debug/clusterz` of a cluster's istiod, through the service proxy with kubectl.
 pub async fn clusterz(sim: &Sim, cluster: &str) -> Vec<Value> {
-    let out = k(
-        sim,
-        cluster,
-        &[
-            "get",
-            "--raw",
-            "/api/v1/namespaces/istio-system/services/http:istiod:15014/proxy/debug/clusterz",
-        ],
-    )
-    .await;
+    let out = k(sim, cluster, &["get", "--raw", CLUSTERZ]).await;
     serde_json::from_str(&out).expect("clusterz is JSON")
 }
 

@@ -32,14 +32,6 @@ async fn proxy_env(
         .collect()
 }
 
-fn env_value(env: &Value, name: &str) -> Option<String> {
-    env.as_array()?
-        .iter()
-        .find(|e| e["name"] == name)
-        .and_then(|e| e["value"].as_str())
-        .map(str::to_string)
-}
-
 const DEPLOY: &str = "apiVersion: apps/v1
 kind: Deployment
 metadata:
@@ -63,27 +55,9 @@ async fn pods_keep_the_cluster_name_of_their_injection_until_restarted() {
     let store = sim.cluster("cluster1").store();
     install(store, &primary_iop("old-name", "network1"));
     istiod_running(&sim, "cluster1").await;
-    k(&sim, "cluster1", &["create", "namespace", "sample"]).await;
-    k(
-        &sim,
-        "cluster1",
-        &["label", "namespace", "sample", "istio-injection=enabled"],
-    )
-    .await;
+    injection_namespace(&sim, "cluster1", "sample").await;
     apply(&sim, "cluster1", &["-n", "sample"], DEPLOY).await;
-    k(
-        &sim,
-        "cluster1",
-        &[
-            "rollout",
-            "status",
-            "deployment/app",
-            "-n",
-            "sample",
-            "--timeout=30s",
-        ],
-    )
-    .await;
+    rollout_status(&sim, "cluster1", "sample", "app").await;
     let envs = proxy_env(&sim, "cluster1", "sample", "app=app").await;
     assert_eq!(envs.len(), 2);
     for env in &envs {
@@ -101,31 +75,18 @@ async fn pods_keep_the_cluster_name_of_their_injection_until_restarted() {
             Some("mesh1")
         );
     }
-    let status = k(
+    let status = jsonpath(
         &sim,
         "cluster1",
-        &[
-            "get",
-            "pods",
-            "-n",
-            "sample",
-            "-l",
-            "app=app",
-            "-o",
-            "jsonpath={.items[0].metadata.annotations.sidecar\\.istio\\.io/status}",
-        ],
+        &["pods", "-n", "sample", "-l", "app=app"],
+        "{.items[0].metadata.annotations.sidecar\\.istio\\.io/status}",
     )
     .await;
     assert!(status.contains("istio-proxy"), "{status}");
 
     // Re-install with another clusterName: istiod restarts with it, old pods keep theirs.
     install(store, &primary_iop("new-name", ""));
-    eventually("istiod with the new CLUSTER_ID", || async {
-        meshsim::istio::view::serving_istiod_pod(store)
-            .filter(|p| meshsim::istio::view::pod_cluster_id(p) == "new-name")
-            .map(|_| ())
-    })
-    .await;
+    istiod_with_cluster_id(store, "new-name").await;
     for env in proxy_env(&sim, "cluster1", "sample", "app=app").await {
         assert_eq!(
             env_value(env.as_ref().unwrap(), "ISTIO_META_CLUSTER_ID").as_deref(),
@@ -161,30 +122,17 @@ async fn injection_follows_labels_and_needs_an_istiod() {
     let injected = |name: &'static str, ns: &'static str| {
         let sim = &sim;
         async move {
-            let out = k(
+            let out = jsonpath(
                 sim,
                 "cluster1",
-                &[
-                    "get",
-                    "pod",
-                    name,
-                    "-n",
-                    ns,
-                    "-o",
-                    "jsonpath={.spec.containers[*].name}",
-                ],
+                &["pod", name, "-n", ns],
+                "{.spec.containers[*].name}",
             )
             .await;
             out.split_whitespace().any(|c| c == "istio-proxy")
         }
     };
-    k(&sim, "cluster1", &["create", "namespace", "on"]).await;
-    k(
-        &sim,
-        "cluster1",
-        &["label", "namespace", "on", "istio-injection=enabled"],
-    )
-    .await;
+    injection_namespace(&sim, "cluster1", "on").await;
     k(&sim, "cluster1", &["create", "namespace", "off"]).await;
     // No Istio yet: nothing injected.
     apply(&sim, "cluster1", &["-n", "on"], &pod("before", None)).await;
@@ -217,33 +165,19 @@ async fn injection_follows_labels_and_needs_an_istiod() {
     assert!(injected("opted-in", "off").await);
     assert!(!injected("before", "on").await);
     // The proxy remembers the root it trusts: the one istiod distributes.
-    let pod_roots = k(
+    let pod_roots = jsonpath(
         &sim,
         "cluster1",
-        &[
-            "get",
-            "pod",
-            "plain",
-            "-n",
-            "on",
-            "-o",
-            "jsonpath={.metadata.annotations.meshsim\\.dev/proxy-trusted-roots}",
-        ],
+        &["pod", "plain", "-n", "on"],
+        "{.metadata.annotations.meshsim\\.dev/proxy-trusted-roots}",
     )
     .await;
     let istiod = istiod_running(&sim, "cluster1").await;
-    let istiod_roots = k(
+    let istiod_roots = jsonpath(
         &sim,
         "cluster1",
-        &[
-            "get",
-            "pod",
-            &istiod,
-            "-n",
-            "istio-system",
-            "-o",
-            "jsonpath={.metadata.annotations.meshsim\\.dev/trusted-roots}",
-        ],
+        &["pod", &istiod, "-n", "istio-system"],
+        "{.metadata.annotations.meshsim\\.dev/trusted-roots}",
     )
     .await;
     assert_eq!(pod_roots, istiod_roots);

@@ -2,6 +2,7 @@
 //! `debug/clusterz` (FACTS 1.6, 3).
 
 use crate::harness::*;
+use meshsim::Sim;
 use meshsim::istio::ca::INCOMPLETE_BUNDLE;
 
 async fn openssl_subject(pem: &str) -> String {
@@ -21,6 +22,17 @@ async fn openssl_subject(pem: &str) -> String {
         "openssl could not read the certificate"
     );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A field of istiod's self-signed `istio-ca-secret` in cluster1.
+async fn ca_secret(sim: &Sim, path: &str) -> String {
+    jsonpath(
+        sim,
+        "cluster1",
+        &["secret", "istio-ca-secret", "-n", "istio-system"],
+        path,
+    )
+    .await
 }
 
 fn b64(s: &str) -> String {
@@ -43,54 +55,15 @@ async fn self_signed_then_cacerts_after_a_restart() {
     istiod_running(&sim, "cluster1").await;
 
     // No cacerts: a self-signed istio-ca-secret, O=<trust domain>.
-    let secret_type = k(
-        &sim,
-        "cluster1",
-        &[
-            "get",
-            "secret",
-            "istio-ca-secret",
-            "-n",
-            "istio-system",
-            "-o",
-            "jsonpath={.type}",
-        ],
-    )
-    .await;
+    let secret_type = ca_secret(&sim, "{.type}").await;
     assert_eq!(secret_type, "istio.io/ca-root");
-    let ca_cert = b64(&k(
-        &sim,
-        "cluster1",
-        &[
-            "get",
-            "secret",
-            "istio-ca-secret",
-            "-n",
-            "istio-system",
-            "-o",
-            "jsonpath={.data.ca-cert\\.pem}",
-        ],
-    )
-    .await);
+    let ca_cert = b64(&ca_secret(&sim, "{.data.ca-cert\\.pem}").await);
     let subject = openssl_subject(&ca_cert).await;
     assert!(
         subject.replace(' ', "") == "subject=O=cluster.local",
         "subject: {subject}"
     );
-    let key = b64(&k(
-        &sim,
-        "cluster1",
-        &[
-            "get",
-            "secret",
-            "istio-ca-secret",
-            "-n",
-            "istio-system",
-            "-o",
-            "jsonpath={.data.ca-key\\.pem}",
-        ],
-    )
-    .await);
+    let key = b64(&ca_secret(&sim, "{.data.ca-key\\.pem}").await);
     assert!(key.starts_with("-----BEGIN EC PRIVATE KEY-----"));
 
     // Its root in every namespace but the skipped ones.
@@ -98,21 +71,14 @@ async fn self_signed_then_cacerts_after_a_restart() {
         root_cert_becomes(&sim, "cluster1", ns, &ca_cert).await;
     }
     assert_eq!(root_cert_of(&sim, "cluster1", "kube-public").await, None);
-    let labels = k(
+    assert_jsonpath(
         &sim,
         "cluster1",
-        &[
-            "get",
-            "configmap",
-            "istio-ca-root-cert",
-            "-n",
-            "default",
-            "-o",
-            "jsonpath={.metadata.labels.istio\\.io/config}",
-        ],
+        &["configmap", "istio-ca-root-cert", "-n", "default"],
+        "{.metadata.labels.istio\\.io/config}",
+        "true",
     )
     .await;
-    assert_eq!(labels, "true");
 
     // A new cacerts is ignored by the running istiod: a namespace created after it still
     // gets the self-signed root.
@@ -137,21 +103,14 @@ async fn self_signed_then_cacerts_after_a_restart() {
     k(&sim, "cluster1", &["create", "namespace", "later"]).await;
     root_cert_becomes(&sim, "cluster1", "later", &new_root).await;
     let pod = istiod_running(&sim, "cluster1").await;
-    let mode = k(
+    assert_jsonpath(
         &sim,
         "cluster1",
-        &[
-            "get",
-            "pod",
-            &pod,
-            "-n",
-            "istio-system",
-            "-o",
-            "jsonpath={.metadata.annotations.meshsim\\.dev/ca-mode}",
-        ],
+        &["pod", &pod, "-n", "istio-system"],
+        "{.metadata.annotations.meshsim\\.dev/ca-mode}",
+        "plugged-in",
     )
     .await;
-    assert_eq!(mode, "plugged-in");
     // A deleted istio-ca-root-cert comes back.
     k(
         &sim,
@@ -172,28 +131,7 @@ async fn incomplete_cacerts_fail_the_istiod_pod() {
         sim.cluster("cluster1").store(),
         &primary_iop("cluster1", "network1"),
     );
-    let message = eventually("the istiod pod to fail", || async {
-        let out = kubectl(
-            &sim,
-            "cluster1",
-            &[
-                "get",
-                "pods",
-                "-n",
-                "istio-system",
-                "-l",
-                "app=istiod",
-                "-o",
-                "jsonpath={.items[0].status.message}",
-            ],
-            None,
-        )
-        .await;
-        (out.code == 0 && !out.stdout.is_empty()).then_some(out.stdout)
-    })
-    .await;
-    assert_eq!(message, INCOMPLETE_BUNDLE);
-    let waiting = k(
+    let message = kubectl_until(
         &sim,
         "cluster1",
         &[
@@ -204,33 +142,30 @@ async fn incomplete_cacerts_fail_the_istiod_pod() {
             "-l",
             "app=istiod",
             "-o",
-            "jsonpath={.items[0].status.containerStatuses[0].state.waiting.reason}",
+            "jsonpath={.items[0].status.message}",
         ],
+        "the istiod pod to fail",
+        |message| !message.is_empty(),
     )
     .await;
-    assert_eq!(waiting, "CrashLoopBackOff");
+    assert_eq!(message, INCOMPLETE_BUNDLE);
+    assert_jsonpath(
+        &sim,
+        "cluster1",
+        &["pods", "-n", "istio-system", "-l", "app=istiod"],
+        "{.items[0].status.containerStatuses[0].state.waiting.reason}",
+        "CrashLoopBackOff",
+    )
+    .await;
     // No CA: nothing distributed, no self-signed secret, no clusterz.
     assert_eq!(root_cert_of(&sim, "cluster1", "default").await, None);
-    let secret = kubectl(
+    absent(
         &sim,
         "cluster1",
-        &["get", "secret", "istio-ca-secret", "-n", "istio-system"],
-        None,
+        &["secret", "istio-ca-secret", "-n", "istio-system"],
     )
     .await;
-    assert_ne!(secret.code, 0);
-    let raw = kubectl(
-        &sim,
-        "cluster1",
-        &[
-            "get",
-            "--raw",
-            "/api/v1/namespaces/istio-system/services/http:istiod:15014/proxy/debug/clusterz",
-        ],
-        None,
-    )
-    .await;
-    assert_ne!(raw.code, 0);
+    let raw = absent(&sim, "cluster1", &["--raw", CLUSTERZ]).await;
     assert!(
         raw.stderr.contains("NotFound") || raw.stderr.contains("not found"),
         "{}",
@@ -255,52 +190,33 @@ async fn remote_secrets_register_with_their_sync_status() {
     );
     assert_eq!(status_of(&rows, "cluster1").as_deref(), Some("synced"));
 
-    // A bogus token: timeout. A token of an account with no RBAC: timeout.
-    let bogus = remote_kubeconfig(&sim, "cluster3", "msim-sa.bogus.token.value");
-    apply(
-        &sim,
-        "cluster1",
-        &[],
-        &remote_secret("cluster3", "cluster3", &bogus),
-    )
-    .await;
     k(
         &sim,
         "cluster3",
         &["create", "serviceaccount", "nobody", "-n", "default"],
     )
     .await;
-    let weak = remote_kubeconfig(
-        &sim,
-        "cluster3",
-        &sim.cluster("cluster3").mint_token("default", "nobody"),
-    );
-    apply(&sim, "cluster1", &[], &remote_secret("weak", "weak", &weak)).await;
-    // A value that is no kubeconfig builds no client: not registered at all.
-    apply(
-        &sim,
-        "cluster1",
-        &[],
-        &remote_secret("garbage", "garbage", "not a kubeconfig"),
-    )
-    .await;
-    // Its own ID and an ID registered already are ignored.
-    let own = remote_kubeconfig(&sim, "cluster2", "x");
-    apply(
-        &sim,
-        "cluster1",
-        &[],
-        &remote_secret("self", "cluster1", &own),
-    )
-    .await;
-    let dup = remote_kubeconfig(&sim, "cluster3", "y");
-    apply(
-        &sim,
-        "cluster1",
-        &[],
-        &remote_secret("zz-dup", "cluster2", &dup),
-    )
-    .await;
+    let nobody = sim.cluster("cluster3").mint_token("default", "nobody");
+    for (name, id, kubeconfig) in [
+        // A bogus token: timeout. A token of an account with no RBAC: timeout.
+        (
+            "cluster3",
+            "cluster3",
+            remote_kubeconfig(&sim, "cluster3", "msim-sa.bogus.token.value"),
+        ),
+        ("weak", "weak", remote_kubeconfig(&sim, "cluster3", &nobody)),
+        // A value that is no kubeconfig builds no client: not registered at all.
+        ("garbage", "garbage", "not a kubeconfig".to_string()),
+        // Its own ID and an ID registered already are ignored.
+        ("self", "cluster1", remote_kubeconfig(&sim, "cluster2", "x")),
+        (
+            "zz-dup",
+            "cluster2",
+            remote_kubeconfig(&sim, "cluster3", "y"),
+        ),
+    ] {
+        apply(&sim, "cluster1", &[], &remote_secret(name, id, &kubeconfig)).await;
+    }
 
     let rows = clusterz(&sim, "cluster1").await;
     assert_eq!(status_of(&rows, "cluster3").as_deref(), Some("timeout"));
@@ -375,17 +291,6 @@ async fn remote_secrets_register_with_their_sync_status() {
     assert_eq!(row["SyncStatus"], "timeout");
 
     // No istiod in cluster3: 404.
-    let raw = kubectl(
-        &sim,
-        "cluster3",
-        &[
-            "get",
-            "--raw",
-            "/api/v1/namespaces/istio-system/services/http:istiod:15014/proxy/debug/clusterz",
-        ],
-        None,
-    )
-    .await;
-    assert_ne!(raw.code, 0);
+    let raw = absent(&sim, "cluster3", &["--raw", CLUSTERZ]).await;
     assert!(raw.stderr.contains("NotFound"), "{}", raw.stderr);
 }

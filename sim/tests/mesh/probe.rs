@@ -26,18 +26,7 @@ async fn setup(sim: &Sim, mesh: &Mesh) {
     let roots = Roots::new("Istio");
     for (i, c) in ["cluster1", "cluster2"].into_iter().enumerate() {
         let net = format!("network{}", i + 1);
-        k(sim, c, &["create", "namespace", "istio-system"]).await;
-        k(
-            sim,
-            c,
-            &[
-                "label",
-                "namespace",
-                "istio-system",
-                &format!("topology.istio.io/network={net}"),
-            ],
-        )
-        .await;
+        network_namespace(sim, c, &net).await;
         let name = if c == "cluster1" {
             mesh.cluster1_name
         } else {
@@ -58,68 +47,39 @@ async fn setup(sim: &Sim, mesh: &Mesh) {
             rollout_restart(sim, c, "istio-system", "istiod").await;
             root_cert_becomes(sim, c, "default", &roots.root_pem()).await;
         }
-        eventually("the east-west gateway's LB address", || async {
-            let ip = k(
-                sim,
-                c,
-                &[
-                    "get",
-                    "service",
-                    "istio-eastwestgateway",
-                    "-n",
-                    "istio-system",
-                    "-o",
-                    "jsonpath={.status.loadBalancer.ingress[0].ip}",
-                ],
-            )
-            .await;
-            (!ip.is_empty()).then_some(())
-        })
-        .await;
+        eastwest_address(sim, c).await;
     }
     for (of, into) in mesh.links {
         link(sim, of, into).await;
         let rows = clusterz(sim, into).await;
         assert_eq!(status_of(&rows, of).as_deref(), Some("synced"), "{rows:?}");
     }
-    let helloworld = sample("helloworld/helloworld.yaml");
     for (c, version) in [("cluster1", "v1"), ("cluster2", "v2")] {
-        k(sim, c, &["create", "namespace", "sample"]).await;
-        k(
-            sim,
-            c,
-            &["label", "namespace", "sample", "istio-injection=enabled"],
-        )
-        .await;
-        apply(
-            sim,
-            c,
-            &["-n", "sample", "-l", "service=helloworld"],
-            &helloworld,
-        )
-        .await;
-        apply(
-            sim,
-            c,
-            &["-n", "sample", "-l", &format!("version={version}")],
-            &helloworld,
-        )
-        .await;
-        let deploy = format!("deployment/helloworld-{version}");
-        k(
-            sim,
-            c,
-            &[
-                "rollout",
-                "status",
-                &deploy,
-                "-n",
-                "sample",
-                "--timeout=30s",
-            ],
-        )
-        .await;
+        injection_namespace(sim, c, "sample").await;
+        roll_out_helloworld(sim, c, version).await;
     }
+}
+
+/// `istio-system` created and labelled with its network before Istio is installed.
+async fn network_namespace(sim: &Sim, cluster: &str, network: &str) {
+    k(sim, cluster, &["create", "namespace", "istio-system"]).await;
+    let label = format!("topology.istio.io/network={network}");
+    k(
+        sim,
+        cluster,
+        &["label", "namespace", "istio-system", &label],
+    )
+    .await;
+}
+
+/// The helloworld Service and the Deployment of `version` in `sample`, rolled out.
+async fn roll_out_helloworld(sim: &Sim, cluster: &str, version: &str) {
+    let helloworld = sample("helloworld/helloworld.yaml");
+    let selector = format!("version={version}");
+    for selector in ["service=helloworld", &selector] {
+        apply(sim, cluster, &["-n", "sample", "-l", selector], &helloworld).await;
+    }
+    rollout_status(sim, cluster, "sample", &format!("helloworld-{version}")).await;
 }
 
 /// Runs a probe Job from `cluster` and returns its parsed log.
@@ -187,22 +147,14 @@ async fn a_correct_multi_network_mesh_answers_from_both_clusters() {
         );
     }
     // The probe pod was injected with its cluster's identity.
-    let id = k(
+    assert_jsonpath(
         &sim,
         "cluster2",
-        &[
-            "get",
-            "pods",
-            "-n",
-            "sample",
-            "-l",
-            "job-name=probe-b",
-            "-o",
-            "jsonpath={.items[0].spec.containers[1].env[0].value}",
-        ],
+        &["pods", "-n", "sample", "-l", "job-name=probe-b"],
+        "{.items[0].spec.containers[1].env[0].value}",
+        "cluster2",
     )
     .await;
-    assert_eq!(id, "cluster2");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -258,19 +210,7 @@ async fn different_roots_fail_the_tls_handshake() {
         ],
     )
     .await;
-    k(
-        &sim,
-        "cluster1",
-        &[
-            "rollout",
-            "status",
-            "deployment/helloworld-v1",
-            "-n",
-            "sample",
-            "--timeout=30s",
-        ],
-    )
-    .await;
+    rollout_status(&sim, "cluster1", "sample", "helloworld-v1").await;
     let answers = probe(&sim, "cluster1", "probe-2", 3).await;
     for a in &answers {
         let e = a.error.as_deref().unwrap_or_default();
@@ -294,12 +234,7 @@ async fn pods_not_restarted_after_a_cluster_name_change_lose_cross_cluster_traff
     // The install phase sets clusterName and istiod restarts; the workloads are not restarted.
     let store = sim.cluster("cluster1").store();
     install(store, &primary_iop("cluster1", "network1"));
-    eventually("istiod with CLUSTER_ID cluster1", || async {
-        meshsim::istio::view::serving_istiod_pod(store)
-            .filter(|p| meshsim::istio::view::pod_cluster_id(p) == "cluster1")
-            .map(|_| ())
-    })
-    .await;
+    istiod_with_cluster_id(store, "cluster1").await;
     // From cluster2 the stale v1 pod fails and retries land on v2.
     assert_eq!(
         versions(&probe(&sim, "cluster2", "probe-1", 6).await),
@@ -332,19 +267,11 @@ async fn a_job_that_is_not_the_probe_fails_with_a_clear_message() {
         ],
     )
     .await;
-    let message = k(
+    let message = jsonpath(
         &sim,
         "cluster1",
-        &[
-            "get",
-            "pods",
-            "-n",
-            "default",
-            "-l",
-            "job-name=other",
-            "-o",
-            "jsonpath={.items[0].status.message}",
-        ],
+        &["pods", "-n", "default", "-l", "job-name=other"],
+        "{.items[0].status.message}",
     )
     .await;
     assert!(message.contains("runs only the probe program"), "{message}");
@@ -352,40 +279,21 @@ async fn a_job_that_is_not_the_probe_fails_with_a_clear_message() {
         message.contains("\"busybox\" is not curlimages/curl"),
         "{message}"
     );
-    let phase = k(
+    assert_jsonpath(
         &sim,
         "cluster1",
-        &[
-            "get",
-            "pods",
-            "-n",
-            "default",
-            "-l",
-            "job-name=other",
-            "-o",
-            "jsonpath={.items[0].status.phase}",
-        ],
+        &["pods", "-n", "default", "-l", "job-name=other"],
+        "{.items[0].status.phase}",
+        "Failed",
     )
     .await;
-    assert_eq!(phase, "Failed");
 }
 
 /// Docs: primary-remote on different networks (FACTS 7).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn primary_remote_answers_from_both_and_the_primary_serves_the_remote() {
     let sim = start(2).await;
-    k(&sim, "cluster1", &["create", "namespace", "istio-system"]).await;
-    k(
-        &sim,
-        "cluster1",
-        &[
-            "label",
-            "namespace",
-            "istio-system",
-            "topology.istio.io/network=network1",
-        ],
-    )
-    .await;
+    network_namespace(&sim, "cluster1", "network1").await;
     let primary = format!(
         "{}      externalIstiod: true\n",
         primary_iop("cluster1", "network1")
@@ -407,37 +315,9 @@ async fn primary_remote_answers_from_both_and_the_primary_serves_the_remote() {
         &sample("multicluster/expose-services.yaml"),
     )
     .await;
-    let address = eventually("cluster1's east-west LB address", || async {
-        let ip = k(
-            &sim,
-            "cluster1",
-            &[
-                "get",
-                "service",
-                "istio-eastwestgateway",
-                "-n",
-                "istio-system",
-                "-o",
-                "jsonpath={.status.loadBalancer.ingress[0].ip}",
-            ],
-        )
-        .await;
-        (!ip.is_empty()).then_some(ip)
-    })
-    .await;
+    let address = eastwest_address(&sim, "cluster1").await;
 
-    k(&sim, "cluster2", &["create", "namespace", "istio-system"]).await;
-    k(
-        &sim,
-        "cluster2",
-        &[
-            "label",
-            "namespace",
-            "istio-system",
-            "topology.istio.io/network=network2",
-        ],
-    )
-    .await;
+    network_namespace(&sim, "cluster2", "network2").await;
     let remote = format!(
         "apiVersion: install.istio.io/v1alpha1
 kind: IstioOperator
@@ -473,45 +353,15 @@ spec:
     .await;
     root_cert_becomes(&sim, "cluster2", "sample", &primary_root).await;
 
-    let helloworld = sample("helloworld/helloworld.yaml");
+    injection_namespace(&sim, "cluster1", "sample").await;
+    k(
+        &sim,
+        "cluster2",
+        &["label", "namespace", "sample", "istio-injection=enabled"],
+    )
+    .await;
     for (c, version) in [("cluster1", "v1"), ("cluster2", "v2")] {
-        if c == "cluster1" {
-            k(&sim, c, &["create", "namespace", "sample"]).await;
-        }
-        k(
-            &sim,
-            c,
-            &["label", "namespace", "sample", "istio-injection=enabled"],
-        )
-        .await;
-        apply(
-            &sim,
-            c,
-            &["-n", "sample", "-l", "service=helloworld"],
-            &helloworld,
-        )
-        .await;
-        apply(
-            &sim,
-            c,
-            &["-n", "sample", "-l", &format!("version={version}")],
-            &helloworld,
-        )
-        .await;
-        let deploy = format!("deployment/helloworld-{version}");
-        k(
-            &sim,
-            c,
-            &[
-                "rollout",
-                "status",
-                &deploy,
-                "-n",
-                "sample",
-                "--timeout=30s",
-            ],
-        )
-        .await;
+        roll_out_helloworld(&sim, c, version).await;
     }
     // Remote pods carry the injection path's identity and network.
     let labels = k(&sim, "cluster2", &["get", "pods", "-n", "sample", "-l", "version=v2", "-o",

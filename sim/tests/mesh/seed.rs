@@ -2,77 +2,35 @@
 //! (CLUSTER_ID Kubernetes, no network), the sample apps and Prometheus, and
 //! Nodes that carry their cluster's locality.
 
-use super::istioctl::{kubectl, start};
+use crate::harness::*;
+use meshsim::SimConfig;
 use meshsim::mesh::Locality;
 use meshsim::seed::{SeedError, deploy_helloworld, seed_source_mesh};
-use meshsim::{Sim, SimConfig};
 use std::time::Duration;
-
-async fn jsonpath(sim: &Sim, cluster: &str, args: &[&str]) -> String {
-    kubectl(sim, cluster, args).await.ok().to_string()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_source_mesh_as_a_user_runs_it() {
-    let sim = start(2).await;
+    let sim = start_bare(2).await;
     seed_source_mesh(&sim, "cluster1").await.expect("seed");
 
-    let istiod = jsonpath(
-        &sim,
-        "cluster1",
-        &[
-            "get",
-            "deploy",
-            "istiod",
-            "-n",
-            "istio-system",
-            "-o",
-            "json",
-        ],
-    )
-    .await;
-    let d: serde_json::Value = serde_json::from_str(&istiod).unwrap();
-    assert_eq!(d["status"]["availableReplicas"], 1, "{istiod}");
-    let env = d["spec"]["template"]["spec"]["containers"][0]["env"]
-        .as_array()
-        .unwrap();
-    let cluster_id = env.iter().find(|e| e["name"] == "CLUSTER_ID").unwrap();
-    assert_eq!(cluster_id["value"], "Kubernetes");
-    let injector = jsonpath(
-        &sim,
-        "cluster1",
-        &[
-            "get",
-            "cm",
-            "istio-sidecar-injector",
-            "-n",
-            "istio-system",
-            "-o",
-            "jsonpath={.data.values}",
-        ],
-    )
-    .await;
-    let values: serde_json::Value = serde_json::from_str(&injector).unwrap();
+    let d = istiod_deployment(&sim, "cluster1").await;
+    assert_eq!(d["status"]["availableReplicas"], 1, "{d}");
+    assert_eq!(cluster_id_of(&d).as_deref(), Some("Kubernetes"));
+    let values = injector_values(&sim, "cluster1").await;
     assert_eq!(values["global"]["network"], "");
     assert_eq!(values["global"]["meshID"], "");
     // No plugged-in CA: istiod signs with its own (the istiod controller creates istio-ca-secret).
-    let cacerts = kubectl(
+    absent(
         &sim,
         "cluster1",
-        &["get", "secret", "cacerts", "-n", "istio-system"],
+        &["secret", "cacerts", "-n", "istio-system"],
     )
     .await;
-    assert_ne!(cacerts.code, 0);
     let ns_labels = jsonpath(
         &sim,
         "cluster1",
-        &[
-            "get",
-            "ns",
-            "istio-system",
-            "-o",
-            "jsonpath={.metadata.labels}",
-        ],
+        &["ns", "istio-system"],
+        "{.metadata.labels}",
     )
     .await;
     assert!(
@@ -80,110 +38,54 @@ async fn the_source_mesh_as_a_user_runs_it() {
         "{ns_labels}"
     );
 
-    let injection = jsonpath(
+    assert_jsonpaths(
         &sim,
         "cluster1",
         &[
-            "get",
-            "ns",
-            "sample",
-            "-o",
-            "jsonpath={.metadata.labels.istio-injection}",
+            (
+                &["ns", "sample"],
+                "{.metadata.labels.istio-injection}",
+                "enabled",
+            ),
+            (
+                &["deploy", "helloworld-v1", "-n", "sample"],
+                "{.status.availableReplicas}",
+                "1",
+            ),
+            (
+                &["deploy", "curl", "-n", "sample"],
+                "{.status.availableReplicas}",
+                "1",
+            ),
+            (
+                &["svc", "helloworld", "-n", "sample"],
+                "{.spec.ports[0].port}",
+                "5000",
+            ),
+            (
+                &["deploy", "helloworld-v1", "-n", "sample"],
+                "{.spec.template.spec.containers[0].image}",
+                "docker.io/istio/examples-helloworld-v1:1.0",
+            ),
+            (
+                &["deploy", "curl", "-n", "sample"],
+                "{.spec.template.spec.serviceAccountName}",
+                "curl",
+            ),
+            (
+                &["pods", "-n", "sample", "-l", "app=helloworld,version=v1"],
+                "{.items[*].spec.nodeName}",
+                "cluster1-control-plane",
+            ),
         ],
     )
     .await;
-    assert_eq!(injection, "enabled");
-    for name in ["helloworld-v1", "curl"] {
-        let ready = jsonpath(
-            &sim,
-            "cluster1",
-            &[
-                "get",
-                "deploy",
-                name,
-                "-n",
-                "sample",
-                "-o",
-                "jsonpath={.status.availableReplicas}",
-            ],
-        )
-        .await;
-        assert_eq!(ready, "1", "{name}");
-    }
-    let port = jsonpath(
-        &sim,
-        "cluster1",
-        &[
-            "get",
-            "svc",
-            "helloworld",
-            "-n",
-            "sample",
-            "-o",
-            "jsonpath={.spec.ports[0].port}",
-        ],
-    )
-    .await;
-    assert_eq!(port, "5000");
-    let image = jsonpath(
-        &sim,
-        "cluster1",
-        &[
-            "get",
-            "deploy",
-            "helloworld-v1",
-            "-n",
-            "sample",
-            "-o",
-            "jsonpath={.spec.template.spec.containers[0].image}",
-        ],
-    )
-    .await;
-    assert_eq!(image, "docker.io/istio/examples-helloworld-v1:1.0");
-    let sa = jsonpath(
-        &sim,
-        "cluster1",
-        &[
-            "get",
-            "deploy",
-            "curl",
-            "-n",
-            "sample",
-            "-o",
-            "jsonpath={.spec.template.spec.serviceAccountName}",
-        ],
-    )
-    .await;
-    assert_eq!(sa, "curl");
-    let selector = jsonpath(
-        &sim,
-        "cluster1",
-        &[
-            "get",
-            "pods",
-            "-n",
-            "sample",
-            "-l",
-            "app=helloworld,version=v1",
-            "-o",
-            "jsonpath={.items[*].spec.nodeName}",
-        ],
-    )
-    .await;
-    assert_eq!(selector, "cluster1-control-plane");
 
     let config = jsonpath(
         &sim,
         "cluster1",
-        &[
-            "get",
-            "cm",
-            "prometheus",
-            "-n",
-            "istio-system",
-            "-o",
-            "jsonpath={.data.prometheus\\.yml}",
-        ],
+        &["cm", "prometheus", "-n", "istio-system"],
+        "{.data.prometheus\\.yml}",
     )
     .await;
     let parsed: serde_yaml::Value = serde_yaml::from_str(&config).expect("prometheus.yml is YAML");
@@ -193,61 +95,44 @@ async fn the_source_mesh_as_a_user_runs_it() {
             .is_some_and(|s| !s.is_empty()),
         "{config}"
     );
-    let svc = jsonpath(
+    assert_jsonpaths(
         &sim,
         "cluster1",
-        &[
-            "get",
-            "svc",
-            "prometheus",
-            "-n",
-            "istio-system",
-            "-o",
-            "jsonpath={.spec.type} {.spec.ports[0].port}",
-        ],
+        &[(
+            &["svc", "prometheus", "-n", "istio-system"],
+            "{.spec.type} {.spec.ports[0].port}",
+            "LoadBalancer 9090",
+        )],
     )
     .await;
-    assert_eq!(svc, "LoadBalancer 9090");
 
     // Nothing went to the other cluster.
-    let other = kubectl(&sim, "cluster2", &["get", "ns", "sample"]).await;
-    assert_ne!(other.code, 0);
+    absent(&sim, "cluster2", &["ns", "sample"]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn helloworld_in_another_version_and_bad_versions() {
-    let sim = start(2).await;
+    let sim = start_bare(2).await;
     deploy_helloworld(&sim, "cluster2", "v2")
         .await
         .expect("deploy v2");
-    let ready = jsonpath(
+    assert_jsonpaths(
         &sim,
         "cluster2",
         &[
-            "get",
-            "deploy",
-            "helloworld-v2",
-            "-n",
-            "sample",
-            "-o",
-            "jsonpath={.status.availableReplicas} {.spec.template.metadata.labels.version}",
+            (
+                &["deploy", "helloworld-v2", "-n", "sample"],
+                "{.status.availableReplicas} {.spec.template.metadata.labels.version}",
+                "1 v2",
+            ),
+            (
+                &["ns", "sample"],
+                "{.metadata.labels.istio-injection}",
+                "enabled",
+            ),
         ],
     )
     .await;
-    assert_eq!(ready, "1 v2");
-    let injection = jsonpath(
-        &sim,
-        "cluster2",
-        &[
-            "get",
-            "ns",
-            "sample",
-            "-o",
-            "jsonpath={.metadata.labels.istio-injection}",
-        ],
-    )
-    .await;
-    assert_eq!(injection, "enabled");
     assert!(matches!(
         deploy_helloworld(&sim, "cluster2", "2").await,
         Err(SeedError::BadVersion { .. })
@@ -260,21 +145,21 @@ async fn helloworld_in_another_version_and_bad_versions() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_carry_the_configured_locality() {
-    let sim = Sim::start(SimConfig {
+    let sim = start_with(SimConfig {
         clusters: 3,
         ready_delay: Duration::ZERO,
         localities: vec![Locality::new("eu-west", "eu-west-1a", "rack7")],
         ..Default::default()
     })
-    .await
-    .unwrap();
+    .await;
     let labels = |cluster: &'static str| {
         let sim = &sim;
         async move {
             jsonpath(
                 sim,
                 cluster,
-                &["get", "nodes", "-o", "jsonpath={.items[*].metadata.labels.topology\\.kubernetes\\.io/region}/{.items[*].metadata.labels.topology\\.kubernetes\\.io/zone}/{.items[*].metadata.labels.topology\\.istio\\.io/subzone}"],
+                &["nodes"],
+                "{.items[*].metadata.labels.topology\\.kubernetes\\.io/region}/{.items[*].metadata.labels.topology\\.kubernetes\\.io/zone}/{.items[*].metadata.labels.topology\\.istio\\.io/subzone}",
             )
             .await
         }
@@ -282,16 +167,12 @@ async fn nodes_carry_the_configured_locality() {
     assert_eq!(labels("cluster1").await, "eu-west/eu-west-1a/rack7");
     assert_eq!(labels("cluster2").await, "region2/zone2/");
     assert_eq!(labels("cluster3").await, "region3/zone3/");
-    let default = start(2).await;
+    let default = start_bare(2).await;
     let node = jsonpath(
         &default,
         "cluster1",
-        &[
-            "get",
-            "nodes",
-            "-o",
-            "jsonpath={.items[*].metadata.labels.topology\\.kubernetes\\.io/region}",
-        ],
+        &["nodes"],
+        "{.items[*].metadata.labels.topology\\.kubernetes\\.io/region}",
     )
     .await;
     assert_eq!(node, "region1");
