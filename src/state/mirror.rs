@@ -1,7 +1,7 @@
 //! A read-only copy of where the latest run stands, for `migrate status`
 //! while another process holds the store: sled admits one opener at a time.
 //!
-//! The writer refreshes it after every durable transition; it is advisory
+//! The writer refreshes it after every step transition; it is advisory
 //! (the store stays the truth) and holds nothing secret: the plan is the
 //! secret-free plan document, step errors are already redacted.
 
