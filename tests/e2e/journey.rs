@@ -218,14 +218,14 @@ fn migrate_and_walk_back_with_root(n: usize, shape: Shape, root: &str) {
     }
     // The drill passed: answers from cluster1 before the drain, from the
     // others after it.
-    assert!(
-        applied
-            .stderr
-            .contains("probe failover/drain from cluster1")
-            && applied.stderr.contains("PASSED"),
-        "{}",
-        applied.describe("no drill table")
-    );
+    for table in ["baseline", "drain"] {
+        let line = format!("probe failover/{table} from cluster1: 20 requests PASSED");
+        assert!(
+            applied.stderr.contains(&line),
+            "{}",
+            applied.describe(&format!("no {line:?}"))
+        );
+    }
 
     seeds_checks(&world, n, shape);
 
