@@ -339,16 +339,7 @@ fn istiod(clusters: &ClusterSet, store: &Store) -> Option<Istiod> {
             .unwrap_or_default()
             .to_string(),
         trust_domain: trust_domain(store),
-        trust_domain_aliases: mesh
-            .get("trustDomainAliases")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_default(),
+        trust_domain_aliases: strings(mesh.get("trustDomainAliases")),
         ca: CaState {
             trusted_roots: split_list(annotation(&pod, ANN_TRUSTED_ROOTS)),
             signing_root: annotation(&pod, ANN_SIGNING_ROOT)
@@ -489,16 +480,7 @@ fn gateways(store: &Store, pods: &[Arc<Value>]) -> Vec<GatewayService> {
                 return None;
             }
             let selector = str_map(s.pointer("/spec/selector"));
-            let mut addresses: Vec<String> = s
-                .pointer("/spec/externalIPs")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_string)
-                        .collect()
-                })
-                .unwrap_or_default();
+            let mut addresses: Vec<String> = strings(s.pointer("/spec/externalIPs"));
             if let Some(ingress) = s
                 .pointer("/status/loadBalancer/ingress")
                 .and_then(Value::as_array)
@@ -559,21 +541,24 @@ fn istio_gateway(g: &Value) -> IstioGateway {
                             .pointer("/tls/mode")
                             .and_then(Value::as_str)
                             .map(str::to_string),
-                        hosts: s
-                            .get("hosts")
-                            .and_then(Value::as_array)
-                            .map(|h| {
-                                h.iter()
-                                    .filter_map(Value::as_str)
-                                    .map(str::to_string)
-                                    .collect()
-                            })
-                            .unwrap_or_default(),
+                        hosts: strings(s.get("hosts")),
                     })
                     .collect()
             })
             .unwrap_or_default(),
     }
+}
+
+/// The strings of a JSON array (other items skipped); empty when absent.
+fn strings(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn u32_at(v: &Value, key: &str) -> Option<u32> {
@@ -613,16 +598,7 @@ fn destination_rule(d: &Value) -> DestinationRule {
                         .collect()
                 })
                 .unwrap_or_default(),
-            failover_priority: l
-                .get("failoverPriority")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_string)
-                        .collect()
-                })
-                .unwrap_or_default(),
+            failover_priority: strings(l.get("failoverPriority")),
             distribute: l
                 .get("distribute")
                 .and_then(Value::as_array)
