@@ -316,6 +316,38 @@ impl Store {
         self.shared.events.subscribe()
     }
 
+    /// Stores a created (`old` None) or updated object under the next
+    /// resourceVersion, registers the kinds a CRD brings, and tells watchers.
+    fn commit_locked(
+        &self,
+        state: &mut State,
+        rt: &ResourceType,
+        key: ObjKey,
+        mut obj: Value,
+        new_types: Option<Vec<ResourceType>>,
+        old: Option<Arc<Value>>,
+    ) -> Arc<Value> {
+        state.rv += 1;
+        let rv = state.rv;
+        metadata_mut(&mut obj).insert("resourceVersion".into(), json!(rv.to_string()));
+        if let Some(types) = new_types {
+            register_types(state, types);
+        }
+        let stored = Arc::new(obj);
+        state
+            .objects
+            .entry(rt.group_resource())
+            .or_default()
+            .insert(key, stored.clone());
+        let kind = if old.is_some() {
+            EventType::Modified
+        } else {
+            EventType::Added
+        };
+        self.emit(state, kind, &rt.group_resource(), stored.clone(), old);
+        stored
+    }
+
     fn emit(
         &self,
         state: &mut State,
@@ -437,25 +469,7 @@ impl Store {
         if opts.dry_run {
             return Ok(obj);
         }
-        state.rv += 1;
-        let rv = state.rv;
-        metadata_mut(&mut obj).insert("resourceVersion".into(), json!(rv.to_string()));
-        if let Some(types) = new_types {
-            register_types(&mut state, types);
-        }
-        let stored = Arc::new(obj);
-        state
-            .objects
-            .entry(rt.group_resource())
-            .or_default()
-            .insert(key, stored.clone());
-        self.emit(
-            &mut state,
-            EventType::Added,
-            &rt.group_resource(),
-            stored.clone(),
-            None,
-        );
+        let stored = self.commit_locked(&mut state, rt, key, obj, new_types, None);
         Ok((*stored).clone())
     }
 
@@ -599,25 +613,7 @@ impl Store {
             );
             return Ok((*last).clone());
         }
-        state.rv += 1;
-        let rv = state.rv;
-        metadata_mut(&mut obj).insert("resourceVersion".into(), json!(rv.to_string()));
-        if let Some(types) = new_types {
-            register_types(&mut state, types);
-        }
-        let stored = Arc::new(obj);
-        state
-            .objects
-            .entry(rt.group_resource())
-            .or_default()
-            .insert(key, stored.clone());
-        self.emit(
-            &mut state,
-            EventType::Modified,
-            &rt.group_resource(),
-            stored.clone(),
-            Some(old),
-        );
+        let stored = self.commit_locked(&mut state, rt, key, obj, new_types, Some(old));
         Ok((*stored).clone())
     }
 
