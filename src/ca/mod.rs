@@ -76,24 +76,8 @@ impl Root {
     /// A new ECDSA P-256 root: `O=<org>, CN=Root CA`.
     pub fn generate(org: &str, validity_days: u32, now: OffsetDateTime) -> Result<Root, CaError> {
         let what = || "root CA".to_string();
-        let key =
-            KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(|source| CaError::Build {
-                what: what(),
-                source,
-            })?;
-        let mut params = CertificateParams::default();
-        params
-            .distinguished_name
-            .push(DnType::OrganizationName, org);
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "Root CA");
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
+        let (key, mut params) =
+            ca_params(org, "Root CA", BasicConstraints::Unconstrained, &what())?;
         params.not_before = now - BACKDATE;
         params.not_after = now + Duration::days(i64::from(validity_days));
         let cert = params.self_signed(&key).map_err(|source| CaError::Build {
@@ -182,27 +166,15 @@ impl Root {
         now: OffsetDateTime,
     ) -> Result<Intermediate, CaError> {
         let what = || format!("intermediate CA of {cluster}");
-        let key =
-            KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(|source| CaError::Build {
-                what: what(),
-                source,
-            })?;
-        let mut params = CertificateParams::default();
-        params
-            .distinguished_name
-            .push(DnType::OrganizationName, org);
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "Intermediate CA");
+        let (key, mut params) = ca_params(
+            org,
+            "Intermediate CA",
+            BasicConstraints::Constrained(0),
+            &what(),
+        )?;
         params
             .distinguished_name
             .push(DnType::LocalityName, cluster);
-        params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-        params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
         let san = "istiod.istio-system.svc"
             .try_into()
             .map_err(|source| CaError::Build {
@@ -378,6 +350,32 @@ fn set_mode(path: &Path, mode: u32) -> Result<(), CaError> {
     #[cfg(not(unix))]
     let _ = (path, mode);
     Ok(())
+}
+
+/// A fresh ECDSA P-256 key and the parameters every CA certificate here
+/// shares: `O=<org>, CN=<cn>`, CA with `constraint`, cert and CRL signing.
+fn ca_params(
+    org: &str,
+    cn: &str,
+    constraint: BasicConstraints,
+    what: &str,
+) -> Result<(KeyPair, CertificateParams), CaError> {
+    let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(|source| CaError::Build {
+        what: what.to_string(),
+        source,
+    })?;
+    let mut params = CertificateParams::default();
+    params
+        .distinguished_name
+        .push(DnType::OrganizationName, org);
+    params.distinguished_name.push(DnType::CommonName, cn);
+    params.is_ca = IsCa::Ca(constraint);
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    Ok((key, params))
 }
 
 fn ensure_newline(pem: &str) -> String {

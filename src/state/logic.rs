@@ -68,6 +68,17 @@ pub fn validate_key(key: &SnapshotKey) -> Result<(), StateError> {
     Ok(())
 }
 
+/// `replace_plan` applies to the latest run only.
+pub fn check_can_replace_plan(latest: Option<RunId>, run: RunId) -> Result<(), StateError> {
+    if latest != Some(run) {
+        return Err(StateError::CannotResume {
+            run,
+            reason: "only the latest run can take a new plan".into(),
+        });
+    }
+    Ok(())
+}
+
 /// `begin_run` may start a new run unless the latest one is still marked running.
 pub fn check_can_begin(latest: Option<&RunInfo>) -> Result<(), StateError> {
     match latest {

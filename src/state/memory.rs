@@ -266,13 +266,7 @@ impl Store for MemoryStore {
         steps: &[String],
     ) -> Result<RunInfo, StateError> {
         let mut inner = self.lock();
-        let latest = inner.latest().map(|r| r.id);
-        if latest != Some(run) {
-            return Err(StateError::CannotResume {
-                run,
-                reason: "only the latest run can take a new plan".into(),
-            });
-        }
+        logic::check_can_replace_plan(inner.latest().map(|r| r.id), run)?;
         let data = inner.get_mut(run)?;
         let mut added = 0;
         for s in steps {

@@ -807,11 +807,15 @@ impl Store for SledStore {
         snapshots: Vec<(SnapshotKey, Option<Value>)>,
     ) -> Result<StepState, StateError> {
         let state = self.transition(run, step, status, None)?;
-        if snapshots.is_empty() {
-            self.flush()?;
+        // Recording a snapshot flushes, which covers the transition committed
+        // just before; with nothing recorded, flush here.
+        let stored = if snapshots.is_empty() {
+            0
         } else {
-            // Its flush covers the transition committed just before.
-            self.put_snapshots_if_absent(run, step, snapshots)?;
+            self.put_snapshots_if_absent(run, step, snapshots)?
+        };
+        if stored == 0 {
+            self.flush()?;
         }
         self.mirror(run, None);
         Ok(state)
@@ -1022,12 +1026,7 @@ impl Store for SledStore {
         plan: Value,
         steps: &[String],
     ) -> Result<RunInfo, StateError> {
-        if self.latest_run()?.map(|r| r.id) != Some(run) {
-            return Err(StateError::CannotResume {
-                run,
-                reason: "only the latest run can take a new plan".into(),
-            });
-        }
+        logic::check_can_replace_plan(self.latest_run()?.map(|r| r.id), run)?;
         let dir = self.dir.as_path();
         let plan = encode(&plan)?;
         let pending = encode(&StepState::pending())?;
