@@ -66,6 +66,7 @@ pub mod selector;
 mod server;
 pub mod status;
 mod store;
+pub mod testdata;
 mod tls;
 mod validation;
 mod watch;

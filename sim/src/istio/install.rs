@@ -613,11 +613,13 @@ spec:
 
     #[test]
     fn the_east_west_gateway_iop_installs_only_the_gateway() {
-        let text = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/istio/samples/multicluster/eastwest-gateway-iop.network1.generated.yaml"
-        ))
-        .unwrap();
+        let Some(path) = crate::testdata::istio_file(
+            "samples/multicluster/eastwest-gateway-iop.network1.generated.yaml",
+            "the_east_west_gateway_iop_installs_only_the_gateway",
+        ) else {
+            return;
+        };
+        let text = std::fs::read_to_string(path).unwrap();
         let install = iop(&text);
         assert!(!install.istiod);
         let objs = install.objects();

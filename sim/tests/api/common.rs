@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 
 pub const KUBECTL: &str = "/usr/bin/kubectl";
 
-pub fn crd_file() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/istio/crds/crd-all.gen.yaml")
+/// Istio's CRDs, or `None` after saying that `test` skipped.
+pub fn crd_file(test: &str) -> Option<PathBuf> {
+    meshsim::testdata::istio_file("crds/crd-all.gen.yaml", test)
 }
 
 pub async fn start(clusters: usize) -> Sim {

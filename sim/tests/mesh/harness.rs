@@ -5,7 +5,7 @@
 use meshsim::istio::install::Install;
 use meshsim::{Sim, SimConfig, Store};
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 pub const KUBECTL: &str = "/usr/bin/kubectl";
@@ -14,15 +14,21 @@ pub const VERSION: &str = "1.30.3";
 pub const CLUSTERZ: &str =
     "/api/v1/namespaces/istio-system/services/http:istiod:15014/proxy/debug/clusterz";
 
-/// A file or directory of the repository's `shared/` tree (Istio's CRDs and samples).
-pub fn shared(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared")
+/// A file or directory of Istio's own (`crds/...`, `samples/...`), or `None` after saying that
+/// `test` skipped: a test that needs them starts with this.
+pub fn istio(rel: &str, test: &str) -> Option<PathBuf> {
+    meshsim::testdata::istio_file(rel, test)
+}
+
+/// A file of Istio's own, in a test that has checked with [`istio`] that they are there.
+pub fn istio_path(rel: &str) -> PathBuf {
+    meshsim::testdata::istio_dir()
+        .expect("the test checked for Istio's files first")
         .join(rel)
 }
 
 pub fn sample(rel: &str) -> String {
-    std::fs::read_to_string(shared("istio/samples").join(rel)).expect("sample file reads")
+    std::fs::read_to_string(istio_path("samples").join(rel)).expect("sample file reads")
 }
 
 pub async fn start_with(config: SimConfig) -> Sim {
