@@ -1,7 +1,8 @@
 //! migrate: plan and carry out the migration of an Istio mesh from one
 //! Kubernetes cluster to a multi-cluster mesh.
 //!
-//! Dependencies point one way: spec -> phases -> plan -> engine -> cluster/state.
+//! Data flow: a spec becomes steps (`phases`), the steps a plan (`plan`), and the engine runs the plan through `cluster`, checkpointing in `state`.
+//! Imports: `cli` on top; `engine` uses `plan`, `cluster`, `state`, `ca`; `phases` uses `spec` and `plan`; none of the others imports `engine`, `phases` or `cli` (tests/e2e/architecture.rs).
 
 pub mod ca;
 pub mod cli;

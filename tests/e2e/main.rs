@@ -1,6 +1,7 @@
 //! Integration tests: one binary, one module per area, so the suite links once.
 
 mod apply;
+mod architecture;
 mod crds;
 mod demo;
 mod faults;
