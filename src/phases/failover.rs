@@ -4,7 +4,7 @@
 //! drained cluster's backends are scaled to zero; afterwards none comes
 //! from it. Replicas are restored and the Jobs deleted whatever happened.
 
-use super::{Ctx, ROLLOUT_TIMEOUT, discovery, routing, wait};
+use super::{Ctx, ROLLOUT_TIMEOUT, discovery, probe_job, routing, wait};
 use crate::plan::{
     Action, Check, Condition, ObjectRef, Phase, ProbeExpect, Risk, ScaleTarget, Step,
 };
@@ -17,18 +17,16 @@ const PROBE_TIMEOUT: u64 = 300;
 /// curl's `--max-time` per request inside the probe.
 const REQUEST_TIMEOUT_SECS: u32 = 10;
 
-/// The probe Job: a plain curl loop whose URL and count come from the
-/// environment, so it runs unchanged on a real cluster. Its exact shape is the
-/// contract meshsim's kubelet documents and recognises, so the one definition
-/// lives there.
-pub fn probe_job(ft: &FailoverTest, name: &str) -> (ObjectRef, Value) {
+/// The probe Job `name` for the drill `ft`, in the service's namespace,
+/// calling the service `ft.requests` times (the Job is [`probe_job::manifest`]).
+pub fn drill_probe(ft: &FailoverTest, name: &str) -> (ObjectRef, Value) {
     let svc = &ft.service;
     let job = ObjectRef::namespaced("batch/v1", "Job", &svc.namespace, name);
     let url = format!(
         "http://{}.{}:{}{}",
         svc.name, svc.namespace, svc.port, svc.path
     );
-    let manifest = meshsim::mesh::probe::probe_job(
+    let manifest = probe_job::manifest(
         name,
         &svc.namespace,
         &url,
@@ -105,7 +103,7 @@ pub fn steps(ctx: &Ctx<'_>) -> Vec<Step> {
             clusters: ctx.spec.clusters.iter().map(|c| c.name.clone()).collect(),
         },
     });
-    let (job, manifest) = probe_job(ft, "migrate-failover-probe-baseline");
+    let (job, manifest) = drill_probe(ft, "migrate-failover-probe-baseline");
     baseline.forward(Action::Probe {
         cluster: ft.from.clone(),
         job: job.clone(),
@@ -142,7 +140,7 @@ pub fn steps(ctx: &Ctx<'_>) -> Vec<Step> {
         Condition::BackendsDrained,
         ROLLOUT_TIMEOUT,
     ));
-    let (job, manifest) = probe_job(ft, "migrate-failover-probe-drained");
+    let (job, manifest) = drill_probe(ft, "migrate-failover-probe-drained");
     drain.forward(Action::Probe {
         cluster: ft.from.clone(),
         job: job.clone(),

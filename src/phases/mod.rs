@@ -27,6 +27,7 @@ pub mod failover;
 pub mod install;
 pub mod observability;
 pub mod preflight;
+pub mod probe_job;
 pub mod routing;
 pub mod trust;
 
