@@ -1,6 +1,6 @@
 //! What every phase asks of the spec.
 
-use crate::spec::{Cluster, MeshMigration, Role, Spec, Topology};
+use crate::spec::{ClusterSpec, MeshMigration, Role, Spec, Topology};
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -11,7 +11,7 @@ pub struct Ctx<'a> {
     /// More than one distinct network: east-west gateways and the
     /// cross-network Gateway are needed.
     pub multi_network: bool,
-    by_name: HashMap<&'a str, &'a Cluster>,
+    by_name: HashMap<&'a str, &'a ClusterSpec>,
 }
 
 impl<'a> Ctx<'a> {
@@ -35,17 +35,17 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    pub fn clusters(&self) -> &'a [Cluster] {
+    pub fn clusters(&self) -> &'a [ClusterSpec] {
         &self.spec.clusters
     }
 
-    pub fn cluster(&self, name: &str) -> Option<&'a Cluster> {
+    pub fn cluster(&self, name: &str) -> Option<&'a ClusterSpec> {
         self.by_name.get(name).copied()
     }
 
     /// The cluster running the mesh today (the first one should validation
     /// ever let a spec without one through).
-    pub fn source(&self) -> Option<&'a Cluster> {
+    pub fn source(&self) -> Option<&'a ClusterSpec> {
         self.spec
             .clusters
             .iter()
@@ -53,7 +53,7 @@ impl<'a> Ctx<'a> {
             .or(self.spec.clusters.first())
     }
 
-    pub fn is_source(&self, c: &Cluster) -> bool {
+    pub fn is_source(&self, c: &ClusterSpec) -> bool {
         self.source().is_some_and(|s| s.name == c.name)
     }
 
@@ -62,22 +62,22 @@ impl<'a> Ctx<'a> {
     }
 
     /// A remote of a primary-remote mesh (no istiod of its own).
-    pub fn is_remote(&self, c: &Cluster) -> bool {
+    pub fn is_remote(&self, c: &ClusterSpec) -> bool {
         self.primary_remote() && c.role == Some(Role::Remote)
     }
 
     /// Clusters that run istiod and hold Istio configuration.
-    pub fn primaries(&self) -> impl Iterator<Item = &'a Cluster> + '_ {
+    pub fn primaries(&self) -> impl Iterator<Item = &'a ClusterSpec> + '_ {
         self.spec.clusters.iter().filter(|c| !self.is_remote(c))
     }
 
-    pub fn remotes(&self) -> impl Iterator<Item = &'a Cluster> + '_ {
+    pub fn remotes(&self) -> impl Iterator<Item = &'a ClusterSpec> + '_ {
         self.spec.clusters.iter().filter(|c| self.is_remote(c))
     }
 
     /// The primary serving a remote: the one it names, else the source when
     /// it is a primary, else the first primary.
-    pub fn primary_of(&self, remote: &Cluster) -> Option<&'a Cluster> {
+    pub fn primary_of(&self, remote: &ClusterSpec) -> Option<&'a ClusterSpec> {
         remote
             .primary
             .as_deref()
@@ -87,14 +87,14 @@ impl<'a> Ctx<'a> {
     }
 
     /// The remotes served by `primary`.
-    pub fn remotes_of(&self, primary: &Cluster) -> Vec<&'a Cluster> {
+    pub fn remotes_of(&self, primary: &ClusterSpec) -> Vec<&'a ClusterSpec> {
         self.remotes()
             .filter(|r| self.primary_of(r).is_some_and(|p| p.name == primary.name))
             .collect()
     }
 
     /// The primary-side cluster that holds the configuration for `c`.
-    pub fn config_cluster(&self, c: &'a Cluster) -> &'a Cluster {
+    pub fn config_cluster(&self, c: &'a ClusterSpec) -> &'a ClusterSpec {
         if self.is_remote(c) {
             self.primary_of(c).unwrap_or(c)
         } else {
@@ -105,12 +105,12 @@ impl<'a> Ctx<'a> {
     /// A primary (not remote) with its own east-west gateway installed in
     /// phase 1: every primary of a multi-network mesh, and every primary
     /// serving remotes (istiod is exposed through it).
-    pub fn primary_has_eastwest(&self, c: &Cluster) -> bool {
+    pub fn primary_has_eastwest(&self, c: &ClusterSpec) -> bool {
         !self.is_remote(c) && (self.multi_network || !self.remotes_of(c).is_empty())
     }
 
     /// Injected namespaces to restart in `c`.
-    pub fn workload_namespaces(&self, c: &Cluster) -> &'a [String] {
+    pub fn workload_namespaces(&self, c: &ClusterSpec) -> &'a [String] {
         self.spec
             .workloads
             .per_cluster

@@ -8,7 +8,7 @@ use super::{Ctx, ISTIO_SYSTEM, WORKLOADS_TIMEOUT, install, istiod, restore, trus
 use crate::plan::{
     Action, Condition, ObjectRef, Phase, RemoteKubeconfig, Risk, SecretSource, Step,
 };
-use crate::spec::Cluster;
+use crate::spec::ClusterSpec;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
@@ -42,9 +42,9 @@ pub fn remote_secret(read: &str) -> ObjectRef {
 
 /// Ordered pairs (into, read). Multi-primary: every ordered pair. Primary-
 /// remote: every ordered pair of primaries, and each remote read by its primary.
-pub fn pairs<'a>(ctx: &Ctx<'a>) -> Vec<(&'a Cluster, &'a Cluster)> {
+pub fn pairs<'a>(ctx: &Ctx<'a>) -> Vec<(&'a ClusterSpec, &'a ClusterSpec)> {
     let mut out = Vec::new();
-    let primaries: Vec<&Cluster> = ctx.primaries().collect();
+    let primaries: Vec<&ClusterSpec> = ctx.primaries().collect();
     for a in &primaries {
         for b in &primaries {
             if a.name != b.name {
@@ -159,7 +159,7 @@ pub fn remote_kubeconfig(cluster: &str, server: &str, ca_data_base64: &str, toke
 pub fn steps(ctx: &Ctx<'_>) -> Vec<Step> {
     let pairs = pairs(ctx);
     let mut out = Vec::new();
-    let mut read: Vec<&Cluster> = pairs.iter().map(|(_, b)| *b).collect();
+    let mut read: Vec<&ClusterSpec> = pairs.iter().map(|(_, b)| *b).collect();
     read.sort_by(|a, b| a.name.cmp(&b.name));
     read.dedup_by(|a, b| a.name == b.name);
     for b in read {

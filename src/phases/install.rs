@@ -10,7 +10,7 @@ use crate::plan::{
     Action, Condition, FileContent, GeneratedFile, ObjectRef, Phase, Risk, RuntimeValue, Step,
     Substitution,
 };
-use crate::spec::{Cluster, RootTransition, TrustRoot};
+use crate::spec::{ClusterSpec, RootTransition, TrustRoot};
 use serde_json::{Value, json};
 
 pub fn id(cluster: &str) -> String {
@@ -61,7 +61,7 @@ fn multi_root(ctx: &Ctx<'_>) -> bool {
 }
 
 /// The IstioOperator of one cluster.
-pub fn istio_operator(ctx: &Ctx<'_>, c: &Cluster) -> (Value, Vec<Substitution>) {
+pub fn istio_operator(ctx: &Ctx<'_>, c: &ClusterSpec) -> (Value, Vec<Substitution>) {
     let mut global = json!({
         "meshID": ctx.spec.mesh.id,
         "multiCluster": { "clusterName": c.name },
@@ -162,7 +162,7 @@ pub fn eastwest_operator(network: Option<&str>) -> Value {
 }
 
 /// Forward and rollback actions installing the east-west gateway on `c`.
-pub fn eastwest_actions(ctx: &Ctx<'_>, c: &Cluster, step: &mut Step) {
+pub fn eastwest_actions(ctx: &Ctx<'_>, c: &ClusterSpec, step: &mut Step) {
     let file = yaml_file(
         format!("eastwest-{}.yaml", c.name),
         &eastwest_operator(c.network.as_deref()),
@@ -231,7 +231,7 @@ pub fn steps(ctx: &Ctx<'_>) -> Vec<Step> {
     out
 }
 
-fn control_plane(ctx: &Ctx<'_>, c: &Cluster) -> Step {
+fn control_plane(ctx: &Ctx<'_>, c: &ClusterSpec) -> Step {
     let source = ctx.is_source(c);
     let remote = ctx.is_remote(c);
     let primary = ctx.primary_of(c).map(|p| p.name.clone());
@@ -442,7 +442,7 @@ pub fn expose_istiod_objects() -> Vec<(ObjectRef, Value)> {
     ]
 }
 
-fn expose_istiod(c: &Cluster) -> Step {
+fn expose_istiod(c: &ClusterSpec) -> Step {
     let mut s = Step::new(
         Phase::Install,
         expose_istiod_id(&c.name),
@@ -462,7 +462,7 @@ fn expose_istiod(c: &Cluster) -> Step {
     s
 }
 
-fn restart_source_workloads(ctx: &Ctx<'_>, c: &Cluster) -> Step {
+fn restart_source_workloads(ctx: &Ctx<'_>, c: &ClusterSpec) -> Step {
     let namespaces = ctx.workload_namespaces(c);
     let mut s = Step::new(
         Phase::Install,

@@ -5,7 +5,9 @@
 
 use super::{Ctx, ISTIO_SYSTEM, discovery, install, restore};
 use crate::plan::{ObjectRef, Phase, Risk, Step};
-use crate::spec::{AuthorizationPolicy, Cluster, DestinationRule, ObjectSpec, OutlierDetection};
+use crate::spec::{
+    AuthorizationPolicy, ClusterSpec, DestinationRule, ObjectSpec, OutlierDetection,
+};
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
@@ -20,7 +22,7 @@ pub fn id(cluster: &str) -> String {
 /// for all, in list order otherwise.
 fn targets<'a>(ctx: &Ctx<'a>, names: &[String]) -> Vec<&'a str> {
     let mut out: Vec<&str> = Vec::new();
-    let mut add = |c: &'a Cluster| {
+    let mut add = |c: &'a ClusterSpec| {
         let config = ctx.config_cluster(c).name.as_str();
         if !out.contains(&config) {
             out.push(config);
@@ -249,7 +251,12 @@ pub fn ids(ctx: &Ctx<'_>) -> Vec<String> {
     names.into_iter().map(id).collect()
 }
 
-fn step(ctx: &Ctx<'_>, c: &Cluster, list: Vec<(ObjectRef, Value)>, discovery: Vec<String>) -> Step {
+fn step(
+    ctx: &Ctx<'_>,
+    c: &ClusterSpec,
+    list: Vec<(ObjectRef, Value)>,
+    discovery: Vec<String>,
+) -> Step {
     let drs = list
         .iter()
         .filter(|(o, _)| o.kind == "DestinationRule")

@@ -17,7 +17,7 @@ use super::{
     wait,
 };
 use crate::plan::{Action, Condition, LocalOp, ObjectRef, Phase, Risk, SecretSource, Step};
-use crate::spec::{Cluster, RootTransition, TrustRoot};
+use crate::spec::{ClusterSpec, RootTransition, TrustRoot};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -62,7 +62,7 @@ fn drop_old_id(cluster: &str) -> String {
 
 /// The step after which `c` trusts (and signs with) the mesh root: what
 /// discovery waits for. Remotes follow their primary.
-pub fn done_id(ctx: &Ctx<'_>, c: &Cluster) -> String {
+pub fn done_id(ctx: &Ctx<'_>, c: &ClusterSpec) -> String {
     let c = ctx.config_cluster(c);
     match mode(ctx) {
         Mode::Adopt | Mode::RestartAll => id(&c.name),
@@ -97,7 +97,7 @@ fn apply_cacerts(cluster: &str, dir: PathBuf) -> Action {
 /// matters, and restart the workloads there.
 fn switch_actions(
     ctx: &Ctx<'_>,
-    c: &Cluster,
+    c: &ClusterSpec,
     contains: &[PathBuf],
     lacks: &[PathBuf],
     out: &mut Vec<Action>,
@@ -137,7 +137,7 @@ fn switch_actions(
 
 /// Rollback: put `cacerts` back (`previous` stage's files, or the snapshot),
 /// restart istiod and the workloads.
-fn undo_actions(ctx: &Ctx<'_>, c: &Cluster, previous: Option<PathBuf>, out: &mut Vec<Action>) {
+fn undo_actions(ctx: &Ctx<'_>, c: &ClusterSpec, previous: Option<PathBuf>, out: &mut Vec<Action>) {
     out.push(match previous {
         Some(dir) => apply_cacerts(&c.name, dir),
         None => restore(&c.name, &cacerts()),
@@ -163,7 +163,7 @@ fn undo_actions(ctx: &Ctx<'_>, c: &Cluster, previous: Option<PathBuf>, out: &mut
 
 /// Needs of the first trust step of `c`: the root, its install, and on the
 /// source the end of the install-time workload restart.
-fn first_needs(ctx: &Ctx<'_>, c: &Cluster, s: &mut Step) {
+fn first_needs(ctx: &Ctx<'_>, c: &ClusterSpec, s: &mut Step) {
     s.need(ROOT_ID);
     s.need(install::id(&c.name));
     if ctx.is_source(c) && !ctx.workload_namespaces(c).is_empty() {
@@ -253,7 +253,7 @@ pub fn steps(ctx: &Ctx<'_>) -> Vec<Step> {
 
     let new_root = root_cert("root", ctx);
     let old_root = root_cert("root-old", ctx);
-    let primaries: Vec<&Cluster> = ctx.primaries().collect();
+    let primaries: Vec<&ClusterSpec> = ctx.primaries().collect();
     for c in &primaries {
         let is_source = ctx.is_source(c);
         let sign = |dir: PathBuf, trusted: Vec<PathBuf>| Action::Local {

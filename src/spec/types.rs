@@ -51,7 +51,7 @@ pub struct Spec {
     pub mesh: Mesh,
     pub topology: Topology,
     pub installer: Installer,
-    pub clusters: Vec<Cluster>,
+    pub clusters: Vec<ClusterSpec>,
     pub trust: Trust,
     #[serde(default)]
     pub routing: Routing,
@@ -110,7 +110,7 @@ pub enum InstallerKind {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Cluster {
+pub struct ClusterSpec {
     /// The Istio cluster ID (`values.global.multiCluster.clusterName`); a DNS-1123 label.
     pub name: String,
     /// The kubeconfig context used to reach it.
