@@ -12,15 +12,22 @@ use crate::spec::ClusterSpec;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
+/// The ServiceAccount remote secrets read a cluster as.
 pub const READER_SA: &str = "istio-reader-service-account";
+/// The ClusterRole (and ClusterRoleBinding) of the reader.
 pub const READER_ROLE: &str = "istio-reader-clusterrole-istio-system";
+/// The legacy token Secret of the reader, whose token remote secrets embed.
 pub const TOKEN_SECRET: &str = "istio-reader-service-account-istio-remote-secret-token";
+/// A remote secret is `istio-remote-secret-<cluster read>`.
 pub const REMOTE_SECRET_PREFIX: &str = "istio-remote-secret-";
+/// The label by which istiod finds remote secrets.
 pub const MULTICLUSTER_LABEL: &str = "istio/multiCluster";
+/// The annotation naming the cluster a remote secret reads.
 pub const CLUSTER_ANNOTATION: &str = "networking.istio.io/cluster";
 const TOKEN_TIMEOUT: u64 = 60;
 const SYNC_TIMEOUT: u64 = 120;
 
+/// `discovery/<cluster>/reader`: the reader identity on a cluster.
 pub fn reader_id(cluster: &str) -> String {
     format!("discovery/{cluster}/reader")
 }
@@ -28,14 +35,17 @@ pub fn reader_id(cluster: &str) -> String {
 pub fn pair_id(into: &str, read: &str) -> String {
     format!("discovery/{into}<-{read}")
 }
+/// `discovery/<cluster>/eastwest`: a remote's east-west gateway.
 pub fn eastwest_id(cluster: &str) -> String {
     format!("discovery/{cluster}/eastwest")
 }
 
+/// The reader's token Secret in `istio-system`.
 pub fn token_secret() -> ObjectRef {
     ObjectRef::secret(ISTIO_SYSTEM, TOKEN_SECRET)
 }
 
+/// The remote secret for reading the cluster `read`.
 pub fn remote_secret(read: &str) -> ObjectRef {
     ObjectRef::secret(ISTIO_SYSTEM, &format!("{REMOTE_SECRET_PREFIX}{read}"))
 }

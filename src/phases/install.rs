@@ -13,21 +13,28 @@ use crate::plan::{
 use crate::spec::{ClusterSpec, RootTransition, TrustRoot};
 use serde_json::{Value, json};
 
+/// `install/<cluster>`: Istio's control plane on a cluster.
 pub fn id(cluster: &str) -> String {
     format!("install/{cluster}")
 }
+/// `install/<cluster>/eastwest`: a primary's east-west gateway.
 pub fn eastwest_id(cluster: &str) -> String {
     format!("install/{cluster}/eastwest")
 }
+/// `install/<cluster>/expose-istiod`: a primary's istiod exposed for its remotes.
 pub fn expose_istiod_id(cluster: &str) -> String {
     format!("install/{cluster}/expose-istiod")
 }
+/// `install/<cluster>/restart-workloads`: the source's workloads re-injected.
 pub fn restart_id(cluster: &str) -> String {
     format!("install/{cluster}/restart-workloads")
 }
 
+/// The label on `istio-system` that gives istiod its cluster's network.
 pub const NETWORK_LABEL: &str = "topology.istio.io/network";
+/// The annotation on a remote's `istio-system` naming the primary that leads it.
 pub const CONTROL_PLANE_CLUSTERS: &str = "topology.istio.io/controlPlaneClusters";
+/// The east-west gateway's name (Deployment and Service).
 pub const EASTWEST: &str = "istio-eastwestgateway";
 
 /// What rollback restores (and re-installs from) on a cluster: Istio keeps
@@ -47,6 +54,7 @@ pub fn eastwest_placeholder(primary: &str) -> String {
     format!("${{eastwest-address:{primary}}}")
 }
 
+/// The east-west gateway's Service, whose LoadBalancer address peers dial.
 pub fn eastwest_service() -> ObjectRef {
     ObjectRef::service(ISTIO_SYSTEM, EASTWEST)
 }

@@ -11,9 +11,12 @@ use crate::spec::{
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
+/// The API version of Istio's networking objects.
 pub const NETWORKING: &str = "networking.istio.io/v1";
+/// The API version of Istio's security objects.
 pub const SECURITY: &str = "security.istio.io/v1";
 
+/// `routing/<cluster>`: the routing objects of one config cluster.
 pub fn id(cluster: &str) -> String {
     format!("routing/{cluster}")
 }
@@ -73,6 +76,8 @@ pub fn outlier_detection(od: &OutlierDetection) -> Value {
     Value::Object(out)
 }
 
+/// The `spec` of a DestinationRule: its host, locality load balancing
+/// (failover priorities and rules) and outlier detection.
 pub fn destination_rule_spec(dr: &DestinationRule) -> Value {
     let mut policy = Map::new();
     if let Some(lb) = &dr.locality_lb {
@@ -103,6 +108,8 @@ pub fn destination_rule_spec(dr: &DestinationRule) -> Value {
     spec
 }
 
+/// The cross-network Gateway (FACTS 2.2): the east-west gateway passes
+/// mTLS through on 15443 for `hosts` (`*.local` when none are given).
 pub fn cross_network_gateway(hosts: &[String]) -> (ObjectRef, Value) {
     let hosts: Vec<&str> = if hosts.is_empty() {
         vec!["*.local"]

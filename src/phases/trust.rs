@@ -22,7 +22,9 @@ use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+/// The step that adopts, generates or imports the mesh root.
 pub const ROOT_ID: &str = "trust/root";
+/// The four keys of Istio's `cacerts` Secret (plugged-in CA).
 pub const CACERTS_KEYS: [&str; 4] = [
     "ca-cert.pem",
     "ca-key.pem",
@@ -47,6 +49,7 @@ fn mode(ctx: &Ctx<'_>) -> Mode {
     }
 }
 
+/// `trust/<cluster>`: the one switch of adopt and restart-all.
 pub fn id(cluster: &str) -> String {
     format!("trust/{cluster}")
 }
@@ -70,6 +73,7 @@ pub fn done_id(ctx: &Ctx<'_>, c: &ClusterSpec) -> String {
     }
 }
 
+/// The `cacerts` Secret istiod signs with when it is present.
 pub fn cacerts() -> ObjectRef {
     ObjectRef::secret(ISTIO_SYSTEM, "cacerts")
 }

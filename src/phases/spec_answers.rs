@@ -1,4 +1,5 @@
-//! What every phase asks of the spec.
+//! What every phase asks of the spec (which cluster is the source, which
+//! are primaries or remotes, where certificates go), answered once in [`Ctx`].
 
 use crate::spec::{ClusterSpec, MeshMigration, Role, Spec, Topology};
 use std::collections::{BTreeSet, HashMap};
@@ -6,7 +7,9 @@ use std::path::{Path, PathBuf};
 
 /// The spec with the questions phases ask answered once.
 pub struct Ctx<'a> {
+    /// The whole document (metadata included).
     pub doc: &'a MeshMigration,
+    /// Its `spec`, which phases read most.
     pub spec: &'a Spec,
     /// More than one distinct network: east-west gateways and the
     /// cross-network Gateway are needed.
@@ -15,6 +18,7 @@ pub struct Ctx<'a> {
 }
 
 impl<'a> Ctx<'a> {
+    /// Answers the questions once for `doc`.
     pub fn new(doc: &'a MeshMigration) -> Ctx<'a> {
         let networks: BTreeSet<&str> = doc
             .spec
@@ -35,10 +39,12 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// Every cluster, in spec order.
     pub fn clusters(&self) -> &'a [ClusterSpec] {
         &self.spec.clusters
     }
 
+    /// The cluster called `name`.
     pub fn cluster(&self, name: &str) -> Option<&'a ClusterSpec> {
         self.by_name.get(name).copied()
     }
@@ -53,10 +59,12 @@ impl<'a> Ctx<'a> {
             .or(self.spec.clusters.first())
     }
 
+    /// Whether `c` is the cluster running the mesh today.
     pub fn is_source(&self, c: &ClusterSpec) -> bool {
         self.source().is_some_and(|s| s.name == c.name)
     }
 
+    /// Whether the mesh is primary-remote (else multi-primary).
     pub fn primary_remote(&self) -> bool {
         self.spec.topology == Topology::PrimaryRemote
     }
@@ -71,6 +79,7 @@ impl<'a> Ctx<'a> {
         self.spec.clusters.iter().filter(|c| !self.is_remote(c))
     }
 
+    /// The remotes of a primary-remote mesh, in spec order.
     pub fn remotes(&self) -> impl Iterator<Item = &'a ClusterSpec> + '_ {
         self.spec.clusters.iter().filter(|c| self.is_remote(c))
     }
@@ -118,10 +127,12 @@ impl<'a> Ctx<'a> {
             .unwrap_or(&self.spec.workloads.restart_namespaces)
     }
 
+    /// Where certificates and keys are written on this machine.
     pub fn cert_dir(&self) -> &'a Path {
         &self.spec.trust.cert_dir
     }
 
+    /// A path under [`cert_dir`](Self::cert_dir), joined from `parts`.
     pub fn cert_path(&self, parts: &[&str]) -> PathBuf {
         let mut p = self.cert_dir().to_path_buf();
         for part in parts {
