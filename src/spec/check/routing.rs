@@ -2,7 +2,9 @@
 //! own validation, FACTS.md section 6), VirtualServices and ServiceEntries.
 
 use super::{Checker, formats};
-use crate::spec::types::{AuthorizationPolicy, DestinationRule, ObjectSpec, OutlierDetection};
+use crate::spec::mesh_migration::{
+    AuthorizationPolicy, DestinationRule, ObjectSpec, OutlierDetection,
+};
 use std::collections::HashMap;
 
 /// failoverPriority labels that name a locality level; Istio rejects them

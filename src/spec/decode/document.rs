@@ -1,9 +1,9 @@
 //! The MeshMigration document, field by field. The field lists are the YAML
-//! names of `types.rs` (a round-trip test keeps them in step with serde).
+//! names of `mesh_migration.rs` (a round-trip test keeps them in step with serde).
 
 use super::{Decoder, child};
+use crate::spec::mesh_migration::*;
 use crate::spec::suggest;
-use crate::spec::types::*;
 use crate::spec::yaml::{YamlNode, shorten};
 use std::collections::BTreeMap;
 
