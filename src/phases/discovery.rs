@@ -8,19 +8,26 @@ use super::{Ctx, ISTIO_SYSTEM, WORKLOADS_TIMEOUT, install, istiod, restore, trus
 use crate::plan::{
     Action, Condition, ObjectRef, Phase, RemoteKubeconfig, Risk, SecretSource, Step,
 };
-use crate::spec::Cluster;
+use crate::spec::ClusterSpec;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
+/// The ServiceAccount remote secrets read a cluster as.
 pub const READER_SA: &str = "istio-reader-service-account";
+/// The ClusterRole (and ClusterRoleBinding) of the reader.
 pub const READER_ROLE: &str = "istio-reader-clusterrole-istio-system";
+/// The legacy token Secret of the reader, whose token remote secrets embed.
 pub const TOKEN_SECRET: &str = "istio-reader-service-account-istio-remote-secret-token";
+/// A remote secret is `istio-remote-secret-<cluster read>`.
 pub const REMOTE_SECRET_PREFIX: &str = "istio-remote-secret-";
+/// The label by which istiod finds remote secrets.
 pub const MULTICLUSTER_LABEL: &str = "istio/multiCluster";
+/// The annotation naming the cluster a remote secret reads.
 pub const CLUSTER_ANNOTATION: &str = "networking.istio.io/cluster";
 const TOKEN_TIMEOUT: u64 = 60;
 const SYNC_TIMEOUT: u64 = 120;
 
+/// `discovery/<cluster>/reader`: the reader identity on a cluster.
 pub fn reader_id(cluster: &str) -> String {
     format!("discovery/{cluster}/reader")
 }
@@ -28,23 +35,26 @@ pub fn reader_id(cluster: &str) -> String {
 pub fn pair_id(into: &str, read: &str) -> String {
     format!("discovery/{into}<-{read}")
 }
+/// `discovery/<cluster>/eastwest`: a remote's east-west gateway.
 pub fn eastwest_id(cluster: &str) -> String {
     format!("discovery/{cluster}/eastwest")
 }
 
+/// The reader's token Secret in `istio-system`.
 pub fn token_secret() -> ObjectRef {
     ObjectRef::secret(ISTIO_SYSTEM, TOKEN_SECRET)
 }
 
+/// The remote secret for reading the cluster `read`.
 pub fn remote_secret(read: &str) -> ObjectRef {
     ObjectRef::secret(ISTIO_SYSTEM, &format!("{REMOTE_SECRET_PREFIX}{read}"))
 }
 
 /// Ordered pairs (into, read). Multi-primary: every ordered pair. Primary-
 /// remote: every ordered pair of primaries, and each remote read by its primary.
-pub fn pairs<'a>(ctx: &Ctx<'a>) -> Vec<(&'a Cluster, &'a Cluster)> {
+pub fn pairs<'a>(ctx: &Ctx<'a>) -> Vec<(&'a ClusterSpec, &'a ClusterSpec)> {
     let mut out = Vec::new();
-    let primaries: Vec<&Cluster> = ctx.primaries().collect();
+    let primaries: Vec<&ClusterSpec> = ctx.primaries().collect();
     for a in &primaries {
         for b in &primaries {
             if a.name != b.name {
@@ -156,126 +166,148 @@ pub fn remote_kubeconfig(cluster: &str, server: &str, ca_data_base64: &str, toke
     super::to_yaml(&config)
 }
 
+/// Every discovery step: a reader identity on each cluster that is read,
+/// then per pair the remote secret, and a remote's east-west gateway once
+/// its primary reads it (multi-network).
 pub fn steps(ctx: &Ctx<'_>) -> Vec<Step> {
     let pairs = pairs(ctx);
-    let mut out = Vec::new();
-    let mut read: Vec<&Cluster> = pairs.iter().map(|(_, b)| *b).collect();
+    let mut read: Vec<&ClusterSpec> = pairs.iter().map(|(_, b)| *b).collect();
     read.sort_by(|a, b| a.name.cmp(&b.name));
     read.dedup_by(|a, b| a.name == b.name);
-    for b in read {
-        let mut s = Step::new(
-            Phase::Discovery,
-            reader_id(&b.name),
-            format!(
-                "Reader identity on {}: ServiceAccount {READER_SA}, ClusterRole and binding {READER_ROLE}, legacy token Secret; wait for the token.",
-                b.name
-            ),
-        );
-        s.need(install::id(&b.name));
-        let objects = reader_objects(ctx.is_remote(b));
-        for (object, meta, body) in &objects {
-            s.forward(super::apply(&b.name, object, meta.clone(), body.clone()));
-        }
-        s.forward(wait(
-            &b.name,
-            token_secret(),
-            Condition::SecretHasKeys {
-                keys: vec!["token".into(), "ca.crt".into()],
-            },
-            TOKEN_TIMEOUT,
-        ));
-        for (object, _, _) in objects.iter().rev() {
-            s.rollback(restore(&b.name, object));
-        }
-        out.push(s);
-    }
-
+    let mut out: Vec<Step> = read.into_iter().map(|b| reader_step(ctx, b)).collect();
     for (a, b) in &pairs {
-        let mut s = Step::new(
-            Phase::Discovery,
-            pair_id(&a.name, &b.name),
-            format!(
-                "{}'s istiod reads {}: Secret istio-remote-secret-{} in {}/istio-system, then wait until it is synced.",
-                a.name, b.name, b.name, a.name
-            ),
-        );
-        s.need(reader_id(&b.name));
-        s.need(install::id(&a.name));
-        s.need(trust::done_id(ctx, a));
-        s.need(trust::done_id(ctx, b));
-        let object = remote_secret(&b.name);
-        let manifest = super::manifest(
-            &object,
-            json!({
-                "labels": { MULTICLUSTER_LABEL: "true" },
-                "annotations": { CLUSTER_ANNOTATION: b.name },
-            }),
-            json!({}),
-        );
-        s.forward(Action::Apply {
-            cluster: a.name.clone(),
-            object: object.clone(),
-            manifest,
-            secret_data: BTreeMap::from([(
-                b.name.clone(),
-                SecretSource::RemoteKubeconfig(Box::new(RemoteKubeconfig {
-                    cluster: b.name.clone(),
-                    context: b.context.clone(),
-                    token_secret: token_secret(),
-                })),
-            )]),
-        });
-        s.forward(wait(
-            &a.name,
-            istiod(),
-            Condition::RemoteClusterSynced {
-                remote: b.name.clone(),
-            },
-            SYNC_TIMEOUT,
-        ));
-        if ctx.is_remote(b) {
-            // The primary leads the remote only with EXTERNAL_ISTIOD and the
-            // controlPlaneClusters annotation: then it writes the root there (FACTS 3.4).
-            s.forward(wait(
-                &b.name,
-                ObjectRef::config_map(ISTIO_SYSTEM, "istio-ca-root-cert"),
-                Condition::ConfigMapHasRoots {
-                    key: "root-cert.pem".into(),
-                    contains: vec![ctx.cert_path(&["root", "root-cert.pem"])],
-                    lacks: Vec::new(),
-                },
-                SYNC_TIMEOUT,
-            ));
-        }
-        if ctx.is_remote(b) {
-            // Pods that ran before the remote had a webhook are not injected:
-            // now the primary injects and serves them. Rollback of the
-            // remote's install restarts them again, uninjected.
-            for ns in ctx.workload_namespaces(b) {
-                s.forward(Action::RestartWorkloads {
-                    cluster: b.name.clone(),
-                    namespace: ns.clone(),
-                    timeout_seconds: WORKLOADS_TIMEOUT,
-                });
-                s.risk(Risk::WorkloadRestart);
-            }
-        }
-        s.rollback(restore(&a.name, &object));
-        out.push(s);
-
+        out.push(remote_secret_step(ctx, a, b));
         if ctx.is_remote(b) && ctx.multi_network {
-            let mut gw = Step::new(
-                Phase::Discovery,
-                eastwest_id(&b.name),
-                format!(
-                    "East-west gateway on remote {}: its proxy is served by {}'s istiod, which knows {} from now on.",
-                    b.name, a.name, b.name
-                ),
-            );
-            gw.need(pair_id(&a.name, &b.name));
-            install::eastwest_actions(ctx, b, &mut gw);
-            out.push(gw);
+            out.push(remote_eastwest_step(ctx, a, b));
         }
     }
     out
+}
+
+/// The reader identity on `b` and its token, which remote secrets embed.
+fn reader_step(ctx: &Ctx<'_>, b: &ClusterSpec) -> Step {
+    let mut s = Step::new(
+        Phase::Discovery,
+        reader_id(&b.name),
+        format!(
+            "Reader identity on {}: ServiceAccount {READER_SA}, ClusterRole and binding {READER_ROLE}, legacy token Secret; wait for the token.",
+            b.name
+        ),
+    );
+    s.need(install::id(&b.name));
+    let objects = reader_objects(ctx.is_remote(b));
+    for (object, meta, body) in &objects {
+        s.forward(super::apply(&b.name, object, meta.clone(), body.clone()));
+    }
+    s.forward(wait(
+        &b.name,
+        token_secret(),
+        Condition::SecretHasKeys {
+            keys: vec!["token".into(), "ca.crt".into()],
+        },
+        TOKEN_TIMEOUT,
+    ));
+    for (object, _, _) in objects.iter().rev() {
+        s.rollback(restore(&b.name, object));
+    }
+    s
+}
+
+/// `a`'s istiod reads `b`: the remote secret in `a`, then wait until istiod
+/// synced it. A remote `b` then gets the root from `a` and its workloads
+/// are restarted to be injected.
+fn remote_secret_step(ctx: &Ctx<'_>, a: &ClusterSpec, b: &ClusterSpec) -> Step {
+    let mut s = Step::new(
+        Phase::Discovery,
+        pair_id(&a.name, &b.name),
+        format!(
+            "{}'s istiod reads {}: Secret istio-remote-secret-{} in {}/istio-system, then wait until it is synced.",
+            a.name, b.name, b.name, a.name
+        ),
+    );
+    s.need(reader_id(&b.name));
+    s.need(install::id(&a.name));
+    s.need(trust::done_id(ctx, a));
+    s.need(trust::done_id(ctx, b));
+    let object = remote_secret(&b.name);
+    s.forward(apply_remote_secret(a, b));
+    s.forward(wait(
+        &a.name,
+        istiod(),
+        Condition::RemoteClusterSynced {
+            remote: b.name.clone(),
+        },
+        SYNC_TIMEOUT,
+    ));
+    if ctx.is_remote(b) {
+        // The primary leads the remote only with EXTERNAL_ISTIOD and the
+        // controlPlaneClusters annotation: then it writes the root there (FACTS 3.4).
+        s.forward(wait(
+            &b.name,
+            ObjectRef::config_map(ISTIO_SYSTEM, "istio-ca-root-cert"),
+            Condition::ConfigMapHasRoots {
+                key: "root-cert.pem".into(),
+                contains: vec![ctx.cert_path(&["root", "root-cert.pem"])],
+                lacks: Vec::new(),
+            },
+            SYNC_TIMEOUT,
+        ));
+        // Pods that ran before the remote had a webhook are not injected:
+        // now the primary injects and serves them. Rollback of the
+        // remote's install restarts them again, uninjected.
+        for ns in ctx.workload_namespaces(b) {
+            s.forward(Action::RestartWorkloads {
+                cluster: b.name.clone(),
+                namespace: ns.clone(),
+                timeout_seconds: WORKLOADS_TIMEOUT,
+            });
+            s.risk(Risk::WorkloadRestart);
+        }
+    }
+    s.rollback(restore(&a.name, &object));
+    s
+}
+
+/// The Secret `istio-remote-secret-<b>` in `a`; its kubeconfig is built by
+/// the engine from `b`'s reader token when it applies.
+fn apply_remote_secret(a: &ClusterSpec, b: &ClusterSpec) -> Action {
+    let object = remote_secret(&b.name);
+    let manifest = super::manifest(
+        &object,
+        json!({
+            "labels": { MULTICLUSTER_LABEL: "true" },
+            "annotations": { CLUSTER_ANNOTATION: b.name },
+        }),
+        json!({}),
+    );
+    Action::Apply {
+        cluster: a.name.clone(),
+        object,
+        manifest,
+        secret_data: BTreeMap::from([(
+            b.name.clone(),
+            SecretSource::RemoteKubeconfig(Box::new(RemoteKubeconfig {
+                cluster: b.name.clone(),
+                context: b.context.clone(),
+                token_secret: token_secret(),
+            })),
+        )]),
+    }
+}
+
+/// A remote's east-west gateway (primary-remote, multi-network): its proxy
+/// is served by the primary `a`'s istiod, which knows `b` only from its
+/// remote secret on.
+fn remote_eastwest_step(ctx: &Ctx<'_>, a: &ClusterSpec, b: &ClusterSpec) -> Step {
+    let mut gw = Step::new(
+        Phase::Discovery,
+        eastwest_id(&b.name),
+        format!(
+            "East-west gateway on remote {}: its proxy is served by {}'s istiod, which knows {} from now on.",
+            b.name, a.name, b.name
+        ),
+    );
+    gw.need(pair_id(&a.name, &b.name));
+    install::eastwest_actions(ctx, b, &mut gw);
+    gw
 }

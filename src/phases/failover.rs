@@ -4,31 +4,32 @@
 //! drained cluster's backends are scaled to zero; afterwards none comes
 //! from it. Replicas are restored and the Jobs deleted whatever happened.
 
-use super::{Ctx, ROLLOUT_TIMEOUT, discovery, routing, wait};
+use super::{Ctx, ROLLOUT_TIMEOUT, discovery, probe_job, routing, wait};
 use crate::plan::{
     Action, Check, Condition, ObjectRef, Phase, ProbeExpect, Risk, ScaleTarget, Step,
 };
 use crate::spec::FailoverTest;
 use serde_json::Value;
 
+/// The step probing before anything is drained.
 pub const BASELINE_ID: &str = "failover/baseline";
+/// The step draining one cluster and probing again.
 pub const DRAIN_ID: &str = "failover/drain";
+/// How long one probe Job may take, all its requests included.
 const PROBE_TIMEOUT: u64 = 300;
 /// curl's `--max-time` per request inside the probe.
 const REQUEST_TIMEOUT_SECS: u32 = 10;
 
-/// The probe Job: a plain curl loop whose URL and count come from the
-/// environment, so it runs unchanged on a real cluster. Its exact shape is the
-/// contract meshsim's kubelet documents and recognises, so the one definition
-/// lives there.
-pub fn probe_job(ft: &FailoverTest, name: &str) -> (ObjectRef, Value) {
+/// The probe Job `name` for the drill `ft`, in the service's namespace,
+/// calling the service `ft.requests` times (the Job is [`probe_job::manifest`]).
+pub fn drill_probe(ft: &FailoverTest, name: &str) -> (ObjectRef, Value) {
     let svc = &ft.service;
     let job = ObjectRef::namespaced("batch/v1", "Job", &svc.namespace, name);
     let url = format!(
         "http://{}.{}:{}{}",
         svc.name, svc.namespace, svc.port, svc.path
     );
-    let manifest = meshsim::mesh::probe::probe_job(
+    let manifest = probe_job::manifest(
         name,
         &svc.namespace,
         &url,
@@ -38,17 +39,33 @@ pub fn probe_job(ft: &FailoverTest, name: &str) -> (ObjectRef, Value) {
     (job, manifest)
 }
 
+/// The drill's two steps, when the spec asks for one: the baseline probe,
+/// then the drain of one cluster.
 pub fn steps(ctx: &Ctx<'_>) -> Vec<Step> {
     let Some(ft) = &ctx.spec.failover_test else {
         return Vec::new();
     };
-    let service = ObjectRef::service(&ft.service.namespace, &ft.service.name);
-    let backends = ScaleTarget::ServiceBackends(service.clone());
-    let delete = |job: &ObjectRef| Action::Delete {
+    vec![baseline_step(ctx, ft), drain_step(ft)]
+}
+
+/// The Service the drill calls.
+fn service(ft: &FailoverTest) -> ObjectRef {
+    ObjectRef::service(&ft.service.namespace, &ft.service.name)
+}
+
+/// Delete a probe Job from the client cluster.
+fn delete_job(ft: &FailoverTest, job: &ObjectRef) -> Action {
+    Action::Delete {
         cluster: ft.from.clone(),
         object: job.clone(),
-    };
+    }
+}
 
+/// Probe the service from `ft.from` before anything is drained, once
+/// routing (or, without routing, discovery) is in place and every sidecar
+/// and root is current.
+fn baseline_step(ctx: &Ctx<'_>, ft: &FailoverTest) -> Step {
+    let service = service(ft);
     // Without locality preferences requests spread over every cluster with
     // endpoints, which proves cross-cluster traffic before anything is
     // drained; with them, healthy local endpoints take every request and the
@@ -82,12 +99,7 @@ pub fn steps(ctx: &Ctx<'_>) -> Vec<Step> {
     }
     // DNS is per cluster: the client cluster needs the Service even with no
     // local endpoints (istio#17087).
-    baseline.forward(wait(
-        &ft.from,
-        service.clone(),
-        Condition::Present,
-        ROLLOUT_TIMEOUT,
-    ));
+    baseline.forward(wait(&ft.from, service, Condition::Present, ROLLOUT_TIMEOUT));
     // A stale sidecar fails the drill in ways that hide the cause: name it.
     for c in &ctx.spec.clusters {
         baseline.forward(Action::Check {
@@ -105,7 +117,7 @@ pub fn steps(ctx: &Ctx<'_>) -> Vec<Step> {
             clusters: ctx.spec.clusters.iter().map(|c| c.name.clone()).collect(),
         },
     });
-    let (job, manifest) = probe_job(ft, "migrate-failover-probe-baseline");
+    let (job, manifest) = drill_probe(ft, "migrate-failover-probe-baseline");
     baseline.forward(Action::Probe {
         cluster: ft.from.clone(),
         job: job.clone(),
@@ -118,9 +130,17 @@ pub fn steps(ctx: &Ctx<'_>) -> Vec<Step> {
         },
         timeout_seconds: PROBE_TIMEOUT,
     });
-    baseline.finally(delete(&job));
-    baseline.rollback(delete(&job));
+    baseline.finally(delete_job(ft, &job));
+    baseline.rollback(delete_job(ft, &job));
+    baseline
+}
 
+/// Scale the service's backends in `ft.drain` to zero and probe again:
+/// every answer must come from another cluster. Replicas are restored
+/// whatever happened.
+fn drain_step(ft: &FailoverTest) -> Step {
+    let service = service(ft);
+    let backends = ScaleTarget::ServiceBackends(service.clone());
     let mut drain = Step::new(
         Phase::Failover,
         DRAIN_ID,
@@ -142,7 +162,7 @@ pub fn steps(ctx: &Ctx<'_>) -> Vec<Step> {
         Condition::BackendsDrained,
         ROLLOUT_TIMEOUT,
     ));
-    let (job, manifest) = probe_job(ft, "migrate-failover-probe-drained");
+    let (job, manifest) = drill_probe(ft, "migrate-failover-probe-drained");
     drain.forward(Action::Probe {
         cluster: ft.from.clone(),
         job: job.clone(),
@@ -161,15 +181,15 @@ pub fn steps(ctx: &Ctx<'_>) -> Vec<Step> {
     });
     drain.finally(wait(
         &ft.drain,
-        service.clone(),
+        service,
         Condition::BackendsAvailable,
         ROLLOUT_TIMEOUT,
     ));
-    drain.finally(delete(&job));
+    drain.finally(delete_job(ft, &job));
     drain.rollback(Action::RestoreScale {
         cluster: ft.drain.clone(),
         target: backends,
     });
-    drain.rollback(delete(&job));
-    vec![baseline, drain]
+    drain.rollback(delete_job(ft, &job));
+    drain
 }

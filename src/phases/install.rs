@@ -10,24 +10,31 @@ use crate::plan::{
     Action, Condition, FileContent, GeneratedFile, ObjectRef, Phase, Risk, RuntimeValue, Step,
     Substitution,
 };
-use crate::spec::{Cluster, RootTransition, TrustRoot};
+use crate::spec::{ClusterSpec, RootTransition, TrustRoot};
 use serde_json::{Value, json};
 
+/// `install/<cluster>`: Istio's control plane on a cluster.
 pub fn id(cluster: &str) -> String {
     format!("install/{cluster}")
 }
+/// `install/<cluster>/eastwest`: a primary's east-west gateway.
 pub fn eastwest_id(cluster: &str) -> String {
     format!("install/{cluster}/eastwest")
 }
+/// `install/<cluster>/expose-istiod`: a primary's istiod exposed for its remotes.
 pub fn expose_istiod_id(cluster: &str) -> String {
     format!("install/{cluster}/expose-istiod")
 }
+/// `install/<cluster>/restart-workloads`: the source's workloads re-injected.
 pub fn restart_id(cluster: &str) -> String {
     format!("install/{cluster}/restart-workloads")
 }
 
+/// The label on `istio-system` that gives istiod its cluster's network.
 pub const NETWORK_LABEL: &str = "topology.istio.io/network";
+/// The annotation on a remote's `istio-system` naming the primary that leads it.
 pub const CONTROL_PLANE_CLUSTERS: &str = "topology.istio.io/controlPlaneClusters";
+/// The east-west gateway's name (Deployment and Service).
 pub const EASTWEST: &str = "istio-eastwestgateway";
 
 /// What rollback restores (and re-installs from) on a cluster: Istio keeps
@@ -47,6 +54,7 @@ pub fn eastwest_placeholder(primary: &str) -> String {
     format!("${{eastwest-address:{primary}}}")
 }
 
+/// The east-west gateway's Service, whose LoadBalancer address peers dial.
 pub fn eastwest_service() -> ObjectRef {
     ObjectRef::service(ISTIO_SYSTEM, EASTWEST)
 }
@@ -61,7 +69,7 @@ fn multi_root(ctx: &Ctx<'_>) -> bool {
 }
 
 /// The IstioOperator of one cluster.
-pub fn istio_operator(ctx: &Ctx<'_>, c: &Cluster) -> (Value, Vec<Substitution>) {
+pub fn istio_operator(ctx: &Ctx<'_>, c: &ClusterSpec) -> (Value, Vec<Substitution>) {
     let mut global = json!({
         "meshID": ctx.spec.mesh.id,
         "multiCluster": { "clusterName": c.name },
@@ -162,7 +170,7 @@ pub fn eastwest_operator(network: Option<&str>) -> Value {
 }
 
 /// Forward and rollback actions installing the east-west gateway on `c`.
-pub fn eastwest_actions(ctx: &Ctx<'_>, c: &Cluster, step: &mut Step) {
+pub fn eastwest_actions(ctx: &Ctx<'_>, c: &ClusterSpec, step: &mut Step) {
     let file = yaml_file(
         format!("eastwest-{}.yaml", c.name),
         &eastwest_operator(c.network.as_deref()),
@@ -200,26 +208,15 @@ pub fn eastwest_actions(ctx: &Ctx<'_>, c: &Cluster, step: &mut Step) {
     ));
 }
 
+/// Every install step, cluster by cluster: the control plane, then (where
+/// needed) the east-west gateway, istiod exposed for remotes, and the
+/// source's workloads restarted.
 pub fn steps(ctx: &Ctx<'_>) -> Vec<Step> {
     let mut out = Vec::new();
     for c in ctx.clusters() {
         out.push(control_plane(ctx, c));
         if ctx.primary_has_eastwest(c) {
-            let mut s = Step::new(
-                Phase::Install,
-                eastwest_id(&c.name),
-                format!(
-                    "East-west gateway on {} (gen-eastwest-gateway.sh{}), waiting for its LoadBalancer address.",
-                    c.name,
-                    c.network
-                        .as_deref()
-                        .map(|n| format!(" --network {n}"))
-                        .unwrap_or_else(|| " --single-cluster".into())
-                ),
-            );
-            s.need(id(&c.name));
-            eastwest_actions(ctx, c, &mut s);
-            out.push(s);
+            out.push(eastwest_step(ctx, c));
         }
         if ctx.primary_remote() && !ctx.is_remote(c) && !ctx.remotes_of(c).is_empty() {
             out.push(expose_istiod(c));
@@ -231,82 +228,81 @@ pub fn steps(ctx: &Ctx<'_>) -> Vec<Step> {
     out
 }
 
-fn control_plane(ctx: &Ctx<'_>, c: &Cluster) -> Step {
+/// Istio on `c`: reconfigured in place on the source, installed (primary or
+/// remote profile) elsewhere.
+fn control_plane(ctx: &Ctx<'_>, c: &ClusterSpec) -> Step {
     let source = ctx.is_source(c);
     let remote = ctx.is_remote(c);
-    let primary = ctx.primary_of(c).map(|p| p.name.clone());
-    let description = match (source, remote) {
-        (true, _) => format!(
-            "Reconfigure the running mesh on {} in place: meshID {}, clusterName {}{}. Snapshots first: Istio keeps no installed-state since 1.21.",
-            c.name,
-            ctx.spec.mesh.id,
-            c.name,
-            c.network
-                .as_deref()
-                .map(|n| format!(", network {n}"))
-                .unwrap_or_default()
-        ),
-        (false, true) => format!(
-            "Install {} as a remote of {}: profile remote, remotePilotAddress = {}'s east-west gateway, injection through /inject/cluster/{}.",
-            c.name,
-            primary.as_deref().unwrap_or("?"),
-            primary.as_deref().unwrap_or("?"),
-            c.name
-        ),
-        (false, false) => format!(
-            "Install Istio on {}: meshID {}, clusterName {}{}.",
-            c.name,
-            ctx.spec.mesh.id,
-            c.name,
-            c.network
-                .as_deref()
-                .map(|n| format!(", network {n}"))
-                .unwrap_or_default()
-        ),
-    };
-    let mut s = Step::new(Phase::Install, id(&c.name), description);
+    let mut s = Step::new(
+        Phase::Install,
+        id(&c.name),
+        control_plane_description(ctx, c),
+    );
     s.needs_all(preflight::all_ids(ctx));
-    if remote && let Some(p) = &primary {
-        s.need(expose_istiod_id(p));
+    if remote && let Some(p) = ctx.primary_of(c) {
+        s.need(expose_istiod_id(&p.name));
     }
     if source {
         s.risk(Risk::SourceReconfigure);
     }
-    for object in snapshot_objects() {
-        s.forward(Action::Snapshot {
-            cluster: c.name.clone(),
-            object,
-        });
-    }
-    // istioctl does not label istio-system with the network (FACTS 4.1).
-    let mut labels = serde_json::Map::new();
-    if let Some(net) = &c.network {
-        labels.insert(NETWORK_LABEL.into(), json!(net));
-    }
-    let mut metadata = json!({});
-    if !labels.is_empty() {
-        metadata["labels"] = Value::Object(labels);
-    }
-    if remote && let Some(p) = &primary {
-        metadata["annotations"] = json!({ CONTROL_PLANE_CLUSTERS: p });
-    }
-    s.forward(apply(
-        &c.name,
-        &ObjectRef::namespace(ISTIO_SYSTEM),
-        metadata,
-        json!({}),
-    ));
     let (iop, subs) = istio_operator(ctx, c);
     let file = yaml_file(format!("istio-{}.yaml", c.name), &iop, subs);
-    s.forward(exec(
+    s.forward.extend(install_actions(ctx, c, file.clone()));
+    s.rollback.extend(undo_install_actions(ctx, c, file));
+    s
+}
+
+fn control_plane_description(ctx: &Ctx<'_>, c: &ClusterSpec) -> String {
+    let network = c
+        .network
+        .as_deref()
+        .map(|n| format!(", network {n}"))
+        .unwrap_or_default();
+    if ctx.is_source(c) {
+        format!(
+            "Reconfigure the running mesh on {} in place: meshID {}, clusterName {}{}. Snapshots first: Istio keeps no installed-state since 1.21.",
+            c.name, ctx.spec.mesh.id, c.name, network
+        )
+    } else if ctx.is_remote(c) {
+        let primary = ctx.primary_of(c).map_or("?", |p| p.name.as_str());
+        format!(
+            "Install {} as a remote of {}: profile remote, remotePilotAddress = {}'s east-west gateway, injection through /inject/cluster/{}.",
+            c.name, primary, primary, c.name
+        )
+    } else {
+        format!(
+            "Install Istio on {}: meshID {}, clusterName {}{}.",
+            c.name, ctx.spec.mesh.id, c.name, network
+        )
+    }
+}
+
+/// Snapshot what rollback restores, label `istio-system`, run the installer
+/// with `file`, and wait until the control plane (or a remote's istiod
+/// Service) is there.
+fn install_actions(ctx: &Ctx<'_>, c: &ClusterSpec, file: GeneratedFile) -> Vec<Action> {
+    let mut out: Vec<Action> = snapshot_objects()
+        .into_iter()
+        .map(|object| Action::Snapshot {
+            cluster: c.name.clone(),
+            object,
+        })
+        .collect();
+    out.push(apply(
+        &c.name,
+        &ObjectRef::namespace(ISTIO_SYSTEM),
+        istio_system_metadata(ctx, c),
+        json!({}),
+    ));
+    out.push(exec(
         ctx,
         &c.name,
         &["install", "-y", "-f", "{file}"],
-        Some(file.clone()),
+        Some(file),
     ));
     if let Some(net) = &c.network {
         // The label istiod reads the cluster's network from survived the install.
-        s.forward(wait(
+        out.push(wait(
             &c.name,
             ObjectRef::namespace(ISTIO_SYSTEM),
             Condition::Label {
@@ -316,64 +312,59 @@ fn control_plane(ctx: &Ctx<'_>, c: &Cluster) -> Step {
             ROLLOUT_TIMEOUT,
         ));
     }
-    if remote {
+    if ctx.is_remote(c) {
         // The remote profile renders a Service istiod pointing at the primary.
-        s.forward(wait(
+        out.push(wait(
             &c.name,
             ObjectRef::service(ISTIO_SYSTEM, "istiod"),
             Condition::Present,
             ROLLOUT_TIMEOUT,
         ));
     } else {
-        s.forward(wait(
+        out.push(wait(
             &c.name,
             istiod(),
             Condition::DeploymentAvailable,
             ROLLOUT_TIMEOUT,
         ));
     }
+    out
+}
 
-    if source {
-        // Re-install from the values the mesh had, then put back every snapshot.
-        let values = ObjectRef::config_map(ISTIO_SYSTEM, "values");
-        s.rollback(exec(
-            ctx,
-            &c.name,
-            &["install", "-y", "-f", "{file}"],
-            Some(GeneratedFile {
-                name: format!("istio-{}-before.yaml", c.name),
-                content: FileContent::IstioOperatorFromSnapshot {
-                    object: values,
-                    key: "original-values".into(),
-                },
-            }),
-        ));
+/// `istio-system`'s metadata: the network label (istioctl does not set it,
+/// FACTS 4.1) and, on a remote, the primary that controls it.
+fn istio_system_metadata(ctx: &Ctx<'_>, c: &ClusterSpec) -> Value {
+    let mut labels = serde_json::Map::new();
+    if let Some(net) = &c.network {
+        labels.insert(NETWORK_LABEL.into(), json!(net));
+    }
+    let mut metadata = json!({});
+    if !labels.is_empty() {
+        metadata["labels"] = Value::Object(labels);
+    }
+    if ctx.is_remote(c)
+        && let Some(p) = ctx.primary_of(c)
+    {
+        metadata["annotations"] = json!({ CONTROL_PLANE_CLUSTERS: p.name });
+    }
+    metadata
+}
+
+/// Rollback of the control plane: on the source, re-install from the values
+/// the mesh had; elsewhere remove all of Istio. Then put back every
+/// snapshot and re-create the workloads' pods.
+fn undo_install_actions(ctx: &Ctx<'_>, c: &ClusterSpec, file: GeneratedFile) -> Vec<Action> {
+    let source = ctx.is_source(c);
+    let mut out = if source {
+        vec![reinstall_from_snapshot(ctx, c)]
     } else {
-        // The cluster had no mesh: remove all of it, Base included (--purge),
-        // and what istiod wrote at run time (its CA secret, a root bundle
-        // in every namespace), which no uninstall removes.
-        s.rollback(exec(
-            ctx,
-            &c.name,
-            &["uninstall", "--purge", "-y", "-f", "{file}"],
-            Some(file),
-        ));
-        s.rollback(Action::Delete {
-            cluster: c.name.clone(),
-            object: ObjectRef::secret(ISTIO_SYSTEM, "istio-ca-secret"),
-        });
-        s.rollback(Action::DeleteEverywhere {
-            cluster: c.name.clone(),
-            api_version: "v1".into(),
-            kind: "ConfigMap".into(),
-            name: "istio-ca-root-cert".into(),
-        });
-    }
+        uninstall_everything(ctx, c, file)
+    };
     for object in snapshot_objects() {
-        s.rollback(restore(&c.name, &object));
+        out.push(restore(&c.name, &object));
     }
     if source {
-        s.rollback(wait(
+        out.push(wait(
             &c.name,
             istiod(),
             Condition::DeploymentAvailable,
@@ -384,12 +375,71 @@ fn control_plane(ctx: &Ctx<'_>, c: &Cluster) -> Step {
     // were injected at all): after the restore they must be created again.
     // On the source they are injected as before; elsewhere, uninjected.
     for ns in ctx.workload_namespaces(c) {
-        s.rollback(Action::RestartWorkloads {
+        out.push(Action::RestartWorkloads {
             cluster: c.name.clone(),
             namespace: ns.clone(),
             timeout_seconds: WORKLOADS_TIMEOUT,
         });
     }
+    out
+}
+
+/// The installer run with the values the source's mesh had before.
+fn reinstall_from_snapshot(ctx: &Ctx<'_>, c: &ClusterSpec) -> Action {
+    exec(
+        ctx,
+        &c.name,
+        &["install", "-y", "-f", "{file}"],
+        Some(GeneratedFile {
+            name: format!("istio-{}-before.yaml", c.name),
+            content: FileContent::IstioOperatorFromSnapshot {
+                object: ObjectRef::config_map(ISTIO_SYSTEM, "values"),
+                key: "original-values".into(),
+            },
+        }),
+    )
+}
+
+/// The cluster had no mesh: remove all of it, Base included (`--purge`),
+/// and what istiod wrote at run time (its CA secret, a root bundle in every
+/// namespace), which no uninstall removes.
+fn uninstall_everything(ctx: &Ctx<'_>, c: &ClusterSpec, file: GeneratedFile) -> Vec<Action> {
+    vec![
+        exec(
+            ctx,
+            &c.name,
+            &["uninstall", "--purge", "-y", "-f", "{file}"],
+            Some(file),
+        ),
+        Action::Delete {
+            cluster: c.name.clone(),
+            object: ObjectRef::secret(ISTIO_SYSTEM, "istio-ca-secret"),
+        },
+        Action::DeleteEverywhere {
+            cluster: c.name.clone(),
+            api_version: "v1".into(),
+            kind: "ConfigMap".into(),
+            name: "istio-ca-root-cert".into(),
+        },
+    ]
+}
+
+/// The east-west gateway of a primary, waiting for its LoadBalancer address.
+fn eastwest_step(ctx: &Ctx<'_>, c: &ClusterSpec) -> Step {
+    let mut s = Step::new(
+        Phase::Install,
+        eastwest_id(&c.name),
+        format!(
+            "East-west gateway on {} (gen-eastwest-gateway.sh{}), waiting for its LoadBalancer address.",
+            c.name,
+            c.network
+                .as_deref()
+                .map(|n| format!(" --network {n}"))
+                .unwrap_or_else(|| " --single-cluster".into())
+        ),
+    );
+    s.need(id(&c.name));
+    eastwest_actions(ctx, c, &mut s);
     s
 }
 
@@ -442,7 +492,7 @@ pub fn expose_istiod_objects() -> Vec<(ObjectRef, Value)> {
     ]
 }
 
-fn expose_istiod(c: &Cluster) -> Step {
+fn expose_istiod(c: &ClusterSpec) -> Step {
     let mut s = Step::new(
         Phase::Install,
         expose_istiod_id(&c.name),
@@ -462,7 +512,7 @@ fn expose_istiod(c: &Cluster) -> Step {
     s
 }
 
-fn restart_source_workloads(ctx: &Ctx<'_>, c: &Cluster) -> Step {
+fn restart_source_workloads(ctx: &Ctx<'_>, c: &ClusterSpec) -> Step {
     let namespaces = ctx.workload_namespaces(c);
     let mut s = Step::new(
         Phase::Install,

@@ -21,16 +21,20 @@
 //!
 //! Steps of independent clusters never need each other.
 
-mod context;
+// Every public item of a phase is documented: the compiler keeps it so.
+#![deny(missing_docs)]
+
 pub mod discovery;
 pub mod failover;
 pub mod install;
 pub mod observability;
 pub mod preflight;
+pub mod probe_job;
 pub mod routing;
+mod spec_answers;
 pub mod trust;
 
-pub use context::Ctx;
+pub use spec_answers::Ctx;
 
 use crate::plan::{
     Action, ClusterInfo, Condition, FileContent, GeneratedFile, ObjectRef, Phase, Plan, PlanError,
@@ -97,6 +101,7 @@ fn header(spec: &MeshMigration) -> PlanHeader {
     }
 }
 
+/// Istio's namespace, always named explicitly (FACTS 1.4).
 pub(crate) const ISTIO_SYSTEM: &str = "istio-system";
 /// How long an installer run may take.
 pub(crate) const INSTALL_TIMEOUT: u64 = 900;
@@ -105,6 +110,7 @@ pub(crate) const ROLLOUT_TIMEOUT: u64 = 300;
 /// How long the workloads of one namespace may take to roll out.
 pub(crate) const WORKLOADS_TIMEOUT: u64 = 600;
 
+/// istiod's Deployment.
 pub(crate) fn istiod() -> ObjectRef {
     ObjectRef::deployment(ISTIO_SYSTEM, "istiod")
 }
@@ -130,6 +136,7 @@ pub(crate) fn manifest(object: &ObjectRef, metadata: Value, body: Value) -> Valu
     Value::Object(out)
 }
 
+/// Apply a [`manifest`] for `object` to `cluster`.
 pub(crate) fn apply(cluster: &str, object: &ObjectRef, metadata: Value, body: Value) -> Action {
     Action::Apply {
         cluster: cluster.into(),
@@ -139,6 +146,7 @@ pub(crate) fn apply(cluster: &str, object: &ObjectRef, metadata: Value, body: Va
     }
 }
 
+/// Put back the first snapshot of `object` (deleting it if it was absent then).
 pub(crate) fn restore(cluster: &str, object: &ObjectRef) -> Action {
     Action::Restore {
         cluster: cluster.into(),
@@ -146,6 +154,7 @@ pub(crate) fn restore(cluster: &str, object: &ObjectRef) -> Action {
     }
 }
 
+/// Wait up to `timeout` seconds for `condition` on `object`.
 pub(crate) fn wait(cluster: &str, object: ObjectRef, condition: Condition, timeout: u64) -> Action {
     Action::Wait {
         cluster: cluster.into(),
@@ -196,6 +205,7 @@ pub(crate) fn yaml_file(
     }
 }
 
+/// `value` as YAML text.
 pub(crate) fn to_yaml(value: &Value) -> String {
     // A serde_json::Value always has a YAML form; JSON is YAML should that change.
     serde_yaml::to_string(value).unwrap_or_else(|_| value.to_string())

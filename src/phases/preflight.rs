@@ -2,16 +2,18 @@
 
 use super::{Ctx, ISTIO_SYSTEM, istiod};
 use crate::plan::{Action, CaMode, Check, ObjectRef, Phase, Step};
-use crate::spec::TrustRoot;
+use crate::spec::{ClusterSpec, TrustRoot};
 
 /// Version from which the token Secret flow of `create-remote-secret`
 /// (explicit legacy token Secret) applies (FACTS 1.3, item 10).
 pub const MIN_KUBERNETES: &str = "1.24";
 
+/// `preflight/<cluster>`.
 pub fn id(cluster: &str) -> String {
     format!("preflight/{cluster}")
 }
 
+/// The step checking this machine.
 pub const LOCAL_ID: &str = "preflight/local";
 
 /// Every preflight step id: install needs all of them.
@@ -21,8 +23,15 @@ pub fn all_ids(ctx: &Ctx<'_>) -> Vec<String> {
     ids
 }
 
+/// The local check, then one read-only step per cluster.
 pub fn steps(ctx: &Ctx<'_>) -> Vec<Step> {
-    let mut out = Vec::new();
+    let mut out = vec![local_step(ctx)];
+    out.extend(ctx.clusters().iter().map(|c| cluster_step(ctx, c)));
+    out
+}
+
+/// The installer on this machine is the Istio version the spec asks for.
+fn local_step(ctx: &Ctx<'_>) -> Step {
     let mut local = Step::new(
         Phase::Preflight,
         LOCAL_ID,
@@ -35,63 +44,76 @@ pub fn steps(ctx: &Ctx<'_>) -> Vec<Step> {
             expected: ctx.spec.mesh.istio_version.clone(),
         },
     });
-    out.push(local);
+    local
+}
 
-    for c in ctx.clusters() {
-        let source = ctx.is_source(c);
-        let description = if source {
-            format!(
-                "{} is reachable and runs the mesh today: istiod, its CA mode, the cluster name it runs with and the trust domain.",
-                c.name
-            )
-        } else {
-            format!("{} is reachable and runs no mesh yet.", c.name)
-        };
-        let mut s = Step::new(Phase::Preflight, id(&c.name), description);
-        let check = |check| Action::Check {
+/// `c` is reachable and recent enough; the source runs the mesh the spec
+/// describes, every other cluster runs none; the nodes carry the locality.
+fn cluster_step(ctx: &Ctx<'_>, c: &ClusterSpec) -> Step {
+    let source = ctx.is_source(c);
+    let description = if source {
+        format!(
+            "{} is reachable and runs the mesh today: istiod, its CA mode, the cluster name it runs with and the trust domain.",
+            c.name
+        )
+    } else {
+        format!("{} is reachable and runs no mesh yet.", c.name)
+    };
+    let mut s = Step::new(Phase::Preflight, id(&c.name), description);
+    let mut checks = vec![
+        Check::Reachable,
+        Check::KubernetesVersion {
+            at_least: MIN_KUBERNETES.into(),
+        },
+    ];
+    if source {
+        checks.extend(source_checks(ctx, c));
+    } else {
+        checks.push(Check::NoMesh { istiod: istiod() });
+    }
+    if let Some(loc) = &c.locality {
+        checks.push(Check::NodeLocality {
+            region: loc.region.clone(),
+            zone: loc.zone.clone(),
+        });
+    }
+    for check in checks {
+        s.forward(Action::Check {
             cluster: Some(c.name.clone()),
             check,
-        };
-        s.forward(check(Check::Reachable));
-        s.forward(check(Check::KubernetesVersion {
-            at_least: MIN_KUBERNETES.into(),
-        }));
-        if source {
-            s.forward(check(Check::MeshPresent { istiod: istiod() }));
-            s.forward(check(Check::IstioVersion {
-                istiod: istiod(),
-                expected: ctx.spec.mesh.istio_version.clone(),
-            }));
-            // Adopting the live root needs the self-signed CA's secret.
-            let expected = match ctx.spec.trust.root {
-                TrustRoot::Adopt(_) => CaMode::SelfSigned,
-                _ => CaMode::Any,
-            };
-            s.forward(check(Check::CaMode {
-                expected,
-                ca_secret: ObjectRef::secret(ISTIO_SYSTEM, "istio-ca-secret"),
-                cacerts: ObjectRef::secret(ISTIO_SYSTEM, "cacerts"),
-            }));
-            s.forward(check(Check::ClusterName {
-                istiod: istiod(),
-                env: "CLUSTER_ID".into(),
-                default: "Kubernetes".into(),
-                planned: c.name.clone(),
-            }));
-            s.forward(check(Check::TrustDomain {
-                config_map: ObjectRef::config_map(ISTIO_SYSTEM, "istio"),
-                expected: ctx.spec.mesh.trust_domain.clone(),
-            }));
-        } else {
-            s.forward(check(Check::NoMesh { istiod: istiod() }));
-        }
-        if let Some(loc) = &c.locality {
-            s.forward(check(Check::NodeLocality {
-                region: loc.region.clone(),
-                zone: loc.zone.clone(),
-            }));
-        }
-        out.push(s);
+        });
     }
-    out
+    s
+}
+
+/// What the source's running mesh must be: present, the spec's version, a
+/// CA the root choice can work with, its cluster name and trust domain.
+fn source_checks(ctx: &Ctx<'_>, c: &ClusterSpec) -> Vec<Check> {
+    // Adopting the live root needs the self-signed CA's secret.
+    let expected = match ctx.spec.trust.root {
+        TrustRoot::Adopt(_) => CaMode::SelfSigned,
+        _ => CaMode::Any,
+    };
+    vec![
+        Check::MeshPresent { istiod: istiod() },
+        Check::IstioVersion {
+            istiod: istiod(),
+            expected: ctx.spec.mesh.istio_version.clone(),
+        },
+        Check::CaMode {
+            expected,
+            ca_secret: ObjectRef::secret(ISTIO_SYSTEM, "istio-ca-secret"),
+            cacerts: ObjectRef::secret(ISTIO_SYSTEM, "cacerts"),
+        },
+        Check::ClusterName {
+            istiod: istiod(),
+            env: "CLUSTER_ID".into(),
+            default: "Kubernetes".into(),
+            planned: c.name.clone(),
+        },
+        Check::TrustDomain {
+            config_map: ObjectRef::config_map(ISTIO_SYSTEM, "istio"),
+            expected: ctx.spec.mesh.trust_domain.clone(),
+        },
+    ]
 }

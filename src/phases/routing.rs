@@ -5,13 +5,18 @@
 
 use super::{Ctx, ISTIO_SYSTEM, discovery, install, restore};
 use crate::plan::{ObjectRef, Phase, Risk, Step};
-use crate::spec::{AuthorizationPolicy, Cluster, DestinationRule, ObjectSpec, OutlierDetection};
+use crate::spec::{
+    AuthorizationPolicy, ClusterSpec, DestinationRule, ObjectSpec, OutlierDetection,
+};
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
+/// The API version of Istio's networking objects.
 pub const NETWORKING: &str = "networking.istio.io/v1";
+/// The API version of Istio's security objects.
 pub const SECURITY: &str = "security.istio.io/v1";
 
+/// `routing/<cluster>`: the routing objects of one config cluster.
 pub fn id(cluster: &str) -> String {
     format!("routing/{cluster}")
 }
@@ -20,7 +25,7 @@ pub fn id(cluster: &str) -> String {
 /// for all, in list order otherwise.
 fn targets<'a>(ctx: &Ctx<'a>, names: &[String]) -> Vec<&'a str> {
     let mut out: Vec<&str> = Vec::new();
-    let mut add = |c: &'a Cluster| {
+    let mut add = |c: &'a ClusterSpec| {
         let config = ctx.config_cluster(c).name.as_str();
         if !out.contains(&config) {
             out.push(config);
@@ -71,6 +76,8 @@ pub fn outlier_detection(od: &OutlierDetection) -> Value {
     Value::Object(out)
 }
 
+/// The `spec` of a DestinationRule: its host, locality load balancing
+/// (failover priorities and rules) and outlier detection.
 pub fn destination_rule_spec(dr: &DestinationRule) -> Value {
     let mut policy = Map::new();
     if let Some(lb) = &dr.locality_lb {
@@ -101,6 +108,8 @@ pub fn destination_rule_spec(dr: &DestinationRule) -> Value {
     spec
 }
 
+/// The cross-network Gateway (FACTS 2.2): the east-west gateway passes
+/// mTLS through on 15443 for `hosts` (`*.local` when none are given).
 pub fn cross_network_gateway(hosts: &[String]) -> (ObjectRef, Value) {
     let hosts: Vec<&str> = if hosts.is_empty() {
         vec!["*.local"]
@@ -120,20 +129,60 @@ pub fn cross_network_gateway(hosts: &[String]) -> (ObjectRef, Value) {
     )
 }
 
+/// One routing step per config cluster that gets objects, applying them in
+/// this order: cross-network Gateway, DestinationRules, VirtualServices,
+/// ServiceEntries, AuthorizationPolicies, mesh-wide PeerAuthentication.
 pub fn steps(ctx: &Ctx<'_>) -> Vec<Step> {
+    let mut objects = Objects::new();
+    add_cross_network_gateways(ctx, &mut objects);
+    add_destination_rules(ctx, &mut objects);
     let routing = &ctx.spec.routing;
-    // Objects per config cluster, in the order they are applied.
-    let mut objects: BTreeMap<&str, Vec<(ObjectRef, Value)>> = BTreeMap::new();
-    let mut names_used: BTreeMap<(String, String), usize> = BTreeMap::new();
-    if ctx.multi_network {
-        for c in ctx.primaries() {
-            objects
-                .entry(c.name.as_str())
-                .or_default()
-                .push(cross_network_gateway(&routing.expose_hosts));
-        }
+    add_passthrough(
+        ctx,
+        "VirtualService",
+        &routing.virtual_services,
+        &mut objects,
+    );
+    add_passthrough(ctx, "ServiceEntry", &routing.service_entries, &mut objects);
+    add_authorization_policies(ctx, &mut objects);
+    add_strict_mtls(ctx, &mut objects);
+
+    let pairs = discovery::pairs(ctx);
+    let mut out = Vec::new();
+    for (cluster, list) in objects {
+        let Some(c) = ctx.cluster(cluster) else {
+            continue;
+        };
+        let into_c: Vec<String> = pairs
+            .iter()
+            .filter(|(a, _)| a.name == c.name)
+            .map(|(a, b)| discovery::pair_id(&a.name, &b.name))
+            .collect();
+        out.push(step(ctx, c, list, into_c));
     }
-    for dr in &routing.destination_rules {
+    out
+}
+
+/// Objects (and their bodies) per config cluster, in the order they are applied.
+type Objects<'a> = BTreeMap<&'a str, Vec<(ObjectRef, Value)>>;
+
+/// Multi-network: the cross-network Gateway on every primary.
+fn add_cross_network_gateways<'a>(ctx: &Ctx<'a>, objects: &mut Objects<'a>) {
+    if !ctx.multi_network {
+        return;
+    }
+    for c in ctx.primaries() {
+        objects
+            .entry(c.name.as_str())
+            .or_default()
+            .push(cross_network_gateway(&ctx.spec.routing.expose_hosts));
+    }
+}
+
+/// Each DestinationRule, named after its host's first label.
+fn add_destination_rules<'a>(ctx: &Ctx<'a>, objects: &mut Objects<'a>) {
+    let mut names_used: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for dr in &ctx.spec.routing.destination_rules {
         let ns = dr_namespace(dr);
         let base = dr.host.split('.').next().unwrap_or("rule").to_string();
         // Two rules for hosts with the same first label in one namespace get distinct names.
@@ -153,20 +202,24 @@ pub fn steps(ctx: &Ctx<'_>) -> Vec<Step> {
                 .push((object.clone(), body.clone()));
         }
     }
-    let mut passthrough = |kind: &str, list: &[ObjectSpec]| {
-        for o in list {
-            let object = ObjectRef::namespaced(NETWORKING, kind, &o.namespace, &o.name);
-            for c in targets(ctx, &o.clusters) {
-                objects
-                    .entry(c)
-                    .or_default()
-                    .push((object.clone(), json!({ "spec": o.spec })));
-            }
+}
+
+/// Objects of `kind` whose spec the spec file gives as is.
+fn add_passthrough<'a>(ctx: &Ctx<'a>, kind: &str, list: &[ObjectSpec], objects: &mut Objects<'a>) {
+    for o in list {
+        let object = ObjectRef::namespaced(NETWORKING, kind, &o.namespace, &o.name);
+        for c in targets(ctx, &o.clusters) {
+            objects
+                .entry(c)
+                .or_default()
+                .push((object.clone(), json!({ "spec": o.spec })));
         }
-    };
-    passthrough("VirtualService", &routing.virtual_services);
-    passthrough("ServiceEntry", &routing.service_entries);
-    for ap in &routing.authorization_policies {
+    }
+}
+
+/// Each AuthorizationPolicy (see [`authorization_policy_spec`]).
+fn add_authorization_policies<'a>(ctx: &Ctx<'a>, objects: &mut Objects<'a>) {
+    for ap in &ctx.spec.routing.authorization_policies {
         let object =
             ObjectRef::namespaced(SECURITY, "AuthorizationPolicy", &ap.namespace, &ap.name);
         let body = json!({ "spec": authorization_policy_spec(ctx, ap) });
@@ -177,29 +230,19 @@ pub fn steps(ctx: &Ctx<'_>) -> Vec<Step> {
                 .push((object.clone(), body.clone()));
         }
     }
-    if routing.strict_mtls {
-        for c in ctx.primaries() {
-            objects.entry(c.name.as_str()).or_default().push((
-                ObjectRef::namespaced(SECURITY, "PeerAuthentication", ISTIO_SYSTEM, "default"),
-                json!({ "spec": { "mtls": { "mode": "STRICT" } } }),
-            ));
-        }
-    }
+}
 
-    let pairs = discovery::pairs(ctx);
-    let mut out = Vec::new();
-    for (cluster, list) in objects {
-        let Some(c) = ctx.cluster(cluster) else {
-            continue;
-        };
-        let into_c: Vec<String> = pairs
-            .iter()
-            .filter(|(a, _)| a.name == c.name)
-            .map(|(a, b)| discovery::pair_id(&a.name, &b.name))
-            .collect();
-        out.push(step(ctx, c, list, into_c));
+/// If asked: mesh-wide mTLS STRICT on every primary.
+fn add_strict_mtls<'a>(ctx: &Ctx<'a>, objects: &mut Objects<'a>) {
+    if !ctx.spec.routing.strict_mtls {
+        return;
     }
-    out
+    for c in ctx.primaries() {
+        objects.entry(c.name.as_str()).or_default().push((
+            ObjectRef::namespaced(SECURITY, "PeerAuthentication", ISTIO_SYSTEM, "default"),
+            json!({ "spec": { "mtls": { "mode": "STRICT" } } }),
+        ));
+    }
 }
 
 /// An ALLOW policy whose principals name each caller in the trust domain
@@ -249,7 +292,12 @@ pub fn ids(ctx: &Ctx<'_>) -> Vec<String> {
     names.into_iter().map(id).collect()
 }
 
-fn step(ctx: &Ctx<'_>, c: &Cluster, list: Vec<(ObjectRef, Value)>, discovery: Vec<String>) -> Step {
+fn step(
+    ctx: &Ctx<'_>,
+    c: &ClusterSpec,
+    list: Vec<(ObjectRef, Value)>,
+    discovery: Vec<String>,
+) -> Step {
     let drs = list
         .iter()
         .filter(|(o, _)| o.kind == "DestinationRule")

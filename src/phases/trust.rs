@@ -17,12 +17,14 @@ use super::{
     wait,
 };
 use crate::plan::{Action, Condition, LocalOp, ObjectRef, Phase, Risk, SecretSource, Step};
-use crate::spec::{Cluster, RootTransition, TrustRoot};
+use crate::spec::{ClusterSpec, RootTransition, TrustRoot};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+/// The step that adopts, generates or imports the mesh root.
 pub const ROOT_ID: &str = "trust/root";
+/// The four keys of Istio's `cacerts` Secret (plugged-in CA).
 pub const CACERTS_KEYS: [&str; 4] = [
     "ca-cert.pem",
     "ca-key.pem",
@@ -47,6 +49,7 @@ fn mode(ctx: &Ctx<'_>) -> Mode {
     }
 }
 
+/// `trust/<cluster>`: the one switch of adopt and restart-all.
 pub fn id(cluster: &str) -> String {
     format!("trust/{cluster}")
 }
@@ -62,7 +65,7 @@ fn drop_old_id(cluster: &str) -> String {
 
 /// The step after which `c` trusts (and signs with) the mesh root: what
 /// discovery waits for. Remotes follow their primary.
-pub fn done_id(ctx: &Ctx<'_>, c: &Cluster) -> String {
+pub fn done_id(ctx: &Ctx<'_>, c: &ClusterSpec) -> String {
     let c = ctx.config_cluster(c);
     match mode(ctx) {
         Mode::Adopt | Mode::RestartAll => id(&c.name),
@@ -70,6 +73,7 @@ pub fn done_id(ctx: &Ctx<'_>, c: &Cluster) -> String {
     }
 }
 
+/// The `cacerts` Secret istiod signs with when it is present.
 pub fn cacerts() -> ObjectRef {
     ObjectRef::secret(ISTIO_SYSTEM, "cacerts")
 }
@@ -97,7 +101,7 @@ fn apply_cacerts(cluster: &str, dir: PathBuf) -> Action {
 /// matters, and restart the workloads there.
 fn switch_actions(
     ctx: &Ctx<'_>,
-    c: &Cluster,
+    c: &ClusterSpec,
     contains: &[PathBuf],
     lacks: &[PathBuf],
     out: &mut Vec<Action>,
@@ -137,7 +141,7 @@ fn switch_actions(
 
 /// Rollback: put `cacerts` back (`previous` stage's files, or the snapshot),
 /// restart istiod and the workloads.
-fn undo_actions(ctx: &Ctx<'_>, c: &Cluster, previous: Option<PathBuf>, out: &mut Vec<Action>) {
+fn undo_actions(ctx: &Ctx<'_>, c: &ClusterSpec, previous: Option<PathBuf>, out: &mut Vec<Action>) {
     out.push(match previous {
         Some(dir) => apply_cacerts(&c.name, dir),
         None => restore(&c.name, &cacerts()),
@@ -163,7 +167,7 @@ fn undo_actions(ctx: &Ctx<'_>, c: &Cluster, previous: Option<PathBuf>, out: &mut
 
 /// Needs of the first trust step of `c`: the root, its install, and on the
 /// source the end of the install-time workload restart.
-fn first_needs(ctx: &Ctx<'_>, c: &Cluster, s: &mut Step) {
+fn first_needs(ctx: &Ctx<'_>, c: &ClusterSpec, s: &mut Step) {
     s.need(ROOT_ID);
     s.need(install::id(&c.name));
     if ctx.is_source(c) && !ctx.workload_namespaces(c).is_empty() {
@@ -171,21 +175,35 @@ fn first_needs(ctx: &Ctx<'_>, c: &Cluster, s: &mut Step) {
     }
 }
 
+/// Every trust step: the root first, then per primary either one switch
+/// (adopt, restart-all) or the three multi-root stages.
 pub fn steps(ctx: &Ctx<'_>) -> Vec<Step> {
     let Some(source) = ctx.source() else {
         return Vec::new();
     };
-    let mode = mode(ctx);
-    let spec = &ctx.spec.trust;
-    let org = match &spec.root {
-        TrustRoot::Generate(g) => g.org.clone(),
-        _ => "Istio".to_string(),
-    };
-    let mut out = Vec::new();
+    let mut out = vec![root_step(ctx, source)];
+    let primaries: Vec<&ClusterSpec> = ctx.primaries().collect();
+    for c in &primaries {
+        match mode(ctx) {
+            Mode::Adopt | Mode::RestartAll => out.push(switch_step(ctx, c)),
+            Mode::MultiRoot => {
+                if ctx.is_source(c) {
+                    out.push(trust_both_step(ctx, c));
+                }
+                out.push(new_signer_step(ctx, c));
+                out.push(drop_old_step(ctx, c, &primaries));
+            }
+        }
+    }
+    out
+}
 
+/// The root step: adopt the live root, generate one or import one; a
+/// multi-root transition also keeps the source's live root (`root-old`).
+fn root_step(ctx: &Ctx<'_>, source: &ClusterSpec) -> Step {
     // The root is adopted from the cluster the spec names (the source, as
     // validation requires), fetched for a transition from the source.
-    let adopted = match &spec.root {
+    let adopted = match &ctx.spec.trust.root {
         TrustRoot::Adopt(name) => ctx.cluster(name).unwrap_or(source),
         _ => source,
     };
@@ -199,7 +217,7 @@ pub fn steps(ctx: &Ctx<'_>) -> Vec<Step> {
             dir: ctx.cert_path(&[dir]),
         },
     };
-    match &spec.root {
+    match &ctx.spec.trust.root {
         TrustRoot::Adopt(_) => {
             root.description = format!(
                 "Adopt the live root of {} (istio-ca-secret) into {}: workloads there keep trusting everything.",
@@ -209,10 +227,11 @@ pub fn steps(ctx: &Ctx<'_>) -> Vec<Step> {
             root.forward(fetch("root"));
         }
         TrustRoot::Generate(g) => {
+            let multi_root = mode(ctx) == Mode::MultiRoot;
             root.description = format!(
                 "Generate a new root (ecdsa-p256, O={}){}.",
                 g.org,
-                if mode == Mode::MultiRoot {
+                if multi_root {
                     format!(
                         " and keep the live root of {} for the transition",
                         source.name
@@ -229,7 +248,7 @@ pub fn steps(ctx: &Ctx<'_>) -> Vec<Step> {
                     dir: ctx.cert_path(&["root"]),
                 },
             });
-            if mode == Mode::MultiRoot {
+            if multi_root {
                 root.forward(fetch("root-old"));
             }
         }
@@ -249,148 +268,179 @@ pub fn steps(ctx: &Ctx<'_>) -> Vec<Step> {
             root.forward(fetch("root-old"));
         }
     }
-    out.push(root);
+    root
+}
 
+/// Adopt and restart-all: one step per primary plugs an intermediate of the
+/// mesh root into `cacerts` and switches istiod and the workloads to it.
+fn switch_step(ctx: &Ctx<'_>, c: &ClusterSpec) -> Step {
+    let restart_all = mode(ctx) == Mode::RestartAll;
+    let new_root = root_cert("root", ctx);
+    let dir = ctx.cert_path(&[&c.name]);
+    let mut s = Step::new(
+        Phase::Trust,
+        id(&c.name),
+        format!(
+            "Plug an intermediate of the mesh root into {} (cacerts), restart istiod, wait for istio-ca-root-cert, restart workloads{}.",
+            c.name,
+            if restart_all {
+                ": workloads on the old root cannot talk to new ones until restarted"
+            } else {
+                ""
+            }
+        ),
+    );
+    first_needs(ctx, c, &mut s);
+    s.forward(sign_intermediate(
+        ctx,
+        c,
+        dir.clone(),
+        vec![new_root.clone()],
+    ));
+    s.forward(apply_cacerts(&c.name, dir));
+    switch_actions(ctx, c, std::slice::from_ref(&new_root), &[], &mut s.forward);
+    undo_actions(ctx, c, None, &mut s.rollback);
+    if ctx.is_source(c) {
+        s.risk(Risk::CaSwitchOnSource);
+    }
+    if !ctx.workload_namespaces(c).is_empty() {
+        s.risk(Risk::WorkloadRestart);
+    }
+    if restart_all {
+        s.risk(Risk::Downtime);
+    }
+    s
+}
+
+/// Multi-root stage 1, on the source only: keep the old root as signer and
+/// trust old + new, so workloads accept certificates from either.
+fn trust_both_step(ctx: &Ctx<'_>, c: &ClusterSpec) -> Step {
+    let both = both_roots(ctx);
+    let dir = ctx.cert_path(&[&c.name, "trust-both"]);
+    let mut s = Step::new(
+        Phase::Trust,
+        trust_both_id(&c.name),
+        format!(
+            "Multi-root step 1 on {}: keep the old root as signer, trust old + new (sail-operator plugin-ca procedure).",
+            c.name
+        ),
+    );
+    first_needs(ctx, c, &mut s);
+    s.forward(Action::Local {
+        op: LocalOp::BundleCacerts {
+            cluster: c.name.clone(),
+            signer_dir: ctx.cert_path(&["root-old"]),
+            dir: dir.clone(),
+            trusted_roots: both.clone(),
+        },
+    });
+    s.forward(apply_cacerts(&c.name, dir));
+    switch_actions(ctx, c, &both, &[], &mut s.forward);
+    undo_actions(ctx, c, None, &mut s.rollback);
+    s.risk(Risk::CaSwitchOnSource);
+    s.risk(Risk::WorkloadRestart);
+    s
+}
+
+/// Multi-root stage 2: sign with an intermediate of the new root while
+/// still trusting old + new. Rollback on the source returns to stage 1.
+fn new_signer_step(ctx: &Ctx<'_>, c: &ClusterSpec) -> Step {
+    let is_source = ctx.is_source(c);
+    let both = both_roots(ctx);
+    let dir = ctx.cert_path(&[&c.name, "new-signer"]);
+    let mut s = Step::new(
+        Phase::Trust,
+        new_signer_id(&c.name),
+        format!(
+            "Multi-root step 2 on {}: sign with an intermediate of the new root, still trusting old + new.",
+            c.name
+        ),
+    );
+    if is_source {
+        s.need(trust_both_id(&c.name));
+        s.risk(Risk::CaSwitchOnSource);
+    } else {
+        first_needs(ctx, c, &mut s);
+    }
+    if !ctx.workload_namespaces(c).is_empty() {
+        s.risk(Risk::WorkloadRestart);
+    }
+    s.forward(sign_intermediate(ctx, c, dir.clone(), both.clone()));
+    s.forward(apply_cacerts(&c.name, dir));
+    switch_actions(ctx, c, &both, &[], &mut s.forward);
+    let trust_both_dir = is_source.then(|| ctx.cert_path(&[&c.name, "trust-both"]));
+    undo_actions(ctx, c, trust_both_dir, &mut s.rollback);
+    s
+}
+
+/// Multi-root stage 3: once every primary signs with the new root, trust
+/// only the new root. Rollback returns to stage 2's `cacerts`.
+fn drop_old_step(ctx: &Ctx<'_>, c: &ClusterSpec, primaries: &[&ClusterSpec]) -> Step {
     let new_root = root_cert("root", ctx);
     let old_root = root_cert("root-old", ctx);
-    let primaries: Vec<&Cluster> = ctx.primaries().collect();
-    for c in &primaries {
-        let is_source = ctx.is_source(c);
-        let sign = |dir: PathBuf, trusted: Vec<PathBuf>| Action::Local {
-            op: LocalOp::SignIntermediate {
-                cluster: c.name.clone(),
-                root_dir: ctx.cert_path(&["root"]),
-                dir,
-                org: org.clone(),
-                validity_days: spec.intermediate_validity_days,
-                trusted_roots: trusted,
-            },
-        };
-        match mode {
-            Mode::Adopt | Mode::RestartAll => {
-                let dir = ctx.cert_path(&[&c.name]);
-                let mut s = Step::new(
-                    Phase::Trust,
-                    id(&c.name),
-                    format!(
-                        "Plug an intermediate of the mesh root into {} (cacerts), restart istiod, wait for istio-ca-root-cert, restart workloads{}.",
-                        c.name,
-                        if mode == Mode::RestartAll {
-                            ": workloads on the old root cannot talk to new ones until restarted"
-                        } else {
-                            ""
-                        }
-                    ),
-                );
-                first_needs(ctx, c, &mut s);
-                s.forward(sign(dir.clone(), vec![new_root.clone()]));
-                s.forward(apply_cacerts(&c.name, dir));
-                switch_actions(ctx, c, std::slice::from_ref(&new_root), &[], &mut s.forward);
-                undo_actions(ctx, c, None, &mut s.rollback);
-                if is_source {
-                    s.risk(Risk::CaSwitchOnSource);
-                }
-                if !ctx.workload_namespaces(c).is_empty() {
-                    s.risk(Risk::WorkloadRestart);
-                }
-                if mode == Mode::RestartAll {
-                    s.risk(Risk::Downtime);
-                }
-                out.push(s);
-            }
-            Mode::MultiRoot => {
-                let both = vec![old_root.clone(), new_root.clone()];
-                let trust_both_dir = ctx.cert_path(&[&c.name, "trust-both"]);
-                let signer_dir = ctx.cert_path(&[&c.name, "new-signer"]);
-                if is_source {
-                    let mut s = Step::new(
-                        Phase::Trust,
-                        trust_both_id(&c.name),
-                        format!(
-                            "Multi-root step 1 on {}: keep the old root as signer, trust old + new (sail-operator plugin-ca procedure).",
-                            c.name
-                        ),
-                    );
-                    first_needs(ctx, c, &mut s);
-                    s.forward(Action::Local {
-                        op: LocalOp::BundleCacerts {
-                            cluster: c.name.clone(),
-                            signer_dir: ctx.cert_path(&["root-old"]),
-                            dir: trust_both_dir.clone(),
-                            trusted_roots: both.clone(),
-                        },
-                    });
-                    s.forward(apply_cacerts(&c.name, trust_both_dir.clone()));
-                    switch_actions(ctx, c, &both, &[], &mut s.forward);
-                    undo_actions(ctx, c, None, &mut s.rollback);
-                    s.risk(Risk::CaSwitchOnSource);
-                    s.risk(Risk::WorkloadRestart);
-                    out.push(s);
-                }
-                let mut s = Step::new(
-                    Phase::Trust,
-                    new_signer_id(&c.name),
-                    format!(
-                        "Multi-root step 2 on {}: sign with an intermediate of the new root, still trusting old + new.",
-                        c.name
-                    ),
-                );
-                if is_source {
-                    s.need(trust_both_id(&c.name));
-                    s.risk(Risk::CaSwitchOnSource);
-                } else {
-                    first_needs(ctx, c, &mut s);
-                }
-                if !ctx.workload_namespaces(c).is_empty() {
-                    s.risk(Risk::WorkloadRestart);
-                }
-                s.forward(sign(signer_dir.clone(), both.clone()));
-                s.forward(apply_cacerts(&c.name, signer_dir.clone()));
-                switch_actions(ctx, c, &both, &[], &mut s.forward);
-                undo_actions(
-                    ctx,
-                    c,
-                    is_source.then(|| trust_both_dir.clone()),
-                    &mut s.rollback,
-                );
-                out.push(s);
-
-                let final_dir = ctx.cert_path(&[&c.name]);
-                let mut s = Step::new(
-                    Phase::Trust,
-                    drop_old_id(&c.name),
-                    format!(
-                        "Multi-root step 3 on {}: drop the old root once every cluster signs with the new one.",
-                        c.name
-                    ),
-                );
-                s.needs_all(primaries.iter().map(|p| new_signer_id(&p.name)));
-                if is_source {
-                    s.risk(Risk::CaSwitchOnSource);
-                }
-                if !ctx.workload_namespaces(c).is_empty() {
-                    s.risk(Risk::WorkloadRestart);
-                }
-                s.forward(Action::Local {
-                    op: LocalOp::BundleCacerts {
-                        cluster: c.name.clone(),
-                        signer_dir: signer_dir.clone(),
-                        dir: final_dir.clone(),
-                        trusted_roots: vec![new_root.clone()],
-                    },
-                });
-                s.forward(apply_cacerts(&c.name, final_dir));
-                switch_actions(
-                    ctx,
-                    c,
-                    std::slice::from_ref(&new_root),
-                    std::slice::from_ref(&old_root),
-                    &mut s.forward,
-                );
-                undo_actions(ctx, c, Some(signer_dir), &mut s.rollback);
-                out.push(s);
-            }
-        }
+    let signer_dir = ctx.cert_path(&[&c.name, "new-signer"]);
+    let final_dir = ctx.cert_path(&[&c.name]);
+    let mut s = Step::new(
+        Phase::Trust,
+        drop_old_id(&c.name),
+        format!(
+            "Multi-root step 3 on {}: drop the old root once every cluster signs with the new one.",
+            c.name
+        ),
+    );
+    s.needs_all(primaries.iter().map(|p| new_signer_id(&p.name)));
+    if ctx.is_source(c) {
+        s.risk(Risk::CaSwitchOnSource);
     }
-    out
+    if !ctx.workload_namespaces(c).is_empty() {
+        s.risk(Risk::WorkloadRestart);
+    }
+    s.forward(Action::Local {
+        op: LocalOp::BundleCacerts {
+            cluster: c.name.clone(),
+            signer_dir: signer_dir.clone(),
+            dir: final_dir.clone(),
+            trusted_roots: vec![new_root.clone()],
+        },
+    });
+    s.forward(apply_cacerts(&c.name, final_dir));
+    switch_actions(
+        ctx,
+        c,
+        std::slice::from_ref(&new_root),
+        std::slice::from_ref(&old_root),
+        &mut s.forward,
+    );
+    undo_actions(ctx, c, Some(signer_dir), &mut s.rollback);
+    s
+}
+
+/// The old and the new root, as a multi-root transition trusts them.
+fn both_roots(ctx: &Ctx<'_>) -> Vec<PathBuf> {
+    vec![root_cert("root-old", ctx), root_cert("root", ctx)]
+}
+
+/// Sign an intermediate for `c` with the mesh root into `dir`, whose bundle
+/// trusts `trusted`. The organisation is the generated root's, else Istio's.
+fn sign_intermediate(
+    ctx: &Ctx<'_>,
+    c: &ClusterSpec,
+    dir: PathBuf,
+    trusted: Vec<PathBuf>,
+) -> Action {
+    let trust = &ctx.spec.trust;
+    let org = match &trust.root {
+        TrustRoot::Generate(g) => g.org.clone(),
+        _ => "Istio".to_string(),
+    };
+    Action::Local {
+        op: LocalOp::SignIntermediate {
+            cluster: c.name.clone(),
+            root_dir: ctx.cert_path(&["root"]),
+            dir,
+            org,
+            validity_days: trust.intermediate_validity_days,
+            trusted_roots: trusted,
+        },
+    }
 }

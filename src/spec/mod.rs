@@ -3,38 +3,48 @@
 //! `load_file` is the one entry point the rest of the program uses: it returns
 //! a validated spec plus warnings, or every error found, each located.
 
+// Every public item is documented: the compiler keeps it so.
+#![deny(missing_docs)]
+
 mod check;
 mod decode;
 mod formats;
+pub mod mesh_migration;
 mod report;
 mod suggest;
-pub mod types;
 mod yaml;
 
-pub use types::*;
+pub use mesh_migration::*;
 
 use report::Report;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+/// How bad a finding is: an error stops the spec from loading.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
+    /// The spec cannot be used.
     Error,
+    /// The spec loads, but likely not as meant.
     Warning,
 }
 
 /// One finding about a spec, located in its file.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Diagnostic {
+    /// Error or warning.
     pub severity: Severity,
+    /// The spec file.
     pub file: PathBuf,
     /// 1-based; 0 when the finding concerns the whole document.
     pub line: usize,
+    /// 1-based, in characters.
     pub column: usize,
     /// Field path such as `spec.clusters[1].network`.
     pub path: String,
+    /// What is wrong.
     pub message: String,
     /// A suggested fix ("did you mean `network`?").
     pub hint: Option<String>,
@@ -67,20 +77,29 @@ impl fmt::Display for Diagnostic {
 /// A spec that parsed and passed validation, with the warnings found on the way.
 #[derive(Debug, Clone)]
 pub struct Loaded {
+    /// The validated document.
     pub spec: MeshMigration,
+    /// Warnings found, in file order.
     pub warnings: Vec<Diagnostic>,
+    /// The file it was read from.
     pub file: PathBuf,
 }
 
+/// Why a spec could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
+    /// The file could not be read.
     #[error("cannot read {}: {source}", path.display())]
     Read {
+        /// The file.
         path: PathBuf,
+        /// What reading it said.
         source: std::io::Error,
     },
+    /// The file was read but is not a valid spec.
     #[error("{} is not a valid MeshMigration ({} error(s))", file.display(), diagnostics.iter().filter(|d| d.severity == Severity::Error).count())]
     Invalid {
+        /// The file.
         file: PathBuf,
         /// Every error and warning, in file order.
         diagnostics: Vec<Diagnostic>,

@@ -24,25 +24,29 @@ impl Pos {
     }
 }
 
+/// A YAML node located in its file: where it starts, and what it holds.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Node {
+pub struct YamlNode {
     pub pos: Pos,
     pub value: Value,
 }
 
+/// What a node holds: a scalar, a sequence or a mapping.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     Scalar(Scalar),
-    Seq(Vec<Node>),
+    Seq(Vec<YamlNode>),
     Map(Vec<Entry>),
 }
 
+/// One key and its value in a mapping (entries keep file order).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
-    pub key: Node,
-    pub value: Node,
+    pub key: YamlNode,
+    pub value: YamlNode,
 }
 
+/// A scalar as written, before the core schema gives it a type.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scalar {
     pub text: String,
@@ -128,7 +132,7 @@ fn looks_like_float(t: &str) -> bool {
     mantissa_ok && exp_ok
 }
 
-impl Node {
+impl YamlNode {
     /// "a string", "a list", ... for "expected X, found Y" messages.
     pub fn describe(&self) -> String {
         match &self.value {
@@ -183,18 +187,18 @@ enum Frame {
     Seq {
         pos: Pos,
         anchor: usize,
-        items: Vec<Node>,
+        items: Vec<YamlNode>,
     },
     Map {
         pos: Pos,
         anchor: usize,
         entries: Vec<Entry>,
-        key: Option<Node>,
+        key: Option<YamlNode>,
     },
 }
 
 /// Parses one YAML document. `Ok(None)` means the text holds no document.
-pub fn parse(text: &str) -> Result<Option<Node>, SyntaxError> {
+pub fn parse(text: &str) -> Result<Option<YamlNode>, SyntaxError> {
     let mut options = Options::default();
     options.emit_comments = false;
     options.flow_nesting_limit = MAX_NESTING;
@@ -239,8 +243,8 @@ fn syntax_error(text: &str, e: &granit_parser::ScanError) -> SyntaxError {
 #[derive(Default)]
 struct Builder {
     stack: Vec<Frame>,
-    anchors: HashMap<usize, Node>,
-    root: Option<Node>,
+    anchors: HashMap<usize, YamlNode>,
+    root: Option<YamlNode>,
     documents: usize,
     nodes: usize,
 }
@@ -256,7 +260,7 @@ impl Builder {
                 let tagged_str = tag
                     .as_ref()
                     .is_some_and(|t| t.is_yaml_core_schema_tag("str"));
-                let node = Node {
+                let node = YamlNode {
                     pos,
                     value: Value::Scalar(Scalar {
                         text: text.into_owned(),
@@ -280,7 +284,7 @@ impl Builder {
             Event::SequenceEnd | Event::MappingEnd => {
                 let (node, anchor) = match self.stack.pop() {
                     Some(Frame::Seq { pos, anchor, items }) => (
-                        Node {
+                        YamlNode {
                             pos,
                             value: Value::Seq(items),
                         },
@@ -292,7 +296,7 @@ impl Builder {
                         entries,
                         ..
                     }) => (
-                        Node {
+                        YamlNode {
                             pos,
                             value: Value::Map(entries),
                         },
@@ -326,11 +330,16 @@ impl Builder {
         Ok(())
     }
 
-    fn finish(&mut self, node: Node, anchor: usize) -> Result<(), SyntaxError> {
+    fn finish(&mut self, node: YamlNode, anchor: usize) -> Result<(), SyntaxError> {
         self.finish_sized(node, anchor, 1)
     }
 
-    fn finish_sized(&mut self, node: Node, anchor: usize, size: usize) -> Result<(), SyntaxError> {
+    fn finish_sized(
+        &mut self,
+        node: YamlNode,
+        anchor: usize,
+        size: usize,
+    ) -> Result<(), SyntaxError> {
         self.nodes += size;
         if self.nodes > MAX_NODES {
             return Err(SyntaxError {
@@ -360,7 +369,7 @@ impl Builder {
                         hint: Some("remove the `---` separator and what follows".into()),
                     });
                 }
-                if self.root.as_ref().is_none_or(Node::is_null) {
+                if self.root.as_ref().is_none_or(YamlNode::is_null) {
                     self.root = Some(node);
                 }
             }
@@ -369,7 +378,7 @@ impl Builder {
     }
 }
 
-fn count_nodes(node: &Node) -> usize {
+fn count_nodes(node: &YamlNode) -> usize {
     match &node.value {
         Value::Scalar(_) => 1,
         Value::Seq(items) => 1 + items.iter().map(count_nodes).sum::<usize>(),
@@ -386,7 +395,7 @@ fn count_nodes(node: &Node) -> usize {
 mod tests {
     use super::*;
 
-    fn map(node: &Node) -> &[Entry] {
+    fn map(node: &YamlNode) -> &[Entry] {
         match &node.value {
             Value::Map(e) => e,
             other => panic!("not a map: {other:?}"),

@@ -9,6 +9,7 @@ mod istioctl;
 mod journey;
 mod live_plan;
 mod plan;
+mod probe_contract;
 mod rollback;
 mod sim_support;
 mod specs;

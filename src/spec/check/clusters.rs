@@ -1,7 +1,7 @@
 //! Clusters: names, contexts, networks, the source, and the topology's roles.
 
 use super::{Checker, formats};
-use crate::spec::types::{Role, Topology};
+use crate::spec::mesh_migration::{Role, Topology};
 use std::collections::HashMap;
 
 pub(super) fn check(c: &mut Checker) {

@@ -13,9 +13,9 @@ mod routing;
 mod trust;
 mod workloads;
 
+use super::mesh_migration::MeshMigration;
 use super::report::{Locations, Report};
 use super::suggest;
-use super::types::MeshMigration;
 use super::{Severity, formats};
 
 pub(crate) struct Checker<'a> {

@@ -2,7 +2,9 @@
 //! own validation, FACTS.md section 6), VirtualServices and ServiceEntries.
 
 use super::{Checker, formats};
-use crate::spec::types::{AuthorizationPolicy, DestinationRule, ObjectSpec, OutlierDetection};
+use crate::spec::mesh_migration::{
+    AuthorizationPolicy, DestinationRule, LocalityLb, ObjectSpec, OutlierDetection,
+};
 use std::collections::HashMap;
 
 /// failoverPriority labels that name a locality level; Istio rejects them
@@ -168,16 +170,39 @@ fn destination_rule(c: &mut Checker, base: &str, dr: &DestinationRule) {
     if let Some(od) = &dr.outlier_detection {
         outlier_detection(c, &format!("{base}.outlierDetection"), od);
     }
-    let Some(lb) = &dr.locality_lb else { return };
-    let lb_path = format!("{base}.localityLb");
+    if let Some(lb) = &dr.locality_lb {
+        locality_lb(c, &format!("{base}.localityLb"), dr, lb);
+    }
+}
+
+/// `localityLb`: something to do, valid failover rules and priorities, the
+/// outlier detection without which Istio ignores it, and localities on the
+/// clusters when it fails over by region.
+fn locality_lb(c: &mut Checker, lb_path: &str, dr: &DestinationRule, lb: &LocalityLb) {
     if lb.failover.is_empty() && lb.failover_priority.is_empty() {
         c.warn(
-            &lb_path,
+            lb_path,
             "localityLb sets neither `failover` nor `failoverPriority`",
             Some("remove it, or say how traffic should fail over".into()),
         );
         return;
     }
+    failover_rules(c, lb_path, lb);
+    let priority_by_locality = failover_priority(c, lb_path, lb);
+    if dr.outlier_detection.is_none() {
+        c.warn(
+            lb_path,
+            "failover without `outlierDetection` does nothing: Istio ignores it (\"outlier detection policy must be provided for failover\")",
+            Some("add e.g. `outlierDetection: { consecutive5xxErrors: 5, interval: 30s, baseEjectionTime: 30s }`".into()),
+        );
+    }
+    if !lb.failover.is_empty() || priority_by_locality {
+        clusters_have_locality(c, lb_path);
+    }
+}
+
+/// Each `failover` rule goes from one known region to another.
+fn failover_rules(c: &mut Checker, lb_path: &str, lb: &LocalityLb) {
     let regions: Vec<&str> = c
         .spec
         .spec
@@ -185,7 +210,6 @@ fn destination_rule(c: &mut Checker, base: &str, dr: &DestinationRule) {
         .iter()
         .filter_map(|cl| cl.locality.as_ref().map(|l| l.region.as_str()))
         .collect();
-    let mut by_region = !lb.failover.is_empty();
     for (j, rule) in lb.failover.iter().enumerate() {
         let p = format!("{lb_path}.failover[{j}]");
         for (field, region) in [("from", &rule.from), ("to", &rule.to)] {
@@ -215,6 +239,12 @@ fn destination_rule(c: &mut Checker, base: &str, dr: &DestinationRule) {
             );
         }
     }
+}
+
+/// Each `failoverPriority` term is a label selector term; a locality label
+/// there cannot be mixed with `failover` rules. Whether one was found.
+fn failover_priority(c: &mut Checker, lb_path: &str, lb: &LocalityLb) -> bool {
+    let mut by_locality = false;
     for (j, term) in lb.failover_priority.iter().enumerate() {
         let p = format!("{lb_path}.failoverPriority[{j}]");
         if !c.format(
@@ -227,7 +257,7 @@ fn destination_rule(c: &mut Checker, base: &str, dr: &DestinationRule) {
         }
         let key = term.split_once('=').map_or(term.as_str(), |(k, _)| k);
         if LOCALITY_LABELS.contains(&key) {
-            by_region = true;
+            by_locality = true;
             if !lb.failover.is_empty() {
                 c.error(
                     &p,
@@ -237,35 +267,28 @@ fn destination_rule(c: &mut Checker, base: &str, dr: &DestinationRule) {
             }
         }
     }
-    if dr.outlier_detection.is_none() {
+    by_locality
+}
+
+/// Failing over by region needs every cluster's region.
+fn clusters_have_locality(c: &mut Checker, lb_path: &str) {
+    let missing: Vec<&str> = c
+        .spec
+        .spec
+        .clusters
+        .iter()
+        .filter(|cl| cl.locality.is_none())
+        .map(|cl| cl.name.as_str())
+        .collect();
+    if !missing.is_empty() {
         c.warn(
-            &lb_path,
-            "failover without `outlierDetection` does nothing: Istio ignores it (\"outlier detection policy must be provided for failover\")",
-            Some("add e.g. `outlierDetection: { consecutive5xxErrors: 5, interval: 30s, baseEjectionTime: 30s }`".into()),
+            lb_path,
+            format!(
+                "fails over by region, but cluster(s) {} have no locality",
+                missing.join(", ")
+            ),
+            Some("give every cluster `locality: { region: ... }` so the regions are known".into()),
         );
-    }
-    if by_region {
-        let missing: Vec<&str> = c
-            .spec
-            .spec
-            .clusters
-            .iter()
-            .filter(|cl| cl.locality.is_none())
-            .map(|cl| cl.name.as_str())
-            .collect();
-        if !missing.is_empty() {
-            c.warn(
-                &lb_path,
-                format!(
-                    "fails over by region, but cluster(s) {} have no locality",
-                    missing.join(", ")
-                ),
-                Some(
-                    "give every cluster `locality: { region: ... }` so the regions are known"
-                        .into(),
-                ),
-            );
-        }
     }
 }
 

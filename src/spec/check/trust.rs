@@ -1,7 +1,7 @@
 //! The root CA choice and certificate lifetimes.
 
 use super::Checker;
-use crate::spec::types::{RootTransition, TrustRoot};
+use crate::spec::mesh_migration::{RootTransition, TrustRoot};
 use std::path::Path;
 
 /// X.509 validity beyond a century is a typo, not a policy.

@@ -1,10 +1,10 @@
 //! The MeshMigration document, field by field. The field lists are the YAML
-//! names of `types.rs` (a round-trip test keeps them in step with serde).
+//! names of `mesh_migration.rs` (a round-trip test keeps them in step with serde).
 
 use super::{Decoder, child};
+use crate::spec::mesh_migration::*;
 use crate::spec::suggest;
-use crate::spec::types::*;
-use crate::spec::yaml::{Node, shorten};
+use crate::spec::yaml::{YamlNode, shorten};
 use std::collections::BTreeMap;
 
 const DOCUMENT: &[&str] = &["apiVersion", "kind", "metadata", "spec"];
@@ -71,7 +71,7 @@ const WORKLOADS: &[&str] = &["restartNamespaces", "perCluster"];
 const FAILOVER_TEST: &[&str] = &["service", "from", "drain", "requests"];
 const SERVICE: &[&str] = &["namespace", "name", "port", "path"];
 
-pub(crate) fn document(d: &mut Decoder, root: &Node) -> Option<MeshMigration> {
+pub(crate) fn document(d: &mut Decoder, root: &YamlNode) -> Option<MeshMigration> {
     d.locs.record("", None, root.pos);
     let f = d.fields(
         root,
@@ -119,13 +119,13 @@ pub(crate) fn document(d: &mut Decoder, root: &Node) -> Option<MeshMigration> {
     })
 }
 
-fn metadata(d: &mut Decoder, n: &Node, p: &str) -> Option<Metadata> {
+fn metadata(d: &mut Decoder, n: &YamlNode, p: &str) -> Option<Metadata> {
     let f = d.fields(n, p, "a mapping with the migration's name", METADATA)?;
     let name = d.req(&f, "name", Decoder::string);
     Some(Metadata { name: name? })
 }
 
-fn spec(d: &mut Decoder, n: &Node, p: &str) -> Option<Spec> {
+fn spec(d: &mut Decoder, n: &YamlNode, p: &str) -> Option<Spec> {
     let f = d.fields(n, p, "a mapping (the migration spec)", SPEC)?;
     let mesh = d.req(&f, "mesh", mesh);
     let topology = d.req(&f, "topology", |d, n, p| {
@@ -160,7 +160,7 @@ fn spec(d: &mut Decoder, n: &Node, p: &str) -> Option<Spec> {
     })
 }
 
-fn mesh(d: &mut Decoder, n: &Node, p: &str) -> Option<Mesh> {
+fn mesh(d: &mut Decoder, n: &YamlNode, p: &str) -> Option<Mesh> {
     let f = d.fields(
         n,
         p,
@@ -181,7 +181,7 @@ fn mesh(d: &mut Decoder, n: &Node, p: &str) -> Option<Mesh> {
     })
 }
 
-fn installer(d: &mut Decoder, n: &Node, p: &str) -> Option<Installer> {
+fn installer(d: &mut Decoder, n: &YamlNode, p: &str) -> Option<Installer> {
     let f = d.fields(
         n,
         p,
@@ -198,7 +198,7 @@ fn installer(d: &mut Decoder, n: &Node, p: &str) -> Option<Installer> {
     })
 }
 
-fn cluster(d: &mut Decoder, n: &Node, p: &str) -> Option<Cluster> {
+fn cluster(d: &mut Decoder, n: &YamlNode, p: &str) -> Option<ClusterSpec> {
     let f = d.fields(n, p, "a cluster (a mapping with name and context)", CLUSTER)?;
     let name = d.req(&f, "name", Decoder::string);
     let context = d.req(&f, "context", Decoder::string);
@@ -214,7 +214,7 @@ fn cluster(d: &mut Decoder, n: &Node, p: &str) -> Option<Cluster> {
     });
     let primary = d.opt(&f, "primary", Decoder::string);
     let locality = d.opt(&f, "locality", locality);
-    Some(Cluster {
+    Some(ClusterSpec {
         name: name?,
         context: context?,
         kubeconfig: kubeconfig?,
@@ -226,7 +226,7 @@ fn cluster(d: &mut Decoder, n: &Node, p: &str) -> Option<Cluster> {
     })
 }
 
-fn locality(d: &mut Decoder, n: &Node, p: &str) -> Option<Locality> {
+fn locality(d: &mut Decoder, n: &YamlNode, p: &str) -> Option<Locality> {
     let f = d.fields(n, p, "a mapping with region, zone and subzone", LOCALITY)?;
     let region = d.req(&f, "region", Decoder::string);
     let zone = d.opt(&f, "zone", Decoder::string);
@@ -238,7 +238,7 @@ fn locality(d: &mut Decoder, n: &Node, p: &str) -> Option<Locality> {
     })
 }
 
-fn trust(d: &mut Decoder, n: &Node, p: &str) -> Option<Trust> {
+fn trust(d: &mut Decoder, n: &YamlNode, p: &str) -> Option<Trust> {
     let f = d.fields(n, p, "a mapping with the root CA choice", TRUST)?;
     let root = d.req(&f, "root", trust_root);
     let intermediate_validity_days = d.or(&f, "intermediateValidityDays", Decoder::u32, || 730);
@@ -252,7 +252,7 @@ fn trust(d: &mut Decoder, n: &Node, p: &str) -> Option<Trust> {
     })
 }
 
-fn trust_root(d: &mut Decoder, n: &Node, p: &str) -> Option<TrustRoot> {
+fn trust_root(d: &mut Decoder, n: &YamlNode, p: &str) -> Option<TrustRoot> {
     let f = d.fields(n, p, "a mapping with one of adopt, generate or files", ROOT)?;
     let given: Vec<&str> = ROOT
         .iter()
@@ -294,7 +294,7 @@ fn trust_root(d: &mut Decoder, n: &Node, p: &str) -> Option<TrustRoot> {
     }
 }
 
-fn generate(d: &mut Decoder, n: &Node, p: &str) -> Option<GenerateRoot> {
+fn generate(d: &mut Decoder, n: &YamlNode, p: &str) -> Option<GenerateRoot> {
     let f = d.fields(n, p, "a mapping describing the new root CA", GENERATE)?;
     let algorithm = d.or(
         &f,
@@ -327,7 +327,7 @@ fn generate(d: &mut Decoder, n: &Node, p: &str) -> Option<GenerateRoot> {
     })
 }
 
-fn root_files(d: &mut Decoder, n: &Node, p: &str) -> Option<RootFiles> {
+fn root_files(d: &mut Decoder, n: &YamlNode, p: &str) -> Option<RootFiles> {
     let f = d.fields(n, p, "a mapping with the root's cert and key files", FILES)?;
     let cert = d.req(&f, "cert", Decoder::path_buf);
     let key = d.req(&f, "key", Decoder::path_buf);
@@ -337,7 +337,7 @@ fn root_files(d: &mut Decoder, n: &Node, p: &str) -> Option<RootFiles> {
     })
 }
 
-fn routing(d: &mut Decoder, n: &Node, p: &str) -> Option<Routing> {
+fn routing(d: &mut Decoder, n: &YamlNode, p: &str) -> Option<Routing> {
     let f = d.fields(n, p, "a mapping of routing settings", ROUTING)?;
     let expose_hosts = d.or(&f, "exposeHosts", Decoder::strings, Vec::new);
     let destination_rules = d.or(
@@ -382,7 +382,7 @@ fn routing(d: &mut Decoder, n: &Node, p: &str) -> Option<Routing> {
     })
 }
 
-fn authorization_policy(d: &mut Decoder, n: &Node, p: &str) -> Option<AuthorizationPolicy> {
+fn authorization_policy(d: &mut Decoder, n: &YamlNode, p: &str) -> Option<AuthorizationPolicy> {
     let f = d.fields(
         n,
         p,
@@ -411,7 +411,7 @@ fn authorization_policy(d: &mut Decoder, n: &Node, p: &str) -> Option<Authorizat
     })
 }
 
-fn destination_rule(d: &mut Decoder, n: &Node, p: &str) -> Option<DestinationRule> {
+fn destination_rule(d: &mut Decoder, n: &YamlNode, p: &str) -> Option<DestinationRule> {
     let f = d.fields(
         n,
         p,
@@ -432,7 +432,7 @@ fn destination_rule(d: &mut Decoder, n: &Node, p: &str) -> Option<DestinationRul
     })
 }
 
-fn locality_lb(d: &mut Decoder, n: &Node, p: &str) -> Option<LocalityLb> {
+fn locality_lb(d: &mut Decoder, n: &YamlNode, p: &str) -> Option<LocalityLb> {
     let f = d.fields(
         n,
         p,
@@ -462,7 +462,7 @@ fn locality_lb(d: &mut Decoder, n: &Node, p: &str) -> Option<LocalityLb> {
     })
 }
 
-fn outlier_detection(d: &mut Decoder, n: &Node, p: &str) -> Option<OutlierDetection> {
+fn outlier_detection(d: &mut Decoder, n: &YamlNode, p: &str) -> Option<OutlierDetection> {
     let f = d.fields(n, p, "a mapping of outlier detection settings", OUTLIER)?;
     let c5xx = d.opt(&f, "consecutive5xxErrors", Decoder::u32);
     let gateway = d.opt(&f, "consecutiveGatewayErrors", Decoder::u32);
@@ -480,7 +480,7 @@ fn outlier_detection(d: &mut Decoder, n: &Node, p: &str) -> Option<OutlierDetect
     })
 }
 
-fn object(d: &mut Decoder, n: &Node, p: &str) -> Option<ObjectSpec> {
+fn object(d: &mut Decoder, n: &YamlNode, p: &str) -> Option<ObjectSpec> {
     let f = d.fields(n, p, "a mapping with name, namespace and spec", OBJECT)?;
     let name = d.req(&f, "name", Decoder::string);
     let namespace = d.req(&f, "namespace", Decoder::string);
@@ -507,7 +507,7 @@ fn object(d: &mut Decoder, n: &Node, p: &str) -> Option<ObjectSpec> {
     })
 }
 
-fn observability(d: &mut Decoder, n: &Node, p: &str) -> Option<Observability> {
+fn observability(d: &mut Decoder, n: &YamlNode, p: &str) -> Option<Observability> {
     let f = d.fields(n, p, "a mapping with prometheus and tracing", OBSERVABILITY)?;
     let prometheus = d.opt(&f, "prometheus", |d, n, p| {
         let f = d.fields(n, p, "a mapping of Prometheus settings", PROMETHEUS)?;
@@ -535,7 +535,7 @@ fn observability(d: &mut Decoder, n: &Node, p: &str) -> Option<Observability> {
     })
 }
 
-fn workloads(d: &mut Decoder, n: &Node, p: &str) -> Option<Workloads> {
+fn workloads(d: &mut Decoder, n: &YamlNode, p: &str) -> Option<Workloads> {
     let f = d.fields(n, p, "a mapping of workload settings", WORKLOADS)?;
     let restart_namespaces = d.or(&f, "restartNamespaces", Decoder::strings, Vec::new);
     let per_cluster = d.or(
@@ -557,7 +557,7 @@ fn workloads(d: &mut Decoder, n: &Node, p: &str) -> Option<Workloads> {
     })
 }
 
-fn failover_test(d: &mut Decoder, n: &Node, p: &str) -> Option<FailoverTest> {
+fn failover_test(d: &mut Decoder, n: &YamlNode, p: &str) -> Option<FailoverTest> {
     let f = d.fields(
         n,
         p,

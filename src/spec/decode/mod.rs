@@ -12,7 +12,7 @@ pub(crate) use document::document;
 
 use super::report::{Locations, Report};
 use super::suggest;
-use super::yaml::{Entry, Node, Pos, Resolved, Value, shorten};
+use super::yaml::{Entry, Pos, Resolved, Value, YamlNode, shorten};
 use std::collections::HashMap;
 
 pub(crate) struct Decoder<'r> {
@@ -38,7 +38,7 @@ pub(crate) fn child(path: &str, name: &str) -> String {
 }
 
 impl Decoder<'_> {
-    fn type_error(&mut self, node: &Node, path: &str, expected: &str) {
+    fn type_error(&mut self, node: &YamlNode, path: &str, expected: &str) {
         let hint = match &node.value {
             Value::Scalar(s) if s.plain && expected.contains("string") => match s.resolve() {
                 Resolved::Bool(_) | Resolved::Int(_) | Resolved::Float(_) => {
@@ -76,7 +76,7 @@ impl Decoder<'_> {
     /// Opens a mapping whose known fields are `known`; reports the rest.
     pub fn fields<'n>(
         &mut self,
-        node: &'n Node,
+        node: &'n YamlNode,
         path: &str,
         what: &str,
         known: &[&str],
@@ -153,7 +153,7 @@ impl Decoder<'_> {
         path: &str,
     ) -> (Vec<&'n Entry>, Vec<&'n Entry>) {
         let mut own = Vec::with_capacity(entries.len());
-        let mut sources: Vec<&'n Node> = Vec::new();
+        let mut sources: Vec<&'n YamlNode> = Vec::new();
         for entry in entries {
             match &entry.key.value {
                 Value::Scalar(k) if k.plain && k.text == "<<" => match &entry.value.value {
@@ -197,7 +197,7 @@ impl Decoder<'_> {
         &mut self,
         f: &Fields<'_>,
         name: &str,
-        dec: impl FnOnce(&mut Self, &Node, &str) -> Option<T>,
+        dec: impl FnOnce(&mut Self, &YamlNode, &str) -> Option<T>,
     ) -> Option<T> {
         match self.lookup(f, name) {
             Some((entry, path)) => dec(self, &entry.value, &path),
@@ -217,7 +217,7 @@ impl Decoder<'_> {
         &mut self,
         f: &Fields<'_>,
         name: &str,
-        dec: impl FnOnce(&mut Self, &Node, &str) -> Option<T>,
+        dec: impl FnOnce(&mut Self, &YamlNode, &str) -> Option<T>,
     ) -> Option<Option<T>> {
         match self.lookup(f, name) {
             Some((entry, _)) if entry.value.is_null() => Some(None),
@@ -231,13 +231,13 @@ impl Decoder<'_> {
         &mut self,
         f: &Fields<'_>,
         name: &str,
-        dec: impl FnOnce(&mut Self, &Node, &str) -> Option<T>,
+        dec: impl FnOnce(&mut Self, &YamlNode, &str) -> Option<T>,
         default: impl FnOnce() -> T,
     ) -> Option<T> {
         self.opt(f, name, dec).map(|v| v.unwrap_or_else(default))
     }
 
-    pub fn string(&mut self, node: &Node, path: &str) -> Option<String> {
+    pub fn string(&mut self, node: &YamlNode, path: &str) -> Option<String> {
         if let Value::Scalar(s) = &node.value
             && let Resolved::Str(t) = s.resolve()
         {
@@ -249,7 +249,7 @@ impl Decoder<'_> {
 
     /// A duration as written; a bare number is kept so the duration check
     /// can say it lacks a unit (`30` meant as `30s`).
-    pub fn duration_text(&mut self, node: &Node, path: &str) -> Option<String> {
+    pub fn duration_text(&mut self, node: &YamlNode, path: &str) -> Option<String> {
         if let Value::Scalar(s) = &node.value
             && matches!(s.resolve(), Resolved::Int(_) | Resolved::Float(_))
         {
@@ -258,7 +258,7 @@ impl Decoder<'_> {
         self.string(node, path)
     }
 
-    pub fn path_buf(&mut self, node: &Node, path: &str) -> Option<std::path::PathBuf> {
+    pub fn path_buf(&mut self, node: &YamlNode, path: &str) -> Option<std::path::PathBuf> {
         let s = self.string(node, path)?;
         if s.is_empty() {
             self.report.error(node.pos, path, "the path is empty");
@@ -267,7 +267,7 @@ impl Decoder<'_> {
         Some(s.into())
     }
 
-    pub fn boolean(&mut self, node: &Node, path: &str) -> Option<bool> {
+    pub fn boolean(&mut self, node: &YamlNode, path: &str) -> Option<bool> {
         if let Value::Scalar(s) = &node.value {
             match s.resolve() {
                 Resolved::Bool(b) => return Some(b),
@@ -287,7 +287,7 @@ impl Decoder<'_> {
         None
     }
 
-    fn integer(&mut self, node: &Node, path: &str, max: u64) -> Option<u64> {
+    fn integer(&mut self, node: &YamlNode, path: &str, max: u64) -> Option<u64> {
         if let Value::Scalar(s) = &node.value {
             match s.resolve() {
                 Resolved::Int(i) if i < 0 => {
@@ -316,17 +316,17 @@ impl Decoder<'_> {
         None
     }
 
-    pub fn u32(&mut self, node: &Node, path: &str) -> Option<u32> {
+    pub fn u32(&mut self, node: &YamlNode, path: &str) -> Option<u32> {
         self.integer(node, path, u32::MAX.into())
             .and_then(|v| u32::try_from(v).ok())
     }
 
-    pub fn u16(&mut self, node: &Node, path: &str) -> Option<u16> {
+    pub fn u16(&mut self, node: &YamlNode, path: &str) -> Option<u16> {
         self.integer(node, path, u16::MAX.into())
             .and_then(|v| u16::try_from(v).ok())
     }
 
-    pub fn f64(&mut self, node: &Node, path: &str) -> Option<f64> {
+    pub fn f64(&mut self, node: &YamlNode, path: &str) -> Option<f64> {
         if let Value::Scalar(s) = &node.value {
             match s.resolve() {
                 Resolved::Int(i) => return Some(i as f64),
@@ -344,7 +344,12 @@ impl Decoder<'_> {
     }
 
     /// One of a fixed set of words (`multi-primary`, `primary-remote`).
-    pub fn one_of<T: Copy>(&mut self, node: &Node, path: &str, choices: &[(&str, T)]) -> Option<T> {
+    pub fn one_of<T: Copy>(
+        &mut self,
+        node: &YamlNode,
+        path: &str,
+        choices: &[(&str, T)],
+    ) -> Option<T> {
         let names: Vec<&str> = choices.iter().map(|(n, _)| *n).collect();
         let Value::Scalar(s) = &node.value else {
             self.type_error(node, path, &format!("one of {}", names.join(", ")));
@@ -370,10 +375,10 @@ impl Decoder<'_> {
     /// A list whose items decode with `item`; `what` names it ("a list of clusters").
     pub fn list<T>(
         &mut self,
-        node: &Node,
+        node: &YamlNode,
         path: &str,
         what: &str,
-        mut item: impl FnMut(&mut Self, &Node, &str) -> Option<T>,
+        mut item: impl FnMut(&mut Self, &YamlNode, &str) -> Option<T>,
     ) -> Option<Vec<T>> {
         let Value::Seq(items) = &node.value else {
             self.type_error(node, path, what);
@@ -392,17 +397,17 @@ impl Decoder<'_> {
         ok.then_some(out)
     }
 
-    pub fn strings(&mut self, node: &Node, path: &str) -> Option<Vec<String>> {
+    pub fn strings(&mut self, node: &YamlNode, path: &str) -> Option<Vec<String>> {
         self.list(node, path, "a list of strings", Self::string)
     }
 
     /// A mapping from user-chosen names to values (`perCluster`).
     pub fn string_map<T>(
         &mut self,
-        node: &Node,
+        node: &YamlNode,
         path: &str,
         what: &str,
-        mut value: impl FnMut(&mut Self, &Node, &str) -> Option<T>,
+        mut value: impl FnMut(&mut Self, &YamlNode, &str) -> Option<T>,
     ) -> Option<Vec<(String, T)>> {
         let Value::Map(entries) = &node.value else {
             self.type_error(node, path, what);
@@ -432,7 +437,7 @@ impl Decoder<'_> {
     }
 
     /// Arbitrary YAML passed through to Kubernetes (an Istio `spec`), as JSON.
-    pub fn json(&mut self, node: &Node, path: &str) -> Option<serde_json::Value> {
+    pub fn json(&mut self, node: &YamlNode, path: &str) -> Option<serde_json::Value> {
         use serde_json::Value as J;
         match &node.value {
             Value::Scalar(s) => match s.resolve() {

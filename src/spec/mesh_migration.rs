@@ -27,42 +27,62 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+/// The `apiVersion` a spec declares.
 pub const API_VERSION: &str = "migrate.meshops.dev/v1alpha1";
+/// The `kind` a spec declares.
 pub const KIND: &str = "MeshMigration";
 
+/// A whole spec file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MeshMigration {
+    /// [`API_VERSION`].
     pub api_version: String,
+    /// [`KIND`].
     pub kind: String,
+    /// Its name.
     pub metadata: Metadata,
+    /// What to migrate, and how.
     pub spec: Spec,
 }
 
+/// The document's metadata.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Metadata {
+    /// The migration's name, shown in plans and the state.
     pub name: String,
 }
 
+/// What to migrate, and how.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Spec {
+    /// The mesh as a whole.
     pub mesh: Mesh,
+    /// Multi-primary or primary-remote.
     pub topology: Topology,
+    /// The program that installs Istio.
     pub installer: Installer,
-    pub clusters: Vec<Cluster>,
+    /// Every cluster, the source among them.
+    pub clusters: Vec<ClusterSpec>,
+    /// The shared root of trust.
     pub trust: Trust,
+    /// Istio configuration to write.
     #[serde(default)]
     pub routing: Routing,
+    /// Prometheus and tracing settings.
     #[serde(default)]
     pub observability: Observability,
+    /// Workloads to restart.
     #[serde(default)]
     pub workloads: Workloads,
+    /// The failover drill, if any.
     #[serde(default)]
     pub failover_test: Option<FailoverTest>,
 }
 
+/// The mesh as a whole: its ID, trust domain and Istio version.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Mesh {
@@ -74,6 +94,7 @@ pub struct Mesh {
     /// Other trust domains accepted during the migration (`trustDomainAliases`).
     #[serde(default)]
     pub trust_domain_aliases: Vec<String>,
+    /// The Istio version running on the source, and installed everywhere.
     pub istio_version: String,
 }
 
@@ -81,16 +102,21 @@ fn default_trust_domain() -> String {
     "cluster.local".into()
 }
 
+/// How the clusters share control planes (Istio's multicluster models).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Topology {
+    /// Every cluster runs istiod.
     MultiPrimary,
+    /// Remotes are served by a primary's istiod.
     PrimaryRemote,
 }
 
+/// The program that installs Istio.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Installer {
+    /// Which installer it is.
     pub kind: InstallerKind,
     /// Path or name of the installer binary (looked up on PATH); `istioctl`
     /// when not given.
@@ -102,15 +128,19 @@ fn default_installer_path() -> String {
     "istioctl".into()
 }
 
+/// Which installer it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum InstallerKind {
+    /// `istioctl install` with an IstioOperator file.
     Istioctl,
 }
 
+/// One cluster of the mesh, as the spec describes it (the live cluster is
+/// `cluster::Cluster`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Cluster {
+pub struct ClusterSpec {
     /// The Istio cluster ID (`values.global.multiCluster.clusterName`); a DNS-1123 label.
     pub name: String,
     /// The kubeconfig context used to reach it.
@@ -130,30 +160,41 @@ pub struct Cluster {
     /// primary-remote only: the primary whose istiod serves this remote.
     #[serde(default)]
     pub primary: Option<String>,
+    /// Where its nodes are; checked in preflight when given.
     #[serde(default)]
     pub locality: Option<Locality>,
 }
 
+/// A cluster's role in a primary-remote mesh.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
+    /// Runs istiod.
     Primary,
+    /// Served by a primary's istiod.
     Remote,
 }
 
+/// Where a cluster's nodes are (`topology.kubernetes.io/region`, `zone`,
+/// Istio's `subzone`), checked on its nodes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Locality {
+    /// The region.
     pub region: String,
+    /// The zone, if checked.
     #[serde(default)]
     pub zone: Option<String>,
+    /// The subzone, if any.
     #[serde(default)]
     pub subzone: Option<String>,
 }
 
+/// The mesh's shared root of trust and the intermediates signed from it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Trust {
+    /// Where the root comes from.
     pub root: TrustRoot,
     /// Validity of each cluster's intermediate CA.
     #[serde(default = "default_intermediate_days")]
@@ -170,6 +211,7 @@ fn default_cert_dir() -> PathBuf {
     PathBuf::from("./migrate-certs")
 }
 
+/// Where the shared root comes from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum TrustRoot {
@@ -181,6 +223,7 @@ pub enum TrustRoot {
     Files(RootFiles),
 }
 
+/// A root to generate.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GenerateRoot {
@@ -190,6 +233,7 @@ pub struct GenerateRoot {
     /// 3650 when not given.
     #[serde(default = "default_root_days")]
     pub validity_days: u32,
+    /// The certificates' organisation (`O=`).
     pub org: String,
     /// How running workloads move to the new root.
     #[serde(default)]
@@ -200,13 +244,16 @@ fn default_root_days() -> u32 {
     3650
 }
 
+/// The key algorithm of a generated root.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum KeyAlgorithm {
+    /// ECDSA on P-256.
     #[default]
     EcdsaP256,
 }
 
+/// How running workloads move to a generated root.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RootTransition {
@@ -217,21 +264,28 @@ pub enum RootTransition {
     RestartAll,
 }
 
+/// A root given as PEM files.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RootFiles {
+    /// The root certificate (PEM).
     pub cert: PathBuf,
+    /// Its private key (PEM).
     pub key: PathBuf,
 }
 
+/// Istio configuration written to the config clusters.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Routing {
     /// Hosts exposed through the cross-network gateway (AUTO_PASSTHROUGH);
     /// empty means `*.local`. Only used when the mesh spans several networks.
     pub expose_hosts: Vec<String>,
+    /// DestinationRules to write.
     pub destination_rules: Vec<DestinationRule>,
+    /// VirtualServices, passed through.
     pub virtual_services: Vec<ObjectSpec>,
+    /// ServiceEntries, passed through.
     pub service_entries: Vec<ObjectSpec>,
     /// ALLOW policies naming callers by service account; their principals
     /// are written for the trust domain and every alias, so callers keep
@@ -241,10 +295,13 @@ pub struct Routing {
     pub strict_mtls: bool,
 }
 
+/// An ALLOW AuthorizationPolicy by caller service account.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AuthorizationPolicy {
+    /// Its name.
     pub name: String,
+    /// Its namespace.
     pub namespace: String,
     /// Clusters it goes to; empty means every cluster.
     #[serde(default)]
@@ -256,6 +313,7 @@ pub struct AuthorizationPolicy {
     pub allow: Vec<String>,
 }
 
+/// A DestinationRule with locality load balancing and outlier detection.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DestinationRule {
@@ -268,25 +326,33 @@ pub struct DestinationRule {
     /// Clusters it goes to; empty means every cluster.
     #[serde(default)]
     pub clusters: Vec<String>,
+    /// Locality load balancing, if any.
     #[serde(default)]
     pub locality_lb: Option<LocalityLb>,
+    /// Outlier detection, if any.
     #[serde(default)]
     pub outlier_detection: Option<OutlierDetection>,
 }
 
+/// Istio's `localityLbSetting`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LocalityLb {
+    /// Labels whose matches are preferred, in order (`failoverPriority`).
     #[serde(default)]
     pub failover_priority: Vec<String>,
+    /// Region failover rules.
     #[serde(default)]
     pub failover: Vec<FailoverRule>,
 }
 
+/// A `failover` entry: from one region to another.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FailoverRule {
+    /// The region whose traffic fails over.
     pub from: String,
+    /// The region it fails over to.
     pub to: String,
 }
 
@@ -295,8 +361,10 @@ pub struct FailoverRule {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OutlierDetection {
+    /// `consecutive5xxErrors`.
     #[serde(default)]
     pub consecutive5xx_errors: Option<u32>,
+    /// `consecutiveGatewayErrors`.
     #[serde(default)]
     pub consecutive_gateway_errors: Option<u32>,
     /// Ignored by Istio since 1.7; validation warns and the planner emits
@@ -304,10 +372,13 @@ pub struct OutlierDetection {
     /// `consecutive5xxErrors` is also given: that one wins).
     #[serde(default)]
     pub consecutive_errors: Option<u32>,
+    /// `interval`, a duration.
     #[serde(default)]
     pub interval: Option<String>,
+    /// `baseEjectionTime`, a duration.
     #[serde(default)]
     pub base_ejection_time: Option<String>,
+    /// `maxEjectionPercent`.
     #[serde(default)]
     pub max_ejection_percent: Option<u32>,
 }
@@ -318,22 +389,30 @@ pub struct OutlierDetection {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ObjectSpec {
+    /// Its name.
     pub name: String,
+    /// Its namespace.
     pub namespace: String,
+    /// Clusters it goes to; empty means every cluster.
     #[serde(default)]
     pub clusters: Vec<String>,
+    /// The Istio `spec`, as given.
     pub spec: serde_json::Value,
 }
 
+/// Prometheus and tracing settings per cluster.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Observability {
+    /// Prometheus to label (and federate), if any.
     #[serde(default)]
     pub prometheus: Option<Prometheus>,
+    /// Tracing to set, if any.
     #[serde(default)]
     pub tracing: Option<Tracing>,
 }
 
+/// The Prometheus configuration to label (and federate).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Prometheus {
@@ -343,6 +422,7 @@ pub struct Prometheus {
     /// Namespace and ConfigMap of the Prometheus configuration.
     #[serde(default = "default_prom_namespace")]
     pub namespace: String,
+    /// The name of that ConfigMap.
     #[serde(default = "default_prom_configmap")]
     pub config_map: String,
 }
@@ -354,6 +434,7 @@ fn default_prom_configmap() -> String {
     "prometheus".into()
 }
 
+/// Mesh-wide tracing to a Zipkin-compatible collector.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Tracing {
@@ -369,6 +450,7 @@ fn default_sampling() -> f64 {
     1.0
 }
 
+/// Which injected workloads are restarted when a cluster changes.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Workloads {
@@ -380,9 +462,11 @@ pub struct Workloads {
     pub per_cluster: BTreeMap<String, Vec<String>>,
 }
 
+/// The failover drill: probe a service, drain one cluster, probe again.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FailoverTest {
+    /// The Service the probe calls.
     pub service: ServiceRef,
     /// The client cluster the probe runs in.
     pub from: String,
@@ -414,11 +498,15 @@ fn default_requests() -> u32 {
     20
 }
 
+/// The Service the drill calls.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ServiceRef {
+    /// Its namespace.
     pub namespace: String,
+    /// Its name.
     pub name: String,
+    /// The port the probe calls.
     pub port: u16,
     /// HTTP path the probe calls; `/` when not given.
     #[serde(default = "default_service_path")]
