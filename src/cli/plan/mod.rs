@@ -6,10 +6,20 @@ mod live;
 
 pub use live::LiveDiff;
 
+/// What `migrate plan` computed.
+pub struct Planned {
+    /// The plan of the whole spec.
+    pub plan: Plan,
+    /// The one phase asked for, if any.
+    pub phase: Option<Phase>,
+    /// The live diff, or why there is none.
+    pub live: LiveDiff,
+}
+
 use super::session::{self, Session};
 use super::view::plan as view;
 use super::{GlobalArgs, PlanArgs, exit};
-use crate::plan::Phase;
+use crate::plan::{Phase, Plan};
 use anyhow::Context;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -35,19 +45,10 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs) -> anyhow::Result<ExitCode> {
         let session = Session::new(global, None, Some(&args.spec.file));
         live::diff(&session, &loaded, &plan, phase)
     };
+    let planned = Planned { plan, phase, live };
     let stdout = std::io::stdout();
     let colour = stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    let mut text = view::render(&plan, phase, args.output, colour)?;
-    match &live {
-        LiveDiff::Offline => {}
-        LiveDiff::NoRuntime(e) => view::no_runtime_note(e),
-        LiveDiff::Tried { unreachable, diff } => {
-            view::live_diff_notes(unreachable, diff.is_some());
-            if let Some(diff) = diff {
-                text = view::with_live_diff(text, args.output, diff)?;
-            }
-        }
-    }
+    let text = view::document(&planned, args.output, colour)?;
     let mut out = stdout.lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Ok(()) => Ok(ExitCode::SUCCESS),

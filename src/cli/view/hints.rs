@@ -192,6 +192,95 @@ pub fn for_state(err: &StateError) -> Option<Hint> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::{Holder, Outcome, RunId, RunInfo, RunKind, Timestamp};
+
+    /// Each hint is said once, at the end, whether or not the library's
+    /// message already words it.
+    fn said_once_at_the_end(message: String, hint: Option<Hint>) {
+        let hint = hint.expect("a hint");
+        let shown = with_hint(message.clone(), Some(hint.clone()));
+        assert!(shown.ends_with(&hint.text), "{shown}");
+        assert_eq!(shown.matches(&hint.text).count(), 1, "{shown}");
+    }
+
+    #[test]
+    fn every_hinted_error_kind_ends_with_its_hint() {
+        let dir = PathBuf::from("/tmp/st");
+        let holder = Holder {
+            id: "4f2a9c".into(),
+            pid: 7,
+            host: "h".into(),
+            command: "migrate apply".into(),
+            since: Timestamp::now(),
+        };
+        let state = [
+            StateError::NotADirectory { dir: dir.clone() },
+            StateError::InsecurePermissions {
+                dir: dir.clone(),
+                mode: 0o755,
+            },
+            StateError::NotOwner {
+                dir: dir.clone(),
+                owner: 1,
+                uid: 2,
+            },
+            StateError::NotAStateDir {
+                dir: dir.clone(),
+                found: "x".into(),
+            },
+            StateError::NewerSchema {
+                dir: dir.clone(),
+                found: 9,
+                supported: 1,
+            },
+            StateError::UnknownSchema {
+                dir: dir.clone(),
+                found: 0,
+                supported: 1,
+            },
+            StateError::Damaged {
+                dir: dir.clone(),
+                detail: "d".into(),
+            },
+            StateError::Locked {
+                dir: dir.clone(),
+                holder: Some(Box::new(holder.clone())),
+            },
+            StateError::Locked {
+                dir: dir.clone(),
+                holder: None,
+            },
+            StateError::StaleLock {
+                dir: dir.clone(),
+                holder: Box::new(holder),
+                reason: "r".into(),
+            },
+        ];
+        for e in &state {
+            said_once_at_the_end(e.to_string(), for_state(e));
+        }
+        let run = RunInfo {
+            id: RunId(3),
+            fingerprint: "f".into(),
+            spec_name: "s".into(),
+            kind: RunKind::Apply,
+            started: Timestamp::now(),
+            finished: None,
+            outcome: Outcome::Failed,
+            resumed: 0,
+            last_event_seq: 0,
+        };
+        let engine = [
+            EngineError::UnfinishedRun { run: Box::new(run) },
+            EngineError::SpecChanged {
+                run: RunId(3),
+                changes: "c".into(),
+            },
+        ];
+        for e in &engine {
+            said_once_at_the_end(e.to_string(), for_engine(e));
+        }
+    }
 
     #[test]
     fn a_hint_is_added_once() {

@@ -9,6 +9,7 @@ pub use graph::{dot, mermaid};
 pub use text::{Style, text};
 
 use crate::cli::PlanFormat;
+use crate::cli::plan::{LiveDiff, Planned};
 use crate::engine::{ObjectDiff, render_live_diff};
 use crate::plan::{Phase, Plan};
 
@@ -53,9 +54,29 @@ pub fn render(
     })
 }
 
+/// The plan in `format` with its live diff attached, for stdout; notes on
+/// the live diff (clusters not reached) go to stderr.
+pub fn document(planned: &Planned, format: PlanFormat, colour: bool) -> anyhow::Result<String> {
+    let text = render(&planned.plan, planned.phase, format, colour)?;
+    match &planned.live {
+        LiveDiff::Offline => Ok(text),
+        LiveDiff::NoRuntime(e) => {
+            no_runtime_note(e);
+            Ok(text)
+        }
+        LiveDiff::Tried { unreachable, diff } => {
+            live_diff_notes(unreachable, diff.is_some());
+            match diff {
+                Some(diff) => with_live_diff(text, format, diff),
+                None => Ok(text),
+            }
+        }
+    }
+}
+
 /// Why a plan has no live diff, or which clusters it could not reach: one
 /// note per line on stderr.
-pub fn live_diff_notes(unreachable: &[String], reachable_any: bool) {
+fn live_diff_notes(unreachable: &[String], reachable_any: bool) {
     for why in unreachable {
         eprintln!(
             "note: cluster unreachable, no live diff for it: {}",
@@ -70,7 +91,7 @@ pub fn live_diff_notes(unreachable: &[String], reachable_any: bool) {
 }
 
 /// The note for a live diff that could not even start.
-pub fn no_runtime_note(error: &std::io::Error) {
+fn no_runtime_note(error: &std::io::Error) {
     eprintln!(
         "note: no live diff (cannot start an async runtime: {error}); this plan comes from the spec alone"
     );
@@ -79,11 +100,7 @@ pub fn no_runtime_note(error: &std::io::Error) {
 /// `text` (the plan in `format`) with the diff added: a section for text,
 /// a `liveDiff` member for JSON and YAML; the graph formats stay pure and
 /// the diff goes to stderr.
-pub fn with_live_diff(
-    text: String,
-    format: PlanFormat,
-    diff: &[ObjectDiff],
-) -> anyhow::Result<String> {
+fn with_live_diff(text: String, format: PlanFormat, diff: &[ObjectDiff]) -> anyhow::Result<String> {
     const TITLE: &str = "live diff (server-side dry run against the clusters as they are now)";
     Ok(match format {
         PlanFormat::Text => format!("{text}\n{TITLE}:\n{}", render_live_diff(diff)),
