@@ -152,10 +152,14 @@ fn run(topology: &str, clusters: usize, rules: usize) -> Figures {
         unreachable!("five runs happened")
     };
     let (_, text, _) = measure(|| {
-        migrate::cli::render::text(&plan, None, migrate::cli::render::Style { colour: false })
+        migrate::cli::view::plan::text(
+            &plan,
+            None,
+            migrate::cli::view::plan::Style { colour: false },
+        )
     });
     let (json, json_took, _) =
-        measure(|| migrate::cli::render::json(&plan, None).expect("serialisable"));
+        measure(|| migrate::cli::view::plan::json(&plan, None).expect("serialisable"));
     Figures {
         steps: plan.steps.len(),
         actions: plan

@@ -8,17 +8,28 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    // Busybox-style: started through a link named `istioctl`, this binary is
-    // meshsim's istioctl stand-in (tests and the demo put one on PATH).
-    let mut args = std::env::args_os();
-    let program = args.next();
-    if program
-        .as_deref()
-        .and_then(|p| std::path::Path::new(p).file_name())
-        .is_some_and(|name| name == "istioctl")
-    {
-        let rest: Vec<String> = args.map(|a| a.to_string_lossy().into_owned()).collect();
-        return ExitCode::from(meshsim::istioctl::main(rest).clamp(0, 255) as u8);
+    #[cfg(feature = "sim")]
+    if let Some(code) = as_istioctl() {
+        return code;
     }
     migrate::cli::run(migrate::cli::Cli::parse())
+}
+
+/// Busybox-style: started through a link named `istioctl`, this binary is
+/// meshsim's istioctl stand-in (tests and the demo put one on PATH). None
+/// when started under any other name.
+#[cfg(feature = "sim")]
+fn as_istioctl() -> Option<ExitCode> {
+    let mut args = std::env::args_os();
+    let program = args.next();
+    let name = program
+        .as_deref()
+        .and_then(|p| std::path::Path::new(p).file_name())?;
+    if name != "istioctl" {
+        return None;
+    }
+    let rest: Vec<String> = args.map(|a| a.to_string_lossy().into_owned()).collect();
+    Some(ExitCode::from(
+        meshsim::istioctl::main(rest).clamp(0, 255) as u8
+    ))
 }

@@ -1,91 +1,119 @@
 //! `migrate apply`: run the plan, checkpointing every step.
 
-use super::session::{self, CliObserver};
+use super::session::{self, Session};
+use super::view::apply as view;
 use super::{ApplyArgs, GlobalArgs, exit};
 use crate::cluster::ClusterTarget;
-use crate::engine::{self, ApplyMode, EngineError, EngineOptions};
+use crate::engine::{self, ApplyMode, EngineError, EngineOptions, RunSummary};
+use crate::plan::Plan;
 use crate::state::{MemoryStore, Outcome, Store};
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+/// How to apply, from the flags.
+#[derive(Debug, Clone, Copy)]
+pub struct Request {
+    /// Start a run, or resume the current one.
+    pub mode: ApplyMode,
+    /// Server-side dry run: change nothing, record nothing.
+    pub dry_run: bool,
+    /// Steps running at once (at least 1).
+    pub parallelism: usize,
+}
+
+/// What an apply came to.
+pub enum Applied {
+    /// Nothing ran: the state directory holds an unfinished run (or none to
+    /// resume), or the spec changed since the run started.
+    Refused(EngineError),
+    /// The run ended: done, failed or interrupted.
+    Ran {
+        /// The engine's account of the run.
+        summary: RunSummary,
+        /// It was a dry run.
+        dry_run: bool,
+    },
+}
+
+impl Applied {
+    /// 0 when the plan is applied, 2 when refused, 1 otherwise.
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            Applied::Refused(_) => ExitCode::from(exit::INVALID_INPUT),
+            Applied::Ran { summary, .. }
+                if summary.already_done || summary.outcome == Outcome::Succeeded =>
+            {
+                ExitCode::SUCCESS
+            }
+            Applied::Ran { .. } => ExitCode::from(exit::FAILED),
+        }
+    }
+}
+
+/// Runs `migrate apply`.
 pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<ExitCode> {
+    let session = Session::new(global, Some(&args.state.state_dir), Some(&args.spec.file));
     let (loaded, plan) = match session::load_plan(&args.spec.file) {
         Ok(p) => p,
         Err(code) => return Ok(code),
     };
-    let runtime = tokio::runtime::Runtime::new()?;
-    runtime.block_on(async {
-        let targets: Vec<ClusterTarget> = loaded
-            .spec
-            .spec
-            .clusters
-            .iter()
-            .map(|c| ClusterTarget {
-                name: c.name.clone(),
-                context: c.context.clone(),
-                kubeconfig: c.kubeconfig.clone(),
-            })
-            .collect();
-        let default = session::default_kubeconfig(global);
-        let (clusters, kubeconfigs) = session::connect_all(&targets, default.as_deref()).await?;
-        // A dry run records nothing: an in-memory store stands in.
-        let store: Arc<dyn Store> = if args.dry_run {
-            Arc::new(MemoryStore::new())
-        } else {
-            Arc::new(session::open_store(&args.state.state_dir)?)
-        };
-        let observer = CliObserver::new();
-        let env = session::environment(clusters, kubeconfigs, store, observer.clone());
-        let opts = EngineOptions {
-            parallelism: args.parallelism.max(1),
-            dry_run: args.dry_run,
-            ..Default::default()
-        };
-        let mode = if args.resume {
-            ApplyMode::Resume { replan: args.replan }
+    let request = Request {
+        mode: if args.resume {
+            ApplyMode::Resume {
+                replan: args.replan,
+            }
         } else {
             ApplyMode::Start
-        };
-        let stop = session::stop_on_ctrl_c();
-        let summary = match engine::apply(&plan, env, opts, mode, &stop).await {
-            Ok(s) => s,
-            Err(e @ (EngineError::UnfinishedRun { .. } | EngineError::SpecChanged { .. } | EngineError::NoRun(_))) => {
-                eprintln!("error: {e}");
-                return Ok(ExitCode::from(exit::INVALID_INPUT));
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let spec = args.spec.file.display();
-        let state = if args.state.state_dir.as_os_str() == ".migrate" {
-            String::new()
-        } else {
-            format!(" --state-dir {}", args.state.state_dir.display())
-        };
-        if summary.already_done {
-            println!("run {} already applied this plan: nothing to do", summary.run);
-            return Ok(ExitCode::SUCCESS);
-        }
-        let prefix = if args.dry_run { "dry run: " } else { "" };
-        match summary.outcome {
-            Outcome::Succeeded => {
-                println!("{prefix}run {} succeeded: {} steps done", summary.run, summary.succeeded.len());
-                Ok(ExitCode::SUCCESS)
-            }
-            _ => {
-                for (step, error) in &summary.failed {
-                    eprintln!("FAILED {step}: {error}");
-                }
-                if summary.stopped {
-                    eprintln!("{prefix}run {} interrupted; {} steps not started", summary.run, summary.not_started.len());
-                } else {
-                    eprintln!("{prefix}run {} failed; {} steps not started", summary.run, summary.not_started.len());
-                }
-                if !args.dry_run {
-                    eprintln!("resume with:   migrate apply -f {spec}{state} --resume");
-                    eprintln!("or undo with:  migrate rollback{state} --to phase0   (or --to the last good phase)");
-                }
-                Ok(ExitCode::from(exit::FAILED))
-            }
-        }
-    })
+        },
+        dry_run: args.dry_run,
+        parallelism: args.parallelism,
+    };
+    let targets = session::spec_targets(&loaded);
+    let runtime = tokio::runtime::Runtime::new()?;
+    let applied = runtime.block_on(apply(
+        &session,
+        &targets,
+        &plan,
+        &args.state.state_dir,
+        request,
+    ))?;
+    view::show(&applied, &session.hints);
+    Ok(applied.exit_code())
+}
+
+/// Applies `plan` to `targets`, checkpointing in `state_dir` (in memory for
+/// a dry run); progress is shown as it goes, the outcome returned.
+pub async fn apply(
+    session: &Session,
+    targets: &[ClusterTarget],
+    plan: &Plan,
+    state_dir: &Path,
+    request: Request,
+) -> anyhow::Result<Applied> {
+    let clusters = session.connect(targets).await?;
+    // A dry run records nothing: an in-memory store stands in.
+    let store: Arc<dyn Store> = if request.dry_run {
+        Arc::new(MemoryStore::new())
+    } else {
+        Arc::new(session::open_store(state_dir)?)
+    };
+    let opts = EngineOptions {
+        parallelism: request.parallelism.max(1),
+        dry_run: request.dry_run,
+        ..Default::default()
+    };
+    let stop = session::stop_on_ctrl_c();
+    match engine::apply(plan, clusters.environment(store), opts, request.mode, &stop).await {
+        Ok(summary) => Ok(Applied::Ran {
+            summary,
+            dry_run: request.dry_run,
+        }),
+        Err(
+            e @ (EngineError::UnfinishedRun { .. }
+            | EngineError::SpecChanged { .. }
+            | EngineError::NoRun(_)),
+        ) => Ok(Applied::Refused(e)),
+        Err(e) => Err(e.into()),
+    }
 }

@@ -4,15 +4,18 @@
 //! point users have today (one cluster, Istio with a self-signed CA and
 //! clusterName `Kubernetes`, helloworld v1 and curl in `sample`) and cluster2
 //! helloworld v2, then runs the embedded `plans/demo.yaml` through the same
-//! code as `migrate plan`, `apply`, `rollback --to phase3` and `status`.
+//! session, engine and views as `migrate plan`, `apply`, `rollback --to
+//! phase3` and `status`.
 //!
-//! The simulated clusters run on a runtime of their own: each command below
-//! builds its own runtime exactly as it does when run from the shell, and
-//! talks to the clusters over HTTPS like any other client.
+//! The simulated clusters run on a runtime of their own: apply and rollback
+//! each get a runtime of theirs, as they do when run from the shell, and
+//! talk to the clusters over HTTPS like any other client.
 
-use super::StatusFormat;
-use super::{ApplyArgs, DemoArgs, GlobalArgs, RollbackArgs, SpecArgs, StateArgs, StatusArgs};
-use crate::plan::{Phase, Plan};
+use super::session::{self, Session};
+use super::view::{self, demo as narrate};
+use super::{DemoArgs, GlobalArgs, StatusFormat, apply, rollback, status};
+use crate::engine::{ApplyMode, StoredPlan};
+use crate::plan::Phase;
 use anyhow::{Context, bail};
 use meshsim::{Sim, SimConfig};
 use std::path::{Path, PathBuf};
@@ -24,8 +27,11 @@ const SOURCE: &str = "cluster1";
 const JOINING: &str = "cluster2";
 /// The phase the demo rolls back to: the mesh keeps its shared trust and
 /// discovery, and loses routing, observability and the drill.
-const ROLLBACK_TO: &str = "phase3";
+const ROLLBACK_TO: Phase = Phase::Discovery;
+/// Steps running at once, as `apply` and `rollback` default to.
+const PARALLELISM: usize = 8;
 
+/// Runs `migrate demo`.
 pub fn run(global: &GlobalArgs, args: &DemoArgs) -> anyhow::Result<ExitCode> {
     let workdir = tempfile::Builder::new()
         .prefix("migrate-demo-")
@@ -48,125 +54,117 @@ fn demo(global: &GlobalArgs, dir: &Path, keep: bool) -> anyhow::Result<ExitCode>
         .build()
         .context("starting the simulator's runtime")?;
     let kubeconfig = dir.join("kubeconfig");
-
-    banner("Starting two simulated clusters (meshsim, real HTTPS, real kube client)");
-    let sim = sim_runtime
-        .block_on(Sim::start(SimConfig {
-            clusters: 2,
-            kubeconfig_path: Some(kubeconfig.clone()),
-            ..Default::default()
-        }))
-        .context("starting the simulated clusters")?;
-    println!("  kubeconfig: {}", kubeconfig.display());
-    for name in [SOURCE, JOINING] {
-        let c = sim.cluster(name);
-        println!("  {name}: context {} at {}", c.context(), c.server_url());
-    }
-
-    banner("Today's mesh: one cluster");
-    sim_runtime
-        .block_on(meshsim::seed::seed_source_mesh(&sim, SOURCE))
-        .with_context(|| format!("setting up the single-cluster mesh on {SOURCE}"))?;
-    println!(
-        "  {SOURCE}: Istio {} (self-signed CA, clusterName Kubernetes), helloworld v1 and curl in namespace sample",
-        meshsim::istioctl::VERSION
-    );
-    sim_runtime
-        .block_on(async {
-            meshsim::seed::deploy_helloworld(&sim, JOINING, "v2").await?;
-            meshsim::seed::deploy_prometheus(&sim, JOINING).await
-        })
-        .with_context(|| format!("deploying helloworld v2 and Prometheus on {JOINING}"))?;
-    println!("  {JOINING}: no Istio yet; helloworld v2 in namespace sample, Prometheus");
+    let sim = start(&sim_runtime, &kubeconfig)?;
 
     let spec = write_spec(dir)?;
-    let state = StateArgs {
-        state_dir: dir.join("state"),
-    };
-    let global = GlobalArgs {
-        kubeconfig: Some(kubeconfig.clone()),
-        ..global.clone()
-    };
+    let state_dir = dir.join("state");
+    let session = Session::new(
+        &GlobalArgs {
+            kubeconfig: Some(kubeconfig.clone()),
+            ..global.clone()
+        },
+        Some(&state_dir),
+        Some(&spec),
+    );
 
-    banner("Plan");
-    let (_, plan) = match super::session::load_plan(&spec) {
+    narrate::banner("Plan");
+    let (loaded, plan) = match session::load_plan(&spec) {
         Ok(p) => p,
         Err(code) => return Ok(code),
     };
-    print!("{}", outline(&plan));
-    println!("  (every action: migrate plan -f {})", spec.display());
+    narrate::outline(&plan, &spec);
 
-    banner("Apply");
-    let applied = super::apply::run(
-        &global,
-        &ApplyArgs {
-            spec: SpecArgs { file: spec.clone() },
-            state: state.clone(),
-            resume: false,
-            replan: false,
-            dry_run: false,
-            parallelism: 8,
-        },
-    )?;
-    if applied != ExitCode::SUCCESS {
-        eprintln!(
-            "demo: the migration did not complete (see above); `migrate demo --keep` leaves the clusters and state to look at"
-        );
-        return Ok(applied);
+    narrate::banner("Apply");
+    let request = apply::Request {
+        mode: ApplyMode::Start,
+        dry_run: false,
+        parallelism: PARALLELISM,
+    };
+    let targets = session::spec_targets(&loaded);
+    let applied = tokio::runtime::Runtime::new()?
+        .block_on(apply::apply(&session, &targets, &plan, &state_dir, request))?;
+    view::apply::show(&applied, &session.hints);
+    if applied.exit_code() != ExitCode::SUCCESS {
+        narrate::incomplete();
+        return Ok(applied.exit_code());
     }
 
-    banner(&format!(
-        "Roll back to {ROLLBACK_TO}: routing, observability and the drill are undone"
+    narrate::banner(&format!(
+        "Roll back to phase{}: routing, observability and the drill are undone",
+        ROLLBACK_TO.number()
     ));
-    let rolled_back = super::rollback::run(
-        &global,
-        &RollbackArgs {
-            state: state.clone(),
-            to: ROLLBACK_TO.into(),
-            dry_run: false,
-            parallelism: 8,
-        },
-    )?;
-    if rolled_back != ExitCode::SUCCESS {
-        return Ok(rolled_back);
+    let store = session::open_store(&state_dir)?;
+    let run = crate::state::Store::latest_run(&store)?.context("the demo's run is gone")?;
+    let stored = StoredPlan::load(&store, run.id)?;
+    let to_arg = format!("phase{}", ROLLBACK_TO.number());
+    let summary = tokio::runtime::Runtime::new()?.block_on(rollback::rollback(
+        &session,
+        store,
+        &stored,
+        ROLLBACK_TO,
+        PARALLELISM,
+    ))?;
+    view::rollback::show(&summary, ROLLBACK_TO, &to_arg, &session.hints);
+    if !rollback::completed(&summary) {
+        return Ok(rollback::exit_code(&summary));
     }
 
-    banner("Status");
-    let status = super::status::run(
-        &global,
-        &StatusArgs {
-            state: state.clone(),
-            output: StatusFormat::Text,
-            events: false,
-        },
-    )?;
-    if status != ExitCode::SUCCESS {
-        return Ok(status);
+    narrate::banner("Status");
+    let report = status::read(&state_dir, false)?;
+    view::status::show(&report, StatusFormat::Text, false)?;
+    if report.exit_code() != ExitCode::SUCCESS {
+        return Ok(report.exit_code());
     }
 
     if keep {
-        banner("The clusters stay up until Ctrl-C");
-        println!(
-            "  kubectl --kubeconfig {} --context sim-cluster1 get pods -A",
-            kubeconfig.display()
-        );
-        println!(
-            "  migrate --kubeconfig {} status --state-dir {}",
-            kubeconfig.display(),
-            state.state_dir.display()
-        );
-        println!(
-            "  migrate --kubeconfig {} apply -f {} --state-dir {} --resume",
-            kubeconfig.display(),
-            spec.display(),
-            state.state_dir.display()
-        );
+        narrate::look_around(&session.hints);
         sim_runtime
             .block_on(tokio::signal::ctrl_c())
             .context("waiting for Ctrl-C")?;
     }
     sim_runtime.block_on(sim.shutdown());
     Ok(ExitCode::SUCCESS)
+}
+
+/// Starts the two clusters, writing their kubeconfig, and sets up today's
+/// mesh on the source and the workloads to migrate on the other.
+fn start(runtime: &tokio::runtime::Runtime, kubeconfig: &Path) -> anyhow::Result<Sim> {
+    narrate::banner("Starting two simulated clusters (meshsim, real HTTPS, real kube client)");
+    let sim = runtime
+        .block_on(Sim::start(SimConfig {
+            clusters: 2,
+            kubeconfig_path: Some(kubeconfig.to_path_buf()),
+            ..Default::default()
+        }))
+        .context("starting the simulated clusters")?;
+    narrate::line(&format!("kubeconfig: {}", kubeconfig.display()));
+    for name in [SOURCE, JOINING] {
+        let c = sim.cluster(name);
+        narrate::line(&format!(
+            "{name}: context {} at {}",
+            c.context(),
+            c.server_url()
+        ));
+    }
+
+    narrate::banner("Today's mesh: one cluster");
+    runtime
+        .block_on(meshsim::seed::seed_source_mesh(&sim, SOURCE))
+        .with_context(|| format!("setting up the single-cluster mesh on {SOURCE}"))?;
+    narrate::line(&format!(
+        "{SOURCE}: Istio {} (self-signed CA, clusterName Kubernetes), helloworld v1 and curl in namespace sample",
+        meshsim::istioctl::VERSION
+    ));
+    runtime
+        .block_on(async {
+            meshsim::seed::deploy_helloworld(&sim, JOINING, "v2").await?;
+            meshsim::seed::deploy_prometheus(&sim, JOINING).await
+        })
+        .with_context(|| format!("deploying helloworld v2 and Prometheus on {JOINING}"))?;
+    narrate::line(&format!(
+        "{JOINING}: no Istio yet; helloworld v2 in namespace sample, Prometheus"
+    ));
+    Ok(sim)
 }
 
 /// The embedded spec with the two paths that depend on this machine: the
@@ -198,23 +196,4 @@ fn replace_once(text: &str, from: &str, to: &str) -> anyhow::Result<String> {
         bail!("plans/demo.yaml must contain `{from}` exactly once (the demo rewrites it)");
     }
     Ok(text.replacen(from, to, 1))
-}
-
-/// One line per phase: its steps and the clusters they touch.
-fn outline(plan: &Plan) -> String {
-    let mut out = String::new();
-    for phase in Phase::ALL {
-        let steps = plan.select(Some(phase));
-        if steps.is_empty() {
-            continue;
-        }
-        let ids: Vec<&str> = steps.iter().map(|s| s.id.as_str()).collect();
-        let title = phase.to_string();
-        out.push_str(&format!("  {title:<22} {}\n", ids.join(", ")));
-    }
-    out
-}
-
-fn banner(title: &str) {
-    println!("\n==> {title}");
 }

@@ -3,6 +3,7 @@
 use super::{GlobalArgs, LogFormat};
 use tracing_subscriber::EnvFilter;
 
+/// Installs the global subscriber (once per process).
 pub fn init(global: &GlobalArgs) {
     let default = match global.verbose {
         // kube logs every 5xx as an error; the engine retries and reports those itself.
@@ -15,7 +16,7 @@ pub fn init(global: &GlobalArgs) {
     // Through the MultiProgress, so log lines print above the bars.
     let writer =
         tracing_indicatif::writer::IndicatifWriter::<tracing_indicatif::writer::Stderr>::new(
-            super::progress::multi().clone(),
+            super::view::progress::multi().clone(),
         );
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -1,21 +1,24 @@
-//! The command line: clap definitions, and one module per command that turns
-//! parsed arguments into calls on the library and formats what comes back.
+//! The command line: clap definitions here; one module per command that
+//! resolves its arguments into a [`session::Session`], calls the library and
+//! returns a value; and [`view`], which words those values for the terminal.
+//! `demo` and `sim` exist with the `sim` feature (meshsim) only.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 pub mod apply;
+#[cfg(feature = "sim")]
 pub mod demo;
 pub mod logging;
 pub mod plan;
-pub mod progress;
-pub mod render;
 pub mod rollback;
 pub mod session;
+#[cfg(feature = "sim")]
 pub mod sim;
 pub mod status;
 pub mod validate;
+pub mod view;
 
 /// Exit codes shared by every command.
 pub mod exit {
@@ -25,6 +28,7 @@ pub mod exit {
     pub const FAILED: u8 = 1;
 }
 
+/// The whole command line.
 #[derive(Debug, Parser)]
 #[command(
     name = "migrate",
@@ -40,6 +44,7 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Flags every command takes.
 #[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
     /// Kubeconfig file with the contexts the spec names.
@@ -53,12 +58,14 @@ pub struct GlobalArgs {
     pub log_format: LogFormat,
 }
 
+/// `--log-format`: how log lines are written on stderr.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Text,
     Json,
 }
 
+/// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check a spec: every error with file, line, column and field path.
@@ -85,6 +92,7 @@ pub enum Command {
     )]
     Rollback(RollbackArgs),
     /// The whole story on simulated clusters: plan, apply, failover test, rollback.
+    #[cfg(feature = "sim")]
     #[command(after_help = "Example:\n  migrate demo\n  migrate demo --keep")]
     Demo(DemoArgs),
     /// Release the state directory's lock left by a process that cannot release it.
@@ -93,6 +101,7 @@ pub enum Command {
     )]
     Unlock(UnlockArgs),
     /// Simulated Kubernetes clusters for trying migrate and kubectl.
+    #[cfg(feature = "sim")]
     #[command(
         subcommand,
         after_help = "Example:\n  migrate sim serve --clusters 2 --kubeconfig ./sim.kubeconfig"
@@ -100,6 +109,7 @@ pub enum Command {
     Sim(SimCommand),
 }
 
+/// `-f SPEC`.
 #[derive(Debug, Clone, Args)]
 pub struct SpecArgs {
     /// The MeshMigration spec (YAML).
@@ -107,6 +117,7 @@ pub struct SpecArgs {
     pub file: PathBuf,
 }
 
+/// `migrate plan -o`: the plan's output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum PlanFormat {
     Text,
@@ -116,6 +127,7 @@ pub enum PlanFormat {
     Mermaid,
 }
 
+/// `migrate plan`'s flags.
 #[derive(Debug, Clone, Args)]
 pub struct PlanArgs {
     #[command(flatten)]
@@ -131,13 +143,15 @@ pub struct PlanArgs {
     pub offline: bool,
 }
 
+/// `--state-dir DIR`.
 #[derive(Debug, Clone, Args)]
 pub struct StateArgs {
     /// Where the run's checkpoint lives.
-    #[arg(long, value_name = "DIR", default_value = ".migrate", global = true)]
+    #[arg(long, value_name = "DIR", default_value = view::hints::DEFAULT_STATE_DIR, global = true)]
     pub state_dir: PathBuf,
 }
 
+/// `migrate apply`'s flags.
 #[derive(Debug, Clone, Args)]
 pub struct ApplyArgs {
     #[command(flatten)]
@@ -158,6 +172,7 @@ pub struct ApplyArgs {
     pub parallelism: usize,
 }
 
+/// `migrate status`'s flags.
 #[derive(Debug, Clone, Args)]
 pub struct StatusArgs {
     #[command(flatten)]
@@ -170,12 +185,14 @@ pub struct StatusArgs {
     pub events: bool,
 }
 
+/// `migrate status -o`: text for people, JSON for programs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum StatusFormat {
     Text,
     Json,
 }
 
+/// `migrate rollback`'s flags.
 #[derive(Debug, Clone, Args)]
 pub struct RollbackArgs {
     #[command(flatten)]
@@ -191,6 +208,7 @@ pub struct RollbackArgs {
     pub parallelism: usize,
 }
 
+/// `migrate unlock`'s flags.
 #[derive(Debug, Clone, Args)]
 pub struct UnlockArgs {
     #[command(flatten)]
@@ -200,6 +218,8 @@ pub struct UnlockArgs {
     pub force: String,
 }
 
+/// `migrate demo`'s flags.
+#[cfg(feature = "sim")]
 #[derive(Debug, Clone, Args)]
 pub struct DemoArgs {
     /// Leave the simulated clusters running, with a kubeconfig, after the demo.
@@ -207,6 +227,8 @@ pub struct DemoArgs {
     pub keep: bool,
 }
 
+/// `migrate sim`'s subcommands.
+#[cfg(feature = "sim")]
 #[derive(Debug, Subcommand)]
 pub enum SimCommand {
     /// Serve simulated clusters until Ctrl-C and write a kubeconfig for them.
@@ -216,6 +238,8 @@ pub enum SimCommand {
     Serve(SimServeArgs),
 }
 
+/// `migrate sim serve`'s flags.
+#[cfg(feature = "sim")]
 #[derive(Debug, Clone, Args)]
 pub struct SimServeArgs {
     /// How many clusters.
@@ -250,23 +274,23 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Status(args) => status::run(&cli.global, args),
         Command::Rollback(args) => rollback::run(&cli.global, args),
         Command::Unlock(args) => unlock(args),
+        #[cfg(feature = "sim")]
         Command::Sim(SimCommand::Serve(args)) => sim::serve(&cli.global, args),
+        #[cfg(feature = "sim")]
         Command::Demo(args) => demo::run(&cli.global, args),
     };
     match result {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            view::error(&err);
             ExitCode::from(exit::FAILED)
         }
     }
 }
 
+/// `migrate unlock --force ID`: removes the lock record a dead holder left.
 fn unlock(args: &UnlockArgs) -> anyhow::Result<ExitCode> {
     let holder = crate::state::force_unlock(&args.state.state_dir, &args.force)?;
-    println!(
-        "released the lock of pid {} on {} (held since {})",
-        holder.pid, holder.host, holder.since
-    );
+    view::unlocked(&holder);
     Ok(ExitCode::SUCCESS)
 }

@@ -33,6 +33,7 @@ fn kubeconfig_out(global: &GlobalArgs) -> PathBuf {
     }
 }
 
+/// Runs `migrate sim serve`.
 pub fn serve(global: &GlobalArgs, args: &SimServeArgs) -> anyhow::Result<ExitCode> {
     if !(0.0..=1.0).contains(&args.error_rate) {
         eprintln!(

@@ -4,58 +4,51 @@
 
 mod live;
 
-use super::render::{self, Style};
-use super::{GlobalArgs, PlanArgs, PlanFormat, exit};
-use crate::plan::Phase;
-use crate::spec::{self, SpecError};
+pub use live::LiveDiff;
+
+/// What `migrate plan` computed.
+pub struct Planned {
+    /// The plan of the whole spec.
+    pub plan: Plan,
+    /// The one phase asked for, if any.
+    pub phase: Option<Phase>,
+    /// The live diff, or why there is none.
+    pub live: LiveDiff,
+}
+
+use super::session::{self, Session};
+use super::view::plan as view;
+use super::{GlobalArgs, PlanArgs, exit};
+use crate::plan::{Phase, Plan};
 use anyhow::Context;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
+/// Runs `migrate plan`.
 pub fn run(global: &GlobalArgs, args: &PlanArgs) -> anyhow::Result<ExitCode> {
     let phase = match args.phase.as_deref().map(str::parse::<Phase>).transpose() {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("error: --phase: {e}");
+            super::view::invalid(&format!("--phase: {e}"));
             return Ok(ExitCode::from(exit::INVALID_INPUT));
         }
     };
-    let loaded = match spec::load_file(&args.spec.file) {
+    let loaded = match session::load_spec(&args.spec.file) {
         Ok(loaded) => loaded,
-        Err(SpecError::Invalid { diagnostics, file }) => {
-            for d in &diagnostics {
-                eprintln!("{d}");
-            }
-            eprintln!("error: {} is not a valid MeshMigration", file.display());
-            return Ok(ExitCode::from(exit::INVALID_INPUT));
-        }
-        Err(other) => {
-            eprintln!("error: {other}");
-            return Ok(ExitCode::from(exit::INVALID_INPUT));
-        }
+        Err(code) => return Ok(code),
     };
-    for warning in &loaded.warnings {
-        eprintln!("{warning}");
-    }
     let plan = crate::phases::plan(&loaded.spec)
         .with_context(|| format!("cannot build a plan from {}", args.spec.file.display()))?;
-    let diff = if args.offline {
-        None
+    let live = if args.offline {
+        LiveDiff::Offline
     } else {
-        live::diff(global, &loaded, &plan, phase)
+        let session = Session::new(global, None, Some(&args.spec.file));
+        live::diff(&session, &loaded, &plan, phase)
     };
+    let planned = Planned { plan, phase, live };
     let stdout = std::io::stdout();
     let colour = stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    let mut text = match args.output {
-        PlanFormat::Text => render::text(&plan, phase, Style { colour }),
-        PlanFormat::Json => render::json(&plan, phase)?,
-        PlanFormat::Yaml => render::yaml(&plan, phase)?,
-        PlanFormat::Dot => render::dot(&plan, phase),
-        PlanFormat::Mermaid => render::mermaid(&plan, phase),
-    };
-    if let Some(diff) = &diff {
-        text = live::attach(text, args.output, diff)?;
-    }
+    let text = view::document(&planned, args.output, colour)?;
     let mut out = stdout.lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Ok(()) => Ok(ExitCode::SUCCESS),

@@ -6,6 +6,7 @@ use std::fmt::Write;
 /// ANSI styling, or none.
 #[derive(Debug, Clone, Copy)]
 pub struct Style {
+    /// Paint with ANSI escapes (a terminal that did not ask for NO_COLOR).
     pub colour: bool,
 }
 
@@ -85,6 +86,7 @@ fn step(out: &mut String, s: &Step, style: Style) {
     actions(out, Some("rollback"), &s.rollback, style);
 }
 
+/// The plan (or one phase of it) as the readable listing.
 pub fn text(plan: &Plan, phase: Option<Phase>, style: Style) -> String {
     let mut out = String::new();
     let h = &plan.header;

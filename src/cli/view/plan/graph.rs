@@ -17,6 +17,7 @@ fn dot_quote(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
+/// The DAG in Graphviz's language, one cluster per phase.
 pub fn dot(plan: &Plan, phase: Option<Phase>) -> String {
     let steps = plan.select(phase);
     let mut out = String::new();
@@ -54,6 +55,7 @@ fn mermaid_label(s: &str) -> String {
         .replace('>', "#gt;")
 }
 
+/// The DAG as a Mermaid flowchart, one subgraph per phase.
 pub fn mermaid(plan: &Plan, phase: Option<Phase>) -> String {
     let steps = plan.select(phase);
     let ids: HashMap<&str, String> = steps

@@ -62,6 +62,7 @@ impl Progress {
         }
     }
 
+    /// A step began: a spinner line, or a `start` line.
     pub fn step_started(&self, step: &str, description: &str) {
         if self.bars {
             let bar = multi().insert_after(&self.overall, ProgressBar::new_spinner());
@@ -91,6 +92,7 @@ impl Progress {
         }
     }
 
+    /// An attempt of a step failed and will be retried.
     pub fn step_retrying(&self, step: &str, attempt: u32, error: &str) {
         let line = format!("retry  {step}: attempt {attempt} failed: {error}");
         if self.bars {
@@ -100,6 +102,7 @@ impl Progress {
         }
     }
 
+    /// A step ended, well or not, after `elapsed`.
     pub fn step_finished(&self, step: &str, ok: bool, elapsed: Duration) {
         let bar = self.steps.lock().ok().and_then(|mut s| s.remove(step));
         let verdict = if ok { "done  " } else { "FAILED" };

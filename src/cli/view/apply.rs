@@ -1,0 +1,52 @@
+//! `migrate apply`'s outcome: one line when the plan is applied; otherwise
+//! the failed steps, the verdict, and how to go on.
+
+use super::hints::{self, Hints};
+use crate::cli::apply::Applied;
+use crate::state::Outcome;
+
+/// Shows how the apply ended: success on stdout, the rest on stderr.
+pub fn show(applied: &Applied, hints: &Hints) {
+    let (summary, dry_run) = match applied {
+        Applied::Refused(e) => {
+            eprintln!(
+                "error: {}",
+                hints::with_hint(e.to_string(), hints::for_engine(e))
+            );
+            return;
+        }
+        Applied::Ran { summary, dry_run } => (summary, *dry_run),
+    };
+    if summary.already_done {
+        println!(
+            "run {} already applied this plan: nothing to do",
+            summary.run
+        );
+        return;
+    }
+    let prefix = if dry_run { "dry run: " } else { "" };
+    if summary.outcome == Outcome::Succeeded {
+        println!(
+            "{prefix}run {} succeeded: {} steps done",
+            summary.run,
+            summary.succeeded.len()
+        );
+        return;
+    }
+    super::failed_steps(summary);
+    let verdict = if summary.stopped {
+        "interrupted"
+    } else {
+        "failed"
+    };
+    eprintln!(
+        "{prefix}run {} {verdict}; {} steps not started",
+        summary.run,
+        summary.not_started.len()
+    );
+    if !dry_run {
+        for line in hints.after_failed_apply() {
+            eprintln!("{line}");
+        }
+    }
+}

@@ -1,0 +1,49 @@
+//! `migrate rollback`'s output: what a dry run would undo, or how the
+//! rollback ended and how to continue it.
+
+use super::hints::Hints;
+use crate::cli::rollback::{UndoList, completed};
+use crate::engine::RunSummary;
+use crate::plan::Phase;
+use crate::state::Outcome;
+
+/// Every step a dry run would undo, with its status and undo actions.
+pub fn undo_list(list: &UndoList) {
+    if list.steps.is_empty() {
+        println!("nothing to undo after {} in run {}", list.to, list.run);
+    }
+    for step in &list.steps {
+        println!(
+            "undo {} ({})",
+            step.id,
+            list.states
+                .get(&step.id)
+                .map(|s| s.status.to_string())
+                .unwrap_or_default()
+        );
+        for action in &step.rollback {
+            println!("    {action}");
+        }
+    }
+}
+
+/// How the rollback to `to` (given on the command line as `to_arg`) ended.
+pub fn show(summary: &RunSummary, to: Phase, to_arg: &str, hints: &Hints) {
+    if completed(summary) {
+        println!(
+            "rolled back to {to}: {} steps undone",
+            summary.succeeded.len()
+        );
+        return;
+    }
+    super::failed_steps(summary);
+    let verdict = if summary.outcome == Outcome::Interrupted {
+        "interrupted"
+    } else {
+        "failed"
+    };
+    eprintln!(
+        "rollback {verdict}; run it again to continue: {}",
+        hints.continue_rollback(to_arg)
+    );
+}

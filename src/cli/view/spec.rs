@@ -1,0 +1,30 @@
+//! A spec that cannot be run: its diagnostics, and why it cannot be planned.
+
+use crate::spec::{Loaded, SpecError};
+use std::fmt::Display;
+use std::path::Path;
+
+/// The warnings of a spec that loaded, one per line on stderr.
+pub fn warnings(loaded: &Loaded) {
+    for w in &loaded.warnings {
+        eprintln!("{w}");
+    }
+}
+
+/// A spec that did not load: every diagnostic, then the verdict.
+pub fn refused(err: &SpecError) {
+    match err {
+        SpecError::Invalid { diagnostics, file } => {
+            for d in diagnostics {
+                eprintln!("{d}");
+            }
+            eprintln!("error: {} is not a valid MeshMigration", file.display());
+        }
+        other => eprintln!("error: {other}"),
+    }
+}
+
+/// A valid spec the phases cannot turn into a plan.
+pub fn unplannable(file: &Path, err: &impl Display) {
+    eprintln!("error: cannot plan {}: {err}", file.display());
+}

@@ -1,0 +1,162 @@
+//! `migrate status`'s output: the run, phase by phase, as text or JSON.
+
+use super::hints::{self, with_hint};
+use crate::cli::StatusFormat;
+use crate::cli::status::{RunReport, Status};
+use crate::plan::Phase;
+use crate::state::{Holder, Outcome, StepState};
+use serde_json::json;
+
+/// Shows what `migrate status` found; `events` is whether the journal was
+/// asked for.
+pub fn show(status: &Status, format: StatusFormat, events: bool) -> anyhow::Result<()> {
+    match status {
+        Status::NoState(dir) => eprintln!(
+            "no state in {}: no run has started here (`migrate apply -f SPEC` starts one)",
+            dir.display()
+        ),
+        Status::NoRun(dir) => println!("no run yet in {}", dir.display()),
+        Status::Unreadable { locked, copy } => {
+            let locked = with_hint(locked.to_string(), hints::for_state(locked));
+            match copy {
+                None => eprintln!("error: {locked}"),
+                Some(e) => eprintln!(
+                    "error: {locked}; no readable status copy yet: {}",
+                    with_hint(e.to_string(), hints::for_state(e))
+                ),
+            }
+        }
+        Status::Run(report) => {
+            if events && report.live.is_some() {
+                eprintln!("note: the journal (--events) can be read once the run ends");
+            }
+            match format {
+                StatusFormat::Json => println!("{}", json_report(report, events)?),
+                StatusFormat::Text => text(report),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The process running the plan now, in a few words.
+fn live(holder: &Holder) -> String {
+    format!(
+        "in progress in pid {} on {} (`{}`)",
+        holder.pid, holder.host, holder.command
+    )
+}
+
+fn state_of(report: &RunReport, step: &str) -> StepState {
+    report
+        .states
+        .get(step)
+        .cloned()
+        .unwrap_or_else(StepState::pending)
+}
+
+fn json_report(report: &RunReport, events: bool) -> anyhow::Result<String> {
+    let run = &report.run;
+    let steps: Vec<_> = report
+        .plan
+        .steps
+        .iter()
+        .map(|s| {
+            let st = state_of(report, &s.id);
+            json!({
+                "id": s.id,
+                "phase": s.phase,
+                "status": st.status,
+                "attempts": st.attempts,
+                "started": st.started.map(|t| t.to_string()),
+                "finished": st.finished.map(|t| t.to_string()),
+                "durationSeconds": duration(&st),
+                "lastError": st.last_error,
+            })
+        })
+        .collect();
+    let mut doc = json!({
+        "run": {
+            "id": run.id, "spec": run.spec_name, "fingerprint": run.fingerprint,
+            "outcome": run.outcome, "started": run.started.to_string(),
+            "finished": run.finished.map(|t| t.to_string()), "resumed": run.resumed,
+        },
+        "steps": steps,
+    });
+    if events {
+        doc["events"] = serde_json::to_value(&report.events)?;
+    }
+    if let Some(holder) = &report.live {
+        doc["run"]["live"] = json!(live(holder));
+    }
+    Ok(serde_json::to_string_pretty(&doc)?)
+}
+
+fn text(report: &RunReport) {
+    let run = &report.run;
+    let finished = run
+        .finished
+        .map(|t| format!(", finished {t}"))
+        .unwrap_or_default();
+    // Without a live holder we hold the lock, so a run still marked running
+    // has no live process.
+    let outcome = if let Some(holder) = &report.live {
+        live(holder)
+    } else if run.outcome == Outcome::Running {
+        "stopped while running (its process is gone; `migrate apply -f SPEC --resume` continues it)"
+            .to_string()
+    } else {
+        run.outcome.to_string()
+    };
+    println!(
+        "run {} of {}: {outcome} (started {}{finished}; resumed {} times)",
+        run.id, run.spec_name, run.started, run.resumed
+    );
+    println!("plan {}", run.fingerprint);
+    for phase in Phase::ALL {
+        let steps: Vec<_> = report
+            .plan
+            .steps
+            .iter()
+            .filter(|s| s.phase == phase)
+            .collect();
+        if steps.is_empty() {
+            continue;
+        }
+        println!("{phase}");
+        for s in steps {
+            let st = state_of(report, &s.id);
+            let took = duration(&st)
+                .map(|d| format!("{d:.1}s"))
+                .unwrap_or_default();
+            let attempts = if st.attempts > 1 {
+                format!("  attempts {}", st.attempts)
+            } else {
+                String::new()
+            };
+            println!(
+                "  {:<12} {:<44} {took:>7}{attempts}",
+                st.status.to_string(),
+                s.id
+            );
+            if let Some(err) = &st.last_error {
+                println!("      error: {err}");
+            }
+        }
+    }
+    for e in &report.events {
+        let step = e
+            .step
+            .as_deref()
+            .map(|s| format!(" [{s}]"))
+            .unwrap_or_default();
+        println!("#{:<5} {} {:?}{step} {}", e.seq, e.at, e.kind, e.message);
+    }
+}
+
+fn duration(st: &StepState) -> Option<f64> {
+    let (Some(a), Some(b)) = (st.started, st.finished) else {
+        return None;
+    };
+    Some((b.0 - a.0).as_seconds_f64())
+}
