@@ -59,6 +59,7 @@ pub mod merge;
 pub mod mesh;
 mod openapi;
 mod protobuf;
+mod resource_path;
 mod resources;
 pub mod schema;
 pub mod seed;
@@ -69,7 +70,6 @@ mod store;
 pub mod testdata;
 mod tls;
 mod validation;
-mod watch;
 
 pub use bootstrap::istio_permissive_crds;
 pub use cluster::{ClusterHandle, ClusterSet};

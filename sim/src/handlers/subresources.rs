@@ -2,7 +2,7 @@
 
 use super::objects;
 use super::patch::{PatchKind, apply_patch, patch, patch_body, patch_kind};
-use super::{Ctx, write_options};
+use super::request::{Ctx, field_manager, write_options};
 use crate::http::{Body, json_response, text_response};
 use crate::status::ApiError;
 use crate::store::{StatusPolicy, meta_str, now_rfc3339};
@@ -95,7 +95,7 @@ pub(super) fn scale(ctx: &Ctx<'_>, verb: &str) -> Result<Response<Body>, ApiErro
     if let Some(rv) = meta_str(&wanted, "resourceVersion").filter(|r| !r.is_empty()) {
         obj["metadata"]["resourceVersion"] = json!(rv);
     }
-    let manager = super::field_manager(ctx.req)?;
+    let manager = field_manager(ctx.req)?;
     let obj = crate::merge::apply::record_update(
         &ctx.rt.kind,
         Some(&live),
