@@ -3,7 +3,7 @@
 
 use crate::auth::Authenticator;
 use crate::faults::Faults;
-use crate::jobs::JobRunner;
+use crate::istio::ignored_keys::IgnoredKeys;
 use crate::store::Store;
 use crate::tls::ClusterTls;
 use std::sync::{Arc, Weak};
@@ -19,11 +19,10 @@ pub(crate) struct ClusterInner {
     pub faults: Faults,
     pub port: u16,
     pub ready_delay: Duration,
-    pub job_runner: Arc<dyn JobRunner>,
-    /// Every cluster of the simulation (for the job runner).
+    /// Every cluster of the simulation (for the job runner and the Istio stand-in).
     pub all: ClusterSet,
-    /// Remote-secret keys istiod ignored as duplicates (see `istio::remote`).
-    pub ignored_secrets: crate::istio::remote::IgnoredKeys,
+    /// Remote-secret keys istiod ignored as duplicates (see `istio::ignored_keys`).
+    pub ignored_secrets: IgnoredKeys,
 }
 
 /// Every cluster's store, by name, for code that looks across clusters.

@@ -268,8 +268,8 @@ pub async fn injection_namespace(sim: &Sim, cluster: &str, ns: &str) {
 /// Waits until the serving istiod of a cluster's store runs with CLUSTER_ID `id`.
 pub async fn istiod_with_cluster_id(store: &Store, id: &str) {
     eventually(&format!("istiod with CLUSTER_ID {id}"), || async {
-        meshsim::istio::view::serving_istiod_pod(store)
-            .filter(|p| meshsim::istio::view::pod_cluster_id(p) == id)
+        meshsim::istio::istiod_pod::serving_istiod_pod(store)
+            .filter(|p| meshsim::istio::istiod_pod::pod_cluster_id(p) == id)
             .map(|_| ())
     })
     .await
@@ -555,7 +555,7 @@ pub async fn istiod_running(sim: &Sim, cluster: &str) -> String {
     eventually("istiod to serve", || {
         let store = store.clone();
         async move {
-            meshsim::istio::view::serving_istiod_pod(&store)
+            meshsim::istio::istiod_pod::serving_istiod_pod(&store)
                 .and_then(|p| p["metadata"]["name"].as_str().map(str::to_string))
         }
     })
