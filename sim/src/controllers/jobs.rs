@@ -1,7 +1,7 @@
 //! Jobs run to completion: a pod, an outcome and a log from the cluster's
 //! JobRunner, then the pod's phase and the Job's counts and conditions.
 
-use super::{owner_ref, rt};
+use super::objects::{owner_ref, rt};
 use crate::cluster::ClusterInner;
 use crate::jobs::{JobContext, JobRunner};
 use crate::store::{StatusPolicy, WriteOptions, meta_str, now_rfc3339, random_suffix};

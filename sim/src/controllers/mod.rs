@@ -4,12 +4,12 @@
 mod deployments;
 mod jobs;
 mod namespaces;
+mod objects;
 mod secrets;
 mod services;
 
 use crate::cluster::ClusterInner;
 use crate::jobs::JobRunner;
-use crate::resources::ResourceType;
 use crate::store::{EventType, Store, WatchEvent, meta_str};
 use serde_json::Value;
 use std::collections::HashSet;
@@ -119,29 +119,4 @@ impl Controllers {
             jobs::reconcile(&self.cluster, &self.job_runner, &j, &mut self.started_jobs);
         }
     }
-}
-
-pub(crate) fn rt(store: &Store, group: &str, resource: &str) -> Option<ResourceType> {
-    store.resolve(group, "v1", resource)
-}
-
-/// An ownerReference (controller) to `owner`.
-pub(crate) fn owner_ref(owner: &Value) -> Value {
-    serde_json::json!({
-        "apiVersion": owner.get("apiVersion"),
-        "kind": owner.get("kind"),
-        "name": owner.pointer("/metadata/name"),
-        "uid": owner.pointer("/metadata/uid"),
-        "controller": true,
-        "blockOwnerDeletion": true,
-    })
-}
-
-pub(crate) fn owned_by(obj: &Value, uid: &str) -> bool {
-    obj.pointer("/metadata/ownerReferences")
-        .and_then(Value::as_array)
-        .is_some_and(|refs| {
-            refs.iter()
-                .any(|r| r.get("uid").and_then(Value::as_str) == Some(uid))
-        })
 }

@@ -7,7 +7,7 @@
 //! informers would stop syncing. Registration order is the Secrets' creation order (then name),
 //! which is the order a running istiod sees them added. A key istiod ignored as a duplicate
 //! stays ignored until its Secret changes, even once the Secret that registered the ID is
-//! gone: the istiod task records those keys per Secret version ([`record_ignored`] into
+//! gone: the istiod task records those keys per Secret version (`record_ignored`, into
 //! the cluster's [`IgnoredKeys`]).
 
 use super::ca::secret_data;
