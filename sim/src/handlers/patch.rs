@@ -11,8 +11,8 @@ use hyper::Response;
 use serde_json::{Value, json};
 
 /// Internal retries when a concurrent write moved the object underneath a
-/// patch that did not ask for a resourceVersion.
-const RETRIES: usize = 5;
+/// patch (or a Scale) that did not ask for a resourceVersion.
+pub(super) const RETRIES: usize = 5;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum PatchKind {
