@@ -125,7 +125,24 @@ impl ClusterHandle {
         &self.inner.store
     }
 
+    /// The fault layer (error rates, latency, down).
     pub fn faults(&self) -> &Faults {
         &self.inner.faults
+    }
+
+    /// Waits (blocking) until the cluster's port accepts connections, at most `timeout`; false
+    /// if it did not. The server reopens its listener on its own task after
+    /// `faults().set_down(false)`: a test that needs the cluster back waits here, not on a sleep.
+    pub fn wait_listening(&self, timeout: Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if std::net::TcpStream::connect(("127.0.0.1", self.inner.port)).is_ok() {
+                return true;
+            }
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 }
