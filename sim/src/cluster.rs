@@ -3,7 +3,7 @@
 
 use crate::auth::Authenticator;
 use crate::faults::Faults;
-use crate::jobs::JobRunner;
+use crate::istio::ignored_keys::IgnoredKeys;
 use crate::store::Store;
 use crate::tls::ClusterTls;
 use std::sync::{Arc, Weak};
@@ -19,11 +19,10 @@ pub(crate) struct ClusterInner {
     pub faults: Faults,
     pub port: u16,
     pub ready_delay: Duration,
-    pub job_runner: Arc<dyn JobRunner>,
-    /// Every cluster of the simulation (for the job runner).
+    /// Every cluster of the simulation (for the job runner and the Istio stand-in).
     pub all: ClusterSet,
-    /// Remote-secret keys istiod ignored as duplicates (see `istio::remote`).
-    pub ignored_secrets: crate::istio::remote::IgnoredKeys,
+    /// Remote-secret keys istiod ignored as duplicates (see `istio::ignored_keys`).
+    pub ignored_secrets: IgnoredKeys,
 }
 
 /// Every cluster's store, by name, for code that looks across clusters.
@@ -126,7 +125,24 @@ impl ClusterHandle {
         &self.inner.store
     }
 
+    /// The fault layer (error rates, latency, down).
     pub fn faults(&self) -> &Faults {
         &self.inner.faults
+    }
+
+    /// Waits (blocking) until the cluster's port accepts connections, at most `timeout`; false
+    /// if it did not. The server reopens its listener on its own task after
+    /// `faults().set_down(false)`: a test that needs the cluster back waits here, not on a sleep.
+    pub fn wait_listening(&self, timeout: Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if std::net::TcpStream::connect(("127.0.0.1", self.inner.port)).is_ok() {
+                return true;
+            }
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 }

@@ -1,5 +1,5 @@
 //! /version and the legacy (unaggregated) discovery documents: /api,
-//! /api/v1, /apis, /apis/<group>, /apis/<group>/<version>.
+//! `/api/v1`, `/apis`, `/apis/<group>`, `/apis/<group>/<version>`.
 
 use crate::cluster::ClusterInner;
 use crate::http::{Body, Req, json_response};

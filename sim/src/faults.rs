@@ -90,7 +90,8 @@ impl Faults {
 
     /// Down: the listener closes (connections refused, open ones cut); up:
     /// it listens on the same port again. Returns once the change is ordered;
-    /// use `Sim::wait_listening` style checks (connect) to see it take effect.
+    /// [`ClusterHandle::wait_listening`](crate::ClusterHandle::wait_listening) waits for "up"
+    /// to take effect.
     pub fn set_down(&self, down: bool) {
         self.down.send_replace(down);
     }

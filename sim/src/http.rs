@@ -68,7 +68,8 @@ impl Req {
         match self.method {
             Method::GET if matches!(self.param("watch"), Some("true" | "1")) => "watch",
             Method::GET
-                if crate::handlers::parse_path(&self.path).is_some_and(|t| t.name.is_none()) =>
+                if crate::resource_path::parse_path(&self.path)
+                    .is_some_and(|t| t.name.is_none()) =>
             {
                 "list"
             }

@@ -59,6 +59,7 @@ pub mod merge;
 pub mod mesh;
 mod openapi;
 mod protobuf;
+mod resource_path;
 mod resources;
 pub mod schema;
 pub mod seed;
@@ -69,7 +70,6 @@ mod store;
 pub mod testdata;
 mod tls;
 mod validation;
-mod watch;
 
 pub use bootstrap::istio_permissive_crds;
 pub use cluster::{ClusterHandle, ClusterSet};
@@ -217,7 +217,6 @@ impl Sim {
                 store,
                 port,
                 ready_delay: config.ready_delay,
-                job_runner: config.job_runner.clone(),
                 all: all.clone(),
                 ignored_secrets: Default::default(),
             }));
@@ -265,7 +264,10 @@ impl Sim {
         })?;
         let mut tasks = Vec::new();
         for (inner, listener) in inners.iter().zip(listeners) {
-            tasks.push(tokio::spawn(controllers::run(inner.clone())));
+            tasks.push(tokio::spawn(controllers::run(
+                inner.clone(),
+                config.job_runner.clone(),
+            )));
             tasks.push(tokio::spawn(istio::istiod::run(inner.clone())));
             tasks.push(tokio::spawn(server::serve(inner.clone(), Some(listener))));
         }

@@ -81,6 +81,11 @@ fn a_cluster_down_fails_its_step_by_name_and_resume_completes_once_it_is_back() 
     }
     assert!(run.stderr.contains("--resume"), "{}", run.stderr);
     env.sim.cluster("cluster2").faults().set_down(false);
+    assert!(
+        env.sim
+            .cluster("cluster2")
+            .wait_listening(std::time::Duration::from_secs(10))
+    );
     let resumed = apply(&env, &spec, &["--resume"], None);
     assert!(
         resumed.ok(),

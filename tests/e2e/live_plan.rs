@@ -137,6 +137,11 @@ fn unreachable_clusters_give_a_note_and_the_offline_plan() {
 
     // One cluster back: its objects are diffed, the other's noted.
     env.sim.cluster("cluster2").faults().set_down(false);
+    assert!(
+        env.sim
+            .cluster("cluster2")
+            .wait_listening(std::time::Duration::from_secs(10))
+    );
     let run = env.migrate(&["plan", "-f", &spec]).expect_ok();
     assert!(diff_line(&run.stdout, "Namespace istio-system @cluster2").contains("create"));
     let section = run.stdout.split("live diff (server-side").nth(1).unwrap();

@@ -2,7 +2,7 @@
 //! that become ready after the configured delay, and the status fields and
 //! conditions that `kubectl rollout status`/`wait` and kube's conditions read.
 
-use super::{owned_by, owner_ref, rt};
+use super::objects::{owned_by, owner_ref, rt};
 use crate::cluster::ClusterInner;
 use crate::resources::ResourceType;
 use crate::store::{StatusPolicy, Store, WriteOptions, meta_str, now_rfc3339, random_suffix};

@@ -1,15 +1,20 @@
 //! Jobs run to completion: a pod, an outcome and a log from the cluster's
 //! JobRunner, then the pod's phase and the Job's counts and conditions.
 
-use super::{owner_ref, rt};
+use super::objects::{owner_ref, rt};
 use crate::cluster::ClusterInner;
-use crate::jobs::JobContext;
+use crate::jobs::{JobContext, JobRunner};
 use crate::store::{StatusPolicy, WriteOptions, meta_str, now_rfc3339, random_suffix};
 use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::sync::Arc;
 
-pub(super) fn reconcile(cluster: &Arc<ClusterInner>, job: &Value, started: &mut HashSet<String>) {
+pub(super) fn reconcile(
+    cluster: &Arc<ClusterInner>,
+    runner: &Arc<dyn JobRunner>,
+    job: &Value,
+    started: &mut HashSet<String>,
+) {
     let uid = meta_str(job, "uid").unwrap_or_default().to_string();
     let done = job.pointer("/status/completionTime").is_some()
         || job
@@ -27,17 +32,18 @@ pub(super) fn reconcile(cluster: &Arc<ClusterInner>, job: &Value, started: &mut 
         return;
     }
     let cluster = cluster.clone();
+    let runner = runner.clone();
     let job = job.clone();
     // The run happens after the cluster's start-up delay, off the event loop.
     tokio::spawn(async move {
         if !cluster.ready_delay.is_zero() {
             tokio::time::sleep(cluster.ready_delay).await;
         }
-        run(&cluster, &job);
+        run(&cluster, runner.as_ref(), &job);
     });
 }
 
-fn run(cluster: &Arc<ClusterInner>, job: &Value) {
+fn run(cluster: &Arc<ClusterInner>, runner: &dyn JobRunner, job: &Value) {
     let store = &cluster.store;
     let (Some(job_rt), Some(pod_rt)) = (rt(store, "batch", "jobs"), rt(store, "", "pods")) else {
         return;
@@ -76,7 +82,7 @@ fn run(cluster: &Arc<ClusterInner>, job: &Value) {
         // The job or its namespace went away meanwhile.
         return;
     };
-    let outcome = cluster.job_runner.run(&JobContext {
+    let outcome = runner.run(&JobContext {
         cluster: &cluster.name,
         job,
         pod: &pod,

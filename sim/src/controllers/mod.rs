@@ -4,11 +4,12 @@
 mod deployments;
 mod jobs;
 mod namespaces;
+mod objects;
 mod secrets;
 mod services;
 
 use crate::cluster::ClusterInner;
-use crate::resources::ResourceType;
+use crate::jobs::JobRunner;
 use crate::store::{EventType, Store, WatchEvent, meta_str};
 use serde_json::Value;
 use std::collections::HashSet;
@@ -17,6 +18,8 @@ use tokio::sync::broadcast::error::RecvError;
 
 pub(crate) struct Controllers {
     cluster: Arc<ClusterInner>,
+    /// Decides how Jobs end (only the Job controller calls it).
+    job_runner: Arc<dyn JobRunner>,
     /// Jobs already started (their pod may not be written yet).
     started_jobs: HashSet<String>,
     /// Next host part of LoadBalancer addresses.
@@ -24,10 +27,11 @@ pub(crate) struct Controllers {
 }
 
 /// Runs until the task is aborted.
-pub(crate) async fn run(cluster: Arc<ClusterInner>) {
+pub(crate) async fn run(cluster: Arc<ClusterInner>, job_runner: Arc<dyn JobRunner>) {
     let mut events = cluster.store.events();
     let mut c = Controllers {
         cluster,
+        job_runner,
         started_jobs: HashSet::new(),
         next_lb: 200,
     };
@@ -68,7 +72,12 @@ impl Controllers {
                 secrets::pending_for(&self.cluster, &ns, &name)
             }
             ("batch", "jobs", EventType::Added | EventType::Modified) => {
-                jobs::reconcile(&self.cluster, &e.object, &mut self.started_jobs);
+                jobs::reconcile(
+                    &self.cluster,
+                    &self.job_runner,
+                    &e.object,
+                    &mut self.started_jobs,
+                );
             }
             ("", "namespaces", EventType::Added) => namespaces::populate(&self.cluster, &name),
             ("", "namespaces", EventType::Modified) => {
@@ -107,32 +116,7 @@ impl Controllers {
             secrets::reconcile(&self.cluster, &s);
         }
         for j in each(self, "batch", "jobs") {
-            jobs::reconcile(&self.cluster, &j, &mut self.started_jobs);
+            jobs::reconcile(&self.cluster, &self.job_runner, &j, &mut self.started_jobs);
         }
     }
-}
-
-pub(crate) fn rt(store: &Store, group: &str, resource: &str) -> Option<ResourceType> {
-    store.resolve(group, "v1", resource)
-}
-
-/// An ownerReference (controller) to `owner`.
-pub(crate) fn owner_ref(owner: &Value) -> Value {
-    serde_json::json!({
-        "apiVersion": owner.get("apiVersion"),
-        "kind": owner.get("kind"),
-        "name": owner.pointer("/metadata/name"),
-        "uid": owner.pointer("/metadata/uid"),
-        "controller": true,
-        "blockOwnerDeletion": true,
-    })
-}
-
-pub(crate) fn owned_by(obj: &Value, uid: &str) -> bool {
-    obj.pointer("/metadata/ownerReferences")
-        .and_then(Value::as_array)
-        .is_some_and(|refs| {
-            refs.iter()
-                .any(|r| r.get("uid").and_then(Value::as_str) == Some(uid))
-        })
 }

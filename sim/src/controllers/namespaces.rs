@@ -1,7 +1,7 @@
 //! Namespaces: the default service account and root CA ConfigMap on
 //! creation; on deletion, their contents go, then the namespace.
 
-use super::rt;
+use super::objects::rt;
 use crate::cluster::ClusterInner;
 use crate::store::{WriteOptions, meta_str};
 use serde_json::{Value, json};

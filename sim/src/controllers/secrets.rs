@@ -1,7 +1,7 @@
 //! Service-account token Secrets get a token meshsim accepts as that
 //! account, the cluster CA and the namespace.
 
-use super::rt;
+use super::objects::rt;
 use crate::cluster::ClusterInner;
 use crate::store::{WriteOptions, meta_str};
 use base64::Engine;

@@ -1,6 +1,6 @@
 //! LoadBalancer services get an (unreachable) ingress address per cluster.
 
-use super::rt;
+use super::objects::rt;
 use crate::cluster::ClusterInner;
 use crate::store::WriteOptions;
 use serde_json::{Value, json};

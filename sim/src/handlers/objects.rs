@@ -1,8 +1,8 @@
 //! get, list, create, update (PUT), delete and deletecollection.
 
-use super::{
-    Ctx, Selectors, check_body, field_manager, field_validation, for_version,
-    needs_version_rewrite, validate_schema, write_options,
+use super::body::{check_body, for_version, needs_version_rewrite, validate_schema};
+use super::request::{
+    Ctx, Selectors, dry_run, field_manager, field_validation, main_status_policy, write_options,
 };
 use crate::http::{Body, add_warnings, json_response};
 use crate::merge::apply::record_update;
@@ -57,7 +57,7 @@ pub(super) fn create(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
     let (obj, warnings) = validate_schema(&ctx.rt, obj, field_validation(ctx.req)?)?;
     let manager = field_manager(ctx.req)?;
     let obj = record_update(&ctx.rt.kind, None, &obj, &manager, &now_rfc3339());
-    let opts = write_options(ctx.req, super::main_status_policy(&ctx.rt))?;
+    let opts = write_options(ctx.req, main_status_policy(&ctx.rt))?;
     let created = ctx.cluster.store.create(&ctx.rt, obj, &opts)?;
     let mut resp = json_response(201, &created);
     add_warnings(&mut resp, &warnings);
@@ -144,7 +144,7 @@ fn delete_options(ctx: &Ctx<'_>) -> Result<DeleteOptions, ApiError> {
             .map(str::to_string)
     };
     Ok(DeleteOptions {
-        dry_run: super::dry_run(ctx.req)? || body_dry_run,
+        dry_run: dry_run(ctx.req)? || body_dry_run,
         propagation,
         precondition_uid: pre_str("uid"),
         precondition_rv: pre_str("resourceVersion"),

@@ -1,6 +1,7 @@
 //! PATCH: JSON merge, JSON patch, strategic merge and server-side apply.
 
-use super::{Ctx, field_manager, field_validation, validate_schema, write_options};
+use super::body::validate_schema;
+use super::request::{Ctx, field_manager, field_validation, write_options};
 use crate::http::{Body, add_warnings, json_response};
 use crate::merge::apply::{ApplyError, record_update, server_side_apply};
 use crate::merge::{PatchError, json_patch, merge_patch, strategic::strategic_merge_patch};
@@ -10,8 +11,8 @@ use hyper::Response;
 use serde_json::{Value, json};
 
 /// Internal retries when a concurrent write moved the object underneath a
-/// patch that did not ask for a resourceVersion.
-const RETRIES: usize = 5;
+/// patch (or a Scale) that did not ask for a resourceVersion.
+pub(super) const RETRIES: usize = 5;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum PatchKind {

@@ -1,6 +1,6 @@
 //! SelfSubjectAccessReview (`kubectl auth can-i`): RBAC answers about the caller.
 
-use super::Ctx;
+use super::request::Ctx;
 use crate::auth::{Attributes, Identity, authorize};
 use crate::http::{Body, json_response};
 use crate::status::ApiError;

@@ -1,8 +1,8 @@
 //! Subresources: scale (autoscaling/v1 Scale), status, pods/log.
 
 use super::objects;
-use super::patch::{PatchKind, apply_patch, patch, patch_body, patch_kind};
-use super::{Ctx, write_options};
+use super::patch::{PatchKind, RETRIES, apply_patch, patch, patch_body, patch_kind};
+use super::request::{Ctx, field_manager, write_options};
 use crate::http::{Body, json_response, text_response};
 use crate::status::ApiError;
 use crate::store::{StatusPolicy, meta_str, now_rfc3339};
@@ -55,60 +55,71 @@ pub(super) fn scale(ctx: &Ctx<'_>, verb: &str) -> Result<Response<Body>, ApiErro
     let name = ctx.target.name.as_deref().unwrap_or_default();
     let ns = ctx.target.namespace.as_deref();
     let store = &ctx.cluster.store;
-    let live = store.get(&ctx.rt, ns, name)?;
-    let current = scale_of(&live);
-    let wanted = match verb {
-        "get" => return Ok(json_response(200, &current)),
-        "update" => ctx.req.body_value()?,
-        "patch" => {
-            let kind = patch_kind(ctx)?;
-            if kind == PatchKind::Apply {
-                return Err(ApiError::new(
-                    415,
-                    "UnsupportedMediaType",
-                    "apply patches on the scale subresource are not supported",
-                ));
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let live = store.get(&ctx.rt, ns, name)?;
+        let current = scale_of(&live);
+        let wanted = match verb {
+            "get" => return Ok(json_response(200, &current)),
+            "update" => ctx.req.body_value()?,
+            "patch" => {
+                let kind = patch_kind(ctx)?;
+                if kind == PatchKind::Apply {
+                    return Err(ApiError::new(
+                        415,
+                        "UnsupportedMediaType",
+                        "apply patches on the scale subresource are not supported",
+                    ));
+                }
+                apply_patch("Scale", kind, &current, &patch_body(ctx, kind)?)?
             }
-            apply_patch("Scale", kind, &current, &patch_body(ctx, kind)?)?
+            _ => return Err(ApiError::method_not_allowed(ctx.req.method.as_str())),
+        };
+        let replicas = wanted
+            .pointer("/spec/replicas")
+            .and_then(Value::as_i64)
+            .filter(|r| (0..=i64::from(i32::MAX)).contains(r))
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    "autoscaling",
+                    "Scale",
+                    name,
+                    vec![crate::status::Cause {
+                        reason: "FieldValueInvalid".into(),
+                        message: "Invalid value: spec.replicas must be a non-negative integer"
+                            .into(),
+                        field: "spec.replicas".into(),
+                    }],
+                )
+            })?;
+        let mut obj = live.clone();
+        obj["spec"]["replicas"] = json!(replicas);
+        // A resourceVersion in the Scale is a precondition on the object.
+        let pinned = meta_str(&wanted, "resourceVersion").filter(|r| !r.is_empty());
+        if let Some(rv) = pinned {
+            obj["metadata"]["resourceVersion"] = json!(rv);
         }
-        _ => return Err(ApiError::method_not_allowed(ctx.req.method.as_str())),
-    };
-    let replicas = wanted
-        .pointer("/spec/replicas")
-        .and_then(Value::as_i64)
-        .filter(|r| (0..=i64::from(i32::MAX)).contains(r))
-        .ok_or_else(|| {
-            ApiError::invalid(
-                "autoscaling",
-                "Scale",
-                name,
-                vec![crate::status::Cause {
-                    reason: "FieldValueInvalid".into(),
-                    message: "Invalid value: spec.replicas must be a non-negative integer".into(),
-                    field: "spec.replicas".into(),
-                }],
-            )
-        })?;
-    let mut obj = live.clone();
-    obj["spec"]["replicas"] = json!(replicas);
-    // A resourceVersion in the Scale is a precondition on the object.
-    if let Some(rv) = meta_str(&wanted, "resourceVersion").filter(|r| !r.is_empty()) {
-        obj["metadata"]["resourceVersion"] = json!(rv);
+        let manager = field_manager(ctx.req)?;
+        let obj = crate::merge::apply::record_update(
+            &ctx.rt.kind,
+            Some(&live),
+            &obj,
+            &manager,
+            &now_rfc3339(),
+        );
+        match store.update(
+            &ctx.rt,
+            obj,
+            &write_options(ctx.req, StatusPolicy::KeepStatus)?,
+        ) {
+            Ok(updated) => return Ok(json_response(200, &scale_of(&updated))),
+            // Without a resourceVersion of its own the Scale applies to the latest object, as the
+            // API server's retried update does: a controller's write in between is no conflict.
+            Err(e) if e.reason == "Conflict" && pinned.is_none() && attempt < RETRIES => {}
+            Err(e) => return Err(e),
+        }
     }
-    let manager = super::field_manager(ctx.req)?;
-    let obj = crate::merge::apply::record_update(
-        &ctx.rt.kind,
-        Some(&live),
-        &obj,
-        &manager,
-        &now_rfc3339(),
-    );
-    let updated = store.update(
-        &ctx.rt,
-        obj,
-        &write_options(ctx.req, StatusPolicy::KeepStatus)?,
-    )?;
-    Ok(json_response(200, &scale_of(&updated)))
 }
 
 pub(super) fn log(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {

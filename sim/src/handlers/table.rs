@@ -1,13 +1,14 @@
 //! Server-side printing (`Accept: ...;as=Table;g=meta.k8s.io;v=v1`): the
 //! columns `kubectl get` shows.
 
-use super::Ctx;
+use super::body::for_version;
+use super::request::Ctx;
 use crate::http::Req;
 use crate::resources::ResourceType;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
-pub(crate) fn wants_table(req: &Req) -> bool {
+pub(super) fn wants_table(req: &Req) -> bool {
     req.header("accept").is_some_and(|a| a.contains("as=Table"))
 }
 
@@ -160,7 +161,7 @@ pub(super) fn table(ctx: &Ctx<'_>, items: &[Arc<Value>], rv: &str) -> Value {
 }
 
 /// A Table of `items`; watches send the column definitions only once.
-pub(crate) fn table_for(
+pub(super) fn table_for(
     rt: &ResourceType,
     items: &[Arc<Value>],
     rv: &str,
@@ -217,7 +218,7 @@ pub(crate) fn table_for(
             }
             let object = match include_object {
                 "None" => Value::Null,
-                "Object" => super::for_version(rt, o),
+                "Object" => for_version(rt, o),
                 _ => json!({
                     "kind": "PartialObjectMetadata",
                     "apiVersion": "meta.k8s.io/v1",

@@ -13,10 +13,10 @@
 //!   [`ANN_PROXY_TRUST_DOMAIN`] (the serving istiod's bundle, signing root and trust domain).
 
 use super::install::ISTIO_NAMESPACE;
-use super::istiod::{ANN_SIGNING_ROOT, ANN_TRUSTED_ROOTS};
+use super::istiod_pod::{ANN_SIGNING_ROOT, ANN_TRUSTED_ROOTS, webhook_istiod_pod};
 use super::view::{
     ANN_PROXY_CERT_ROOT, ANN_PROXY_TRUST_DOMAIN, ANN_PROXY_TRUSTED_ROOTS, ANN_SIDECAR_STATUS,
-    build_view, injection_envs, injection_path, trust_domain, webhook_istiod_pod,
+    build_view, injection_envs, injection_path, trust_domain,
 };
 use crate::cluster::ClusterSet;
 use crate::mesh;

@@ -9,15 +9,15 @@
 //!   namespaces created later, and puts it back when changed or deleted.
 //! - `debug/clusterz` through the API server's service proxy (`serve_debug`).
 //!
-//! Runtime state lives on the istiod pod as annotations, so the view builder and tests (and
-//! `kubectl get pod -o yaml`) read it: [`ANN_CA_MODE`] (`self-signed`, `plugged-in` or
-//! `failed`), [`ANN_TRUSTED_ROOTS`] (SHA-256 fingerprints, comma separated),
-//! [`ANN_SIGNING_ROOT`] and [`ANN_ROOT_BUNDLE`] (the PEM bundle it distributes; public
-//! certificates only). A pod keeps them until it is replaced.
+//! Runtime state lives on the istiod pod as annotations (see [`super::istiod_pod`]).
 
 use super::ca::{self, CaChoice, CaMaterial};
 use super::install::ISTIO_NAMESPACE;
-use super::view::{build_view, serving_istiod_pod};
+use super::istiod_pod::{
+    ANN_CA_ERROR, ANN_CA_MODE, ANN_ROOT_BUNDLE, ANN_SIGNING_ROOT, ANN_TRUSTED_ROOTS, MODE_FAILED,
+    MODE_PLUGGED_IN, MODE_SELF_SIGNED, pod_cluster_id, serving_istiod_pod,
+};
+use super::view::build_view;
 use crate::auth::{Attributes, Identity, authorize};
 use crate::cluster::ClusterInner;
 use crate::http::{Body, Req, error_response, json_response};
@@ -31,15 +31,6 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use tokio::sync::broadcast;
 
-pub const ANN_CA_MODE: &str = "meshsim.dev/ca-mode";
-pub const ANN_TRUSTED_ROOTS: &str = "meshsim.dev/trusted-roots";
-pub const ANN_SIGNING_ROOT: &str = "meshsim.dev/signing-root";
-pub const ANN_ROOT_BUNDLE: &str = "meshsim.dev/root-cert-pem";
-/// Why istiod could not start (with mode `failed`).
-pub const ANN_CA_ERROR: &str = "meshsim.dev/ca-error";
-pub const MODE_SELF_SIGNED: &str = "self-signed";
-pub const MODE_PLUGGED_IN: &str = "plugged-in";
-pub const MODE_FAILED: &str = "failed";
 /// The per-namespace root bundle (FACTS 3.4).
 pub const ROOT_CERT_CONFIGMAP: &str = "istio-ca-root-cert";
 /// Namespaces istiod leaves without `istio-ca-root-cert`.
@@ -145,9 +136,7 @@ fn watch_secrets(cluster: &ClusterInner, serving: &mut String, changed: &[String
         )
     });
     for s in &secrets {
-        cluster
-            .ignored_secrets
-            .observe(&cluster.all, store, &pod, s);
+        super::remote::record_ignored(&cluster.ignored_secrets, &cluster.all, store, &pod, s);
     }
 }
 
@@ -373,7 +362,7 @@ fn reconcile_root_certs(cluster: &ClusterInner) {
         return;
     };
     write_everywhere(&cluster.store, bundle);
-    if super::view::istiod_env(&pod, "EXTERNAL_ISTIOD").as_deref() != Some("true") {
+    if super::istiod_pod::istiod_env(&pod, "EXTERNAL_ISTIOD").as_deref() != Some("true") {
         return;
     }
     let view = build_view(&cluster.all);
@@ -485,7 +474,7 @@ pub(crate) fn serve_debug(
     };
     match rest.join("/").as_str() {
         "debug/clusterz" => {
-            let own = super::view::pod_cluster_id(&pod);
+            let own = pod_cluster_id(&pod);
             let remotes = super::remote::registered(&cluster.all, &cluster.store, &own);
             Some((
                 "get",

@@ -7,86 +7,54 @@
 //! informers would stop syncing. Registration order is the Secrets' creation order (then name),
 //! which is the order a running istiod sees them added. A key istiod ignored as a duplicate
 //! stays ignored until its Secret changes, even once the Secret that registered the ID is
-//! gone: the istiod task records those keys per Secret version ([`IgnoredKeys`]).
+//! gone: the istiod task records those keys per Secret version (`record_ignored`, into
+//! the cluster's [`IgnoredKeys`]).
 
 use super::ca::secret_data;
+use super::ignored_keys::IgnoredKeys;
 use super::install::ISTIO_NAMESPACE;
+use super::istiod_pod::{pod_cluster_id, serving_istiod_pod};
 use crate::auth::{Attributes, authorize};
 use crate::cluster::ClusterSet;
 use crate::mesh::{RemoteCluster, SyncStatus};
 use crate::store::{Store, meta_str};
 use base64::Engine;
 use serde_json::Value;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 pub const MULTICLUSTER_LABEL: &str = "istio/multiCluster";
 
-/// Keys each Secret had ignored as duplicates when the serving istiod saw that version of it:
-/// (istiod pod uid, Secret uid) -> (Secret resourceVersion, keys).
-#[derive(Debug, Default)]
-pub struct IgnoredKeys {
-    seen: Mutex<Seen>,
-}
-
-/// (istiod pod uid, Secret uid) -> (Secret resourceVersion, ignored keys).
-type Seen = HashMap<(String, String), (String, Vec<String>)>;
-
-impl IgnoredKeys {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Seen> {
-        self.seen.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn get(&self, istiod: &str, secret: &Value) -> Vec<String> {
-        let key = (
-            istiod.to_string(),
-            meta_str(secret, "uid").unwrap_or_default().to_string(),
-        );
-        match self.lock().get(&key) {
-            Some((rv, keys)) if Some(rv.as_str()) == meta_str(secret, "resourceVersion") => {
-                keys.clone()
-            }
-            _ => Vec::new(),
-        }
-    }
-
-    /// Records what the serving istiod (`istiod` pod uid) ignores in `secret` as it is now.
-    pub(crate) fn observe(
-        &self,
-        clusters: &ClusterSet,
-        store: &Store,
-        istiod: &Value,
-        secret: &Value,
-    ) {
-        let pod_uid = meta_str(istiod, "uid").unwrap_or_default().to_string();
-        let secret_uid = meta_str(secret, "uid").unwrap_or_default().to_string();
-        let own = super::view::pod_cluster_id(istiod);
-        let name = format!(
-            "{ISTIO_NAMESPACE}/{}",
-            meta_str(secret, "name").unwrap_or_default()
-        );
-        // Judge this version afresh: drop what an older version had recorded.
-        self.lock().remove(&(pod_uid.clone(), secret_uid.clone()));
-        let registered = registered(clusters, store, &own);
-        let ignored: Vec<String> = secret_data(secret)
-            .into_iter()
-            .map(|(id, _)| id)
-            .filter(|id| {
-                *id != own
-                    && registered
-                        .iter()
-                        .any(|r| r.cluster_id == *id && r.secret != name)
-            })
-            .collect();
-        let rv = meta_str(secret, "resourceVersion")
-            .unwrap_or_default()
-            .to_string();
-        self.lock().insert((pod_uid, secret_uid), (rv, ignored));
-    }
-
-    pub(crate) fn forget(&self, secret_uid: &str) {
-        self.lock().retain(|(_, s), _| s != secret_uid);
-    }
+/// Records what the serving istiod (`istiod` pod) ignores in `secret` as it is now: the keys
+/// whose cluster ID another Secret registered first.
+pub(crate) fn record_ignored(
+    ignored: &IgnoredKeys,
+    clusters: &ClusterSet,
+    store: &Store,
+    istiod: &Value,
+    secret: &Value,
+) {
+    let pod_uid = meta_str(istiod, "uid").unwrap_or_default();
+    let secret_uid = meta_str(secret, "uid").unwrap_or_default();
+    let own = pod_cluster_id(istiod);
+    let name = format!(
+        "{ISTIO_NAMESPACE}/{}",
+        meta_str(secret, "name").unwrap_or_default()
+    );
+    // Judge this version afresh: drop what an older version had recorded.
+    ignored.clear(pod_uid, secret_uid);
+    let registered = registered(clusters, store, &own);
+    let keys: Vec<String> = secret_data(secret)
+        .into_iter()
+        .map(|(id, _)| id)
+        .filter(|id| {
+            *id != own
+                && registered
+                    .iter()
+                    .any(|r| r.cluster_id == *id && r.secret != name)
+        })
+        .collect();
+    let rv = meta_str(secret, "resourceVersion").unwrap_or_default();
+    ignored.record(pod_uid, secret_uid, rv, keys);
 }
 
 /// Whether a Secret is one istiod reads as a remote secret.
@@ -111,7 +79,7 @@ pub fn registered(clusters: &ClusterSet, store: &Store, own_id: &str) -> Vec<Rem
         .into_iter()
         .filter(|s| is_remote_secret(s))
         .collect();
-    let istiod = super::view::serving_istiod_pod(store);
+    let istiod = serving_istiod_pod(store);
     let istiod_uid = istiod
         .as_deref()
         .and_then(|p| meta_str(p, "uid"))

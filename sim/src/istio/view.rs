@@ -3,18 +3,22 @@
 //!
 //! Where each field comes from is documented on the view types (`mesh/view.rs`); the runtime
 //! state of an istiod (its CA) comes from the annotations the istiod stand-in writes on its pod
-//! (see [`super::istiod`]), the state injection baked into a pod from the pod itself (see
+//! (see [`super::istiod_pod`]), the state injection baked into a pod from the pod itself (see
 //! [`super::inject`]), and remote secrets are judged by [`super::remote`].
 
+use super::fields::{annotation, containers, env_of, is_ready, labels, name_of, ns_of, str_map};
 use super::install::ISTIO_NAMESPACE;
-use super::istiod::{self as istiod_mod, ANN_CA_MODE, ANN_SIGNING_ROOT, ANN_TRUSTED_ROOTS};
+use super::istiod_pod::{
+    ANN_CA_MODE, ANN_SIGNING_ROOT, ANN_TRUSTED_ROOTS, MODE_PLUGGED_IN, istiod_env, pod_cluster_id,
+    serving_istiod_pod,
+};
 use crate::cluster::ClusterSet;
 use crate::mesh::{
     self, App, CaSource, CaState, ClusterView, DestinationRule, GatewayServer, GatewayService,
     IstioGateway, Istiod, Locality, LocalityLbSetting, MeshView, MtlsMode, OutlierDetection,
     PeerAuthentication, RemoteProfile, Service, Sidecar,
 };
-use crate::store::{Store, meta_str};
+use crate::store::Store;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -49,32 +53,6 @@ fn list(store: &Store, group: &str, resource: &str, ns: Option<&str>) -> Vec<Arc
 fn get(store: &Store, resource: &str, ns: Option<&str>, name: &str) -> Option<Arc<Value>> {
     let rt = store.resolve("", "v1", resource)?;
     store.get_arc(&rt, ns, name).ok()
-}
-
-fn str_map(v: Option<&Value>) -> BTreeMap<String, String> {
-    v.and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string())))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn labels(obj: &Value) -> BTreeMap<String, String> {
-    str_map(obj.pointer("/metadata/labels"))
-}
-
-fn annotation<'a>(obj: &'a Value, key: &str) -> Option<&'a str> {
-    obj.pointer("/metadata/annotations")?.get(key)?.as_str()
-}
-
-fn name_of(obj: &Value) -> String {
-    meta_str(obj, "name").unwrap_or_default().to_string()
-}
-
-fn ns_of(obj: &Value) -> String {
-    meta_str(obj, "namespace").unwrap_or_default().to_string()
 }
 
 /// One cluster as the model sees it.
@@ -169,34 +147,6 @@ fn ports(svc: &Value) -> Vec<u16> {
         .unwrap_or_default()
 }
 
-/// `status.conditions[type=Ready]` is True.
-pub fn is_ready(pod: &Value) -> bool {
-    pod.pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .is_some_and(|cs| {
-            cs.iter()
-                .any(|c| c["type"] == "Ready" && c["status"] == "True")
-        })
-}
-
-fn env_of(container: &Value, name: &str) -> Option<String> {
-    container
-        .get("env")?
-        .as_array()?
-        .iter()
-        .find(|e| e.get("name").and_then(Value::as_str) == Some(name))?
-        .get("value")?
-        .as_str()
-        .map(str::to_string)
-}
-
-fn containers(pod: &Value) -> Vec<&Value> {
-    pod.pointer("/spec/containers")
-        .and_then(Value::as_array)
-        .map(|cs| cs.iter().collect())
-        .unwrap_or_default()
-}
-
 fn split_list(s: Option<&str>) -> Vec<String> {
     s.unwrap_or_default()
         .split(',')
@@ -257,55 +207,6 @@ pub fn pod_view(pod: &Value) -> mesh::Pod {
     }
 }
 
-/// The istiod pod that is serving: in `istio-system`, `app: istiod`, ready, not terminating,
-/// with a CA chosen; the newest if several.
-pub fn serving_istiod_pod(store: &Store) -> Option<Arc<Value>> {
-    istiod_pod(store, true)
-}
-
-/// The istiod pod that answers the injection webhook: the serving one, else one that chose its
-/// CA and is still starting. The sim replaces a Deployment's pods at once, where a rolling
-/// update keeps the old istiod answering until the new one is ready.
-pub fn webhook_istiod_pod(store: &Store) -> Option<Arc<Value>> {
-    istiod_pod(store, true).or_else(|| istiod_pod(store, false))
-}
-
-fn istiod_pod(store: &Store, ready: bool) -> Option<Arc<Value>> {
-    list(store, "", "pods", Some(ISTIO_NAMESPACE))
-        .into_iter()
-        .filter(|p| {
-            labels(p).get("app").map(String::as_str) == Some("istiod")
-                && p.pointer("/metadata/deletionTimestamp").is_none()
-                && (!ready || is_ready(p))
-                && matches!(
-                    annotation(p, ANN_CA_MODE),
-                    Some(istiod_mod::MODE_SELF_SIGNED | istiod_mod::MODE_PLUGGED_IN)
-                )
-        })
-        .max_by_key(|p| {
-            (
-                meta_str(p, "creationTimestamp")
-                    .unwrap_or_default()
-                    .to_string(),
-                name_of(p),
-            )
-        })
-}
-
-/// The `CLUSTER_ID` an istiod pod runs with (`Kubernetes` when unset).
-pub fn pod_cluster_id(pod: &Value) -> String {
-    istiod_env(pod, "CLUSTER_ID")
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| mesh::DEFAULT_CLUSTER_ID.into())
-}
-
-pub(crate) fn istiod_env(pod: &Value, name: &str) -> Option<String> {
-    containers(pod)
-        .into_iter()
-        .find(|c| c.get("name").and_then(Value::as_str) == Some("discovery"))
-        .and_then(|c| env_of(c, name))
-}
-
 /// The mesh config istiod reads (ConfigMap `istio`, key `mesh`), as JSON.
 fn mesh_config(store: &Store) -> Value {
     get(store, "configmaps", Some(ISTIO_NAMESPACE), "istio")
@@ -345,7 +246,7 @@ fn istiod(clusters: &ClusterSet, store: &Store) -> Option<Istiod> {
             signing_root: annotation(&pod, ANN_SIGNING_ROOT)
                 .unwrap_or_default()
                 .to_string(),
-            source: if annotation(&pod, ANN_CA_MODE) == Some(istiod_mod::MODE_PLUGGED_IN) {
+            source: if annotation(&pod, ANN_CA_MODE) == Some(MODE_PLUGGED_IN) {
                 CaSource::PluggedIn
             } else {
                 CaSource::SelfSigned

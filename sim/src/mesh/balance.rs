@@ -6,6 +6,9 @@ use super::route::{self, Endpoint, Hop, LbPolicy, MeshError, Request, Route};
 use super::view::MeshView;
 use std::collections::{BTreeMap, BTreeSet};
 
+/// curl's `--max-time` when none is given: the probe script's `PROBE_TIMEOUT_SECONDS` default.
+pub const DEFAULT_TIMEOUT_SECS: u32 = 10;
+
 /// Knobs a test or the kubelet sets; the defaults are Istio's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Options {
@@ -24,7 +27,7 @@ impl Default for Options {
         Self {
             seed: 0,
             retries: 2,
-            timeout_secs: super::probe::DEFAULT_TIMEOUT_SECS,
+            timeout_secs: DEFAULT_TIMEOUT_SECS,
         }
     }
 }

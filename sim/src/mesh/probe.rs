@@ -1,9 +1,33 @@
 //! The probe program contract: the one kind of program the sim's kubelet runs.
 //!
 //! A batch/v1 Job that works unchanged on a real cluster: image `curlimages/curl`, env
-//! `PROBE_URL`, `PROBE_COUNT` and optional `PROBE_TIMEOUT_SECONDS`, and `PROBE_SCRIPT`, which
+//! `PROBE_URL`, `PROBE_COUNT` and optional `PROBE_TIMEOUT_SECONDS`, and [`PROBE_SCRIPT`], which
 //! prints one line per response and then asks the sidecar to exit so the Job can complete.
+//!
+//! # The contract
+//!
+//! This is the one place that says what meshsim runs. The product builds its probe Job
+//! itself; [`probe_job`] is the shape meshsim recognises, kept for meshsim's own tests.
+//! [`recognise`] (on the Job) and [`recognise_pod`] (on its pod, after injection) accept an
+//! object when, and only when:
+//!
+//! - the Job is `apiVersion: batch/v1`, `kind: Job`, with a `spec.template`;
+//! - the pod spec has `restartPolicy: Never`;
+//! - it has exactly one container besides an injected `istio-proxy` (init containers are not
+//!   looked at);
+//! - that container's image is `curlimages/curl` or `docker.io/curlimages/curl`, with any tag
+//!   and/or digest;
+//! - its `command` is `["/bin/sh", "-c", PROBE_SCRIPT]` (`sh` also accepted), the script byte
+//!   for byte, and `args` is absent or empty;
+//! - its env has `PROBE_URL` (non-empty) and `PROBE_COUNT` (1 to 10000), and may have
+//!   `PROBE_TIMEOUT_SECONDS` (1 to 3600, default [`DEFAULT_TIMEOUT_SECS`]); these three must
+//!   be literal `value`s (no `valueFrom`). Other env entries are ignored.
+//!
+//! Names, labels, annotations and every other field (e.g. `backoffLimit`) are free. Anything
+//! else is refused with a message that says what is wrong and where, which the kubelet puts
+//! in the pod's status and log.
 
+pub use super::balance::DEFAULT_TIMEOUT_SECS;
 use super::balance::{Answer, Options, answer};
 use super::route::{MeshError, Request};
 use super::view::{MeshView, Pod};
@@ -24,8 +48,6 @@ curl -fsS -X POST http://127.0.0.1:15020/quitquitquit >/dev/null 2>&1 || true
 pub const PROBE_IMAGE: &str = "docker.io/curlimages/curl:8.16.0";
 /// Container name in the probe pod.
 pub const PROBE_CONTAINER: &str = "probe";
-/// `PROBE_TIMEOUT_SECONDS` when unset (the script's default).
-pub const DEFAULT_TIMEOUT_SECS: u32 = 10;
 const MAX_COUNT: u32 = 10_000;
 const MAX_TIMEOUT_SECS: u32 = 3_600;
 
@@ -38,7 +60,8 @@ pub struct ProbeSpec {
     pub image: String,
 }
 
-/// The probe Job manifest.
+/// The shape of the Job meshsim recognises (see [the contract](self#the-contract)), for
+/// meshsim's own tests: the product builds its probe Job itself.
 pub fn probe_job(name: &str, namespace: &str, url: &str, count: u32, timeout_secs: u32) -> Value {
     let labels = json!({
         "app.kubernetes.io/managed-by": "migrate",
@@ -73,8 +96,8 @@ pub fn probe_job(name: &str, namespace: &str, url: &str, count: u32, timeout_sec
     })
 }
 
-/// Accepts a Job of exactly `probe_job`'s shape (labels and names may differ); the error says
-/// what is wrong and where, for the pod status.
+/// Accepts a Job that keeps [the contract](self#the-contract); the error says what is wrong
+/// and where, for the pod status.
 pub fn recognise(job: &Value) -> Result<ProbeSpec, String> {
     if job.get("apiVersion").and_then(Value::as_str) != Some("batch/v1")
         || job.get("kind").and_then(Value::as_str) != Some("Job")
@@ -87,8 +110,8 @@ pub fn recognise(job: &Value) -> Result<ProbeSpec, String> {
     recognise_pod_template(template, "spec.template")
 }
 
-/// The same check on a Pod (or pod template) object, as the kubelet sees it. Containers and
-/// init containers added by sidecar injection (`istio-proxy`, `istio-init`, `istio-validation`)
+/// The same check ([the contract](self#the-contract)) on a Pod (or pod template) object, as the
+/// kubelet sees it after sidecar injection: the `istio-proxy` container and init containers
 /// are ignored.
 pub fn recognise_pod(pod: &Value) -> Result<ProbeSpec, String> {
     recognise_pod_template(pod, "pod")

@@ -2,7 +2,8 @@
 
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
-use meshsim::{Sim, SimConfig};
+use meshsim::{ResourceType, Sim, SimConfig, Store, WriteOptions};
+use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
@@ -127,6 +128,29 @@ where
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         tokio::task::yield_now().await;
         tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Changes a live object through the store as a careful client does when a controller also
+/// writes it: reads it, applies `change`, writes it with that resourceVersion, and on 409
+/// Conflict (the controller got there first) reads and changes it again, within a deadline.
+#[track_caller]
+pub fn update_retrying(
+    store: &Store,
+    rt: &ResourceType,
+    namespace: Option<&str>,
+    name: &str,
+    change: impl Fn(&mut Value),
+) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut obj = store.get(rt, namespace, name).expect("the object exists");
+        change(&mut obj);
+        match store.update(rt, obj, &WriteOptions::default()) {
+            Ok(written) => return written,
+            Err(e) if e.code == 409 && Instant::now() < deadline => continue,
+            Err(e) => panic!("updating {name}: {} {}: {}", e.code, e.reason, e.message),
+        }
     }
 }
 

@@ -144,17 +144,6 @@ async fn deployment_lifecycle() {
     )
     .await;
     assert_eq!(first.ok().trim(), "deployment.apps/web serverside-applied");
-    let before = deploy_rv(&sim).await;
-    // Applying the same object again changes nothing.
-    let again = kubectl_in(
-        &sim,
-        "cluster1",
-        &["apply", "--server-side", "-f", "-"],
-        DEPLOYMENT,
-    )
-    .await;
-    assert_eq!(again.ok().trim(), "deployment.apps/web serverside-applied");
-    assert_eq!(deploy_rv(&sim).await, before);
 
     let wait = kubectl(
         &sim,
@@ -169,6 +158,26 @@ async fn deployment_lifecycle() {
     .await;
     assert_eq!(wait.ok().trim(), "deployment.apps/web condition met");
     assert_eq!(pod_names(&sim).await.len(), 2);
+
+    // Applying the same object again changes nothing. Compared once the rollout is done: until
+    // then the deployment controller itself writes the Deployment (revision, status).
+    let status = kubectl(
+        &sim,
+        "cluster1",
+        &["rollout", "status", "deploy/web", "--timeout=20s"],
+    )
+    .await;
+    assert!(status.ok().contains("successfully rolled out"));
+    let before = deploy_rv(&sim).await;
+    let again = kubectl_in(
+        &sim,
+        "cluster1",
+        &["apply", "--server-side", "-f", "-"],
+        DEPLOYMENT,
+    )
+    .await;
+    assert_eq!(again.ok().trim(), "deployment.apps/web serverside-applied");
+    assert_eq!(deploy_rv(&sim).await, before);
 
     let scaled = kubectl(&sim, "cluster1", &["scale", "deploy/web", "--replicas=3"]).await;
     assert_eq!(scaled.ok().trim(), "deployment.apps/web scaled");
@@ -213,23 +222,26 @@ async fn deployment_lifecycle() {
     kubectl(&sim, "cluster1", &["rollout", "undo", "deploy/web"])
         .await
         .ok();
-    let revision = kubectl(
-        &sim,
-        "cluster1",
-        &[
-            "get",
-            "deploy",
-            "web",
-            "-o",
-            "jsonpath={.metadata.annotations.deployment\\.kubernetes\\.io/revision}",
-        ],
+    // The deployment controller numbers the revision after the undo's write: wait for it.
+    eventually(
+        "an undo makes the old ReplicaSet the newest revision (3)",
+        || async {
+            let revision = kubectl(
+                &sim,
+                "cluster1",
+                &[
+                    "get",
+                    "deploy",
+                    "web",
+                    "-o",
+                    "jsonpath={.metadata.annotations.deployment\\.kubernetes\\.io/revision}",
+                ],
+            )
+            .await;
+            revision.ok() == "3"
+        },
     )
     .await;
-    assert_eq!(
-        revision.ok(),
-        "3",
-        "an undo makes the old ReplicaSet the newest revision"
-    );
     let status = kubectl(
         &sim,
         "cluster1",

@@ -268,8 +268,8 @@ pub async fn injection_namespace(sim: &Sim, cluster: &str, ns: &str) {
 /// Waits until the serving istiod of a cluster's store runs with CLUSTER_ID `id`.
 pub async fn istiod_with_cluster_id(store: &Store, id: &str) {
     eventually(&format!("istiod with CLUSTER_ID {id}"), || async {
-        meshsim::istio::view::serving_istiod_pod(store)
-            .filter(|p| meshsim::istio::view::pod_cluster_id(p) == id)
+        meshsim::istio::istiod_pod::serving_istiod_pod(store)
+            .filter(|p| meshsim::istio::istiod_pod::pod_cluster_id(p) == id)
             .map(|_| ())
     })
     .await
@@ -325,7 +325,9 @@ pub fn env_value(env: &Value, name: &str) -> Option<String> {
 }
 
 /// Writes every object of `istioctl install -f <iop>` into the cluster's store (create, or
-/// replace what is there), as the istioctl stand-in does.
+/// replace what is there), as the istioctl stand-in does. A replace re-reads and retries when
+/// a controller wrote the object in between (409 Conflict: a Deployment's status, a Service's
+/// address).
 pub fn install(store: &Store, iop_yaml: &str) {
     let iop: Value = serde_yaml::from_str(iop_yaml).expect("IOP parses");
     let install = Install::from_iop(&iop, VERSION).expect("IOP reads");
@@ -335,25 +337,27 @@ pub fn install(store: &Store, iop_yaml: &str) {
         let rt = store.resolve_kind(api, kind).expect("type served");
         let ns = obj["metadata"]["namespace"].as_str();
         let name = obj["metadata"]["name"].as_str().unwrap();
-        match store.get(&rt, ns, name) {
-            Ok(existing) => {
-                let mut new = obj.clone();
-                new["metadata"] = existing["metadata"].clone();
-                let labels = obj["metadata"].get("labels").cloned();
-                if let Some(l) = labels {
-                    new["metadata"]["labels"] = l;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let written = match store.get(&rt, ns, name) {
+                Ok(existing) => {
+                    let mut new = obj.clone();
+                    new["metadata"] = existing["metadata"].clone();
+                    let labels = obj["metadata"].get("labels").cloned();
+                    if let Some(l) = labels {
+                        new["metadata"]["labels"] = l;
+                    }
+                    if let Some(s) = existing.get("status") {
+                        new["status"] = s.clone();
+                    }
+                    store.update(&rt, new, &Default::default())
                 }
-                if let Some(s) = existing.get("status") {
-                    new["status"] = s.clone();
-                }
-                store
-                    .update(&rt, new, &Default::default())
-                    .expect("install update");
-            }
-            Err(_) => {
-                store
-                    .create(&rt, obj.clone(), &Default::default())
-                    .expect("install create");
+                Err(_) => store.create(&rt, obj.clone(), &Default::default()),
+            };
+            match written {
+                Ok(_) => break,
+                Err(e) if e.code == 409 && Instant::now() < deadline => continue,
+                Err(e) => panic!("install {kind} {name}: {} {}", e.code, e.message),
             }
         }
     }
@@ -555,7 +559,7 @@ pub async fn istiod_running(sim: &Sim, cluster: &str) -> String {
     eventually("istiod to serve", || {
         let store = store.clone();
         async move {
-            meshsim::istio::view::serving_istiod_pod(&store)
+            meshsim::istio::istiod_pod::serving_istiod_pod(&store)
                 .and_then(|p| p["metadata"]["name"].as_str().map(str::to_string))
         }
     })

@@ -1,7 +1,9 @@
 //! `?watch=true`: newline-delimited watch events from a resourceVersion,
 //! filtered by type, namespace and selectors, until `timeoutSeconds`.
 
-use crate::handlers::{Ctx, Selectors, for_version};
+use super::body::for_version;
+use super::request::{Ctx, Selectors};
+use super::table;
 use crate::http::Body;
 use crate::resources::ResourceType;
 use crate::status::ApiError;
@@ -19,7 +21,7 @@ use tokio::sync::{broadcast, mpsc};
 /// The API server's default watch length when the client sets none.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1800);
 
-pub(crate) fn serve(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
+pub(super) fn serve(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
     let req = ctx.req;
     let selectors = Selectors::from_req(req)?;
     let timeout = match req.param("timeoutSeconds") {
@@ -35,7 +37,7 @@ pub(crate) fn serve(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
     let rt = ctx.rt.clone();
     let namespace = ctx.target.namespace.clone();
     // `kubectl get -w` asks for Table rows; the columns go with the first event only.
-    let table = crate::handlers::table::wants_table(req).then(|| {
+    let table = table::wants_table(req).then(|| {
         req.param("includeObject")
             .unwrap_or("PartialObjectMetadata")
             .to_string()
@@ -156,13 +158,7 @@ fn render(
                 .pointer("/metadata/resourceVersion")
                 .and_then(Value::as_str)
                 .unwrap_or("0");
-            let t = crate::handlers::table::table_for(
-                rt,
-                std::slice::from_ref(obj),
-                rv,
-                include,
-                !*columns_sent,
-            );
+            let t = table::table_for(rt, std::slice::from_ref(obj), rv, include, !*columns_sent);
             *columns_sent = true;
             t
         }
