@@ -22,7 +22,6 @@ fn world(n: usize, flat: bool) -> SimEnv {
     let env = SimEnv::start_with(meshsim::SimConfig {
         clusters: n,
         ready_delay: std::time::Duration::from_millis(10),
-        istio_crds: true,
         pod_networks: if flat {
             vec!["vpc1".into(); n]
         } else {

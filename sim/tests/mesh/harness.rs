@@ -40,7 +40,6 @@ pub async fn start(clusters: usize) -> Sim {
     start_with(SimConfig {
         clusters,
         ready_delay: Duration::ZERO,
-        istio_crds: true,
         ..Default::default()
     })
     .await
@@ -50,7 +49,6 @@ pub async fn start(clusters: usize) -> Sim {
 pub async fn start_slow(clusters: usize) -> Sim {
     start_with(SimConfig {
         clusters,
-        istio_crds: true,
         ..Default::default()
     })
     .await
