@@ -5,6 +5,13 @@
 //! know every field Istio's own CRDs know. A field they do not know is
 //! refused under `--validate=strict` at any depth, as a real cluster refuses
 //! it. A test pins the field trees to Istio's CRDs when those are at hand.
+//!
+//! Reading a field tree: `f` is an optional field, `req` a required one,
+//! `nullable` one that may be `null`; an upper-case constant is a message
+//! (an object's fields) named as Istio's API names it, shared where Istio
+//! shares it (a DestinationRule's `trafficPolicy` and a subset's are one).
+//! `Open` marks the few places Istio keeps any field (an EnvoyFilter patch's
+//! `value`, a WasmPlugin's `pluginConfig`, `status`).
 
 mod common;
 mod extensions;

@@ -4,6 +4,7 @@
 use crate::schema::tree::Ty::*;
 use crate::schema::tree::{Field, f, req};
 
+/// The `status` istiod writes (conditions, analysis messages).
 pub(super) const STATUS: &[Field] = &[
     f("conditions", List(&Obj(CONDITION))),
     f("observedGeneration", IntOrStr),

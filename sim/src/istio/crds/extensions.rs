@@ -4,6 +4,7 @@ use super::common::{MATCH_LABELS, TARGET_REF};
 use crate::schema::tree::Ty::*;
 use crate::schema::tree::{Field, f, nullable, req};
 
+/// The `spec` of a TrafficExtension.
 pub(super) const TRAFFIC_EXTENSION_SPEC: &[Field] = &[
     f("lua", Obj(LUA)),
     f("match", List(&Obj(TRAFFIC_SELECTOR))),
@@ -49,6 +50,7 @@ const TRAFFIC_SELECTOR: &[Field] = &[
 ];
 const REQUIRED_PORT_NUMBER: &[Field] = &[req("number", Int)];
 const LUA: &[Field] = &[req("inlineCode", Str)];
+/// The `spec` of a WasmPlugin.
 pub(super) const WASM_PLUGIN_SPEC: &[Field] = &[
     f(
         "failStrategy",

@@ -5,6 +5,7 @@ use super::common::{MATCH_LABELS, NAME, TARGET_REF};
 use crate::schema::tree::Ty::*;
 use crate::schema::tree::{Field, f, nullable, req};
 
+/// The `spec` of a DestinationRule.
 pub(super) const DESTINATION_RULE_SPEC: &[Field] = &[
     f("exportTo", List(&Str)),
     req("host", Str),
@@ -137,6 +138,7 @@ const HTTP_POOL: &[Field] = &[
     f("maxRetries", Int32),
     f("useClientProtocol", Bool),
 ];
+/// The `spec` of an EnvoyFilter.
 pub(super) const ENVOY_FILTER_SPEC: &[Field] = &[
     f("configPatches", List(&Obj(CONFIG_PATCH))),
     f("priority", Int32),
@@ -249,6 +251,7 @@ const CLUSTER_MATCH: &[Field] = &[
     f("service", Str),
     f("subset", Str),
 ];
+/// The `spec` of a Gateway.
 pub(super) const GATEWAY_SPEC: &[Field] =
     &[f("selector", Map(&Str)), f("servers", List(&Obj(SERVER)))];
 const SERVER: &[Field] = &[
@@ -304,6 +307,7 @@ const SERVER_PORT: &[Field] = &[
     req("protocol", Str),
     f("targetPort", Int),
 ];
+/// The `spec` of a ProxyConfig.
 pub(super) const PROXY_CONFIG_SPEC: &[Field] = &[
     nullable("concurrency", Int32),
     f("environmentVariables", Map(&Str)),
@@ -311,6 +315,7 @@ pub(super) const PROXY_CONFIG_SPEC: &[Field] = &[
     f("selector", Obj(MATCH_LABELS)),
 ];
 const IMAGE: &[Field] = &[f("imageType", Str)];
+/// The `spec` of a ServiceEntry.
 pub(super) const SERVICE_ENTRY_SPEC: &[Field] = &[
     f("addresses", List(&Str)),
     f("endpoints", List(&Obj(WORKLOAD_ENTRY))),
@@ -331,6 +336,7 @@ const SERVICE_PORT: &[Field] = &[
     f("protocol", Str),
     f("targetPort", Int),
 ];
+/// The `spec` of a WorkloadEntry (also a ServiceEntry endpoint).
 pub(super) const WORKLOAD_ENTRY: &[Field] = &[
     f("address", Str),
     f("labels", Map(&Str)),
@@ -340,6 +346,7 @@ pub(super) const WORKLOAD_ENTRY: &[Field] = &[
     f("serviceAccount", Str),
     f("weight", Int),
 ];
+/// The `spec` of a Sidecar.
 pub(super) const SIDECAR_SPEC: &[Field] = &[
     f("egress", List(&Obj(EGRESS_LISTENER))),
     f("inboundConnectionPool", Obj(CONNECTION_POOL)),
@@ -376,6 +383,7 @@ const SIDECAR_PORT: &[Field] = &[
     f("protocol", Str),
     f("targetPort", Int),
 ];
+/// The `spec` of a VirtualService.
 pub(super) const VIRTUAL_SERVICE_SPEC: &[Field] = &[
     f("exportTo", List(&Str)),
     f("gateways", List(&Str)),
@@ -518,6 +526,7 @@ const CORS_POLICY: &[Field] = &[
     ),
 ];
 const STRING_MATCH: &[Field] = &[f("exact", Str), f("prefix", Str), f("regex", Str)];
+/// The `spec` of a WorkloadGroup.
 pub(super) const WORKLOAD_GROUP_SPEC: &[Field] = &[
     f("metadata", Obj(WORKLOAD_METADATA)),
     f("probe", Obj(PROBE)),

@@ -5,6 +5,7 @@ use super::common::{MATCH_LABELS, NAME, TARGET_REF};
 use crate::schema::tree::Ty::*;
 use crate::schema::tree::{Field, f, req};
 
+/// The `spec` of an AuthorizationPolicy.
 pub(super) const AUTHORIZATION_POLICY_SPEC: &[Field] = &[
     f("action", Enum(&["ALLOW", "DENY", "AUDIT", "CUSTOM"])),
     f("provider", Obj(NAME)),
@@ -51,6 +52,7 @@ const SOURCE: &[Field] = &[
     f("serviceAccounts", List(&Str)),
     f("trustDomains", List(&Str)),
 ];
+/// The `spec` of a PeerAuthentication.
 pub(super) const PEER_AUTHENTICATION_SPEC: &[Field] = &[
     f("mtls", Obj(MUTUAL_TLS)),
     f("portLevelMtls", Map(&Obj(MUTUAL_TLS))),
@@ -60,6 +62,7 @@ const MUTUAL_TLS: &[Field] = &[f(
     "mode",
     Enum(&["UNSET", "DISABLE", "PERMISSIVE", "STRICT"]),
 )];
+/// The `spec` of a RequestAuthentication.
 pub(super) const REQUEST_AUTHENTICATION_SPEC: &[Field] = &[
     f("jwtRules", List(&Obj(JWT_RULE))),
     f("selector", Obj(MATCH_LABELS)),

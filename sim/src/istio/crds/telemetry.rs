@@ -4,6 +4,7 @@ use super::common::{MATCH_LABELS, TARGET_REF};
 use crate::schema::tree::Ty::*;
 use crate::schema::tree::{Field, f, nullable, req};
 
+/// The `spec` of a Telemetry.
 pub(super) const TELEMETRY_SPEC: &[Field] = &[
     f("accessLogging", List(&Obj(ACCESS_LOGGING))),
     f("metrics", List(&Obj(METRICS))),
