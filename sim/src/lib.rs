@@ -71,7 +71,6 @@ pub mod testdata;
 mod tls;
 mod validation;
 
-pub use bootstrap::istio_permissive_crds;
 pub use cluster::{ClusterHandle, ClusterSet};
 pub use discovery::GIT_VERSION;
 pub use faults::{Counters, FaultConfig, Faults};
@@ -119,9 +118,6 @@ pub struct SimConfig {
     /// Where to write the kubeconfig; None: a private temporary directory
     /// removed when the simulation ends.
     pub kubeconfig_path: Option<PathBuf>,
-    /// Serve the Istio kinds with permissive schemas of meshsim's own
-    /// (tests load Istio's real CRDs instead).
-    pub istio_crds: bool,
     /// Faults every cluster starts with.
     pub faults: FaultConfig,
     /// The locality of cluster N's node (`localities[N-1]`): its labels
@@ -141,7 +137,6 @@ impl Default for SimConfig {
             ready_delay: Duration::from_millis(50),
             job_runner: Arc::new(istio::kubelet::MeshJobRunner),
             kubeconfig_path: None,
-            istio_crds: false,
             faults: FaultConfig::default(),
             localities: Vec::new(),
             pod_networks: Vec::new(),
@@ -155,7 +150,6 @@ impl std::fmt::Debug for SimConfig {
             .field("clusters", &self.clusters)
             .field("ready_delay", &self.ready_delay)
             .field("kubeconfig_path", &self.kubeconfig_path)
-            .field("istio_crds", &self.istio_crds)
             .field("faults", &self.faults)
             .field("localities", &self.localities)
             .field("pod_networks", &self.pod_networks)
@@ -207,7 +201,7 @@ impl Sim {
                 .get(index - 1)
                 .cloned()
                 .unwrap_or_else(|| name.clone());
-            bootstrap::populate(&store, &name, &locality, &pod_network, config.istio_crds);
+            bootstrap::populate(&store, &name, &locality, &pod_network);
             inners.push(Arc::new(ClusterInner {
                 tls: tls::generate(&name)?,
                 auth: auth::Authenticator::generate(),

@@ -8,6 +8,8 @@
 //! answers 400 `strict decoding error: unknown field ...` for those, 422 for
 //! the others; the cause `reason` tells them apart).
 
+pub mod tree;
+
 use regex::Regex;
 use serde_json::{Map, Value};
 use std::collections::HashMap;

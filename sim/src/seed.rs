@@ -137,6 +137,23 @@ pub async fn deploy_prometheus(sim: &Sim, cluster: &str) -> Result<(), SeedError
     wait_all(&mut api, &deployments).await.map_err(wrap)
 }
 
+/// Registers Istio's kinds on `cluster` without installing Istio: the base
+/// component's CustomResourceDefinitions alone, as a platform team that
+/// pre-installs Istio's CRDs leaves a cluster. A dry run of a migration
+/// needs them on a cluster that runs no mesh yet, since it installs nothing.
+pub async fn register_istio_kinds(sim: &Sim, cluster: &str) -> Result<(), SeedError> {
+    let mut api = api_for(sim, cluster).await?;
+    for crd in crate::istio::crds::crds() {
+        api.create_if_absent(&crd)
+            .await
+            .map_err(|source| SeedError::Cluster {
+                cluster: cluster.to_string(),
+                source,
+            })?;
+    }
+    Ok(())
+}
+
 async fn apply(
     api: &mut KubeApi,
     obj: &Value,

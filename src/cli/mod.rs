@@ -254,9 +254,6 @@ pub struct SimServeArgs {
     /// How long new pods take to become ready, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 50)]
     pub ready_delay_ms: u64,
-    /// Do not pre-register the Istio kinds (apply Istio's own CRDs instead).
-    #[arg(long)]
-    pub no_istio_crds: bool,
     /// Start from today's mesh, as `migrate demo` does: Istio with a
     /// self-signed CA, helloworld v1 and curl on cluster1; helloworld vN and
     /// Prometheus on the others; an `istioctl` stand-in next to the kubeconfig.

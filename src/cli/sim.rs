@@ -47,7 +47,6 @@ pub fn serve(global: &GlobalArgs, args: &SimServeArgs) -> anyhow::Result<ExitCod
         clusters: usize::from(args.clusters),
         ready_delay: Duration::from_millis(args.ready_delay_ms),
         kubeconfig_path: Some(path.clone()),
-        istio_crds: !args.no_istio_crds,
         faults: meshsim::FaultConfig {
             latency: Duration::from_millis(args.latency_ms),
             error_rate: args.error_rate,
@@ -89,6 +88,9 @@ pub fn serve(global: &GlobalArgs, args: &SimServeArgs) -> anyhow::Result<ExitCod
             println!("Migrate them (plans/demo.yaml names this installer `istioctl` on PATH):");
             println!("  export PATH={}:$PATH", dir.display());
             println!("  migrate --kubeconfig {} apply -f plans/demo.yaml", shown.display());
+        } else {
+            println!("No Istio yet: the clusters serve Istio's kinds once Istio is installed");
+            println!("(`istioctl install`, or `kubectl apply --server-side` of Istio's CRDs).");
         }
         println!("Kubeconfig (admin tokens, mode 0600): {}", shown.display());
         println!("Point kubectl at it:");

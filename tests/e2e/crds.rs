@@ -44,7 +44,6 @@ fn every_istio_object_of_every_plan_passes_istios_crds() {
     let sim = runtime
         .block_on(Sim::start(SimConfig {
             clusters: 1,
-            istio_crds: false,
             kubeconfig_path: Some(kubeconfig.clone()),
             ..Default::default()
         }))
@@ -119,7 +118,6 @@ fn istios_crds_refuse_an_unknown_field() {
     let sim = runtime
         .block_on(Sim::start(SimConfig {
             clusters: 1,
-            istio_crds: false,
             kubeconfig_path: Some(kubeconfig.clone()),
             ..Default::default()
         }))

@@ -76,7 +76,6 @@ impl SimEnv {
         Self::start_with(SimConfig {
             clusters,
             ready_delay: Duration::from_millis(10),
-            istio_crds: true,
             localities,
             ..Default::default()
         })

@@ -205,20 +205,14 @@ impl Install {
         out
     }
 
-    /// The base component's CRDs. meshsim's own permissive schemas stand in
-    /// for Istio's (tests load the real ones first); `IstioOperator` is not
-    /// among them: neither istioctl nor Helm installs it since 1.21 (FACTS 4.2).
+    /// The base component's CRDs: Istio's kinds with structural schemas
+    /// ([`crate::istio::crds`]). `IstioOperator` is not among them: neither
+    /// istioctl nor Helm installs it since 1.21 (FACTS 4.2).
     fn crds(&self) -> Vec<Value> {
-        crate::istio_permissive_crds()
+        crate::istio::crds::crds()
             .into_iter()
-            .filter(|crd| crd["spec"]["group"] != "install.istio.io")
             .map(|mut crd| {
-                let mut labels = crd["metadata"]["labels"]
-                    .as_object()
-                    .cloned()
-                    .unwrap_or_default();
-                labels.extend(self.labels("Base"));
-                crd["metadata"]["labels"] = Value::Object(labels);
+                crd["metadata"]["labels"] = Value::Object(self.labels("Base"));
                 crd
             })
             .collect()

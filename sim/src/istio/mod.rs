@@ -1,6 +1,7 @@
-//! Istio stand-ins (permissive CRDs live in `bootstrap.rs`): what istioctl installs, and what a
-//! running istiod does with the objects in its cluster.
+//! Istio stand-ins: what istioctl installs, and what a running istiod does with the objects in
+//! its cluster.
 //!
+//! - [`crds`]: Istio's kinds, with structural schemas (the base component's CRDs).
 //! - [`install`]: the objects `istioctl install -f IOP` writes (pure).
 //! - [`ca`]: istiod's CA choice at start (`cacerts`, `istio-ca-secret`) and certificate helpers.
 //! - [`istiod_pod`]: the istiod pod (which one serves) and the annotations the stand-in writes on it.
@@ -12,6 +13,7 @@
 //! - [`kubelet`]: the Job runner that runs the probe program against the model.
 
 pub mod ca;
+pub mod crds;
 mod fields;
 pub mod ignored_keys;
 pub mod inject;

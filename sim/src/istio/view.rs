@@ -556,7 +556,10 @@ mod tests {
     fn istio_objects_namespace_labels_nodes_and_gateways() {
         use serde_json::json;
         let store = Store::new("c1");
-        crate::bootstrap::populate(&store, "c1", &Locality::default(), "c1", true);
+        crate::bootstrap::populate(&store, "c1", &Locality::default(), "c1");
+        for crd in crate::istio::crds::crds() {
+            put(&store, crd);
+        }
         let set = ClusterSet::default();
         set.fill(vec![("c1".into(), store.clone())]);
         put(

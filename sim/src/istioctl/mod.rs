@@ -17,14 +17,17 @@
 //!   then; an existing namespace is never labelled (FACTS 4.1).
 //!
 //! Deliberate differences:
-//! - the base component's CRDs are meshsim's permissive ones, created only
-//!   when the kind is not served yet (an existing CRD is never replaced);
+//! - the base component's CRDs ([`crate::istio::crds`]: Istio's kinds with
+//!   structural schemas of meshsim's own) are created only when the kind is
+//!   not served yet (an existing CRD, such as Istio's own, is never replaced);
 //! - deletes use background propagation (istioctl asks for foreground);
 //! - prune and uninstall also cover the EndpointSlice the remote profile renders.
 
 mod args;
 pub mod install;
 pub(crate) mod kube_api;
+mod operator;
+mod pruned;
 mod remote_clusters;
 pub mod uninstall;
 mod version;

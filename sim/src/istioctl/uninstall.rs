@@ -12,45 +12,15 @@
 //! The `istio-system` namespace itself is never deleted.
 
 use super::args::UninstallArgs;
-use super::install::{read_operator, removed_name};
 use super::kube_api::KubeApi;
+use super::operator::read_operator;
+use super::pruned::{CLUSTER, NAMESPACED, removed_name};
 use super::{Global, IstioctlError, confirm, connect};
 use crate::istio::install::{COMPONENT_LABEL, OWNER_LABEL, OWNER_NAMESPACE_LABEL};
 use kube::Client;
 use kube::ResourceExt;
 use serde_json::Value;
 use std::io::{BufRead, Write};
-
-/// Namespaced kinds the pruner looks at (plus the EndpointSlice the remote profile renders).
-pub(super) const NAMESPACED: &[(&str, &str)] = &[
-    ("apps/v1", "Deployment"),
-    ("apps/v1", "DaemonSet"),
-    ("v1", "Service"),
-    ("discovery.k8s.io/v1", "EndpointSlice"),
-    ("v1", "ConfigMap"),
-    ("v1", "Pod"),
-    ("v1", "Secret"),
-    ("v1", "ServiceAccount"),
-    ("rbac.authorization.k8s.io/v1", "RoleBinding"),
-    ("rbac.authorization.k8s.io/v1", "Role"),
-    ("policy/v1", "PodDisruptionBudget"),
-    ("autoscaling/v2", "HorizontalPodAutoscaler"),
-    ("networking.istio.io/v1alpha3", "EnvoyFilter"),
-    ("coordination.k8s.io/v1", "Lease"),
-];
-
-pub(super) const CLUSTER: &[(&str, &str)] = &[
-    (
-        "admissionregistration.k8s.io/v1",
-        "MutatingWebhookConfiguration",
-    ),
-    (
-        "admissionregistration.k8s.io/v1",
-        "ValidatingWebhookConfiguration",
-    ),
-    ("rbac.authorization.k8s.io/v1", "ClusterRole"),
-    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"),
-];
 
 const CRD: (&str, &str) = ("apiextensions.k8s.io/v1", "CustomResourceDefinition");
 

@@ -35,12 +35,11 @@ pub async fn start_with(config: SimConfig) -> Sim {
     Sim::start(config).await.expect("sim starts")
 }
 
-/// Clusters with the Istio kinds served and pods ready at once.
+/// Fresh clusters (no Istio kinds until Istio is installed) with pods ready at once.
 pub async fn start(clusters: usize) -> Sim {
     start_with(SimConfig {
         clusters,
         ready_delay: Duration::ZERO,
-        istio_crds: true,
         ..Default::default()
     })
     .await
@@ -50,17 +49,6 @@ pub async fn start(clusters: usize) -> Sim {
 pub async fn start_slow(clusters: usize) -> Sim {
     start_with(SimConfig {
         clusters,
-        istio_crds: true,
-        ..Default::default()
-    })
-    .await
-}
-
-/// Like [`start`], without Istio's kinds: what `istioctl install` finds on a fresh cluster.
-pub async fn start_bare(clusters: usize) -> Sim {
-    start_with(SimConfig {
-        clusters,
-        ready_delay: Duration::ZERO,
         ..Default::default()
     })
     .await

@@ -87,7 +87,7 @@ async fn install_a_primary_and_an_east_west_gateway_then_purge() {
     ) else {
         return;
     };
-    let sim = start_bare(2).await;
+    let sim = start(2).await;
     // Istio's real CRDs are served already: install must leave them alone.
     let crds = crds.display().to_string();
     k(&sim, "cluster2", &["apply", "--server-side", "-f", &crds]).await;
@@ -144,7 +144,7 @@ async fn install_a_primary_and_an_east_west_gateway_then_purge() {
     ] {
         k(&sim, "cluster2", &[&["get"][..], target].concat()).await;
     }
-    // The real CRD stayed the real one (meshsim's permissive ones carry a label).
+    // The real CRD stayed the real one (the stand-in's carry its component label).
     let gw_labels = jsonpath(
         &sim,
         "cluster2",
@@ -152,7 +152,11 @@ async fn install_a_primary_and_an_east_west_gateway_then_purge() {
         "{.metadata.labels}",
     )
     .await;
-    assert!(!gw_labels.contains("meshsim.io/permissive"), "{gw_labels}");
+    assert!(gw_labels.contains("istio-pilot"), "{gw_labels}");
+    assert!(
+        !gw_labels.contains("operator.istio.io/component"),
+        "{gw_labels}"
+    );
     // No installed-state CR since 1.21, so no IstioOperator kind either (FACTS 4.2).
     absent(&sim, "cluster2", &["istiooperators", "-A"]).await;
     // The east-west gateway: network label, a LoadBalancer address.
@@ -260,7 +264,7 @@ async fn the_crds_install_creates_are_purged_and_uninstall_f_removes_only_that_o
     ) else {
         return;
     };
-    let sim = start_bare(1).await;
+    let sim = start(1).await;
     let primary = scratch_file(&sim, "istio.yaml", PRIMARY);
     install_file(&sim, "sim-cluster1", &primary).await;
     // istioctl created istio-system, so it labelled it with the network (CreateNamespace).
@@ -331,7 +335,7 @@ async fn version_local_and_remote() {
     );
     assert_eq!(meshsim::istioctl::VERSION, "1.30.3");
 
-    let sim = start_bare(1).await;
+    let sim = start(1).await;
     let (result, out) = istioctl_on(&sim, "sim-cluster1", &["version"], "").await;
     result.unwrap();
     assert_eq!(
@@ -350,7 +354,7 @@ async fn version_local_and_remote() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn remote_clusters_without_istiod_is_a_clear_error() {
-    let sim = start_bare(1).await;
+    let sim = start(1).await;
     let (result, out) = istioctl_on(&sim, "sim-cluster1", &["remote-clusters"], "").await;
     let err = result.expect_err("no istiod");
     assert_eq!(err.to_string(), "unable to find any Istiod instances");
@@ -359,7 +363,7 @@ async fn remote_clusters_without_istiod_is_a_clear_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mistakes_are_refused_before_touching_the_cluster() {
-    let sim = start_bare(1).await;
+    let sim = start(1).await;
     let kubeconfig = sim.kubeconfig_path().display().to_string();
     let (result, _) = istioctl(&["install", "--bogus", "--kubeconfig", &kubeconfig], "").await;
     assert_eq!(result.unwrap_err().to_string(), "unknown flag: --bogus");
@@ -456,7 +460,7 @@ spec:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_remote_gets_an_istiod_service_pointing_at_the_primary() {
-    let sim = start_bare(1).await;
+    let sim = start(1).await;
     let remote = scratch_file(&sim, "remote.yaml", REMOTE);
     let out = install_file(&sim, "sim-cluster1", &remote).await;
     assert_eq!(out, "✔ Istio core installed ⛵️\n✔ Installation complete\n");
@@ -517,7 +521,7 @@ async fn installing_again_prunes_what_the_operator_no_longer_renders() {
     ) else {
         return;
     };
-    let sim = start_bare(1).await;
+    let sim = start(1).await;
     // The namespace exists before the install (the migrate tool labels it first).
     k(&sim, "cluster1", &["create", "namespace", "istio-system"]).await;
     let primary = scratch_file(&sim, "istio.yaml", PRIMARY);

@@ -3,6 +3,7 @@
 //! kubectl, as the Istio docs check a mesh. One test binary (modules) to keep
 //! link time down.
 
+mod fresh;
 mod harness;
 mod inject;
 mod istioctl;

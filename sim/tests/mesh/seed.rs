@@ -10,7 +10,7 @@ use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_source_mesh_as_a_user_runs_it() {
-    let sim = start_bare(2).await;
+    let sim = start(2).await;
     seed_source_mesh(&sim, "cluster1").await.expect("seed");
 
     let d = istiod_deployment(&sim, "cluster1").await;
@@ -112,7 +112,7 @@ async fn the_source_mesh_as_a_user_runs_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn helloworld_in_another_version_and_bad_versions() {
-    let sim = start_bare(2).await;
+    let sim = start(2).await;
     deploy_helloworld(&sim, "cluster2", "v2")
         .await
         .expect("deploy v2");
@@ -167,7 +167,7 @@ async fn nodes_carry_the_configured_locality() {
     assert_eq!(labels("cluster1").await, "eu-west/eu-west-1a/rack7");
     assert_eq!(labels("cluster2").await, "region2/zone2/");
     assert_eq!(labels("cluster3").await, "region3/zone3/");
-    let default = start_bare(2).await;
+    let default = start(2).await;
     let node = jsonpath(
         &default,
         "cluster1",
