@@ -39,7 +39,6 @@ fn layers_import_one_way() {
 }
 
 #[test]
-#[ignore = "until issue 10's restructuring lands"]
 fn only_the_command_line_knows_meshsim() {
     let crate_ = Crate::read(&repo().join("src"));
     let mut problems = Vec::new();
@@ -67,7 +66,6 @@ fn no_import_circles_in_migrate() {
 }
 
 #[test]
-#[ignore = "until issue 10's restructuring lands"]
 fn no_import_circles_in_meshsim() {
     let circles = Crate::read(&repo().join("sim/src")).circles();
     assert!(
