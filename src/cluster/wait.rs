@@ -2,7 +2,8 @@
 //! kube's `await_condition` does) bounded by a timeout, with conditions that
 //! check `observedGeneration` so stale status never counts.
 
-use super::{Cluster, ClusterError, ObjectKey};
+use super::{Cluster, ClusterError};
+use crate::object::ObjectRef;
 use kube::api::DynamicObject;
 use serde_json::Value;
 use std::time::Duration;
@@ -15,7 +16,7 @@ impl Cluster {
     /// `what` describes the condition in errors ("deployment available").
     pub async fn wait_for(
         &self,
-        key: &ObjectKey,
+        key: &ObjectRef,
         what: &str,
         timeout: Duration,
         condition: Condition,

@@ -1,9 +1,10 @@
 //! Executing one action of a step, forward or rollback.
 
-use super::context::{ActionError, StepCtx, to_key};
+use super::context::{ActionError, StepCtx};
 use super::{checks, conditions, edit, local, probe, secrets};
 use crate::cluster::{GeneratedFile as RunFile, run_command};
 use crate::plan::{Action, FileContent, GeneratedFile, ObjectRef, ScaleTarget};
+use crate::state::SnapshotKey;
 use serde_json::Value;
 
 /// Runs `action`. In a dry run only applies (as server-side dry runs) and
@@ -29,8 +30,7 @@ pub(crate) async fn execute(ctx: &StepCtx, action: &Action) -> Result<(), Action
             ctx.ensure_snapshot(cluster, object).await?;
             if !dry {
                 let c = ctx.cluster(cluster)?;
-                let key = to_key(object);
-                ctx.retry(|| c.delete(&key)).await?;
+                ctx.retry(|| c.delete(object)).await?;
             }
         }
         Action::DeleteEverywhere {
@@ -49,7 +49,7 @@ pub(crate) async fn execute(ctx: &StepCtx, action: &Action) -> Result<(), Action
                     let namespace = object
                         .pointer("/metadata/namespace")
                         .and_then(Value::as_str);
-                    let key = crate::cluster::ObjectKey::new(api_version, kind, namespace, name);
+                    let key = ObjectRef::new(api_version, kind, namespace, name);
                     ctx.retry(|| c.delete(&key)).await?;
                 }
             }
@@ -62,8 +62,7 @@ pub(crate) async fn execute(ctx: &StepCtx, action: &Action) -> Result<(), Action
             ctx.ensure_snapshot(cluster, object).await?;
             if !dry {
                 let c = ctx.cluster(cluster)?;
-                let key = to_key(object);
-                ctx.retry(|| c.merge_patch(&key, patch)).await?;
+                ctx.retry(|| c.merge_patch(object, patch)).await?;
             }
         }
         Action::Scale {
@@ -79,8 +78,7 @@ pub(crate) async fn execute(ctx: &StepCtx, action: &Action) -> Result<(), Action
                 let c = ctx.cluster(cluster)?;
                 let replicas = i32::try_from(*replicas).unwrap_or(i32::MAX);
                 for t in &targets {
-                    let key = to_key(t);
-                    ctx.retry(|| c.scale(&key, replicas)).await?;
+                    ctx.retry(|| c.scale(t, replicas)).await?;
                 }
             }
         }
@@ -88,8 +86,7 @@ pub(crate) async fn execute(ctx: &StepCtx, action: &Action) -> Result<(), Action
             if !dry {
                 let c = ctx.cluster(cluster)?;
                 let at = now();
-                let key = to_key(object);
-                ctx.retry(|| c.restart(&key, &at)).await?;
+                ctx.retry(|| c.restart(object, &at)).await?;
             }
         }
         Action::RestartWorkloads {
@@ -201,9 +198,8 @@ pub(crate) async fn scale_targets(
         ScaleTarget::Object(o) => Ok(vec![o.clone()]),
         ScaleTarget::ServiceBackends(service) => {
             let c = ctx.cluster(cluster)?;
-            let key = to_key(service);
             let svc = ctx
-                .retry(|| c.get(&key))
+                .retry(|| c.get(service))
                 .await?
                 .ok_or_else(|| ActionError::Failed(format!("{service} not found in {cluster}")))?;
             let ns = service.namespace.clone().unwrap_or_default();
@@ -268,7 +264,7 @@ async fn restart_workloads(
             &ctx.step,
             &format!("restart Deployment {namespace}/{name} @{cluster}"),
         );
-        let key = crate::cluster::ObjectKey::new("apps/v1", "Deployment", Some(namespace), name);
+        let key = ObjectRef::new("apps/v1", "Deployment", Some(namespace), name);
         ctx.retry(|| c.restart(&key, &at)).await?;
     }
     // Rolled out one by one: all were restarted together, so the total wait
@@ -370,16 +366,14 @@ async fn exec(
 }
 
 async fn restore(ctx: &StepCtx, cluster: &str, object: &ObjectRef) -> Result<(), ActionError> {
-    let key = StepCtx::snapshot_key(cluster, object);
+    let key = SnapshotKey::of(cluster, object);
     let Some(snapshot) = ctx.env.store.snapshot(ctx.run, &ctx.step, &key)? else {
         // The step never changed it: nothing to put back.
         return Ok(());
     };
     let c = ctx.cluster(cluster)?;
-    let object_key = to_key(object);
     let before = snapshot.object.clone();
-    ctx.retry(|| c.restore(&object_key, before.as_ref()))
-        .await?;
+    ctx.retry(|| c.restore(object, before.as_ref())).await?;
     Ok(())
 }
 
@@ -397,7 +391,7 @@ async fn restore_scale(
     };
     let c = ctx.cluster(cluster)?;
     for snap in ctx.env.store.snapshots(ctx.run, &filter)? {
-        let k = &snap.key;
+        let k = &snap.key.object;
         if k.kind != "Deployment" || k.namespace != namespace {
             continue;
         }
@@ -411,14 +405,8 @@ async fn restore_scale(
             .pointer("/spec/replicas")
             .and_then(Value::as_i64)
             .unwrap_or(1);
-        let key = crate::cluster::ObjectKey::new(
-            &k.api_version,
-            &k.kind,
-            k.namespace.as_deref(),
-            &k.name,
-        );
         let replicas = i32::try_from(replicas).unwrap_or(1);
-        ctx.retry(|| c.scale(&key, replicas)).await?;
+        ctx.retry(|| c.scale(k, replicas)).await?;
     }
     Ok(())
 }

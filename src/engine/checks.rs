@@ -1,6 +1,6 @@
 //! Preflight checks: read-only, each failure says which cluster and what to do.
 
-use super::context::{ActionError, StepCtx, to_key};
+use super::context::{ActionError, StepCtx};
 use crate::cluster::{ClusterError, run_command};
 use crate::plan::{CaMode, Check, ObjectRef};
 use crate::state::{EventKind, NewEvent};
@@ -370,8 +370,7 @@ async fn get(
     object: &ObjectRef,
 ) -> Result<Option<Value>, ActionError> {
     let c = ctx.cluster(cluster)?;
-    let key = to_key(object);
-    match ctx.retry(|| c.get(&key)).await {
+    match ctx.retry(|| c.get(object)).await {
         Ok(v) => Ok(v),
         // A kind the cluster does not serve means the object is not there.
         Err(ActionError::Cluster(ClusterError::UnknownKind { .. })) => Ok(None),

@@ -1,7 +1,7 @@
 //! `wait` actions: the plan's conditions as watches on the cluster.
 
 use super::action::scale_targets;
-use super::context::{ActionError, StepCtx, to_key};
+use super::context::{ActionError, StepCtx};
 use crate::cluster::wait as w;
 use crate::plan::{Condition, ObjectRef, ScaleTarget};
 use serde_json::Value;
@@ -16,7 +16,6 @@ pub(crate) async fn wait(
     timeout: Duration,
 ) -> Result<(), ActionError> {
     let c = ctx.cluster(cluster)?;
-    let key = to_key(object);
     let (what, cond): (String, w::Condition) = match condition {
         Condition::DeploymentAvailable => (
             "deployment rolled out and available".into(),
@@ -80,7 +79,7 @@ pub(crate) async fn wait(
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         let cond2 = cond.clone();
         match c
-            .wait_for(&key, &what, left, Box::new(move |o| cond2(o)))
+            .wait_for(object, &what, left, Box::new(move |o| cond2(o)))
             .await
         {
             Ok(_) => return Ok(()),
@@ -217,7 +216,6 @@ async fn backends(
     }
     for object in targets {
         if drained {
-            let key = to_key(&object);
             let cond: w::Condition = Box::new(|o| {
                 o.is_none_or(|d| {
                     d.pointer("/status/readyReplicas")
@@ -230,11 +228,11 @@ async fn backends(
                             == 0
                 })
             });
-            c.wait_for(&key, "no ready replica", timeout, cond).await?;
+            c.wait_for(&object, "no ready replica", timeout, cond)
+                .await?;
         } else {
-            let key = to_key(&object);
             c.wait_for(
-                &key,
+                &object,
                 "deployment rolled out and available",
                 timeout,
                 w::deployment_rolled_out(),

@@ -3,7 +3,8 @@
 //! Nothing is written; secret values are never read into the result (only
 //! field paths are reported).
 
-use crate::cluster::{Cluster, ClusterError, ObjectKey, clean_for_compare};
+use crate::cluster::{Cluster, ClusterError, clean_for_compare};
+use crate::object::ObjectRef;
 use crate::plan::{Action, Phase, Plan};
 use serde::Serialize;
 use serde_json::Value;
@@ -84,7 +85,7 @@ pub async fn live_diff(
 }
 
 async fn object_change(cluster: &Cluster, manifest: &Value, data_filled_later: bool) -> Change {
-    let Some(key) = ObjectKey::of(manifest) else {
+    let Some(key) = ObjectRef::of(manifest) else {
         return Change::Unknown {
             reason: "the manifest has no apiVersion, kind or name".into(),
         };

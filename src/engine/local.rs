@@ -3,9 +3,10 @@
 //! (other clusters may already trust it), and so is an intermediate that
 //! still chains to the current root.
 
-use super::context::{ActionError, StepCtx, to_key};
+use super::context::{ActionError, StepCtx};
 use crate::ca::{self, CA_CERT, CA_KEY, CERT_CHAIN, Cacerts, ROOT_CERT, ROOT_KEY, Root};
 use crate::plan::{LocalOp, ObjectRef};
+use crate::state::SnapshotKey;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::Value;
@@ -24,8 +25,7 @@ pub(crate) async fn run(ctx: &StepCtx, op: &LocalOp) -> Result<(), ActionError> 
             let c = ctx.cluster(cluster)?;
             let mut found = None;
             for candidate in [secret, fallback] {
-                let key = to_key(candidate);
-                if let Some(obj) = ctx.retry(|| c.get(&key)).await? {
+                if let Some(obj) = ctx.retry(|| c.get(candidate)).await? {
                     found = Some((candidate, obj));
                     break;
                 }
@@ -185,7 +185,7 @@ pub(crate) fn iop_from_snapshot(
     object: &ObjectRef,
     key: &str,
 ) -> Result<Option<String>, ActionError> {
-    let snap_key = StepCtx::snapshot_key(cluster, object);
+    let snap_key = SnapshotKey::of(cluster, object);
     let Some(snapshot) = ctx.env.store.snapshot(ctx.run, &ctx.step, &snap_key)? else {
         return Ok(None);
     };

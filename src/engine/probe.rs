@@ -3,7 +3,7 @@
 //! (`Hello version: v2, instance: helloworld-v2-...`), and the pod's cluster
 //! is found by looking the name up in every cluster.
 
-use super::context::{ActionError, StepCtx, to_key};
+use super::context::{ActionError, StepCtx};
 use super::observer::ProbeReport;
 use crate::cluster::wait as w;
 use crate::plan::{ObjectRef, ProbeExpect};
@@ -48,15 +48,14 @@ pub(crate) async fn run(
     timeout: Duration,
 ) -> Result<(), ActionError> {
     let c = ctx.cluster(cluster)?;
-    let key = to_key(job);
     // A Job left by an interrupted attempt would answer for the old state.
-    if ctx.retry(|| c.delete(&key)).await? {
-        c.wait_for(&key, "the old probe Job to be gone", timeout, w::absent())
+    if ctx.retry(|| c.delete(job)).await? {
+        c.wait_for(job, "the old probe Job to be gone", timeout, w::absent())
             .await?;
     }
     ctx.retry(|| c.apply(manifest, false)).await?;
     let finished = c
-        .wait_for(&key, "the probe Job to finish", timeout, w::job_finished())
+        .wait_for(job, "the probe Job to finish", timeout, w::job_finished())
         .await?;
     let namespace = job.namespace.clone().unwrap_or_default();
     let selector = format!("job-name={}", job.name);

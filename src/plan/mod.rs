@@ -86,14 +86,13 @@
 mod action;
 mod dag;
 mod fingerprint;
-mod object;
 mod phase;
 mod step;
 
+pub use crate::object::ObjectRef;
 pub use action::*;
 pub use dag::{PlanError, longest_chain, order};
 pub use fingerprint::CanonicalHasher;
-pub use object::ObjectRef;
 pub use phase::{Phase, UnknownPhase};
 pub use step::{Risk, Step};
 

@@ -49,9 +49,9 @@ pub fn validate_new_run(new: &NewRun) -> Result<(), StateError> {
 pub fn validate_key(key: &SnapshotKey) -> Result<(), StateError> {
     for (field, v) in [
         ("cluster", &key.cluster),
-        ("apiVersion", &key.api_version),
-        ("kind", &key.kind),
-        ("name", &key.name),
+        ("apiVersion", &key.object.api_version),
+        ("kind", &key.object.kind),
+        ("name", &key.object.name),
     ] {
         if v.is_empty() {
             return Err(StateError::InvalidInput(format!(
@@ -60,7 +60,7 @@ pub fn validate_key(key: &SnapshotKey) -> Result<(), StateError> {
         }
     }
     // Stored keys encode a missing namespace as empty: keep `Some("")` from meaning something else.
-    if key.namespace.as_deref() == Some("") {
+    if key.object.namespace.as_deref() == Some("") {
         return Err(StateError::InvalidInput(format!(
             "snapshot key {key}: namespace is empty; use None for cluster-scoped objects"
         )));

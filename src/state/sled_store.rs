@@ -596,10 +596,10 @@ fn snapshot_key(run: RunId, step: &str, key: &SnapshotKey) -> Vec<u8> {
         k.extend_from_slice(s.as_bytes());
     };
     part(&key.cluster);
-    part(&key.api_version);
-    part(&key.kind);
-    part(key.namespace.as_deref().unwrap_or(""));
-    part(&key.name);
+    part(&key.object.api_version);
+    part(&key.object.kind);
+    part(key.object.namespace.as_deref().unwrap_or(""));
+    part(&key.object.name);
     k
 }
 

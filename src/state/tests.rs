@@ -411,7 +411,7 @@ fn first_snapshot_wins_and_absence_is_recorded() {
             .unwrap_err();
         assert!(matches!(err, StateError::UnknownStep { .. }), "{err}");
         let mut empty_ns = key("c1", "x");
-        empty_ns.namespace = Some(String::new());
+        empty_ns.object.namespace = Some(String::new());
         let err = s
             .put_snapshot_if_absent(run, "trust/cluster1", &empty_ns, None)
             .unwrap_err();
