@@ -1,6 +1,6 @@
 //! `wait` actions: the plan's conditions as watches on the cluster.
 
-use super::action::scale_targets;
+use super::backends::scale_targets;
 use super::context::{ActionError, StepCtx};
 use crate::cluster::wait as w;
 use crate::plan::{Condition, ObjectRef, ScaleTarget};

@@ -10,6 +10,7 @@
 //!   are retried per action with capped, jittered backoff.
 
 mod action;
+mod backends;
 mod checks;
 mod conditions;
 mod context;

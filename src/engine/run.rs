@@ -53,14 +53,14 @@ pub enum ApplyMode {
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     #[error(
-        "run {} is unfinished ({}, started {}): continue it with `migrate apply -f SPEC --resume`, or undo it with `migrate rollback --to phase0`",
+        "run {} is unfinished ({}, started {}): resume it, or roll it back, before starting another",
         .run.id, .run.outcome, .run.started
     )]
     UnfinishedRun { run: Box<RunInfo> },
     #[error("there is no run to {0} in this state directory")]
     NoRun(&'static str),
     #[error(
-        "the spec changed since run {run} started ({changes}); `--replan` continues with the new plan (done steps stay done)"
+        "the spec changed since run {run} started ({changes}); resuming needs a replan (done steps stay done)"
     )]
     SpecChanged { run: RunId, changes: String },
     #[error("the run's stored plan cannot be read: {0}")]

@@ -37,6 +37,7 @@
 //! `redact_object` serves any other export.
 
 mod error;
+mod holder;
 mod layout;
 mod lock;
 mod logic;
@@ -54,7 +55,8 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 pub use error::StateError;
-pub use lock::{Holder, LockNotice, force_unlock, read_holder};
+pub use holder::{Holder, LockNotice};
+pub use lock::{force_unlock, read_holder};
 pub use memory::MemoryStore;
 pub use model::{
     Event, EventKind, NewEvent, NewRun, Outcome, RunId, RunInfo, RunKind, Snapshot, SnapshotFilter,

@@ -18,8 +18,9 @@ use sled::transaction::{
 use sled::{Transactional, Tree};
 
 use super::error::StateError;
+use super::holder::{Holder, LockNotice};
 use super::layout::{self, DB_DIR};
-use super::lock::{self, DirLock, LockNotice};
+use super::lock::{self, DirLock};
 use super::logic;
 use super::model::{
     Event, EventKind, NewEvent, NewRun, Outcome, RunId, RunInfo, Snapshot, SnapshotFilter,
@@ -107,7 +108,7 @@ impl SledStore {
     }
 
     /// This process's lock record on the directory.
-    pub fn holder(&self) -> &lock::Holder {
+    pub fn holder(&self) -> &Holder {
         self.lock.holder()
     }
 
