@@ -11,13 +11,14 @@
 
 mod action;
 mod backends;
+mod ca_files;
 mod checks;
 mod conditions;
 mod context;
 mod edit;
 pub mod failpoint;
+mod installer;
 mod live_diff;
-mod local;
 mod observer;
 mod offload;
 mod probe;
