@@ -2,7 +2,7 @@
 
 use super::backends::scale_targets;
 use super::context::{ActionError, StepCtx};
-use super::{ca_files, checks, conditions, edit, installer, probe, secrets};
+use super::{ca_files, checks, conditions, config_edit, installer, probe, secrets};
 
 use crate::plan::{
     Action, Condition, ConfigEdit, GeneratedFile, LocalOp, ObjectRef, ProbeExpect, ScaleTarget,
@@ -230,7 +230,7 @@ async fn edit_config(
     if ctx.opts.dry_run {
         return Ok(());
     }
-    edit::run(ctx, cluster, object, key, edits, substitutions).await
+    config_edit::run(ctx, cluster, object, key, edits, substitutions).await
 }
 
 /// CA work on this machine, under certDir.

@@ -16,7 +16,7 @@ pub(crate) async fn wait(
     timeout: Duration,
 ) -> Result<(), ActionError> {
     let c = ctx.cluster(cluster)?;
-    let (what, cond): (String, w::Condition) = match condition {
+    let (what, cond): (String, w::Predicate) = match condition {
         Condition::DeploymentAvailable => (
             "deployment rolled out and available".into(),
             w::deployment_rolled_out(),
@@ -92,7 +92,7 @@ pub(crate) async fn wait(
     }
 }
 
-fn job_complete() -> w::Condition {
+fn job_complete() -> w::Predicate {
     Box::new(|obj| {
         obj.and_then(|j| j.pointer("/status/conditions"))
             .and_then(Value::as_array)
@@ -216,7 +216,7 @@ async fn backends(
     }
     for object in targets {
         if drained {
-            let cond: w::Condition = Box::new(|o| {
+            let cond: w::Predicate = Box::new(|o| {
                 o.is_none_or(|d| {
                     d.pointer("/status/readyReplicas")
                         .and_then(Value::as_i64)

@@ -3,7 +3,7 @@
 use super::action::execute;
 use super::context::{ActionError, EngineOptions, Environment, StepCtx};
 use super::failpoint;
-use super::scheduler::{Limits, Node, StopFlag, walk};
+use super::scheduler::{Limits, StopFlag, Task, walk};
 use crate::plan::{Action, Phase, Plan, PlanHeader, Step};
 use crate::state::{
     EventKind, NewEvent, NewRun, Outcome, RunId, RunInfo, RunKind, StateError, StepStatus,
@@ -164,9 +164,9 @@ pub async fn apply(
         plan.steps.len(),
         plan.steps.len() - todo.len(),
     );
-    let nodes: Vec<Node> = todo
+    let nodes: Vec<Task> = todo
         .iter()
-        .map(|s| Node {
+        .map(|s| Task {
             id: s.id.clone(),
             needs: s.needs.clone(),
             clusters: s.clusters.clone(),
@@ -209,9 +209,9 @@ pub async fn rollback(
     let selected = rollback_steps(&plan, &states, to);
     let ids: HashSet<&str> = selected.iter().map(|s| s.id.as_str()).collect();
     // Reverse edges: a step waits for every selected step that needed it.
-    let nodes: Vec<Node> = selected
+    let nodes: Vec<Task> = selected
         .iter()
-        .map(|s| Node {
+        .map(|s| Task {
             id: s.id.clone(),
             needs: plan
                 .steps
@@ -275,7 +275,7 @@ async fn drive(
     opts: &EngineOptions,
     run: RunId,
     plan: &Plan,
-    nodes: Vec<Node>,
+    nodes: Vec<Task>,
     steps: Vec<Step>,
     direction: Direction,
     stop: &StopFlag,

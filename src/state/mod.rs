@@ -40,11 +40,11 @@ mod error;
 mod holder;
 mod layout;
 mod lock;
-mod logic;
 mod memory;
 pub mod mirror;
 mod model;
 mod redact;
+mod rules;
 mod sled_store;
 
 #[cfg(test)]
@@ -192,4 +192,4 @@ pub trait Store: Send + Sync {
     fn snapshots(&self, run: RunId, filter: &SnapshotFilter) -> Result<Vec<Snapshot>, StateError>;
 }
 
-pub use logic::transition_allowed;
+pub use rules::transition_allowed;

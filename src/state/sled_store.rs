@@ -21,11 +21,11 @@ use super::error::StateError;
 use super::holder::{Holder, LockNotice};
 use super::layout::{self, DB_DIR};
 use super::lock::{self, DirLock};
-use super::logic;
 use super::model::{
     Event, EventKind, NewEvent, NewRun, Outcome, RunId, RunInfo, Snapshot, SnapshotFilter,
     SnapshotKey, StepState, StepStatus, Timestamp,
 };
+use super::rules;
 use super::{SCHEMA_VERSION, Store, mirror};
 
 const META_SCHEMA: &[u8] = b"schema";
@@ -463,7 +463,7 @@ impl SledStore {
                     }
                 };
                 let now = Timestamp::now();
-                let (new, event) = logic::step_transition(&info, step, &old, status, error, now)
+                let (new, event) = rules::step_transition(&info, step, &old, status, error, now)
                     .map_err(ConflictableTransactionError::Abort)?;
                 steps.insert(key.as_slice(), tx_encode(&new)?)?;
                 tx_journal(runs, events, &mut info, event, now)?;
@@ -627,7 +627,7 @@ fn tx_journal(
     event: NewEvent,
     now: Timestamp,
 ) -> TxResult<u64> {
-    let e = logic::next_event(info, event, now);
+    let e = rules::next_event(info, event, now);
     events.insert(&event_key(info.id, e.seq), tx_encode(&e)?)?;
     runs.insert(&info.id.0.to_be_bytes(), tx_encode(info)?)?;
     Ok(e.seq)
@@ -635,7 +635,7 @@ fn tx_journal(
 
 impl Store for SledStore {
     fn begin_run(&self, new: NewRun) -> Result<RunInfo, StateError> {
-        logic::validate_new_run(&new)?;
+        rules::validate_new_run(&new)?;
         let plan = encode(&new.plan)?;
         let dir = self.dir.as_path();
         let info = (
@@ -659,18 +659,18 @@ impl Store for SledStore {
                     Some(n) => Some(tx_run(dir, runs, RunId(n))?),
                     None => None,
                 };
-                logic::check_can_begin(latest.as_ref())
+                rules::check_can_begin(latest.as_ref())
                     .map_err(ConflictableTransactionError::Abort)?;
                 let id = RunId(next);
                 let now = Timestamp::now();
-                let mut info = logic::new_run_info(id, &new, now);
+                let mut info = rules::new_run_info(id, &new, now);
                 meta.insert(META_NEXT_RUN, tx_encode(&(next + 1))?)?;
                 plans.insert(&id.0.to_be_bytes(), plan.clone())?;
                 let pending = tx_encode(&StepState::pending())?;
                 for step in &new.steps {
                     steps.insert(step_key(id, step), pending.clone())?;
                 }
-                tx_journal(runs, events, &mut info, logic::run_started_event(&new), now)?;
+                tx_journal(runs, events, &mut info, rules::run_started_event(&new), now)?;
                 Ok(info)
             })
             .map_err(self.tx_err("start a run"))?;
@@ -681,7 +681,7 @@ impl Store for SledStore {
     }
 
     fn current_run(&self) -> Result<Option<RunInfo>, StateError> {
-        Ok(logic::current(self.latest_run()?))
+        Ok(rules::current(self.latest_run()?))
     }
 
     fn latest_run(&self) -> Result<Option<RunInfo>, StateError> {
@@ -725,7 +725,7 @@ impl Store for SledStore {
             .transaction(|(runs, events)| {
                 let old = tx_run(dir, runs, run)?;
                 let (mut info, event) =
-                    logic::resume(&old, latest).map_err(ConflictableTransactionError::Abort)?;
+                    rules::resume(&old, latest).map_err(ConflictableTransactionError::Abort)?;
                 tx_journal(runs, events, &mut info, event, Timestamp::now())?;
                 Ok(info)
             })
@@ -742,7 +742,7 @@ impl Store for SledStore {
             .transaction(|(runs, events)| {
                 let old = tx_run(dir, runs, run)?;
                 let now = Timestamp::now();
-                let (mut info, event) = logic::finish(&old, outcome, now)
+                let (mut info, event) = rules::finish(&old, outcome, now)
                     .map_err(ConflictableTransactionError::Abort)?;
                 tx_journal(runs, events, &mut info, event, now)?;
                 Ok(info)
@@ -853,7 +853,7 @@ impl Store for SledStore {
         key: &SnapshotKey,
         object: Option<Value>,
     ) -> Result<bool, StateError> {
-        logic::validate_key(key)?;
+        rules::validate_key(key)?;
         let dir = self.dir.as_path();
         let skey = snapshot_key(run, step, key);
         let now = Timestamp::now();
@@ -868,7 +868,7 @@ impl Store for SledStore {
         let stored = (&self.runs, &self.steps, &self.snapshots, &self.events)
             .transaction(|(runs, steps, snapshots, events)| {
                 let mut info = tx_run(dir, runs, run)?;
-                logic::require_running(&info).map_err(ConflictableTransactionError::Abort)?;
+                rules::require_running(&info).map_err(ConflictableTransactionError::Abort)?;
                 if steps.get(step_key(run, step))?.is_none() {
                     return abort(StateError::UnknownStep {
                         run,
@@ -883,7 +883,7 @@ impl Store for SledStore {
                     runs,
                     events,
                     &mut info,
-                    logic::snapshot_event(step, key, present),
+                    rules::snapshot_event(step, key, present),
                     now,
                 )?;
                 Ok(true)
@@ -905,7 +905,7 @@ impl Store for SledStore {
         let now = Timestamp::now();
         let mut records = Vec::with_capacity(objects.len());
         for (key, object) in objects {
-            logic::validate_key(&key)?;
+            rules::validate_key(&key)?;
             let present = object.as_ref().is_some_and(|v| !v.is_null());
             let record = encode(&SnapshotRecord {
                 key: key.clone(),
@@ -918,7 +918,7 @@ impl Store for SledStore {
         let stored = (&self.runs, &self.steps, &self.snapshots, &self.events)
             .transaction(|(runs, steps, snapshots, events)| {
                 let mut info = tx_run(dir, runs, run)?;
-                logic::require_running(&info).map_err(ConflictableTransactionError::Abort)?;
+                rules::require_running(&info).map_err(ConflictableTransactionError::Abort)?;
                 if steps.get(step_key(run, step))?.is_none() {
                     return abort(StateError::UnknownStep {
                         run,
@@ -935,7 +935,7 @@ impl Store for SledStore {
                         runs,
                         events,
                         &mut info,
-                        logic::snapshot_event(step, key, *present),
+                        rules::snapshot_event(step, key, *present),
                         now,
                     )?;
                     stored += 1;
@@ -987,7 +987,7 @@ impl Store for SledStore {
     }
 
     fn drop_snapshots(&self, run: RunId, step: &str) -> Result<usize, StateError> {
-        logic::require_running(&self.read_run(run)?)?;
+        rules::require_running(&self.read_run(run)?)?;
         // Only this step's own task writes its snapshots, so the keys read here are all there are.
         let keys: Vec<sled::IVec> = self
             .snapshots
@@ -1010,7 +1010,7 @@ impl Store for SledStore {
                     runs,
                     events,
                     &mut info,
-                    logic::snapshots_dropped_event(step, dropped),
+                    rules::snapshots_dropped_event(step, dropped),
                     Timestamp::now(),
                 )?;
                 Ok(())
@@ -1027,7 +1027,7 @@ impl Store for SledStore {
         plan: Value,
         steps: &[String],
     ) -> Result<RunInfo, StateError> {
-        logic::check_can_replace_plan(self.latest_run()?.map(|r| r.id), run)?;
+        rules::check_can_replace_plan(self.latest_run()?.map(|r| r.id), run)?;
         let dir = self.dir.as_path();
         let plan = encode(&plan)?;
         let pending = encode(&StepState::pending())?;
@@ -1048,7 +1048,7 @@ impl Store for SledStore {
                     runs,
                     events,
                     &mut info,
-                    logic::plan_replaced_event(fingerprint, added),
+                    rules::plan_replaced_event(fingerprint, added),
                     Timestamp::now(),
                 )?;
                 Ok(info)
