@@ -88,6 +88,7 @@ mod dag;
 mod fingerprint;
 mod phase;
 mod step;
+mod wording;
 
 pub use crate::object::ObjectRef;
 pub use action::*;
