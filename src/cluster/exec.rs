@@ -12,6 +12,7 @@ pub struct InputFile {
     pub content: String,
 }
 
+/// What a command printed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExecOutput {
     pub stdout: String,

@@ -47,6 +47,7 @@ impl std::fmt::Debug for Cluster {
 }
 
 impl Cluster {
+    /// A cluster reached through `client`, named as the plan names it.
     pub fn new(
         name: impl Into<String>,
         context: impl Into<String>,

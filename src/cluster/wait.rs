@@ -147,10 +147,12 @@ fn condition_true(obj: &Value, kind: &str) -> bool {
         })
 }
 
+/// The object exists.
 pub fn exists() -> Predicate {
     Box::new(|obj| obj.is_some())
 }
 
+/// The object does not exist.
 pub fn absent() -> Predicate {
     Box::new(|obj| obj.is_none())
 }

@@ -8,6 +8,7 @@ use serde_json::Value;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// Waits until the object meets `condition`, at most `timeout`.
 pub(crate) async fn wait(
     ctx: &StepCtx,
     cluster: &str,

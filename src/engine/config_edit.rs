@@ -7,6 +7,7 @@ use super::secrets;
 use crate::plan::{ConfigEdit, ObjectRef, Substitution};
 use serde_json::{Value, json};
 
+/// Applies `edits` to the YAML under `key` of the ConfigMap, with substitutions filled in.
 pub(crate) async fn run(
     ctx: &StepCtx,
     cluster: &str,

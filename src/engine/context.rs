@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// How the engine runs a plan: parallelism, dry run, retries, timeouts.
 #[derive(Debug, Clone)]
 pub struct EngineOptions {
     /// Steps running at once.

@@ -31,6 +31,7 @@ pub enum Change {
     },
 }
 
+/// How one object a step would apply differs from the live one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ObjectDiff {

@@ -19,6 +19,7 @@ pub(crate) enum Answer {
     Error(String),
 }
 
+/// The answers a probe Job's log records, one per line.
 pub(crate) fn parse_log(log: &str) -> Vec<Answer> {
     log.lines()
         .map(str::trim)
@@ -38,6 +39,7 @@ pub(crate) fn parse_log(log: &str) -> Vec<Answer> {
         .collect()
 }
 
+/// Runs the probe Job and checks its answers against `expect`.
 pub(crate) async fn run(
     ctx: &StepCtx,
     cluster: &str,

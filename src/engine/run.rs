@@ -27,6 +27,7 @@ pub struct StoredPlan {
 }
 
 impl StoredPlan {
+    /// The plan and the kubeconfigs it runs with, as the store keeps them.
     pub fn new(plan: &Plan, kubeconfigs: BTreeMap<String, PathBuf>) -> StoredPlan {
         StoredPlan {
             header: plan.header.clone(),
@@ -36,12 +37,14 @@ impl StoredPlan {
         }
     }
 
+    /// The stored plan of `run`.
     pub fn load(store: &dyn crate::state::Store, run: RunId) -> Result<StoredPlan, EngineError> {
         let value = store.plan(run)?;
         serde_json::from_value(value).map_err(|e| EngineError::BadStoredPlan(e.to_string()))
     }
 }
 
+/// Whether `apply` starts a new run or continues the current one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ApplyMode {
     /// A new run; refused while an unfinished one exists.
@@ -50,6 +53,7 @@ pub enum ApplyMode {
     Resume { replan: bool },
 }
 
+/// Why a run could not start or go on; the state store's errors pass through.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     #[error(

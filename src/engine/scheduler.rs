@@ -23,6 +23,7 @@ pub struct Task {
     pub clusters: Vec<String>,
 }
 
+/// How many tasks run at once, in all and against one cluster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     pub parallelism: usize,
@@ -43,9 +44,11 @@ impl Default for Limits {
 pub struct StopFlag(Arc<AtomicBool>);
 
 impl StopFlag {
+    /// Asks the walk to stop starting tasks.
     pub fn stop(&self) {
         self.0.store(true, Ordering::SeqCst);
     }
+    /// A stop was asked for.
     pub fn is_stopped(&self) -> bool {
         self.0.load(Ordering::SeqCst)
     }
@@ -65,6 +68,7 @@ pub struct WalkResult<E> {
 }
 
 impl<E> WalkResult<E> {
+    /// Every task succeeded and nothing stopped the walk.
     pub fn is_success(&self) -> bool {
         self.failed.is_empty() && self.not_started.is_empty() && !self.stopped
     }

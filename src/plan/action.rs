@@ -172,6 +172,7 @@ pub struct GeneratedFile {
     pub content: FileContent,
 }
 
+/// Where the text of a generated file comes from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum FileContent {
@@ -197,6 +198,7 @@ pub struct Substitution {
     pub value: RuntimeValue,
 }
 
+/// A value known only when the action runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "from", rename_all = "kebab-case")]
 pub enum RuntimeValue {
@@ -234,6 +236,7 @@ pub enum SecretSource {
     RemoteKubeconfig(Box<RemoteKubeconfig>),
 }
 
+/// A kubeconfig for a remote cluster, built at run time from a token Secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RemoteKubeconfig {
@@ -372,6 +375,7 @@ pub enum Check {
     },
 }
 
+/// The kind of CA a cluster's istiod runs, as a `ca-mode` check expects it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum CaMode {

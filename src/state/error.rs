@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use super::holder::Holder;
 use super::model::{Outcome, RunId, StepStatus};
 
+/// The one error type of the state store.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
     #[error("state directory {}: cannot {op} {}: {source}", dir.display(), path.display())]

@@ -122,6 +122,7 @@ fn write_record(dir: &Path, holder: &Holder) -> Result<(), StateError> {
     sync_dir(dir)
 }
 
+/// fsyncs the directory itself, so a rename into it is durable.
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), StateError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
@@ -241,6 +242,7 @@ pub(crate) fn pid_alive(pid: u32) -> bool {
     rc == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
+/// This machine's host name, for the lock record.
 pub(crate) fn hostname() -> String {
     let mut buf = [0u8; 256];
     // SAFETY: the buffer is valid for its length; gethostname NUL-terminates within it on success.

@@ -14,6 +14,7 @@ use super::model::{
 };
 use super::rules;
 
+/// A `Store` in memory, with the rules of the sled store.
 #[derive(Default)]
 pub struct MemoryStore {
     inner: Mutex<Inner>,
@@ -34,6 +35,7 @@ struct RunData {
 }
 
 impl MemoryStore {
+    /// An empty store.
     pub fn new() -> Self {
         Self::default()
     }

@@ -81,6 +81,7 @@ pub trait Store: Send + Sync {
     /// The latest run, whatever its outcome.
     fn latest_run(&self) -> Result<Option<RunInfo>, StateError>;
 
+    /// The run with this id.
     fn run(&self, run: RunId) -> Result<RunInfo, StateError>;
 
     /// Every run, oldest first.
@@ -95,8 +96,10 @@ pub trait Store: Send + Sync {
     /// Records how a `Running` run ended (any outcome but `Running`); journals `run-finished`.
     fn finish_run(&self, run: RunId, outcome: Outcome) -> Result<RunInfo, StateError>;
 
+    /// Every step of the run, by id.
     fn step_states(&self, run: RunId) -> Result<BTreeMap<String, StepState>, StateError>;
 
+    /// One step of the run.
     fn step_state(&self, run: RunId, step: &str) -> Result<StepState, StateError>;
 
     /// Moves a step to `status` (see `transition_allowed`) and journals it, atomically. Entering `Running` or

@@ -26,6 +26,7 @@ impl fmt::Display for RunId {
 pub struct Timestamp(pub OffsetDateTime);
 
 impl Timestamp {
+    /// The current time.
     pub fn now() -> Self {
         Timestamp(OffsetDateTime::now_utc())
     }
@@ -126,6 +127,7 @@ pub struct RunInfo {
     pub last_event_seq: u64,
 }
 
+/// Where a step is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum StepStatus {
@@ -165,6 +167,7 @@ pub struct StepState {
 }
 
 impl StepState {
+    /// A step not started.
     pub fn pending() -> Self {
         StepState {
             status: StepStatus::Pending,
@@ -314,6 +317,7 @@ pub struct SnapshotFilter {
     pub step: Option<String>,
 }
 
+/// What an event records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum EventKind {
@@ -340,6 +344,7 @@ pub struct NewEvent {
 }
 
 impl NewEvent {
+    /// An event of `kind`, about `step` when it is about one.
     pub fn new(kind: EventKind, step: Option<&str>, message: impl Into<String>) -> Self {
         NewEvent {
             step: step.map(str::to_string),
@@ -349,6 +354,7 @@ impl NewEvent {
         }
     }
 
+    /// The event with structured details.
     pub fn with_details(mut self, details: Value) -> Self {
         self.details = Some(details);
         self

@@ -22,6 +22,7 @@ pub(super) struct SnapshotRecord {
     pub(super) object: Option<Value>,
 }
 
+/// A record read back; an unreadable one means the directory is damaged.
 pub(super) fn decode<T: DeserializeOwned>(
     dir: &Path,
     bytes: &[u8],
@@ -33,29 +34,35 @@ pub(super) fn decode<T: DeserializeOwned>(
     })
 }
 
+/// A record as stored (JSON).
 pub(super) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StateError> {
     serde_json::to_vec(value)
         .map_err(|e| StateError::InvalidInput(format!("cannot encode a record: {e}")))
 }
 
+/// Aborts a transaction with `e`.
 pub(super) fn abort<T>(e: StateError) -> TxResult<T> {
     Err(ConflictableTransactionError::Abort(e))
 }
 
+/// `decode` inside a transaction.
 pub(super) fn tx_decode<T: DeserializeOwned>(dir: &Path, bytes: &[u8], what: &str) -> TxResult<T> {
     decode(dir, bytes, what).map_err(ConflictableTransactionError::Abort)
 }
 
+/// `encode` inside a transaction.
 pub(super) fn tx_encode<T: Serialize>(value: &T) -> TxResult<Vec<u8>> {
     encode(value).map_err(ConflictableTransactionError::Abort)
 }
 
+/// A step's record: run (big-endian), then the step id.
 pub(super) fn step_key(run: RunId, step: &str) -> Vec<u8> {
     let mut k = run.0.to_be_bytes().to_vec();
     k.extend_from_slice(step.as_bytes());
     k
 }
 
+/// An event: run, then sequence number, both big-endian, so a scan reads them in order.
 pub(super) fn event_key(run: RunId, seq: u64) -> [u8; 16] {
     let mut k = [0u8; 16];
     k[..8].copy_from_slice(&run.0.to_be_bytes());
@@ -63,6 +70,7 @@ pub(super) fn event_key(run: RunId, seq: u64) -> [u8; 16] {
     k
 }
 
+/// The sequence number of an event's key.
 pub(super) fn seq_of(key: &[u8]) -> u64 {
     key.get(8..16)
         .and_then(|b| <[u8; 8]>::try_from(b).ok())
@@ -85,6 +93,7 @@ pub(super) fn snapshot_key(run: RunId, step: &str, key: &SnapshotKey) -> Vec<u8>
     k
 }
 
+/// What every snapshot key of a step starts with.
 pub(super) fn snapshot_prefix(run: RunId, step: &str) -> Vec<u8> {
     let mut k = run.0.to_be_bytes().to_vec();
     k.extend_from_slice(&(step.len() as u32).to_be_bytes());
