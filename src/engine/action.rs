@@ -124,8 +124,8 @@ async fn delete(ctx: &StepCtx, cluster: &str, object: &ObjectRef) -> Result<(), 
     Ok(())
 }
 
-/// Deletes the object of that name in every namespace (no snapshot: it is
-/// used on objects the migration itself created).
+/// Deletes the object of that name in every namespace (no snapshot: a
+/// rollback uses it on what a controller wrote after the migration began).
 async fn delete_everywhere(
     ctx: &StepCtx,
     cluster: &str,
