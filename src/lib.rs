@@ -8,6 +8,7 @@ pub mod ca;
 pub mod cli;
 pub mod cluster;
 pub mod engine;
+pub mod object;
 pub mod phases;
 pub mod plan;
 pub mod spec;

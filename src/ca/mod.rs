@@ -15,18 +15,24 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use time::{Duration, OffsetDateTime};
 
-/// File names of the `cacerts` Secret keys, which istiod reads from /etc/cacerts.
+/// File names of the `cacerts` Secret keys, which istiod reads from /etc/cacerts:
+/// the intermediate's certificate.
 pub const CA_CERT: &str = "ca-cert.pem";
+/// The intermediate's private key, in `cacerts`.
 pub const CA_KEY: &str = "ca-key.pem";
+/// The root every workload trusts, in `cacerts`.
 pub const ROOT_CERT: &str = "root-cert.pem";
+/// The intermediate followed by the root, in `cacerts`.
 pub const CERT_CHAIN: &str = "cert-chain.pem";
 /// Where a generated or adopted root is kept under certDir (never in a cluster).
 pub const ROOT_DIR: &str = "root";
+/// The root's private key, kept under certDir only.
 pub const ROOT_KEY: &str = "root-key.pem";
 
 /// Certificates are valid from a little before now, for clocks that lag.
 const BACKDATE: Duration = Duration::hours(1);
 
+/// What went wrong with a certificate, a key or their files; names which one.
 #[derive(Debug, thiserror::Error)]
 pub enum CaError {
     #[error("{what}: not a PEM certificate")]
@@ -141,10 +147,12 @@ impl Root {
         })
     }
 
+    /// The certificate as PEM.
     pub fn cert_pem(&self) -> &str {
         &self.cert_pem
     }
 
+    /// The end of the certificate's validity.
     pub fn not_after(&self) -> OffsetDateTime {
         self.not_after
     }

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// A failed cluster operation: every variant names the cluster (and the object, when there is one).
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
     #[error("cluster {cluster}: cannot load context {context:?}{}: {message}", path.as_ref().map(|p| format!(" from {}", p.display())).unwrap_or_default())]
@@ -82,6 +83,7 @@ impl ClusterError {
         }
     }
 
+    /// The server answered 404.
     pub fn is_not_found(&self) -> bool {
         self.code() == Some(404)
     }

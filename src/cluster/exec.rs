@@ -7,11 +7,12 @@ use std::time::Duration;
 /// A file the command reads, written to a private temporary directory; the
 /// argument `{file}` is replaced by its path.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GeneratedFile {
+pub struct InputFile {
     pub name: String,
     pub content: String,
 }
 
+/// What a command printed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExecOutput {
     pub stdout: String,
@@ -23,7 +24,7 @@ pub struct ExecOutput {
 pub async fn run_command(
     program: &str,
     args: &[String],
-    file: Option<&GeneratedFile>,
+    file: Option<&InputFile>,
     env: &[(String, String)],
     timeout: Duration,
 ) -> Result<ExecOutput, ClusterError> {
@@ -86,7 +87,7 @@ mod tests {
 
     #[tokio::test]
     async fn substitutes_the_generated_file() {
-        let file = GeneratedFile {
+        let file = InputFile {
             name: "../../iop.yaml".into(),
             content: "spec: {}\n".into(),
         };

@@ -3,21 +3,21 @@
 //! wait, exec) that the engine's actions are made of.
 //!
 //! It knows Kubernetes, not plans: objects are `serde_json::Value`s and
-//! `ObjectKey`s. Every error says which cluster and which object, and knows
+//! `ObjectRef`s. Every error says which cluster and which object, and knows
 //! whether retrying can help (`ClusterError::is_transient`).
 
+mod clean;
 mod connect;
 mod error;
 mod exec;
-mod object;
 mod ops;
 mod retry;
 pub mod wait;
 
+pub use clean::{clean_for_compare, clean_for_restore};
 pub use connect::{ClusterTarget, connect};
 pub use error::ClusterError;
-pub use exec::{ExecOutput, GeneratedFile, run_command};
-pub use object::{ObjectKey, clean_for_compare, clean_for_restore};
+pub use exec::{ExecOutput, InputFile, run_command};
 pub use ops::{FIELD_MANAGER, RestoreOutcome};
 pub use retry::{Backoff, retry};
 
@@ -47,6 +47,7 @@ impl std::fmt::Debug for Cluster {
 }
 
 impl Cluster {
+    /// A cluster reached through `client`, named as the plan names it.
     pub fn new(
         name: impl Into<String>,
         context: impl Into<String>,

@@ -1,6 +1,7 @@
 //! The primitive operations on one cluster.
 
-use super::{Cluster, ClusterError, ObjectKey, clean_for_restore};
+use super::{Cluster, ClusterError, clean_for_restore};
+use crate::object::ObjectRef;
 use kube::api::{
     Api, DeleteParams, DynamicObject, ListParams, LogParams, Patch, PatchParams, PostParams,
     ValidationDirective,
@@ -27,7 +28,7 @@ pub enum RestoreOutcome {
 
 impl Cluster {
     /// A dynamic API for the key's kind, resolving (and caching) its resource.
-    pub async fn api_for(&self, key: &ObjectKey) -> Result<Api<DynamicObject>, ClusterError> {
+    pub async fn api_for(&self, key: &ObjectRef) -> Result<Api<DynamicObject>, ClusterError> {
         let (group, version) = key.group_version();
         let cache_key = (key.api_version.clone(), key.kind.clone());
         let cached = self
@@ -68,7 +69,7 @@ impl Cluster {
         })
     }
 
-    fn unknown_kind(&self, key: &ObjectKey) -> ClusterError {
+    fn unknown_kind(&self, key: &ObjectRef) -> ClusterError {
         ClusterError::UnknownKind {
             cluster: self.name.clone(),
             api_version: key.api_version.clone(),
@@ -76,11 +77,11 @@ impl Cluster {
         }
     }
 
-    fn err(&self, key: &ObjectKey, e: kube::Error) -> ClusterError {
+    fn err(&self, key: &ObjectRef, e: kube::Error) -> ClusterError {
         ClusterError::from_kube(&self.name, &key.to_string(), e)
     }
 
-    fn to_value(&self, key: &ObjectKey, obj: DynamicObject) -> Result<Value, ClusterError> {
+    fn to_value(&self, key: &ObjectRef, obj: DynamicObject) -> Result<Value, ClusterError> {
         serde_json::to_value(obj).map_err(|e| ClusterError::Invalid {
             cluster: self.name.clone(),
             object: key.to_string(),
@@ -88,7 +89,7 @@ impl Cluster {
         })
     }
 
-    fn parse_object(&self, key: &ObjectKey, object: &Value) -> Result<DynamicObject, ClusterError> {
+    fn parse_object(&self, key: &ObjectRef, object: &Value) -> Result<DynamicObject, ClusterError> {
         serde_json::from_value(object.clone()).map_err(|e| ClusterError::Invalid {
             cluster: self.name.clone(),
             object: key.to_string(),
@@ -96,8 +97,8 @@ impl Cluster {
         })
     }
 
-    fn key_of(&self, object: &Value) -> Result<ObjectKey, ClusterError> {
-        ObjectKey::of(object).ok_or_else(|| ClusterError::Invalid {
+    fn key_of(&self, object: &Value) -> Result<ObjectRef, ClusterError> {
+        ObjectRef::of(object).ok_or_else(|| ClusterError::Invalid {
             cluster: self.name.clone(),
             object: "object".into(),
             message: "apiVersion, kind and metadata.name are required".into(),
@@ -105,7 +106,7 @@ impl Cluster {
     }
 
     /// The live object, or None when it does not exist.
-    pub async fn get(&self, key: &ObjectKey) -> Result<Option<Value>, ClusterError> {
+    pub async fn get(&self, key: &ObjectRef) -> Result<Option<Value>, ClusterError> {
         let api = self.api_for(key).await?;
         match api.get_opt(&key.name).await {
             Ok(Some(obj)) => Ok(Some(self.to_value(key, obj)?)),
@@ -123,12 +124,12 @@ impl Cluster {
         namespace: Option<&str>,
         label_selector: Option<&str>,
     ) -> Result<Vec<Value>, ClusterError> {
-        let key = ObjectKey::new(api_version, kind, namespace, "*");
+        let key = ObjectRef::new(api_version, kind, namespace, "*");
         let api = match namespace {
             Some(_) => self.api_for(&key).await?,
             None => {
                 // all namespaces: resolve with a placeholder namespace, then widen.
-                let probe = ObjectKey::new(api_version, kind, Some("default"), "*");
+                let probe = ObjectRef::new(api_version, kind, Some("default"), "*");
                 let _ = self.api_for(&probe).await?;
                 let cached = self
                     .kinds
@@ -185,7 +186,7 @@ impl Cluster {
     }
 
     /// Deletes the object if present (background propagation); true if it existed.
-    pub async fn delete(&self, key: &ObjectKey) -> Result<bool, ClusterError> {
+    pub async fn delete(&self, key: &ObjectRef) -> Result<bool, ClusterError> {
         let api = self.api_for(key).await?;
         match api.delete(&key.name, &DeleteParams::background()).await {
             Ok(_) => Ok(true),
@@ -195,7 +196,7 @@ impl Cluster {
     }
 
     /// JSON merge patch (labels, annotations, a field or two).
-    pub async fn merge_patch(&self, key: &ObjectKey, patch: &Value) -> Result<Value, ClusterError> {
+    pub async fn merge_patch(&self, key: &ObjectRef, patch: &Value) -> Result<Value, ClusterError> {
         let api = self.api_for(key).await?;
         let params = PatchParams {
             field_manager: Some(FIELD_MANAGER.into()),
@@ -209,7 +210,7 @@ impl Cluster {
     }
 
     /// Sets replicas through the scale subresource.
-    pub async fn scale(&self, key: &ObjectKey, replicas: i32) -> Result<(), ClusterError> {
+    pub async fn scale(&self, key: &ObjectRef, replicas: i32) -> Result<(), ClusterError> {
         let api = self.api_for(key).await?;
         let params = PatchParams {
             field_manager: Some(FIELD_MANAGER.into()),
@@ -227,7 +228,7 @@ impl Cluster {
 
     /// A rollout restart, as `kubectl rollout restart` does it: a new
     /// timestamp annotation on the pod template.
-    pub async fn restart(&self, key: &ObjectKey, at: &str) -> Result<Value, ClusterError> {
+    pub async fn restart(&self, key: &ObjectRef, at: &str) -> Result<Value, ClusterError> {
         let patch = json!({"spec": {"template": {"metadata": {"annotations": {
             "kubectl.kubernetes.io/restartedAt": at
         }}}}});
@@ -239,7 +240,7 @@ impl Cluster {
     /// so fields `migrate` added by any means disappear.
     pub async fn restore(
         &self,
-        key: &ObjectKey,
+        key: &ObjectRef,
         snapshot: Option<&Value>,
     ) -> Result<RestoreOutcome, ClusterError> {
         let Some(snapshot) = snapshot else {
@@ -280,7 +281,7 @@ impl Cluster {
         pod: &str,
         container: Option<&str>,
     ) -> Result<String, ClusterError> {
-        let key = ObjectKey::new("v1", "Pod", Some(namespace), pod);
+        let key = ObjectRef::new("v1", "Pod", Some(namespace), pod);
         let api: Api<k8s_openapi::api::core::v1::Pod> =
             Api::namespaced(self.client.clone(), namespace);
         let params = LogParams {

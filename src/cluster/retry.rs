@@ -4,6 +4,7 @@ use super::ClusterError;
 use std::future::Future;
 use std::time::Duration;
 
+/// Capped exponential backoff with jitter, for transient API errors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Backoff {
     /// First delay before jitter.

@@ -2,23 +2,25 @@
 //! kube's `await_condition` does) bounded by a timeout, with conditions that
 //! check `observedGeneration` so stale status never counts.
 
-use super::{Cluster, ClusterError, ObjectKey};
+use super::{Cluster, ClusterError};
+use crate::object::ObjectRef;
 use kube::api::DynamicObject;
 use serde_json::Value;
 use std::time::Duration;
 
-/// A condition on the object (None: it does not exist).
-pub type Condition = Box<dyn Fn(Option<&Value>) -> bool + Send + Sync>;
+/// A predicate on the object (None: it does not exist); the wait ends when
+/// it holds.
+pub type Predicate = Box<dyn Fn(Option<&Value>) -> bool + Send + Sync>;
 
 impl Cluster {
     /// Waits until `condition` holds for the object, at most `timeout`.
     /// `what` describes the condition in errors ("deployment available").
     pub async fn wait_for(
         &self,
-        key: &ObjectKey,
+        key: &ObjectRef,
         what: &str,
         timeout: Duration,
-        condition: Condition,
+        condition: Predicate,
     ) -> Result<Option<Value>, ClusterError> {
         let api = self.api_for(key).await?;
         let condition = std::sync::Arc::new(condition);
@@ -145,17 +147,19 @@ fn condition_true(obj: &Value, kind: &str) -> bool {
         })
 }
 
-pub fn exists() -> Condition {
+/// The object exists.
+pub fn exists() -> Predicate {
     Box::new(|obj| obj.is_some())
 }
 
-pub fn absent() -> Condition {
+/// The object does not exist.
+pub fn absent() -> Predicate {
     Box::new(|obj| obj.is_none())
 }
 
 /// The Deployment's current generation is rolled out: every replica updated
 /// and available (0 replicas counts as rolled out once observed).
-pub fn deployment_rolled_out() -> Condition {
+pub fn deployment_rolled_out() -> Predicate {
     Box::new(|obj| {
         let Some(d) = obj else { return false };
         let want = int(d, &["spec", "replicas"]).unwrap_or(1);
@@ -170,7 +174,7 @@ pub fn deployment_rolled_out() -> Condition {
 }
 
 /// A LoadBalancer Service has an address.
-pub fn load_balancer_ready() -> Condition {
+pub fn load_balancer_ready() -> Predicate {
     Box::new(|obj| {
         obj.and_then(|s| s.pointer("/status/loadBalancer/ingress/0"))
             .is_some_and(|i| {
@@ -184,7 +188,7 @@ pub fn load_balancer_ready() -> Condition {
 }
 
 /// A Secret has every key, non-empty.
-pub fn secret_has_keys(keys: Vec<String>) -> Condition {
+pub fn secret_has_keys(keys: Vec<String>) -> Predicate {
     Box::new(move |obj| {
         let Some(data) = obj.and_then(|s| s.get("data")) else {
             return false;
@@ -198,7 +202,7 @@ pub fn secret_has_keys(keys: Vec<String>) -> Condition {
 }
 
 /// A ConfigMap's key contains `needle` (the expected root certificate, say).
-pub fn configmap_contains(key: String, needle: String) -> Condition {
+pub fn configmap_contains(key: String, needle: String) -> Predicate {
     Box::new(move |obj| {
         obj.and_then(|c| {
             c.pointer(&format!(
@@ -212,14 +216,14 @@ pub fn configmap_contains(key: String, needle: String) -> Condition {
 }
 
 /// A Job completed or failed (the caller tells which from the object).
-pub fn job_finished() -> Condition {
+pub fn job_finished() -> Predicate {
     Box::new(|obj| {
         obj.is_some_and(|j| condition_true(j, "Complete") || condition_true(j, "Failed"))
     })
 }
 
 /// The object has `label=value`.
-pub fn has_label(label: String, value: String) -> Condition {
+pub fn has_label(label: String, value: String) -> Predicate {
     Box::new(move |obj| {
         obj.and_then(|o| o.pointer("/metadata/labels"))
             .and_then(|l| l.get(&label))

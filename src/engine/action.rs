@@ -1,151 +1,74 @@
 //! Executing one action of a step, forward or rollback.
 
-use super::context::{ActionError, StepCtx, to_key};
-use super::{checks, conditions, edit, local, probe, secrets};
-use crate::cluster::{GeneratedFile as RunFile, run_command};
-use crate::plan::{Action, FileContent, GeneratedFile, ObjectRef, ScaleTarget};
+use super::backends::scale_targets;
+use super::context::{ActionError, StepCtx};
+use super::{ca_files, checks, conditions, config_edit, installer, probe, secrets};
+
+use crate::plan::{
+    Action, Condition, ConfigEdit, GeneratedFile, LocalOp, ObjectRef, ProbeExpect, ScaleTarget,
+    SecretSource, Substitution,
+};
+use crate::state::SnapshotKey;
 use serde_json::Value;
+use std::collections::BTreeMap;
 
 /// Runs `action`. In a dry run only applies (as server-side dry runs) and
 /// read-only checks reach the clusters.
+///
+/// One function per kind of action, below in this order; each snapshots the
+/// objects it changes first (the snapshot is what rollback restores).
 pub(crate) async fn execute(ctx: &StepCtx, action: &Action) -> Result<(), ActionError> {
-    let dry = ctx.opts.dry_run;
     match action {
         Action::Apply {
             cluster,
             object,
             manifest,
             secret_data,
-        } => {
-            ctx.ensure_snapshot(cluster, object).await?;
-            let mut manifest = manifest.clone();
-            if !secret_data.is_empty() {
-                secrets::fill(ctx, &mut manifest, secret_data).await?;
-            }
-            let c = ctx.cluster(cluster)?;
-            ctx.retry(|| c.apply(&manifest, dry)).await?;
-        }
-        Action::Delete { cluster, object } => {
-            ctx.ensure_snapshot(cluster, object).await?;
-            if !dry {
-                let c = ctx.cluster(cluster)?;
-                let key = to_key(object);
-                ctx.retry(|| c.delete(&key)).await?;
-            }
-        }
+        } => apply(ctx, cluster, object, manifest, secret_data).await,
+        Action::Delete { cluster, object } => delete(ctx, cluster, object).await,
         Action::DeleteEverywhere {
             cluster,
             api_version,
             kind,
             name,
-        } => {
-            if !dry {
-                let c = ctx.cluster(cluster)?;
-                let found = ctx.retry(|| c.list(api_version, kind, None, None)).await?;
-                for object in found {
-                    if object.pointer("/metadata/name").and_then(Value::as_str) != Some(name) {
-                        continue;
-                    }
-                    let namespace = object
-                        .pointer("/metadata/namespace")
-                        .and_then(Value::as_str);
-                    let key = crate::cluster::ObjectKey::new(api_version, kind, namespace, name);
-                    ctx.retry(|| c.delete(&key)).await?;
-                }
-            }
-        }
+        } => delete_everywhere(ctx, cluster, api_version, kind, name).await,
         Action::Patch {
             cluster,
             object,
             patch,
-        } => {
-            ctx.ensure_snapshot(cluster, object).await?;
-            if !dry {
-                let c = ctx.cluster(cluster)?;
-                let key = to_key(object);
-                ctx.retry(|| c.merge_patch(&key, patch)).await?;
-            }
-        }
+        } => merge_patch(ctx, cluster, object, patch).await,
         Action::Scale {
             cluster,
             target,
             replicas,
-        } => {
-            let targets = scale_targets(ctx, cluster, target).await?;
-            for t in &targets {
-                ctx.ensure_snapshot(cluster, t).await?;
-            }
-            if !dry {
-                let c = ctx.cluster(cluster)?;
-                let replicas = i32::try_from(*replicas).unwrap_or(i32::MAX);
-                for t in &targets {
-                    let key = to_key(t);
-                    ctx.retry(|| c.scale(&key, replicas)).await?;
-                }
-            }
-        }
-        Action::Restart { cluster, object } => {
-            if !dry {
-                let c = ctx.cluster(cluster)?;
-                let at = now();
-                let key = to_key(object);
-                ctx.retry(|| c.restart(&key, &at)).await?;
-            }
-        }
+        } => scale(ctx, cluster, target, *replicas).await,
+        Action::Restart { cluster, object } => restart(ctx, cluster, object).await,
         Action::RestartWorkloads {
             cluster,
             namespace,
             timeout_seconds,
-        } => {
-            if !dry {
-                restart_workloads(ctx, cluster, namespace, *timeout_seconds).await?;
-            }
-        }
+        } => restart_workloads(ctx, cluster, namespace, *timeout_seconds).await,
         Action::Wait {
             cluster,
             object,
             condition,
             timeout_seconds,
-        } => {
-            if !dry {
-                conditions::wait(
-                    ctx,
-                    cluster,
-                    object,
-                    condition,
-                    ctx.timeout(*timeout_seconds),
-                )
-                .await?;
-            }
-        }
+        } => wait(ctx, cluster, object, condition, *timeout_seconds).await,
         Action::Exec {
             cluster,
             program,
             args,
             file,
             timeout_seconds,
-        } => {
-            if !dry {
-                exec(ctx, cluster, program, args, file.as_ref(), *timeout_seconds).await?;
-            }
-        }
+        } => exec(ctx, cluster, program, args, file.as_ref(), *timeout_seconds).await,
         Action::EditConfig {
             cluster,
             object,
             key,
             edits,
             substitutions,
-        } => {
-            ctx.ensure_snapshot(cluster, object).await?;
-            if !dry {
-                edit::run(ctx, cluster, object, key, edits, substitutions).await?;
-            }
-        }
-        Action::Local { op } => {
-            if !dry {
-                local::run(ctx, op).await?;
-            }
-        }
+        } => edit_config(ctx, cluster, object, key, edits, substitutions).await,
+        Action::Local { op } => local(ctx, op).await,
         Action::Probe {
             cluster,
             job,
@@ -154,34 +77,200 @@ pub(crate) async fn execute(ctx: &StepCtx, action: &Action) -> Result<(), Action
             expect,
             timeout_seconds,
         } => {
-            ctx.ensure_snapshot(cluster, job).await?;
-            if !dry {
-                probe::run(
-                    ctx,
-                    cluster,
-                    job,
-                    manifest,
-                    *requests,
-                    expect,
-                    ctx.timeout(*timeout_seconds),
-                )
-                .await?;
-            }
+            probe(
+                ctx,
+                cluster,
+                job,
+                manifest,
+                *requests,
+                expect,
+                *timeout_seconds,
+            )
+            .await
         }
-        Action::Check { cluster, check } => checks::run(ctx, cluster.as_deref(), check).await?,
-        Action::Snapshot { cluster, object } => ctx.ensure_snapshot(cluster, object).await?,
-        Action::Restore { cluster, object } => {
-            if !dry {
-                restore(ctx, cluster, object).await?;
-            }
+        Action::Check { cluster, check } => checks::run(ctx, cluster.as_deref(), check).await,
+        Action::Snapshot { cluster, object } => ctx.ensure_snapshot(cluster, object).await,
+        Action::Restore { cluster, object } => restore(ctx, cluster, object).await,
+        Action::RestoreScale { cluster, target } => restore_scale(ctx, cluster, target).await,
+    }
+}
+
+/// Server-side apply (a server-side dry run in a dry run), with Secret data
+/// read from its sources first.
+async fn apply(
+    ctx: &StepCtx,
+    cluster: &str,
+    object: &ObjectRef,
+    manifest: &Value,
+    secret_data: &BTreeMap<String, SecretSource>,
+) -> Result<(), ActionError> {
+    ctx.ensure_snapshot(cluster, object).await?;
+    let mut manifest = manifest.clone();
+    if !secret_data.is_empty() {
+        secrets::fill(ctx, &mut manifest, secret_data).await?;
+    }
+    let c = ctx.cluster(cluster)?;
+    ctx.retry(|| c.apply(&manifest, ctx.opts.dry_run)).await?;
+    Ok(())
+}
+
+async fn delete(ctx: &StepCtx, cluster: &str, object: &ObjectRef) -> Result<(), ActionError> {
+    ctx.ensure_snapshot(cluster, object).await?;
+    if ctx.opts.dry_run {
+        return Ok(());
+    }
+    let c = ctx.cluster(cluster)?;
+    ctx.retry(|| c.delete(object)).await?;
+    Ok(())
+}
+
+/// Deletes the object of that name in every namespace (no snapshot: a
+/// rollback uses it on what a controller wrote after the migration began).
+async fn delete_everywhere(
+    ctx: &StepCtx,
+    cluster: &str,
+    api_version: &str,
+    kind: &str,
+    name: &str,
+) -> Result<(), ActionError> {
+    if ctx.opts.dry_run {
+        return Ok(());
+    }
+    let c = ctx.cluster(cluster)?;
+    let found = ctx.retry(|| c.list(api_version, kind, None, None)).await?;
+    for object in found {
+        if object.pointer("/metadata/name").and_then(Value::as_str) != Some(name) {
+            continue;
         }
-        Action::RestoreScale { cluster, target } => {
-            if !dry {
-                restore_scale(ctx, cluster, target).await?;
-            }
-        }
+        let namespace = object
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str);
+        let key = ObjectRef::new(api_version, kind, namespace, name);
+        ctx.retry(|| c.delete(&key)).await?;
     }
     Ok(())
+}
+
+async fn merge_patch(
+    ctx: &StepCtx,
+    cluster: &str,
+    object: &ObjectRef,
+    patch: &Value,
+) -> Result<(), ActionError> {
+    ctx.ensure_snapshot(cluster, object).await?;
+    if ctx.opts.dry_run {
+        return Ok(());
+    }
+    let c = ctx.cluster(cluster)?;
+    ctx.retry(|| c.merge_patch(object, patch)).await?;
+    Ok(())
+}
+
+async fn scale(
+    ctx: &StepCtx,
+    cluster: &str,
+    target: &ScaleTarget,
+    replicas: u32,
+) -> Result<(), ActionError> {
+    let targets = scale_targets(ctx, cluster, target).await?;
+    for t in &targets {
+        ctx.ensure_snapshot(cluster, t).await?;
+    }
+    if ctx.opts.dry_run {
+        return Ok(());
+    }
+    let c = ctx.cluster(cluster)?;
+    let replicas = i32::try_from(replicas).unwrap_or(i32::MAX);
+    for t in &targets {
+        ctx.retry(|| c.scale(t, replicas)).await?;
+    }
+    Ok(())
+}
+
+/// A rollout restart, as `kubectl rollout restart` does it.
+async fn restart(ctx: &StepCtx, cluster: &str, object: &ObjectRef) -> Result<(), ActionError> {
+    if ctx.opts.dry_run {
+        return Ok(());
+    }
+    let c = ctx.cluster(cluster)?;
+    let at = now();
+    ctx.retry(|| c.restart(object, &at)).await?;
+    Ok(())
+}
+
+async fn wait(
+    ctx: &StepCtx,
+    cluster: &str,
+    object: &ObjectRef,
+    condition: &Condition,
+    timeout_seconds: u64,
+) -> Result<(), ActionError> {
+    if ctx.opts.dry_run {
+        return Ok(());
+    }
+    conditions::wait(
+        ctx,
+        cluster,
+        object,
+        condition,
+        ctx.timeout(timeout_seconds),
+    )
+    .await
+}
+
+async fn edit_config(
+    ctx: &StepCtx,
+    cluster: &str,
+    object: &ObjectRef,
+    key: &str,
+    edits: &[ConfigEdit],
+    substitutions: &[Substitution],
+) -> Result<(), ActionError> {
+    ctx.ensure_snapshot(cluster, object).await?;
+    if ctx.opts.dry_run {
+        return Ok(());
+    }
+    config_edit::run(ctx, cluster, object, key, edits, substitutions).await
+}
+
+/// CA work on this machine, under certDir.
+async fn local(ctx: &StepCtx, op: &LocalOp) -> Result<(), ActionError> {
+    if ctx.opts.dry_run {
+        return Ok(());
+    }
+    ca_files::run(ctx, op).await
+}
+
+async fn probe(
+    ctx: &StepCtx,
+    cluster: &str,
+    job: &ObjectRef,
+    manifest: &Value,
+    requests: u32,
+    expect: &ProbeExpect,
+    timeout_seconds: u64,
+) -> Result<(), ActionError> {
+    ctx.ensure_snapshot(cluster, job).await?;
+    if ctx.opts.dry_run {
+        return Ok(());
+    }
+    let timeout = ctx.timeout(timeout_seconds);
+    probe::run(ctx, cluster, job, manifest, requests, expect, timeout).await
+}
+
+/// Runs the installer, with its input file generated first.
+async fn exec(
+    ctx: &StepCtx,
+    cluster: &str,
+    program: &str,
+    args: &[String],
+    file: Option<&GeneratedFile>,
+    timeout_seconds: u64,
+) -> Result<(), ActionError> {
+    if ctx.opts.dry_run {
+        return Ok(());
+    }
+    installer::run(ctx, cluster, program, args, file, timeout_seconds).await
 }
 
 fn now() -> String {
@@ -190,66 +279,15 @@ fn now() -> String {
         .unwrap_or_default()
 }
 
-/// The Deployments a scale acts on: the object itself, or every Deployment
-/// of the Service's namespace whose pod template its selector matches.
-pub(crate) async fn scale_targets(
-    ctx: &StepCtx,
-    cluster: &str,
-    target: &ScaleTarget,
-) -> Result<Vec<ObjectRef>, ActionError> {
-    match target {
-        ScaleTarget::Object(o) => Ok(vec![o.clone()]),
-        ScaleTarget::ServiceBackends(service) => {
-            let c = ctx.cluster(cluster)?;
-            let key = to_key(service);
-            let svc = ctx
-                .retry(|| c.get(&key))
-                .await?
-                .ok_or_else(|| ActionError::Failed(format!("{service} not found in {cluster}")))?;
-            let ns = service.namespace.clone().unwrap_or_default();
-            let deployments = ctx
-                .retry(|| c.list("apps/v1", "Deployment", Some(&ns), None))
-                .await?;
-            Ok(backends_of(&svc, &deployments)
-                .into_iter()
-                .map(|name| ObjectRef::namespaced("apps/v1", "Deployment", &ns, &name))
-                .collect())
-        }
-    }
-}
-
-/// Names of the Deployments whose pod template labels match the Service's selector.
-pub(crate) fn backends_of(service: &Value, deployments: &[Value]) -> Vec<String> {
-    let Some(selector) = service.pointer("/spec/selector").and_then(Value::as_object) else {
-        return Vec::new();
-    };
-    if selector.is_empty() {
-        return Vec::new();
-    }
-    let mut names: Vec<String> = deployments
-        .iter()
-        .filter(|d| {
-            let labels = d.pointer("/spec/template/metadata/labels");
-            selector
-                .iter()
-                .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
-        })
-        .filter_map(|d| {
-            d.pointer("/metadata/name")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        })
-        .collect();
-    names.sort();
-    names
-}
-
 async fn restart_workloads(
     ctx: &StepCtx,
     cluster: &str,
     namespace: &str,
     timeout_seconds: u64,
 ) -> Result<(), ActionError> {
+    if ctx.opts.dry_run {
+        return Ok(());
+    }
     let c = ctx.cluster(cluster)?;
     let deployments = ctx
         .retry(|| c.list("apps/v1", "Deployment", Some(namespace), None))
@@ -268,7 +306,7 @@ async fn restart_workloads(
             &ctx.step,
             &format!("restart Deployment {namespace}/{name} @{cluster}"),
         );
-        let key = crate::cluster::ObjectKey::new("apps/v1", "Deployment", Some(namespace), name);
+        let key = ObjectRef::new("apps/v1", "Deployment", Some(namespace), name);
         ctx.retry(|| c.restart(&key, &at)).await?;
     }
     // Rolled out one by one: all were restarted together, so the total wait
@@ -287,99 +325,18 @@ async fn restart_workloads(
     Ok(())
 }
 
-/// Runs of an installer command before its failure fails the step.
-const EXEC_ATTEMPTS: u32 = 4;
-
-async fn exec(
-    ctx: &StepCtx,
-    cluster: &str,
-    program: &str,
-    args: &[String],
-    file: Option<&GeneratedFile>,
-    timeout_seconds: u64,
-) -> Result<(), ActionError> {
-    let generated = match file {
-        None => None,
-        Some(f) => match &f.content {
-            FileContent::Inline {
-                text,
-                substitutions,
-            } => Some(RunFile {
-                name: f.name.clone(),
-                content: secrets::substitute(ctx, text, substitutions).await?,
-            }),
-            FileContent::IstioOperatorFromSnapshot { object, key } => {
-                match local::iop_from_snapshot(ctx, cluster, object, key)? {
-                    Some(text) => Some(RunFile {
-                        name: f.name.clone(),
-                        content: text,
-                    }),
-                    // The configuration did not exist before: nothing to re-install.
-                    None => {
-                        ctx.env.observer.warning(
-                            &ctx.step,
-                            &format!("{object} did not exist before the migration in {cluster}: nothing to re-install"),
-                        );
-                        return Ok(());
-                    }
-                }
-            }
-        },
-    };
-    let mut env = Vec::new();
-    if let Some(path) = ctx.env.kubeconfigs.get(cluster) {
-        env.push((
-            "KUBECONFIG".to_string(),
-            path.to_string_lossy().into_owned(),
-        ));
-    }
-    // Installers are idempotent (istioctl install/uninstall converge) and,
-    // like any API client, fail on a transient 5xx or 429: a non-zero exit
-    // is retried a few times; not starting at all, or a timeout, is not.
-    let attempts = ctx.opts.backoff.max_attempts.clamp(1, EXEC_ATTEMPTS);
-    let mut attempt = 1;
-    let out = loop {
-        match run_command(
-            program,
-            args,
-            generated.as_ref(),
-            &env,
-            ctx.timeout(timeout_seconds),
-        )
-        .await
-        {
-            Ok(out) => break out,
-            Err(
-                e @ crate::cluster::ClusterError::Exec {
-                    status: Some(_), ..
-                },
-            ) if attempt < attempts => {
-                ctx.env.observer.retrying(
-                    &ctx.step,
-                    attempt,
-                    &crate::state::redact_text(&e.to_string()),
-                );
-                tokio::time::sleep(ctx.opts.backoff.delay(attempt)).await;
-                attempt += 1;
-            }
-            Err(e) => return Err(e.into()),
-        }
-    };
-    tracing::info!(step = %ctx.step, "{program} {}: {}", args.join(" "), out.stdout.lines().last().unwrap_or_default());
-    Ok(())
-}
-
 async fn restore(ctx: &StepCtx, cluster: &str, object: &ObjectRef) -> Result<(), ActionError> {
-    let key = StepCtx::snapshot_key(cluster, object);
+    if ctx.opts.dry_run {
+        return Ok(());
+    }
+    let key = SnapshotKey::of(cluster, object);
     let Some(snapshot) = ctx.env.store.snapshot(ctx.run, &ctx.step, &key)? else {
         // The step never changed it: nothing to put back.
         return Ok(());
     };
     let c = ctx.cluster(cluster)?;
-    let object_key = to_key(object);
     let before = snapshot.object.clone();
-    ctx.retry(|| c.restore(&object_key, before.as_ref()))
-        .await?;
+    ctx.retry(|| c.restore(object, before.as_ref())).await?;
     Ok(())
 }
 
@@ -388,6 +345,9 @@ async fn restore_scale(
     cluster: &str,
     target: &ScaleTarget,
 ) -> Result<(), ActionError> {
+    if ctx.opts.dry_run {
+        return Ok(());
+    }
     let namespace = match target {
         ScaleTarget::Object(o) | ScaleTarget::ServiceBackends(o) => o.namespace.clone(),
     };
@@ -397,7 +357,7 @@ async fn restore_scale(
     };
     let c = ctx.cluster(cluster)?;
     for snap in ctx.env.store.snapshots(ctx.run, &filter)? {
-        let k = &snap.key;
+        let k = &snap.key.object;
         if k.kind != "Deployment" || k.namespace != namespace {
             continue;
         }
@@ -411,35 +371,8 @@ async fn restore_scale(
             .pointer("/spec/replicas")
             .and_then(Value::as_i64)
             .unwrap_or(1);
-        let key = crate::cluster::ObjectKey::new(
-            &k.api_version,
-            &k.kind,
-            k.namespace.as_deref(),
-            &k.name,
-        );
         let replicas = i32::try_from(replicas).unwrap_or(1);
-        ctx.retry(|| c.scale(&key, replicas)).await?;
+        ctx.retry(|| c.scale(k, replicas)).await?;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn backends_are_deployments_whose_template_matches_the_selector() {
-        let svc = json!({"spec": {"selector": {"app": "helloworld"}}});
-        let deps = vec![
-            json!({"metadata": {"name": "helloworld-v2"}, "spec": {"template": {"metadata": {"labels": {"app": "helloworld", "version": "v2"}}}}}),
-            json!({"metadata": {"name": "curl"}, "spec": {"template": {"metadata": {"labels": {"app": "curl"}}}}}),
-            json!({"metadata": {"name": "helloworld-v1"}, "spec": {"template": {"metadata": {"labels": {"app": "helloworld", "version": "v1"}}}}}),
-        ];
-        assert_eq!(
-            backends_of(&svc, &deps),
-            vec!["helloworld-v1", "helloworld-v2"]
-        );
-        assert!(backends_of(&json!({"spec": {"selector": {}}}), &deps).is_empty());
-    }
 }

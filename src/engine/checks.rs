@@ -1,12 +1,13 @@
 //! Preflight checks: read-only, each failure says which cluster and what to do.
 
-use super::context::{ActionError, StepCtx, to_key};
+use super::context::{ActionError, StepCtx};
 use crate::cluster::{ClusterError, run_command};
 use crate::plan::{CaMode, Check, ObjectRef};
 use crate::state::{EventKind, NewEvent};
 use serde_json::Value;
 use std::time::Duration;
 
+/// Runs one check; a failed check fails the step with what to do.
 pub(crate) async fn run(
     ctx: &StepCtx,
     cluster: Option<&str>,
@@ -23,223 +24,290 @@ pub(crate) async fn run(
         return Ok(());
     }
     match check {
-        Check::Reachable => {
-            let c = ctx.cluster(on)?;
-            let version = ctx.retry(|| c.server_version()).await.map_err(|e| {
-                ActionError::Failed(format!(
-                    "cluster {on} (context {}) is not reachable with its kubeconfig credentials: {e}",
-                    c.context
-                ))
-            })?;
-            note(ctx, &format!("cluster {on} answers, Kubernetes {version}"))?;
-        }
-        Check::KubernetesVersion { at_least } => {
-            let c = ctx.cluster(on)?;
-            let version = ctx.retry(|| c.server_version()).await?;
-            if minor_version(&version) < minor_version(at_least) {
-                return Err(ActionError::Failed(format!(
-                    "cluster {on} runs Kubernetes {version}; at least {at_least} is needed"
-                )));
-            }
-        }
-        Check::InstallerVersion { program, expected } => {
-            let out = run_command(
-                program,
-                &["version".into(), "--remote=false".into()],
-                None,
-                &[],
-                Duration::from_secs(60),
-            )
-            .await
-            .map_err(|e| {
-                ActionError::Failed(format!(
-                    "{e}; spec.installer.path names the istioctl to use"
-                ))
-            })?;
-            if !out.stdout.contains(expected.as_str()) {
-                return Err(ActionError::Failed(format!(
-                    "{program} is version {}, but the spec asks for Istio {expected}: install istioctl {expected} or change spec.mesh.istioVersion",
-                    out.stdout.trim()
-                )));
-            }
-        }
-        Check::MeshPresent { istiod } => {
-            let d = get(ctx, on, istiod).await?.ok_or_else(|| {
-                ActionError::Failed(format!(
-                    "cluster {on} has no {istiod}: the source cluster must run the mesh today (is `source: true` on the right cluster?)"
-                ))
-            })?;
-            let available = d
-                .pointer("/status/availableReplicas")
-                .and_then(Value::as_i64)
-                .unwrap_or(0);
-            if available < 1 {
-                return Err(ActionError::Failed(format!(
-                    "{istiod} in {on} has no available replica: fix the mesh before migrating it"
-                )));
-            }
-        }
-        Check::IstioVersion { istiod, expected } => {
-            if let Some(d) = get(ctx, on, istiod).await? {
-                let image = container(&d)
-                    .and_then(|c| c.get("image"))
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
-                let tag = image.rsplit_once(':').map(|(_, t)| t).unwrap_or_default();
-                if tag != expected {
-                    warn(
-                        ctx,
-                        &format!(
-                            "istiod in {on} runs image {image}, the spec says Istio {expected}: the install phase will change its version"
-                        ),
-                    )?;
-                }
-            }
-        }
+        Check::Reachable => reachable(ctx, on).await,
+        Check::KubernetesVersion { at_least } => kubernetes_version(ctx, on, at_least).await,
+        Check::InstallerVersion { program, expected } => installer_version(program, expected).await,
+        Check::MeshPresent { istiod } => mesh_present(ctx, on, istiod).await,
+        Check::IstioVersion { istiod, expected } => istio_version(ctx, on, istiod, expected).await,
         Check::CaMode {
             expected,
             ca_secret,
             cacerts,
-        } => {
-            let plugged = get(ctx, on, cacerts).await?;
-            let self_signed = get(ctx, on, ca_secret).await?;
-            let generated = plugged
-                .as_ref()
-                .is_some_and(|s| s.pointer("/data/istio-generated").is_some());
-            let mode = match (&plugged, &self_signed) {
-                (Some(_), _) if !generated => CaMode::PluggedIn,
-                (Some(_), _) | (None, Some(_)) => CaMode::SelfSigned,
-                (None, None) => {
-                    return Err(ActionError::Failed(format!(
-                        "cluster {on} has neither {ca_secret} nor {cacerts}: istiod has not initialised its CA"
-                    )));
-                }
-            };
-            note(
-                ctx,
-                &format!(
-                    "cluster {on} CA mode: {}",
-                    if mode == CaMode::PluggedIn {
-                        "plugged-in (cacerts)"
-                    } else {
-                        "self-signed (istio-ca-secret)"
-                    }
-                ),
-            )?;
-            if *expected != CaMode::Any && *expected != mode {
-                let hint = if mode == CaMode::PluggedIn {
-                    "it already uses a plugged-in CA: give that root with `trust.root.files`, or `generate` a new one"
-                } else {
-                    "it runs a self-signed CA: use `trust.root.adopt`"
-                };
-                let want = if *expected == CaMode::PluggedIn {
-                    "plugged-in"
-                } else {
-                    "self-signed"
-                };
-                return Err(ActionError::Failed(format!(
-                    "cluster {on}: the spec expects a {want} CA, but {hint}"
-                )));
-            }
-        }
+        } => ca_mode(ctx, on, *expected, ca_secret, cacerts).await,
         Check::ClusterName {
             istiod,
             env,
             default,
             planned,
-        } => {
-            if let Some(d) = get(ctx, on, istiod).await? {
-                let current = container(&d)
-                    .and_then(|c| c.get("env"))
-                    .and_then(Value::as_array)
-                    .and_then(|envs| {
-                        envs.iter()
-                            .find(|e| e.get("name").and_then(Value::as_str) == Some(env.as_str()))
-                    })
-                    .and_then(|e| e.get("value"))
-                    .and_then(Value::as_str)
-                    .unwrap_or(default)
-                    .to_string();
-                if &current != planned {
-                    warn(
-                        ctx,
-                        &format!(
-                            "istiod in {on} runs as cluster {current:?} today; the migration renames it {planned:?}, and injected workloads there must restart to pick it up"
-                        ),
-                    )?;
-                }
-            }
-        }
+        } => cluster_name(ctx, on, istiod, env, default, planned).await,
         Check::TrustDomain {
             config_map,
             expected,
-        } => {
-            if let Some(cm) = get(ctx, on, config_map).await? {
-                let mesh = cm
-                    .pointer("/data/mesh")
-                    .and_then(Value::as_str)
-                    .unwrap_or("");
-                let parsed: Value = serde_yaml::from_str(mesh).unwrap_or(Value::Null);
-                let domain = parsed
-                    .get("trustDomain")
-                    .and_then(Value::as_str)
-                    .unwrap_or("cluster.local");
-                if domain != expected {
-                    return Err(ActionError::Failed(format!(
-                        "cluster {on} uses trust domain {domain:?}, the spec says {expected:?}: set spec.mesh.trustDomain (and trustDomainAliases) to match"
-                    )));
-                }
-            }
-        }
-        Check::NoMesh { istiod } => {
-            if get(ctx, on, istiod).await?.is_some() {
-                warn(
-                    ctx,
-                    &format!("cluster {on} already runs istiod: the install phase reconfigures it"),
-                )?;
-            }
-        }
+        } => trust_domain(ctx, on, config_map, expected).await,
+        Check::NoMesh { istiod } => no_mesh(ctx, on, istiod).await,
         Check::WorkloadsCurrent {
             namespace,
             cluster_id,
-        } => workloads_current(ctx, on, namespace, cluster_id).await?,
+        } => workloads_current(ctx, on, namespace, cluster_id).await,
         Check::RootsShared {
             namespace,
             clusters,
-        } => roots_shared(ctx, namespace, clusters).await?,
+        } => roots_shared(ctx, namespace, clusters).await,
         Check::NodeLocality { region, zone } => {
-            let c = ctx.cluster(on)?;
-            match ctx.retry(|| c.list("v1", "Node", None, None)).await {
-                Ok(nodes) => {
-                    let label = |n: &Value, k: &str| {
-                        n.pointer("/metadata/labels")
-                            .and_then(|l| l.get(k))
-                            .and_then(Value::as_str)
-                            .map(str::to_string)
-                    };
-                    let found = nodes.iter().any(|n| {
-                        label(n, "topology.kubernetes.io/region").as_deref()
-                            == Some(region.as_str())
-                            && zone.as_ref().is_none_or(|z| {
-                                label(n, "topology.kubernetes.io/zone").as_deref()
-                                    == Some(z.as_str())
-                            })
-                    });
-                    if !found {
-                        warn(
-                            ctx,
-                            &format!(
-                                "no node of cluster {on} carries topology.kubernetes.io/region={region}: locality load balancing will not see the spec's locality"
-                            ),
-                        )?;
-                    }
-                }
-                Err(e) => warn(
+            node_locality(ctx, on, region, zone.as_deref()).await
+        }
+    }
+}
+
+/// The cluster answers with its kubeconfig credentials.
+async fn reachable(ctx: &StepCtx, on: &str) -> Result<(), ActionError> {
+    let c = ctx.cluster(on)?;
+    let version = ctx.retry(|| c.server_version()).await.map_err(|e| {
+        ActionError::Failed(format!(
+            "cluster {on} (context {}) is not reachable with its kubeconfig credentials: {e}",
+            c.context
+        ))
+    })?;
+    note(ctx, &format!("cluster {on} answers, Kubernetes {version}"))?;
+    Ok(())
+}
+
+/// The cluster runs at least the Kubernetes minor version the plan needs.
+async fn kubernetes_version(ctx: &StepCtx, on: &str, at_least: &str) -> Result<(), ActionError> {
+    let c = ctx.cluster(on)?;
+    let version = ctx.retry(|| c.server_version()).await?;
+    if minor_version(&version) < minor_version(at_least) {
+        return Err(ActionError::Failed(format!(
+            "cluster {on} runs Kubernetes {version}; at least {at_least} is needed"
+        )));
+    }
+    Ok(())
+}
+
+/// The installer on this machine is the version the spec asks for.
+async fn installer_version(program: &str, expected: &str) -> Result<(), ActionError> {
+    let out = run_command(
+        program,
+        &["version".into(), "--remote=false".into()],
+        None,
+        &[],
+        Duration::from_secs(60),
+    )
+    .await
+    .map_err(|e| {
+        ActionError::Failed(format!(
+            "{e}; spec.installer.path names the istioctl to use"
+        ))
+    })?;
+    if !out.stdout.contains(expected) {
+        return Err(ActionError::Failed(format!(
+            "{program} is version {}, but the spec asks for Istio {expected}: install istioctl {expected} or change spec.mesh.istioVersion",
+            out.stdout.trim()
+        )));
+    }
+    Ok(())
+}
+
+/// The source cluster runs the mesh, with an available istiod.
+async fn mesh_present(ctx: &StepCtx, on: &str, istiod: &ObjectRef) -> Result<(), ActionError> {
+    let d = get(ctx, on, istiod).await?.ok_or_else(|| {
+        ActionError::Failed(format!(
+            "cluster {on} has no {istiod}: the source cluster must run the mesh today (is `source: true` on the right cluster?)"
+        ))
+    })?;
+    let available = d
+        .pointer("/status/availableReplicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    if available < 1 {
+        return Err(ActionError::Failed(format!(
+            "{istiod} in {on} has no available replica: fix the mesh before migrating it"
+        )));
+    }
+    Ok(())
+}
+
+/// Warns when istiod runs another Istio version than the spec's.
+async fn istio_version(
+    ctx: &StepCtx,
+    on: &str,
+    istiod: &ObjectRef,
+    expected: &str,
+) -> Result<(), ActionError> {
+    if let Some(d) = get(ctx, on, istiod).await? {
+        let image = container(&d)
+            .and_then(|c| c.get("image"))
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let tag = image.rsplit_once(':').map(|(_, t)| t).unwrap_or_default();
+        if tag != expected {
+            warn(
+                ctx,
+                &format!(
+                    "istiod in {on} runs image {image}, the spec says Istio {expected}: the install phase will change its version"
+                ),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// The cluster's CA is of the kind the spec's trust section expects.
+async fn ca_mode(
+    ctx: &StepCtx,
+    on: &str,
+    expected: CaMode,
+    ca_secret: &ObjectRef,
+    cacerts: &ObjectRef,
+) -> Result<(), ActionError> {
+    let plugged = get(ctx, on, cacerts).await?;
+    let self_signed = get(ctx, on, ca_secret).await?;
+    let generated = plugged
+        .as_ref()
+        .is_some_and(|s| s.pointer("/data/istio-generated").is_some());
+    let mode = match (&plugged, &self_signed) {
+        (Some(_), _) if !generated => CaMode::PluggedIn,
+        (Some(_), _) | (None, Some(_)) => CaMode::SelfSigned,
+        (None, None) => {
+            return Err(ActionError::Failed(format!(
+                "cluster {on} has neither {ca_secret} nor {cacerts}: istiod has not initialised its CA"
+            )));
+        }
+    };
+    note(
+        ctx,
+        &format!(
+            "cluster {on} CA mode: {}",
+            if mode == CaMode::PluggedIn {
+                "plugged-in (cacerts)"
+            } else {
+                "self-signed (istio-ca-secret)"
+            }
+        ),
+    )?;
+    if expected != CaMode::Any && expected != mode {
+        let hint = if mode == CaMode::PluggedIn {
+            "it already uses a plugged-in CA: give that root with `trust.root.files`, or `generate` a new one"
+        } else {
+            "it runs a self-signed CA: use `trust.root.adopt`"
+        };
+        let want = if expected == CaMode::PluggedIn {
+            "plugged-in"
+        } else {
+            "self-signed"
+        };
+        return Err(ActionError::Failed(format!(
+            "cluster {on}: the spec expects a {want} CA, but {hint}"
+        )));
+    }
+    Ok(())
+}
+
+/// Warns when istiod's cluster name changes with the migration.
+async fn cluster_name(
+    ctx: &StepCtx,
+    on: &str,
+    istiod: &ObjectRef,
+    env: &str,
+    default: &str,
+    planned: &str,
+) -> Result<(), ActionError> {
+    if let Some(d) = get(ctx, on, istiod).await? {
+        let current = container(&d)
+            .and_then(|c| c.get("env"))
+            .and_then(Value::as_array)
+            .and_then(|envs| {
+                envs.iter()
+                    .find(|e| e.get("name").and_then(Value::as_str) == Some(env))
+            })
+            .and_then(|e| e.get("value"))
+            .and_then(Value::as_str)
+            .unwrap_or(default)
+            .to_string();
+        if current != planned {
+            warn(
+                ctx,
+                &format!(
+                    "istiod in {on} runs as cluster {current:?} today; the migration renames it {planned:?}, and injected workloads there must restart to pick it up"
+                ),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// The mesh's trust domain is the spec's.
+async fn trust_domain(
+    ctx: &StepCtx,
+    on: &str,
+    config_map: &ObjectRef,
+    expected: &str,
+) -> Result<(), ActionError> {
+    if let Some(cm) = get(ctx, on, config_map).await? {
+        let mesh = cm
+            .pointer("/data/mesh")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let parsed: Value = serde_yaml::from_str(mesh).unwrap_or(Value::Null);
+        let domain = parsed
+            .get("trustDomain")
+            .and_then(Value::as_str)
+            .unwrap_or("cluster.local");
+        if domain != expected {
+            return Err(ActionError::Failed(format!(
+                "cluster {on} uses trust domain {domain:?}, the spec says {expected:?}: set spec.mesh.trustDomain (and trustDomainAliases) to match"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Warns when a cluster that should be new to the mesh runs istiod.
+async fn no_mesh(ctx: &StepCtx, on: &str, istiod: &ObjectRef) -> Result<(), ActionError> {
+    if get(ctx, on, istiod).await?.is_some() {
+        warn(
+            ctx,
+            &format!("cluster {on} already runs istiod: the install phase reconfigures it"),
+        )?;
+    }
+    Ok(())
+}
+
+/// Warns when no node carries the spec's locality labels.
+async fn node_locality(
+    ctx: &StepCtx,
+    on: &str,
+    region: &str,
+    zone: Option<&str>,
+) -> Result<(), ActionError> {
+    let c = ctx.cluster(on)?;
+    match ctx.retry(|| c.list("v1", "Node", None, None)).await {
+        Ok(nodes) => {
+            let label = |n: &Value, k: &str| {
+                n.pointer("/metadata/labels")
+                    .and_then(|l| l.get(k))
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            };
+            let found = nodes.iter().any(|n| {
+                label(n, "topology.kubernetes.io/region").as_deref() == Some(region)
+                    && zone.as_ref().is_none_or(|z| {
+                        label(n, "topology.kubernetes.io/zone").as_deref() == Some(z)
+                    })
+            });
+            if !found {
+                warn(
                     ctx,
-                    &format!("cannot list the nodes of {on} to check their locality: {e}"),
-                )?,
+                    &format!(
+                        "no node of cluster {on} carries topology.kubernetes.io/region={region}: locality load balancing will not see the spec's locality"
+                    ),
+                )?;
             }
         }
+        Err(e) => warn(
+            ctx,
+            &format!("cannot list the nodes of {on} to check their locality: {e}"),
+        )?,
     }
     Ok(())
 }
@@ -370,8 +438,7 @@ async fn get(
     object: &ObjectRef,
 ) -> Result<Option<Value>, ActionError> {
     let c = ctx.cluster(cluster)?;
-    let key = to_key(object);
-    match ctx.retry(|| c.get(&key)).await {
+    match ctx.retry(|| c.get(object)).await {
         Ok(v) => Ok(v),
         // A kind the cluster does not serve means the object is not there.
         Err(ActionError::Cluster(ClusterError::UnknownKind { .. })) => Ok(None),

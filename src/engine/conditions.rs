@@ -1,13 +1,14 @@
 //! `wait` actions: the plan's conditions as watches on the cluster.
 
-use super::action::scale_targets;
-use super::context::{ActionError, StepCtx, to_key};
+use super::backends::scale_targets;
+use super::context::{ActionError, StepCtx};
 use crate::cluster::wait as w;
 use crate::plan::{Condition, ObjectRef, ScaleTarget};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// Waits until the object meets `condition`, at most `timeout`.
 pub(crate) async fn wait(
     ctx: &StepCtx,
     cluster: &str,
@@ -16,8 +17,7 @@ pub(crate) async fn wait(
     timeout: Duration,
 ) -> Result<(), ActionError> {
     let c = ctx.cluster(cluster)?;
-    let key = to_key(object);
-    let (what, cond): (String, w::Condition) = match condition {
+    let (what, cond): (String, w::Predicate) = match condition {
         Condition::DeploymentAvailable => (
             "deployment rolled out and available".into(),
             w::deployment_rolled_out(),
@@ -80,7 +80,7 @@ pub(crate) async fn wait(
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         let cond2 = cond.clone();
         match c
-            .wait_for(&key, &what, left, Box::new(move |o| cond2(o)))
+            .wait_for(object, &what, left, Box::new(move |o| cond2(o)))
             .await
         {
             Ok(_) => return Ok(()),
@@ -93,7 +93,7 @@ pub(crate) async fn wait(
     }
 }
 
-fn job_complete() -> w::Condition {
+fn job_complete() -> w::Predicate {
     Box::new(|obj| {
         obj.and_then(|j| j.pointer("/status/conditions"))
             .and_then(Value::as_array)
@@ -217,8 +217,7 @@ async fn backends(
     }
     for object in targets {
         if drained {
-            let key = to_key(&object);
-            let cond: w::Condition = Box::new(|o| {
+            let cond: w::Predicate = Box::new(|o| {
                 o.is_none_or(|d| {
                     d.pointer("/status/readyReplicas")
                         .and_then(Value::as_i64)
@@ -230,11 +229,11 @@ async fn backends(
                             == 0
                 })
             });
-            c.wait_for(&key, "no ready replica", timeout, cond).await?;
+            c.wait_for(&object, "no ready replica", timeout, cond)
+                .await?;
         } else {
-            let key = to_key(&object);
             c.wait_for(
-                &key,
+                &object,
                 "deployment rolled out and available",
                 timeout,
                 w::deployment_rolled_out(),

@@ -1,8 +1,9 @@
 //! What actions run with: the clusters, the store, the run, the options.
 
 use super::observer::Observer;
-use crate::cluster::{Backoff, Cluster, ClusterError, ObjectKey, retry};
-use crate::plan::{Action, ObjectRef};
+use crate::cluster::{Backoff, Cluster, ClusterError, retry};
+use crate::object::ObjectRef;
+use crate::plan::Action;
 use crate::state::{RunId, SnapshotKey, Store};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -10,6 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// How the engine runs a plan: parallelism, dry run, retries, timeouts.
 #[derive(Debug, Clone)]
 pub struct EngineOptions {
     /// Steps running at once.
@@ -99,16 +101,6 @@ impl StepCtx {
         Ok(value)
     }
 
-    pub fn snapshot_key(cluster: &str, object: &ObjectRef) -> SnapshotKey {
-        SnapshotKey::new(
-            cluster,
-            &object.api_version,
-            &object.kind,
-            object.namespace.as_deref(),
-            &object.name,
-        )
-    }
-
     /// Records the live object (or its absence) as this step's snapshot of
     /// it, unless the step has one already: the state before the step first
     /// changed it, never overwritten by a resumed attempt.
@@ -120,7 +112,7 @@ impl StepCtx {
         if self.opts.dry_run {
             return Ok(());
         }
-        let key = Self::snapshot_key(cluster, object);
+        let key = SnapshotKey::of(cluster, object);
         if self
             .env
             .store
@@ -130,8 +122,7 @@ impl StepCtx {
             return Ok(());
         }
         let c = self.cluster(cluster)?;
-        let object_key = to_key(object);
-        let live = self.retry(|| c.get(&object_key)).await?;
+        let live = self.retry(|| c.get(object)).await?;
         self.env
             .store
             .put_snapshot_if_absent(self.run, &self.step, &key, live)?;
@@ -171,7 +162,7 @@ impl StepCtx {
         }
         let mut reads = tokio::task::JoinSet::new();
         for (cluster, object) in wanted {
-            let key = Self::snapshot_key(cluster, object);
+            let key = SnapshotKey::of(cluster, object);
             if self
                 .env
                 .store
@@ -182,7 +173,7 @@ impl StepCtx {
             }
             let c = self.cluster(cluster)?.clone();
             let ctx = self.clone();
-            let object_key = to_key(object);
+            let object_key = object.clone();
             reads.spawn(async move {
                 let live = ctx.retry(|| c.get(&object_key)).await?;
                 Ok::<_, ActionError>((key, live))
@@ -196,14 +187,5 @@ impl StepCtx {
         }
         taken.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(taken)
-    }
-}
-
-pub(crate) fn to_key(object: &ObjectRef) -> ObjectKey {
-    ObjectKey {
-        api_version: object.api_version.clone(),
-        kind: object.kind.clone(),
-        namespace: object.namespace.clone(),
-        name: object.name.clone(),
     }
 }

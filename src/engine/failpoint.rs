@@ -14,8 +14,10 @@
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+/// The environment variable that names a failpoint.
 pub const ENV: &str = "MIGRATE_FAILPOINT";
 
+/// Where the process is to crash.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[allow(clippy::enum_variant_names)]
 pub(crate) enum Failpoint {
@@ -82,6 +84,7 @@ fn die(at: &str) -> ! {
     std::process::abort()
 }
 
+/// Crashes here if the failpoint is before this step.
 pub(crate) fn before_step(step: &str) {
     if let Some(Failpoint::BeforeStep(id)) = configured()
         && id == step
@@ -90,6 +93,7 @@ pub(crate) fn before_step(step: &str) {
     }
 }
 
+/// Crashes here if the failpoint is after this step.
 pub(crate) fn after_step(step: &str) {
     match configured() {
         Some(Failpoint::AfterStep(id)) if id == step => die(&format!("after-step:{step}")),
@@ -100,6 +104,7 @@ pub(crate) fn after_step(step: &str) {
     }
 }
 
+/// Crashes here if the failpoint is after this action of the step.
 pub(crate) fn after_action(step: &str, index: usize) {
     if let Some(Failpoint::InsideStep(id, k)) = configured()
         && id == step

@@ -3,7 +3,8 @@
 //! Nothing is written; secret values are never read into the result (only
 //! field paths are reported).
 
-use crate::cluster::{Cluster, ClusterError, ObjectKey, clean_for_compare};
+use crate::cluster::{Cluster, ClusterError, clean_for_compare};
+use crate::object::ObjectRef;
 use crate::plan::{Action, Phase, Plan};
 use serde::Serialize;
 use serde_json::Value;
@@ -30,6 +31,7 @@ pub enum Change {
     },
 }
 
+/// How one object a step would apply differs from the live one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ObjectDiff {
@@ -84,7 +86,7 @@ pub async fn live_diff(
 }
 
 async fn object_change(cluster: &Cluster, manifest: &Value, data_filled_later: bool) -> Change {
-    let Some(key) = ObjectKey::of(manifest) else {
+    let Some(key) = ObjectRef::of(manifest) else {
         return Change::Unknown {
             reason: "the manifest has no apiVersion, kind or name".into(),
         };

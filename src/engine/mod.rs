@@ -10,22 +10,24 @@
 //!   are retried per action with capped, jittered backoff.
 
 mod action;
+mod backends;
+mod blocking_store;
+mod ca_files;
 mod checks;
 mod conditions;
+mod config_edit;
 mod context;
-mod edit;
 pub mod failpoint;
+mod installer;
 mod live_diff;
-mod local;
 mod observer;
-mod offload;
 mod probe;
 mod run;
 pub mod scheduler;
 mod secrets;
 
+pub use blocking_store::OffloadedStore;
 pub use context::{EngineOptions, Environment};
 pub use live_diff::{Change, ObjectDiff, live_diff, render_text as render_live_diff};
 pub use observer::{NullObserver, Observer, ProbeReport};
-pub use offload::OffloadedStore;
 pub use run::{ApplyMode, EngineError, RunSummary, StoredPlan, apply, rollback, rollback_steps};

@@ -19,13 +19,21 @@ pub struct ProbeReport {
 
 /// Receives progress; every method has a no-op default.
 pub trait Observer: Send + Sync {
+    /// A run begins: its title, how many steps it has and how many are done already.
     fn run_started(&self, _title: &str, _total: usize, _done: usize) {}
+    /// A step begins.
     fn step_started(&self, _step: &str, _description: &str) {}
+    /// An action of a step begins (one line of the plan's wording).
     fn action_started(&self, _step: &str, _action: &str) {}
+    /// A transient error; the action is tried again.
     fn retrying(&self, _step: &str, _attempt: u32, _error: &str) {}
+    /// Something the user should know that does not fail the step.
     fn warning(&self, _step: &str, _message: &str) {}
+    /// A probe finished, passed or not.
     fn probe(&self, _report: &ProbeReport) {}
+    /// A step ended, done (`ok`) or failed.
     fn step_finished(&self, _step: &str, _ok: bool, _elapsed: Duration) {}
+    /// The run ended.
     fn run_finished(&self) {}
 }
 

@@ -3,7 +3,7 @@
 //! (`Hello version: v2, instance: helloworld-v2-...`), and the pod's cluster
 //! is found by looking the name up in every cluster.
 
-use super::context::{ActionError, StepCtx, to_key};
+use super::context::{ActionError, StepCtx};
 use super::observer::ProbeReport;
 use crate::cluster::wait as w;
 use crate::plan::{ObjectRef, ProbeExpect};
@@ -19,6 +19,7 @@ pub(crate) enum Answer {
     Error(String),
 }
 
+/// The answers a probe Job's log records, one per line.
 pub(crate) fn parse_log(log: &str) -> Vec<Answer> {
     log.lines()
         .map(str::trim)
@@ -38,6 +39,7 @@ pub(crate) fn parse_log(log: &str) -> Vec<Answer> {
         .collect()
 }
 
+/// Runs the probe Job and checks its answers against `expect`.
 pub(crate) async fn run(
     ctx: &StepCtx,
     cluster: &str,
@@ -48,15 +50,14 @@ pub(crate) async fn run(
     timeout: Duration,
 ) -> Result<(), ActionError> {
     let c = ctx.cluster(cluster)?;
-    let key = to_key(job);
     // A Job left by an interrupted attempt would answer for the old state.
-    if ctx.retry(|| c.delete(&key)).await? {
-        c.wait_for(&key, "the old probe Job to be gone", timeout, w::absent())
+    if ctx.retry(|| c.delete(job)).await? {
+        c.wait_for(job, "the old probe Job to be gone", timeout, w::absent())
             .await?;
     }
     ctx.retry(|| c.apply(manifest, false)).await?;
     let finished = c
-        .wait_for(&key, "the probe Job to finish", timeout, w::job_finished())
+        .wait_for(job, "the probe Job to finish", timeout, w::job_finished())
         .await?;
     let namespace = job.namespace.clone().unwrap_or_default();
     let selector = format!("job-name={}", job.name);

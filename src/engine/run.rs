@@ -3,7 +3,7 @@
 use super::action::execute;
 use super::context::{ActionError, EngineOptions, Environment, StepCtx};
 use super::failpoint;
-use super::scheduler::{Limits, Node, StopFlag, walk};
+use super::scheduler::{Limits, StopFlag, Task, walk};
 use crate::plan::{Action, Phase, Plan, PlanHeader, Step};
 use crate::state::{
     EventKind, NewEvent, NewRun, Outcome, RunId, RunInfo, RunKind, StateError, StepStatus,
@@ -27,6 +27,7 @@ pub struct StoredPlan {
 }
 
 impl StoredPlan {
+    /// The plan and the kubeconfigs it runs with, as the store keeps them.
     pub fn new(plan: &Plan, kubeconfigs: BTreeMap<String, PathBuf>) -> StoredPlan {
         StoredPlan {
             header: plan.header.clone(),
@@ -36,12 +37,14 @@ impl StoredPlan {
         }
     }
 
+    /// The stored plan of `run`.
     pub fn load(store: &dyn crate::state::Store, run: RunId) -> Result<StoredPlan, EngineError> {
         let value = store.plan(run)?;
         serde_json::from_value(value).map_err(|e| EngineError::BadStoredPlan(e.to_string()))
     }
 }
 
+/// Whether `apply` starts a new run or continues the current one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ApplyMode {
     /// A new run; refused while an unfinished one exists.
@@ -50,17 +53,18 @@ pub enum ApplyMode {
     Resume { replan: bool },
 }
 
+/// Why a run could not start or go on; the state store's errors pass through.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     #[error(
-        "run {} is unfinished ({}, started {}): continue it with `migrate apply -f SPEC --resume`, or undo it with `migrate rollback --to phase0`",
+        "run {} is unfinished ({}, started {}): resume it, or roll it back, before starting another",
         .run.id, .run.outcome, .run.started
     )]
     UnfinishedRun { run: Box<RunInfo> },
     #[error("there is no run to {0} in this state directory")]
     NoRun(&'static str),
     #[error(
-        "the spec changed since run {run} started ({changes}); `--replan` continues with the new plan (done steps stay done)"
+        "the spec changed since run {run} started ({changes}); resuming needs a replan (done steps stay done)"
     )]
     SpecChanged { run: RunId, changes: String },
     #[error("the run's stored plan cannot be read: {0}")]
@@ -164,9 +168,9 @@ pub async fn apply(
         plan.steps.len(),
         plan.steps.len() - todo.len(),
     );
-    let nodes: Vec<Node> = todo
+    let nodes: Vec<Task> = todo
         .iter()
-        .map(|s| Node {
+        .map(|s| Task {
             id: s.id.clone(),
             needs: s.needs.clone(),
             clusters: s.clusters.clone(),
@@ -209,9 +213,9 @@ pub async fn rollback(
     let selected = rollback_steps(&plan, &states, to);
     let ids: HashSet<&str> = selected.iter().map(|s| s.id.as_str()).collect();
     // Reverse edges: a step waits for every selected step that needed it.
-    let nodes: Vec<Node> = selected
+    let nodes: Vec<Task> = selected
         .iter()
-        .map(|s| Node {
+        .map(|s| Task {
             id: s.id.clone(),
             needs: plan
                 .steps
@@ -275,7 +279,7 @@ async fn drive(
     opts: &EngineOptions,
     run: RunId,
     plan: &Plan,
-    nodes: Vec<Node>,
+    nodes: Vec<Task>,
     steps: Vec<Step>,
     direction: Direction,
     stop: &StopFlag,

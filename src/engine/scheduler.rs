@@ -12,9 +12,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::task::JoinSet;
 
-/// One node of the walk.
+/// One task of the walk: a node of the DAG.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Node {
+pub struct Task {
     pub id: String,
     /// Ids of nodes that must succeed first. Ids not in the walk are taken as
     /// already satisfied (done in an earlier run).
@@ -23,6 +23,7 @@ pub struct Node {
     pub clusters: Vec<String>,
 }
 
+/// How many tasks run at once, in all and against one cluster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     pub parallelism: usize,
@@ -43,9 +44,11 @@ impl Default for Limits {
 pub struct StopFlag(Arc<AtomicBool>);
 
 impl StopFlag {
+    /// Asks the walk to stop starting tasks.
     pub fn stop(&self) {
         self.0.store(true, Ordering::SeqCst);
     }
+    /// A stop was asked for.
     pub fn is_stopped(&self) -> bool {
         self.0.load(Ordering::SeqCst)
     }
@@ -53,7 +56,7 @@ impl StopFlag {
 
 /// How the walk ended.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Outcome<E> {
+pub struct WalkResult<E> {
     /// Nodes that succeeded, in completion order.
     pub succeeded: Vec<String>,
     /// Nodes that failed, with their error.
@@ -64,7 +67,8 @@ pub struct Outcome<E> {
     pub stopped: bool,
 }
 
-impl<E> Outcome<E> {
+impl<E> WalkResult<E> {
+    /// Every task succeeded and nothing stopped the walk.
     pub fn is_success(&self) -> bool {
         self.failed.is_empty() && self.not_started.is_empty() && !self.stopped
     }
@@ -74,12 +78,12 @@ impl<E> Outcome<E> {
 /// calling `work(index)` for each. `work` must not panic; a panicking task
 /// is reported as a failure with `on_panic`'s error.
 pub async fn walk<E, F, Fut>(
-    nodes: &[Node],
+    nodes: &[Task],
     limits: Limits,
     stop: &StopFlag,
     work: F,
     on_panic: impl Fn(&str) -> E,
-) -> Outcome<E>
+) -> WalkResult<E>
 where
     E: Send + 'static,
     F: Fn(usize) -> Fut,
@@ -110,7 +114,7 @@ where
     let mut busy: BTreeMap<&str, usize> = BTreeMap::new();
     let mut running = JoinSet::new();
     let mut task_node: HashMap<tokio::task::Id, usize> = HashMap::new();
-    let mut outcome = Outcome {
+    let mut outcome = WalkResult {
         succeeded: Vec::new(),
         failed: Vec::new(),
         not_started: Vec::new(),
@@ -201,8 +205,8 @@ mod tests {
     use std::sync::atomic::AtomicUsize;
     use tokio::sync::Notify;
 
-    fn node(id: &str, needs: &[&str], clusters: &[&str]) -> Node {
-        Node {
+    fn node(id: &str, needs: &[&str], clusters: &[&str]) -> Task {
+        Task {
             id: id.into(),
             needs: needs.iter().map(|s| s.to_string()).collect(),
             clusters: clusters.iter().map(|s| s.to_string()).collect(),
@@ -211,10 +215,10 @@ mod tests {
 
     /// Records start/finish events; every node yields once so others can interleave.
     async fn run(
-        nodes: Vec<Node>,
+        nodes: Vec<Task>,
         limits: Limits,
         fail: Option<&'static str>,
-    ) -> (Outcome<String>, Vec<String>, usize) {
+    ) -> (WalkResult<String>, Vec<String>, usize) {
         let log = Arc::new(Mutex::new(Vec::new()));
         let live = Arc::new(AtomicUsize::new(0));
         let peak = Arc::new(AtomicUsize::new(0));
@@ -271,7 +275,7 @@ mod tests {
 
     #[tokio::test]
     async fn independent_nodes_run_together_within_limits() {
-        let nodes: Vec<Node> = (0..6)
+        let nodes: Vec<Task> = (0..6)
             .map(|i| {
                 node(
                     &format!("n{i}"),
@@ -390,7 +394,7 @@ mod tests {
             |id| format!("{id} panicked"),
         )
         .await;
-        let outcome: Outcome<String> = outcome;
+        let outcome: WalkResult<String> = outcome;
         assert_eq!(
             outcome.failed,
             vec![("a".to_string(), "a panicked".to_string())]

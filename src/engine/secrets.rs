@@ -2,7 +2,7 @@
 //! certDir, remote kubeconfigs built from a token Secret) and run-time
 //! values (a LoadBalancer address). Values are never logged.
 
-use super::context::{ActionError, StepCtx, to_key};
+use super::context::{ActionError, StepCtx};
 use crate::plan::{RemoteKubeconfig, RuntimeValue, SecretSource, Substitution};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -59,13 +59,15 @@ async fn remote_kubeconfig(
     remote: &RemoteKubeconfig,
 ) -> Result<String, ActionError> {
     let c = ctx.cluster(&remote.cluster)?;
-    let key = to_key(&remote.token_secret);
-    let secret = ctx.retry(|| c.get(&key)).await?.ok_or_else(|| {
-        ActionError::Failed(format!(
-            "{} not found in {}",
-            remote.token_secret, remote.cluster
-        ))
-    })?;
+    let secret = ctx
+        .retry(|| c.get(&remote.token_secret))
+        .await?
+        .ok_or_else(|| {
+            ActionError::Failed(format!(
+                "{} not found in {}",
+                remote.token_secret, remote.cluster
+            ))
+        })?;
     let field = |k: &str| -> Result<String, ActionError> {
         secret
             .get("data")
@@ -116,8 +118,7 @@ pub(crate) async fn substitute(
         let value = match &s.value {
             RuntimeValue::LoadBalancerAddress { cluster, service } => {
                 let c = ctx.cluster(cluster)?;
-                let key = to_key(service);
-                let svc = ctx.retry(|| c.get(&key)).await?.ok_or_else(|| {
+                let svc = ctx.retry(|| c.get(service)).await?.ok_or_else(|| {
                     ActionError::Failed(format!("{service} not found in {cluster}"))
                 })?;
                 let ingress = svc.pointer("/status/loadBalancer/ingress/0");

@@ -7,6 +7,7 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 
+/// Why steps do not form a plan: duplicates, unknown needs, cycles.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlanError {
     #[error("step `{id}` is defined more than once")]

@@ -86,14 +86,14 @@
 mod action;
 mod dag;
 mod fingerprint;
-mod object;
 mod phase;
 mod step;
+mod wording;
 
+pub use crate::object::ObjectRef;
 pub use action::*;
 pub use dag::{PlanError, longest_chain, order};
 pub use fingerprint::CanonicalHasher;
-pub use object::ObjectRef;
 pub use phase::{Phase, UnknownPhase};
 pub use step::{Risk, Step};
 
@@ -125,6 +125,7 @@ pub struct PlanHeader {
     pub clusters: Vec<ClusterInfo>,
 }
 
+/// The longest chains of the DAG, by steps and by estimated duration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CriticalPath {
@@ -149,6 +150,7 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Orders `steps` (checking they form a DAG), computes the critical path and fingerprints the plan.
     pub fn new(header: PlanHeader, steps: Vec<Step>) -> Result<Plan, PlanError> {
         let steps = order(steps)?;
         let (by_count, _) = longest_chain(&steps, |_| 1);
@@ -172,6 +174,7 @@ impl Plan {
         fingerprint(&self.header, &self.steps) == self.fingerprint
     }
 
+    /// The step with this id.
     pub fn step(&self, id: &str) -> Option<&Step> {
         self.steps.iter().find(|s| s.id == id)
     }
@@ -251,6 +254,7 @@ pub struct Summary {
     pub risky_steps: Vec<RiskyStep>,
 }
 
+/// A step that carries risks, for the summary.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RiskyStep {
     pub id: String,
@@ -258,6 +262,7 @@ pub struct RiskyStep {
 }
 
 impl Summary {
+    /// The summary of these steps.
     pub fn of(steps: &[&Step]) -> Summary {
         let mut steps_per_phase = BTreeMap::new();
         let mut actions_per_cluster: BTreeMap<String, usize> = BTreeMap::new();
@@ -289,6 +294,7 @@ impl Summary {
     }
 }
 
+/// The plan as `migrate plan -o json` writes it (the schema in the module docs).
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PlanDocument<'a> {

@@ -19,6 +19,7 @@ pub enum Phase {
 }
 
 impl Phase {
+    /// Every phase, in run order.
     pub const ALL: [Phase; 7] = [
         Phase::Preflight,
         Phase::Install,
@@ -29,10 +30,12 @@ impl Phase {
         Phase::Failover,
     ];
 
+    /// The phase's number, 0 to 6.
     pub fn number(self) -> u8 {
         self as u8
     }
 
+    /// The phase's name: `preflight`, `install`, ...
     pub fn name(self) -> &'static str {
         match self {
             Phase::Preflight => "preflight",
@@ -45,6 +48,7 @@ impl Phase {
         }
     }
 
+    /// The phase of that number.
     pub fn from_number(n: u8) -> Option<Phase> {
         Phase::ALL.get(usize::from(n)).copied()
     }
@@ -57,6 +61,7 @@ impl fmt::Display for Phase {
     }
 }
 
+/// A phase given on the command line that names none.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
     "unknown phase `{given}`: expected 0-6, phase0-phase6 or one of preflight, install, trust, discovery, routing, observability, failover"

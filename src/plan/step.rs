@@ -23,6 +23,7 @@ pub enum Risk {
 }
 
 impl Risk {
+    /// The risk's name in the plan: `workload-restart`, ...
     pub fn name(self) -> &'static str {
         match self {
             Risk::SourceReconfigure => "source-reconfigure",
@@ -64,6 +65,7 @@ pub struct Step {
 }
 
 impl Step {
+    /// A step of `phase` with no actions yet.
     pub fn new(phase: Phase, id: impl Into<String>, description: impl Into<String>) -> Step {
         Step {
             id: id.into(),
@@ -84,6 +86,7 @@ impl Step {
         self
     }
 
+    /// Adds steps that must be done first.
     pub fn needs_all<I: IntoIterator<Item = S>, S: Into<String>>(&mut self, ids: I) -> &mut Self {
         for id in ids {
             self.need(id);
@@ -91,6 +94,7 @@ impl Step {
         self
     }
 
+    /// Marks the step with a risk (once).
     pub fn risk(&mut self, risk: Risk) -> &mut Self {
         if !self.risks.contains(&risk) {
             self.risks.push(risk);
@@ -98,16 +102,19 @@ impl Step {
         self
     }
 
+    /// Appends a forward action.
     pub fn forward(&mut self, action: Action) -> &mut Self {
         self.forward.push(action);
         self
     }
 
+    /// Appends an action that runs after the forward ones, whatever happened.
     pub fn finally(&mut self, action: Action) -> &mut Self {
         self.finally.push(action);
         self
     }
 
+    /// Appends a rollback action.
     pub fn rollback(&mut self, action: Action) -> &mut Self {
         self.rollback.push(action);
         self

@@ -2,9 +2,10 @@
 
 use std::path::PathBuf;
 
-use super::lock::Holder;
+use super::holder::Holder;
 use super::model::{Outcome, RunId, StepStatus};
 
+/// The one error type of the state store.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
     #[error("state directory {}: cannot {op} {}: {source}", dir.display(), path.display())]
@@ -16,7 +17,7 @@ pub enum StateError {
         source: std::io::Error,
     },
 
-    #[error("state directory {}: it exists but is not a directory; pass another --state-dir", dir.display())]
+    #[error("state directory {}: it exists but is not a directory", dir.display())]
     NotADirectory { dir: PathBuf },
 
     #[error(
@@ -27,22 +28,20 @@ pub enum StateError {
     InsecurePermissions { dir: PathBuf, mode: u32 },
 
     #[error(
-        "state directory {}: owned by uid {owner}, but this process runs as uid {uid}; run migrate as the owner or \
-         pass another --state-dir",
+        "state directory {}: owned by uid {owner}, but this process runs as uid {uid}; only its owner may use it",
         dir.display()
     )]
     NotOwner { dir: PathBuf, owner: u32, uid: u32 },
 
     #[error(
-        "{} is not a migrate state directory (it holds {found} and no migrate-state.json); pass an empty or new \
-         --state-dir",
+        "{} is not a migrate state directory (it holds {found} and no migrate-state.json); a state directory must \
+         be new or empty when first used",
         dir.display()
     )]
     NotAStateDir { dir: PathBuf, found: String },
 
     #[error(
-        "state directory {}: written by a newer migrate (schema {found}, this one reads up to {supported}); upgrade \
-         migrate, or pass another --state-dir",
+        "state directory {}: written by a newer migrate (schema {found}, this one reads up to {supported})",
         dir.display()
     )]
     NewerSchema {
@@ -52,8 +51,7 @@ pub enum StateError {
     },
 
     #[error(
-        "state directory {}: schema {found} is unknown to this migrate (it reads schema {supported}); use the migrate \
-         version that wrote it, or pass another --state-dir",
+        "state directory {}: schema {found} is unknown to this migrate (it reads schema {supported})",
         dir.display()
     )]
     UnknownSchema {
@@ -63,8 +61,8 @@ pub enum StateError {
     },
 
     #[error(
-        "state directory {} is damaged: {detail}; move it aside (its snapshots may still be needed for rollback) and \
-         restore it from a backup, or start over with a new --state-dir",
+        "state directory {} is damaged: {detail}; its snapshots may still be needed for \
+         rollback, so keep it until they are not",
         dir.display()
     )]
     Damaged { dir: PathBuf, detail: String },
@@ -84,9 +82,9 @@ pub enum StateError {
     },
 
     #[error(
-        "state directory {}: the lock record names pid {} on host {} (`{}`) since {}, holder id {}, and {reason}; if that \
-         process is gone, run `migrate unlock --force {}`",
-        dir.display(), holder.pid, holder.host, holder.command, holder.since, holder.id, holder.id
+        "state directory {}: the lock record names pid {} on host {} (`{}`) since {}, holder id {}, and {reason}; only \
+         removing the lock by force with that holder id frees it",
+        dir.display(), holder.pid, holder.host, holder.command, holder.since, holder.id
     )]
     StaleLock {
         dir: PathBuf,
@@ -141,7 +139,7 @@ fn describe_lock(holder: Option<&Holder>) -> String {
     match holder {
         Some(h) => format!(
             "in use by pid {} on host {} (`{}`) since {}, holder id {}; wait for it to finish, or stop it \
-             (its checkpoint lets `migrate apply --resume` continue)",
+             (its checkpoint lets its run be resumed)",
             h.pid, h.host, h.command, h.since, h.id
         ),
         None => "in use by another process, which has not (yet) written its lock record; wait for it to finish"

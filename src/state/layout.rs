@@ -13,9 +13,11 @@ use super::error::StateError;
 use super::lock::sync_dir;
 use super::model::Timestamp;
 
+/// The file that makes a directory a state directory: format, schema, store id.
 pub const MARKER: &str = "migrate-state.json";
 const MARKER_TMP: &str = "migrate-state.json.tmp";
 const FORMAT: &str = "migrate-state";
+/// sled's database directory.
 pub const DB_DIR: &str = "db";
 
 /// Entries a directory may hold before its marker is written (an initialisation that was cut short).
@@ -31,6 +33,7 @@ const INIT_ENTRIES: [&str; 7] = [
 const HIGH_WATER: &str = "high-water.json";
 const HIGH_WATER_TMP: &str = "high-water.json.tmp";
 
+/// The contents of the marker file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Marker {
     pub format: String,
@@ -144,6 +147,7 @@ pub fn read_marker(dir: &Path) -> Result<Option<Marker>, StateError> {
     Ok(Some(marker))
 }
 
+/// Refuses a schema other than the one this build reads.
 pub fn check_schema(dir: &Path, found: u32) -> Result<(), StateError> {
     if found > SCHEMA_VERSION {
         Err(StateError::NewerSchema {
@@ -162,6 +166,7 @@ pub fn check_schema(dir: &Path, found: u32) -> Result<(), StateError> {
     }
 }
 
+/// The marker of a new state directory whose database has this store id.
 pub fn new_marker(store_id: String) -> Marker {
     Marker {
         format: FORMAT.to_string(),
@@ -188,6 +193,7 @@ pub struct HighWater {
     pub events: u64,
 }
 
+/// The high-water mark; `None` before the first one is written.
 pub fn read_high_water(dir: &Path) -> Result<Option<HighWater>, StateError> {
     let path = dir.join(HIGH_WATER);
     match fs::read(&path) {

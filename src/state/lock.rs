@@ -1,7 +1,6 @@
 //! One writer per state directory: an OS lock (flock on `lock`, released by the kernel when the holder dies)
 //! plus a `lock.json` holder record that lets a second opener name the holder.
 
-use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::hash::{BuildHasher, Hasher};
 use std::io::{self, Write};
@@ -9,49 +8,16 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use fs2::FileExt;
-use serde::{Deserialize, Serialize};
+
 use sha2::{Digest, Sha256};
 
 use super::error::StateError;
+use super::holder::{Holder, LockNotice};
 use super::model::Timestamp;
 
 const LOCK_FILE: &str = "lock";
 const HOLDER_FILE: &str = "lock.json";
 const HOLDER_TMP: &str = "lock.json.tmp";
-
-/// Who holds (or held) a state directory.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Holder {
-    /// Names this holding for `migrate unlock --force ID`.
-    pub id: String,
-    pub pid: u32,
-    pub host: String,
-    pub command: String,
-    pub since: Timestamp,
-}
-
-/// What `open` tells the user when it takes over from a holder that is gone.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LockNotice {
-    PreviousHolderGone(Holder),
-    UnreadableHolderRecord(String),
-}
-
-impl fmt::Display for LockNotice {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            LockNotice::PreviousHolderGone(h) => write!(
-                f,
-                "previous holder pid {} on host {} (`{}`) since {} is gone; taking over",
-                h.pid, h.host, h.command, h.since
-            ),
-            LockNotice::UnreadableHolderRecord(why) => write!(
-                f,
-                "the previous holder left an unreadable lock record ({why}) and no longer holds the lock; taking over"
-            ),
-        }
-    }
-}
 
 /// Held while a store is open. Dropping it removes the holder record, then releases the OS lock.
 pub struct DirLock {
@@ -156,6 +122,7 @@ fn write_record(dir: &Path, holder: &Holder) -> Result<(), StateError> {
     sync_dir(dir)
 }
 
+/// fsyncs the directory itself, so a rename into it is durable.
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), StateError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
@@ -275,6 +242,7 @@ pub(crate) fn pid_alive(pid: u32) -> bool {
     rc == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
+/// This machine's host name, for the lock record.
 pub(crate) fn hostname() -> String {
     let mut buf = [0u8; 256];
     // SAFETY: the buffer is valid for its length; gethostname NUL-terminates within it on success.

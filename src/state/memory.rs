@@ -1,4 +1,4 @@
-//! `Store` in memory, with the same rules as the sled store (both apply `logic`); for tests and for measuring
+//! `Store` in memory, with the same rules as the sled store (both apply `rules`); for tests and for measuring
 //! what durability costs.
 
 use std::collections::BTreeMap;
@@ -8,12 +8,13 @@ use serde_json::Value;
 
 use super::Store;
 use super::error::StateError;
-use super::logic;
 use super::model::{
     Event, NewEvent, NewRun, Outcome, RunId, RunInfo, Snapshot, SnapshotFilter, SnapshotKey,
     StepState, StepStatus, Timestamp,
 };
+use super::rules;
 
+/// A `Store` in memory, with the rules of the sled store.
 #[derive(Default)]
 pub struct MemoryStore {
     inner: Mutex<Inner>,
@@ -34,6 +35,7 @@ struct RunData {
 }
 
 impl MemoryStore {
+    /// An empty store.
     pub fn new() -> Self {
         Self::default()
     }
@@ -62,7 +64,7 @@ impl Inner {
 
 impl RunData {
     fn journal(&mut self, event: NewEvent, now: Timestamp) -> u64 {
-        let e = logic::next_event(&mut self.info, event, now);
+        let e = rules::next_event(&mut self.info, event, now);
         let seq = e.seq;
         self.events.push(e);
         seq
@@ -71,13 +73,13 @@ impl RunData {
 
 impl Store for MemoryStore {
     fn begin_run(&self, new: NewRun) -> Result<RunInfo, StateError> {
-        logic::validate_new_run(&new)?;
+        rules::validate_new_run(&new)?;
         let mut inner = self.lock();
-        logic::check_can_begin(inner.latest())?;
+        rules::check_can_begin(inner.latest())?;
         let id = RunId(inner.latest().map_or(1, |r| r.id.0 + 1));
         let now = Timestamp::now();
         let mut data = RunData {
-            info: logic::new_run_info(id, &new, now),
+            info: rules::new_run_info(id, &new, now),
             plan: new.plan.clone(),
             steps: new
                 .steps
@@ -87,14 +89,14 @@ impl Store for MemoryStore {
             snapshots: BTreeMap::new(),
             events: Vec::new(),
         };
-        data.journal(logic::run_started_event(&new), now);
+        data.journal(rules::run_started_event(&new), now);
         let info = data.info.clone();
         inner.runs.insert(id, data);
         Ok(info)
     }
 
     fn current_run(&self) -> Result<Option<RunInfo>, StateError> {
-        Ok(logic::current(self.lock().latest().cloned()))
+        Ok(rules::current(self.lock().latest().cloned()))
     }
 
     fn latest_run(&self) -> Result<Option<RunInfo>, StateError> {
@@ -120,7 +122,7 @@ impl Store for MemoryStore {
             .map(|r| r.id)
             .ok_or(StateError::UnknownRun { run })?;
         let data = inner.get_mut(run)?;
-        let (info, event) = logic::resume(&data.info, latest)?;
+        let (info, event) = rules::resume(&data.info, latest)?;
         data.info = info;
         data.journal(event, Timestamp::now());
         Ok(data.info.clone())
@@ -130,7 +132,7 @@ impl Store for MemoryStore {
         let mut inner = self.lock();
         let data = inner.get_mut(run)?;
         let now = Timestamp::now();
-        let (info, event) = logic::finish(&data.info, outcome, now)?;
+        let (info, event) = rules::finish(&data.info, outcome, now)?;
         data.info = info;
         data.journal(event, now);
         Ok(data.info.clone())
@@ -170,7 +172,7 @@ impl Store for MemoryStore {
                 step: step.to_string(),
             })?;
         let now = Timestamp::now();
-        let (new, event) = logic::step_transition(&data.info, step, old, status, error, now)?;
+        let (new, event) = rules::step_transition(&data.info, step, old, status, error, now)?;
         data.steps.insert(step.to_string(), new.clone());
         data.journal(event, now);
         Ok(new)
@@ -199,10 +201,10 @@ impl Store for MemoryStore {
         key: &SnapshotKey,
         object: Option<Value>,
     ) -> Result<bool, StateError> {
-        logic::validate_key(key)?;
+        rules::validate_key(key)?;
         let mut inner = self.lock();
         let data = inner.get_mut(run)?;
-        logic::require_running(&data.info)?;
+        rules::require_running(&data.info)?;
         if !data.steps.contains_key(step) {
             return Err(StateError::UnknownStep {
                 run,
@@ -214,7 +216,7 @@ impl Store for MemoryStore {
             return Ok(false);
         }
         let now = Timestamp::now();
-        let event = logic::snapshot_event(step, key, object.is_some());
+        let event = rules::snapshot_event(step, key, object.is_some());
         data.snapshots.insert(
             id,
             Snapshot {
@@ -245,13 +247,13 @@ impl Store for MemoryStore {
     fn drop_snapshots(&self, run: RunId, step: &str) -> Result<usize, StateError> {
         let mut inner = self.lock();
         let data = inner.get_mut(run)?;
-        logic::require_running(&data.info)?;
+        rules::require_running(&data.info)?;
         let before = data.snapshots.len();
         data.snapshots.retain(|(s, _), _| s != step);
         let dropped = before - data.snapshots.len();
         if dropped > 0 {
             data.journal(
-                logic::snapshots_dropped_event(step, dropped),
+                rules::snapshots_dropped_event(step, dropped),
                 Timestamp::now(),
             );
         }
@@ -266,7 +268,7 @@ impl Store for MemoryStore {
         steps: &[String],
     ) -> Result<RunInfo, StateError> {
         let mut inner = self.lock();
-        logic::check_can_replace_plan(inner.latest().map(|r| r.id), run)?;
+        rules::check_can_replace_plan(inner.latest().map(|r| r.id), run)?;
         let data = inner.get_mut(run)?;
         let mut added = 0;
         for s in steps {
@@ -278,7 +280,7 @@ impl Store for MemoryStore {
         data.plan = plan;
         data.info.fingerprint = fingerprint.to_string();
         data.journal(
-            logic::plan_replaced_event(fingerprint, added),
+            rules::plan_replaced_event(fingerprint, added),
             Timestamp::now(),
         );
         Ok(data.info.clone())

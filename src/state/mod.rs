@@ -37,13 +37,14 @@
 //! `redact_object` serves any other export.
 
 mod error;
+mod holder;
 mod layout;
 mod lock;
-mod logic;
 mod memory;
 pub mod mirror;
 mod model;
 mod redact;
+mod rules;
 mod sled_store;
 
 #[cfg(test)]
@@ -54,7 +55,8 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 pub use error::StateError;
-pub use lock::{Holder, LockNotice, force_unlock, read_holder};
+pub use holder::{Holder, LockNotice};
+pub use lock::{force_unlock, read_holder};
 pub use memory::MemoryStore;
 pub use model::{
     Event, EventKind, NewEvent, NewRun, Outcome, RunId, RunInfo, RunKind, Snapshot, SnapshotFilter,
@@ -79,6 +81,7 @@ pub trait Store: Send + Sync {
     /// The latest run, whatever its outcome.
     fn latest_run(&self) -> Result<Option<RunInfo>, StateError>;
 
+    /// The run with this id.
     fn run(&self, run: RunId) -> Result<RunInfo, StateError>;
 
     /// Every run, oldest first.
@@ -93,8 +96,10 @@ pub trait Store: Send + Sync {
     /// Records how a `Running` run ended (any outcome but `Running`); journals `run-finished`.
     fn finish_run(&self, run: RunId, outcome: Outcome) -> Result<RunInfo, StateError>;
 
+    /// Every step of the run, by id.
     fn step_states(&self, run: RunId) -> Result<BTreeMap<String, StepState>, StateError>;
 
+    /// One step of the run.
     fn step_state(&self, run: RunId, step: &str) -> Result<StepState, StateError>;
 
     /// Moves a step to `status` (see `transition_allowed`) and journals it, atomically. Entering `Running` or
@@ -190,4 +195,4 @@ pub trait Store: Send + Sync {
     fn snapshots(&self, run: RunId, filter: &SnapshotFilter) -> Result<Vec<Snapshot>, StateError>;
 }
 
-pub use logic::transition_allowed;
+pub use rules::transition_allowed;

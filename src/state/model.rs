@@ -8,6 +8,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::redact::redact_object;
+use crate::object::ObjectRef;
 
 /// A run's number: 1 for the first run in a state directory, then counting up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -25,6 +26,7 @@ impl fmt::Display for RunId {
 pub struct Timestamp(pub OffsetDateTime);
 
 impl Timestamp {
+    /// The current time.
     pub fn now() -> Self {
         Timestamp(OffsetDateTime::now_utc())
     }
@@ -125,6 +127,7 @@ pub struct RunInfo {
     pub last_event_seq: u64,
 }
 
+/// Where a step is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum StepStatus {
@@ -164,6 +167,7 @@ pub struct StepState {
 }
 
 impl StepState {
+    /// A step not started.
     pub fn pending() -> Self {
         StepState {
             status: StepStatus::Pending,
@@ -175,19 +179,32 @@ impl StepState {
     }
 }
 
-/// Which live object a snapshot is of.
+/// Which live object a snapshot is of: the object's address in a cluster.
+///
+/// Ordered by cluster, then object. Stored flat, as
+/// `{ "cluster", "apiVersion", "kind", "namespace": null|ns, "name" }`
+/// (see `StoredKey`): state directories hold that shape.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(from = "StoredKey", into = "StoredKey")]
 pub struct SnapshotKey {
+    /// The cluster's name in the plan.
     pub cluster: String,
-    pub api_version: String,
-    pub kind: String,
-    /// `None` for cluster-scoped objects.
-    pub namespace: Option<String>,
-    pub name: String,
+    /// The object in that cluster.
+    pub object: ObjectRef,
 }
 
 impl SnapshotKey {
+    /// The key of `object` in `cluster`. An empty namespace is no namespace.
+    pub fn of(cluster: &str, object: &ObjectRef) -> Self {
+        let mut object = object.clone();
+        object.namespace = object.namespace.filter(|n| !n.is_empty());
+        SnapshotKey {
+            cluster: cluster.to_string(),
+            object,
+        }
+    }
+
+    /// The key from its parts. An empty namespace is no namespace.
     pub fn new(
         cluster: &str,
         api_version: &str,
@@ -195,29 +212,64 @@ impl SnapshotKey {
         namespace: Option<&str>,
         name: &str,
     ) -> Self {
-        SnapshotKey {
-            cluster: cluster.to_string(),
-            api_version: api_version.to_string(),
-            kind: kind.to_string(),
-            namespace: namespace.filter(|n| !n.is_empty()).map(str::to_string),
-            name: name.to_string(),
-        }
+        Self::of(cluster, &ObjectRef::new(api_version, kind, namespace, name))
     }
 }
 
 impl fmt::Display for SnapshotKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.namespace {
+        let o = &self.object;
+        match &o.namespace {
             Some(ns) => write!(
                 f,
                 "{}: {} {} {}/{}",
-                self.cluster, self.api_version, self.kind, ns, self.name
+                self.cluster, o.api_version, o.kind, ns, o.name
             ),
             None => write!(
                 f,
                 "{}: {} {} {}",
-                self.cluster, self.api_version, self.kind, self.name
+                self.cluster, o.api_version, o.kind, o.name
             ),
+        }
+    }
+}
+
+/// The serialised shape of a [`SnapshotKey`], kept as state directories
+/// store it (the namespace written as `null` when absent, unlike the plan's
+/// `Object`).
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StoredKey {
+    cluster: String,
+    api_version: String,
+    kind: String,
+    namespace: Option<String>,
+    name: String,
+}
+
+impl From<StoredKey> for SnapshotKey {
+    fn from(k: StoredKey) -> Self {
+        // Not through `of`: a stored key reads back exactly as written.
+        SnapshotKey {
+            cluster: k.cluster,
+            object: ObjectRef {
+                api_version: k.api_version,
+                kind: k.kind,
+                namespace: k.namespace,
+                name: k.name,
+            },
+        }
+    }
+}
+
+impl From<SnapshotKey> for StoredKey {
+    fn from(k: SnapshotKey) -> Self {
+        StoredKey {
+            cluster: k.cluster,
+            api_version: k.object.api_version,
+            kind: k.object.kind,
+            namespace: k.object.namespace,
+            name: k.object.name,
         }
     }
 }
@@ -265,6 +317,7 @@ pub struct SnapshotFilter {
     pub step: Option<String>,
 }
 
+/// What an event records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum EventKind {
@@ -291,6 +344,7 @@ pub struct NewEvent {
 }
 
 impl NewEvent {
+    /// An event of `kind`, about `step` when it is about one.
     pub fn new(kind: EventKind, step: Option<&str>, message: impl Into<String>) -> Self {
         NewEvent {
             step: step.map(str::to_string),
@@ -300,6 +354,7 @@ impl NewEvent {
         }
     }
 
+    /// The event with structured details.
     pub fn with_details(mut self, details: Value) -> Self {
         self.details = Some(details);
         self
@@ -329,5 +384,37 @@ impl fmt::Debug for Event {
             .field("message", &self.message)
             .field("details", &self.details.as_ref().map(redact_object))
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshot_key_keeps_its_stored_shape() {
+        let cluster_scoped = SnapshotKey::new("c1", "v1", "Namespace", Some(""), "istio-system");
+        let text = serde_json::to_string(&cluster_scoped).unwrap();
+        assert_eq!(
+            text,
+            r#"{"cluster":"c1","apiVersion":"v1","kind":"Namespace","namespace":null,"name":"istio-system"}"#
+        );
+        assert_eq!(
+            serde_json::from_str::<SnapshotKey>(&text).unwrap(),
+            cluster_scoped
+        );
+        let secret = SnapshotKey::of("c1", &ObjectRef::secret("istio-system", "cacerts"));
+        assert_eq!(
+            serde_json::to_string(&secret).unwrap(),
+            r#"{"cluster":"c1","apiVersion":"v1","kind":"Secret","namespace":"istio-system","name":"cacerts"}"#
+        );
+        assert_eq!(secret.to_string(), "c1: v1 Secret istio-system/cacerts");
+    }
+
+    #[test]
+    fn snapshot_keys_order_by_cluster_then_object() {
+        let a = SnapshotKey::new("a", "v1", "Secret", Some("z"), "z");
+        let b = SnapshotKey::new("b", "apps/v1", "Deployment", Some("a"), "a");
+        assert!(a < b);
     }
 }

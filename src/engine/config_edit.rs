@@ -2,11 +2,12 @@
 //! (the Prometheus configuration, the `istio` mesh config), leaving the rest
 //! of the document as it was.
 
-use super::context::{ActionError, StepCtx, to_key};
+use super::context::{ActionError, StepCtx};
 use super::secrets;
 use crate::plan::{ConfigEdit, ObjectRef, Substitution};
 use serde_json::{Value, json};
 
+/// Applies `edits` to the YAML under `key` of the ConfigMap, with substitutions filled in.
 pub(crate) async fn run(
     ctx: &StepCtx,
     cluster: &str,
@@ -16,8 +17,7 @@ pub(crate) async fn run(
     substitutions: &[Substitution],
 ) -> Result<(), ActionError> {
     let c = ctx.cluster(cluster)?;
-    let object_key = to_key(object);
-    let live = ctx.retry(|| c.get(&object_key)).await?.ok_or_else(|| {
+    let live = ctx.retry(|| c.get(object)).await?.ok_or_else(|| {
         ActionError::Failed(format!(
             "{object} not found in {cluster}: it must exist before migrate can edit {key}"
         ))
@@ -50,7 +50,7 @@ pub(crate) async fn run(
         return Ok(());
     }
     let patch = json!({"data": {key: out}});
-    ctx.retry(|| c.merge_patch(&object_key, &patch)).await?;
+    ctx.retry(|| c.merge_patch(object, &patch)).await?;
     Ok(())
 }
 

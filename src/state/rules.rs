@@ -26,6 +26,7 @@ pub fn transition_allowed(from: StepStatus, to: StepStatus) -> bool {
     )
 }
 
+/// Refuses a run without a fingerprint, with an empty step id, or with a step twice.
 pub fn validate_new_run(new: &NewRun) -> Result<(), StateError> {
     if new.fingerprint.is_empty() {
         return Err(StateError::InvalidInput(
@@ -46,12 +47,13 @@ pub fn validate_new_run(new: &NewRun) -> Result<(), StateError> {
     Ok(())
 }
 
+/// Refuses a snapshot key with an empty part.
 pub fn validate_key(key: &SnapshotKey) -> Result<(), StateError> {
     for (field, v) in [
         ("cluster", &key.cluster),
-        ("apiVersion", &key.api_version),
-        ("kind", &key.kind),
-        ("name", &key.name),
+        ("apiVersion", &key.object.api_version),
+        ("kind", &key.object.kind),
+        ("name", &key.object.name),
     ] {
         if v.is_empty() {
             return Err(StateError::InvalidInput(format!(
@@ -60,7 +62,7 @@ pub fn validate_key(key: &SnapshotKey) -> Result<(), StateError> {
         }
     }
     // Stored keys encode a missing namespace as empty: keep `Some("")` from meaning something else.
-    if key.namespace.as_deref() == Some("") {
+    if key.object.namespace.as_deref() == Some("") {
         return Err(StateError::InvalidInput(format!(
             "snapshot key {key}: namespace is empty; use None for cluster-scoped objects"
         )));
@@ -87,6 +89,7 @@ pub fn check_can_begin(latest: Option<&RunInfo>) -> Result<(), StateError> {
     }
 }
 
+/// The record of a run that starts now.
 pub fn new_run_info(id: RunId, new: &NewRun, now: Timestamp) -> RunInfo {
     RunInfo {
         id,
@@ -101,6 +104,7 @@ pub fn new_run_info(id: RunId, new: &NewRun, now: Timestamp) -> RunInfo {
     }
 }
 
+/// Journals a run that starts.
 pub fn run_started_event(new: &NewRun) -> NewEvent {
     NewEvent::new(
         EventKind::RunStarted,
@@ -127,6 +131,7 @@ pub fn next_event(run: &mut RunInfo, new: NewEvent, now: Timestamp) -> Event {
     }
 }
 
+/// Steps and snapshots change only while their run is running.
 pub fn require_running(run: &RunInfo) -> Result<(), StateError> {
     if run.outcome == Outcome::Running {
         Ok(())
@@ -190,6 +195,7 @@ pub fn step_transition(
     Ok((new, event))
 }
 
+/// Journals a snapshot taken (or the absence recorded) of `key`.
 pub fn snapshot_event(step: &str, key: &SnapshotKey, present: bool) -> NewEvent {
     let what = if present {
         "snapshot of"
@@ -220,6 +226,7 @@ pub fn plan_replaced_event(fingerprint: &str, added: usize) -> NewEvent {
     .with_details(json!({"fingerprint": fingerprint, "added": added}))
 }
 
+/// The run ended with `outcome`, and the event that journals it.
 pub fn finish(
     run: &RunInfo,
     outcome: Outcome,
@@ -239,6 +246,8 @@ pub fn finish(
     Ok((new, event))
 }
 
+/// The run going on again (after a crash, an interruption, a failure, or a success a rollback reopens), and
+/// the event that journals it; only the latest run can.
 pub fn resume(run: &RunInfo, latest: RunId) -> Result<(RunInfo, NewEvent), StateError> {
     if run.id != latest {
         return Err(StateError::CannotResume {

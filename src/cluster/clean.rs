@@ -1,62 +1,6 @@
-//! Naming objects, and cleaning them for comparison and restore.
+//! Cleaning live objects of what the server owns, for restore and comparison.
 
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::fmt;
-
-/// Which object, in a cluster: apiVersion, kind, namespace (None for
-/// cluster-scoped kinds) and name.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ObjectKey {
-    pub api_version: String,
-    pub kind: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
-    pub name: String,
-}
-
-impl ObjectKey {
-    pub fn new(api_version: &str, kind: &str, namespace: Option<&str>, name: &str) -> Self {
-        ObjectKey {
-            api_version: api_version.into(),
-            kind: kind.into(),
-            namespace: namespace.map(Into::into),
-            name: name.into(),
-        }
-    }
-
-    /// The key of a manifest; `None` when apiVersion, kind or name is missing.
-    pub fn of(object: &Value) -> Option<Self> {
-        let meta = object.get("metadata")?;
-        Some(ObjectKey {
-            api_version: object.get("apiVersion")?.as_str()?.into(),
-            kind: object.get("kind")?.as_str()?.into(),
-            namespace: meta
-                .get("namespace")
-                .and_then(Value::as_str)
-                .map(Into::into),
-            name: meta.get("name")?.as_str()?.into(),
-        })
-    }
-
-    /// (group, version) of the apiVersion: `v1` is the core group "".
-    pub fn group_version(&self) -> (&str, &str) {
-        match self.api_version.split_once('/') {
-            Some((g, v)) => (g, v),
-            None => ("", self.api_version.as_str()),
-        }
-    }
-}
-
-impl fmt::Display for ObjectKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.namespace {
-            Some(ns) => write!(f, "{} {}/{}", self.kind, ns, self.name),
-            None => write!(f, "{} {}", self.kind, self.name),
-        }
-    }
-}
 
 /// Metadata the server owns: never sent back, never compared.
 const SERVER_METADATA: &[&str] = &[
@@ -110,19 +54,6 @@ pub fn clean_for_compare(object: &Value) -> Value {
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn keys_of_namespaced_and_cluster_objects() {
-        let ns = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "cacerts", "namespace": "istio-system"}});
-        let key = ObjectKey::of(&ns).unwrap();
-        assert_eq!(key.to_string(), "Secret istio-system/cacerts");
-        assert_eq!(key.group_version(), ("", "v1"));
-        let cr = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "r"}});
-        let key = ObjectKey::of(&cr).unwrap();
-        assert_eq!(key.to_string(), "ClusterRole r");
-        assert_eq!(key.group_version(), ("rbac.authorization.k8s.io", "v1"));
-        assert!(ObjectKey::of(&json!({"kind": "Secret"})).is_none());
-    }
 
     #[test]
     fn cleaning_drops_server_fields_only() {

@@ -1,0 +1,135 @@
+//! How records and keys are laid out in sled's trees. State directories
+//! written by earlier builds hold this layout: it changes only with the schema.
+
+use std::path::Path;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use sled::transaction::{ConflictableTransactionError, TransactionalTree};
+
+use super::TxResult;
+use crate::state::error::StateError;
+use crate::state::model::{NewEvent, RunId, RunInfo, Snapshot, SnapshotKey, Timestamp};
+use crate::state::rules;
+
+/// How a snapshot is stored; `Snapshot` itself is deliberately not `Serialize`.
+#[derive(Serialize, serde::Deserialize)]
+pub(super) struct SnapshotRecord {
+    pub(super) key: SnapshotKey,
+    pub(super) step: String,
+    pub(super) taken: Timestamp,
+    pub(super) object: Option<Value>,
+}
+
+/// A record read back; an unreadable one means the directory is damaged.
+pub(super) fn decode<T: DeserializeOwned>(
+    dir: &Path,
+    bytes: &[u8],
+    what: &str,
+) -> Result<T, StateError> {
+    serde_json::from_slice(bytes).map_err(|e| StateError::Damaged {
+        dir: dir.to_path_buf(),
+        detail: format!("{what} is unreadable: {e}"),
+    })
+}
+
+/// A record as stored (JSON).
+pub(super) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StateError> {
+    serde_json::to_vec(value)
+        .map_err(|e| StateError::InvalidInput(format!("cannot encode a record: {e}")))
+}
+
+/// Aborts a transaction with `e`.
+pub(super) fn abort<T>(e: StateError) -> TxResult<T> {
+    Err(ConflictableTransactionError::Abort(e))
+}
+
+/// `decode` inside a transaction.
+pub(super) fn tx_decode<T: DeserializeOwned>(dir: &Path, bytes: &[u8], what: &str) -> TxResult<T> {
+    decode(dir, bytes, what).map_err(ConflictableTransactionError::Abort)
+}
+
+/// `encode` inside a transaction.
+pub(super) fn tx_encode<T: Serialize>(value: &T) -> TxResult<Vec<u8>> {
+    encode(value).map_err(ConflictableTransactionError::Abort)
+}
+
+/// A step's record: run (big-endian), then the step id.
+pub(super) fn step_key(run: RunId, step: &str) -> Vec<u8> {
+    let mut k = run.0.to_be_bytes().to_vec();
+    k.extend_from_slice(step.as_bytes());
+    k
+}
+
+/// An event: run, then sequence number, both big-endian, so a scan reads them in order.
+pub(super) fn event_key(run: RunId, seq: u64) -> [u8; 16] {
+    let mut k = [0u8; 16];
+    k[..8].copy_from_slice(&run.0.to_be_bytes());
+    k[8..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
+/// The sequence number of an event's key.
+pub(super) fn seq_of(key: &[u8]) -> u64 {
+    key.get(8..16)
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map_or(0, u64::from_be_bytes)
+}
+
+/// Length-prefixed parts, so no name can collide with another by containing a separator.
+/// Run, then step, then the object: a step's snapshots share a prefix.
+pub(super) fn snapshot_key(run: RunId, step: &str, key: &SnapshotKey) -> Vec<u8> {
+    let mut k = snapshot_prefix(run, step);
+    let mut part = |s: &str| {
+        k.extend_from_slice(&(s.len() as u32).to_be_bytes());
+        k.extend_from_slice(s.as_bytes());
+    };
+    part(&key.cluster);
+    part(&key.object.api_version);
+    part(&key.object.kind);
+    part(key.object.namespace.as_deref().unwrap_or(""));
+    part(&key.object.name);
+    k
+}
+
+/// What every snapshot key of a step starts with.
+pub(super) fn snapshot_prefix(run: RunId, step: &str) -> Vec<u8> {
+    let mut k = run.0.to_be_bytes().to_vec();
+    k.extend_from_slice(&(step.len() as u32).to_be_bytes());
+    k.extend_from_slice(step.as_bytes());
+    k
+}
+
+/// Reads a run inside a transaction.
+pub(super) fn tx_run(dir: &Path, runs: &TransactionalTree, run: RunId) -> TxResult<RunInfo> {
+    match runs.get(run.0.to_be_bytes())? {
+        Some(v) => tx_decode(dir, &v, "a run record"),
+        None => abort(StateError::UnknownRun { run }),
+    }
+}
+
+/// Appends `event` to the journal and saves the run whose counter it advanced.
+pub(super) fn tx_journal(
+    runs: &TransactionalTree,
+    events: &TransactionalTree,
+    info: &mut RunInfo,
+    event: NewEvent,
+    now: Timestamp,
+) -> TxResult<u64> {
+    let e = rules::next_event(info, event, now);
+    events.insert(&event_key(info.id, e.seq), tx_encode(&e)?)?;
+    runs.insert(&info.id.0.to_be_bytes(), tx_encode(info)?)?;
+    Ok(e.seq)
+}
+
+impl From<SnapshotRecord> for Snapshot {
+    fn from(r: SnapshotRecord) -> Self {
+        Snapshot {
+            key: r.key,
+            step: r.step,
+            taken: r.taken,
+            object: r.object,
+        }
+    }
+}

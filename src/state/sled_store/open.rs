@@ -1,0 +1,298 @@
+//! Opening a state directory: its lock, its database, and the checks that
+//! the database is the one the marker names, whole, and not behind the
+//! high-water mark. sled reads a damaged log as an earlier, self-consistent
+//! state without complaint; these checks keep that from passing for a fresh
+//! start.
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::hash::{BuildHasher, Hasher};
+use std::panic::{self, AssertUnwindSafe};
+use std::path::Path;
+use std::sync::Once;
+
+use serde_json::Value;
+
+use super::encoding::{decode, seq_of};
+use super::{
+    GroupCommit, META_NEXT_RUN, META_SCHEMA, META_STORE_ID, MirrorPending, Opened, SledStore,
+};
+use crate::state::error::StateError;
+use crate::state::layout::{self, DB_DIR};
+use crate::state::lock::{self, DirLock};
+use crate::state::model::{Event, EventKind, RunId, RunInfo, StepStatus};
+use crate::state::{SCHEMA_VERSION, Store};
+
+impl SledStore {
+    /// Opens (creating if needed) the state directory `dir` and takes its lock.
+    pub fn open(dir: &Path) -> Result<Opened, StateError> {
+        layout::prepare_dir(dir)?;
+        layout::read_marker(dir)?;
+        let (lock, notice) = lock::acquire(dir)?;
+        // Re-read under the lock: the marker may have been written by the previous holder meanwhile.
+        let marker = layout::read_marker(dir)?;
+        let store = catch_panics(dir, || Self::open_db(dir, marker.as_ref(), lock))?;
+        Ok(Opened { store, notice })
+    }
+
+    fn open_db(
+        dir: &Path,
+        marker: Option<&layout::Marker>,
+        lock: DirLock,
+    ) -> Result<SledStore, StateError> {
+        let db_err = |op| {
+            let dir = dir.to_path_buf();
+            move |source| StateError::Db { dir, op, source }
+        };
+        let db = sled::Config::new()
+            .path(dir.join(DB_DIR))
+            .cache_capacity(64 << 20)
+            .open()
+            .map_err(|e| match e {
+                sled::Error::Io(ref io) if io.to_string().contains("could not acquire lock") => {
+                    StateError::Locked {
+                        dir: dir.to_path_buf(),
+                        holder: None,
+                    }
+                }
+                sled::Error::Corruption { .. } => StateError::Damaged {
+                    dir: dir.to_path_buf(),
+                    detail: format!("sled finds its files corrupt ({e})"),
+                },
+                other => db_err("open the database")(other),
+            })?;
+        let tree = |name: &str| db.open_tree(name).map_err(db_err("open a tree"));
+        let mut store = SledStore {
+            dir: dir.to_path_buf(),
+            meta: tree("meta")?,
+            runs: tree("runs")?,
+            plans: tree("plans")?,
+            steps: tree("steps")?,
+            events: tree("events")?,
+            snapshots: tree("snapshots")?,
+            db,
+            checked: false,
+            commits: GroupCommit::default(),
+            mirror_lock: std::sync::Mutex::new(()),
+            mirror_pending: std::sync::Mutex::new(MirrorPending::default()),
+            lock,
+        };
+        match marker {
+            Some(m) => store.check_existing(m)?,
+            None => store.initialise()?,
+        }
+        store.checked = true;
+        Ok(store)
+    }
+
+    /// First open, or one whose initialisation was cut short before the marker was written.
+    fn initialise(&self) -> Result<(), StateError> {
+        if !self.runs.is_empty() {
+            return Err(self.damaged(format!(
+                "the database holds runs but {} is missing",
+                layout::MARKER
+            )));
+        }
+        let store_id = match self.meta_value::<String>(META_STORE_ID)? {
+            Some(id) => id,
+            None => {
+                let salt = std::collections::hash_map::RandomState::new()
+                    .build_hasher()
+                    .finish();
+                format!("{:016x}{:08x}", salt, std::process::id())
+            }
+        };
+        let put = |k: &[u8], v: Value| {
+            self.meta
+                .insert(k, v.to_string().into_bytes())
+                .map_err(self.db_err("write metadata"))
+        };
+        put(META_SCHEMA, Value::from(SCHEMA_VERSION))?;
+        put(META_STORE_ID, Value::from(store_id.clone()))?;
+        put(META_NEXT_RUN, Value::from(1u64))?;
+        self.flush()?;
+        self.save_high_water()?;
+        layout::write_marker(&self.dir, &layout::new_marker(store_id))
+    }
+
+    /// The database must be the one the marker describes, and its runs readable and whole.
+    fn check_existing(&self, marker: &layout::Marker) -> Result<(), StateError> {
+        let schema: u32 = self.meta_value(META_SCHEMA)?.ok_or_else(|| {
+            self.damaged(format!(
+                "the database has no schema record although {} exists (was the db directory replaced or truncated?)",
+                layout::MARKER
+            ))
+        })?;
+        layout::check_schema(&self.dir, schema)?;
+        let id: Option<String> = self.meta_value(META_STORE_ID)?;
+        if id.as_deref() != Some(marker.store_id.as_str()) {
+            return Err(self.damaged(format!(
+                "the database does not belong to this directory's {} (store id {:?}, expected {:?})",
+                layout::MARKER,
+                id,
+                marker.store_id
+            )));
+        }
+        let next: u64 = self
+            .meta_value(META_NEXT_RUN)?
+            .ok_or_else(|| self.damaged("the run counter is missing"))?;
+        let mark = layout::read_high_water(&self.dir)?.unwrap_or_default();
+        let now = self.high_water()?;
+        if now.next_run < mark.next_run
+            || (now.next_run == mark.next_run && now.events < mark.events)
+        {
+            return Err(self.damaged(format!(
+                "the database ends at run #{} event {} but had reached run #{} event {} (data was lost)",
+                now.next_run.saturating_sub(1),
+                now.events,
+                mark.next_run.saturating_sub(1),
+                mark.events
+            )));
+        }
+        for item in self.runs.iter() {
+            let (k, v) = item.map_err(self.db_err("read runs"))?;
+            let run: RunInfo = decode(&self.dir, &v, "a run record")?;
+            if k.as_ref() != run.id.0.to_be_bytes() || run.id.0 >= next {
+                return Err(self.damaged(format!("run record {} is out of place", run.id)));
+            }
+            self.verify_run(&run)?;
+        }
+        Ok(())
+    }
+
+    /// Checks that every store holds: run, steps, snapshots and journal agree. Run on every open (a full read
+    /// of the journal), because sled may recover a damaged file to a mixture of old and new pages without error.
+    pub fn verify(&self) -> Result<(), StateError> {
+        for run in self.runs()? {
+            self.verify_run(&run)?;
+        }
+        Ok(())
+    }
+
+    fn verify_run(&self, run: &RunInfo) -> Result<(), StateError> {
+        let mut expected: BTreeMap<String, StepStatus> = BTreeMap::new();
+        let mut snapshot_events = 0usize;
+        let mut seq = 0u64;
+        for item in self.events.scan_prefix(run.id.0.to_be_bytes()) {
+            let (k, v) = item.map_err(self.db_err("read events"))?;
+            let e: Event = decode(&self.dir, &v, &format!("an event of run {}", run.id))?;
+            seq += 1;
+            if e.seq != seq || seq_of(&k) != seq {
+                return Err(self.damaged(format!(
+                    "run {} journal skips from event {} to {}",
+                    run.id,
+                    seq - 1,
+                    e.seq
+                )));
+            }
+            match (e.kind, &e.step) {
+                (EventKind::StepStatus, Some(step)) => {
+                    let to = e
+                        .details
+                        .as_ref()
+                        .and_then(|d| serde_json::from_value::<StepStatus>(d["to"].clone()).ok())
+                        .ok_or_else(|| {
+                            self.damaged(format!("run {} event {seq} lacks its status", run.id))
+                        })?;
+                    expected.insert(step.clone(), to);
+                }
+                (EventKind::Snapshot, _) => {
+                    match e
+                        .details
+                        .as_ref()
+                        .and_then(|d| d.get("dropped"))
+                        .and_then(Value::as_u64)
+                    {
+                        Some(n) => snapshot_events = snapshot_events.saturating_sub(n as usize),
+                        None => snapshot_events += 1,
+                    }
+                }
+                _ => {}
+            }
+        }
+        if seq != run.last_event_seq {
+            return Err(self.damaged(format!(
+                "run {} records {} events but its journal ends at {seq}",
+                run.id, run.last_event_seq
+            )));
+        }
+        for (step, state) in self.step_states(run.id)? {
+            let journalled = expected.remove(&step).unwrap_or(StepStatus::Pending);
+            if state.status != journalled {
+                return Err(self.damaged(format!(
+                    "run {} step {step} is {} but its journal says {journalled}",
+                    run.id, state.status
+                )));
+            }
+        }
+        if let Some(step) = expected.keys().next() {
+            return Err(self.damaged(format!(
+                "run {} journals step {step}, which has no record",
+                run.id
+            )));
+        }
+        let snapshots = self.snapshots.scan_prefix(run.id.0.to_be_bytes()).count();
+        if snapshots != snapshot_events {
+            return Err(self.damaged(format!(
+                "run {} holds {snapshots} snapshots but journals {snapshot_events}",
+                run.id
+            )));
+        }
+        Ok(())
+    }
+
+    fn high_water(&self) -> Result<layout::HighWater, StateError> {
+        let next_run = self.next_run_id()?;
+        let events = match next_run.checked_sub(1).filter(|&n| n > 0) {
+            Some(n) => self.read_run(RunId(n))?.last_event_seq,
+            None => 0,
+        };
+        Ok(layout::HighWater { next_run, events })
+    }
+
+    /// The mark must never run ahead of what is on disk: read it, then flush (which covers everything read,
+    /// including another thread's commit not yet flushed), then write it.
+    pub(super) fn save_high_water(&self) -> Result<(), StateError> {
+        let mark = self.high_water()?;
+        self.flush()?;
+        layout::write_high_water(&self.dir, mark)
+    }
+}
+
+thread_local! {
+    static CATCHING: Cell<bool> = const { Cell::new(false) };
+    static CAUGHT: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Runs `f`, turning a panic (sled panics on some corrupt files) into `Damaged`. The panic message is kept
+/// for the error instead of being printed by the default hook.
+pub(in crate::state) fn catch_panics<T>(
+    dir: &Path,
+    f: impl FnOnce() -> Result<T, StateError>,
+) -> Result<T, StateError> {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let previous = panic::take_hook();
+        panic::set_hook(Box::new(move |info| {
+            if CATCHING.with(Cell::get) {
+                CAUGHT.with(|c| *c.borrow_mut() = Some(info.to_string()));
+            } else {
+                previous(info);
+            }
+        }));
+    });
+    CATCHING.with(|c| c.set(true));
+    let result = panic::catch_unwind(AssertUnwindSafe(f));
+    CATCHING.with(|c| c.set(false));
+    result.unwrap_or_else(|payload| {
+        let message = CAUGHT
+            .with(|c| c.borrow_mut().take())
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".to_string());
+        Err(StateError::Damaged {
+            dir: dir.to_path_buf(),
+            detail: format!("the database could not be read ({message})"),
+        })
+    })
+}
