@@ -1,12 +1,13 @@
 //! `migrate apply`: run the plan, checkpointing every step.
 
+use super::results::Applied;
 use super::session::{self, Session};
 use super::view::apply as view;
-use super::{ApplyArgs, GlobalArgs, exit};
+use super::{ApplyArgs, GlobalArgs};
 use crate::cluster::ClusterTarget;
-use crate::engine::{self, ApplyMode, EngineError, EngineOptions, RunSummary};
+use crate::engine::{self, ApplyMode, EngineError, EngineOptions};
 use crate::plan::Plan;
-use crate::state::{MemoryStore, Outcome, Store};
+use crate::state::{MemoryStore, Store};
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -20,35 +21,6 @@ pub struct Request {
     pub dry_run: bool,
     /// Steps running at once (at least 1).
     pub parallelism: usize,
-}
-
-/// What an apply came to.
-pub enum Applied {
-    /// Nothing ran: the state directory holds an unfinished run (or none to
-    /// resume), or the spec changed since the run started.
-    Refused(EngineError),
-    /// The run ended: done, failed or interrupted.
-    Ran {
-        /// The engine's account of the run.
-        summary: RunSummary,
-        /// It was a dry run.
-        dry_run: bool,
-    },
-}
-
-impl Applied {
-    /// 0 when the plan is applied, 2 when refused, 1 otherwise.
-    pub fn exit_code(&self) -> ExitCode {
-        match self {
-            Applied::Refused(_) => ExitCode::from(exit::INVALID_INPUT),
-            Applied::Ran { summary, .. }
-                if summary.already_done || summary.outcome == Outcome::Succeeded =>
-            {
-                ExitCode::SUCCESS
-            }
-            Applied::Ran { .. } => ExitCode::from(exit::FAILED),
-        }
-    }
 }
 
 /// Runs `migrate apply`.

@@ -13,7 +13,7 @@
 
 use super::session::{self, Session};
 use super::view::{self, demo as narrate};
-use super::{DemoArgs, GlobalArgs, StatusFormat, apply, rollback, status};
+use super::{DemoArgs, GlobalArgs, StatusFormat, apply, results, rollback, status};
 use crate::engine::{ApplyMode, StoredPlan};
 use crate::plan::Phase;
 use anyhow::{Context, bail};
@@ -105,7 +105,7 @@ fn demo(global: &GlobalArgs, dir: &Path, keep: bool) -> anyhow::Result<ExitCode>
         PARALLELISM,
     ))?;
     view::rollback::show(&summary, ROLLBACK_TO, &to_arg, &session.hints);
-    if !rollback::completed(&summary) {
+    if !results::completed(&summary) {
         return Ok(rollback::exit_code(&summary));
     }
 

@@ -12,6 +12,7 @@ pub mod apply;
 pub mod demo;
 pub mod logging;
 pub mod plan;
+pub mod results;
 pub mod rollback;
 pub mod session;
 #[cfg(feature = "sim")]

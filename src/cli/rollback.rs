@@ -1,26 +1,14 @@
 //! `migrate rollback --to PHASE`: undo the later phases, newest first.
 
+use super::results::{UndoList, completed};
 use super::session::{self, Session};
 use super::view::rollback as view;
 use super::{GlobalArgs, RollbackArgs, exit};
 use crate::engine::{self, EngineOptions, RunSummary, StoredPlan};
-use crate::plan::{Phase, Plan, Step};
-use crate::state::{RunId, SledStore, StepState, Store};
-use std::collections::BTreeMap;
+use crate::plan::{Phase, Plan};
+use crate::state::{SledStore, Store};
 use std::process::ExitCode;
 use std::sync::Arc;
-
-/// What `--dry-run` would undo.
-pub struct UndoList {
-    /// The run the steps belong to.
-    pub run: RunId,
-    /// The phase to return to.
-    pub to: Phase,
-    /// The steps to undo, in the order they would be undone.
-    pub steps: Vec<Step>,
-    /// Where each step of the run stands.
-    pub states: BTreeMap<String, StepState>,
-}
 
 /// Runs `migrate rollback`.
 pub fn run(global: &GlobalArgs, args: &RollbackArgs) -> anyhow::Result<ExitCode> {
@@ -80,11 +68,6 @@ pub async fn rollback(
     };
     let stop = session::stop_on_ctrl_c();
     Ok(engine::rollback(clusters.environment(store), opts, to, &stop).await?)
-}
-
-/// The rollback undid every step and was not interrupted.
-pub fn completed(summary: &RunSummary) -> bool {
-    summary.failed.is_empty() && !summary.stopped
 }
 
 /// 0 when every step was undone, 1 otherwise.

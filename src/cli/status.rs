@@ -1,56 +1,12 @@
 //! `migrate status`: where the run stands.
 
+use super::results::{RunReport, Status};
 use super::view::status as view;
-use super::{GlobalArgs, StatusArgs, exit};
+use super::{GlobalArgs, StatusArgs};
 use crate::engine::StoredPlan;
-use crate::state::{Event, Holder, RunInfo, SledStore, StateError, StepState, Store};
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use crate::state::{SledStore, StateError, Store};
+use std::path::Path;
 use std::process::ExitCode;
-
-/// What the state directory says.
-pub enum Status {
-    /// The directory does not exist: no run has started there.
-    NoState(PathBuf),
-    /// The store holds no run yet.
-    NoRun(PathBuf),
-    /// Another process holds the store, and what it keeps for us cannot be
-    /// read (`copy` says why), or it names no holder (`copy` is None).
-    Unreadable {
-        /// The refusal to open the store.
-        locked: StateError,
-        /// Why the status copy cannot be read.
-        copy: Option<StateError>,
-    },
-    /// The latest run.
-    Run(Box<RunReport>),
-}
-
-/// The latest run, its plan and where each step stands.
-pub struct RunReport {
-    /// The run.
-    pub run: RunInfo,
-    /// Its plan.
-    pub plan: StoredPlan,
-    /// Where each step stands (steps not yet recorded are pending).
-    pub states: BTreeMap<String, StepState>,
-    /// The journal, when asked for and readable.
-    pub events: Vec<Event>,
-    /// The process running it now, when another one holds the store: then
-    /// this comes from the copy it keeps, and has no journal.
-    pub live: Option<Holder>,
-}
-
-impl Status {
-    /// 2 without a state directory, 1 when it cannot be read, else 0.
-    pub fn exit_code(&self) -> ExitCode {
-        match self {
-            Status::NoState(_) => ExitCode::from(exit::INVALID_INPUT),
-            Status::Unreadable { .. } => ExitCode::from(exit::FAILED),
-            Status::NoRun(_) | Status::Run(_) => ExitCode::SUCCESS,
-        }
-    }
-}
 
 /// Runs `migrate status`.
 pub fn run(_global: &GlobalArgs, args: &StatusArgs) -> anyhow::Result<ExitCode> {

@@ -55,7 +55,6 @@ fn only_the_command_line_knows_meshsim() {
 }
 
 #[test]
-#[ignore = "until the command line's views stop importing the commands"]
 fn no_import_circles_in_migrate() {
     let circles = Crate::read(&repo().join("src")).circles();
     assert!(

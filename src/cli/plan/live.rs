@@ -1,9 +1,10 @@
 //! The live part of `migrate plan`: reach the spec's clusters and dry-run
 //! every applied object against the reachable ones.
 
+use crate::cli::results::LiveDiff;
 use crate::cli::session::{Session, spec_targets};
 use crate::cluster::connect;
-use crate::engine::{ObjectDiff, live_diff};
+use crate::engine::live_diff;
 use crate::plan::{Phase, Plan};
 use crate::spec::Loaded;
 use std::collections::BTreeMap;
@@ -12,21 +13,6 @@ use std::time::Duration;
 
 /// How long a cluster may take to answer before it counts as unreachable.
 const REACH_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// What the attempt at a live diff came to.
-pub enum LiveDiff {
-    /// `--offline`: no cluster was contacted.
-    Offline,
-    /// No async runtime could be started, so no cluster was contacted.
-    NoRuntime(std::io::Error),
-    /// The clusters were tried.
-    Tried {
-        /// One line per cluster that could not be reached: its name and why.
-        unreachable: Vec<String>,
-        /// The diff against the reachable clusters; None when none was.
-        diff: Option<Vec<ObjectDiff>>,
-    },
-}
 
 /// The live diff against every reachable cluster of the spec.
 pub fn diff(session: &Session, loaded: &Loaded, plan: &Plan, phase: Option<Phase>) -> LiveDiff {

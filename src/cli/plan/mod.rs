@@ -4,22 +4,12 @@
 
 mod live;
 
-pub use live::LiveDiff;
-
-/// What `migrate plan` computed.
-pub struct Planned {
-    /// The plan of the whole spec.
-    pub plan: Plan,
-    /// The one phase asked for, if any.
-    pub phase: Option<Phase>,
-    /// The live diff, or why there is none.
-    pub live: LiveDiff,
-}
+use super::results::{LiveDiff, Planned};
 
 use super::session::{self, Session};
 use super::view::plan as view;
 use super::{GlobalArgs, PlanArgs, exit};
-use crate::plan::{Phase, Plan};
+use crate::plan::Phase;
 use anyhow::Context;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;

@@ -2,7 +2,7 @@
 //! the failed steps, the verdict, and how to go on.
 
 use super::hints::{self, Hints};
-use crate::cli::apply::Applied;
+use crate::cli::results::Applied;
 use crate::state::Outcome;
 
 /// Shows how the apply ended: success on stdout, the rest on stderr.

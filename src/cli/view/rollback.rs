@@ -2,7 +2,7 @@
 //! rollback ended and how to continue it.
 
 use super::hints::Hints;
-use crate::cli::rollback::{UndoList, completed};
+use crate::cli::results::{UndoList, completed};
 use crate::engine::RunSummary;
 use crate::plan::Phase;
 use crate::state::Outcome;

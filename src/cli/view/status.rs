@@ -2,7 +2,7 @@
 
 use super::hints::{self, with_hint};
 use crate::cli::StatusFormat;
-use crate::cli::status::{RunReport, Status};
+use crate::cli::results::{RunReport, Status};
 use crate::plan::Phase;
 use crate::state::{Holder, Outcome, StepState};
 use serde_json::json;

@@ -1,7 +1,7 @@
 //! `migrate validate`'s output: diagnostics and a verdict as text, or one
 //! JSON report on stdout.
 
-use crate::cli::validate::{Report, ValidateFormat, Validation, errors};
+use crate::cli::results::{Report, ValidateFormat, Validation, errors};
 use crate::spec::Diagnostic;
 
 /// The `-o json` report of a file that was checked.

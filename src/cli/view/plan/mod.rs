@@ -9,7 +9,7 @@ pub use graph::{dot, mermaid};
 pub use text::{Style, text};
 
 use crate::cli::PlanFormat;
-use crate::cli::plan::{LiveDiff, Planned};
+use crate::cli::results::{LiveDiff, Planned};
 use crate::engine::{ObjectDiff, render_live_diff};
 use crate::plan::{Phase, Plan};
 
