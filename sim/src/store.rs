@@ -101,6 +101,8 @@ struct State {
     objects: HashMap<GroupResource, BTreeMap<ObjKey, Arc<Value>>>,
     history: VecDeque<Arc<WatchEvent>>,
     logs: HashMap<ObjKey, String>,
+    /// How often each Deployment's `spec.replicas` changed ("ns/name").
+    scales: BTreeMap<String, u64>,
 }
 
 struct Shared {
@@ -145,6 +147,7 @@ impl Store {
                     objects: HashMap::new(),
                     history: VecDeque::new(),
                     logs: HashMap::new(),
+                    scales: BTreeMap::new(),
                 }),
                 events,
                 admission: RwLock::new(None),
@@ -333,6 +336,7 @@ impl Store {
         if let Some(types) = new_types {
             register_types(state, types);
         }
+        count_scale(state, rt, &obj, old.as_deref());
         let stored = Arc::new(obj);
         state
             .objects
@@ -346,6 +350,14 @@ impl Store {
         };
         self.emit(state, kind, &rt.group_resource(), stored.clone(), old);
         stored
+    }
+
+    /// How many times each Deployment's `spec.replicas` changed, by
+    /// `namespace/name`: what tests count as scale operations (an update that
+    /// leaves the count as it was is none, as in `kubectl scale` to the same
+    /// number).
+    pub fn scale_counts(&self) -> BTreeMap<String, u64> {
+        self.read().scales.clone()
     }
 
     fn emit(
@@ -1088,4 +1100,21 @@ pub fn random_suffix(len: usize) -> String {
     (0..len)
         .map(|_| ALPHABET[fastrand::usize(..ALPHABET.len())] as char)
         .collect()
+}
+
+/// Counts a change of a Deployment's `spec.replicas` (see `Store::scale_counts`).
+fn count_scale(state: &mut State, rt: &ResourceType, new: &Value, old: Option<&Value>) {
+    if rt.kind != "Deployment" {
+        return;
+    }
+    let Some(old) = old else { return };
+    let replicas = |o: &Value| o.pointer("/spec/replicas").and_then(Value::as_i64);
+    if replicas(old) != replicas(new) {
+        let name = format!(
+            "{}/{}",
+            meta_str(new, "namespace").unwrap_or_default(),
+            meta_str(new, "name").unwrap_or_default()
+        );
+        *state.scales.entry(name).or_default() += 1;
+    }
 }

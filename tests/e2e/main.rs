@@ -2,6 +2,7 @@
 
 mod apply;
 mod architecture;
+mod crash;
 mod crds;
 mod demo;
 mod faults;
