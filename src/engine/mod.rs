@@ -22,6 +22,7 @@ mod installer;
 mod live_diff;
 mod observer;
 mod probe;
+mod restores;
 mod run;
 pub mod scheduler;
 mod secrets;
@@ -30,4 +31,8 @@ pub use blocking_store::OffloadedStore;
 pub use context::{EngineOptions, Environment};
 pub use live_diff::{Change, ObjectDiff, live_diff, render_text as render_live_diff};
 pub use observer::{NullObserver, Observer, ProbeReport};
-pub use run::{ApplyMode, EngineError, RunSummary, StoredPlan, apply, rollback, rollback_steps};
+pub use restores::{PendingRestore, pending as pending_restores};
+pub use run::{
+    ApplyMode, EngineError, RunLineage, RunSummary, StoredPlan, apply, lineage, rollback,
+    rollback_steps,
+};

@@ -59,20 +59,44 @@ impl Hints {
     /// The two ways on after a failed or interrupted apply.
     pub fn after_failed_apply(&self) -> [String; 2] {
         let state = self.state_flag();
+        let kubeconfig = self.kubeconfig_flag();
         [
             format!(
-                "resume with:   migrate apply -f {}{state} --resume",
+                "resume with:   migrate{kubeconfig} apply -f {}{state} --resume",
                 self.spec()
             ),
             format!(
-                "or undo with:  migrate rollback{state} --to phase0   (or --to the last good phase)"
+                "or undo with:  migrate{kubeconfig} rollback{state} --to phase0   (or --to the last good phase)"
             ),
         ]
     }
 
+    /// The ways on when `apply` refused to start a run over an earlier run's
+    /// steps: continue that run with this plan (only the latest run can be),
+    /// or undo it.
+    pub fn after_refused_start(&self, latest: bool) -> Vec<String> {
+        let state = self.state_flag();
+        let kubeconfig = self.kubeconfig_flag();
+        let mut lines = Vec::new();
+        if latest {
+            lines.push(format!(
+                "continue it with this plan:  migrate{kubeconfig} apply -f {}{state} --resume --replan",
+                self.spec()
+            ));
+        }
+        lines.push(format!(
+            "or undo it first with:       migrate{kubeconfig} rollback{state} --to phase0"
+        ));
+        lines
+    }
+
     /// How to continue a rollback that failed or was interrupted.
     pub fn continue_rollback(&self, to: &str) -> String {
-        format!("migrate rollback{} --to {to}", self.state_flag())
+        format!(
+            "migrate{} rollback{} --to {to}",
+            self.kubeconfig_flag(),
+            self.state_flag()
+        )
     }
 
     /// The commands to look around with after `migrate demo --keep`, the
@@ -142,8 +166,19 @@ pub fn for_engine(err: &EngineError) -> Option<Hint> {
             "; ",
             "`--replan` continues with the new plan (done steps stay done)",
         ),
+        EngineError::EarlierRunHolds { latest: true, .. } => Hint::new(
+            "; ",
+            "continue it with this plan with `migrate apply -f SPEC --resume --replan`, or undo it first with \
+             `migrate rollback --to phase0`",
+        ),
+        EngineError::EarlierRunHolds { latest: false, .. } => Hint::new(
+            "; ",
+            "undo it first with `migrate rollback --to phase0` (it undoes every run, newest first)",
+        ),
         EngineError::State(e) => for_state(e),
-        EngineError::NoRun(_) | EngineError::BadStoredPlan(_) => None,
+        EngineError::NoRun(_) | EngineError::BadStoredPlan(_) | EngineError::RestoreFailed(_) => {
+            None
+        }
     }
 }
 
