@@ -710,3 +710,152 @@ fn describe_changes(old: &[Step], new: &[Step]) -> String {
         parts.join("; ")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::NullObserver;
+    use crate::state::MemoryStore;
+
+    /// A plan of two install steps without actions (no cluster needed),
+    /// named `name` so two names are two plans.
+    fn plan(name: &str) -> Plan {
+        let header = PlanHeader {
+            name: name.into(),
+            topology: "multi-primary".into(),
+            clusters: Vec::new(),
+        };
+        let steps = vec![
+            Step::new(Phase::Preflight, "preflight/a", "check"),
+            Step::new(Phase::Install, "install/a", "install"),
+            Step::new(Phase::Install, "install/b", "install"),
+        ];
+        Plan::new(header, steps).unwrap()
+    }
+
+    fn env(store: Arc<dyn Store>) -> Arc<Environment> {
+        Arc::new(Environment {
+            clusters: BTreeMap::new(),
+            kubeconfigs: BTreeMap::new(),
+            store,
+            observer: Arc::new(NullObserver),
+        })
+    }
+
+    fn run<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    fn start(store: &Arc<dyn Store>, plan: &Plan) -> Result<RunSummary, EngineError> {
+        let stop = StopFlag::default();
+        run(apply(
+            plan,
+            env(store.clone()),
+            EngineOptions::default(),
+            ApplyMode::Start,
+            &stop,
+        ))
+    }
+
+    #[test]
+    fn a_run_of_another_plan_waits_until_the_earlier_run_is_undone() {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let first = start(&store, &plan("one")).unwrap();
+        assert_eq!(first.outcome, Outcome::Succeeded);
+        assert!(start(&store, &plan("one")).unwrap().already_done);
+        let refused = start(&store, &plan("two")).unwrap_err();
+        assert!(
+            matches!(
+                &refused,
+                EngineError::EarlierRunHolds {
+                    held: 2,
+                    latest: true,
+                    ..
+                }
+            ),
+            "{refused}"
+        );
+        assert_eq!(store.runs().unwrap().len(), 1, "nothing was started");
+        let stop = StopFlag::default();
+        let undone = run(rollback(
+            env(store.clone()),
+            EngineOptions::default(),
+            Phase::Preflight,
+            &stop,
+        ))
+        .unwrap();
+        assert_eq!(undone.succeeded.len(), 2);
+        let second = start(&store, &plan("two")).unwrap();
+        assert_eq!(second.run, RunId(2));
+        let held: Vec<usize> = lineage(store.as_ref())
+            .unwrap()
+            .iter()
+            .map(|l| l.held)
+            .collect();
+        assert_eq!(held, [0, 2]);
+    }
+
+    #[test]
+    fn rollback_undoes_every_run_an_older_binary_left_newest_first() {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        start(&store, &plan("one")).unwrap();
+        // An older binary started run #2 over run #1's steps.
+        let two = plan("two");
+        let stored = serde_json::to_value(StoredPlan::new(&two, BTreeMap::new())).unwrap();
+        let r2 = store
+            .begin_run(NewRun {
+                fingerprint: two.fingerprint.clone(),
+                spec_name: "two".into(),
+                kind: RunKind::Apply,
+                plan: stored,
+                steps: two.steps.iter().map(|s| s.id.clone()).collect(),
+            })
+            .unwrap()
+            .id;
+        store
+            .set_step_status(r2, "preflight/a", StepStatus::Running, None)
+            .unwrap();
+        store
+            .set_step_status(r2, "preflight/a", StepStatus::Failed, Some("x"))
+            .unwrap();
+        store.finish_run(r2, Outcome::Failed).unwrap();
+        let stop = StopFlag::default();
+        let undone = run(rollback(
+            env(store.clone()),
+            EngineOptions::default(),
+            Phase::Preflight,
+            &stop,
+        ))
+        .unwrap();
+        assert_eq!(undone.succeeded.len(), 2, "run #1's steps were undone");
+        assert!(
+            lineage(store.as_ref()).unwrap().iter().all(|l| l.held == 0),
+            "no run holds steps"
+        );
+        assert_eq!(
+            store.step_state(RunId(1), "install/a").unwrap().status,
+            StepStatus::RolledBack
+        );
+    }
+
+    #[test]
+    fn resume_of_a_finished_run_has_nothing_to_do() {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        start(&store, &plan("one")).unwrap();
+        let stop = StopFlag::default();
+        let again = run(apply(
+            &plan("one"),
+            env(store.clone()),
+            EngineOptions::default(),
+            ApplyMode::Resume { replan: false },
+            &stop,
+        ))
+        .unwrap();
+        assert!(again.already_done);
+        assert_eq!(store.run(RunId(1)).unwrap().resumed, 0, "not reopened");
+    }
+}

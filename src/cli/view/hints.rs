@@ -306,6 +306,16 @@ mod tests {
             last_event_seq: 0,
         };
         let engine = [
+            EngineError::EarlierRunHolds {
+                run: Box::new(run.clone()),
+                held: 4,
+                latest: true,
+            },
+            EngineError::EarlierRunHolds {
+                run: Box::new(run.clone()),
+                held: 4,
+                latest: false,
+            },
             EngineError::UnfinishedRun { run: Box::new(run) },
             EngineError::SpecChanged {
                 run: RunId(3),
@@ -340,6 +350,26 @@ mod tests {
             "resume with:   migrate apply -f s.yaml --resume"
         );
         let other = Hints::new(Some(Path::new("s.yaml")), Some(Path::new("/tmp/st")), None);
+        let with_kubeconfig = Hints::new(
+            Some(Path::new("s.yaml")),
+            Some(Path::new("/tmp/st")),
+            Some(Path::new("k.yaml")),
+        );
+        assert_eq!(
+            with_kubeconfig.after_failed_apply(),
+            [
+                "resume with:   migrate --kubeconfig k.yaml apply -f s.yaml --state-dir /tmp/st --resume",
+                "or undo with:  migrate --kubeconfig k.yaml rollback --state-dir /tmp/st --to phase0   (or --to the last good phase)",
+            ]
+        );
+        assert_eq!(
+            with_kubeconfig.after_refused_start(true)[0],
+            "continue it with this plan:  migrate --kubeconfig k.yaml apply -f s.yaml --state-dir /tmp/st --resume --replan"
+        );
+        assert_eq!(
+            with_kubeconfig.continue_rollback("phase0"),
+            "migrate --kubeconfig k.yaml rollback --state-dir /tmp/st --to phase0"
+        );
         assert_eq!(
             other.continue_rollback("phase3"),
             "migrate rollback --state-dir /tmp/st --to phase3"
