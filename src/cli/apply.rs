@@ -83,6 +83,7 @@ pub async fn apply(
         }),
         Err(
             e @ (EngineError::UnfinishedRun { .. }
+            | EngineError::EarlierRunHolds { .. }
             | EngineError::SpecChanged { .. }
             | EngineError::NoRun(_)),
         ) => Ok(Applied::Refused(e)),

@@ -2,7 +2,7 @@
 //! views (`view`) word them. Neither imports the other's module for them.
 
 use super::exit;
-use crate::engine::{EngineError, ObjectDiff, RunSummary, StoredPlan};
+use crate::engine::{EngineError, ObjectDiff, PendingRestore, RunLineage, RunSummary, StoredPlan};
 use crate::plan::{Phase, Plan, Step};
 use crate::spec::{Diagnostic, Severity, SpecError};
 use crate::state::{Event, Holder, Outcome, RunId, RunInfo, StateError, StepState};
@@ -88,6 +88,11 @@ pub struct RunReport {
     /// The process running it now, when another one holds the store: then
     /// this comes from the copy it keeps, and has no journal.
     pub live: Option<Holder>,
+    /// Every apply run of the directory, oldest first, with the steps each
+    /// still holds (empty when read from the copy).
+    pub lineage: Vec<RunLineage>,
+    /// Workloads scaled down whose restore is still owed, of any run.
+    pub pending_restores: Vec<PendingRestore>,
 }
 
 impl Status {

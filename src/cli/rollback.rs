@@ -6,7 +6,7 @@ use super::view::rollback as view;
 use super::{GlobalArgs, RollbackArgs, exit};
 use crate::engine::{self, EngineOptions, RunSummary, StoredPlan};
 use crate::plan::{Phase, Plan};
-use crate::state::{SledStore, Store};
+use crate::state::{RunKind, SledStore, Store};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -31,18 +31,28 @@ pub fn run(global: &GlobalArgs, args: &RollbackArgs) -> anyhow::Result<ExitCode>
     };
     let stored = StoredPlan::load(&store, run.id)?;
     if args.dry_run {
-        let plan = Plan::new(stored.header.clone(), stored.steps.clone())?;
-        let states = store.step_states(run.id)?;
-        let steps = engine::rollback_steps(&plan, &states, to)
-            .into_iter()
-            .cloned()
-            .collect();
-        view::undo_list(&UndoList {
-            run: run.id,
-            to,
-            steps,
-            states,
-        });
+        // Newest run first, as the rollback goes: the latest, then every
+        // earlier apply run still holding steps after `to`.
+        let mut runs = store.runs()?;
+        runs.retain(|r| r.kind == RunKind::Apply || r.id == run.id);
+        for info in runs.into_iter().rev() {
+            let stored = StoredPlan::load(&store, info.id)?;
+            let plan = Plan::new(stored.header.clone(), stored.steps.clone())?;
+            let states = store.step_states(info.id)?;
+            let steps: Vec<_> = engine::rollback_steps(&plan, &states, to)
+                .into_iter()
+                .cloned()
+                .collect();
+            if info.id != run.id && steps.is_empty() {
+                continue;
+            }
+            view::undo_list(&UndoList {
+                run: info.id,
+                to,
+                steps,
+                states,
+            });
+        }
         return Ok(ExitCode::SUCCESS);
     }
     let runtime = tokio::runtime::Runtime::new()?;
@@ -60,7 +70,20 @@ pub async fn rollback(
     to: Phase,
     parallelism: usize,
 ) -> anyhow::Result<RunSummary> {
-    let clusters = session.connect(&session::run_targets(stored)).await?;
+    // The latest run's clusters, and those of any earlier run the rollback
+    // also undoes (state from older binaries can hold several).
+    let mut targets = session::run_targets(stored);
+    for earlier in engine::lineage(&store)? {
+        if earlier.held == 0 {
+            continue;
+        }
+        for t in session::run_targets(&StoredPlan::load(&store, earlier.run.id)?) {
+            if !targets.iter().any(|have| have.name == t.name) {
+                targets.push(t);
+            }
+        }
+    }
+    let clusters = session.connect(&targets).await?;
     let store: Arc<dyn Store> = Arc::new(store);
     let opts = EngineOptions {
         parallelism: parallelism.max(1),

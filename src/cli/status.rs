@@ -40,12 +40,19 @@ pub fn read(dir: &Path, events: bool) -> anyhow::Result<Status> {
     } else {
         Vec::new()
     };
+    let lineage = crate::engine::lineage(&store)?;
+    let mut pending_restores = Vec::new();
+    for past in &lineage {
+        pending_restores.extend(crate::engine::pending_restores(&store, past.run.id)?);
+    }
     Ok(Status::Run(Box::new(RunReport {
         run,
         plan,
         states,
         events,
         live: None,
+        lineage,
+        pending_restores,
     })))
 }
 
@@ -75,5 +82,7 @@ fn read_copy(dir: &Path, locked: StateError) -> anyhow::Result<Status> {
         states: copy.states,
         events: Vec::new(),
         live: Some(holder),
+        lineage: Vec::new(),
+        pending_restores: Vec::new(),
     })))
 }

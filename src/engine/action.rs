@@ -2,6 +2,7 @@
 
 use super::backends::scale_targets;
 use super::context::{ActionError, StepCtx};
+use super::restores::{self, PendingRestore};
 use super::{ca_files, checks, conditions, config_edit, installer, probe, secrets};
 
 use crate::plan::{
@@ -17,7 +18,9 @@ use std::collections::BTreeMap;
 ///
 /// One function per kind of action, below in this order; each snapshots the
 /// objects it changes first (the snapshot is what rollback restores).
-pub(crate) async fn execute(ctx: &StepCtx, action: &Action) -> Result<(), ActionError> {
+/// `slot` names the action within its step (`forward.0`, `finally.1`, ...):
+/// a restart derives its value from it.
+pub(crate) async fn execute(ctx: &StepCtx, action: &Action, slot: &str) -> Result<(), ActionError> {
     match action {
         Action::Apply {
             cluster,
@@ -42,12 +45,12 @@ pub(crate) async fn execute(ctx: &StepCtx, action: &Action) -> Result<(), Action
             target,
             replicas,
         } => scale(ctx, cluster, target, *replicas).await,
-        Action::Restart { cluster, object } => restart(ctx, cluster, object).await,
+        Action::Restart { cluster, object } => restart(ctx, cluster, object, slot).await,
         Action::RestartWorkloads {
             cluster,
             namespace,
             timeout_seconds,
-        } => restart_workloads(ctx, cluster, namespace, *timeout_seconds).await,
+        } => restart_workloads(ctx, cluster, namespace, *timeout_seconds, slot).await,
         Action::Wait {
             cluster,
             object,
@@ -179,23 +182,72 @@ async fn scale(
     if ctx.opts.dry_run {
         return Ok(());
     }
-    let c = ctx.cluster(cluster)?;
     let replicas = i32::try_from(replicas).unwrap_or(i32::MAX);
     for t in &targets {
-        ctx.retry(|| c.scale(t, replicas)).await?;
+        if ctx.restores_scale {
+            // Write-ahead: what to put back is durable before the scale, so
+            // no crash leaves the workload scaled down unnoticed.
+            let key = SnapshotKey::of(cluster, t);
+            let before = ctx.env.store.snapshot(ctx.run, &ctx.step, &key)?;
+            if let Some(before) = before.and_then(|s| s.object) {
+                let restore = PendingRestore {
+                    cluster: cluster.to_string(),
+                    object: t.clone(),
+                    scaled_to: replicas,
+                    replicas: restores::replicas_of(&before),
+                    step: ctx.step.clone(),
+                };
+                if restore.replicas != replicas {
+                    restores::mark_pending(ctx.env.store.as_ref(), ctx.run, &restore)?;
+                }
+            }
+        }
+        restores::scale_to(ctx, cluster, t, replicas).await?;
     }
     Ok(())
 }
 
+/// The value a restart stamps: derived from the run, the step, the action's
+/// place in it and the step's cycle, never the clock. A re-run of the same
+/// execution after a crash stamps the same value, which changes nothing (no
+/// second rollout); a later execution (after a rollback, or in another run)
+/// stamps a new one.
+///
+/// It goes in `migrate.meshops.dev/restart`, not `kubectl`'s
+/// `restartedAt`: a deterministic timestamp would need each execution's first
+/// start time kept in the store, which records only the latest attempt's.
+fn restart_value(ctx: &StepCtx, slot: &str) -> String {
+    format!("run{}/{}/{slot}/cycle{}", ctx.run.0, ctx.step, ctx.cycle)
+}
+
+/// The pod-template annotation a restart sets.
+pub const RESTART_ANNOTATION: &str = "migrate.meshops.dev/restart";
+
+async fn stamp_restart(
+    ctx: &StepCtx,
+    cluster: &str,
+    object: &ObjectRef,
+    value: &str,
+) -> Result<(), ActionError> {
+    let c = ctx.cluster(cluster)?;
+    let patch = serde_json::json!({"spec": {"template": {"metadata": {"annotations": {
+        RESTART_ANNOTATION: value
+    }}}}});
+    ctx.retry(|| c.merge_patch(object, &patch)).await?;
+    Ok(())
+}
+
 /// A rollout restart, as `kubectl rollout restart` does it.
-async fn restart(ctx: &StepCtx, cluster: &str, object: &ObjectRef) -> Result<(), ActionError> {
+async fn restart(
+    ctx: &StepCtx,
+    cluster: &str,
+    object: &ObjectRef,
+    slot: &str,
+) -> Result<(), ActionError> {
     if ctx.opts.dry_run {
         return Ok(());
     }
-    let c = ctx.cluster(cluster)?;
-    let at = now();
-    ctx.retry(|| c.restart(object, &at)).await?;
-    Ok(())
+    stamp_restart(ctx, cluster, object, &restart_value(ctx, slot)).await
 }
 
 async fn wait(
@@ -273,17 +325,12 @@ async fn exec(
     installer::run(ctx, cluster, program, args, file, timeout_seconds).await
 }
 
-fn now() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
-}
-
 async fn restart_workloads(
     ctx: &StepCtx,
     cluster: &str,
     namespace: &str,
     timeout_seconds: u64,
+    slot: &str,
 ) -> Result<(), ActionError> {
     if ctx.opts.dry_run {
         return Ok(());
@@ -300,14 +347,14 @@ async fn restart_workloads(
                 .map(str::to_string)
         })
         .collect();
-    let at = now();
+    let value = restart_value(ctx, slot);
     for name in &names {
         ctx.env.observer.action_started(
             &ctx.step,
             &format!("restart Deployment {namespace}/{name} @{cluster}"),
         );
         let key = ObjectRef::new("apps/v1", "Deployment", Some(namespace), name);
-        ctx.retry(|| c.restart(&key, &at)).await?;
+        stamp_restart(ctx, cluster, &key, &value).await?;
     }
     // Rolled out one by one: all were restarted together, so the total wait
     // is the slowest rollout.
@@ -355,7 +402,6 @@ async fn restore_scale(
         cluster: Some(cluster.to_string()),
         step: Some(ctx.step.clone()),
     };
-    let c = ctx.cluster(cluster)?;
     for snap in ctx.env.store.snapshots(ctx.run, &filter)? {
         let k = &snap.key.object;
         if k.kind != "Deployment" || k.namespace != namespace {
@@ -367,12 +413,14 @@ async fn restore_scale(
             continue;
         }
         let Some(before) = &snap.object else { continue };
-        let replicas = before
-            .pointer("/spec/replicas")
-            .and_then(Value::as_i64)
-            .unwrap_or(1);
-        let replicas = i32::try_from(replicas).unwrap_or(1);
-        ctx.retry(|| c.scale(k, replicas)).await?;
+        let replicas = restores::replicas_of(before);
+        restores::scale_to(ctx, cluster, k, replicas).await?;
+    }
+    // Whatever this step still owed is now restored.
+    for owed in restores::pending(ctx.env.store.as_ref(), ctx.run)? {
+        if owed.cluster == cluster && owed.step == ctx.step && owed.object.namespace == namespace {
+            restores::mark_done(ctx.env.store.as_ref(), ctx.run, &owed)?;
+        }
     }
     Ok(())
 }

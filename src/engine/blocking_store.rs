@@ -46,6 +46,9 @@ impl Store for OffloadedStore {
     fn resume_run(&self, run: RunId) -> Result<RunInfo, StateError> {
         blocking(|| self.0.resume_run(run))
     }
+    fn reopen_for_rollback(&self, run: RunId) -> Result<RunInfo, StateError> {
+        blocking(|| self.0.reopen_for_rollback(run))
+    }
     fn finish_run(&self, run: RunId, outcome: Outcome) -> Result<RunInfo, StateError> {
         blocking(|| self.0.finish_run(run, outcome))
     }

@@ -57,6 +57,12 @@ pub(crate) struct StepCtx {
     pub step: String,
     /// Every cluster of the plan, in plan order (probe reports list them all).
     pub plan_clusters: Arc<Vec<String>>,
+    /// How many times this step was completed or rolled back before in this
+    /// run: a restart's value depends on it (see `action::restart_value`).
+    pub cycle: u32,
+    /// The step puts back what it scales (`RestoreScale`): its scales write a
+    /// restore-pending record first.
+    pub restores_scale: bool,
 }
 
 /// Errors of one action, already worded for the user.

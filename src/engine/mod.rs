@@ -6,6 +6,12 @@
 //!   step first changes them, and a resumed step keeps its first snapshots.
 //! - `rollback` walks the same DAG backwards over the steps of later phases
 //!   that did anything, running their rollback actions.
+//! - One lineage: `apply` refuses a new run of another plan while an earlier
+//!   run holds steps not rolled back (`run::may_start` says why); `rollback`
+//!   undoes every apply run that still does, newest first.
+//! - Effects at most once: a restart stamps a value derived from the run, step,
+//!   action and the step's cycle; the drain's scale is preceded by a durable
+//!   restore-pending record (`restores`), performed at the end of every run.
 //! - Independent steps run in parallel (`scheduler`); transient API errors
 //!   are retried per action with capped, jittered backoff.
 
@@ -22,6 +28,7 @@ mod installer;
 mod live_diff;
 mod observer;
 mod probe;
+mod restores;
 mod run;
 pub mod scheduler;
 mod secrets;
@@ -30,4 +37,8 @@ pub use blocking_store::OffloadedStore;
 pub use context::{EngineOptions, Environment};
 pub use live_diff::{Change, ObjectDiff, live_diff, render_text as render_live_diff};
 pub use observer::{NullObserver, Observer, ProbeReport};
-pub use run::{ApplyMode, EngineError, RunSummary, StoredPlan, apply, rollback, rollback_steps};
+pub use restores::{PendingRestore, pending as pending_restores};
+pub use run::{
+    ApplyMode, EngineError, RunLineage, RunSummary, StoredPlan, apply, lineage, rollback,
+    rollback_steps,
+};

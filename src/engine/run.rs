@@ -6,7 +6,7 @@ use super::failpoint;
 use super::scheduler::{Limits, StopFlag, Task, walk};
 use crate::plan::{Action, Phase, Plan, PlanHeader, Step};
 use crate::state::{
-    EventKind, NewEvent, NewRun, Outcome, RunId, RunInfo, RunKind, StateError, StepStatus,
+    EventKind, NewEvent, NewRun, Outcome, RunId, RunInfo, RunKind, StateError, StepStatus, Store,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
@@ -47,9 +47,10 @@ impl StoredPlan {
 /// Whether `apply` starts a new run or continues the current one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ApplyMode {
-    /// A new run; refused while an unfinished one exists.
+    /// A new run; refused while an unfinished one exists, or while an earlier
+    /// run of another plan holds steps not rolled back.
     Start,
-    /// Continue the current run; `replan` accepts a changed spec.
+    /// Continue the latest run; `replan` accepts a changed spec.
     Resume { replan: bool },
 }
 
@@ -61,6 +62,19 @@ pub enum EngineError {
         .run.id, .run.outcome, .run.started
     )]
     UnfinishedRun { run: Box<RunInfo> },
+    #[error(
+        "run {} ({}) of another plan still holds {held} step(s) not rolled back; a new run would hide its \
+         snapshots: continue it with this plan, or undo it, before starting another",
+        .run.id, .run.outcome
+    )]
+    EarlierRunHolds {
+        /// The run whose steps are not rolled back.
+        run: Box<RunInfo>,
+        /// How many of its steps `rollback --to phase0` would undo.
+        held: usize,
+        /// It is the latest run, so `--resume --replan` can continue it.
+        latest: bool,
+    },
     #[error("there is no run to {0} in this state directory")]
     NoRun(&'static str),
     #[error(
@@ -69,6 +83,8 @@ pub enum EngineError {
     SpecChanged { run: RunId, changes: String },
     #[error("the run's stored plan cannot be read: {0}")]
     BadStoredPlan(String),
+    #[error("a workload scaled down could not be restored: {0}")]
+    RestoreFailed(String),
     #[error(transparent)]
     State(#[from] StateError),
 }
@@ -84,6 +100,45 @@ pub struct RunSummary {
     pub stopped: bool,
     /// Nothing to do: the same plan already succeeded.
     pub already_done: bool,
+}
+
+impl RunSummary {
+    fn nothing_to_do(run: RunId) -> RunSummary {
+        RunSummary {
+            run,
+            outcome: Outcome::Succeeded,
+            succeeded: Vec::new(),
+            failed: Vec::new(),
+            not_started: Vec::new(),
+            stopped: false,
+            already_done: true,
+        }
+    }
+}
+
+/// One apply run of a state directory, oldest first in [`lineage`].
+#[derive(Debug, Clone)]
+pub struct RunLineage {
+    /// The run.
+    pub run: RunInfo,
+    /// How many of its steps `rollback --to phase0` would still undo.
+    pub held: usize,
+}
+
+/// Every apply run of the state directory, oldest first, with the steps
+/// each still holds (not rolled back).
+pub fn lineage(store: &dyn Store) -> Result<Vec<RunLineage>, EngineError> {
+    let mut out = Vec::new();
+    for run in store.runs()? {
+        if run.kind != RunKind::Apply {
+            continue;
+        }
+        let stored = StoredPlan::load(store, run.id)?;
+        let states = store.step_states(run.id)?;
+        let held = undo_candidates(&stored.steps, &states, Phase::Preflight).count();
+        out.push(RunLineage { run, held });
+    }
+    Ok(out)
 }
 
 /// Runs (or resumes) `plan`. Transitions are checkpointed before the side
@@ -102,23 +157,8 @@ pub async fn apply(
         serde_json::to_value(&stored).map_err(|e| EngineError::BadStoredPlan(e.to_string()))?;
     let run = match mode {
         ApplyMode::Start => {
-            if let Some(latest) = store.latest_run()? {
-                if latest.outcome == Outcome::Succeeded && latest.fingerprint == plan.fingerprint {
-                    return Ok(RunSummary {
-                        run: latest.id,
-                        outcome: Outcome::Succeeded,
-                        succeeded: Vec::new(),
-                        failed: Vec::new(),
-                        not_started: Vec::new(),
-                        stopped: false,
-                        already_done: true,
-                    });
-                }
-                if latest.outcome != Outcome::Succeeded {
-                    return Err(EngineError::UnfinishedRun {
-                        run: Box::new(latest),
-                    });
-                }
+            if let Some(done) = may_start(store.as_ref(), plan)? {
+                return Ok(RunSummary::nothing_to_do(done));
             }
             store.begin_run(NewRun {
                 fingerprint: plan.fingerprint.clone(),
@@ -129,7 +169,13 @@ pub async fn apply(
             })?
         }
         ApplyMode::Resume { replan } => {
-            let current = store.current_run()?.ok_or(EngineError::NoRun("resume"))?;
+            // The latest run, whatever its outcome: resuming one that already
+            // applied this plan is "nothing to do" (a CI job may always pass
+            // --resume); `--replan` continues even a succeeded run.
+            let current = store.latest_run()?.ok_or(EngineError::NoRun("resume"))?;
+            if current.fingerprint == plan.fingerprint && current.outcome == Outcome::Succeeded {
+                return Ok(RunSummary::nothing_to_do(current.id));
+            }
             if current.fingerprint != plan.fingerprint {
                 let old = StoredPlan::load(store.as_ref(), current.id)?;
                 let changes = describe_changes(&old.steps, &plan.steps);
@@ -191,8 +237,54 @@ pub async fn apply(
     Ok(summary)
 }
 
+/// Whether `apply` (without `--resume`) may start a run of `plan`: `Some(run)`
+/// when `run` already applied it (nothing to do), `None` to start one.
+///
+/// Why refuse rather than let a rollback walk several runs: every run's
+/// snapshots are the record of the clusters before it, and a new run of a
+/// different plan over an earlier run's unrolled-back steps takes its
+/// snapshots of an already-migrated mesh. Two runs holding changes make
+/// `rollback` depend on undoing both in the right order across plans. One
+/// run at a time keeps one lineage: continue the earlier run with the new
+/// plan (`--resume --replan`, where done steps stay done and snapshots stay
+/// reachable), or undo it first. A new run may start once every earlier run
+/// is fully rolled back or never changed anything. (State written by older
+/// binaries may still hold several such runs; `rollback` undoes them all.)
+fn may_start(store: &dyn Store, plan: &Plan) -> Result<Option<RunId>, EngineError> {
+    let Some(latest) = store.latest_run()? else {
+        return Ok(None);
+    };
+    if latest.outcome == Outcome::Succeeded && latest.fingerprint == plan.fingerprint {
+        return Ok(Some(latest.id));
+    }
+    let runs = lineage(store)?;
+    let unfinished = matches!(
+        latest.outcome,
+        Outcome::Running | Outcome::Failed | Outcome::Interrupted
+    );
+    let latest_held = runs
+        .iter()
+        .find(|r| r.run.id == latest.id)
+        .map_or(0, |r| r.held);
+    if latest.outcome == Outcome::Running || (unfinished && latest_held > 0) {
+        return Err(EngineError::UnfinishedRun {
+            run: Box::new(latest),
+        });
+    }
+    if let Some(holder) = runs.iter().rev().find(|r| r.held > 0) {
+        return Err(EngineError::EarlierRunHolds {
+            run: Box::new(holder.run.clone()),
+            held: holder.held,
+            latest: holder.run.id == latest.id,
+        });
+    }
+    Ok(None)
+}
+
 /// Undoes every step of the phases after `to` that did anything, newest
-/// first, in parallel where independent.
+/// first, in parallel where independent: of the latest run, then of every
+/// earlier apply run that still holds such steps (state from older binaries),
+/// newest run first. Restores still pending are performed before anything.
 pub async fn rollback(
     env: Arc<Environment>,
     opts: EngineOptions,
@@ -201,16 +293,78 @@ pub async fn rollback(
 ) -> Result<RunSummary, EngineError> {
     let store = env.store.clone();
     let latest = store.latest_run()?.ok_or(EngineError::NoRun("roll back"))?;
-    let stored = StoredPlan::load(store.as_ref(), latest.id)?;
-    let plan = Plan::new(stored.header.clone(), stored.steps.clone())
-        .map_err(|e| EngineError::BadStoredPlan(e.to_string()))?;
-    let run = store.resume_run(latest.id)?;
-    store.record_event(
-        run.id,
-        NewEvent::new(EventKind::Note, None, format!("rollback to {to}")),
-    )?;
-    let states = store.step_states(run.id)?;
-    let selected = rollback_steps(&plan, &states, to);
+    let mut runs: Vec<RunInfo> = store
+        .runs()?
+        .into_iter()
+        .filter(|r| r.kind == RunKind::Apply && r.id != latest.id)
+        .collect();
+    runs.push(latest.clone());
+    runs.reverse();
+    if !opts.dry_run {
+        for run in &runs {
+            let ctx = bare_ctx(
+                &env,
+                &opts,
+                run.id,
+                plan_clusters_of(store.as_ref(), run.id)?,
+            );
+            super::restores::perform_pending(&ctx)
+                .await
+                .map_err(|e| EngineError::RestoreFailed(e.to_string()))?;
+        }
+    }
+    let mut total: Option<RunSummary> = None;
+    for info in runs {
+        let stored = StoredPlan::load(store.as_ref(), info.id)?;
+        let plan = Plan::new(stored.header.clone(), stored.steps.clone())
+            .map_err(|e| EngineError::BadStoredPlan(e.to_string()))?;
+        let states = store.step_states(info.id)?;
+        let selected = rollback_steps(&plan, &states, to);
+        let is_latest = info.id == latest.id;
+        if !is_latest && selected.is_empty() {
+            continue;
+        }
+        let run = if is_latest {
+            store.resume_run(info.id)?
+        } else {
+            store.reopen_for_rollback(info.id)?
+        };
+        store.record_event(
+            run.id,
+            NewEvent::new(EventKind::Note, None, format!("rollback to {to}")),
+        )?;
+        let part = rollback_run(&env, &opts, &plan, selected, to, run.id, stop).await?;
+        let go_on = part.failed.is_empty() && !part.stopped;
+        total = Some(match total {
+            None => part,
+            Some(mut sum) => {
+                sum.succeeded.extend(part.succeeded);
+                sum.failed.extend(part.failed);
+                sum.not_started.extend(part.not_started);
+                sum.stopped |= part.stopped;
+                if !go_on {
+                    sum.outcome = part.outcome;
+                }
+                sum
+            }
+        });
+        if !go_on {
+            break;
+        }
+    }
+    total.ok_or(EngineError::NoRun("roll back"))
+}
+
+/// Undoes `selected` (of `plan`, run `run`) newest first.
+async fn rollback_run(
+    env: &Arc<Environment>,
+    opts: &EngineOptions,
+    plan: &Plan,
+    selected: Vec<&Step>,
+    to: Phase,
+    run: RunId,
+    stop: &StopFlag,
+) -> Result<RunSummary, EngineError> {
     let ids: HashSet<&str> = selected.iter().map(|s| s.id.as_str()).collect();
     // Reverse edges: a step waits for every selected step that needed it.
     let nodes: Vec<Task> = selected
@@ -227,19 +381,40 @@ pub async fn rollback(
         })
         .collect();
     env.observer
-        .run_started(&format!("rollback to {to}"), nodes.len(), 0);
+        .run_started(&format!("rollback run {run} to {to}"), nodes.len(), 0);
     let steps: Vec<Step> = selected.into_iter().cloned().collect();
-    drive(
-        &env,
-        &opts,
-        run.id,
-        &plan,
-        nodes,
-        steps,
-        Direction::Back,
-        stop,
-    )
-    .await
+    drive(env, opts, run, plan, nodes, steps, Direction::Back, stop).await
+}
+
+/// The clusters of `run`'s plan, in plan order.
+fn plan_clusters_of(store: &dyn Store, run: RunId) -> Result<Arc<Vec<String>>, EngineError> {
+    let stored = StoredPlan::load(store, run)?;
+    Ok(Arc::new(
+        stored
+            .header
+            .clusters
+            .iter()
+            .map(|c| c.name.clone())
+            .collect(),
+    ))
+}
+
+/// A context for work of the run outside any step (pending restores).
+fn bare_ctx(
+    env: &Arc<Environment>,
+    opts: &EngineOptions,
+    run: RunId,
+    plan_clusters: Arc<Vec<String>>,
+) -> StepCtx {
+    StepCtx {
+        env: env.clone(),
+        opts: Arc::new(opts.clone()),
+        run,
+        step: "pending-restores".into(),
+        plan_clusters,
+        cycle: 0,
+        restores_scale: false,
+    }
 }
 
 /// The steps a rollback to `to` undoes, newest first: those of later phases
@@ -249,11 +424,19 @@ pub fn rollback_steps<'a>(
     states: &BTreeMap<String, crate::state::StepState>,
     to: Phase,
 ) -> Vec<&'a Step> {
-    plan.steps
+    undo_candidates(&plan.steps, states, to).collect()
+}
+
+fn undo_candidates<'a>(
+    steps: &'a [Step],
+    states: &BTreeMap<String, crate::state::StepState>,
+    to: Phase,
+) -> impl Iterator<Item = &'a Step> {
+    steps
         .iter()
         .rev()
-        .filter(|s| s.phase > to)
-        .filter(|s| {
+        .filter(move |s| s.phase > to)
+        .filter(move |s| {
             states.get(&s.id).is_some_and(|st| {
                 matches!(
                     st.status,
@@ -264,7 +447,6 @@ pub fn rollback_steps<'a>(
                 )
             })
         })
-        .collect()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -302,20 +484,39 @@ async fn drive(
         limits,
         stop,
         |i| {
+            let step = &steps[i];
             let ctx = StepCtx {
                 env: env.clone(),
                 opts: opts.clone(),
                 run,
-                step: steps[i].id.clone(),
+                step: step.id.clone(),
                 plan_clusters: plan_clusters.clone(),
+                cycle: 0,
+                restores_scale: step
+                    .finally
+                    .iter()
+                    .chain(&step.rollback)
+                    .any(|a| matches!(a, Action::RestoreScale { .. })),
             };
             let steps = steps.clone();
-            async move { run_step(&ctx, &steps[i], direction).await }
+            async move { run_step(ctx, &steps[i], direction).await }
         },
         |id| format!("step {id} panicked"),
     )
     .await;
     env.observer.run_finished();
+    let mut outcome = outcome;
+    if !opts.dry_run {
+        // Whatever ended the run (success, failure, Ctrl-C), no workload the
+        // drain scaled down stays so once the command exits.
+        let ctx = bare_ctx(env, &opts, run, plan_clusters.clone());
+        if let Err(e) = super::restores::perform_pending(&ctx).await {
+            outcome.failed.push((
+                "pending-restores".into(),
+                crate::state::redact_text(&e.to_string()),
+            ));
+        }
+    }
     let run_outcome = if !outcome.failed.is_empty() {
         Outcome::Failed
     } else if outcome.stopped || !outcome.not_started.is_empty() {
@@ -339,7 +540,14 @@ async fn drive(
 }
 
 /// One step: checkpoint, actions in order (then `finally`), checkpoint.
-async fn run_step(ctx: &StepCtx, step: &Step, direction: Direction) -> Result<(), String> {
+async fn run_step(mut ctx: StepCtx, step: &Step, direction: Direction) -> Result<(), String> {
+    let ctx = {
+        if needs_cycle(step) && !ctx.opts.dry_run {
+            ctx.cycle = step_cycle(ctx.env.store.as_ref(), ctx.run, &step.id)
+                .map_err(|e| format!("cannot read the checkpoint: {e}"))?;
+        }
+        &ctx
+    };
     let store = &ctx.env.store;
     let started = Instant::now();
     let (entering, leaving, actions) = match direction {
@@ -374,11 +582,15 @@ async fn run_step(ctx: &StepCtx, step: &Step, direction: Direction) -> Result<()
         failpoint::before_step(&step.id);
     }
     if result.is_ok() {
-        result = run_actions(ctx, actions).await;
+        let part = match direction {
+            Direction::Forward => "forward",
+            Direction::Back => "rollback",
+        };
+        result = run_actions(ctx, actions, part).await;
     }
     if direction == Direction::Forward {
         // `finally` runs whatever happened (restore replicas after a probe).
-        let finally = run_actions(ctx, &step.finally).await;
+        let finally = run_actions(ctx, &step.finally, "finally").await;
         if result.is_ok() {
             result = finally;
         }
@@ -406,12 +618,12 @@ async fn run_step(ctx: &StepCtx, step: &Step, direction: Direction) -> Result<()
     result
 }
 
-async fn run_actions(ctx: &StepCtx, actions: &[Action]) -> Result<(), String> {
+async fn run_actions(ctx: &StepCtx, actions: &[Action], part: &str) -> Result<(), String> {
     let mut first_error = None;
     for (index, action) in actions.iter().enumerate() {
         let text = action.to_string();
         ctx.env.observer.action_started(&ctx.step, &text);
-        match execute(ctx, action).await {
+        match execute(ctx, action, &format!("{part}.{index}")).await {
             Ok(()) => {
                 if !ctx.opts.dry_run {
                     let _ = ctx.env.store.record_progress(
@@ -432,6 +644,31 @@ async fn run_actions(ctx: &StepCtx, actions: &[Action]) -> Result<(), String> {
         None => Ok(()),
         Some(e) => Err(e),
     }
+}
+
+/// Whether the step restarts anything (only then is its cycle needed).
+fn needs_cycle(step: &Step) -> bool {
+    step.forward
+        .iter()
+        .chain(&step.finally)
+        .chain(&step.rollback)
+        .any(|a| matches!(a, Action::Restart { .. } | Action::RestartWorkloads { .. }))
+}
+
+/// How many times `step` was completed or rolled back before in `run`, from
+/// the journal (durable with each mark): the same for every attempt of one
+/// execution, one more for each later execution.
+fn step_cycle(store: &dyn Store, run: RunId, step: &str) -> Result<u32, StateError> {
+    let finished = store
+        .events(run, 0)?
+        .into_iter()
+        .filter(|e| e.kind == EventKind::StepStatus && e.step.as_deref() == Some(step))
+        .filter(|e| {
+            let to = e.details.as_ref().and_then(|d| d.get("to"));
+            to.is_some_and(|t| t == "done" || t == "rolled-back")
+        })
+        .count();
+    Ok(u32::try_from(finished).unwrap_or(u32::MAX))
 }
 
 fn describe(e: &ActionError) -> String {
@@ -471,5 +708,154 @@ fn describe_changes(old: &[Step], new: &[Step]) -> String {
         "plan metadata changed".into()
     } else {
         parts.join("; ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::NullObserver;
+    use crate::state::MemoryStore;
+
+    /// A plan of two install steps without actions (no cluster needed),
+    /// named `name` so two names are two plans.
+    fn plan(name: &str) -> Plan {
+        let header = PlanHeader {
+            name: name.into(),
+            topology: "multi-primary".into(),
+            clusters: Vec::new(),
+        };
+        let steps = vec![
+            Step::new(Phase::Preflight, "preflight/a", "check"),
+            Step::new(Phase::Install, "install/a", "install"),
+            Step::new(Phase::Install, "install/b", "install"),
+        ];
+        Plan::new(header, steps).unwrap()
+    }
+
+    fn env(store: Arc<dyn Store>) -> Arc<Environment> {
+        Arc::new(Environment {
+            clusters: BTreeMap::new(),
+            kubeconfigs: BTreeMap::new(),
+            store,
+            observer: Arc::new(NullObserver),
+        })
+    }
+
+    fn run<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    fn start(store: &Arc<dyn Store>, plan: &Plan) -> Result<RunSummary, EngineError> {
+        let stop = StopFlag::default();
+        run(apply(
+            plan,
+            env(store.clone()),
+            EngineOptions::default(),
+            ApplyMode::Start,
+            &stop,
+        ))
+    }
+
+    #[test]
+    fn a_run_of_another_plan_waits_until_the_earlier_run_is_undone() {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let first = start(&store, &plan("one")).unwrap();
+        assert_eq!(first.outcome, Outcome::Succeeded);
+        assert!(start(&store, &plan("one")).unwrap().already_done);
+        let refused = start(&store, &plan("two")).unwrap_err();
+        assert!(
+            matches!(
+                &refused,
+                EngineError::EarlierRunHolds {
+                    held: 2,
+                    latest: true,
+                    ..
+                }
+            ),
+            "{refused}"
+        );
+        assert_eq!(store.runs().unwrap().len(), 1, "nothing was started");
+        let stop = StopFlag::default();
+        let undone = run(rollback(
+            env(store.clone()),
+            EngineOptions::default(),
+            Phase::Preflight,
+            &stop,
+        ))
+        .unwrap();
+        assert_eq!(undone.succeeded.len(), 2);
+        let second = start(&store, &plan("two")).unwrap();
+        assert_eq!(second.run, RunId(2));
+        let held: Vec<usize> = lineage(store.as_ref())
+            .unwrap()
+            .iter()
+            .map(|l| l.held)
+            .collect();
+        assert_eq!(held, [0, 2]);
+    }
+
+    #[test]
+    fn rollback_undoes_every_run_an_older_binary_left_newest_first() {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        start(&store, &plan("one")).unwrap();
+        // An older binary started run #2 over run #1's steps.
+        let two = plan("two");
+        let stored = serde_json::to_value(StoredPlan::new(&two, BTreeMap::new())).unwrap();
+        let r2 = store
+            .begin_run(NewRun {
+                fingerprint: two.fingerprint.clone(),
+                spec_name: "two".into(),
+                kind: RunKind::Apply,
+                plan: stored,
+                steps: two.steps.iter().map(|s| s.id.clone()).collect(),
+            })
+            .unwrap()
+            .id;
+        store
+            .set_step_status(r2, "preflight/a", StepStatus::Running, None)
+            .unwrap();
+        store
+            .set_step_status(r2, "preflight/a", StepStatus::Failed, Some("x"))
+            .unwrap();
+        store.finish_run(r2, Outcome::Failed).unwrap();
+        let stop = StopFlag::default();
+        let undone = run(rollback(
+            env(store.clone()),
+            EngineOptions::default(),
+            Phase::Preflight,
+            &stop,
+        ))
+        .unwrap();
+        assert_eq!(undone.succeeded.len(), 2, "run #1's steps were undone");
+        assert!(
+            lineage(store.as_ref()).unwrap().iter().all(|l| l.held == 0),
+            "no run holds steps"
+        );
+        assert_eq!(
+            store.step_state(RunId(1), "install/a").unwrap().status,
+            StepStatus::RolledBack
+        );
+    }
+
+    #[test]
+    fn resume_of_a_finished_run_has_nothing_to_do() {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        start(&store, &plan("one")).unwrap();
+        let stop = StopFlag::default();
+        let again = run(apply(
+            &plan("one"),
+            env(store.clone()),
+            EngineOptions::default(),
+            ApplyMode::Resume { replan: false },
+            &stop,
+        ))
+        .unwrap();
+        assert!(again.already_done);
+        assert_eq!(store.run(RunId(1)).unwrap().resumed, 0, "not reopened");
     }
 }

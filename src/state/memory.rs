@@ -128,6 +128,20 @@ impl Store for MemoryStore {
         Ok(data.info.clone())
     }
 
+    fn reopen_for_rollback(&self, run: RunId) -> Result<RunInfo, StateError> {
+        let mut inner = self.lock();
+        let later_running = inner
+            .runs
+            .values()
+            .find(|r| r.info.id > run && r.info.outcome == Outcome::Running)
+            .map(|r| r.info.id);
+        let data = inner.get_mut(run)?;
+        let (info, event) = rules::reopen_for_rollback(&data.info, later_running)?;
+        data.info = info;
+        data.journal(event, Timestamp::now());
+        Ok(data.info.clone())
+    }
+
     fn finish_run(&self, run: RunId, outcome: Outcome) -> Result<RunInfo, StateError> {
         let mut inner = self.lock();
         let data = inner.get_mut(run)?;

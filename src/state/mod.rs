@@ -93,6 +93,10 @@ pub trait Store: Send + Sync {
     /// Sets a `Failed`, `Interrupted` or crashed (`Running`) latest run back to `Running`; journals `run-resumed`.
     fn resume_run(&self, run: RunId) -> Result<RunInfo, StateError>;
 
+    /// Reopens any run (not only the latest) to roll it back, like `resume_run`; refused while a later run is
+    /// still `Running`. See `rules::reopen_for_rollback`.
+    fn reopen_for_rollback(&self, run: RunId) -> Result<RunInfo, StateError>;
+
     /// Records how a `Running` run ended (any outcome but `Running`); journals `run-finished`.
     fn finish_run(&self, run: RunId, outcome: Outcome) -> Result<RunInfo, StateError>;
 

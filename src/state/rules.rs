@@ -268,6 +268,27 @@ pub fn resume(run: &RunInfo, latest: RunId) -> Result<(RunInfo, NewEvent), State
     Ok((new, NewEvent::new(EventKind::RunResumed, None, message)))
 }
 
+/// An earlier run reopened so `rollback` can undo its steps (state written before apply refused to start a
+/// run over another's unrolled-back steps may hold several such runs); refused while `later_running`, a later
+/// run still marked running, exists. A run already `Running` (a rollback that crashed) stays so.
+pub fn reopen_for_rollback(
+    run: &RunInfo,
+    later_running: Option<RunId>,
+) -> Result<(RunInfo, NewEvent), StateError> {
+    if let Some(later) = later_running {
+        return Err(StateError::CannotResume {
+            run: run.id,
+            reason: format!("run {later} started after it and is still running"),
+        });
+    }
+    let mut new = run.clone();
+    new.outcome = Outcome::Running;
+    new.finished = None;
+    new.resumed += 1;
+    let message = "reopened to roll it back".to_string();
+    Ok((new, NewEvent::new(EventKind::RunResumed, None, message)))
+}
+
 fn past(outcome: Outcome) -> &'static str {
     match outcome {
         Outcome::Failed => "failed",

@@ -456,6 +456,7 @@ fn dump_store(store: &meshsim::Store) -> BTreeMap<String, Value> {
 /// Annotations that record when or how often something happened.
 const VOLATILE_ANNOTATIONS: &[&str] = &[
     "kubectl.kubernetes.io/restartedAt",
+    "migrate.meshops.dev/restart",
     "deployment.kubernetes.io/revision",
     // The uid of the ServiceAccount a token Secret belongs to.
     "kubernetes.io/service-account.uid",

@@ -3,11 +3,19 @@
 
 use super::hints::{self, Hints};
 use crate::cli::results::Applied;
+use crate::engine::EngineError;
 use crate::state::Outcome;
 
 /// Shows how the apply ended: success on stdout, the rest on stderr.
 pub fn show(applied: &Applied, hints: &Hints) {
     let (summary, dry_run) = match applied {
+        Applied::Refused(e @ EngineError::EarlierRunHolds { latest, .. }) => {
+            eprintln!("error: {e}");
+            for line in hints.after_refused_start(*latest) {
+                eprintln!("{line}");
+            }
+            return;
+        }
         Applied::Refused(e) => {
             eprintln!(
                 "error: {}",

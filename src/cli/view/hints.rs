@@ -59,20 +59,44 @@ impl Hints {
     /// The two ways on after a failed or interrupted apply.
     pub fn after_failed_apply(&self) -> [String; 2] {
         let state = self.state_flag();
+        let kubeconfig = self.kubeconfig_flag();
         [
             format!(
-                "resume with:   migrate apply -f {}{state} --resume",
+                "resume with:   migrate{kubeconfig} apply -f {}{state} --resume",
                 self.spec()
             ),
             format!(
-                "or undo with:  migrate rollback{state} --to phase0   (or --to the last good phase)"
+                "or undo with:  migrate{kubeconfig} rollback{state} --to phase0   (or --to the last good phase)"
             ),
         ]
     }
 
+    /// The ways on when `apply` refused to start a run over an earlier run's
+    /// steps: continue that run with this plan (only the latest run can be),
+    /// or undo it.
+    pub fn after_refused_start(&self, latest: bool) -> Vec<String> {
+        let state = self.state_flag();
+        let kubeconfig = self.kubeconfig_flag();
+        let mut lines = Vec::new();
+        if latest {
+            lines.push(format!(
+                "continue it with this plan:  migrate{kubeconfig} apply -f {}{state} --resume --replan",
+                self.spec()
+            ));
+        }
+        lines.push(format!(
+            "or undo it first with:       migrate{kubeconfig} rollback{state} --to phase0"
+        ));
+        lines
+    }
+
     /// How to continue a rollback that failed or was interrupted.
     pub fn continue_rollback(&self, to: &str) -> String {
-        format!("migrate rollback{} --to {to}", self.state_flag())
+        format!(
+            "migrate{} rollback{} --to {to}",
+            self.kubeconfig_flag(),
+            self.state_flag()
+        )
     }
 
     /// The commands to look around with after `migrate demo --keep`, the
@@ -142,8 +166,19 @@ pub fn for_engine(err: &EngineError) -> Option<Hint> {
             "; ",
             "`--replan` continues with the new plan (done steps stay done)",
         ),
+        EngineError::EarlierRunHolds { latest: true, .. } => Hint::new(
+            "; ",
+            "continue it with this plan with `migrate apply -f SPEC --resume --replan`, or undo it first with \
+             `migrate rollback --to phase0`",
+        ),
+        EngineError::EarlierRunHolds { latest: false, .. } => Hint::new(
+            "; ",
+            "undo it first with `migrate rollback --to phase0` (it undoes every run, newest first)",
+        ),
         EngineError::State(e) => for_state(e),
-        EngineError::NoRun(_) | EngineError::BadStoredPlan(_) => None,
+        EngineError::NoRun(_) | EngineError::BadStoredPlan(_) | EngineError::RestoreFailed(_) => {
+            None
+        }
     }
 }
 
@@ -271,6 +306,16 @@ mod tests {
             last_event_seq: 0,
         };
         let engine = [
+            EngineError::EarlierRunHolds {
+                run: Box::new(run.clone()),
+                held: 4,
+                latest: true,
+            },
+            EngineError::EarlierRunHolds {
+                run: Box::new(run.clone()),
+                held: 4,
+                latest: false,
+            },
             EngineError::UnfinishedRun { run: Box::new(run) },
             EngineError::SpecChanged {
                 run: RunId(3),
@@ -305,6 +350,26 @@ mod tests {
             "resume with:   migrate apply -f s.yaml --resume"
         );
         let other = Hints::new(Some(Path::new("s.yaml")), Some(Path::new("/tmp/st")), None);
+        let with_kubeconfig = Hints::new(
+            Some(Path::new("s.yaml")),
+            Some(Path::new("/tmp/st")),
+            Some(Path::new("k.yaml")),
+        );
+        assert_eq!(
+            with_kubeconfig.after_failed_apply(),
+            [
+                "resume with:   migrate --kubeconfig k.yaml apply -f s.yaml --state-dir /tmp/st --resume",
+                "or undo with:  migrate --kubeconfig k.yaml rollback --state-dir /tmp/st --to phase0   (or --to the last good phase)",
+            ]
+        );
+        assert_eq!(
+            with_kubeconfig.after_refused_start(true)[0],
+            "continue it with this plan:  migrate --kubeconfig k.yaml apply -f s.yaml --state-dir /tmp/st --resume --replan"
+        );
+        assert_eq!(
+            with_kubeconfig.continue_rollback("phase0"),
+            "migrate --kubeconfig k.yaml rollback --state-dir /tmp/st --to phase0"
+        );
         assert_eq!(
             other.continue_rollback("phase3"),
             "migrate rollback --state-dir /tmp/st --to phase3"

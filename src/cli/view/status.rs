@@ -89,6 +89,12 @@ fn json_report(report: &RunReport, events: bool) -> anyhow::Result<String> {
     if let Some(holder) = &report.live {
         doc["run"]["live"] = json!(live(holder));
     }
+    doc["lineage"] = report
+        .lineage
+        .iter()
+        .map(|l| json!({"id": l.run.id, "outcome": l.run.outcome, "fingerprint": l.run.fingerprint, "stepsNotRolledBack": l.held}))
+        .collect();
+    doc["pendingRestores"] = serde_json::to_value(&report.pending_restores)?;
     Ok(serde_json::to_string_pretty(&doc)?)
 }
 
@@ -113,6 +119,22 @@ fn text(report: &RunReport) {
         run.id, run.spec_name, run.started, run.resumed
     );
     println!("plan {}", run.fingerprint);
+    // Earlier runs matter only when there are some: their snapshots are what
+    // a rollback to phase0 still needs.
+    if report.lineage.len() > 1 {
+        println!("runs");
+        for l in &report.lineage {
+            println!(
+                "  run {:<4} {:<12} {} step(s) not rolled back",
+                l.run.id.to_string(),
+                l.run.outcome.to_string(),
+                l.held
+            );
+        }
+    }
+    for restore in &report.pending_restores {
+        println!("WARNING: {restore}");
+    }
     for phase in Phase::ALL {
         let steps: Vec<_> = report
             .plan

@@ -122,6 +122,28 @@ impl Store for SledStore {
         Ok(info)
     }
 
+    fn reopen_for_rollback(&self, run: RunId) -> Result<RunInfo, StateError> {
+        let dir = self.dir.as_path();
+        let later_running = self
+            .runs()?
+            .into_iter()
+            .find(|r| r.id > run && r.outcome == Outcome::Running)
+            .map(|r| r.id);
+        let info = (&self.runs, &self.events)
+            .transaction(|(runs, events)| {
+                let old = tx_run(dir, runs, run)?;
+                let (mut info, event) = rules::reopen_for_rollback(&old, later_running)
+                    .map_err(ConflictableTransactionError::Abort)?;
+                tx_journal(runs, events, &mut info, event, Timestamp::now())?;
+                Ok(info)
+            })
+            .map_err(self.tx_err("reopen a run"))?;
+        self.flush()?;
+        self.save_high_water()?;
+        self.mirror(run, self.plan(run).ok().as_ref());
+        Ok(info)
+    }
+
     fn finish_run(&self, run: RunId, outcome: Outcome) -> Result<RunInfo, StateError> {
         let dir = self.dir.as_path();
         let info = (&self.runs, &self.events)
