@@ -184,7 +184,6 @@ fn seed() -> u64 {
 }
 
 #[test]
-#[ignore = "until issue 11 lands"]
 fn sigkill_at_random_moments_then_resume_equals_an_uninterrupted_run() {
     let (want, want_effects, took) = reference();
     let seed = seed();
