@@ -47,6 +47,8 @@ impl SledStore {
         let db = sled::Config::new()
             .path(dir.join(DB_DIR))
             .cache_capacity(64 << 20)
+            // Every durable write flushes itself (see `Store`); sled's timer would only add fsyncs, uncounted.
+            .flush_every_ms(None)
             .open()
             .map_err(|e| match e {
                 sled::Error::Io(ref io) if io.to_string().contains("could not acquire lock") => {

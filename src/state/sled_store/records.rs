@@ -173,15 +173,10 @@ impl Store for SledStore {
         error: Option<&str>,
     ) -> Result<StepState, StateError> {
         let state = self.transition(run, step, status, error)?;
-        // A completion mark announces no side effect, so it need not be on
-        // disk before the caller goes on: the next durable write (the next
-        // step's start, the end of the run) carries it. If a crash loses it,
-        // the step reads as started and `--resume` re-runs it (actions are
-        // idempotent) or `rollback` undoes it: both safe. Every other
-        // transition precedes a side effect and is fsynced first.
-        if !matches!(status, StepStatus::Done | StepStatus::RolledBack) {
-            self.flush()?;
-        }
+        // Every transition is durable before it is acknowledged, completion
+        // marks too: a Done lost to a crash would make `--resume` repeat the
+        // step's effects. Group commit lets parallel steps share the fsync.
+        self.flush()?;
         self.mirror(run, None);
         Ok(state)
     }
