@@ -31,7 +31,8 @@
 //! be journalled on any run. Snapshots belong to the run that took them: a rollback run reads the snapshots of
 //! the apply run(s) it undoes by their run ids.
 //!
-//! Layout of a state directory: `migrate-state.json` (format, schema, store id), `db/` (sled), `lock` (flock),
+//! Layout of a state directory: `migrate-state.json` (format, schema, store id, the migrate version that wrote
+//! it; see `SCHEMA_VERSION`), `db/` (sled), `lock` (flock),
 //! `lock.json` (holder record), `high-water.json` (how far the database had got at the last run boundary or clean
 //! close). Opening checks permissions (0700, our uid), the marker, the schema, that the database is the one the
 //! marker names, the journal against the step and snapshot records, and the high-water mark: sled reads a
@@ -77,8 +78,18 @@ pub use model::{
 pub use redact::{redact_object, redact_text};
 pub use sled_store::{Opened, SledStore};
 
-/// The on-disk schema this build reads and writes.
-pub const SCHEMA_VERSION: u32 = 1;
+/// The on-disk schema this build writes: the state directory's layout and the format of its records.
+///
+/// - 1: the first release. Records carry no version.
+/// - 2: every record carries `"_v": 2` (a plan is wrapped as `{"_v": 2, "plan": ...}`), the marker names the
+///   migrate version that wrote it (`written_by`). Otherwise as 1: this build reads both, and upgrades a schema 1
+///   directory (its marker and schema record; records stay as they are until rewritten) when it opens one.
+///
+/// A directory or record of a newer schema is refused before anything is written, naming who wrote it.
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// The oldest schema this build reads.
+pub const OLDEST_SCHEMA: u32 = 1;
 
 /// Where the engine checkpoints. Every mutating method but `record_progress` is durable and atomic when it
 /// returns `Ok` (the contract above).
