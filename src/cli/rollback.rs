@@ -72,7 +72,8 @@ pub async fn rollback(
     to: Phase,
     parallelism: usize,
 ) -> anyhow::Result<RunSummary> {
-    let clusters = session.connect(&session::run_targets(stored)).await?;
+    let targets = session::run_targets(stored, session.given_kubeconfig.as_deref());
+    let clusters = session.connect(&targets).await?;
     let store: Arc<dyn Store> = Arc::new(store);
     let opts = EngineOptions {
         parallelism: parallelism.max(1),

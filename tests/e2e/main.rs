@@ -14,5 +14,6 @@ mod rollback;
 mod sim_support;
 mod specs;
 mod state;
+mod state_format;
 mod support;
 mod validate;
