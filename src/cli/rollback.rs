@@ -71,13 +71,15 @@ pub async fn rollback(
     parallelism: usize,
 ) -> anyhow::Result<RunSummary> {
     // The latest run's clusters, and those of any earlier run the rollback
-    // also undoes (state from older binaries can hold several).
-    let mut targets = session::run_targets(stored);
+    // also undoes (state from older binaries can hold several); a kubeconfig
+    // given now wins over the one each run recorded.
+    let given = session.given_kubeconfig.as_deref();
+    let mut targets = session::run_targets(stored, given);
     for earlier in engine::lineage(&store)? {
         if earlier.held == 0 {
             continue;
         }
-        for t in session::run_targets(&StoredPlan::load(&store, earlier.run.id)?) {
+        for t in session::run_targets(&StoredPlan::load(&store, earlier.run.id)?, given) {
             if !targets.iter().any(|have| have.name == t.name) {
                 targets.push(t);
             }

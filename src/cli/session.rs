@@ -19,6 +19,9 @@ pub struct Session {
     /// The kubeconfig for clusters whose spec names none: `--kubeconfig`
     /// (or `$KUBECONFIG`), else `~/.kube/config`.
     pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig the user gave (`--kubeconfig` or `$KUBECONFIG`), if
+    /// any: it overrides the ones a stored run recorded (`run_targets`).
+    pub given_kubeconfig: Option<PathBuf>,
     /// How hints name this invocation's spec, state directory and kubeconfig.
     pub hints: Hints,
 }
@@ -32,6 +35,7 @@ impl Session {
         });
         Session {
             kubeconfig,
+            given_kubeconfig: global.kubeconfig.clone(),
             hints: Hints::new(spec, state_dir, global.kubeconfig.as_deref()),
         }
     }
@@ -126,8 +130,11 @@ pub fn spec_targets(loaded: &Loaded) -> Vec<ClusterTarget> {
         .collect()
 }
 
-/// The clusters a stored run reached, with the kubeconfig it reached each with.
-pub fn run_targets(stored: &StoredPlan) -> Vec<ClusterTarget> {
+/// The clusters a stored run reached (for rollback), each with the
+/// kubeconfig to reach it by: the one the user gave now (`given`) if any,
+/// else the one the run recorded. The recorded path may be gone or stale (a
+/// run started elsewhere, a kubeconfig regenerated), and the user's word wins.
+pub fn run_targets(stored: &StoredPlan, given: Option<&Path>) -> Vec<ClusterTarget> {
     stored
         .header
         .clusters
@@ -135,7 +142,9 @@ pub fn run_targets(stored: &StoredPlan) -> Vec<ClusterTarget> {
         .map(|c| ClusterTarget {
             name: c.name.clone(),
             context: c.context.clone(),
-            kubeconfig: stored.kubeconfigs.get(&c.name).cloned(),
+            kubeconfig: given
+                .map(Path::to_path_buf)
+                .or_else(|| stored.kubeconfigs.get(&c.name).cloned()),
         })
         .collect()
 }

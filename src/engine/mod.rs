@@ -2,7 +2,7 @@
 //! transition in the state store (write-ahead), and rolls them back.
 //!
 //! - `apply` marks a step running (flushed) before its first action and done
-//!   (flushed) after its last; objects are snapshotted, per step, before the
+//!   (flushed, before it is reported) after its last; objects are snapshotted, per step, before the
 //!   step first changes them, and a resumed step keeps its first snapshots.
 //! - `rollback` walks the same DAG backwards over the steps of later phases
 //!   that did anything, running their rollback actions.

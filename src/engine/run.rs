@@ -15,11 +15,23 @@ use std::sync::Arc;
 use std::time::Instant;
 
 /// What a run keeps of its plan, so `rollback` and `status` need no spec.
+///
+/// Versioned apart from the store (`format`): its steps are the engine's action types, which change with the
+/// engine. Format 1 (the first release) has no `format` field; 2 adds `format` and `writtenBy`, nothing else.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StoredPlan {
+    /// The format of this record (`StoredPlan::FORMAT` when written by this build; absent means 1).
+    #[serde(default = "StoredPlan::first_format")]
+    pub format: u32,
+    /// The migrate version that wrote it (absent in format 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub written_by: Option<String>,
+    /// The plan's header: spec name, clusters, fingerprint inputs.
     pub header: PlanHeader,
+    /// The spec's fingerprint when the plan was made.
     pub fingerprint: String,
+    /// Every step, in plan order.
     pub steps: Vec<Step>,
     /// The kubeconfig each cluster was reached with.
     #[serde(default)]
@@ -27,9 +39,18 @@ pub struct StoredPlan {
 }
 
 impl StoredPlan {
+    /// The format this build writes, and the newest it reads.
+    pub const FORMAT: u32 = 2;
+
+    fn first_format() -> u32 {
+        1
+    }
+
     /// The plan and the kubeconfigs it runs with, as the store keeps them.
     pub fn new(plan: &Plan, kubeconfigs: BTreeMap<String, PathBuf>) -> StoredPlan {
         StoredPlan {
+            format: Self::FORMAT,
+            written_by: Some(env!("CARGO_PKG_VERSION").to_string()),
             header: plan.header.clone(),
             fingerprint: plan.fingerprint.clone(),
             steps: plan.steps.clone(),
@@ -37,9 +58,35 @@ impl StoredPlan {
         }
     }
 
-    /// The stored plan of `run`.
+    /// The stored plan of `run`. One of a newer format is refused before its steps are read (they may not
+    /// parse), naming the format and the migrate version that wrote it.
     pub fn load(store: &dyn crate::state::Store, run: RunId) -> Result<StoredPlan, EngineError> {
-        let value = store.plan(run)?;
+        Self::from_value(store.plan(run)?)
+    }
+
+    /// `load` from the stored JSON.
+    pub fn from_value(value: serde_json::Value) -> Result<StoredPlan, EngineError> {
+        let format = match value.get("format") {
+            None => Self::first_format(),
+            Some(f) => f
+                .as_u64()
+                .and_then(|f| u32::try_from(f).ok())
+                .ok_or_else(|| {
+                    EngineError::BadStoredPlan(format!("its format is not a number: {f}"))
+                })?,
+        };
+        if format > Self::FORMAT {
+            let by = value
+                .get("writtenBy")
+                .and_then(|w| w.as_str())
+                .unwrap_or("a version not recorded");
+            return Err(EngineError::BadStoredPlan(format!(
+                "it was written in plan format {format} by migrate {by}; this migrate ({}) reads formats up to {}; \
+                 nothing was changed",
+                env!("CARGO_PKG_VERSION"),
+                Self::FORMAT
+            )));
+        }
         serde_json::from_value(value).map_err(|e| EngineError::BadStoredPlan(e.to_string()))
     }
 }

@@ -41,18 +41,36 @@ pub enum StateError {
     NotAStateDir { dir: PathBuf, found: String },
 
     #[error(
-        "state directory {}: written by a newer migrate (schema {found}, this one reads up to {supported})",
-        dir.display()
+        "state directory {}: written by a newer migrate ({}, state schema {found}); this migrate ({}) reads state \
+         schemas up to {supported}; nothing was changed",
+        dir.display(), written_by.as_deref().unwrap_or("version not recorded"), env!("CARGO_PKG_VERSION")
     )]
     NewerSchema {
         dir: PathBuf,
         found: u32,
         supported: u32,
+        /// The migrate version the directory's marker names, when it names one.
+        written_by: Option<String>,
     },
 
     #[error(
-        "state directory {}: schema {found} is unknown to this migrate (it reads schema {supported})",
-        dir.display()
+        "state directory {}: {what} was written in state format {found} by a newer migrate ({}); this migrate ({}) \
+         reads formats up to {supported}; nothing was changed",
+        dir.display(), written_by.as_deref().unwrap_or("version not recorded"), env!("CARGO_PKG_VERSION")
+    )]
+    NewerRecord {
+        dir: PathBuf,
+        what: String,
+        found: u32,
+        supported: u32,
+        /// The migrate version the directory's marker names, when it names one.
+        written_by: Option<String>,
+    },
+
+    #[error(
+        "state directory {}: schema {found} is unknown to this migrate (it reads schemas {} to {supported}); nothing \
+         was changed",
+        dir.display(), crate::state::OLDEST_SCHEMA
     )]
     UnknownSchema {
         dir: PathBuf,

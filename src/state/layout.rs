@@ -8,10 +8,10 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::SCHEMA_VERSION;
 use super::error::StateError;
 use super::lock::sync_dir;
 use super::model::Timestamp;
+use super::{OLDEST_SCHEMA, SCHEMA_VERSION};
 
 /// The file that makes a directory a state directory: format, schema, store id.
 pub const MARKER: &str = "migrate-state.json";
@@ -36,11 +36,16 @@ const HIGH_WATER_TMP: &str = "high-water.json.tmp";
 /// The contents of the marker file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Marker {
+    /// Always `migrate-state`.
     pub format: String,
+    /// The schema of the directory (`SCHEMA_VERSION` of the build that wrote it).
     pub schema: u32,
     /// Also stored in the database: a database swapped or emptied under the marker is detected.
     pub store_id: String,
     pub created: Timestamp,
+    /// The migrate version that created the directory or last upgraded its schema (absent in schema 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub written_by: Option<String>,
 }
 
 fn io_err(dir: &Path, op: &'static str, path: &Path) -> impl FnOnce(io::Error) -> StateError {
@@ -141,21 +146,26 @@ pub fn read_marker(dir: &Path) -> Result<Option<Marker>, StateError> {
         .and_then(|s| s.as_u64())
         .ok_or_else(|| damaged(format!("{MARKER} has no schema number")))?;
     let schema = u32::try_from(schema).unwrap_or(u32::MAX);
-    check_schema(dir, schema)?;
+    let written_by = raw
+        .get("written_by")
+        .and_then(|w| w.as_str())
+        .map(str::to_string);
+    check_schema(dir, schema, written_by)?;
     let marker: Marker =
         serde_json::from_value(raw).map_err(|e| damaged(format!("{MARKER} is incomplete: {e}")))?;
     Ok(Some(marker))
 }
 
-/// Refuses a schema other than the one this build reads.
-pub fn check_schema(dir: &Path, found: u32) -> Result<(), StateError> {
+/// Refuses a schema this build does not read; `written_by` is the version the marker names.
+pub fn check_schema(dir: &Path, found: u32, written_by: Option<String>) -> Result<(), StateError> {
     if found > SCHEMA_VERSION {
         Err(StateError::NewerSchema {
             dir: dir.to_path_buf(),
             found,
             supported: SCHEMA_VERSION,
+            written_by,
         })
-    } else if found < SCHEMA_VERSION {
+    } else if found < OLDEST_SCHEMA {
         Err(StateError::UnknownSchema {
             dir: dir.to_path_buf(),
             found,
@@ -173,7 +183,15 @@ pub fn new_marker(store_id: String) -> Marker {
         schema: SCHEMA_VERSION,
         store_id,
         created: Timestamp::now(),
+        written_by: Some(env!("CARGO_PKG_VERSION").to_string()),
     }
+}
+
+/// The migrate version the marker of `dir` names, if it can be read; for error messages.
+pub fn written_by(dir: &Path) -> Option<String> {
+    let bytes = fs::read(dir.join(MARKER)).ok()?;
+    let raw: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    raw.get("written_by")?.as_str().map(str::to_string)
 }
 
 /// Written last when a directory is initialised.

@@ -6,12 +6,24 @@
 //! - per run, the first snapshot of every object the run touched (or the fact that it was absent);
 //! - per run, an append-only journal of events numbered from 1.
 //!
-//! Write-ahead: every method that changes something has made the change durable (sled `flush`, i.e. fsync)
-//! before it returns, and changes that span records (a step status and its journal entry) are one sled
-//! transaction. So the engine marks a step running, takes its snapshots, then acts, then marks it done; after a
-//! crash the store shows every acknowledged transition and nothing half-written. (Measured: sled 0.34's
-//! transaction commit already hands the write to the kernel, so a *process* crash loses nothing acknowledged
-//! even without the flush; the fsync is what covers an OS crash or power loss, which no test here simulates.)
+//! Durability contract (the sled store; the memory store keeps the same rules but nothing survives the process):
+//! - When a method that changes something returns `Ok`, the change is on disk (sled `flush`, i.e. fsync, of a
+//!   commit that includes it): `begin_run`, `resume_run`, `finish_run`, `set_step_status` (every status, `Done`
+//!   and `RolledBack` included), `begin_step`, `record_event`, `put_snapshot(s)_if_absent`, `drop_snapshots` and
+//!   `replace_plan`. A crash at any later moment, of the process or of the OS, loses none of it.
+//! - The one exception is `record_progress`: committed, but only made durable by the next durable write of any
+//!   thread, so a crash may lose the newest progress notes (nothing acknowledged depends on them).
+//! - Changes that span records (a step status and its journal entry, a step's start and its snapshots) are one
+//!   sled transaction: after a crash either all of it is there or none. A call cut short by the crash (it had
+//!   not returned) may be there or not, never half.
+//! - Group commit: concurrent callers share one fsync when their transactions committed before it started; each
+//!   still returns only once its own change is durable. `SledStore::fsyncs` counts the flushes that wrote.
+//!
+//! So the engine marks a step running, takes its snapshots, then acts, then marks it done and only then reports
+//! it done: after a crash the store shows every acknowledged transition and nothing half-written, and `--resume`
+//! never repeats a step that was reported done. (sled keeps a commit in its own buffer, not the kernel's, until a
+//! flush or its background flusher: without the flush a SIGKILL loses it, as a state directory written by the
+//! first release showed; see tests/fixtures/state-v1-killed-in-install.)
 //!
 //! Runs: `begin_run` starts one (refused while the latest is still marked running: resume it, or finish it as
 //! interrupted first). `current_run` is the latest run unless it succeeded; `resume_run` continues it after a
@@ -19,7 +31,8 @@
 //! be journalled on any run. Snapshots belong to the run that took them: a rollback run reads the snapshots of
 //! the apply run(s) it undoes by their run ids.
 //!
-//! Layout of a state directory: `migrate-state.json` (format, schema, store id), `db/` (sled), `lock` (flock),
+//! Layout of a state directory: `migrate-state.json` (format, schema, store id, the migrate version that wrote
+//! it; see `SCHEMA_VERSION`), `db/` (sled), `lock` (flock),
 //! `lock.json` (holder record), `high-water.json` (how far the database had got at the last run boundary or clean
 //! close). Opening checks permissions (0700, our uid), the marker, the schema, that the database is the one the
 //! marker names, the journal against the step and snapshot records, and the high-water mark: sled reads a
@@ -65,10 +78,21 @@ pub use model::{
 pub use redact::{redact_object, redact_text};
 pub use sled_store::{Opened, SledStore};
 
-/// The on-disk schema this build reads and writes.
-pub const SCHEMA_VERSION: u32 = 1;
+/// The on-disk schema this build writes: the state directory's layout and the format of its records.
+///
+/// - 1: the first release. Records carry no version.
+/// - 2: every record carries `"_v": 2` (a plan is wrapped as `{"_v": 2, "plan": ...}`), the marker names the
+///   migrate version that wrote it (`written_by`). Otherwise as 1: this build reads both, and upgrades a schema 1
+///   directory (its marker and schema record; records stay as they are until rewritten) when it opens one.
+///
+/// A directory or record of a newer schema is refused before anything is written, naming who wrote it.
+pub const SCHEMA_VERSION: u32 = 2;
 
-/// Where the engine checkpoints. Every mutating method is durable and atomic when it returns `Ok`.
+/// The oldest schema this build reads.
+pub const OLDEST_SCHEMA: u32 = 1;
+
+/// Where the engine checkpoints. Every mutating method but `record_progress` is durable and atomic when it
+/// returns `Ok` (the contract above).
 /// Implementations are shared between the engine's parallel steps (`Arc<dyn Store>`).
 pub trait Store: Send + Sync {
     /// Starts a run with every step `Pending`, journals `run-started` (event 1).
@@ -106,8 +130,9 @@ pub trait Store: Send + Sync {
     /// One step of the run.
     fn step_state(&self, run: RunId, step: &str) -> Result<StepState, StateError>;
 
-    /// Moves a step to `status` (see `transition_allowed`) and journals it, atomically. Entering `Running` or
-    /// `RollingBack` counts an attempt; `error` becomes `last_error` (scrubbed with `redact_text`).
+    /// Moves a step to `status` (see `transition_allowed`) and journals it, atomically and durably (every status:
+    /// a step is reported done only once its `Done` is on disk). Entering `Running` or `RollingBack` counts an
+    /// attempt; `error` becomes `last_error` (scrubbed with `redact_text`).
     fn set_step_status(
         &self,
         run: RunId,
@@ -138,7 +163,7 @@ pub trait Store: Send + Sync {
 
     /// Like `record_event`, for progress notes whose loss in an OS crash changes nothing (the engine's per-action
     /// log: step statuses and snapshots are the truth): journalled atomically, but not forced to disk on its own;
-    /// the next durable write covers it. A process crash keeps it.
+    /// the next durable write covers it, and a crash before that may lose it.
     fn record_progress(&self, run: RunId, event: NewEvent) -> Result<u64, StateError> {
         self.record_event(run, event)
     }

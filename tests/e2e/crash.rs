@@ -208,7 +208,6 @@ fn sigkill_at_random_moments_then_resume_equals_an_uninterrupted_run() {
 }
 
 #[test]
-#[ignore = "until issue 11 lands"]
 fn sigkill_right_after_each_done_line_never_reruns_that_step() {
     let env = world();
     let spec = demo_spec(&env);

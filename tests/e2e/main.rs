@@ -17,5 +17,6 @@ mod rollback;
 mod sim_support;
 mod specs;
 mod state;
+mod state_format;
 mod support;
 mod validate;

@@ -194,7 +194,7 @@ pub fn for_state(err: &StateError) -> Option<Hint> {
             Hint::new("; ", format!("run migrate as the owner or {ANOTHER_DIR}"))
         }
         StateError::NotAStateDir { .. } => Hint::new("; ", "pass an empty or new --state-dir"),
-        StateError::NewerSchema { .. } => {
+        StateError::NewerSchema { .. } | StateError::NewerRecord { .. } => {
             Hint::new("; ", format!("upgrade migrate, or {ANOTHER_DIR}"))
         }
         StateError::UnknownSchema { .. } => Hint::new(
@@ -267,6 +267,7 @@ mod tests {
                 dir: dir.clone(),
                 found: 9,
                 supported: 1,
+                written_by: None,
             },
             StateError::UnknownSchema {
                 dir: dir.clone(),

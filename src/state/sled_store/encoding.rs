@@ -1,5 +1,6 @@
 //! How records and keys are laid out in sled's trees. State directories
-//! written by earlier builds hold this layout: it changes only with the schema.
+//! written by earlier builds hold this layout: it changes only with the schema
+//! (`SCHEMA_VERSION`), and records say which schema wrote them.
 
 use std::path::Path;
 
@@ -10,8 +11,9 @@ use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 
 use super::TxResult;
 use crate::state::error::StateError;
+use crate::state::layout;
 use crate::state::model::{NewEvent, RunId, RunInfo, Snapshot, SnapshotKey, Timestamp};
-use crate::state::rules;
+use crate::state::{SCHEMA_VERSION, rules};
 
 /// How a snapshot is stored; `Snapshot` itself is deliberately not `Serialize`.
 #[derive(Serialize, serde::Deserialize)]
@@ -22,20 +24,98 @@ pub(super) struct SnapshotRecord {
     pub(super) object: Option<Value>,
 }
 
-/// A record read back; an unreadable one means the directory is damaged.
+/// The key under which a record carries the schema that wrote it (absent: schema 1).
+const VERSION_KEY: &str = "_v";
+/// A plan's key inside its versioned wrapper (the plan is opaque, maybe not an object).
+const PLAN_KEY: &str = "plan";
+
+/// A record read back: versioned (or from schema 1, unversioned); an unreadable one means the directory is
+/// damaged, one from a newer schema is refused.
 pub(super) fn decode<T: DeserializeOwned>(
     dir: &Path,
     bytes: &[u8],
     what: &str,
 ) -> Result<T, StateError> {
+    let value = unversioned(dir, parse(dir, bytes, what)?, what)?;
+    from_value(dir, value, what)
+}
+
+/// A plan read back: `{"_v": N, "plan": ...}`, or in schema 1 the plan itself.
+pub(super) fn decode_plan(dir: &Path, bytes: &[u8]) -> Result<Value, StateError> {
+    let what = "a plan";
+    let mut value = parse(dir, bytes, what)?;
+    let wrapped = value.get(VERSION_KEY).is_some();
+    value = unversioned(dir, value, what)?;
+    if !wrapped {
+        return Ok(value);
+    }
+    match value {
+        Value::Object(mut o) => o.remove(PLAN_KEY).ok_or_else(|| StateError::Damaged {
+            dir: dir.to_path_buf(),
+            detail: format!("{what} lacks its {PLAN_KEY:?}"),
+        }),
+        _ => unreachable!("only an object has a version key"),
+    }
+}
+
+fn parse(dir: &Path, bytes: &[u8], what: &str) -> Result<Value, StateError> {
     serde_json::from_slice(bytes).map_err(|e| StateError::Damaged {
         dir: dir.to_path_buf(),
         detail: format!("{what} is unreadable: {e}"),
     })
 }
 
-/// A record as stored (JSON).
+fn from_value<T: DeserializeOwned>(dir: &Path, value: Value, what: &str) -> Result<T, StateError> {
+    serde_json::from_value(value).map_err(|e| StateError::Damaged {
+        dir: dir.to_path_buf(),
+        detail: format!("{what} is unreadable: {e}"),
+    })
+}
+
+/// Checks and removes the record's version. Scalars (the metadata counters) carry none.
+fn unversioned(dir: &Path, mut value: Value, what: &str) -> Result<Value, StateError> {
+    let Some(o) = value.as_object_mut() else {
+        return Ok(value);
+    };
+    let Some(v) = o.remove(VERSION_KEY) else {
+        return Ok(value);
+    };
+    let found = v
+        .as_u64()
+        .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
+        .ok_or_else(|| StateError::Damaged {
+            dir: dir.to_path_buf(),
+            detail: format!("{what} has a version that is not a number: {v}"),
+        })?;
+    if found > SCHEMA_VERSION {
+        return Err(StateError::NewerRecord {
+            dir: dir.to_path_buf(),
+            what: what.to_string(),
+            found,
+            supported: SCHEMA_VERSION,
+            written_by: layout::written_by(dir),
+        });
+    }
+    Ok(value)
+}
+
+/// A record as stored: JSON, an object with its schema under `_v`. Values that are not objects are stored as
+/// they are (only the metadata counters).
 pub(super) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StateError> {
+    let mut value = serde_json::to_value(value)
+        .map_err(|e| StateError::InvalidInput(format!("cannot encode a record: {e}")))?;
+    if let Some(o) = value.as_object_mut() {
+        o.insert(VERSION_KEY.to_string(), Value::from(SCHEMA_VERSION));
+    }
+    to_bytes(&value)
+}
+
+/// A plan as stored: `{"_v": N, "plan": <the plan>}`, whatever the plan's shape.
+pub(super) fn encode_plan(plan: &Value) -> Result<Vec<u8>, StateError> {
+    to_bytes(&serde_json::json!({ VERSION_KEY: SCHEMA_VERSION, PLAN_KEY: plan }))
+}
+
+fn to_bytes(value: &Value) -> Result<Vec<u8>, StateError> {
     serde_json::to_vec(value)
         .map_err(|e| StateError::InvalidInput(format!("cannot encode a record: {e}")))
 }

@@ -47,6 +47,8 @@ impl SledStore {
         let db = sled::Config::new()
             .path(dir.join(DB_DIR))
             .cache_capacity(64 << 20)
+            // Every durable write flushes itself (see `Store`); sled's timer would only add fsyncs, uncounted.
+            .flush_every_ms(None)
             .open()
             .map_err(|e| match e {
                 sled::Error::Io(ref io) if io.to_string().contains("could not acquire lock") => {
@@ -78,7 +80,10 @@ impl SledStore {
             lock,
         };
         match marker {
-            Some(m) => store.check_existing(m)?,
+            Some(m) => {
+                store.check_existing(m)?;
+                store.upgrade(m)?;
+            }
             None => store.initialise()?,
         }
         store.checked = true;
@@ -115,6 +120,33 @@ impl SledStore {
         layout::write_marker(&self.dir, &layout::new_marker(store_id))
     }
 
+    /// Brings a directory of an older schema (checked readable) to this build's: the schema record, then the
+    /// marker. Both writes are idempotent, and a crash between them leaves a directory this build still opens
+    /// and finishes upgrading. Records are not rewritten: unversioned ones read as schema 1.
+    fn upgrade(&self, marker: &layout::Marker) -> Result<(), StateError> {
+        let schema: u32 = self.meta_value(META_SCHEMA)?.unwrap_or(SCHEMA_VERSION);
+        if schema < SCHEMA_VERSION {
+            self.meta
+                .insert(
+                    META_SCHEMA,
+                    Value::from(SCHEMA_VERSION).to_string().into_bytes(),
+                )
+                .map_err(self.db_err("write metadata"))?;
+            self.flush()?;
+        }
+        if marker.schema < SCHEMA_VERSION {
+            let mut upgraded = layout::new_marker(marker.store_id.clone());
+            upgraded.created = marker.created;
+            layout::write_marker(&self.dir, &upgraded)?;
+            tracing::info!(
+                "state directory {}: upgraded from schema {} to {SCHEMA_VERSION}",
+                self.dir.display(),
+                marker.schema
+            );
+        }
+        Ok(())
+    }
+
     /// The database must be the one the marker describes, and its runs readable and whole.
     fn check_existing(&self, marker: &layout::Marker) -> Result<(), StateError> {
         let schema: u32 = self.meta_value(META_SCHEMA)?.ok_or_else(|| {
@@ -123,7 +155,7 @@ impl SledStore {
                 layout::MARKER
             ))
         })?;
-        layout::check_schema(&self.dir, schema)?;
+        layout::check_schema(&self.dir, schema, marker.written_by.clone())?;
         let id: Option<String> = self.meta_value(META_STORE_ID)?;
         if id.as_deref() != Some(marker.store_id.as_str()) {
             return Err(self.damaged(format!(

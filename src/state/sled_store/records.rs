@@ -8,8 +8,8 @@ use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
 
 use super::encoding::{
-    SnapshotRecord, abort, decode, encode, event_key, snapshot_key, snapshot_prefix, step_key,
-    tx_decode, tx_encode, tx_journal, tx_run,
+    SnapshotRecord, abort, decode, decode_plan, encode, encode_plan, event_key, snapshot_key,
+    snapshot_prefix, step_key, tx_decode, tx_encode, tx_journal, tx_run,
 };
 use super::{META_NEXT_RUN, SledStore};
 use crate::state::error::StateError;
@@ -22,7 +22,7 @@ use crate::state::{Store, rules};
 impl Store for SledStore {
     fn begin_run(&self, new: NewRun) -> Result<RunInfo, StateError> {
         rules::validate_new_run(&new)?;
-        let plan = encode(&new.plan)?;
+        let plan = encode_plan(&new.plan)?;
         let dir = self.dir.as_path();
         let info = (
             &self.meta,
@@ -101,7 +101,7 @@ impl Store for SledStore {
             .get(run.0.to_be_bytes())
             .map_err(self.db_err("read a plan"))?
             .ok_or(StateError::UnknownRun { run })?;
-        decode(&self.dir, &v, "a plan")
+        decode_plan(&self.dir, &v)
     }
 
     fn resume_run(&self, run: RunId) -> Result<RunInfo, StateError> {
@@ -195,15 +195,10 @@ impl Store for SledStore {
         error: Option<&str>,
     ) -> Result<StepState, StateError> {
         let state = self.transition(run, step, status, error)?;
-        // A completion mark announces no side effect, so it need not be on
-        // disk before the caller goes on: the next durable write (the next
-        // step's start, the end of the run) carries it. If a crash loses it,
-        // the step reads as started and `--resume` re-runs it (actions are
-        // idempotent) or `rollback` undoes it: both safe. Every other
-        // transition precedes a side effect and is fsynced first.
-        if !matches!(status, StepStatus::Done | StepStatus::RolledBack) {
-            self.flush()?;
-        }
+        // Every transition is durable before it is acknowledged, completion
+        // marks too: a Done lost to a crash would make `--resume` repeat the
+        // step's effects. Group commit lets parallel steps share the fsync.
+        self.flush()?;
         self.mirror(run, None);
         Ok(state)
     }
@@ -265,14 +260,13 @@ impl Store for SledStore {
         let dir = self.dir.as_path();
         let skey = snapshot_key(run, step, key);
         let now = Timestamp::now();
+        let present = object.as_ref().is_some_and(|v| !v.is_null());
         let record = encode(&SnapshotRecord {
             key: key.clone(),
             step: step.to_string(),
             taken: now,
             object,
         })?;
-        let present =
-            serde_json::from_slice::<SnapshotRecord>(&record).is_ok_and(|r| r.object.is_some());
         let stored = (&self.runs, &self.steps, &self.snapshots, &self.events)
             .transaction(|(runs, steps, snapshots, events)| {
                 let mut info = tx_run(dir, runs, run)?;
@@ -437,7 +431,7 @@ impl Store for SledStore {
     ) -> Result<RunInfo, StateError> {
         rules::check_can_replace_plan(self.latest_run()?.map(|r| r.id), run)?;
         let dir = self.dir.as_path();
-        let plan = encode(&plan)?;
+        let plan = encode_plan(&plan)?;
         let pending = encode(&StepState::pending())?;
         let info = (&self.runs, &self.plans, &self.steps, &self.events)
             .transaction(|(runs, plans, step_tree, events)| {

@@ -302,3 +302,90 @@ fn a_panic_while_opening_becomes_a_damaged_error() {
     // Panics elsewhere are not swallowed afterwards.
     assert!(std::panic::catch_unwind(|| panic!("ordinary")).is_err());
 }
+
+// ---- durable acknowledgements: abort right after a completion mark returns ----
+
+const ACK_DIR: &str = "MIGRATE_STATE_TEST_ACK_DIR";
+const ACK_LAST: &str = "MIGRATE_STATE_TEST_ACK_LAST";
+
+/// Child half of `a_completion_mark_survives_an_abort_right_after_it_returns`: walks step `a` to done and step
+/// `b` through a rollback, stopping with `abort` (no destructor, no flush) right after the `ACK_LAST`-th
+/// transition returned.
+#[test]
+fn ack_child() {
+    let (Ok(dir), Ok(last)) = (std::env::var(ACK_DIR), std::env::var(ACK_LAST)) else {
+        return;
+    };
+    let last: usize = last.parse().unwrap();
+    let s = open(Path::new(&dir));
+    let run = s.begin_run(new_run(&["a", "b"])).unwrap().id;
+    for (i, (step, status)) in ACK_WALK.iter().enumerate() {
+        s.set_step_status(run, step, *status, None).unwrap();
+        if i + 1 == last {
+            std::process::abort();
+        }
+    }
+}
+
+const ACK_WALK: [(&str, StepStatus); 6] = [
+    ("a", StepStatus::Running),
+    ("a", StepStatus::Done),
+    ("b", StepStatus::Running),
+    ("b", StepStatus::Done),
+    ("b", StepStatus::RollingBack),
+    ("b", StepStatus::RolledBack),
+];
+
+#[test]
+fn a_completion_mark_survives_an_abort_right_after_it_returns() {
+    use std::os::unix::process::ExitStatusExt;
+    // Abort after a's Done, after b's Done and after b's RolledBack: each is the last write before the crash, so
+    // only a flush inside `set_step_status` can have put it on disk.
+    for last in [2, 4, 6] {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = state_dir(&tmp);
+        let mut child = spawn_child(
+            "state::tests::durability::ack_child",
+            &[
+                (ACK_DIR, dir.display().to_string()),
+                (ACK_LAST, last.to_string()),
+            ],
+        );
+        let status = wait_with_deadline(&mut child, std::time::Duration::from_secs(60));
+        assert_eq!(
+            status.signal(),
+            Some(libc::SIGABRT),
+            "child ended with {status}"
+        );
+        let s = open(&dir);
+        let run = s.latest_run().unwrap().unwrap().id;
+        let (step, expected) = ACK_WALK[last - 1];
+        assert_eq!(
+            s.step_state(run, step).unwrap().status,
+            expected,
+            "step {step} after an abort right after its {expected} mark returned"
+        );
+        s.verify().unwrap();
+    }
+}
+
+#[test]
+fn each_transition_costs_one_counted_fsync() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = open(&state_dir(&tmp));
+    let run = s.begin_run(new_run(&["a"])).unwrap().id;
+    let before = s.fsyncs();
+    s.begin_step(
+        run,
+        "a",
+        StepStatus::Running,
+        vec![(key("c1", "x"), Some(secret("x")))],
+    )
+    .unwrap();
+    assert_eq!(s.fsyncs(), before + 1, "start and snapshot share one fsync");
+    s.set_step_status(run, "a", StepStatus::Done, None).unwrap();
+    assert_eq!(s.fsyncs(), before + 2, "the done mark is flushed");
+    s.record_progress(run, NewEvent::new(EventKind::Note, Some("a"), "n"))
+        .unwrap();
+    assert_eq!(s.fsyncs(), before + 2, "progress notes are not flushed");
+}

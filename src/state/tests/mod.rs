@@ -5,7 +5,9 @@ mod directory;
 mod durability;
 mod locking;
 mod semantics;
+mod versions;
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
