@@ -589,7 +589,7 @@ async fn drive(
 /// One step: checkpoint, actions in order (then `finally`), checkpoint.
 async fn run_step(mut ctx: StepCtx, step: &Step, direction: Direction) -> Result<(), String> {
     let ctx = {
-        if needs_cycle(step) && !ctx.opts.dry_run {
+        if (needs_cycle(step) || !step.finally.is_empty()) && !ctx.opts.dry_run {
             ctx.cycle = step_cycle(ctx.env.store.as_ref(), ctx.run, &step.id)
                 .map_err(|e| format!("cannot read the checkpoint: {e}"))?;
         }
@@ -628,12 +628,25 @@ async fn run_step(mut ctx: StepCtx, step: &Step, direction: Direction) -> Result
         begun.map_err(|e| format!("cannot checkpoint: {e}"))?;
         failpoint::before_step(&step.id);
     }
-    if result.is_ok() {
+    // A step with `finally` actions (the drill's drain) that already got
+    // past its forward actions in this execution runs only its `finally`
+    // when a crash makes it run again: its forward effects (scaling down, the
+    // probe) must not repeat.
+    let forward_done = direction == Direction::Forward
+        && !step.finally.is_empty()
+        && !ctx.opts.dry_run
+        && forward_completed(store.as_ref(), ctx.run, &step.id, ctx.cycle)
+            .map_err(|e| format!("cannot read the checkpoint: {e}"))?;
+    if result.is_ok() && !forward_done {
         let part = match direction {
             Direction::Forward => "forward",
             Direction::Back => "rollback",
         };
         result = run_actions(ctx, actions, part).await;
+        if result.is_ok() && direction == Direction::Forward && !step.finally.is_empty() {
+            mark_forward_completed(store.as_ref(), ctx.run, &step.id, ctx.cycle)
+                .map_err(|e| format!("cannot checkpoint: {e}"))?;
+        }
     }
     if direction == Direction::Forward {
         // `finally` runs whatever happened (restore replicas after a probe).
@@ -716,6 +729,44 @@ fn step_cycle(store: &dyn Store, run: RunId, step: &str) -> Result<u32, StateErr
         })
         .count();
     Ok(u32::try_from(finished).unwrap_or(u32::MAX))
+}
+
+/// The journal key of a step's forward actions having completed.
+const FORWARD_COMPLETE: &str = "forwardComplete";
+
+/// Records, durably and before any `finally` action, that the forward
+/// actions of `step`'s execution `cycle` completed.
+fn mark_forward_completed(
+    store: &dyn Store,
+    run: RunId,
+    step: &str,
+    cycle: u32,
+) -> Result<(), StateError> {
+    let event = NewEvent::new(
+        EventKind::Note,
+        Some(step),
+        "forward actions complete: after a crash only the finally actions run again",
+    )
+    .with_details(serde_json::json!({ FORWARD_COMPLETE: cycle }));
+    store.record_event(run, event).map(|_| ())
+}
+
+/// Whether `step`'s forward actions completed in its execution `cycle`.
+fn forward_completed(
+    store: &dyn Store,
+    run: RunId,
+    step: &str,
+    cycle: u32,
+) -> Result<bool, StateError> {
+    Ok(store.events(run, 0)?.iter().any(|e| {
+        e.kind == EventKind::Note
+            && e.step.as_deref() == Some(step)
+            && e.details
+                .as_ref()
+                .and_then(|d| d.get(FORWARD_COMPLETE))
+                .and_then(serde_json::Value::as_u64)
+                == Some(u64::from(cycle))
+    }))
 }
 
 fn describe(e: &ActionError) -> String {
