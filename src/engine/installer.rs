@@ -336,7 +336,10 @@ mod tests {
             tokio::task::yield_now().await;
         }
         record(&ctx, &identity, "c1", "started", None).unwrap();
-        assert_eq!(unfinished_installers(&ctx).unwrap(), std::slice::from_ref(&identity));
+        assert_eq!(
+            unfinished_installers(&ctx).unwrap(),
+            std::slice::from_ref(&identity)
+        );
         let err = wait_for_earlier_installer(&ctx, Duration::from_millis(300))
             .await
             .unwrap_err();
