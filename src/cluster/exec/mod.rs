@@ -121,12 +121,17 @@ impl RunningCommand {
         let mut stdout = self.child.stdout.take();
         let mut stderr = self.child.stderr.take();
         let ended = {
+            let pid = self.pid;
+            let child = &mut self.child;
+            let leader = async move {
+                let status = child.wait().await;
+                // Grandchildren left in the group must not outlive the
+                // command, nor keep its pipes open.
+                spawner::kill_group(pid);
+                status
+            };
             let all = async {
-                tokio::join!(
-                    self.child.wait(),
-                    read_all(stdout.as_mut()),
-                    read_all(stderr.as_mut())
-                )
+                tokio::join!(leader, read_all(stdout.as_mut()), read_all(stderr.as_mut()))
             };
             tokio::time::timeout(timeout, all).await
         };
@@ -143,8 +148,6 @@ impl RunningCommand {
                 ));
             }
         };
-        // Grandchildren left in the group must not outlive the command either.
-        spawner::kill_group(self.pid);
         self.mark_reaped();
         let status =
             status.map_err(|e| exec_error(&self.program, None, format!("waiting for it: {e}")))?;
@@ -266,6 +269,22 @@ mod tests {
             })
             .filter_map(|mask| u64::from_str_radix(mask.trim(), 16).ok())
             .any(|mask| mask & (1 << (libc::SIGKILL - 1)) != 0)
+    }
+
+    #[tokio::test]
+    async fn what_the_command_leaves_behind_ends_with_it() {
+        // The background sleep keeps stdout open: without killing the group
+        // when sh exits, reading the output would wait the whole 60 s.
+        let out = run_command(
+            "sh",
+            &["-c".into(), "sleep 60 & echo started".into()],
+            None,
+            &[],
+            Duration::from_secs(30),
+        )
+        .await
+        .expect("sh ends at once; its leftover is killed");
+        assert_eq!(out.stdout, "started\n");
     }
 
     #[tokio::test]

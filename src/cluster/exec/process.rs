@@ -116,15 +116,21 @@ mod tests {
     #[tokio::test]
     async fn waits_for_an_unrelated_process_to_end() {
         let mut child = std::process::Command::new("sleep")
-            .arg("0.3")
+            .arg("30")
             .spawn()
             .expect("sleep runs");
         let identity = ProcessIdentity::of(child.id(), "sleep");
-        assert!(identity.is_running());
-        // Reap it on another thread, as init would reap an orphan.
-        let reaper = std::thread::spawn(move || child.wait());
+        // Until it has exec'd, the child still shows this test binary's name.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !identity.is_running() {
+            assert!(Instant::now() < deadline, "sleep never showed up");
+            tokio::task::yield_now().await;
+        }
+        assert!(!identity.wait_until_gone(Duration::from_millis(200)).await);
+        // Killed and reaped on another thread, as init reaps an orphan.
+        let reaper = std::thread::spawn(move || child.kill().and_then(|()| child.wait()));
         assert!(identity.wait_until_gone(Duration::from_secs(10)).await);
-        assert!(reaper.join().is_ok());
+        assert!(reaper.join().is_ok_and(|r| r.is_ok()));
         let gone = ProcessIdentity::of(u32::MAX / 2, "sleep");
         assert!(!gone.is_running());
     }
