@@ -75,7 +75,7 @@ pub async fn apply(
         dry_run: request.dry_run,
         ..Default::default()
     };
-    let stop = session::stop_on_ctrl_c();
+    let stop = session::stop_on_signals(store.clone());
     match engine::apply(plan, clusters.environment(store), opts, request.mode, &stop).await {
         Ok(summary) => Ok(Applied::Ran {
             summary,

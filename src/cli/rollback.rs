@@ -91,7 +91,7 @@ pub async fn rollback(
         parallelism: parallelism.max(1),
         ..Default::default()
     };
-    let stop = session::stop_on_ctrl_c();
+    let stop = session::stop_on_signals(store.clone());
     Ok(engine::rollback(clusters.environment(store), opts, to, &stop).await?)
 }
 

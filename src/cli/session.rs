@@ -8,7 +8,7 @@ use crate::cluster::{Cluster, ClusterTarget, connect};
 use crate::engine::{Environment, OffloadedStore, StoredPlan, scheduler::StopFlag};
 use crate::plan::Plan;
 use crate::spec::{self, Loaded};
-use crate::state::{SledStore, Store};
+use crate::state::{EventKind, NewEvent, SledStore, StateError, StepStatus, Store};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -159,19 +159,121 @@ fn absolute(p: &Path) -> PathBuf {
     }
 }
 
-/// Ctrl-C stops scheduling; a second Ctrl-C exits at once.
-pub fn stop_on_ctrl_c() -> StopFlag {
+/// SIGINT (Ctrl-C), SIGTERM and SIGHUP: the first stops scheduling (no new
+/// step; running ones finish and are checkpointed). A second one, of any of
+/// the three, stops at once: it kills the children (installers) with their
+/// process groups, journals which steps were running (durably, in the latest
+/// run of `store`), and exits with 128 + the signal's number.
+///
+/// The handlers are installed before this returns. Must be called inside a
+/// tokio runtime; where signals cannot be watched, says so and returns a flag
+/// nothing sets.
+pub fn stop_on_signals(store: Arc<dyn Store>) -> StopFlag {
     let stop = StopFlag::default();
+    let mut signals = match StopSignals::listen() {
+        Ok(s) => s,
+        Err(e) => {
+            say(&format!(
+                "warning: cannot watch for signals ({e}); Ctrl-C stops at once"
+            ));
+            return stop;
+        }
+    };
     let flag = stop.clone();
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            view::interrupted();
-            flag.stop();
-            if tokio::signal::ctrl_c().await.is_ok() {
-                view::quitting();
-                std::process::exit(130);
-            }
-        }
+        let (name, _) = signals.next().await;
+        // Stop first: printing may fail (SIGHUP: the terminal is gone).
+        flag.stop();
+        say(&format!(
+            "\ninterrupted ({name}): starting no new step; running steps finish and are checkpointed \
+             (a second Ctrl-C, SIGTERM or SIGHUP quits at once)"
+        ));
+        let (name, number) = signals.next().await;
+        let killed = crate::cluster::kill_children();
+        let running = journal_running_steps(store, name).await;
+        say(&format!(
+            "quitting at once ({name}): {killed} installer process group(s) killed; {running}"
+        ));
+        std::process::exit(128 + number);
     });
     stop
+}
+
+/// The three signals that stop a run.
+struct StopSignals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+    hangup: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn listen() -> std::io::Result<StopSignals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(StopSignals {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+            hangup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    /// The next signal: its name and number.
+    async fn next(&mut self) -> (&'static str, i32) {
+        tokio::select! {
+            _ = self.interrupt.recv() => ("SIGINT", libc::SIGINT),
+            _ = self.terminate.recv() => ("SIGTERM", libc::SIGTERM),
+            _ = self.hangup.recv() => ("SIGHUP", libc::SIGHUP),
+        }
+    }
+}
+
+/// How long recording the running steps may take before exiting anyway.
+const JOURNAL_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Journals a note naming the latest run's running steps (`record_event`:
+/// durable) and says what it recorded, in words for the user.
+async fn journal_running_steps(store: Arc<dyn Store>, signal: &'static str) -> String {
+    let record = tokio::task::spawn_blocking(move || -> Result<Vec<String>, StateError> {
+        let Some(run) = store.latest_run()? else {
+            return Ok(Vec::new());
+        };
+        let running: Vec<String> = store
+            .step_states(run.id)?
+            .into_iter()
+            .filter(|(_, s)| matches!(s.status, StepStatus::Running | StepStatus::RollingBack))
+            .map(|(id, _)| id)
+            .collect();
+        let message = if running.is_empty() {
+            format!("stopped at once by a second {signal}; no step was running")
+        } else {
+            format!(
+                "stopped at once by a second {signal} while these steps were running: {}",
+                running.join(", ")
+            )
+        };
+        store.record_event(
+            run.id,
+            NewEvent::new(EventKind::Note, None, message)
+                .with_details(serde_json::json!({ "stoppedBy": signal, "runningSteps": running })),
+        )?;
+        Ok(running)
+    });
+    match tokio::time::timeout(JOURNAL_DEADLINE, record).await {
+        Ok(Ok(Ok(running))) if running.is_empty() => "no step was running".into(),
+        Ok(Ok(Ok(running))) => format!(
+            "still running, journalled: {}; `apply --resume` runs them again",
+            running.join(", ")
+        ),
+        Ok(Ok(Err(e))) => format!("could not journal the running steps: {e}"),
+        Ok(Err(e)) => format!("could not journal the running steps: {e}"),
+        Err(_) => format!(
+            "could not journal the running steps within {}s",
+            JOURNAL_DEADLINE.as_secs()
+        ),
+    }
+}
+
+/// One line on stderr; a terminal that is gone (SIGHUP) is no reason to panic.
+fn say(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
 }

@@ -17,7 +17,10 @@ pub mod wait;
 pub use clean::{clean_for_compare, clean_for_restore};
 pub use connect::{ClusterTarget, connect};
 pub use error::ClusterError;
-pub use exec::{ExecOutput, InputFile, run_command};
+pub use exec::{
+    ExecOutput, InputFile, ProcessIdentity, RunningCommand, kill_children, run_command,
+    start_command,
+};
 pub use ops::{FIELD_MANAGER, RestoreOutcome};
 pub use retry::{Backoff, retry};
 

@@ -1,13 +1,26 @@
 //! `exec` actions: running the installer (istioctl) against one cluster,
 //! with its input file generated from the plan (substitutions filled in, or
 //! an IstioOperator rebuilt from a snapshot), retrying a failed run a few times.
+//!
+//! Never two installers at once: each installer's pid is journalled (durably)
+//! before it is waited on, and its end after. Before a step runs its installer,
+//! an installer of that step journalled as started but never as ended (a
+//! `migrate` killed mid-install, in this run or an earlier one) that still runs
+//! is waited for, up to the action's timeout; then the step fails naming its
+//! pid. Children die with `migrate` (`cluster::exec`), so this guards against
+//! installers started some other way (an older `migrate`, a survivor of a
+//! failed parent-death signal).
 
 use super::context::{ActionError, StepCtx};
 use super::secrets;
-use crate::cluster::{InputFile, run_command};
+use crate::cluster::{ClusterError, InputFile, ProcessIdentity, start_command};
 use crate::plan::{FileContent, GeneratedFile, ObjectRef};
-use crate::state::SnapshotKey;
-use serde_json::Value;
+use crate::state::{EventKind, NewEvent, SnapshotKey};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// The key of an installer record in an `action` event's details.
+const RECORD_KEY: &str = "installer";
 
 /// Runs of an installer command before its failure fails the step.
 const EXEC_ATTEMPTS: u32 = 4;
@@ -61,24 +74,28 @@ pub(crate) async fn run(
     // Installers are idempotent (istioctl install/uninstall converge) and,
     // like any API client, fail on a transient 5xx or 429: a non-zero exit
     // is retried a few times; not starting at all, or a timeout, is not.
+    let timeout = ctx.timeout(timeout_seconds);
+    wait_for_earlier_installer(ctx, timeout).await?;
     let attempts = ctx.opts.backoff.max_attempts.clamp(1, EXEC_ATTEMPTS);
     let mut attempt = 1;
     let out = loop {
-        match run_command(
+        match run_recorded(
+            ctx,
+            cluster,
             program,
             args,
             generated.as_ref(),
             &env,
-            ctx.timeout(timeout_seconds),
+            timeout,
         )
         .await
         {
             Ok(out) => break out,
-            Err(
-                e @ crate::cluster::ClusterError::Exec {
+            Err(ActionError::Cluster(
+                e @ ClusterError::Exec {
                     status: Some(_), ..
                 },
-            ) if attempt < attempts => {
+            )) if attempt < attempts => {
                 ctx.env.observer.retrying(
                     &ctx.step,
                     attempt,
@@ -87,10 +104,119 @@ pub(crate) async fn run(
                 tokio::time::sleep(ctx.opts.backoff.delay(attempt)).await;
                 attempt += 1;
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(e),
         }
     };
     tracing::info!(step = %ctx.step, "{program} {}: {}", args.join(" "), out.stdout.lines().last().unwrap_or_default());
+    Ok(())
+}
+
+/// Starts the installer, journals its pid durably, waits for it, journals its end.
+async fn run_recorded(
+    ctx: &StepCtx,
+    cluster: &str,
+    program: &str,
+    args: &[String],
+    file: Option<&InputFile>,
+    env: &[(String, String)],
+    timeout: Duration,
+) -> Result<crate::cluster::ExecOutput, ActionError> {
+    let running = start_command(program, args, file, env).await?;
+    let identity = running.identity();
+    // Dropping `running` on an error here kills the installer: nothing
+    // unrecorded keeps running.
+    record(ctx, &identity, cluster, "started", None)?;
+    let result = running.finish(timeout).await;
+    let outcome = match &result {
+        Ok(_) => "ok".to_string(),
+        Err(e) => crate::state::redact_text(&e.to_string()),
+    };
+    record(ctx, &identity, cluster, "ended", Some(&outcome))?;
+    Ok(result?)
+}
+
+/// Journals an installer's start or end (`record_event`: durable).
+fn record(
+    ctx: &StepCtx,
+    identity: &ProcessIdentity,
+    cluster: &str,
+    state: &str,
+    outcome: Option<&str>,
+) -> Result<(), ActionError> {
+    let message = match outcome {
+        None => format!(
+            "{} (pid {}) started in {cluster}",
+            identity.program, identity.pid
+        ),
+        Some(outcome) => format!(
+            "{} (pid {}) ended in {cluster}: {outcome}",
+            identity.program, identity.pid
+        ),
+    };
+    let details =
+        json!({ RECORD_KEY: { "state": state, "cluster": cluster, "process": identity } });
+    ctx.env.store.record_event(
+        ctx.run,
+        NewEvent::new(EventKind::Action, Some(&ctx.step), message).with_details(details),
+    )?;
+    Ok(())
+}
+
+/// Installers of this step journalled as started and never as ended, newest
+/// run first: at most one per run (the last record of the step in each).
+fn unfinished_installers(ctx: &StepCtx) -> Result<Vec<ProcessIdentity>, ActionError> {
+    let mut found = Vec::new();
+    for run in ctx.env.store.runs()?.iter().rev() {
+        let last = ctx
+            .env
+            .store
+            .events(run.id, 0)?
+            .into_iter()
+            .rev()
+            .filter(|e| e.step.as_deref() == Some(ctx.step.as_str()))
+            .find_map(|e| e.details.and_then(|d| d.get(RECORD_KEY).cloned()));
+        let Some(record) = last else { continue };
+        if record.get("state").and_then(Value::as_str) != Some("started") {
+            continue;
+        }
+        if let Some(identity) = record
+            .get("process")
+            .and_then(|p| serde_json::from_value::<ProcessIdentity>(p.clone()).ok())
+        {
+            found.push(identity);
+        }
+    }
+    Ok(found)
+}
+
+/// Waits, up to `limit`, for an installer of this step that an earlier
+/// `migrate` started and that still runs; fails naming its pid if it does not end.
+async fn wait_for_earlier_installer(ctx: &StepCtx, limit: Duration) -> Result<(), ActionError> {
+    for earlier in unfinished_installers(ctx)? {
+        if !earlier.is_running() {
+            continue;
+        }
+        let message = format!(
+            "{} (pid {}) started by an earlier attempt of this step still runs: waiting up to {}s for it to end",
+            earlier.program,
+            earlier.pid,
+            limit.as_secs()
+        );
+        ctx.env.observer.warning(&ctx.step, &message);
+        ctx.env.store.record_event(
+            ctx.run,
+            NewEvent::new(EventKind::Warning, Some(&ctx.step), message),
+        )?;
+        if !earlier.wait_until_gone(limit).await {
+            return Err(ActionError::Failed(format!(
+                "{} (pid {}) started by an earlier attempt of this step still runs after {}s; \
+                 running a second installer beside it is unsafe: let it end (or stop it), then resume",
+                earlier.program,
+                earlier.pid,
+                limit.as_secs()
+            )));
+        }
+    }
     Ok(())
 }
 
@@ -132,4 +258,99 @@ fn iop_from_snapshot(
     serde_yaml::to_string(&iop)
         .map(Some)
         .map_err(|e| ActionError::Failed(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::context::{EngineOptions, Environment};
+    use crate::engine::observer::NullObserver;
+    use crate::state::{MemoryStore, NewRun, RunKind, Store};
+    use std::sync::Arc;
+
+    fn step_ctx() -> StepCtx {
+        let store = Arc::new(MemoryStore::new());
+        let run = store
+            .begin_run(NewRun {
+                fingerprint: "sha256:x".into(),
+                spec_name: "t".into(),
+                kind: RunKind::Apply,
+                plan: json!({}),
+                steps: vec!["install-c1".into()],
+            })
+            .unwrap()
+            .id;
+        StepCtx {
+            env: Arc::new(Environment {
+                clusters: Default::default(),
+                kubeconfigs: Default::default(),
+                store,
+                observer: Arc::new(NullObserver),
+            }),
+            opts: Arc::new(EngineOptions::default()),
+            run,
+            step: "install-c1".into(),
+            plan_clusters: Arc::new(vec!["c1".into()]),
+        }
+    }
+
+    fn installer_records(ctx: &StepCtx) -> Vec<String> {
+        ctx.env
+            .store
+            .events(ctx.run, 0)
+            .unwrap()
+            .into_iter()
+            .filter_map(|e| {
+                e.details?
+                    .get(RECORD_KEY)?
+                    .get("state")?
+                    .as_str()
+                    .map(String::from)
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn journals_the_installer_before_and_after_it_runs() {
+        let ctx = step_ctx();
+        run(&ctx, "c1", "true", &[], None, 10).await.unwrap();
+        assert_eq!(installer_records(&ctx), ["started", "ended"]);
+        assert!(unfinished_installers(&ctx).unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_earlier_installer_that_still_runs_is_waited_for_then_refused() {
+        let ctx = step_ctx();
+        let mut survivor = std::process::Command::new("sleep")
+            .arg("60")
+            .spawn()
+            .expect("sleep runs");
+        let identity = ProcessIdentity::of(survivor.id(), "sleep");
+        // Until it has exec'd, the child still shows the test binary's name.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !identity.is_running() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "sleep never showed up"
+            );
+            tokio::task::yield_now().await;
+        }
+        record(&ctx, &identity, "c1", "started", None).unwrap();
+        assert_eq!(
+            unfinished_installers(&ctx).unwrap(),
+            std::slice::from_ref(&identity)
+        );
+        let err = wait_for_earlier_installer(&ctx, Duration::from_millis(300))
+            .await
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains(&format!("pid {}", identity.pid)), "{text}");
+        // Refused before anything ran: no second installer was journalled.
+        assert_eq!(installer_records(&ctx), ["started"]);
+        survivor.kill().unwrap();
+        survivor.wait().unwrap();
+        wait_for_earlier_installer(&ctx, Duration::from_secs(10))
+            .await
+            .expect("an installer that is gone does not block");
+    }
 }

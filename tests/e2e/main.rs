@@ -14,6 +14,7 @@ mod live_plan;
 mod plan;
 mod probe_contract;
 mod rollback;
+mod signals;
 mod sim_support;
 mod specs;
 mod state;

@@ -9,6 +9,11 @@
 //! (a symlink, see [`link`]); [`main`] takes the argv after the program name.
 //! In process, [`install::install`] is the same code path without argv.
 //!
+//! Test hooks (see [`invocation_log`]): `MESHSIM_ISTIOCTL_LOG=PATH` appends a
+//! line per invocation when it starts and when it ends (pid, command, context,
+//! file); `MESHSIM_ISTIOCTL_DELAY_MS=N` makes `install` and `uninstall` wait N ms
+//! before acting, so a test can signal `migrate` while an installer runs.
+//!
 //! Like istioctl 1.30, and unlike older releases:
 //! - no `installed-state` IstioOperator CR is written (dropped in 1.21,
 //!   FACTS 4.2), and the IstioOperator CRD is not installed; rollback reads
@@ -25,6 +30,7 @@
 
 mod args;
 pub mod install;
+pub mod invocation_log;
 pub(crate) mod kube_api;
 mod operator;
 mod pruned;
@@ -92,6 +98,13 @@ impl IstioctlError {
 /// Runs one istioctl command line (without the program name) and returns the
 /// exit code. Builds its own current-thread runtime: call it from sync code.
 pub fn main(args: Vec<String>) -> i32 {
+    let invocation = invocation_log::Invocation::start(&args);
+    let code = main_inner(args, &invocation);
+    invocation.end(code);
+    code
+}
+
+fn main_inner(args: Vec<String>, invocation: &invocation_log::Invocation) -> i32 {
     let stdout = std::io::stdout();
     let stderr = std::io::stderr();
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -104,6 +117,9 @@ pub fn main(args: Vec<String>) -> i32 {
             return 1;
         }
     };
+    if let Some(delay) = invocation.delay() {
+        std::thread::sleep(delay);
+    }
     let mut out = stdout.lock();
     let result = runtime.block_on(run(&args, &mut out, &mut std::io::stdin().lock()));
     let _ = out.flush();
