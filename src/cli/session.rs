@@ -173,9 +173,7 @@ pub fn stop_on_signals(store: Arc<dyn Store>) -> StopFlag {
     let mut signals = match StopSignals::listen() {
         Ok(s) => s,
         Err(e) => {
-            say(&format!(
-                "warning: cannot watch for signals ({e}); Ctrl-C stops at once"
-            ));
+            view::no_signals(&e);
             return stop;
         }
     };
@@ -184,16 +182,11 @@ pub fn stop_on_signals(store: Arc<dyn Store>) -> StopFlag {
         let (name, _) = signals.next().await;
         // Stop first: printing may fail (SIGHUP: the terminal is gone).
         flag.stop();
-        say(&format!(
-            "\ninterrupted ({name}): starting no new step; running steps finish and are checkpointed \
-             (a second Ctrl-C, SIGTERM or SIGHUP quits at once)"
-        ));
+        view::interrupted(name);
         let (name, number) = signals.next().await;
         let killed = crate::cluster::kill_children();
         let running = journal_running_steps(store, name).await;
-        say(&format!(
-            "quitting at once ({name}): {killed} installer process group(s) killed; {running}"
-        ));
+        view::quitting(name, killed, &running);
         std::process::exit(128 + number);
     });
     stop
@@ -270,10 +263,4 @@ async fn journal_running_steps(store: Arc<dyn Store>, signal: &'static str) -> S
             JOURNAL_DEADLINE.as_secs()
         ),
     }
-}
-
-/// One line on stderr; a terminal that is gone (SIGHUP) is no reason to panic.
-fn say(line: &str) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "{line}");
 }

@@ -135,7 +135,11 @@ async fn run_recorded(
     Ok(result?)
 }
 
-/// Journals an installer's start or end (`record_event`: durable).
+/// Journals an installer's start (`record_event`: durable before we wait on
+/// it) or end (`record_progress`: durable with the next write). An end lost
+/// in a crash costs nothing: the next attempt finds the recorded process
+/// gone (pid, start time and program checked) and goes on; an fsync per
+/// installer end would only add to the step's cost.
 fn record(
     ctx: &StepCtx,
     identity: &ProcessIdentity,
@@ -155,10 +159,12 @@ fn record(
     };
     let details =
         json!({ RECORD_KEY: { "state": state, "cluster": cluster, "process": identity } });
-    ctx.env.store.record_event(
-        ctx.run,
-        NewEvent::new(EventKind::Action, Some(&ctx.step), message).with_details(details),
-    )?;
+    let event = NewEvent::new(EventKind::Action, Some(&ctx.step), message).with_details(details);
+    if outcome.is_none() {
+        ctx.env.store.record_event(ctx.run, event)?;
+    } else {
+        ctx.env.store.record_progress(ctx.run, event)?;
+    }
     Ok(())
 }
 
@@ -291,6 +297,8 @@ mod tests {
             run,
             step: "install-c1".into(),
             plan_clusters: Arc::new(vec!["c1".into()]),
+            cycle: 0,
+            restores_scale: false,
         }
     }
 

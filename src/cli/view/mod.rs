@@ -38,16 +38,32 @@ pub fn takeover_note(notice: &LockNotice) {
     eprintln!("note: {notice}");
 }
 
-/// The first Ctrl-C.
-pub fn interrupted() {
-    eprintln!(
-        "\ninterrupted: starting no new step; running steps finish and are checkpointed (Ctrl-C again to quit now)"
-    );
+/// The first stop signal (Ctrl-C, SIGTERM or SIGHUP).
+pub fn interrupted(signal: &str) {
+    say(&format!(
+        "\ninterrupted ({signal}): starting no new step; running steps finish and are checkpointed \
+         (a second Ctrl-C, SIGTERM or SIGHUP quits at once)"
+    ));
 }
 
-/// The second Ctrl-C.
-pub fn quitting() {
-    eprintln!("quitting; the checkpoint shows every step that finished");
+/// A second stop signal: what was killed, and what the journal now says was running.
+pub fn quitting(signal: &str, killed: usize, running: &str) {
+    say(&format!(
+        "quitting at once ({signal}): {killed} installer process group(s) killed; {running}"
+    ));
+}
+
+/// Signals cannot be watched here.
+pub fn no_signals(error: &std::io::Error) {
+    say(&format!(
+        "warning: cannot watch for signals ({error}); Ctrl-C stops at once"
+    ));
+}
+
+/// One line on stderr; a closed terminal (SIGHUP) is no reason to panic.
+fn say(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 /// One `FAILED STEP: ERROR` line per failed step of a run (apply or rollback).
