@@ -542,32 +542,15 @@ fn expand_use(tree: &str) -> Vec<(Vec<String>, String)> {
         .collect()
 }
 
+/// The tokens of a use tree: words, `::`, braces, commas and `*`.
 fn tokenize(tree: &str) -> Vec<String> {
-    let mut tokens = Vec::new();
-    let mut word = String::new();
-    let chars: Vec<char> = tree.chars().collect();
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        if c.is_alphanumeric() || c == '_' {
-            word.push(c);
-        } else {
-            if !word.is_empty() {
-                tokens.push(std::mem::take(&mut word));
-            }
-            if c == ':' && chars.get(i + 1) == Some(&':') {
-                tokens.push("::".into());
-                i += 1;
-            } else if matches!(c, '{' | '}' | ',' | '*') {
-                tokens.push(c.to_string());
-            }
-        }
-        i += 1;
-    }
-    if !word.is_empty() {
-        tokens.push(word);
-    }
-    tokens
+    tokenize_code(tree)
+        .into_iter()
+        .filter(|t| {
+            t.chars().all(|c| c.is_alphanumeric() || c == '_')
+                || matches!(t.as_str(), "::" | "{" | "}" | "," | "*")
+        })
+        .collect()
 }
 
 fn expand_at(tokens: &[String], pos: &mut usize, prefix: &[String], out: &mut Vec<Vec<String>>) {
