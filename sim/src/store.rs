@@ -270,11 +270,6 @@ impl Store {
         out
     }
 
-    /// How many objects of every type the namespace still holds.
-    pub fn namespace_is_empty(&self, namespace: &str) -> bool {
-        Self::namespace_contents(&self.read(), namespace).is_empty()
-    }
-
     // ---- pod logs ----
 
     pub fn set_log(&self, namespace: &str, pod: &str, log: String) {

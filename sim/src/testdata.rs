@@ -44,8 +44,12 @@ pub fn istio_dir() -> Option<PathBuf> {
 /// A file under Istio's directory (`rel` like `crds/crd-all.gen.yaml`), or
 /// `None` after telling the person running the tests that `test` skipped.
 pub fn istio_file(rel: &str, test: &str) -> Option<PathBuf> {
-    match istio_dir() {
-        Some(dir) => Some(dir.join(rel)),
+    let found = istio_dir().map(|dir| dir.join(rel)).filter(|p| p.exists());
+    if found.is_none() && std::env::var(REQUIRE_VAR).as_deref() == Ok("1") {
+        panic!("{REQUIRE_VAR}=1 but Istio's {rel} was not found (test {test})");
+    }
+    match found {
+        Some(path) => Some(path),
         None => {
             // Straight to stderr: the test harness captures print macros of passing tests.
             let _ = writeln!(

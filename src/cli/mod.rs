@@ -280,10 +280,34 @@ pub fn run(cli: Cli) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(err) => {
-            view::error(&err);
+            view::error(&err, &hints_for(&cli));
             ExitCode::from(exit::FAILED)
         }
     }
+}
+
+/// The hints' view of this invocation: its spec, state directory and typed `--kubeconfig`.
+fn hints_for(cli: &Cli) -> view::hints::Hints {
+    let (spec, state_dir) = match &cli.command {
+        Command::Validate(a) => (Some(&a.spec.file), None),
+        Command::Plan(a) => (Some(&a.spec.file), None),
+        Command::Apply(a) => (Some(&a.spec.file), Some(&a.state.state_dir)),
+        Command::Status(a) => (None, Some(&a.state.state_dir)),
+        Command::Rollback(a) => (None, Some(&a.state.state_dir)),
+        Command::Unlock(a) => (None, Some(&a.state.state_dir)),
+        #[cfg(feature = "sim")]
+        _ => (None, None),
+    };
+    let kubeconfig = cli
+        .global
+        .kubeconfig
+        .as_deref()
+        .filter(|_| session::kubeconfig_on_command_line());
+    view::hints::Hints::new(
+        spec.map(|p| p.as_path()),
+        state_dir.map(|p| p.as_path()),
+        kubeconfig,
+    )
 }
 
 /// `migrate unlock --force ID`: removes the lock record a dead holder left.

@@ -74,12 +74,13 @@ pub async fn rollback(
     // also undoes (state from older binaries can hold several); a kubeconfig
     // given now wins over the one each run recorded.
     let given = session.given_kubeconfig.as_deref();
-    let mut targets = session::run_targets(stored, given);
+    let fallback = session.kubeconfig.as_deref();
+    let mut targets = session::run_targets(stored, given, fallback);
     for earlier in engine::lineage(&store)? {
         if earlier.held == 0 {
             continue;
         }
-        for t in session::run_targets(&StoredPlan::load(&store, earlier.run.id)?, given) {
+        for t in session::run_targets(&StoredPlan::load(&store, earlier.run.id)?, given, fallback) {
             if !targets.iter().any(|have| have.name == t.name) {
                 targets.push(t);
             }

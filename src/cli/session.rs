@@ -33,10 +33,14 @@ impl Session {
         let kubeconfig = global.kubeconfig.clone().or_else(|| {
             std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".kube").join("config"))
         });
+        let given_kubeconfig = global
+            .kubeconfig
+            .clone()
+            .filter(|_| kubeconfig_on_command_line());
         Session {
             kubeconfig,
-            given_kubeconfig: global.kubeconfig.clone(),
-            hints: Hints::new(spec, state_dir, global.kubeconfig.as_deref()),
+            hints: Hints::new(spec, state_dir, given_kubeconfig.as_deref()),
+            given_kubeconfig,
         }
     }
 
@@ -131,22 +135,47 @@ pub fn spec_targets(loaded: &Loaded) -> Vec<ClusterTarget> {
 }
 
 /// The clusters a stored run reached (for rollback), each with the
-/// kubeconfig to reach it by: the one the user gave now (`given`) if any,
-/// else the one the run recorded. The recorded path may be gone or stale (a
-/// run started elsewhere, a kubeconfig regenerated), and the user's word wins.
-pub fn run_targets(stored: &StoredPlan, given: Option<&Path>) -> Vec<ClusterTarget> {
+/// kubeconfig to reach it by: `--kubeconfig` typed now (`given`) if any (the
+/// user's word wins: a run started elsewhere, a kubeconfig regenerated); else
+/// the one the run recorded while it exists; else `fallback` (`$KUBECONFIG`
+/// or ~/.kube/config). `$KUBECONFIG` alone never replaces a recorded path
+/// that still exists: a shell's default must not redirect a rollback.
+pub fn run_targets(
+    stored: &StoredPlan,
+    given: Option<&Path>,
+    fallback: Option<&Path>,
+) -> Vec<ClusterTarget> {
     stored
         .header
         .clusters
         .iter()
-        .map(|c| ClusterTarget {
-            name: c.name.clone(),
-            context: c.context.clone(),
-            kubeconfig: given
-                .map(Path::to_path_buf)
-                .or_else(|| stored.kubeconfigs.get(&c.name).cloned()),
+        .map(|c| {
+            let recorded = stored.kubeconfigs.get(&c.name).filter(|p| p.exists());
+            ClusterTarget {
+                name: c.name.clone(),
+                context: c.context.clone(),
+                kubeconfig: given
+                    .map(Path::to_path_buf)
+                    .or_else(|| recorded.cloned())
+                    .or_else(|| fallback.map(Path::to_path_buf))
+                    .or_else(|| stored.kubeconfigs.get(&c.name).cloned()),
+            }
         })
         .collect()
+}
+
+/// Whether `--kubeconfig` was typed on the command line (at any level), not
+/// taken from `$KUBECONFIG`.
+pub fn kubeconfig_on_command_line() -> bool {
+    use clap::CommandFactory;
+    use clap::parser::{ArgMatches, ValueSource};
+    fn typed(m: &ArgMatches) -> bool {
+        m.value_source("kubeconfig") == Some(ValueSource::CommandLine)
+            || m.subcommand().is_some_and(|(_, sub)| typed(sub))
+    }
+    super::Cli::command()
+        .try_get_matches_from(std::env::args_os())
+        .is_ok_and(|m| typed(&m))
 }
 
 fn absolute(p: &Path) -> PathBuf {

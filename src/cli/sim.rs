@@ -2,8 +2,6 @@
 
 use super::{GlobalArgs, SimServeArgs, exit};
 use anyhow::Context;
-use clap::CommandFactory;
-use clap::parser::ValueSource;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -14,19 +12,7 @@ const DEFAULT_KUBECONFIG: &str = "sim.kubeconfig";
 /// command line, never `$KUBECONFIG` (a user's own kubeconfig must not be
 /// overwritten), else ./sim.kubeconfig.
 fn kubeconfig_out(global: &GlobalArgs) -> PathBuf {
-    let from_command_line = super::Cli::command()
-        .try_get_matches_from(std::env::args_os())
-        .ok()
-        .is_some_and(|m| {
-            let top = m.value_source("kubeconfig") == Some(ValueSource::CommandLine);
-            let sub = m
-                .subcommand()
-                .and_then(|(_, m)| m.subcommand())
-                .is_some_and(|(_, m)| {
-                    m.value_source("kubeconfig") == Some(ValueSource::CommandLine)
-                });
-            top || sub
-        });
+    let from_command_line = super::session::kubeconfig_on_command_line();
     match (&global.kubeconfig, from_command_line) {
         (Some(path), true) => path.clone(),
         _ => PathBuf::from(DEFAULT_KUBECONFIG),
@@ -142,6 +128,7 @@ mod tests {
 
     #[test]
     fn flags_parse() {
+        use clap::CommandFactory;
         let cli = super::super::Cli::from_arg_matches(
             &super::super::Cli::command()
                 .try_get_matches_from([

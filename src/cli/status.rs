@@ -78,7 +78,7 @@ fn read_copy(dir: &Path, locked: StateError) -> anyhow::Result<Status> {
     };
     Ok(Status::Run(Box::new(RunReport {
         run: copy.run,
-        plan: serde_json::from_value(plan)?,
+        plan: StoredPlan::from_value(plan)?,
         states: copy.states,
         events: Vec::new(),
         live: Some(holder),

@@ -226,15 +226,6 @@ impl Cluster {
         Ok(())
     }
 
-    /// A rollout restart, as `kubectl rollout restart` does it: a new
-    /// timestamp annotation on the pod template.
-    pub async fn restart(&self, key: &ObjectRef, at: &str) -> Result<Value, ClusterError> {
-        let patch = json!({"spec": {"template": {"metadata": {"annotations": {
-            "kubectl.kubernetes.io/restartedAt": at
-        }}}}});
-        self.merge_patch(key, &patch).await
-    }
-
     /// Puts an object back the way a snapshot recorded it: `None` means it
     /// did not exist, so it is deleted. The whole object is replaced (PUT),
     /// so fields `migrate` added by any means disappear.

@@ -99,9 +99,10 @@ impl StepCtx {
         let observer = self.env.observer.clone();
         let step = self.step.clone();
         let (value, _) = retry(self.opts.backoff, op, |attempt, err| {
-            // The observer shows it; the log keeps it at debug level.
-            tracing::debug!(step = %step, attempt, "transient error: {err}");
-            observer.retrying(&step, attempt, &crate::state::redact_text(&err.to_string()));
+            // The observer shows it; the log keeps it at debug level; both redacted.
+            let text = crate::state::redact_text(&err.to_string());
+            tracing::debug!(step = %step, attempt, "transient error: {text}");
+            observer.retrying(&step, attempt, &text);
         })
         .await?;
         Ok(value)

@@ -1,7 +1,7 @@
 //! Apply and rollback: the run's life cycle in the store, and each step's.
 
 use super::action::execute;
-use super::context::{ActionError, EngineOptions, Environment, StepCtx};
+use super::context::{EngineOptions, Environment, StepCtx};
 use super::failpoint;
 use super::scheduler::{Limits, StopFlag, Task, walk};
 use crate::plan::{Action, Phase, Plan, PlanHeader, Step};
@@ -122,6 +122,16 @@ pub enum EngineError {
         /// It is the latest run, so `--resume --replan` can continue it.
         latest: bool,
     },
+    #[error(
+        "the new plan drops step(s) {} that run {run} has not rolled back; their changes would have no plan to undo them",
+        .steps.join(", ")
+    )]
+    ReplanDropsHeldSteps {
+        /// The run being continued.
+        run: RunId,
+        /// Its steps the new plan lacks, not rolled back.
+        steps: Vec<String>,
+    },
     #[error("there is no run to {0} in this state directory")]
     NoRun(&'static str),
     #[error(
@@ -232,6 +242,22 @@ pub async fn apply(
                         changes,
                     });
                 }
+                // A step the new plan drops would keep its changes with no
+                // plan left to undo them: roll it back first.
+                let states = store.step_states(current.id)?;
+                let dropped: Vec<String> = old
+                    .steps
+                    .iter()
+                    .filter(|s| !plan.steps.iter().any(|n| n.id == s.id))
+                    .filter(|s| states.get(&s.id).is_some_and(|st| holds_changes(st.status)))
+                    .map(|s| s.id.clone())
+                    .collect();
+                if !dropped.is_empty() {
+                    return Err(EngineError::ReplanDropsHeldSteps {
+                        run: current.id,
+                        steps: dropped,
+                    });
+                }
                 store.replace_plan(
                     current.id,
                     &plan.fingerprint,
@@ -319,6 +345,12 @@ fn may_start(store: &dyn Store, plan: &Plan) -> Result<Option<RunId>, EngineErro
         });
     }
     if let Some(holder) = runs.iter().rev().find(|r| r.held > 0) {
+        // The same plan, partly rolled back: that run is to be resumed, not replaced.
+        if holder.run.id == latest.id && latest.fingerprint == plan.fingerprint {
+            return Err(EngineError::UnfinishedRun {
+                run: Box::new(latest),
+            });
+        }
         return Err(EngineError::EarlierRunHolds {
             run: Box::new(holder.run.clone()),
             held: holder.held,
@@ -483,17 +515,15 @@ fn undo_candidates<'a>(
         .iter()
         .rev()
         .filter(move |s| s.phase > to)
-        .filter(move |s| {
-            states.get(&s.id).is_some_and(|st| {
-                matches!(
-                    st.status,
-                    StepStatus::Done
-                        | StepStatus::Failed
-                        | StepStatus::Running
-                        | StepStatus::RollingBack
-                )
-            })
-        })
+        .filter(move |s| states.get(&s.id).is_some_and(|st| holds_changes(st.status)))
+}
+
+/// A step in this state may have changed something that a rollback undoes.
+fn holds_changes(status: StepStatus) -> bool {
+    matches!(
+        status,
+        StepStatus::Done | StepStatus::Failed | StepStatus::Running | StepStatus::RollingBack
+    )
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -539,10 +569,11 @@ async fn drive(
                 step: step.id.clone(),
                 plan_clusters: plan_clusters.clone(),
                 cycle: 0,
+                // Only a step that puts back what it scales in its own
+                // `finally` owes a restore while it runs.
                 restores_scale: step
                     .finally
                     .iter()
-                    .chain(&step.rollback)
                     .any(|a| matches!(a, Action::RestoreScale { .. })),
             };
             let steps = steps.clone();
@@ -694,7 +725,7 @@ async fn run_actions(ctx: &StepCtx, actions: &[Action], part: &str) -> Result<()
                 }
             }
             Err(e) => {
-                let message = crate::state::redact_text(&format!("{text}: {}", describe(&e)));
+                let message = crate::state::redact_text(&format!("{text}: {e}"));
                 first_error = Some(message);
                 break;
             }
@@ -767,10 +798,6 @@ fn forward_completed(
                 .and_then(serde_json::Value::as_u64)
                 == Some(u64::from(cycle))
     }))
-}
-
-fn describe(e: &ActionError) -> String {
-    e.to_string()
 }
 
 /// A short account of how two plans differ, by step.

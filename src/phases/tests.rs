@@ -298,14 +298,13 @@ fn eastwest_gateways_only_where_networks_differ() {
 
 #[test]
 fn the_shipped_eastwest_sample_is_what_we_generate() {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/istio/samples/multicluster/eastwest-gateway-iop.network1.generated.yaml"
-    );
-    let Ok(text) = std::fs::read_to_string(path) else {
-        eprintln!("skipping: {path} not present");
+    let Some(path) = meshsim::testdata::istio_file(
+        "samples/multicluster/eastwest-gateway-iop.network1.generated.yaml",
+        "the_shipped_eastwest_sample_is_what_we_generate",
+    ) else {
         return;
     };
+    let text = std::fs::read_to_string(&path).unwrap();
     let sample: serde_json::Value = serde_yaml::from_str(&text).unwrap();
     assert_eq!(install::eastwest_operator(Some("network1")), sample);
 }

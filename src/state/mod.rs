@@ -13,7 +13,9 @@
 //!   `replace_plan`. A crash at any later moment, of the process or of the OS, loses none of it.
 //! - The one exception is `record_progress`: committed, but only made durable by the next durable write of any
 //!   thread, so a crash may lose the newest progress notes (nothing acknowledged depends on them).
-//! - Changes that span records (a step status and its journal entry, a step's start and its snapshots) are one
+//! - A step's start and its snapshots are two commits made durable by one flush before `begin_step` returns
+//!   (a crash between them leaves the step started with fewer snapshots, before any side effect: harmless).
+//! - Changes that span records (a step status and its journal entry) are one
 //!   sled transaction: after a crash either all of it is there or none. A call cut short by the crash (it had
 //!   not returned) may be there or not, never half.
 //! - Group commit: concurrent callers share one fsync when their transactions committed before it started; each
@@ -26,8 +28,8 @@
 //! first release showed; see tests/fixtures/state-v1-killed-in-install.)
 //!
 //! Runs: `begin_run` starts one (refused while the latest is still marked running: resume it, or finish it as
-//! interrupted first). `current_run` is the latest run unless it succeeded; `resume_run` continues it after a
-//! crash, an interruption or a failure. Steps and snapshots only change while their run is `Running`; events may
+//! interrupted first). `apply --resume` continues the latest run whatever its outcome (`resume_run`: after a
+//! crash, an interruption, a failure, a rollback, or with a new plan after success). Steps and snapshots only change while their run is `Running`; events may
 //! be journalled on any run. Snapshots belong to the run that took them: a rollback run reads the snapshots of
 //! the apply run(s) it undoes by their run ids.
 //!
@@ -114,7 +116,8 @@ pub trait Store: Send + Sync {
     /// The plan given to `begin_run`, unchanged.
     fn plan(&self, run: RunId) -> Result<Value, StateError>;
 
-    /// Sets a `Failed`, `Interrupted` or crashed (`Running`) latest run back to `Running`; journals `run-resumed`.
+    /// Sets the latest run back to `Running` whatever its outcome (failed, interrupted, crashed while running,
+    /// rolled back, or succeeded and continued with a new plan); journals `run-resumed`.
     fn resume_run(&self, run: RunId) -> Result<RunInfo, StateError>;
 
     /// Reopens any run (not only the latest) to roll it back, like `resume_run`; refused while a later run is

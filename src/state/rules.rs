@@ -256,7 +256,7 @@ pub fn resume(run: &RunInfo, latest: RunId) -> Result<(RunInfo, NewEvent), State
         });
     }
     let message = match run.outcome {
-        // Only a rollback reopens a run that succeeded (`current_run` never offers it to `apply --resume`).
+        // A rollback, or `apply --resume --replan` with a new plan, reopens a run that succeeded.
         Outcome::Succeeded => "reopened after it succeeded".to_string(),
         Outcome::Running => "resumed after its process stopped without finishing it".to_string(),
         other => format!("resumed after it {other}", other = past(other)),

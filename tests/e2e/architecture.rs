@@ -40,18 +40,22 @@ fn layers_import_one_way() {
 
 #[test]
 fn only_the_command_line_knows_meshsim() {
-    let crate_ = Crate::read(&repo().join("src"));
-    let mut problems = Vec::new();
-    for (module, file) in &crate_.files {
-        let outside = !matches!(module.first().map(String::as_str), Some("cli" | "main"));
-        if outside && file.code.contains("meshsim") {
-            problems.push(file.path.display().to_string());
-        }
-    }
+    let problems = meshsim_outside_the_command_line(&Crate::read(&repo().join("src")));
     assert!(
         problems.is_empty(),
         "meshsim named outside src/cli and src/main.rs: {problems:?}"
     );
+}
+
+/// Files outside `cli` and `main.rs` that name meshsim.
+fn meshsim_outside_the_command_line(crate_: &Crate) -> Vec<String> {
+    crate_
+        .files
+        .iter()
+        .filter(|(module, _)| !matches!(module.first().map(String::as_str), Some("cli" | "main")))
+        .filter(|(_, file)| file.code.contains("meshsim"))
+        .map(|(_, file)| file.path.display().to_string())
+        .collect()
 }
 
 #[test]
@@ -91,7 +95,12 @@ fn the_checks_find_what_they_look_for() {
         ),
         ("engine/run.rs", "use super::super::plan::Step;\n"),
         ("cli/mod.rs", "use meshsim::Sim;\n"),
+        (
+            "plan/probe.rs",
+            "// meshsim in a comment is no use of it\nfn job() { meshsim::probe(); }\n",
+        ),
     ]);
+    assert_eq!(meshsim_outside_the_command_line(&crate_), ["plan/probe.rs"]);
     let layers = layer_violations(&crate_);
     assert_eq!(layers.len(), 1, "{layers:?}");
     assert!(

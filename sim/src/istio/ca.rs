@@ -227,14 +227,6 @@ pub fn fingerprint(der: &[u8]) -> String {
     hex::encode(Sha256::digest(der))
 }
 
-/// Fingerprints of every certificate in a PEM bundle.
-pub fn pem_fingerprints(pem: &str) -> Vec<String> {
-    pem_certificates(pem)
-        .iter()
-        .map(|d| fingerprint(d))
-        .collect()
-}
-
 /// The DER of every `CERTIFICATE` block in `pem` (unreadable blocks are skipped).
 pub fn pem_certificates(pem: &str) -> Vec<Vec<u8>> {
     const BEGIN: &str = "-----BEGIN CERTIFICATE-----";

@@ -26,9 +26,9 @@ impl JobRunner for MeshJobRunner {
             Ok(spec) => spec,
             Err(why) => {
                 return failed(format!(
-                    "meshsim runs only the probe program (a batch/v1 Job shaped like \
-                     meshsim::mesh::probe::probe_job: one curlimages/curl container running \
-                     PROBE_SCRIPT with PROBE_URL and PROBE_COUNT): {why}"
+                    "meshsim runs only the probe program (a batch/v1 Job of the shape documented in \
+                     meshsim::mesh::probe, as migrate's failover drill builds it: one curlimages/curl \
+                     container running PROBE_SCRIPT with PROBE_URL and PROBE_COUNT): {why}"
                 ));
             }
         };

@@ -10,23 +10,23 @@ use crate::state::Outcome;
 pub fn show(applied: &Applied, hints: &Hints) {
     let (summary, dry_run) = match applied {
         Applied::Refused(e @ EngineError::EarlierRunHolds { latest, .. }) => {
-            eprintln!("error: {e}");
+            say!("error: {e}");
             for line in hints.after_refused_start(*latest) {
-                eprintln!("{line}");
+                say!("{line}");
             }
             return;
         }
         Applied::Refused(e) => {
-            eprintln!(
+            say!(
                 "error: {}",
-                hints::with_hint(e.to_string(), hints::for_engine(e))
+                hints::with_hint(e.to_string(), hints::for_engine(e, hints))
             );
             return;
         }
         Applied::Ran { summary, dry_run } => (summary, *dry_run),
     };
     if summary.already_done {
-        println!(
+        tell!(
             "run {} already applied this plan: nothing to do",
             summary.run
         );
@@ -34,7 +34,7 @@ pub fn show(applied: &Applied, hints: &Hints) {
     }
     let prefix = if dry_run { "dry run: " } else { "" };
     if summary.outcome == Outcome::Succeeded {
-        println!(
+        tell!(
             "{prefix}run {} succeeded: {} steps done",
             summary.run,
             summary.succeeded.len()
@@ -47,14 +47,14 @@ pub fn show(applied: &Applied, hints: &Hints) {
     } else {
         "failed"
     };
-    eprintln!(
+    say!(
         "{prefix}run {} {verdict}; {} steps not started",
         summary.run,
         summary.not_started.len()
     );
     if !dry_run {
         for line in hints.after_failed_apply() {
-            eprintln!("{line}");
+            say!("{line}");
         }
     }
 }

@@ -145,35 +145,50 @@ pub fn with_hint(message: String, hint: Option<Hint>) -> String {
 }
 
 /// The hint for the first error in `err`'s chain that has one.
-pub fn for_any(err: &anyhow::Error) -> Option<Hint> {
+pub fn for_any(err: &anyhow::Error, hints: &Hints) -> Option<Hint> {
     err.chain().find_map(|e| {
         if let Some(e) = e.downcast_ref::<EngineError>() {
-            for_engine(e)
+            for_engine(e, hints)
         } else {
             e.downcast_ref::<StateError>().and_then(for_state)
         }
     })
 }
 
-/// The hint for an engine error.
-pub fn for_engine(err: &EngineError) -> Option<Hint> {
+/// The hint for an engine error, with this invocation's spec and flags.
+pub fn for_engine(err: &EngineError, hints: &Hints) -> Option<Hint> {
+    let state = hints.state_flag();
+    let kubeconfig = hints.kubeconfig_flag();
+    let spec = hints.spec();
+    let undo = format!("`migrate{kubeconfig} rollback{state} --to phase0`");
     match err {
         EngineError::UnfinishedRun { .. } => Hint::new(
             ": ",
-            "continue it with `migrate apply -f SPEC --resume`, or undo it with `migrate rollback --to phase0`",
+            format!(
+                "continue it with `migrate{kubeconfig} apply -f {spec}{state} --resume`, or undo it with {undo}"
+            ),
         ),
         EngineError::SpecChanged { .. } => Hint::new(
             "; ",
-            "`--replan` continues with the new plan (done steps stay done)",
+            format!(
+                "`migrate{kubeconfig} apply -f {spec}{state} --resume --replan` continues with the new plan (done steps stay done)"
+            ),
         ),
         EngineError::EarlierRunHolds { latest: true, .. } => Hint::new(
             "; ",
-            "continue it with this plan with `migrate apply -f SPEC --resume --replan`, or undo it first with \
-             `migrate rollback --to phase0`",
+            format!(
+                "continue it with this plan with `migrate{kubeconfig} apply -f {spec}{state} --resume --replan`, or undo it first with {undo}"
+            ),
         ),
         EngineError::EarlierRunHolds { latest: false, .. } => Hint::new(
             "; ",
-            "undo it first with `migrate rollback --to phase0` (it undoes every run, newest first)",
+            format!("undo it first with {undo} (it undoes every run, newest first)"),
+        ),
+        EngineError::ReplanDropsHeldSteps { .. } => Hint::new(
+            "; ",
+            format!(
+                "undo them first with `migrate{kubeconfig} rollback{state} --to PHASE` (the phase before them)"
+            ),
         ),
         EngineError::State(e) => for_state(e),
         EngineError::NoRun(_) | EngineError::BadStoredPlan(_) | EngineError::RestoreFailed(_) => {
@@ -324,7 +339,7 @@ mod tests {
             },
         ];
         for e in &engine {
-            said_once_at_the_end(e.to_string(), for_engine(e));
+            said_once_at_the_end(e.to_string(), for_engine(e, &Hints::default()));
         }
     }
 

@@ -5,6 +5,27 @@
 //! Errors are printed as `error: MESSAGE`, followed by the hint for their
 //! kind (see [`hints`]) when the library's message does not give it.
 
+/// `eprintln!` that never panics: after SIGHUP the terminal may be gone, and
+/// the running steps must still finish and be checkpointed.
+macro_rules! say {
+    () => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr());
+    }};
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// `println!` that never panics (a closed pipe or terminal).
+macro_rules! tell {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 pub mod apply;
 #[cfg(feature = "sim")]
 pub mod demo;
@@ -21,26 +42,26 @@ use crate::engine::RunSummary;
 use crate::state::LockNotice;
 
 /// An error that ends the command, with the hint for its kind.
-pub fn error(err: &anyhow::Error) {
-    eprintln!(
+pub fn error(err: &anyhow::Error, hints: &hints::Hints) {
+    say!(
         "error: {}",
-        hints::with_hint(format!("{err:#}"), hints::for_any(err))
+        hints::with_hint(format!("{err:#}"), hints::for_any(err, hints))
     );
 }
 
 /// Input refused before anything was done (a flag's value, a missing run).
 pub fn invalid(message: &str) {
-    eprintln!("error: {message}");
+    say!("error: {message}");
 }
 
 /// The state directory was taken over from a holder that died.
 pub fn takeover_note(notice: &LockNotice) {
-    eprintln!("note: {notice}");
+    say!("note: {notice}");
 }
 
 /// The first stop signal (Ctrl-C, SIGTERM or SIGHUP).
 pub fn interrupted(signal: &str) {
-    say(&format!(
+    say_line(&format!(
         "\ninterrupted ({signal}): starting no new step; running steps finish and are checkpointed \
          (a second Ctrl-C, SIGTERM or SIGHUP quits at once)"
     ));
@@ -48,20 +69,20 @@ pub fn interrupted(signal: &str) {
 
 /// A second stop signal: what was killed, and what the journal now says was running.
 pub fn quitting(signal: &str, killed: usize, running: &str) {
-    say(&format!(
+    say_line(&format!(
         "quitting at once ({signal}): {killed} installer process group(s) killed; {running}"
     ));
 }
 
 /// Signals cannot be watched here.
 pub fn no_signals(error: &std::io::Error) {
-    say(&format!(
+    say_line(&format!(
         "warning: cannot watch for signals ({error}); Ctrl-C stops at once"
     ));
 }
 
 /// One line on stderr; a closed terminal (SIGHUP) is no reason to panic.
-fn say(line: &str) {
+fn say_line(line: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "{line}");
 }
@@ -69,14 +90,16 @@ fn say(line: &str) {
 /// One `FAILED STEP: ERROR` line per failed step of a run (apply or rollback).
 fn failed_steps(summary: &RunSummary) {
     for (step, error) in &summary.failed {
-        eprintln!("FAILED {step}: {error}");
+        say!("FAILED {step}: {error}");
     }
 }
 
 /// `migrate unlock`: whose lock was released.
 pub fn unlocked(holder: &crate::state::Holder) {
-    println!(
+    tell!(
         "released the lock of pid {} on {} (held since {})",
-        holder.pid, holder.host, holder.since
+        holder.pid,
+        holder.host,
+        holder.since
     );
 }

@@ -45,7 +45,7 @@ impl Observer for CliObserver {
         self.with(|p| p.step_retrying(step, attempt, error));
     }
     fn warning(&self, step: &str, message: &str) {
-        progress::multi().suspend(|| eprintln!("warning: {step}: {message}"));
+        progress::multi().suspend(|| say!("warning: {step}: {message}"));
     }
     fn probe(&self, report: &ProbeReport) {
         progress::multi().suspend(|| eprint!("{}", probe_table(report)));

@@ -96,7 +96,7 @@ impl Progress {
     pub fn step_retrying(&self, step: &str, attempt: u32, error: &str) {
         let line = format!("retry  {step}: attempt {attempt} failed: {error}");
         if self.bars {
-            multi().suspend(|| eprintln!("{line}"));
+            multi().suspend(|| say!("{line}"));
         } else {
             plain(&line);
         }
@@ -110,7 +110,7 @@ impl Progress {
         if let Some(bar) = bar {
             bar.finish_and_clear();
             multi().remove(&bar);
-            multi().suspend(|| eprintln!("{line}"));
+            multi().suspend(|| say!("{line}"));
         } else if !self.bars {
             plain(&line);
         }
@@ -144,5 +144,5 @@ fn plain(line: &str) {
     let stamp = now
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
-    eprintln!("{stamp} {line}");
+    say!("{stamp} {line}");
 }

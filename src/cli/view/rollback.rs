@@ -10,10 +10,10 @@ use crate::state::Outcome;
 /// Every step a dry run would undo, with its status and undo actions.
 pub fn undo_list(list: &UndoList) {
     if list.steps.is_empty() {
-        println!("nothing to undo after {} in run {}", list.to, list.run);
+        tell!("nothing to undo after {} in run {}", list.to, list.run);
     }
     for step in &list.steps {
-        println!(
+        tell!(
             "undo {} ({})",
             step.id,
             list.states
@@ -22,7 +22,7 @@ pub fn undo_list(list: &UndoList) {
                 .unwrap_or_default()
         );
         for action in &step.rollback {
-            println!("    {action}");
+            tell!("    {action}");
         }
     }
 }
@@ -30,7 +30,7 @@ pub fn undo_list(list: &UndoList) {
 /// How the rollback to `to` (given on the command line as `to_arg`) ended.
 pub fn show(summary: &RunSummary, to: Phase, to_arg: &str, hints: &Hints) {
     if completed(summary) {
-        println!(
+        tell!(
             "rolled back to {to}: {} steps undone",
             summary.succeeded.len()
         );
@@ -42,7 +42,7 @@ pub fn show(summary: &RunSummary, to: Phase, to_arg: &str, hints: &Hints) {
     } else {
         "failed"
     };
-    eprintln!(
+    say!(
         "rollback {verdict}; run it again to continue: {}",
         hints.continue_rollback(to_arg)
     );

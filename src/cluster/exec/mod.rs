@@ -105,11 +105,6 @@ pub async fn start_command(
 }
 
 impl RunningCommand {
-    /// The command's pid (also its process group).
-    pub fn pid(&self) -> u32 {
-        self.pid
-    }
-
     /// Who it is, as [`ProcessIdentity::is_running`] recognises it later.
     pub fn identity(&self) -> ProcessIdentity {
         ProcessIdentity::of(self.pid, &self.program)
