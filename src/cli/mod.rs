@@ -286,7 +286,7 @@ pub fn run(cli: Cli) -> ExitCode {
     }
 }
 
-/// The hints' view of this invocation: its spec, state directory and typed `--kubeconfig`.
+/// The hints' view of this invocation: its spec, state directory and kubeconfig.
 fn hints_for(cli: &Cli) -> view::hints::Hints {
     let (spec, state_dir) = match &cli.command {
         Command::Validate(a) => (Some(&a.spec.file), None),
@@ -298,15 +298,10 @@ fn hints_for(cli: &Cli) -> view::hints::Hints {
         #[cfg(feature = "sim")]
         _ => (None, None),
     };
-    let kubeconfig = cli
-        .global
-        .kubeconfig
-        .as_deref()
-        .filter(|_| session::kubeconfig_on_command_line());
     view::hints::Hints::new(
         spec.map(|p| p.as_path()),
         state_dir.map(|p| p.as_path()),
-        kubeconfig,
+        cli.global.kubeconfig.as_deref(),
     )
 }
 

@@ -39,7 +39,9 @@ impl Session {
             .filter(|_| kubeconfig_on_command_line());
         Session {
             kubeconfig,
-            hints: Hints::new(spec, state_dir, given_kubeconfig.as_deref()),
+            // Hints name the kubeconfig in use however it came (flag or
+            // $KUBECONFIG): the line must work when pasted in another shell.
+            hints: Hints::new(spec, state_dir, global.kubeconfig.as_deref()),
             given_kubeconfig,
         }
     }
