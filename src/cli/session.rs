@@ -192,9 +192,10 @@ fn absolute(p: &Path) -> PathBuf {
 
 /// SIGINT (Ctrl-C), SIGTERM and SIGHUP: the first stops scheduling (no new
 /// step; running ones finish and are checkpointed). A second one, of any of
-/// the three, stops at once: it kills the children (installers) with their
-/// process groups, journals which steps were running (durably, in the latest
-/// run of `store`), and exits with 128 + the signal's number.
+/// the three, stops at once: no step records its end any more, the steps
+/// still running are journalled (durably, in the latest run of `store`), the
+/// children (installers) are killed with their process groups, and the
+/// process exits with 128 + the signal's number.
 ///
 /// The handlers are installed before this returns. Must be called inside a
 /// tokio runtime; where signals cannot be watched, says so and returns a flag
@@ -215,8 +216,11 @@ pub fn stop_on_signals(store: Arc<dyn Store>) -> StopFlag {
         flag.stop();
         view::interrupted(name);
         let (name, number) = signals.next().await;
-        let killed = crate::cluster::kill_children();
+        // No step records its end from here on: what the journal says was
+        // running stays so in the checkpoint, although its installer dies.
+        crate::engine::halt();
         let running = journal_running_steps(store, name).await;
+        let killed = crate::cluster::kill_children();
         view::quitting(name, killed, &running);
         std::process::exit(128 + number);
     });

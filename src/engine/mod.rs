@@ -39,6 +39,6 @@ pub use live_diff::{Change, ObjectDiff, live_diff, render_text as render_live_di
 pub use observer::{NullObserver, Observer, ProbeReport};
 pub use restores::{PendingRestore, pending as pending_restores};
 pub use run::{
-    ApplyMode, EngineError, RunLineage, RunSummary, StoredPlan, apply, lineage, rollback,
+    ApplyMode, EngineError, RunLineage, RunSummary, StoredPlan, apply, halt, lineage, rollback,
     rollback_steps,
 };

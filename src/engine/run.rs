@@ -310,6 +310,21 @@ pub async fn apply(
     Ok(summary)
 }
 
+/// Set when the process is about to exit at once (a second stop signal).
+static HALTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The process is about to exit at once: from now on no step records its
+/// end, so the checkpoint keeps the running ones `running` (as the caller
+/// journals them) instead of `failed` because their installer was killed.
+/// Resume runs them again either way; this keeps the record true.
+pub fn halt() {
+    HALTED.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+fn halted() -> bool {
+    HALTED.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 /// Whether `apply` (without `--resume`) may start a run of `plan`: `Some(run)`
 /// when `run` already applied it (nothing to do), `None` to start one.
 ///
@@ -687,6 +702,9 @@ async fn run_step(mut ctx: StepCtx, step: &Step, direction: Direction) -> Result
         }
     }
     let ok = result.is_ok();
+    if halted() {
+        return Err("stopped at once".into());
+    }
     if !ctx.opts.dry_run {
         let (status, error) = match &result {
             Ok(()) => (leaving, None),
