@@ -9,6 +9,9 @@
 
 mod encoding;
 mod open;
+
+#[cfg(test)]
+pub(crate) use open::open_sled;
 mod records;
 mod status_copy;
 

@@ -44,25 +44,19 @@ impl SledStore {
             let dir = dir.to_path_buf();
             move |source| StateError::Db { dir, op, source }
         };
-        let db = sled::Config::new()
-            .path(dir.join(DB_DIR))
-            .cache_capacity(64 << 20)
-            // Every durable write flushes itself (see `Store`); sled's timer would only add fsyncs, uncounted.
-            .flush_every_ms(None)
-            .open()
-            .map_err(|e| match e {
-                sled::Error::Io(ref io) if io.to_string().contains("could not acquire lock") => {
-                    StateError::Locked {
-                        dir: dir.to_path_buf(),
-                        holder: None,
-                    }
-                }
-                sled::Error::Corruption { .. } => StateError::Damaged {
+        let db = open_sled(&dir.join(DB_DIR)).map_err(|e| match e {
+            sled::Error::Io(ref io) if io.to_string().contains("could not acquire lock") => {
+                StateError::Locked {
                     dir: dir.to_path_buf(),
-                    detail: format!("sled finds its files corrupt ({e})"),
-                },
-                other => db_err("open the database")(other),
-            })?;
+                    holder: None,
+                }
+            }
+            sled::Error::Corruption { .. } => StateError::Damaged {
+                dir: dir.to_path_buf(),
+                detail: format!("sled finds its files corrupt ({e})"),
+            },
+            other => db_err("open the database")(other),
+        })?;
         let tree = |name: &str| db.open_tree(name).map_err(db_err("open a tree"));
         let mut store = SledStore {
             dir: dir.to_path_buf(),
@@ -327,4 +321,32 @@ pub(in crate::state) fn catch_panics<T>(
             detail: format!("the database could not be read ({message})"),
         })
     })
+}
+
+/// How long a reopen waits for sled's own file lock to be let go.
+const SLED_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Opens sled's database. We hold the directory's lock, so no other process
+/// can hold sled's: a busy sled lock is this process's previous handle, whose
+/// background work still holds it for a moment after its drop (a reopen in one
+/// process: `demo`, tests). Wait for it to go, up to `SLED_LOCK_WAIT`.
+pub(crate) fn open_sled(path: &Path) -> sled::Result<sled::Db> {
+    let started = std::time::Instant::now();
+    loop {
+        let opened = sled::Config::new()
+            .path(path)
+            .cache_capacity(64 << 20)
+            // Every durable write flushes itself (see `Store`); sled's timer would only add fsyncs, uncounted.
+            .flush_every_ms(None)
+            .open();
+        match opened {
+            Err(sled::Error::Io(ref io))
+                if io.to_string().contains("could not acquire lock")
+                    && started.elapsed() < SLED_LOCK_WAIT =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => return other,
+        }
+    }
 }

@@ -151,7 +151,7 @@ fn schema_versions_are_checked() {
 
     // The database's own record is checked too.
     {
-        let db = sled::open(dir.join("db")).unwrap();
+        let db = crate::state::sled_store::open_sled(&dir.join("db")).unwrap();
         db.open_tree("meta")
             .unwrap()
             .insert("schema", b"7")

@@ -28,7 +28,7 @@ fn marker(dir: &Path) -> Value {
 /// Rewrites a closed store as the first release wrote it: records without `_v`, plans unwrapped, schema 1.
 fn downgrade_to_schema_1(dir: &Path) {
     {
-        let db = sled::open(dir.join("db")).unwrap();
+        let db = crate::state::sled_store::open_sled(&dir.join("db")).unwrap();
         for name in ["runs", "plans", "steps", "events", "snapshots"] {
             let tree = db.open_tree(name).unwrap();
             for item in tree.iter() {
@@ -58,7 +58,7 @@ fn downgrade_to_schema_1(dir: &Path) {
 fn records_carry_the_schema_that_wrote_them() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = populated(&tmp);
-    let db = sled::open(dir.join("db")).unwrap();
+    let db = crate::state::sled_store::open_sled(&dir.join("db")).unwrap();
     let step = db.open_tree("steps").unwrap().first().unwrap().unwrap().1;
     let step: Value = serde_json::from_slice(&step).unwrap();
     assert_eq!(step["_v"], json!(SCHEMA_VERSION));
@@ -142,7 +142,7 @@ fn a_newer_record_is_refused_naming_its_version() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = populated(&tmp);
     {
-        let db = sled::open(dir.join("db")).unwrap();
+        let db = crate::state::sled_store::open_sled(&dir.join("db")).unwrap();
         let steps = db.open_tree("steps").unwrap();
         let (k, v) = steps.first().unwrap().unwrap();
         let mut value: Value = serde_json::from_slice(&v).unwrap();
