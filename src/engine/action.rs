@@ -216,8 +216,15 @@ async fn scale(
 /// It goes in `migrate.meshops.dev/restart`, not `kubectl`'s
 /// `restartedAt`: a deterministic timestamp would need each execution's first
 /// start time kept in the store, which records only the latest attempt's.
-fn restart_value(ctx: &StepCtx, slot: &str) -> String {
-    format!("run{}/{}/{slot}/cycle{}", ctx.run.0, ctx.step, ctx.cycle)
+/// The run's recorded start time is part of it: run numbers restart at 1 in
+/// every state directory, and a run from another (or a recreated) directory
+/// must still roll out what it restarts.
+fn restart_value(ctx: &StepCtx, slot: &str) -> Result<String, ActionError> {
+    let started = ctx.env.store.run(ctx.run)?.started;
+    Ok(format!(
+        "run{}@{started}/{}/{slot}/cycle{}",
+        ctx.run.0, ctx.step, ctx.cycle
+    ))
 }
 
 /// The pod-template annotation a restart sets.
@@ -247,7 +254,7 @@ async fn restart(
     if ctx.opts.dry_run {
         return Ok(());
     }
-    stamp_restart(ctx, cluster, object, &restart_value(ctx, slot)).await
+    stamp_restart(ctx, cluster, object, &restart_value(ctx, slot)?).await
 }
 
 async fn wait(
@@ -347,7 +354,7 @@ async fn restart_workloads(
                 .map(str::to_string)
         })
         .collect();
-    let value = restart_value(ctx, slot);
+    let value = restart_value(ctx, slot)?;
     for name in &names {
         ctx.env.observer.action_started(
             &ctx.step,
