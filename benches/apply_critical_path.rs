@@ -15,9 +15,9 @@
 //! Two set-ups, one run each: `fast` (today's: ConfigMaps only, pods ready
 //! at once) and `realistic` (install rolls out a Deployment and trust
 //! restarts it, as istiod's are; pods ready after 1 s), where the checkpoint
-//! cost must stay within 3%. Measured 2026-12 on a shared 2-core machine,
-//! 10 clusters: fast 1.2-1.34 fsyncs/step, +7.9% (28 ms of 380 ms);
-//! realistic 1.0-1.24 fsyncs/step, +2.2%.
+//! cost must stay within 3%. Measured 2026-12-05 on a shared 2-core machine,
+//! 10 clusters, after installer and drain records were added: fast <= 1.34
+//! fsyncs/step, +7.2% (26 ms of 365 ms); realistic <= 1.44 fsyncs/step, +2.1%.
 //!
 //! cargo bench --bench apply_critical_path
 //! APPLY_BENCH_CLUSTERS=10 APPLY_BENCH_LATENCY_MS=20 APPLY_BENCH_ROUNDS=3 to change the set-up.
