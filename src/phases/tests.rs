@@ -297,19 +297,6 @@ fn eastwest_gateways_only_where_networks_differ() {
 }
 
 #[test]
-fn the_shipped_eastwest_sample_is_what_we_generate() {
-    let Some(path) = meshsim::testdata::istio_file(
-        "samples/multicluster/eastwest-gateway-iop.network1.generated.yaml",
-        "the_shipped_eastwest_sample_is_what_we_generate",
-    ) else {
-        return;
-    };
-    let text = std::fs::read_to_string(&path).unwrap();
-    let sample: serde_json::Value = serde_yaml::from_str(&text).unwrap();
-    assert_eq!(install::eastwest_operator(Some("network1")), sample);
-}
-
-#[test]
 fn primary_remote_installs_a_remote_profile_pointed_at_the_primary_gateway() {
     let p = primary_remote(true);
     let primary = step(&p, "install/c1");

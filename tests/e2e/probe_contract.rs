@@ -1,7 +1,8 @@
-//! The one test that pins the product's probe Job to the simulator: the
-//! product builds the drill's Job (`migrate::phases::probe_job`), meshsim's
-//! kubelet runs only a Job of that documented shape (`recognise`). The
-//! product never uses meshsim, so the two meet here.
+//! The product's generated objects pinned to what they stand for, where the
+//! product itself may not look: the drill's Job (`migrate::phases::probe_job`)
+//! against meshsim's `recognise` (its kubelet runs only that documented
+//! shape), and the east-west gateway against Istio's own sample (found through
+//! `meshsim::testdata`). The product never uses meshsim, so they meet here.
 
 use crate::support::repo_root;
 use migrate::plan::Action;
@@ -78,4 +79,22 @@ fn meshsim_reads_back_url_count_and_timeout() {
     assert_eq!(probe.count, 20);
     assert_eq!(probe.timeout_secs, 5);
     assert_eq!(probe.image, migrate::phases::probe_job::IMAGE);
+}
+
+/// The east-west gateway the install phase generates is Istio's own sample
+/// (`gen-eastwest-gateway.sh --network network1`), field for field.
+#[test]
+fn the_shipped_eastwest_sample_is_what_we_generate() {
+    let Some(path) = meshsim::testdata::istio_file(
+        "samples/multicluster/eastwest-gateway-iop.network1.generated.yaml",
+        "the_shipped_eastwest_sample_is_what_we_generate",
+    ) else {
+        return;
+    };
+    let text = std::fs::read_to_string(&path).unwrap();
+    let sample: serde_json::Value = serde_yaml::from_str(&text).unwrap();
+    assert_eq!(
+        migrate::phases::install::eastwest_operator(Some("network1")),
+        sample
+    );
 }
