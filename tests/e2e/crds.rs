@@ -8,7 +8,8 @@ use meshsim::{Sim, SimConfig};
 use std::collections::BTreeSet;
 use std::process::Command;
 
-const KUBECTL: &str = "/usr/bin/kubectl";
+/// The kubectl on PATH: the binary this machine's users run.
+const KUBECTL: &str = "kubectl";
 
 fn kubectl(kubeconfig: &std::path::Path, args: &[&str], stdin: Option<&str>) -> (bool, String) {
     use std::io::Write;

@@ -29,7 +29,7 @@ async fn run(program: &Path, args: &[&str], kubeconfig: Option<&Path>) -> Output
 async fn kubectl(kubeconfig: &Path, context: &str, args: &[&str]) -> Output {
     let mut all = vec!["--context", context];
     all.extend_from_slice(args);
-    run(Path::new("/usr/bin/kubectl"), &all, Some(kubeconfig)).await
+    run(Path::new("kubectl"), &all, Some(kubeconfig)).await
 }
 
 fn text(bytes: &[u8]) -> String {

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-pub const KUBECTL: &str = "/usr/bin/kubectl";
+/// The kubectl on PATH: the binary this machine's users run.
+pub const KUBECTL: &str = "kubectl";
 
 /// Istio's CRDs, or `None` after saying that `test` skipped.
 pub fn crd_file(test: &str) -> Option<PathBuf> {

@@ -8,7 +8,8 @@ use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-pub const KUBECTL: &str = "/usr/bin/kubectl";
+/// The kubectl on PATH: the binary this machine's users run.
+pub const KUBECTL: &str = "kubectl";
 pub const VERSION: &str = "1.30.3";
 /// istiod's `debug/clusterz`, through the API server's service proxy.
 pub const CLUSTERZ: &str =
