@@ -119,11 +119,14 @@ impl RunningCommand {
             let pid = self.pid;
             let child = &mut self.child;
             let leader = async move {
-                let status = child.wait().await;
-                // Grandchildren left in the group must not outlive the
-                // command, nor keep its pipes open.
+                // The leader, exited but not yet reaped, keeps its pid and so
+                // its group id from being reused: grandchildren left in the
+                // group (they must not outlive the command, nor keep its
+                // pipes open) are killed before it is reaped.
+                spawner::exited(pid).await;
                 spawner::kill_group(pid);
-                status
+                spawner::reaped(pid);
+                child.wait().await
             };
             let all = async {
                 tokio::join!(leader, read_all(stdout.as_mut()), read_all(stderr.as_mut()))
@@ -134,8 +137,8 @@ impl RunningCommand {
             Ok(ended) => ended,
             Err(_) => {
                 spawner::kill_group(self.pid);
-                let _ = self.child.wait().await;
                 self.mark_reaped();
+                let _ = self.child.wait().await;
                 return Err(exec_error(
                     &self.program,
                     None,
@@ -154,6 +157,7 @@ impl RunningCommand {
         Ok(ExecOutput { stdout, stderr })
     }
 
+    /// Called before the reap: once reaped, the pid may be another's.
     fn mark_reaped(&mut self) {
         self.reaped = true;
         spawner::reaped(self.pid);

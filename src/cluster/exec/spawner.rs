@@ -101,7 +101,33 @@ pub(super) async fn spawn(
     Ok(child)
 }
 
-/// The child whose group is `pid` has been reaped: its group is no longer ours.
+/// Returns once the child `pid` has exited, without reaping it (`WNOWAIT`):
+/// until it is reaped its pid, and so its group id, cannot be reused.
+pub(super) async fn exited(pid: u32) {
+    let waited = tokio::task::spawn_blocking(move || {
+        loop {
+            // SAFETY: `info` is a plain C struct the call fills in.
+            let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+            let rc = unsafe {
+                libc::waitid(
+                    libc::P_PID,
+                    pid as libc::id_t,
+                    &mut info,
+                    libc::WEXITED | libc::WNOWAIT,
+                )
+            };
+            // EINTR: ask again; any other error (ECHILD: already reaped)
+            // means there is nothing left to wait for.
+            if rc == 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+                return;
+            }
+        }
+    });
+    let _ = waited.await;
+}
+
+/// The child whose group is `pid` is about to be reaped: its group is no
+/// longer ours to kill.
 pub(super) fn reaped(pid: u32) {
     live_groups().remove(&(pid as i32));
 }
@@ -130,4 +156,26 @@ fn live_groups() -> std::sync::MutexGuard<'static, BTreeSet<i32>> {
     LIVE_GROUPS
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::exited;
+
+    #[tokio::test]
+    async fn an_exited_child_is_seen_but_left_unreaped() {
+        let mut child = std::process::Command::new("true")
+            .spawn()
+            .expect("true runs");
+        exited(child.id()).await;
+        // Still a zombie: its pid (and group id) cannot have been reused.
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", child.id()))
+            .expect("the exited child is not reaped yet");
+        let state = stat
+            .rsplit(')')
+            .next()
+            .and_then(|s| s.trim().chars().next());
+        assert_eq!(state, Some('Z'), "{stat}");
+        assert!(child.wait().expect("reaped now").success());
+    }
 }
