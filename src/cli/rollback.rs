@@ -39,7 +39,8 @@ pub fn run(global: &GlobalArgs, args: &RollbackArgs) -> anyhow::Result<ExitCode>
             let stored = StoredPlan::load(&store, info.id)?;
             let plan = Plan::new(stored.header.clone(), stored.steps.clone())?;
             let states = store.step_states(info.id)?;
-            let steps: Vec<_> = engine::rollback_steps(&plan, &states, to)
+            let untouched = engine::untouched_steps(&store, info.id)?;
+            let steps: Vec<_> = engine::rollback_steps(&plan, &states, &untouched, to)
                 .into_iter()
                 .cloned()
                 .collect();
