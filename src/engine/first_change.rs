@@ -153,3 +153,168 @@ pub(crate) fn holds_changes(status: StepStatus, untouched: bool) -> bool {
         StepStatus::Pending | StepStatus::RolledBack => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{Check, Condition, ObjectRef};
+    use crate::state::{MemoryStore, NewRun, RunKind};
+
+    fn store_with_step() -> (MemoryStore, RunId) {
+        let store = MemoryStore::new();
+        let run = store
+            .begin_run(NewRun {
+                fingerprint: "sha256:x".into(),
+                spec_name: "t".into(),
+                kind: RunKind::Apply,
+                plan: json!({}),
+                steps: vec!["s".into()],
+            })
+            .unwrap()
+            .id;
+        (store, run)
+    }
+
+    /// One attempt as the engine journals it: began (with the mark riding
+    /// on the start when `at_once`), started, then maybe a later mark.
+    fn attempt(store: &MemoryStore, run: RunId, at_once: bool, later_mark: bool) {
+        let n = store.step_state(run, "s").unwrap().attempts + 1;
+        note_began(store, run, "s", n, at_once).unwrap();
+        store
+            .begin_step(run, "s", StepStatus::Running, Vec::new())
+            .unwrap();
+        if later_mark {
+            mark_durably(store, run, "s").unwrap();
+        }
+    }
+
+    fn fail(store: &MemoryStore, run: RunId) {
+        store
+            .set_step_status(run, "s", StepStatus::Failed, Some("x"))
+            .unwrap();
+    }
+
+    fn untouched(store: &MemoryStore, run: RunId) -> bool {
+        untouched_steps(store, run).unwrap().contains("s")
+    }
+
+    #[test]
+    fn reads_checks_and_waits_change_nothing() {
+        let object = ObjectRef::config_map("ns", "cm");
+        let snapshot = Action::Snapshot {
+            cluster: "c".into(),
+            object: object.clone(),
+        };
+        let wait = Action::Wait {
+            cluster: "c".into(),
+            object: object.clone(),
+            condition: Condition::Present,
+            timeout_seconds: 1,
+        };
+        let check = Action::Check {
+            cluster: None,
+            check: Check::Reachable,
+        };
+        let delete = Action::Delete {
+            cluster: "c".into(),
+            object,
+        };
+        assert!(!changes(&snapshot) && !changes(&wait) && !changes(&check));
+        assert!(changes(&delete));
+        assert!(changes_at_once(&[snapshot.clone(), delete.clone()]));
+        assert!(!changes_at_once(&[snapshot.clone(), wait, delete]));
+        assert!(!changes_at_once(&[snapshot]));
+        assert!(!changes_at_once(&[]));
+    }
+
+    #[test]
+    fn a_failed_attempt_that_never_reached_its_first_change_is_untouched() {
+        let (store, run) = store_with_step();
+        attempt(&store, run, false, false);
+        fail(&store, run);
+        assert!(untouched(&store, run));
+        // Resumed, it fails again before any change: still untouched.
+        attempt(&store, run, false, false);
+        assert!(untouched(&store, run), "running, nothing changed yet");
+        fail(&store, run);
+        assert!(untouched(&store, run));
+    }
+
+    #[test]
+    fn a_mark_riding_on_the_start_or_written_later_counts_for_the_whole_execution() {
+        let (store, run) = store_with_step();
+        attempt(&store, run, true, false);
+        fail(&store, run);
+        assert!(!untouched(&store, run), "the mark rode on the start");
+
+        let (store, run) = store_with_step();
+        attempt(&store, run, false, true);
+        fail(&store, run);
+        assert!(
+            !untouched(&store, run),
+            "the mark written before the change"
+        );
+        // A later attempt that changes nothing does not hide the first one's change.
+        attempt(&store, run, false, false);
+        fail(&store, run);
+        assert!(!untouched(&store, run));
+    }
+
+    #[test]
+    fn an_attempt_journalled_by_an_older_migrate_counts_as_changed() {
+        let (store, run) = store_with_step();
+        // No began record: an older build, or one lost with a crash.
+        store
+            .set_step_status(run, "s", StepStatus::Running, None)
+            .unwrap();
+        fail(&store, run);
+        assert!(!untouched(&store, run));
+        // A newer attempt journals itself, but the older one still counts.
+        attempt(&store, run, false, false);
+        fail(&store, run);
+        assert!(!untouched(&store, run));
+    }
+
+    #[test]
+    fn a_rollback_starts_a_new_execution() {
+        let (store, run) = store_with_step();
+        attempt(&store, run, true, false);
+        store
+            .set_step_status(run, "s", StepStatus::Done, None)
+            .unwrap();
+        store
+            .set_step_status(run, "s", StepStatus::RollingBack, None)
+            .unwrap();
+        store
+            .set_step_status(run, "s", StepStatus::RolledBack, None)
+            .unwrap();
+        attempt(&store, run, false, false);
+        fail(&store, run);
+        assert!(
+            untouched(&store, run),
+            "the earlier execution's change was undone"
+        );
+    }
+
+    #[test]
+    fn which_statuses_hold_changes() {
+        use StepStatus::*;
+        for (status, untouched, holds) in [
+            (Done, false, true),
+            (Done, true, true),
+            (RollingBack, true, true),
+            (Failed, false, true),
+            (Failed, true, false),
+            (Running, false, true),
+            (Running, true, false),
+            (Pending, false, false),
+            (RolledBack, false, false),
+        ] {
+            assert_eq!(
+                holds_changes(status, untouched),
+                holds,
+                "{status} untouched={untouched}"
+            );
+        }
+    }
+}

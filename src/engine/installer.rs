@@ -402,6 +402,43 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_uninstall_runs_only_where_this_steps_install_ran() {
+        let ctx = step_ctx();
+        let uninstall = ["uninstall".to_string(), "--purge".into()];
+        run(&ctx, "c1", "true", &uninstall, None, 10).await.unwrap();
+        assert!(installer_records(&ctx).is_empty(), "skipped: nothing ran");
+        let skipped = ctx.env.store.events(ctx.run, 0).unwrap();
+        assert!(
+            skipped
+                .iter()
+                .any(|e| e.message.contains("uninstall skipped in c1")),
+            "the skip is journalled"
+        );
+        // An install on another cluster does not count for c1.
+        run(&ctx, "c2", "true", &["install".into()], None, 10)
+            .await
+            .unwrap();
+        run(&ctx, "c1", "true", &uninstall, None, 10).await.unwrap();
+        assert_eq!(installer_records(&ctx), ["starting", "started", "ended"]);
+        // Announced (durably) before it starts, then it runs: the uninstall follows.
+        run(&ctx, "c1", "true", &["install".into()], None, 10)
+            .await
+            .unwrap();
+        run(&ctx, "c1", "true", &uninstall, None, 10).await.unwrap();
+        assert_eq!(
+            installer_records(&ctx),
+            [
+                "starting", "started", "ended", "starting", "started", "ended", "started", "ended"
+            ]
+        );
+        // A second install of the same execution announces nothing new.
+        run(&ctx, "c1", "true", &["install".into()], None, 10)
+            .await
+            .unwrap();
+        assert_eq!(installer_records(&ctx).len(), 10);
+    }
+
+    #[tokio::test]
     async fn an_earlier_installer_that_still_runs_is_waited_for_then_refused() {
         let ctx = step_ctx();
         let mut survivor = std::process::Command::new("sleep")

@@ -1021,6 +1021,71 @@ mod tests {
         );
     }
 
+    /// An installer that cannot start: a change that fails at once.
+    fn failing_install() -> Action {
+        Action::Exec {
+            cluster: "x".into(),
+            program: "/nonexistent/istioctl".into(),
+            args: vec!["install".into()],
+            file: None,
+            timeout_seconds: 5,
+        }
+    }
+
+    #[test]
+    fn rollback_skips_failed_steps_that_never_reached_their_first_change() {
+        use crate::plan::{Check, Condition, ObjectRef};
+        let header = PlanHeader {
+            name: "marks".into(),
+            topology: "multi-primary".into(),
+            clusters: Vec::new(),
+        };
+        // Fails in a wait, before its first change.
+        let mut waits = Step::new(Phase::Install, "install/waits", "wait, then install");
+        waits.forward(Action::Wait {
+            cluster: "x".into(),
+            object: ObjectRef::config_map("ns", "cm"),
+            condition: Condition::Present,
+            timeout_seconds: 1,
+        });
+        waits.forward(failing_install());
+        // Fails at its first change (the mark rides on its start).
+        let mut installs = Step::new(Phase::Install, "install/installs", "install");
+        installs.forward(failing_install());
+        // A check passes, then the change fails: marked before it on its own.
+        let mut checks = Step::new(Phase::Install, "install/checks", "check, then install");
+        checks.forward(Action::Check {
+            cluster: None,
+            check: Check::InstallerVersion {
+                program: "echo".into(),
+                expected: "version".into(),
+            },
+        });
+        checks.forward(failing_install());
+        let plan = Plan::new(header, vec![waits, installs, checks]).unwrap();
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let summary = start(&store, &plan).unwrap();
+        assert_eq!(summary.failed.len(), 3, "{:?}", summary.failed);
+        let states = store.step_states(summary.run).unwrap();
+        let untouched = first_change::untouched_steps(store.as_ref(), summary.run).unwrap();
+        assert_eq!(
+            untouched.iter().map(String::as_str).collect::<Vec<_>>(),
+            ["install/waits"]
+        );
+        let mut undo: Vec<&str> = rollback_steps(&plan, &states, &untouched, Phase::Preflight)
+            .iter()
+            .map(|s| s.id.as_str())
+            .collect();
+        undo.sort_unstable();
+        assert_eq!(undo, ["install/checks", "install/installs"]);
+        let held: Vec<usize> = lineage(store.as_ref())
+            .unwrap()
+            .iter()
+            .map(|l| l.held)
+            .collect();
+        assert_eq!(held, [2]);
+    }
+
     #[test]
     fn resume_of_a_finished_run_has_nothing_to_do() {
         let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
