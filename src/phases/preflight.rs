@@ -64,10 +64,8 @@ fn cluster_step(ctx: &Ctx<'_>, c: &ClusterSpec) -> Step {
             c.name
         )
     } else {
-        format!(
-            "{} is reachable and runs no mesh yet (an istiod there is refused unless the spec adopts it).",
-            c.name
-        )
+        // An istiod found there fails the step (unless the spec adopts it).
+        format!("{} is reachable and runs no mesh yet.", c.name)
     };
     let mut s = Step::new(Phase::Preflight, id(&c.name), description);
     let mut checks = vec![

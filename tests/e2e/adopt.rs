@@ -251,15 +251,6 @@ fn a_step_that_failed_before_its_first_change_is_not_undone() {
             .unwrap_or_default()
     };
     assert_eq!(status_of("install/cluster2"), "failed", "{statuses:?}");
-    let status = env.migrate(&["status"]).expect_ok();
-    assert!(
-        status
-            .stdout
-            .lines()
-            .any(|l| l.contains("install/cluster2") && l.contains("nothing to undo")),
-        "status says install/cluster2 has nothing to undo: {}",
-        status.stdout
-    );
     let run = env.migrate_env(
         &["rollback", "--to", "phase0"],
         &[("MESHSIM_ISTIOCTL_LOG", log_s.as_str())],
@@ -275,6 +266,16 @@ fn a_step_that_failed_before_its_first_change_is_not_undone() {
     assert!(
         !lines.iter().any(|l| l.contains("context=sim-cluster2")),
         "no installer ever ran against cluster2: {lines:#?}"
+    );
+    // Rollback left it as it was: failed, with nothing to undo.
+    let status = env.migrate(&["status"]).expect_ok();
+    assert!(
+        status
+            .stdout
+            .lines()
+            .any(|l| l.contains("install/cluster2") && l.contains("nothing to undo")),
+        "status says install/cluster2 has nothing to undo: {}",
+        status.stdout
     );
     env.settled_dump().assert_eq(
         &before,
