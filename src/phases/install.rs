@@ -59,14 +59,6 @@ pub fn eastwest_service() -> ObjectRef {
     ObjectRef::service(ISTIO_SYSTEM, EASTWEST)
 }
 
-/// Whether `c` runs a mesh before the migration that the migration keeps:
-/// the source, or a primary whose spec says `existingMesh: adopt`. Such a
-/// mesh is reconfigured in place and, on rollback, re-installed from the
-/// values it had; it is never uninstalled.
-pub fn keeps_existing_mesh(ctx: &Ctx<'_>, c: &ClusterSpec) -> bool {
-    ctx.is_source(c) || (c.adopts_existing_mesh() && !ctx.is_remote(c))
-}
-
 /// The multi-root transition needs these set before it starts (FACTS 9 item 5).
 fn multi_root(ctx: &Ctx<'_>) -> bool {
     match &ctx.spec.trust.root {
@@ -229,7 +221,7 @@ pub fn steps(ctx: &Ctx<'_>) -> Vec<Step> {
         if ctx.primary_remote() && !ctx.is_remote(c) && !ctx.remotes_of(c).is_empty() {
             out.push(expose_istiod(c));
         }
-        if keeps_existing_mesh(ctx, c) && !ctx.workload_namespaces(c).is_empty() {
+        if ctx.keeps_existing_mesh(c) && !ctx.workload_namespaces(c).is_empty() {
             out.push(restart_kept_workloads(ctx, c));
         }
     }
@@ -239,7 +231,7 @@ pub fn steps(ctx: &Ctx<'_>) -> Vec<Step> {
 /// Istio on `c`: reconfigured in place on the source and on a cluster whose
 /// mesh is adopted, installed (primary or remote profile) elsewhere.
 fn control_plane(ctx: &Ctx<'_>, c: &ClusterSpec) -> Step {
-    let in_place = keeps_existing_mesh(ctx, c);
+    let in_place = ctx.keeps_existing_mesh(c);
     let remote = ctx.is_remote(c);
     let mut s = Step::new(
         Phase::Install,
@@ -271,7 +263,7 @@ fn control_plane_description(ctx: &Ctx<'_>, c: &ClusterSpec) -> String {
             "Reconfigure the running mesh on {} in place: meshID {}, clusterName {}{}. Snapshots first: Istio keeps no installed-state since 1.21.",
             c.name, ctx.spec.mesh.id, c.name, network
         )
-    } else if keeps_existing_mesh(ctx, c) {
+    } else if ctx.keeps_existing_mesh(c) {
         format!(
             "Reconfigure the mesh {} already runs in place (existingMesh: adopt): meshID {}, clusterName {}{}. Snapshots first; rollback re-installs the values it had and never uninstalls it.",
             c.name, ctx.spec.mesh.id, c.name, network
@@ -368,7 +360,7 @@ fn istio_system_metadata(ctx: &Ctx<'_>, c: &ClusterSpec) -> Value {
 /// of Istio (the engine skips that where its install never ran). Then put
 /// back every snapshot and re-create the workloads' pods.
 fn undo_install_actions(ctx: &Ctx<'_>, c: &ClusterSpec, file: GeneratedFile) -> Vec<Action> {
-    let in_place = keeps_existing_mesh(ctx, c);
+    let in_place = ctx.keeps_existing_mesh(c);
     let mut out = if in_place {
         vec![reinstall_from_snapshot(ctx, c)]
     } else {

@@ -1,6 +1,6 @@
 //! Phase 0: read-only checks, per cluster and on this machine.
 
-use super::{Ctx, ISTIO_SYSTEM, install, istiod};
+use super::{Ctx, ISTIO_SYSTEM, istiod};
 use crate::plan::{Action, CaMode, Check, ObjectRef, Phase, Step};
 use crate::spec::{ClusterSpec, TrustRoot};
 
@@ -52,7 +52,7 @@ fn local_step(ctx: &Ctx<'_>) -> Step {
 /// runs none; the nodes carry the locality.
 fn cluster_step(ctx: &Ctx<'_>, c: &ClusterSpec) -> Step {
     let source = ctx.is_source(c);
-    let adopted = !source && install::keeps_existing_mesh(ctx, c);
+    let adopted = !source && ctx.keeps_existing_mesh(c);
     let description = if source {
         format!(
             "{} is reachable and runs the mesh today: istiod, its CA mode, the cluster name it runs with and the trust domain.",
