@@ -50,6 +50,8 @@ pub struct UndoList {
     pub steps: Vec<Step>,
     /// Where each step of the run stands.
     pub states: BTreeMap<String, StepState>,
+    /// Failed or interrupted steps after `to` that changed nothing: skipped.
+    pub nothing_to_undo: Vec<String>,
 }
 
 /// The rollback undid every step and was not interrupted.

@@ -251,6 +251,15 @@ fn a_step_that_failed_before_its_first_change_is_not_undone() {
             .unwrap_or_default()
     };
     assert_eq!(status_of("install/cluster2"), "failed", "{statuses:?}");
+    let dry = env
+        .migrate(&["rollback", "--to", "phase0", "--dry-run"])
+        .expect_ok();
+    let said = format!("{}{}", dry.stdout, dry.stderr);
+    assert!(
+        said.contains("skip install/cluster2: nothing to undo")
+            && !said.contains("undo install/cluster2 "),
+        "the dry run skips install/cluster2: {said}"
+    );
     let run = env.migrate_env(
         &["rollback", "--to", "phase0"],
         &[("MESHSIM_ISTIOCTL_LOG", log_s.as_str())],
