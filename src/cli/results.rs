@@ -7,7 +7,7 @@ use crate::plan::{Phase, Plan, Step};
 use crate::spec::{Diagnostic, Severity, SpecError};
 use crate::state::{Event, Holder, Outcome, RunId, RunInfo, StateError, StepState};
 use clap::ValueEnum;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -50,6 +50,8 @@ pub struct UndoList {
     pub steps: Vec<Step>,
     /// Where each step of the run stands.
     pub states: BTreeMap<String, StepState>,
+    /// Failed or interrupted steps after `to` that changed nothing: skipped.
+    pub nothing_to_undo: Vec<String>,
 }
 
 /// The rollback undid every step and was not interrupted.
@@ -93,6 +95,9 @@ pub struct RunReport {
     pub lineage: Vec<RunLineage>,
     /// Workloads scaled down whose restore is still owed, of any run.
     pub pending_restores: Vec<PendingRestore>,
+    /// Failed or interrupted steps that changed nothing: rollback has
+    /// nothing to undo for them (empty when read from the copy).
+    pub untouched: BTreeSet<String>,
 }
 
 impl Status {

@@ -6,7 +6,7 @@ use super::view::rollback as view;
 use super::{GlobalArgs, RollbackArgs, exit};
 use crate::engine::{self, EngineOptions, RunSummary, StoredPlan};
 use crate::plan::{Phase, Plan};
-use crate::state::{RunKind, SledStore, Store};
+use crate::state::{RunKind, SledStore, StepStatus, Store};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -39,18 +39,31 @@ pub fn run(global: &GlobalArgs, args: &RollbackArgs) -> anyhow::Result<ExitCode>
             let stored = StoredPlan::load(&store, info.id)?;
             let plan = Plan::new(stored.header.clone(), stored.steps.clone())?;
             let states = store.step_states(info.id)?;
-            let steps: Vec<_> = engine::rollback_steps(&plan, &states, to)
+            let untouched = engine::untouched_steps(&store, info.id)?;
+            let steps: Vec<_> = engine::rollback_steps(&plan, &states, &untouched, to)
                 .into_iter()
                 .cloned()
                 .collect();
             if info.id != run.id && steps.is_empty() {
                 continue;
             }
+            let nothing_to_undo = plan
+                .steps
+                .iter()
+                .filter(|s| s.phase > to && untouched.contains(&s.id))
+                .filter(|s| {
+                    states.get(&s.id).is_some_and(|st| {
+                        matches!(st.status, StepStatus::Failed | StepStatus::Running)
+                    })
+                })
+                .map(|s| s.id.clone())
+                .collect();
             view::undo_list(&UndoList {
                 run: info.id,
                 to,
                 steps,
                 states,
+                nothing_to_undo,
             });
         }
         return Ok(ExitCode::SUCCESS);

@@ -41,6 +41,7 @@ pub fn read(dir: &Path, events: bool) -> anyhow::Result<Status> {
         Vec::new()
     };
     let lineage = crate::engine::lineage(&store)?;
+    let untouched = crate::engine::untouched_steps(&store, run.id)?;
     let mut pending_restores = Vec::new();
     for past in &lineage {
         pending_restores.extend(crate::engine::pending_restores(&store, past.run.id)?);
@@ -53,6 +54,7 @@ pub fn read(dir: &Path, events: bool) -> anyhow::Result<Status> {
         live: None,
         lineage,
         pending_restores,
+        untouched,
     })))
 }
 
@@ -84,5 +86,6 @@ fn read_copy(dir: &Path, locked: StateError) -> anyhow::Result<Status> {
         live: Some(holder),
         lineage: Vec::new(),
         pending_restores: Vec::new(),
+        untouched: Default::default(),
     })))
 }

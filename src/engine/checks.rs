@@ -108,11 +108,11 @@ async fn installer_version(program: &str, expected: &str) -> Result<(), ActionEr
     Ok(())
 }
 
-/// The source cluster runs the mesh, with an available istiod.
+/// The cluster runs a mesh (the source, or one adopted), with an available istiod.
 async fn mesh_present(ctx: &StepCtx, on: &str, istiod: &ObjectRef) -> Result<(), ActionError> {
     let d = get(ctx, on, istiod).await?.ok_or_else(|| {
         ActionError::Failed(format!(
-            "cluster {on} has no {istiod}: the source cluster must run the mesh today (is `source: true` on the right cluster?)"
+            "cluster {on} has no {istiod}: the spec says it runs a mesh today (`source: true`, or `existingMesh: adopt`): is that on the right cluster?"
         ))
     })?;
     let available = d
@@ -262,15 +262,45 @@ async fn trust_domain(
     Ok(())
 }
 
-/// Warns when a cluster that should be new to the mesh runs istiod.
+/// A cluster that should be new to the mesh runs no istiod: one that does
+/// was installed by someone else, and is neither reconfigured nor (on
+/// rollback) removed unless the spec says it is to be adopted.
 async fn no_mesh(ctx: &StepCtx, on: &str, istiod: &ObjectRef) -> Result<(), ActionError> {
-    if get(ctx, on, istiod).await?.is_some() {
-        warn(
-            ctx,
-            &format!("cluster {on} already runs istiod: the install phase reconfigures it"),
-        )?;
+    let Some(d) = get(ctx, on, istiod).await? else {
+        return Ok(());
+    };
+    Err(ActionError::Failed(format!(
+        "cluster {on} already runs Istio: {istiod} exists ({}); migrate installs Istio only where there is none, so it changed nothing: \
+         set `existingMesh: adopt` on cluster {on} in the spec to keep that mesh and reconfigure it in place (rollback then puts its values back), \
+         or uninstall it first",
+        mesh_evidence(&d)
+    )))
+}
+
+/// What identifies a running istiod: its Istio version (operator label, else
+/// image tag) and its revision.
+fn mesh_evidence(istiod: &Value) -> String {
+    let label = |k: &str| {
+        istiod
+            .pointer("/metadata/labels")
+            .and_then(|l| l.get(k))
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty())
+    };
+    let tag = container(istiod)
+        .and_then(|c| c.get("image"))
+        .and_then(Value::as_str)
+        .and_then(|i| i.rsplit_once(':'))
+        .map(|(_, t)| t);
+    let version = label("operator.istio.io/version").or(tag);
+    let mut parts = vec![match version {
+        Some(v) => format!("Istio {v}"),
+        None => "version unknown".to_string(),
+    }];
+    if let Some(rev) = label("istio.io/rev") {
+        parts.push(format!("revision {rev}"));
     }
-    Ok(())
+    parts.join(", ")
 }
 
 /// Warns when no node carries the spec's locality labels.
@@ -477,7 +507,7 @@ fn warn(ctx: &StepCtx, message: &str) -> Result<(), ActionError> {
 
 #[cfg(test)]
 mod tests {
-    use super::{minor_version, sidecar_cluster_id};
+    use super::{mesh_evidence, minor_version, sidecar_cluster_id};
     use serde_json::json;
 
     #[test]
@@ -504,6 +534,26 @@ mod tests {
             sidecar_cluster_id(&pod(json!([{ "name": "istio-proxy" }]), json!([]))),
             Some(String::new())
         );
+    }
+
+    #[test]
+    fn the_evidence_of_a_mesh_names_its_version_and_revision() {
+        let istiod = |labels: serde_json::Value, image: &str| {
+            json!({ "metadata": { "labels": labels },
+                    "spec": { "template": { "spec": { "containers": [{ "name": "discovery", "image": image }] } } } })
+        };
+        assert_eq!(
+            mesh_evidence(&istiod(
+                json!({ "operator.istio.io/version": "1.29.1", "istio.io/rev": "default" }),
+                "docker.io/istio/pilot:1.30.3"
+            )),
+            "Istio 1.29.1, revision default"
+        );
+        assert_eq!(
+            mesh_evidence(&istiod(json!({}), "docker.io/istio/pilot:1.30.3")),
+            "Istio 1.30.3"
+        );
+        assert_eq!(mesh_evidence(&json!({ "metadata": {} })), "version unknown");
     }
 
     #[test]

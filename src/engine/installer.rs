@@ -25,6 +25,10 @@ const RECORD_KEY: &str = "installer";
 /// Runs of an installer command before its failure fails the step.
 const EXEC_ATTEMPTS: u32 = 4;
 
+/// The installer commands whose runs are told apart in the journal.
+const INSTALL: &str = "install";
+const UNINSTALL: &str = "uninstall";
+
 /// Runs `program args...` with `KUBECONFIG` pointing at the cluster's
 /// kubeconfig; nothing to do when the file is to be rebuilt from a snapshot
 /// of something that did not exist.
@@ -76,6 +80,13 @@ pub(crate) async fn run(
     // is retried a few times; not starting at all, or a timeout, is not.
     let timeout = ctx.timeout(timeout_seconds);
     wait_for_earlier_installer(ctx, timeout).await?;
+    match args.first().map(String::as_str) {
+        Some(UNINSTALL) if !own_install_may_have_run(ctx, cluster)? => {
+            return skip_uninstall(ctx, cluster);
+        }
+        Some(INSTALL) => note_install_ahead(ctx, cluster)?,
+        _ => {}
+    }
     let attempts = ctx.opts.backoff.max_attempts.clamp(1, EXEC_ATTEMPTS);
     let mut attempt = 1;
     let out = loop {
@@ -125,13 +136,14 @@ async fn run_recorded(
     let identity = running.identity();
     // Dropping `running` on an error here kills the installer: nothing
     // unrecorded keeps running.
-    record(ctx, &identity, cluster, "started", None)?;
+    let command = args.first().map(String::as_str);
+    record(ctx, &identity, cluster, command, "started", None)?;
     let result = running.finish(timeout).await;
     let outcome = match &result {
         Ok(_) => "ok".to_string(),
         Err(e) => crate::state::redact_text(&e.to_string()),
     };
-    record(ctx, &identity, cluster, "ended", Some(&outcome))?;
+    record(ctx, &identity, cluster, command, "ended", Some(&outcome))?;
     Ok(result?)
 }
 
@@ -144,6 +156,7 @@ fn record(
     ctx: &StepCtx,
     identity: &ProcessIdentity,
     cluster: &str,
+    command: Option<&str>,
     state: &str,
     outcome: Option<&str>,
 ) -> Result<(), ActionError> {
@@ -157,14 +170,76 @@ fn record(
             identity.program, identity.pid
         ),
     };
-    let details =
-        json!({ RECORD_KEY: { "state": state, "cluster": cluster, "process": identity } });
+    let details = json!({ RECORD_KEY: {
+        "state": state, "cluster": cluster, "process": identity, "command": command,
+    } });
     let event = NewEvent::new(EventKind::Action, Some(&ctx.step), message).with_details(details);
     if outcome.is_none() {
         ctx.env.store.record_event(ctx.run, event)?;
     } else {
         ctx.env.store.record_progress(ctx.run, event)?;
     }
+    Ok(())
+}
+
+/// Journals durably, once per execution of the step and before the
+/// installer starts, that `install` may run on `cluster`: the rollback's
+/// uninstall is run only where this (or an older record) says so, and a
+/// crash between the installer's start and its pid's record must not hide it.
+fn note_install_ahead(ctx: &StepCtx, cluster: &str) -> Result<(), ActionError> {
+    if own_install_may_have_run(ctx, cluster)? {
+        return Ok(());
+    }
+    let details =
+        json!({ RECORD_KEY: { "state": "starting", "cluster": cluster, "command": INSTALL } });
+    let event = NewEvent::new(
+        EventKind::Action,
+        Some(&ctx.step),
+        format!("the installer's install starts in {cluster}"),
+    )
+    .with_details(details);
+    ctx.env.store.record_event(ctx.run, event)?;
+    Ok(())
+}
+
+/// Whether this step's current execution (since it was last rolled back)
+/// may have run the installer's `install` on `cluster`. Records of an older
+/// `migrate` name no command: they count.
+fn own_install_may_have_run(ctx: &StepCtx, cluster: &str) -> Result<bool, ActionError> {
+    let mut ran = false;
+    for e in ctx.env.store.events(ctx.run, 0)? {
+        if e.step.as_deref() != Some(ctx.step.as_str()) {
+            continue;
+        }
+        let Some(details) = e.details else { continue };
+        if e.kind == EventKind::StepStatus
+            && details.get("to").and_then(Value::as_str) == Some("rolled-back")
+        {
+            ran = false;
+        }
+        let Some(record) = details.get(RECORD_KEY) else {
+            continue;
+        };
+        let on = record.get("cluster").and_then(Value::as_str) == Some(cluster);
+        let command = record.get("command").and_then(Value::as_str);
+        if on && command.is_none_or(|c| c == INSTALL) {
+            ran = true;
+        }
+    }
+    Ok(ran)
+}
+
+/// The rollback's uninstall when this run's `install` never ran here: what
+/// is on the cluster was not installed by `migrate`, so it stays.
+fn skip_uninstall(ctx: &StepCtx, cluster: &str) -> Result<(), ActionError> {
+    let message = format!(
+        "uninstall skipped in {cluster}: this step's installer never ran there, so migrate installed nothing to remove"
+    );
+    ctx.env.observer.warning(&ctx.step, &message);
+    ctx.env.store.record_event(
+        ctx.run,
+        NewEvent::new(EventKind::Note, Some(&ctx.step), message),
+    )?;
     Ok(())
 }
 
@@ -327,6 +402,43 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_uninstall_runs_only_where_this_steps_install_ran() {
+        let ctx = step_ctx();
+        let uninstall = ["uninstall".to_string(), "--purge".into()];
+        run(&ctx, "c1", "true", &uninstall, None, 10).await.unwrap();
+        assert!(installer_records(&ctx).is_empty(), "skipped: nothing ran");
+        let skipped = ctx.env.store.events(ctx.run, 0).unwrap();
+        assert!(
+            skipped
+                .iter()
+                .any(|e| e.message.contains("uninstall skipped in c1")),
+            "the skip is journalled"
+        );
+        // An install on another cluster does not count for c1.
+        run(&ctx, "c2", "true", &["install".into()], None, 10)
+            .await
+            .unwrap();
+        run(&ctx, "c1", "true", &uninstall, None, 10).await.unwrap();
+        assert_eq!(installer_records(&ctx), ["starting", "started", "ended"]);
+        // Announced (durably) before it starts, then it runs: the uninstall follows.
+        run(&ctx, "c1", "true", &["install".into()], None, 10)
+            .await
+            .unwrap();
+        run(&ctx, "c1", "true", &uninstall, None, 10).await.unwrap();
+        assert_eq!(
+            installer_records(&ctx),
+            [
+                "starting", "started", "ended", "starting", "started", "ended", "started", "ended"
+            ]
+        );
+        // A second install of the same execution announces nothing new.
+        run(&ctx, "c1", "true", &["install".into()], None, 10)
+            .await
+            .unwrap();
+        assert_eq!(installer_records(&ctx).len(), 10);
+    }
+
+    #[tokio::test]
     async fn an_earlier_installer_that_still_runs_is_waited_for_then_refused() {
         let ctx = step_ctx();
         let mut survivor = std::process::Command::new("sleep")
@@ -343,7 +455,7 @@ mod tests {
             );
             tokio::task::yield_now().await;
         }
-        record(&ctx, &identity, "c1", "started", None).unwrap();
+        record(&ctx, &identity, "c1", None, "started", None).unwrap();
         assert_eq!(
             unfinished_installers(&ctx).unwrap(),
             std::slice::from_ref(&identity)

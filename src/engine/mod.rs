@@ -24,6 +24,7 @@ mod conditions;
 mod config_edit;
 mod context;
 pub mod failpoint;
+mod first_change;
 mod installer;
 mod live_diff;
 mod observer;
@@ -35,6 +36,7 @@ mod secrets;
 
 pub use blocking_store::OffloadedStore;
 pub use context::{EngineOptions, Environment};
+pub use first_change::untouched_steps;
 pub use live_diff::{Change, ObjectDiff, live_diff, render_text as render_live_diff};
 pub use observer::{NullObserver, Observer, ProbeReport};
 pub use restores::{PendingRestore, pending as pending_restores};

@@ -3,13 +3,14 @@
 use super::action::execute;
 use super::context::{EngineOptions, Environment, StepCtx};
 use super::failpoint;
+use super::first_change::{self, holds_changes};
 use super::scheduler::{Limits, StopFlag, Task, walk};
 use crate::plan::{Action, Phase, Plan, PlanHeader, Step};
 use crate::state::{
     EventKind, NewEvent, NewRun, Outcome, RunId, RunInfo, RunKind, StateError, StepStatus, Store,
 };
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -192,7 +193,8 @@ pub fn lineage(store: &dyn Store) -> Result<Vec<RunLineage>, EngineError> {
         }
         let stored = StoredPlan::load(store, run.id)?;
         let states = store.step_states(run.id)?;
-        let held = undo_candidates(&stored.steps, &states, Phase::Preflight).count();
+        let untouched = first_change::untouched_steps(store, run.id)?;
+        let held = undo_candidates(&stored.steps, &states, &untouched, Phase::Preflight).count();
         out.push(RunLineage { run, held });
     }
     Ok(out)
@@ -245,11 +247,12 @@ pub async fn apply(
                 // A step the new plan drops would keep its changes with no
                 // plan left to undo them: roll it back first.
                 let states = store.step_states(current.id)?;
+                let untouched = first_change::untouched_steps(store.as_ref(), current.id)?;
                 let dropped: Vec<String> = old
                     .steps
                     .iter()
                     .filter(|s| !plan.steps.iter().any(|n| n.id == s.id))
-                    .filter(|s| states.get(&s.id).is_some_and(|st| holds_changes(st.status)))
+                    .filter(|s| holds(&states, &untouched, &s.id))
                     .map(|s| s.id.clone())
                     .collect();
                 if !dropped.is_empty() {
@@ -413,7 +416,8 @@ pub async fn rollback(
         let plan = Plan::new(stored.header.clone(), stored.steps.clone())
             .map_err(|e| EngineError::BadStoredPlan(e.to_string()))?;
         let states = store.step_states(info.id)?;
-        let selected = rollback_steps(&plan, &states, to);
+        let untouched = first_change::untouched_steps(store.as_ref(), info.id)?;
+        let selected = rollback_steps(&plan, &states, &untouched, to);
         let is_latest = info.id == latest.id;
         if !is_latest && selected.is_empty() {
             continue;
@@ -512,33 +516,39 @@ fn bare_ctx(
 }
 
 /// The steps a rollback to `to` undoes, newest first: those of later phases
-/// that started at all.
+/// that may have changed something (`untouched`: steps whose current
+/// execution changed nothing, from [`first_change::untouched_steps`]).
 pub fn rollback_steps<'a>(
     plan: &'a Plan,
     states: &BTreeMap<String, crate::state::StepState>,
+    untouched: &BTreeSet<String>,
     to: Phase,
 ) -> Vec<&'a Step> {
-    undo_candidates(&plan.steps, states, to).collect()
+    undo_candidates(&plan.steps, states, untouched, to).collect()
 }
 
-fn undo_candidates<'a>(
+fn undo_candidates<'a: 'b, 'b>(
     steps: &'a [Step],
-    states: &BTreeMap<String, crate::state::StepState>,
+    states: &'b BTreeMap<String, crate::state::StepState>,
+    untouched: &'b BTreeSet<String>,
     to: Phase,
-) -> impl Iterator<Item = &'a Step> {
+) -> impl Iterator<Item = &'a Step> + 'b {
     steps
         .iter()
         .rev()
         .filter(move |s| s.phase > to)
-        .filter(move |s| states.get(&s.id).is_some_and(|st| holds_changes(st.status)))
+        .filter(move |s| holds(states, untouched, &s.id))
 }
 
-/// A step in this state may have changed something that a rollback undoes.
-fn holds_changes(status: StepStatus) -> bool {
-    matches!(
-        status,
-        StepStatus::Done | StepStatus::Failed | StepStatus::Running | StepStatus::RollingBack
-    )
+/// Whether step `id` may hold changes a rollback undoes.
+fn holds(
+    states: &BTreeMap<String, crate::state::StepState>,
+    untouched: &BTreeSet<String>,
+    id: &str,
+) -> bool {
+    states
+        .get(id)
+        .is_some_and(|st| holds_changes(st.status, untouched.contains(id)))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -657,6 +667,9 @@ async fn run_step(mut ctx: StepCtx, step: &Step, direction: Direction) -> Result
     };
     ctx.env.observer.step_started(&step.id, &description);
     let mut result = Ok(());
+    // Whether this attempt's first change is marked (see `first_change`);
+    // a rollback marks nothing.
+    let mut marked = direction == Direction::Back || ctx.opts.dry_run;
     if !ctx.opts.dry_run {
         // Write-ahead: the step's start and the live state of what it will
         // change reach the disk together, before its first side effect.
@@ -664,6 +677,17 @@ async fn run_step(mut ctx: StepCtx, step: &Step, direction: Direction) -> Result
             Direction::Forward => ctx.read_snapshots(actions).await,
             Direction::Back => Ok(Vec::new()),
         };
+        if direction == Direction::Forward {
+            // Rides on the durable start below: no flush of its own.
+            marked = snapshots.is_ok() && first_change::changes_at_once(actions);
+            let attempt = store
+                .step_state(ctx.run, &step.id)
+                .map_err(|e| format!("cannot read the checkpoint: {e}"))?
+                .attempts
+                + 1;
+            first_change::note_began(store.as_ref(), ctx.run, &step.id, attempt, marked)
+                .map_err(|e| format!("cannot checkpoint: {e}"))?;
+        }
         let begun = match snapshots {
             Ok(taken) => store.begin_step(ctx.run, &step.id, entering, taken),
             Err(e) => {
@@ -688,7 +712,7 @@ async fn run_step(mut ctx: StepCtx, step: &Step, direction: Direction) -> Result
             Direction::Forward => "forward",
             Direction::Back => "rollback",
         };
-        result = run_actions(ctx, actions, part).await;
+        result = run_actions(ctx, actions, part, &mut marked).await;
         if result.is_ok() && direction == Direction::Forward && !step.finally.is_empty() {
             mark_forward_completed(store.as_ref(), ctx.run, &step.id, ctx.cycle)
                 .map_err(|e| format!("cannot checkpoint: {e}"))?;
@@ -696,7 +720,7 @@ async fn run_step(mut ctx: StepCtx, step: &Step, direction: Direction) -> Result
     }
     if direction == Direction::Forward {
         // `finally` runs whatever happened (restore replicas after a probe).
-        let finally = run_actions(ctx, &step.finally, "finally").await;
+        let finally = run_actions(ctx, &step.finally, "finally", &mut marked).await;
         if result.is_ok() {
             result = finally;
         }
@@ -727,9 +751,21 @@ async fn run_step(mut ctx: StepCtx, step: &Step, direction: Direction) -> Result
     result
 }
 
-async fn run_actions(ctx: &StepCtx, actions: &[Action], part: &str) -> Result<(), String> {
+/// Runs `actions` in order up to the first error; `marked` says whether the
+/// attempt's first change is durably marked, and is marked before it if not.
+async fn run_actions(
+    ctx: &StepCtx,
+    actions: &[Action],
+    part: &str,
+    marked: &mut bool,
+) -> Result<(), String> {
     let mut first_error = None;
     for (index, action) in actions.iter().enumerate() {
+        if !*marked && first_change::changes(action) {
+            first_change::mark_durably(ctx.env.store.as_ref(), ctx.run, &ctx.step)
+                .map_err(|e| format!("cannot checkpoint: {e}"))?;
+            *marked = true;
+        }
         let text = action.to_string();
         ctx.env.observer.action_started(&ctx.step, &text);
         match execute(ctx, action, &format!("{part}.{index}")).await {
@@ -983,6 +1019,71 @@ mod tests {
             store.step_state(RunId(1), "install/a").unwrap().status,
             StepStatus::RolledBack
         );
+    }
+
+    /// An installer that cannot start: a change that fails at once.
+    fn failing_install() -> Action {
+        Action::Exec {
+            cluster: "x".into(),
+            program: "/nonexistent/istioctl".into(),
+            args: vec!["install".into()],
+            file: None,
+            timeout_seconds: 5,
+        }
+    }
+
+    #[test]
+    fn rollback_skips_failed_steps_that_never_reached_their_first_change() {
+        use crate::plan::{Check, Condition, ObjectRef};
+        let header = PlanHeader {
+            name: "marks".into(),
+            topology: "multi-primary".into(),
+            clusters: Vec::new(),
+        };
+        // Fails in a wait, before its first change.
+        let mut waits = Step::new(Phase::Install, "install/waits", "wait, then install");
+        waits.forward(Action::Wait {
+            cluster: "x".into(),
+            object: ObjectRef::config_map("ns", "cm"),
+            condition: Condition::Present,
+            timeout_seconds: 1,
+        });
+        waits.forward(failing_install());
+        // Fails at its first change (the mark rides on its start).
+        let mut installs = Step::new(Phase::Install, "install/installs", "install");
+        installs.forward(failing_install());
+        // A check passes, then the change fails: marked before it on its own.
+        let mut checks = Step::new(Phase::Install, "install/checks", "check, then install");
+        checks.forward(Action::Check {
+            cluster: None,
+            check: Check::InstallerVersion {
+                program: "echo".into(),
+                expected: "version".into(),
+            },
+        });
+        checks.forward(failing_install());
+        let plan = Plan::new(header, vec![waits, installs, checks]).unwrap();
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let summary = start(&store, &plan).unwrap();
+        assert_eq!(summary.failed.len(), 3, "{:?}", summary.failed);
+        let states = store.step_states(summary.run).unwrap();
+        let untouched = first_change::untouched_steps(store.as_ref(), summary.run).unwrap();
+        assert_eq!(
+            untouched.iter().map(String::as_str).collect::<Vec<_>>(),
+            ["install/waits"]
+        );
+        let mut undo: Vec<&str> = rollback_steps(&plan, &states, &untouched, Phase::Preflight)
+            .iter()
+            .map(|s| s.id.as_str())
+            .collect();
+        undo.sort_unstable();
+        assert_eq!(undo, ["install/checks", "install/installs"]);
+        let held: Vec<usize> = lineage(store.as_ref())
+            .unwrap()
+            .iter()
+            .map(|l| l.held)
+            .collect();
+        assert_eq!(held, [2]);
     }
 
     #[test]

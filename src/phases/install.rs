@@ -25,7 +25,7 @@ pub fn eastwest_id(cluster: &str) -> String {
 pub fn expose_istiod_id(cluster: &str) -> String {
     format!("install/{cluster}/expose-istiod")
 }
-/// `install/<cluster>/restart-workloads`: the source's workloads re-injected.
+/// `install/<cluster>/restart-workloads`: the workloads of a mesh kept in place (the source's, an adopted one's) re-injected.
 pub fn restart_id(cluster: &str) -> String {
     format!("install/{cluster}/restart-workloads")
 }
@@ -210,7 +210,7 @@ pub fn eastwest_actions(ctx: &Ctx<'_>, c: &ClusterSpec, step: &mut Step) {
 
 /// Every install step, cluster by cluster: the control plane, then (where
 /// needed) the east-west gateway, istiod exposed for remotes, and the
-/// source's workloads restarted.
+/// workloads of a mesh kept in place (the source's, an adopted one's) restarted.
 pub fn steps(ctx: &Ctx<'_>) -> Vec<Step> {
     let mut out = Vec::new();
     for c in ctx.clusters() {
@@ -221,17 +221,17 @@ pub fn steps(ctx: &Ctx<'_>) -> Vec<Step> {
         if ctx.primary_remote() && !ctx.is_remote(c) && !ctx.remotes_of(c).is_empty() {
             out.push(expose_istiod(c));
         }
-        if ctx.is_source(c) && !ctx.workload_namespaces(c).is_empty() {
-            out.push(restart_source_workloads(ctx, c));
+        if ctx.keeps_existing_mesh(c) && !ctx.workload_namespaces(c).is_empty() {
+            out.push(restart_kept_workloads(ctx, c));
         }
     }
     out
 }
 
-/// Istio on `c`: reconfigured in place on the source, installed (primary or
-/// remote profile) elsewhere.
+/// Istio on `c`: reconfigured in place on the source and on a cluster whose
+/// mesh is adopted, installed (primary or remote profile) elsewhere.
 fn control_plane(ctx: &Ctx<'_>, c: &ClusterSpec) -> Step {
-    let source = ctx.is_source(c);
+    let in_place = ctx.keeps_existing_mesh(c);
     let remote = ctx.is_remote(c);
     let mut s = Step::new(
         Phase::Install,
@@ -242,7 +242,7 @@ fn control_plane(ctx: &Ctx<'_>, c: &ClusterSpec) -> Step {
     if remote && let Some(p) = ctx.primary_of(c) {
         s.need(expose_istiod_id(&p.name));
     }
-    if source {
+    if in_place {
         s.risk(Risk::SourceReconfigure);
     }
     let (iop, subs) = istio_operator(ctx, c);
@@ -261,6 +261,11 @@ fn control_plane_description(ctx: &Ctx<'_>, c: &ClusterSpec) -> String {
     if ctx.is_source(c) {
         format!(
             "Reconfigure the running mesh on {} in place: meshID {}, clusterName {}{}. Snapshots first: Istio keeps no installed-state since 1.21.",
+            c.name, ctx.spec.mesh.id, c.name, network
+        )
+    } else if ctx.keeps_existing_mesh(c) {
+        format!(
+            "Reconfigure the mesh {} already runs in place (existingMesh: adopt): meshID {}, clusterName {}{}. Snapshots first; rollback re-installs the values it had and never uninstalls it.",
             c.name, ctx.spec.mesh.id, c.name, network
         )
     } else if ctx.is_remote(c) {
@@ -350,12 +355,13 @@ fn istio_system_metadata(ctx: &Ctx<'_>, c: &ClusterSpec) -> Value {
     metadata
 }
 
-/// Rollback of the control plane: on the source, re-install from the values
-/// the mesh had; elsewhere remove all of Istio. Then put back every
-/// snapshot and re-create the workloads' pods.
+/// Rollback of the control plane: where a mesh ran before (the source, an
+/// adopted mesh), re-install from the values it had; elsewhere remove all
+/// of Istio (the engine skips that where its install never ran). Then put
+/// back every snapshot and re-create the workloads' pods.
 fn undo_install_actions(ctx: &Ctx<'_>, c: &ClusterSpec, file: GeneratedFile) -> Vec<Action> {
-    let source = ctx.is_source(c);
-    let mut out = if source {
+    let in_place = ctx.keeps_existing_mesh(c);
+    let mut out = if in_place {
         vec![reinstall_from_snapshot(ctx, c)]
     } else {
         uninstall_everything(ctx, c, file)
@@ -363,7 +369,7 @@ fn undo_install_actions(ctx: &Ctx<'_>, c: &ClusterSpec, file: GeneratedFile) -> 
     for object in snapshot_objects() {
         out.push(restore(&c.name, &object));
     }
-    if source {
+    if in_place {
         out.push(wait(
             &c.name,
             istiod(),
@@ -373,7 +379,7 @@ fn undo_install_actions(ctx: &Ctx<'_>, c: &ClusterSpec, file: GeneratedFile) -> 
     }
     // Pods carry the cluster name and network they were injected with (or
     // were injected at all): after the restore they must be created again.
-    // On the source they are injected as before; elsewhere, uninjected.
+    // Where a mesh ran before they are injected as before; elsewhere, uninjected.
     for ns in ctx.workload_namespaces(c) {
         out.push(Action::RestartWorkloads {
             cluster: c.name.clone(),
@@ -384,7 +390,7 @@ fn undo_install_actions(ctx: &Ctx<'_>, c: &ClusterSpec, file: GeneratedFile) -> 
     out
 }
 
-/// The installer run with the values the source's mesh had before.
+/// The installer run with the values the cluster's mesh had before.
 fn reinstall_from_snapshot(ctx: &Ctx<'_>, c: &ClusterSpec) -> Action {
     exec(
         ctx,
@@ -512,7 +518,7 @@ fn expose_istiod(c: &ClusterSpec) -> Step {
     s
 }
 
-fn restart_source_workloads(ctx: &Ctx<'_>, c: &ClusterSpec) -> Step {
+fn restart_kept_workloads(ctx: &Ctx<'_>, c: &ClusterSpec) -> Step {
     let namespaces = ctx.workload_namespaces(c);
     let mut s = Step::new(
         Phase::Install,

@@ -47,16 +47,24 @@ fn local_step(ctx: &Ctx<'_>) -> Step {
     local
 }
 
-/// `c` is reachable and recent enough; the source runs the mesh the spec
-/// describes, every other cluster runs none; the nodes carry the locality.
+/// `c` is reachable and recent enough; the source (and a cluster whose mesh
+/// the spec adopts) runs the mesh the spec describes, every other cluster
+/// runs none; the nodes carry the locality.
 fn cluster_step(ctx: &Ctx<'_>, c: &ClusterSpec) -> Step {
     let source = ctx.is_source(c);
+    let adopted = !source && ctx.keeps_existing_mesh(c);
     let description = if source {
         format!(
             "{} is reachable and runs the mesh today: istiod, its CA mode, the cluster name it runs with and the trust domain.",
             c.name
         )
+    } else if adopted {
+        format!(
+            "{} is reachable and runs the mesh the spec adopts (existingMesh: adopt): istiod, its version, CA mode, cluster name and trust domain.",
+            c.name
+        )
     } else {
+        // An istiod found there fails the step (unless the spec adopts it).
         format!("{} is reachable and runs no mesh yet.", c.name)
     };
     let mut s = Step::new(Phase::Preflight, id(&c.name), description);
@@ -66,8 +74,8 @@ fn cluster_step(ctx: &Ctx<'_>, c: &ClusterSpec) -> Step {
             at_least: MIN_KUBERNETES.into(),
         },
     ];
-    if source {
-        checks.extend(source_checks(ctx, c));
+    if source || adopted {
+        checks.extend(mesh_checks(ctx, c, source));
     } else {
         checks.push(Check::NoMesh { istiod: istiod() });
     }
@@ -86,12 +94,14 @@ fn cluster_step(ctx: &Ctx<'_>, c: &ClusterSpec) -> Step {
     s
 }
 
-/// What the source's running mesh must be: present, the spec's version, a
-/// CA the root choice can work with, its cluster name and trust domain.
-fn source_checks(ctx: &Ctx<'_>, c: &ClusterSpec) -> Vec<Check> {
-    // Adopting the live root needs the self-signed CA's secret.
+/// What a running mesh the migration keeps must be: present, the spec's
+/// version, a CA the root choice can work with, its cluster name and trust
+/// domain.
+fn mesh_checks(ctx: &Ctx<'_>, c: &ClusterSpec, source: bool) -> Vec<Check> {
+    // Adopting the live root needs the source's self-signed CA's secret;
+    // any other cluster gets `cacerts` from the shared root whatever it has.
     let expected = match ctx.spec.trust.root {
-        TrustRoot::Adopt(_) => CaMode::SelfSigned,
+        TrustRoot::Adopt(_) if source => CaMode::SelfSigned,
         _ => CaMode::Any,
     };
     vec![

@@ -64,6 +64,14 @@ impl<'a> Ctx<'a> {
         self.source().is_some_and(|s| s.name == c.name)
     }
 
+    /// Whether `c` runs a mesh before the migration that the migration
+    /// keeps: the source, or a primary whose spec says `existingMesh: adopt`.
+    /// Such a mesh is reconfigured in place and, on rollback, re-installed
+    /// from the values it had; it is never uninstalled.
+    pub fn keeps_existing_mesh(&self, c: &ClusterSpec) -> bool {
+        self.is_source(c) || (c.adopts_existing_mesh() && !self.is_remote(c))
+    }
+
     /// Whether the mesh is primary-remote (else multi-primary).
     pub fn primary_remote(&self) -> bool {
         self.spec.topology == Topology::PrimaryRemote

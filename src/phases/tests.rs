@@ -252,6 +252,82 @@ fn install_snapshots_what_rollback_restores_on_the_source() {
 }
 
 #[test]
+fn an_adopted_mesh_is_checked_reconfigured_and_never_uninstalled() {
+    let clusters = "    - { name: c1, context: ctx1, network: network1, source: true }\n    - { name: c2, context: ctx2, network: network2, existingMesh: adopt }\n    - { name: c3, context: ctx3, network: network3 }\n";
+    let p = plan(&doc("multi-primary", clusters, "{ adopt: c1 }", ROUTING)).unwrap();
+    let checks = |id: &str| -> Vec<Check> {
+        step(&p, id)
+            .forward
+            .iter()
+            .filter_map(|a| match a {
+                Action::Check { check, .. } => Some(check.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    let adopted = checks("preflight/c2");
+    assert!(
+        adopted
+            .iter()
+            .any(|c| matches!(c, Check::MeshPresent { .. }))
+    );
+    assert!(
+        adopted.iter().any(
+            |c| matches!(c, Check::TrustDomain { expected, .. } if expected == "cluster.local")
+        )
+    );
+    // Its CA is replaced by the shared root's cacerts whatever it is.
+    assert!(adopted.iter().any(|c| matches!(
+        c,
+        Check::CaMode {
+            expected: CaMode::Any,
+            ..
+        }
+    )));
+    assert!(!adopted.iter().any(|c| matches!(c, Check::NoMesh { .. })));
+    assert!(
+        checks("preflight/c3")
+            .iter()
+            .any(|c| matches!(c, Check::NoMesh { .. }))
+    );
+
+    let uninstalls = |s: &Step| {
+        s.rollback
+            .iter()
+            .any(|a| matches!(a, Action::Exec { args, .. } if args[0] == "uninstall"))
+    };
+    let reinstalls = |s: &Step| {
+        s.rollback.iter().any(|a| {
+            matches!(a, Action::Exec { file: Some(f), .. }
+            if matches!(&f.content, FileContent::IstioOperatorFromSnapshot { .. }))
+        })
+    };
+    let c2 = step(&p, "install/c2");
+    assert!(c2.risks.contains(&Risk::SourceReconfigure));
+    assert!(
+        c2.description.contains("existingMesh: adopt"),
+        "{}",
+        c2.description
+    );
+    assert!(reinstalls(c2) && !uninstalls(c2));
+    assert!(
+        c2.forward
+            .iter()
+            .any(|a| matches!(a, Action::Snapshot { object, .. } if object.name == "values"))
+    );
+    // Its workloads carry the old cluster name: restarted like the source's,
+    // before its trust step restarts them again.
+    assert!(p.step("install/c2/restart-workloads").is_some());
+    assert!(
+        step(&p, "trust/c2")
+            .needs
+            .contains(&"install/c2/restart-workloads".to_string())
+    );
+    let c3 = step(&p, "install/c3");
+    assert!(uninstalls(c3) && !reinstalls(c3));
+}
+
+#[test]
 fn eastwest_gateways_only_where_networks_differ() {
     let multi = multi_primary(3, true);
     for c in ["c1", "c2", "c3"] {

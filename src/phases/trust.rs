@@ -170,7 +170,7 @@ fn undo_actions(ctx: &Ctx<'_>, c: &ClusterSpec, previous: Option<PathBuf>, out: 
 fn first_needs(ctx: &Ctx<'_>, c: &ClusterSpec, s: &mut Step) {
     s.need(ROOT_ID);
     s.need(install::id(&c.name));
-    if ctx.is_source(c) && !ctx.workload_namespaces(c).is_empty() {
+    if ctx.keeps_existing_mesh(c) && !ctx.workload_namespaces(c).is_empty() {
         s.need(install::restart_id(&c.name));
     }
 }

@@ -349,7 +349,7 @@ pub enum Check {
         config_map: ObjectRef,
         expected: String,
     },
-    /// No istiod runs here yet (warning otherwise: it will be reconfigured).
+    /// No istiod runs here yet (an error otherwise, unless the spec adopts it).
     NoMesh { istiod: ObjectRef },
     /// Every pod of `namespace` runs the sidecar of the cluster's current
     /// identity: injected (when the namespace asks for injection) and with

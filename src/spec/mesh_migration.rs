@@ -9,6 +9,8 @@
 //! What a spec returned by `load_file` guarantees (checked in `check/`):
 //! - at least two clusters; names are unique DNS-1123 labels; contexts are
 //!   unique and non-empty; exactly one cluster has `source: true`;
+//! - `existingMesh: adopt` (a cluster that already runs an Istio, kept and
+//!   reconfigured in place) is set on primaries other than the source only;
 //! - `network` is set on every cluster or on none, and is a label value;
 //! - multi-primary: no `role: remote`, no `primary`; primary-remote: every
 //!   cluster has a role, the source is a primary, every remote names a
@@ -163,6 +165,29 @@ pub struct ClusterSpec {
     /// Where its nodes are; checked in preflight when given.
     #[serde(default)]
     pub locality: Option<Locality>,
+    /// What to do with an Istio this (non-source) cluster already runs:
+    /// absent, preflight refuses such a cluster; `adopt` reconfigures it in
+    /// place like the source, and rollback re-installs its values instead of
+    /// uninstalling it.
+    #[serde(default)]
+    pub existing_mesh: Option<ExistingMesh>,
+}
+
+impl ClusterSpec {
+    /// The spec says this cluster's pre-existing mesh is to be adopted.
+    pub fn adopts_existing_mesh(&self) -> bool {
+        self.existing_mesh == Some(ExistingMesh::Adopt)
+    }
+}
+
+/// A cluster's `existingMesh`: what migrate may do with an Istio that runs
+/// there before the migration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExistingMesh {
+    /// Reconfigure it in place (snapshot of its values first); rollback puts
+    /// those values back and never uninstalls it.
+    Adopt,
 }
 
 /// A cluster's role in a primary-remote mesh.

@@ -389,3 +389,40 @@ fn mangled_plans_never_panic() {
     }
     assert!(runs > 5_000, "{runs}");
 }
+
+#[test]
+fn existing_mesh_adopt_is_for_primaries_other_than_the_source() {
+    let adopted = parse_str(
+        &BASE.replace(
+            "{ name: c2, context: k2 }",
+            "{ name: c2, context: k2, existingMesh: adopt }",
+        ),
+        Path::new("t.yaml"),
+    )
+    .unwrap();
+    assert!(adopted.spec.spec.clusters[1].adopts_existing_mesh());
+    assert!(!adopted.spec.spec.clusters[0].adopts_existing_mesh());
+    let unknown = errors(&BASE.replace(
+        "{ name: c2, context: k2 }",
+        "{ name: c2, context: k2, existingMesh: purge }",
+    ));
+    assert!(
+        unknown[0].path == "spec.clusters[1].existingMesh" && unknown[0].message.contains("adopt"),
+        "{unknown:?}"
+    );
+    let on_source = warnings(&BASE.replace(
+        "{ name: c1, context: k1, source: true }",
+        "{ name: c1, context: k1, source: true, existingMesh: adopt }",
+    ));
+    assert_eq!(on_source[0].1, "spec.clusters[0].existingMesh");
+    let remote = errors(&BASE.replace("multi-primary", "primary-remote").replace(
+        "{ name: c1, context: k1, source: true }\n    - { name: c2, context: k2 }",
+        "{ name: c1, context: k1, source: true, role: primary }\n    - { name: c2, context: k2, role: remote, primary: c1, existingMesh: adopt }",
+    ));
+    assert!(
+        remote
+            .iter()
+            .any(|d| d.path == "spec.clusters[1].existingMesh"),
+        "{remote:?}"
+    );
+}

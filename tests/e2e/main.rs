@@ -1,5 +1,6 @@
 //! Integration tests: one binary, one module per area, so the suite links once.
 
+mod adopt;
 mod apply;
 mod architecture;
 mod crash;

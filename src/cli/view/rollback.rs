@@ -25,6 +25,9 @@ pub fn undo_list(list: &UndoList) {
             tell!("    {action}");
         }
     }
+    for id in &list.nothing_to_undo {
+        tell!("skip {id}: nothing to undo (it stopped before its first change)");
+    }
 }
 
 /// How the rollback to `to` (given on the command line as `to_arg`) ended.

@@ -4,7 +4,7 @@ use super::hints::{self, with_hint};
 use crate::cli::StatusFormat;
 use crate::cli::results::{RunReport, Status};
 use crate::plan::Phase;
-use crate::state::{Holder, Outcome, StepState};
+use crate::state::{Holder, Outcome, StepState, StepStatus};
 use serde_json::json;
 
 /// Shows what `migrate status` found; `events` is whether the journal was
@@ -55,6 +55,11 @@ fn state_of(report: &RunReport, step: &str) -> StepState {
         .unwrap_or_else(StepState::pending)
 }
 
+/// A failed or interrupted step that changed nothing: rollback skips it.
+fn nothing_to_undo(report: &RunReport, step: &str, st: &StepState) -> bool {
+    matches!(st.status, StepStatus::Failed | StepStatus::Running) && report.untouched.contains(step)
+}
+
 fn json_report(report: &RunReport, events: bool) -> anyhow::Result<String> {
     let run = &report.run;
     let steps: Vec<_> = report
@@ -72,6 +77,7 @@ fn json_report(report: &RunReport, events: bool) -> anyhow::Result<String> {
                 "finished": st.finished.map(|t| t.to_string()),
                 "durationSeconds": duration(&st),
                 "lastError": st.last_error,
+                "nothingToUndo": nothing_to_undo(report, &s.id, &st),
             })
         })
         .collect();
@@ -151,11 +157,14 @@ fn text(report: &RunReport) {
             let took = duration(&st)
                 .map(|d| format!("{d:.1}s"))
                 .unwrap_or_default();
-            let attempts = if st.attempts > 1 {
+            let mut attempts = if st.attempts > 1 {
                 format!("  attempts {}", st.attempts)
             } else {
                 String::new()
             };
+            if nothing_to_undo(report, &s.id, &st) {
+                attempts.push_str("  (nothing to undo: it stopped before its first change)");
+            }
             println!(
                 "  {:<12} {:<44} {took:>7}{attempts}",
                 st.status.to_string(),

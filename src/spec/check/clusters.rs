@@ -24,6 +24,43 @@ pub(super) fn check(c: &mut Checker) {
         Topology::PrimaryRemote => primary_remote(c),
     }
     localities(c);
+    existing_meshes(c);
+}
+
+/// `existingMesh: adopt` keeps a cluster's own istiod: the source's mesh is
+/// reconfigured anyway, and a remote gets the remote profile (no istiod).
+fn existing_meshes(c: &mut Checker) {
+    let remote_topology = c.spec.spec.topology == Topology::PrimaryRemote;
+    let clusters = &c.spec.spec.clusters;
+    let mut found = Vec::new();
+    for (i, cl) in clusters.iter().enumerate() {
+        if !cl.adopts_existing_mesh() {
+            continue;
+        }
+        let path = format!("spec.clusters[{i}].existingMesh");
+        if cl.source {
+            found.push((
+                path,
+                true,
+                "the source's mesh is always adopted",
+                "remove it",
+            ));
+        } else if remote_topology && cl.role == Some(Role::Remote) {
+            found.push((
+                path,
+                false,
+                "a remote runs no istiod of its own, so there is no mesh of its to adopt",
+                "make it `role: primary`, or uninstall its Istio before the migration",
+            ));
+        }
+    }
+    for (path, warning, message, hint) in found {
+        if warning {
+            c.warn(&path, message, Some(hint.into()));
+        } else {
+            c.error(&path, message, Some(hint.into()));
+        }
+    }
 }
 
 fn names_and_contexts(c: &mut Checker) {

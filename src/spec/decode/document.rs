@@ -31,6 +31,7 @@ const CLUSTER: &[&str] = &[
     "role",
     "primary",
     "locality",
+    "existingMesh",
 ];
 const LOCALITY: &[&str] = &["region", "zone", "subzone"];
 const TRUST: &[&str] = &["root", "intermediateValidityDays", "certDir"];
@@ -214,6 +215,9 @@ fn cluster(d: &mut Decoder, n: &YamlNode, p: &str) -> Option<ClusterSpec> {
     });
     let primary = d.opt(&f, "primary", Decoder::string);
     let locality = d.opt(&f, "locality", locality);
+    let existing_mesh = d.opt(&f, "existingMesh", |d, n, p| {
+        d.one_of(n, p, &[("adopt", ExistingMesh::Adopt)])
+    });
     Some(ClusterSpec {
         name: name?,
         context: context?,
@@ -223,6 +227,7 @@ fn cluster(d: &mut Decoder, n: &YamlNode, p: &str) -> Option<ClusterSpec> {
         role: role?,
         primary: primary?,
         locality: locality?,
+        existing_mesh: existing_mesh?,
     })
 }
 
