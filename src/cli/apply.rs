@@ -5,7 +5,7 @@ use super::session::{self, Session};
 use super::view::apply as view;
 use super::{ApplyArgs, GlobalArgs};
 use crate::cluster::ClusterTarget;
-use crate::engine::{self, ApplyMode, EngineError, EngineOptions};
+use crate::engine::{self, ApplyMode, EngineError, EngineOptions, StoredPlan};
 use crate::plan::Plan;
 use crate::state::{MemoryStore, Store};
 use std::path::Path;
@@ -63,13 +63,32 @@ pub async fn apply(
     state_dir: &Path,
     request: Request,
 ) -> anyhow::Result<Applied> {
-    let clusters = session.connect(targets).await?;
     // A dry run records nothing: an in-memory store stands in.
     let store: Arc<dyn Store> = if request.dry_run {
         Arc::new(MemoryStore::new())
     } else {
         Arc::new(session::open_store(state_dir)?)
     };
+    // A resumed run is reached as it was, unless told otherwise (typed flag,
+    // the spec's per-cluster kubeconfig).
+    let resumed = match (request.mode, store.latest_run()?) {
+        (ApplyMode::Resume { .. }, Some(run)) => Some(StoredPlan::load(store.as_ref(), run.id)?),
+        _ => None,
+    };
+    let targets = match &resumed {
+        Some(stored) => {
+            let targets = session::resume_targets(
+                targets,
+                stored,
+                session.given_kubeconfig.as_deref(),
+                session.kubeconfig.as_deref(),
+            );
+            super::view::rollback::reached_by(&targets, session);
+            targets
+        }
+        None => targets.to_vec(),
+    };
+    let clusters = session.connect(&targets).await?;
     let opts = EngineOptions {
         parallelism: request.parallelism.max(1),
         dry_run: request.dry_run,
@@ -85,7 +104,8 @@ pub async fn apply(
             e @ (EngineError::UnfinishedRun { .. }
             | EngineError::EarlierRunHolds { .. }
             | EngineError::SpecChanged { .. }
-            | EngineError::NoRun(_)),
+            | EngineError::NoRun(_)
+            | EngineError::ClusterChanged { .. }),
         ) => Ok(Applied::Refused(e)),
         Err(e) => Err(e.into()),
     }

@@ -97,10 +97,11 @@ fn demo(global: &GlobalArgs, dir: &Path, keep: bool) -> anyhow::Result<ExitCode>
     let run = crate::state::Store::latest_run(&store)?.context("the demo's run is gone")?;
     let stored = StoredPlan::load(&store, run.id)?;
     let to_arg = format!("phase{}", ROLLBACK_TO.number());
+    let targets = rollback::targets(&session, &store, &stored, &Default::default())?;
     let summary = tokio::runtime::Runtime::new()?.block_on(rollback::rollback(
         &session,
         store,
-        &stored,
+        &targets,
         ROLLBACK_TO,
         PARALLELISM,
     ))?;

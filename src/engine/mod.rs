@@ -24,6 +24,7 @@ mod conditions;
 mod config_edit;
 mod context;
 pub mod failpoint;
+mod identity;
 mod installer;
 mod live_diff;
 mod observer;

@@ -4,6 +4,7 @@ use super::action::execute;
 use super::context::{EngineOptions, Environment, StepCtx};
 use super::failpoint;
 use super::scheduler::{Limits, StopFlag, Task, walk};
+use crate::cluster::ClusterIdentity;
 use crate::plan::{Action, Phase, Plan, PlanHeader, Step};
 use crate::state::{
     EventKind, NewEvent, NewRun, Outcome, RunId, RunInfo, RunKind, StateError, StepStatus, Store,
@@ -36,6 +37,10 @@ pub struct StoredPlan {
     /// The kubeconfig each cluster was reached with.
     #[serde(default)]
     pub kubeconfigs: BTreeMap<String, PathBuf>,
+    /// Which cluster each context reached when the run started (absent in
+    /// runs of an older migrate: unknown, not checked).
+    #[serde(default)]
+    pub identities: BTreeMap<String, ClusterIdentity>,
 }
 
 impl StoredPlan {
@@ -55,7 +60,14 @@ impl StoredPlan {
             fingerprint: plan.fingerprint.clone(),
             steps: plan.steps.clone(),
             kubeconfigs,
+            identities: BTreeMap::new(),
         }
+    }
+
+    /// The same, recording which cluster each context reaches.
+    pub fn with_identities(mut self, identities: BTreeMap<String, ClusterIdentity>) -> StoredPlan {
+        self.identities = identities;
+        self
     }
 
     /// The stored plan of `run`. One of a newer format is refused before its steps are read (they may not
@@ -138,6 +150,22 @@ pub enum EngineError {
         "the spec changed since run {run} started ({changes}); resuming needs a replan (done steps stay done)"
     )]
     SpecChanged { run: RunId, changes: String },
+    #[error(
+        "cluster {cluster} (context {context}) is not the cluster run {run} changed: it was {recorded}, \
+         it is now {live}; nothing was changed"
+    )]
+    ClusterChanged {
+        /// The cluster, as the plan names it.
+        cluster: String,
+        /// The context that reaches it now.
+        context: String,
+        /// The run that recorded the identity.
+        run: RunId,
+        /// What the run recorded.
+        recorded: Box<ClusterIdentity>,
+        /// What the context reaches now.
+        live: Box<ClusterIdentity>,
+    },
     #[error("the run's stored plan cannot be read: {0}")]
     BadStoredPlan(String),
     #[error("a workload scaled down could not be restored: {0}")]
@@ -209,14 +237,26 @@ pub async fn apply(
     stop: &StopFlag,
 ) -> Result<RunSummary, EngineError> {
     let store = env.store.clone();
-    let stored = StoredPlan::new(plan, env.kubeconfigs.clone());
-    let plan_json =
-        serde_json::to_value(&stored).map_err(|e| EngineError::BadStoredPlan(e.to_string()))?;
+    let plan_json = |identities| {
+        serde_json::to_value(
+            StoredPlan::new(plan, env.kubeconfigs.clone()).with_identities(identities),
+        )
+        .map_err(|e| EngineError::BadStoredPlan(e.to_string()))
+    };
     let run = match mode {
         ApplyMode::Start => {
+            // Before anything, even a refusal: a run holding changes names
+            // the clusters they are in.
+            let held: Vec<RunId> = lineage(store.as_ref())?
+                .iter()
+                .filter(|r| r.held > 0)
+                .map(|r| r.run.id)
+                .collect();
+            let live = super::identity::verify(&env, &held).await?;
             if let Some(done) = may_start(store.as_ref(), plan)? {
                 return Ok(RunSummary::nothing_to_do(done));
             }
+            let plan_json = plan_json(live)?;
             store.begin_run(NewRun {
                 fingerprint: plan.fingerprint.clone(),
                 spec_name: plan.header.name.clone(),
@@ -233,8 +273,10 @@ pub async fn apply(
             if current.fingerprint == plan.fingerprint && current.outcome == Outcome::Succeeded {
                 return Ok(RunSummary::nothing_to_do(current.id));
             }
+            let live = super::identity::verify(&env, &[current.id]).await?;
             if current.fingerprint != plan.fingerprint {
                 let old = StoredPlan::load(store.as_ref(), current.id)?;
+                let plan_json = plan_json(super::identity::to_record(&old.identities, &live))?;
                 let changes = describe_changes(&old.steps, &plan.steps);
                 if !replan {
                     return Err(EngineError::SpecChanged {
@@ -394,6 +436,9 @@ pub async fn rollback(
         .collect();
     runs.push(latest.clone());
     runs.reverse();
+    // Before any change, pending restores included.
+    let checked = super::identity::rollback_runs(store.as_ref(), &runs, latest.id, to)?;
+    super::identity::verify(&env, &checked).await?;
     if !opts.dry_run {
         for run in &runs {
             let ctx = bare_ctx(
@@ -521,7 +566,7 @@ pub fn rollback_steps<'a>(
     undo_candidates(&plan.steps, states, to).collect()
 }
 
-fn undo_candidates<'a>(
+pub(super) fn undo_candidates<'a>(
     steps: &'a [Step],
     states: &BTreeMap<String, crate::state::StepState>,
     to: Phase,
