@@ -51,6 +51,12 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<ExitCode> {
         request,
     ))?;
     view::show(&applied, &session.hints);
+    if let (Applied::Ran { dry_run: false, .. }, Some((_, key))) =
+        (&applied, engine::generated_root_key(&plan.steps))
+        && key.exists()
+    {
+        view::root_key_only_here(&key);
+    }
     Ok(applied.exit_code())
 }
 

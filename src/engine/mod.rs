@@ -35,6 +35,7 @@ pub mod scheduler;
 mod secrets;
 
 pub use blocking_store::OffloadedStore;
+pub use ca_files::generated_root_key;
 pub use context::{EngineOptions, Environment};
 pub use live_diff::{Change, ObjectDiff, live_diff, render_text as render_live_diff};
 pub use observer::{NullObserver, Observer, ProbeReport};
