@@ -81,8 +81,13 @@ fn demo(global: &GlobalArgs, dir: &Path, keep: bool) -> anyhow::Result<ExitCode>
         parallelism: PARALLELISM,
     };
     let targets = session::spec_targets(&loaded);
-    let applied = tokio::runtime::Runtime::new()?
-        .block_on(apply::apply(&session, &targets, &plan, &state_dir, request))?;
+    let applied = tokio::runtime::Runtime::new()?.block_on(apply::apply(
+        &session,
+        &targets,
+        (&plan, Some(&loaded)),
+        &state_dir,
+        request,
+    ))?;
     view::apply::show(&applied, &session.hints);
     if applied.exit_code() != ExitCode::SUCCESS {
         narrate::incomplete();

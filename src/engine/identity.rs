@@ -6,26 +6,70 @@
 //! into the wrong cluster cannot be taken back.
 
 use super::context::Environment;
-use super::run::{EngineError, StoredPlan, undo_candidates};
 use crate::cluster::{Backoff, ClusterIdentity, retry};
-use crate::plan::Phase;
-use crate::state::{RunId, RunInfo, Store};
+use crate::plan::ClusterInfo;
+use crate::state::RunId;
 use std::collections::BTreeMap;
+
+/// What one run recorded: its clusters and which cluster each context reached.
+pub(crate) struct Recorded<'a> {
+    /// The run.
+    pub run: RunId,
+    /// Its plan's clusters.
+    pub clusters: &'a [ClusterInfo],
+    /// Their identities when it started (empty: an older migrate started it).
+    pub identities: &'a BTreeMap<String, ClusterIdentity>,
+}
+
+/// A context that now reaches another cluster than the run changed.
+#[derive(Debug)]
+pub(crate) struct Mismatch {
+    /// The cluster, as the plan names it.
+    pub cluster: String,
+    /// The context that reaches it now.
+    pub context: String,
+    /// The run that recorded the identity.
+    pub run: RunId,
+    /// What the run recorded.
+    pub recorded: ClusterIdentity,
+    /// What the context reaches now.
+    pub live: ClusterIdentity,
+}
 
 /// The step name warnings about identities are shown under.
 const SUBJECT: &str = "cluster identity";
 
-/// Every connected cluster's identity, read now. A cluster whose
-/// `kube-system` cannot be read keeps an unknown uid (its CA part is
-/// local); `warn` says so on the observer.
-pub(crate) async fn live(env: &Environment, warn: bool) -> BTreeMap<String, ClusterIdentity> {
-    let mut out = BTreeMap::new();
+/// Every connected cluster's identity, read now, all clusters at once. A
+/// cluster whose `kube-system` cannot be read keeps an unknown uid (its CA
+/// part is local). When `checking`, transient errors are retried and an
+/// unreadable uid is a warning; otherwise (a new run only records) one
+/// attempt is made and preflight reports an unreachable cluster.
+pub(crate) async fn live(env: &Environment, checking: bool) -> BTreeMap<String, ClusterIdentity> {
+    let backoff = if checking {
+        Backoff::default()
+    } else {
+        Backoff {
+            max_attempts: 1,
+            ..Backoff::default()
+        }
+    };
+    let mut reads = tokio::task::JoinSet::new();
     for (name, cluster) in &env.clusters {
-        let read = retry(Backoff::default(), || cluster.identity(), |_, _| {}).await;
+        let (name, cluster) = (name.clone(), cluster.clone());
+        reads.spawn(async move {
+            let read = retry(backoff, || cluster.identity(), |_, _| {}).await;
+            (name, cluster, read)
+        });
+    }
+    let mut out = BTreeMap::new();
+    while let Some(joined) = reads.join_next().await {
+        let Ok((name, cluster, read)) = joined else {
+            continue;
+        };
         let identity = match read {
             Ok((identity, _)) => identity,
             Err(e) => {
-                if warn {
+                if checking {
                     env.observer.warning(
                         SUBJECT,
                         &crate::state::redact_text(&format!(
@@ -40,7 +84,7 @@ pub(crate) async fn live(env: &Environment, warn: bool) -> BTreeMap<String, Clus
                 }
             }
         };
-        out.insert(name.clone(), identity);
+        out.insert(name, identity);
     }
     out
 }
@@ -51,16 +95,16 @@ pub(crate) async fn live(env: &Environment, warn: bool) -> BTreeMap<String, Clus
 /// identity (older `migrate`) are named once in a warning.
 pub(crate) fn check(
     env: &Environment,
-    runs: &[(RunId, &StoredPlan)],
+    runs: &[Recorded<'_>],
     live: &BTreeMap<String, ClusterIdentity>,
-) -> Result<(), EngineError> {
+) -> Result<(), Mismatch> {
     let mut unchecked: Vec<String> = Vec::new();
-    for (run, stored) in runs {
-        for c in &stored.header.clusters {
+    for r in runs {
+        for c in r.clusters {
             let Some(now) = live.get(&c.name) else {
                 continue;
             };
-            let recorded = stored.identities.get(&c.name).cloned().unwrap_or_default();
+            let recorded = r.identities.get(&c.name).cloned().unwrap_or_default();
             if recorded.is_unknown() {
                 if !unchecked.contains(&c.name) {
                     unchecked.push(c.name.clone());
@@ -72,12 +116,12 @@ pub(crate) fn check(
                     .clusters
                     .get(&c.name)
                     .map_or_else(|| c.context.clone(), |cl| cl.context.clone());
-                return Err(EngineError::ClusterChanged {
+                return Err(Mismatch {
                     cluster: c.name.clone(),
                     context,
-                    run: *run,
-                    recorded: Box::new(recorded),
-                    live: Box::new(now.clone()),
+                    run: r.run,
+                    recorded,
+                    live: now.clone(),
                 });
             }
         }
@@ -92,43 +136,6 @@ pub(crate) fn check(
         );
     }
     Ok(())
-}
-
-/// Reads the live identities and checks them against those `runs`
-/// recorded; the live ones are returned for recording.
-pub(crate) async fn verify(
-    env: &Environment,
-    runs: &[RunId],
-) -> Result<BTreeMap<String, ClusterIdentity>, EngineError> {
-    let live = live(env, !runs.is_empty()).await;
-    let mut stored = Vec::new();
-    for run in runs {
-        stored.push((*run, StoredPlan::load(env.store.as_ref(), *run)?));
-    }
-    let refs: Vec<(RunId, &StoredPlan)> = stored.iter().map(|(r, s)| (*r, s)).collect();
-    check(env, &refs, &live)?;
-    Ok(live)
-}
-
-/// The runs a rollback to `to` may change something for: the latest, every
-/// run with steps after `to` still holding changes, and every run with a
-/// restore still pending.
-pub(crate) fn rollback_runs(
-    store: &dyn Store,
-    runs: &[RunInfo],
-    latest: RunId,
-    to: Phase,
-) -> Result<Vec<RunId>, EngineError> {
-    let mut out = Vec::new();
-    for info in runs {
-        let stored = StoredPlan::load(store, info.id)?;
-        let states = store.step_states(info.id)?;
-        let holds = undo_candidates(&stored.steps, &states, to).next().is_some();
-        if info.id == latest || holds || !super::restores::pending(store, info.id)?.is_empty() {
-            out.push(info.id);
-        }
-    }
-    Ok(out)
 }
 
 /// The identities to record for a run: those it recorded, completed from
@@ -152,7 +159,6 @@ pub(crate) fn to_record(
 mod tests {
     use super::*;
     use crate::engine::NullObserver;
-    use crate::plan::{ClusterInfo, Plan, PlanHeader};
     use crate::state::MemoryStore;
     use std::sync::Arc;
 
@@ -163,28 +169,23 @@ mod tests {
         }
     }
 
-    fn stored(identities: &[(&str, ClusterIdentity)]) -> StoredPlan {
-        let header = PlanHeader {
-            name: "p".into(),
-            topology: "multi-primary".into(),
-            clusters: ["c1", "c2"]
-                .iter()
-                .map(|n| ClusterInfo {
-                    name: (*n).into(),
-                    context: format!("ctx-{n}"),
-                    network: None,
-                    role: "primary".into(),
-                    source: *n == "c1",
-                })
-                .collect(),
-        };
-        let plan = Plan::new(header, Vec::new()).unwrap();
-        StoredPlan::new(&plan, BTreeMap::new()).with_identities(
-            identities
-                .iter()
-                .map(|(n, i)| (n.to_string(), i.clone()))
-                .collect(),
-        )
+    fn clusters() -> Vec<ClusterInfo> {
+        ["c1", "c2"]
+            .iter()
+            .map(|n| ClusterInfo {
+                name: (*n).into(),
+                context: format!("ctx-{n}"),
+                network: None,
+                role: "primary".into(),
+                source: *n == "c1",
+            })
+            .collect()
+    }
+
+    fn identities(list: &[(&str, ClusterIdentity)]) -> BTreeMap<String, ClusterIdentity> {
+        list.iter()
+            .map(|(n, i)| (n.to_string(), i.clone()))
+            .collect()
     }
 
     fn env() -> Environment {
@@ -197,53 +198,79 @@ mod tests {
     }
 
     #[test]
-    fn another_cluster_behind_a_context_is_refused_naming_both() {
-        let run = stored(&[("c1", id("u1", "sha256:a")), ("c2", id("u2", "sha256:b"))]);
-        let live: BTreeMap<_, _> = [
-            ("c1".to_string(), id("u1", "sha256:a")),
-            ("c2".to_string(), id("u3", "sha256:c")),
-        ]
-        .into();
-        let err = check(&env(), &[(RunId(1), &run)], &live).unwrap_err();
-        let text = err.to_string();
-        assert!(
-            matches!(err, EngineError::ClusterChanged { ref cluster, .. } if cluster == "c2"),
-            "{text}"
-        );
-        assert!(text.contains("ctx-c2"), "{text}");
-        assert!(text.contains("uid u2") && text.contains("uid u3"), "{text}");
-        assert!(
-            text.contains("sha256:b") && text.contains("sha256:c"),
-            "{text}"
-        );
+    fn another_cluster_behind_a_context_is_refused_naming_it() {
+        let clusters = clusters();
+        let recorded = identities(&[("c1", id("u1", "sha256:a")), ("c2", id("u2", "sha256:b"))]);
+        let live = identities(&[("c1", id("u1", "sha256:a")), ("c2", id("u3", "sha256:c"))]);
+        let runs = [Recorded {
+            run: RunId(1),
+            clusters: &clusters,
+            identities: &recorded,
+        }];
+        let err = check(&env(), &runs, &live).unwrap_err();
+        assert_eq!(err.cluster, "c2");
+        assert_eq!(err.context, "ctx-c2");
+        assert_eq!(err.recorded, id("u2", "sha256:b"));
+        assert_eq!(err.live, id("u3", "sha256:c"));
     }
 
     #[test]
     fn the_same_clusters_and_unrecorded_ones_pass() {
-        let run = stored(&[("c1", id("u1", "sha256:a"))]);
-        let live: BTreeMap<_, _> = [
-            ("c1".to_string(), id("u1", "sha256:a")),
-            ("c2".to_string(), id("u9", "sha256:z")),
-        ]
-        .into();
-        check(&env(), &[(RunId(1), &run)], &live).unwrap();
+        let clusters = clusters();
+        let recorded = identities(&[("c1", id("u1", "sha256:a"))]);
+        let live = identities(&[("c1", id("u1", "sha256:a")), ("c2", id("u9", "sha256:z"))]);
+        let runs = [Recorded {
+            run: RunId(1),
+            clusters: &clusters,
+            identities: &recorded,
+        }];
+        check(&env(), &runs, &live).unwrap();
+    }
+
+    /// Remembers the warnings it is given.
+    #[derive(Default)]
+    struct Warnings(std::sync::Mutex<Vec<String>>);
+
+    impl crate::engine::Observer for Warnings {
+        fn warning(&self, _step: &str, message: &str) {
+            self.0.lock().unwrap().push(message.to_string());
+        }
+    }
+
+    #[test]
+    fn runs_that_recorded_no_identity_are_named_once() {
+        let clusters = clusters();
+        let none = BTreeMap::new();
+        let warnings = Arc::new(Warnings::default());
+        let env = Environment {
+            observer: warnings.clone(),
+            ..env()
+        };
+        let live = identities(&[("c1", id("u1", "sha256:a")), ("c2", id("u2", "sha256:b"))]);
+        let runs = [1, 2].map(|n| Recorded {
+            run: RunId(n),
+            clusters: &clusters,
+            identities: &none,
+        });
+        check(&env, &runs, &live).unwrap();
+        let said = warnings.0.lock().unwrap().clone();
+        assert_eq!(said.len(), 1, "{said:?}");
+        assert!(
+            said[0].contains("c1, c2") && said[0].contains("cannot check"),
+            "{said:?}"
+        );
     }
 
     #[test]
     fn recording_keeps_what_was_recorded_and_fills_the_rest() {
-        let recorded: BTreeMap<_, _> = [(
-            "c1".to_string(),
+        let recorded = identities(&[(
+            "c1",
             ClusterIdentity {
                 namespace_uid: None,
                 ca_fingerprint: Some("sha256:a".into()),
             },
-        )]
-        .into();
-        let live: BTreeMap<_, _> = [
-            ("c1".to_string(), id("u1", "sha256:a")),
-            ("c2".to_string(), id("u2", "sha256:b")),
-        ]
-        .into();
+        )]);
+        let live = identities(&[("c1", id("u1", "sha256:a")), ("c2", id("u2", "sha256:b"))]);
         let out = to_record(&recorded, &live);
         assert_eq!(out["c1"], id("u1", "sha256:a"));
         assert_eq!(out["c2"], id("u2", "sha256:b"));

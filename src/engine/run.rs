@@ -252,7 +252,7 @@ pub async fn apply(
                 .filter(|r| r.held > 0)
                 .map(|r| r.run.id)
                 .collect();
-            let live = super::identity::verify(&env, &held).await?;
+            let live = verify_identities(&env, &held).await?;
             if let Some(done) = may_start(store.as_ref(), plan)? {
                 return Ok(RunSummary::nothing_to_do(done));
             }
@@ -273,7 +273,7 @@ pub async fn apply(
             if current.fingerprint == plan.fingerprint && current.outcome == Outcome::Succeeded {
                 return Ok(RunSummary::nothing_to_do(current.id));
             }
-            let live = super::identity::verify(&env, &[current.id]).await?;
+            let live = verify_identities(&env, &[current.id]).await?;
             if current.fingerprint != plan.fingerprint {
                 let old = StoredPlan::load(store.as_ref(), current.id)?;
                 let plan_json = plan_json(super::identity::to_record(&old.identities, &live))?;
@@ -350,6 +350,36 @@ pub async fn apply(
     )
     .await?;
     Ok(summary)
+}
+
+/// Reads every cluster's identity and checks it against those `runs`
+/// recorded (`identity`), before any change; the live ones are returned
+/// for recording.
+async fn verify_identities(
+    env: &Environment,
+    runs: &[RunId],
+) -> Result<BTreeMap<String, ClusterIdentity>, EngineError> {
+    let live = super::identity::live(env, !runs.is_empty()).await;
+    let mut stored = Vec::new();
+    for run in runs {
+        stored.push((*run, StoredPlan::load(env.store.as_ref(), *run)?));
+    }
+    let recorded: Vec<_> = stored
+        .iter()
+        .map(|(run, s)| super::identity::Recorded {
+            run: *run,
+            clusters: &s.header.clusters,
+            identities: &s.identities,
+        })
+        .collect();
+    super::identity::check(env, &recorded, &live).map_err(|m| EngineError::ClusterChanged {
+        cluster: m.cluster,
+        context: m.context,
+        run: m.run,
+        recorded: Box::new(m.recorded),
+        live: Box::new(m.live),
+    })?;
+    Ok(live)
 }
 
 /// Set when the process is about to exit at once (a second stop signal).
@@ -437,8 +467,18 @@ pub async fn rollback(
     runs.push(latest.clone());
     runs.reverse();
     // Before any change, pending restores included.
-    let checked = super::identity::rollback_runs(store.as_ref(), &runs, latest.id, to)?;
-    super::identity::verify(&env, &checked).await?;
+    let mut checked = Vec::new();
+    for info in &runs {
+        let stored = StoredPlan::load(store.as_ref(), info.id)?;
+        let states = store.step_states(info.id)?;
+        if info.id == latest.id
+            || undo_candidates(&stored.steps, &states, to).next().is_some()
+            || !super::restores::pending(store.as_ref(), info.id)?.is_empty()
+        {
+            checked.push(info.id);
+        }
+    }
+    verify_identities(&env, &checked).await?;
     if !opts.dry_run {
         for run in &runs {
             let ctx = bare_ctx(
@@ -566,7 +606,7 @@ pub fn rollback_steps<'a>(
     undo_candidates(&plan.steps, states, to).collect()
 }
 
-pub(super) fn undo_candidates<'a>(
+fn undo_candidates<'a>(
     steps: &'a [Step],
     states: &BTreeMap<String, crate::state::StepState>,
     to: Phase,
@@ -1028,6 +1068,22 @@ mod tests {
             store.step_state(RunId(1), "install/a").unwrap().status,
             StepStatus::RolledBack
         );
+    }
+
+    #[test]
+    fn a_stored_plan_without_identities_reads_as_unknown_and_round_trips_them() {
+        let mut value =
+            serde_json::to_value(StoredPlan::new(&plan("one"), BTreeMap::new())).unwrap();
+        value.as_object_mut().unwrap().remove("identities");
+        assert!(StoredPlan::from_value(value).unwrap().identities.is_empty());
+        let known = ClusterIdentity {
+            namespace_uid: Some("uid".into()),
+            ca_fingerprint: Some("sha256:ab".into()),
+        };
+        let stored = StoredPlan::new(&plan("one"), BTreeMap::new())
+            .with_identities([("c1".to_string(), known.clone())].into());
+        let back = StoredPlan::from_value(serde_json::to_value(&stored).unwrap()).unwrap();
+        assert_eq!(back.identities["c1"], known);
     }
 
     #[test]
