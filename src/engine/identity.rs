@@ -97,7 +97,7 @@ pub(crate) fn check(
     env: &Environment,
     runs: &[Recorded<'_>],
     live: &BTreeMap<String, ClusterIdentity>,
-) -> Result<(), Mismatch> {
+) -> Result<(), Box<Mismatch>> {
     let mut unchecked: Vec<String> = Vec::new();
     for r in runs {
         for c in r.clusters {
@@ -116,13 +116,13 @@ pub(crate) fn check(
                     .clusters
                     .get(&c.name)
                     .map_or_else(|| c.context.clone(), |cl| cl.context.clone());
-                return Err(Mismatch {
+                return Err(Box::new(Mismatch {
                     cluster: c.name.clone(),
                     context,
                     run: r.run,
                     recorded,
                     live: now.clone(),
-                });
+                }));
             }
         }
     }

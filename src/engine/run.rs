@@ -372,12 +372,15 @@ async fn verify_identities(
             identities: &s.identities,
         })
         .collect();
-    super::identity::check(env, &recorded, &live).map_err(|m| EngineError::ClusterChanged {
-        cluster: m.cluster,
-        context: m.context,
-        run: m.run,
-        recorded: Box::new(m.recorded),
-        live: Box::new(m.live),
+    super::identity::check(env, &recorded, &live).map_err(|m| {
+        let m = *m;
+        EngineError::ClusterChanged {
+            cluster: m.cluster,
+            context: m.context,
+            run: m.run,
+            recorded: Box::new(m.recorded),
+            live: Box::new(m.live),
+        }
     })?;
     Ok(live)
 }
