@@ -41,15 +41,16 @@ const SUBJECT: &str = "cluster identity";
 
 /// Every connected cluster's identity, read now, all clusters at once. A
 /// cluster whose `kube-system` cannot be read keeps an unknown uid (its CA
-/// part is local). When `checking`, transient errors are retried and an
-/// unreadable uid is a warning; otherwise (a new run only records) one
-/// attempt is made and preflight reports an unreachable cluster.
+/// part is local). When `checking`, transient errors are retried as any
+/// API call is and an unreadable uid is a warning; otherwise (a new run
+/// only records) a few attempts are made, and preflight reports a cluster
+/// that cannot be reached.
 pub(crate) async fn live(env: &Environment, checking: bool) -> BTreeMap<String, ClusterIdentity> {
     let backoff = if checking {
         Backoff::default()
     } else {
         Backoff {
-            max_attempts: 1,
+            max_attempts: 3,
             ..Backoff::default()
         }
     };
