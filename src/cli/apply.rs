@@ -5,8 +5,9 @@ use super::session::{self, Session};
 use super::view::apply as view;
 use super::{ApplyArgs, GlobalArgs};
 use crate::cluster::ClusterTarget;
-use crate::engine::{self, ApplyMode, EngineError, EngineOptions};
+use crate::engine::{self, ApplyMode, EngineError, EngineOptions, StoredPlan};
 use crate::plan::Plan;
+use crate::spec::Loaded;
 use crate::state::{MemoryStore, Store};
 use std::path::Path;
 use std::process::ExitCode;
@@ -46,30 +47,65 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<ExitCode> {
     let applied = runtime.block_on(apply(
         &session,
         &targets,
-        &plan,
+        (&plan, Some(&loaded)),
         &args.state.state_dir,
         request,
     ))?;
     view::show(&applied, &session.hints);
+    if let (Applied::Ran { dry_run: false, .. }, Some((_, key))) =
+        (&applied, engine::generated_root_key(&plan.steps))
+        && key.exists()
+    {
+        view::root_key_only_here(&key);
+    }
     Ok(applied.exit_code())
 }
 
-/// Applies `plan` to `targets`, checkpointing in `state_dir` (in memory for
-/// a dry run); progress is shown as it goes, the outcome returned.
+/// Applies `plan` (of the spec `loaded`, when read from a file) to
+/// `targets`, checkpointing in `state_dir` (in memory for a dry run);
+/// progress is shown as it goes, the outcome returned.
 pub async fn apply(
     session: &Session,
     targets: &[ClusterTarget],
-    plan: &Plan,
+    (plan, loaded): (&Plan, Option<&Loaded>),
     state_dir: &Path,
-    request: Request,
+    mut request: Request,
 ) -> anyhow::Result<Applied> {
-    let clusters = session.connect(targets).await?;
     // A dry run records nothing: an in-memory store stands in.
     let store: Arc<dyn Store> = if request.dry_run {
         Arc::new(MemoryStore::new())
     } else {
         Arc::new(session::open_store(state_dir)?)
     };
+    // A resumed run is reached as it was, unless told otherwise (typed flag,
+    // the spec's per-cluster kubeconfig).
+    let resumed = match (request.mode, store.latest_run()?) {
+        (ApplyMode::Resume { .. }, Some(run)) => Some(StoredPlan::load(store.as_ref(), run.id)?),
+        _ => None,
+    };
+    if let (Some(stored), Some(loaded), ApplyMode::Resume { replan: false }) =
+        (&resumed, loaded, request.mode)
+        && stored.fingerprint != plan.fingerprint
+        && recorded_with_relative_cert_dir(loaded, &stored.fingerprint)
+    {
+        // The same plan in the older convention: the recorded one is
+        // replaced by the absolute one; done steps stay done.
+        request.mode = ApplyMode::Resume { replan: true };
+    }
+    let targets = match &resumed {
+        Some(stored) => {
+            let targets = session::resume_targets(
+                targets,
+                stored,
+                session.given_kubeconfig.as_deref(),
+                session.kubeconfig.as_deref(),
+            );
+            super::view::rollback::reached_by(&targets, session);
+            targets
+        }
+        None => targets.to_vec(),
+    };
+    let clusters = session.connect(&targets).await?;
     let opts = EngineOptions {
         parallelism: request.parallelism.max(1),
         dry_run: request.dry_run,
@@ -85,8 +121,35 @@ pub async fn apply(
             e @ (EngineError::UnfinishedRun { .. }
             | EngineError::EarlierRunHolds { .. }
             | EngineError::SpecChanged { .. }
-            | EngineError::NoRun(_)),
+            | EngineError::NoRun(_)
+            | EngineError::ClusterChanged { .. }),
         ) => Ok(Applied::Refused(e)),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Whether a run an older migrate started recorded this spec's plan with
+/// certDir as written (then relative to the working directory) and that
+/// directory, taken from here, is the one the spec's directory gives: then
+/// the plans differ only in how the same paths are spelt.
+fn recorded_with_relative_cert_dir(loaded: &Loaded, recorded_fingerprint: &str) -> bool {
+    let Ok(text) = std::fs::read_to_string(&loaded.file) else {
+        return false;
+    };
+    let Ok(as_written) = crate::spec::parse_str(&text, &loaded.file) else {
+        return false;
+    };
+    let written = &as_written.spec.spec.trust.cert_dir;
+    let Ok(cwd) = std::env::current_dir() else {
+        return false;
+    };
+    let from_here: std::path::PathBuf = cwd
+        .join(written)
+        .components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect();
+    !written.is_absolute()
+        && from_here == loaded.spec.spec.trust.cert_dir
+        && crate::phases::plan(&as_written.spec)
+            .is_ok_and(|p| p.fingerprint == recorded_fingerprint)
 }

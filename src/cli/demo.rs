@@ -81,8 +81,13 @@ fn demo(global: &GlobalArgs, dir: &Path, keep: bool) -> anyhow::Result<ExitCode>
         parallelism: PARALLELISM,
     };
     let targets = session::spec_targets(&loaded);
-    let applied = tokio::runtime::Runtime::new()?
-        .block_on(apply::apply(&session, &targets, &plan, &state_dir, request))?;
+    let applied = tokio::runtime::Runtime::new()?.block_on(apply::apply(
+        &session,
+        &targets,
+        (&plan, Some(&loaded)),
+        &state_dir,
+        request,
+    ))?;
     view::apply::show(&applied, &session.hints);
     if applied.exit_code() != ExitCode::SUCCESS {
         narrate::incomplete();
@@ -97,10 +102,11 @@ fn demo(global: &GlobalArgs, dir: &Path, keep: bool) -> anyhow::Result<ExitCode>
     let run = crate::state::Store::latest_run(&store)?.context("the demo's run is gone")?;
     let stored = StoredPlan::load(&store, run.id)?;
     let to_arg = format!("phase{}", ROLLBACK_TO.number());
+    let targets = rollback::targets(&session, &store, &stored, &Default::default())?;
     let summary = tokio::runtime::Runtime::new()?.block_on(rollback::rollback(
         &session,
         store,
-        &stored,
+        &targets,
         ROLLBACK_TO,
         PARALLELISM,
     ))?;

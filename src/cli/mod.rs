@@ -198,6 +198,9 @@ pub enum StatusFormat {
 pub struct RollbackArgs {
     #[command(flatten)]
     pub state: StateArgs,
+    /// A spec whose per-cluster kubeconfigs override those the run recorded.
+    #[arg(short = 'f', long = "file", value_name = "SPEC")]
+    pub file: Option<PathBuf>,
     /// The phase to return to (`phase3`, `3` or `discovery`); `phase0` undoes everything.
     #[arg(long, value_name = "PHASE")]
     pub to: String,
@@ -293,7 +296,7 @@ fn hints_for(cli: &Cli) -> view::hints::Hints {
         Command::Plan(a) => (Some(&a.spec.file), None),
         Command::Apply(a) => (Some(&a.spec.file), Some(&a.state.state_dir)),
         Command::Status(a) => (None, Some(&a.state.state_dir)),
-        Command::Rollback(a) => (None, Some(&a.state.state_dir)),
+        Command::Rollback(a) => (a.file.as_ref(), Some(&a.state.state_dir)),
         Command::Unlock(a) => (None, Some(&a.state.state_dir)),
         #[cfg(feature = "sim")]
         _ => (None, None),

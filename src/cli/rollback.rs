@@ -4,9 +4,12 @@ use super::results::{UndoList, completed};
 use super::session::{self, Session};
 use super::view::rollback as view;
 use super::{GlobalArgs, RollbackArgs, exit};
+use crate::cluster::ClusterTarget;
 use crate::engine::{self, EngineOptions, RunSummary, StoredPlan};
 use crate::plan::{Phase, Plan};
 use crate::state::{RunKind, SledStore, StepStatus, Store};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -20,7 +23,15 @@ pub fn run(global: &GlobalArgs, args: &RollbackArgs) -> anyhow::Result<ExitCode>
         }
     };
     let dir = &args.state.state_dir;
-    let session = Session::new(global, Some(dir), None);
+    let session = Session::new(global, Some(dir), args.file.as_deref());
+    // A spec given now lends its per-cluster kubeconfigs (nothing else).
+    let spec_kubeconfigs = match &args.file {
+        Some(file) => match session::load_spec(file) {
+            Ok(loaded) => session::spec_kubeconfigs(&loaded),
+            Err(code) => return Ok(code),
+        },
+        None => BTreeMap::new(),
+    };
     let store = session::open_store(dir)?;
     let Some(run) = store.latest_run()? else {
         super::view::invalid(&format!(
@@ -30,6 +41,8 @@ pub fn run(global: &GlobalArgs, args: &RollbackArgs) -> anyhow::Result<ExitCode>
         return Ok(ExitCode::from(exit::INVALID_INPUT));
     };
     let stored = StoredPlan::load(&store, run.id)?;
+    let targets = targets(&session, &store, &stored, &spec_kubeconfigs)?;
+    view::reached_by(&targets, &session);
     if args.dry_run {
         // Newest run first, as the rollback goes: the latest, then every
         // earlier apply run still holding steps after `to`.
@@ -69,37 +82,47 @@ pub fn run(global: &GlobalArgs, args: &RollbackArgs) -> anyhow::Result<ExitCode>
         return Ok(ExitCode::SUCCESS);
     }
     let runtime = tokio::runtime::Runtime::new()?;
-    let summary = runtime.block_on(rollback(&session, store, &stored, to, args.parallelism))?;
+    let summary = runtime.block_on(rollback(&session, store, &targets, to, args.parallelism))?;
     view::show(&summary, to, &args.to, &session.hints);
     Ok(exit_code(&summary))
 }
 
-/// Undoes every phase of `stored`'s run after `to`, newest first, on the
-/// clusters the run reached; progress is shown as it goes.
-pub async fn rollback(
+/// The clusters of `stored`'s run, and those of any earlier run the
+/// rollback also undoes (state from older binaries can hold several), each
+/// with the kubeconfig to reach it by (`session::run_targets`).
+pub fn targets(
     session: &Session,
-    store: SledStore,
+    store: &SledStore,
     stored: &StoredPlan,
-    to: Phase,
-    parallelism: usize,
-) -> anyhow::Result<RunSummary> {
-    // The latest run's clusters, and those of any earlier run the rollback
-    // also undoes (state from older binaries can hold several); a kubeconfig
-    // given now wins over the one each run recorded.
+    spec: &BTreeMap<String, PathBuf>,
+) -> anyhow::Result<Vec<ClusterTarget>> {
     let given = session.given_kubeconfig.as_deref();
     let fallback = session.kubeconfig.as_deref();
-    let mut targets = session::run_targets(stored, given, fallback);
-    for earlier in engine::lineage(&store)? {
+    let mut targets = session::run_targets(stored, given, spec, fallback);
+    for earlier in engine::lineage(store)? {
         if earlier.held == 0 {
             continue;
         }
-        for t in session::run_targets(&StoredPlan::load(&store, earlier.run.id)?, given, fallback) {
+        let plan = StoredPlan::load(store, earlier.run.id)?;
+        for t in session::run_targets(&plan, given, spec, fallback) {
             if !targets.iter().any(|have| have.name == t.name) {
                 targets.push(t);
             }
         }
     }
-    let clusters = session.connect(&targets).await?;
+    Ok(targets)
+}
+
+/// Undoes every phase after `to` of the runs `targets` reach, newest first;
+/// progress is shown as it goes.
+pub async fn rollback(
+    session: &Session,
+    store: SledStore,
+    targets: &[ClusterTarget],
+    to: Phase,
+    parallelism: usize,
+) -> anyhow::Result<RunSummary> {
+    let clusters = session.connect(targets).await?;
     let store: Arc<dyn Store> = Arc::new(store);
     let opts = EngineOptions {
         parallelism: parallelism.max(1),

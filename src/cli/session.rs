@@ -46,13 +46,19 @@ impl Session {
         }
     }
 
+    /// The kubeconfig `target` is reached by, if any names it (else kube's
+    /// default lookup).
+    pub fn kubeconfig_of<'a>(&'a self, target: &'a ClusterTarget) -> Option<&'a Path> {
+        target.kubeconfig.as_deref().or(self.kubeconfig.as_deref())
+    }
+
     /// Connects to every target (no request is sent yet).
     pub async fn connect(&self, targets: &[ClusterTarget]) -> anyhow::Result<Connected> {
         let mut clusters = BTreeMap::new();
         let mut kubeconfigs = BTreeMap::new();
         for t in targets {
             let c = connect(t, self.kubeconfig.as_deref()).await?;
-            if let Some(p) = t.kubeconfig.as_deref().or(self.kubeconfig.as_deref()) {
+            if let Some(p) = self.kubeconfig_of(t) {
                 kubeconfigs.insert(t.name.clone(), absolute(p));
             }
             clusters.insert(t.name.clone(), Arc::new(c));
@@ -137,33 +143,81 @@ pub fn spec_targets(loaded: &Loaded) -> Vec<ClusterTarget> {
 }
 
 /// The clusters a stored run reached (for rollback), each with the
-/// kubeconfig to reach it by: `--kubeconfig` typed now (`given`) if any (the
-/// user's word wins: a run started elsewhere, a kubeconfig regenerated); else
-/// the one the run recorded while it exists; else `fallback` (`$KUBECONFIG`
-/// or ~/.kube/config). `$KUBECONFIG` alone never replaces a recorded path
-/// that still exists: a shell's default must not redirect a rollback.
+/// kubeconfig to reach it by, the first of: `--kubeconfig` typed now
+/// (`given`: the user's word wins, as for a run started elsewhere or a
+/// kubeconfig regenerated); the spec's kubeconfig for that cluster (`spec`,
+/// when the command was given one); the one the run recorded while it
+/// exists; `fallback` (`$KUBECONFIG` or ~/.kube/config); the recorded one
+/// (its absence is then reported when connecting). `$KUBECONFIG` alone
+/// never replaces a recorded path that still exists: a shell's default must
+/// not redirect a rollback.
 pub fn run_targets(
     stored: &StoredPlan,
     given: Option<&Path>,
+    spec: &BTreeMap<String, PathBuf>,
     fallback: Option<&Path>,
 ) -> Vec<ClusterTarget> {
     stored
         .header
         .clusters
         .iter()
-        .map(|c| {
-            let recorded = stored.kubeconfigs.get(&c.name).filter(|p| p.exists());
-            ClusterTarget {
-                name: c.name.clone(),
-                context: c.context.clone(),
-                kubeconfig: given
-                    .map(Path::to_path_buf)
-                    .or_else(|| recorded.cloned())
-                    .or_else(|| fallback.map(Path::to_path_buf))
-                    .or_else(|| stored.kubeconfigs.get(&c.name).cloned()),
-            }
+        .map(|c| ClusterTarget {
+            name: c.name.clone(),
+            context: c.context.clone(),
+            kubeconfig: overriding(&c.name, given, spec, &stored.kubeconfigs, fallback),
         })
         .collect()
+}
+
+/// The clusters of a spec (`spec_targets`) for `apply --resume`, with the
+/// same order of kubeconfigs as [`run_targets`]: the typed flag, the spec's
+/// own, the one `stored` recorded, then `fallback`. A cluster the run does
+/// not know is reached as a new apply would reach it.
+pub fn resume_targets(
+    targets: &[ClusterTarget],
+    stored: &StoredPlan,
+    given: Option<&Path>,
+    fallback: Option<&Path>,
+) -> Vec<ClusterTarget> {
+    let spec: BTreeMap<String, PathBuf> = targets
+        .iter()
+        .filter_map(|t| Some((t.name.clone(), t.kubeconfig.clone()?)))
+        .collect();
+    targets
+        .iter()
+        .map(|t| ClusterTarget {
+            kubeconfig: overriding(&t.name, given, &spec, &stored.kubeconfigs, fallback),
+            ..t.clone()
+        })
+        .collect()
+}
+
+/// The kubeconfig files a spec names, by cluster.
+pub fn spec_kubeconfigs(loaded: &Loaded) -> BTreeMap<String, PathBuf> {
+    loaded
+        .spec
+        .spec
+        .clusters
+        .iter()
+        .filter_map(|c| Some((c.name.clone(), c.kubeconfig.clone()?)))
+        .collect()
+}
+
+/// typed flag > spec > recorded (while it exists) > fallback > recorded.
+fn overriding(
+    cluster: &str,
+    given: Option<&Path>,
+    spec: &BTreeMap<String, PathBuf>,
+    recorded: &BTreeMap<String, PathBuf>,
+    fallback: Option<&Path>,
+) -> Option<PathBuf> {
+    let recorded_path = recorded.get(cluster);
+    given
+        .map(Path::to_path_buf)
+        .or_else(|| spec.get(cluster).cloned())
+        .or_else(|| recorded_path.filter(|p| p.exists()).cloned())
+        .or_else(|| fallback.map(Path::to_path_buf))
+        .or_else(|| recorded_path.cloned())
 }
 
 /// Whether `--kubeconfig` was typed on the command line (at any level), not

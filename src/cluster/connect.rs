@@ -63,8 +63,15 @@ pub async fn connect(
         .to_string()
         .trim_end_matches('/')
         .to_string();
+    // The CA the kubeconfig trusts, part of the cluster's identity; none
+    // when it trusts any certificate.
+    let ca = if config.accept_invalid_certs {
+        None
+    } else {
+        config.root_cert.as_deref().and_then(super::ca_fingerprint)
+    };
     let client = Client::try_from(config).map_err(|e| fail(e.to_string()))?;
-    Ok(Cluster::new(&target.name, &target.context, server, client))
+    Ok(Cluster::new(&target.name, &target.context, server, client).with_ca_fingerprint(ca))
 }
 
 fn read_merged(paths: &Path) -> Result<Kubeconfig, String> {

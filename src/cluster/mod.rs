@@ -10,6 +10,7 @@ mod clean;
 mod connect;
 mod error;
 mod exec;
+mod identity;
 mod ops;
 mod retry;
 pub mod wait;
@@ -21,6 +22,7 @@ pub use exec::{
     ExecOutput, InputFile, ProcessIdentity, RunningCommand, kill_children, run_command,
     start_command,
 };
+pub use identity::{ClusterIdentity, ca_fingerprint};
 pub use ops::{FIELD_MANAGER, RestoreOutcome};
 pub use retry::{Backoff, retry};
 
@@ -36,6 +38,8 @@ pub struct Cluster {
     pub context: String,
     /// The API server URL of the context.
     server: String,
+    /// The API server CA the kubeconfig trusts (`identity`).
+    ca_fingerprint: Option<String>,
     client: Client,
     kinds: Mutex<HashMap<(String, String), (ApiResource, ApiCapabilities)>>,
 }
@@ -61,9 +65,16 @@ impl Cluster {
             name: name.into(),
             context: context.into(),
             server: server.into(),
+            ca_fingerprint: None,
             client,
             kinds: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The same cluster, trusting the API server CA of this fingerprint.
+    pub fn with_ca_fingerprint(mut self, fingerprint: Option<String>) -> Self {
+        self.ca_fingerprint = fingerprint;
+        self
     }
 
     /// The API server URL, as the kubeconfig gives it.

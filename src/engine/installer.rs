@@ -69,12 +69,21 @@ pub(crate) async fn run(
         },
     };
     let mut env = Vec::new();
+    let mut args = args.to_vec();
     if let Some(path) = ctx.env.kubeconfigs.get(cluster) {
         env.push((
             "KUBECONFIG".to_string(),
             path.to_string_lossy().into_owned(),
         ));
+        // Plans of an older migrate name the kubeconfig in the arguments:
+        // the one this run reaches the cluster by wins.
+        if let Some(i) = args.iter().position(|a| a == "--kubeconfig")
+            && let Some(value) = args.get_mut(i + 1)
+        {
+            *value = path.to_string_lossy().into_owned();
+        }
     }
+    let args = args.as_slice();
     // Installers are idempotent (istioctl install/uninstall converge) and,
     // like any API client, fail on a transient 5xx or 429: a non-zero exit
     // is retried a few times; not starting at all, or a timeout, is not.

@@ -25,6 +25,7 @@ mod config_edit;
 mod context;
 pub mod failpoint;
 mod first_change;
+mod identity;
 mod installer;
 mod live_diff;
 mod observer;
@@ -35,6 +36,7 @@ pub mod scheduler;
 mod secrets;
 
 pub use blocking_store::OffloadedStore;
+pub use ca_files::generated_root_key;
 pub use context::{EngineOptions, Environment};
 pub use first_change::untouched_steps;
 pub use live_diff::{Change, ObjectDiff, live_diff, render_text as render_live_diff};

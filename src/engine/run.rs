@@ -5,6 +5,7 @@ use super::context::{EngineOptions, Environment, StepCtx};
 use super::failpoint;
 use super::first_change::{self, holds_changes};
 use super::scheduler::{Limits, StopFlag, Task, walk};
+use crate::cluster::ClusterIdentity;
 use crate::plan::{Action, Phase, Plan, PlanHeader, Step};
 use crate::state::{
     EventKind, NewEvent, NewRun, Outcome, RunId, RunInfo, RunKind, StateError, StepStatus, Store,
@@ -37,6 +38,10 @@ pub struct StoredPlan {
     /// The kubeconfig each cluster was reached with.
     #[serde(default)]
     pub kubeconfigs: BTreeMap<String, PathBuf>,
+    /// Which cluster each context reached when the run started (absent in
+    /// runs of an older migrate: unknown, not checked).
+    #[serde(default)]
+    pub identities: BTreeMap<String, ClusterIdentity>,
 }
 
 impl StoredPlan {
@@ -56,7 +61,14 @@ impl StoredPlan {
             fingerprint: plan.fingerprint.clone(),
             steps: plan.steps.clone(),
             kubeconfigs,
+            identities: BTreeMap::new(),
         }
+    }
+
+    /// The same, recording which cluster each context reaches.
+    pub fn with_identities(mut self, identities: BTreeMap<String, ClusterIdentity>) -> StoredPlan {
+        self.identities = identities;
+        self
     }
 
     /// The stored plan of `run`. One of a newer format is refused before its steps are read (they may not
@@ -139,6 +151,22 @@ pub enum EngineError {
         "the spec changed since run {run} started ({changes}); resuming needs a replan (done steps stay done)"
     )]
     SpecChanged { run: RunId, changes: String },
+    #[error(
+        "cluster {cluster} (context {context}) is not the cluster run {run} changed: it was {recorded}, \
+         it is now {live}; nothing was changed"
+    )]
+    ClusterChanged {
+        /// The cluster, as the plan names it.
+        cluster: String,
+        /// The context that reaches it now.
+        context: String,
+        /// The run that recorded the identity.
+        run: RunId,
+        /// What the run recorded.
+        recorded: Box<ClusterIdentity>,
+        /// What the context reaches now.
+        live: Box<ClusterIdentity>,
+    },
     #[error("the run's stored plan cannot be read: {0}")]
     BadStoredPlan(String),
     #[error("a workload scaled down could not be restored: {0}")]
@@ -211,14 +239,26 @@ pub async fn apply(
     stop: &StopFlag,
 ) -> Result<RunSummary, EngineError> {
     let store = env.store.clone();
-    let stored = StoredPlan::new(plan, env.kubeconfigs.clone());
-    let plan_json =
-        serde_json::to_value(&stored).map_err(|e| EngineError::BadStoredPlan(e.to_string()))?;
+    let plan_json = |identities| {
+        serde_json::to_value(
+            StoredPlan::new(plan, env.kubeconfigs.clone()).with_identities(identities),
+        )
+        .map_err(|e| EngineError::BadStoredPlan(e.to_string()))
+    };
     let run = match mode {
         ApplyMode::Start => {
+            // Before anything, even a refusal: a run holding changes names
+            // the clusters they are in.
+            let held: Vec<RunId> = lineage(store.as_ref())?
+                .iter()
+                .filter(|r| r.held > 0)
+                .map(|r| r.run.id)
+                .collect();
+            let live = verify_identities(&env, &held).await?;
             if let Some(done) = may_start(store.as_ref(), plan)? {
                 return Ok(RunSummary::nothing_to_do(done));
             }
+            let plan_json = plan_json(live)?;
             store.begin_run(NewRun {
                 fingerprint: plan.fingerprint.clone(),
                 spec_name: plan.header.name.clone(),
@@ -235,8 +275,10 @@ pub async fn apply(
             if current.fingerprint == plan.fingerprint && current.outcome == Outcome::Succeeded {
                 return Ok(RunSummary::nothing_to_do(current.id));
             }
+            let live = verify_identities(&env, &[current.id]).await?;
             if current.fingerprint != plan.fingerprint {
                 let old = StoredPlan::load(store.as_ref(), current.id)?;
+                let plan_json = plan_json(super::identity::to_record(&old.identities, &live))?;
                 let changes = describe_changes(&old.steps, &plan.steps);
                 if !replan {
                     return Err(EngineError::SpecChanged {
@@ -311,6 +353,39 @@ pub async fn apply(
     )
     .await?;
     Ok(summary)
+}
+
+/// Reads every cluster's identity and checks it against those `runs`
+/// recorded (`identity`), before any change; the live ones are returned
+/// for recording.
+async fn verify_identities(
+    env: &Environment,
+    runs: &[RunId],
+) -> Result<BTreeMap<String, ClusterIdentity>, EngineError> {
+    let live = super::identity::live(env, !runs.is_empty()).await;
+    let mut stored = Vec::new();
+    for run in runs {
+        stored.push((*run, StoredPlan::load(env.store.as_ref(), *run)?));
+    }
+    let recorded: Vec<_> = stored
+        .iter()
+        .map(|(run, s)| super::identity::Recorded {
+            run: *run,
+            clusters: &s.header.clusters,
+            identities: &s.identities,
+        })
+        .collect();
+    super::identity::check(env, &recorded, &live).map_err(|m| {
+        let m = *m;
+        EngineError::ClusterChanged {
+            cluster: m.cluster,
+            context: m.context,
+            run: m.run,
+            recorded: Box::new(m.recorded),
+            live: Box::new(m.live),
+        }
+    })?;
+    Ok(live)
 }
 
 /// Set when the process is about to exit at once (a second stop signal).
@@ -397,6 +472,22 @@ pub async fn rollback(
         .collect();
     runs.push(latest.clone());
     runs.reverse();
+    // Before any change, pending restores included.
+    let mut checked = Vec::new();
+    for info in &runs {
+        let stored = StoredPlan::load(store.as_ref(), info.id)?;
+        let states = store.step_states(info.id)?;
+        let untouched = first_change::untouched_steps(store.as_ref(), info.id)?;
+        if info.id == latest.id
+            || undo_candidates(&stored.steps, &states, &untouched, to)
+                .next()
+                .is_some()
+            || !super::restores::pending(store.as_ref(), info.id)?.is_empty()
+        {
+            checked.push(info.id);
+        }
+    }
+    verify_identities(&env, &checked).await?;
     if !opts.dry_run {
         for run in &runs {
             let ctx = bare_ctx(
@@ -1084,6 +1175,22 @@ mod tests {
             .map(|l| l.held)
             .collect();
         assert_eq!(held, [2]);
+    }
+
+    #[test]
+    fn a_stored_plan_without_identities_reads_as_unknown_and_round_trips_them() {
+        let mut value =
+            serde_json::to_value(StoredPlan::new(&plan("one"), BTreeMap::new())).unwrap();
+        value.as_object_mut().unwrap().remove("identities");
+        assert!(StoredPlan::from_value(value).unwrap().identities.is_empty());
+        let known = ClusterIdentity {
+            namespace_uid: Some("uid".into()),
+            ca_fingerprint: Some("sha256:ab".into()),
+        };
+        let stored = StoredPlan::new(&plan("one"), BTreeMap::new())
+            .with_identities([("c1".to_string(), known.clone())].into());
+        let back = StoredPlan::from_value(serde_json::to_value(&stored).unwrap()).unwrap();
+        assert_eq!(back.identities["c1"], known);
     }
 
     #[test]

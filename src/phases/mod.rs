@@ -164,8 +164,10 @@ pub(crate) fn wait(cluster: &str, object: ObjectRef, condition: Condition, timeo
     }
 }
 
-/// An installer run against one cluster: `--context` (and `--kubeconfig`
-/// when the cluster has its own file) always explicit.
+/// An installer run against one cluster: `--context` always explicit. The
+/// kubeconfig file is the engine's choice at run time (`KUBECONFIG`): a
+/// resume or rollback may be told to reach the cluster by another file, and
+/// the plan (its fingerprint) must not change with it.
 pub(crate) fn exec(
     ctx: &Ctx<'_>,
     cluster: &str,
@@ -176,10 +178,6 @@ pub(crate) fn exec(
     if let Some(c) = ctx.cluster(cluster) {
         all.push("--context".into());
         all.push(c.context.clone());
-        if let Some(path) = &c.kubeconfig {
-            all.push("--kubeconfig".into());
-            all.push(path.display().to_string());
-        }
     }
     Action::Exec {
         cluster: cluster.into(),

@@ -139,13 +139,13 @@ fn switch_actions(
     }
 }
 
-/// Rollback: put `cacerts` back (`previous` stage's files, or the snapshot),
-/// restart istiod and the workloads.
-fn undo_actions(ctx: &Ctx<'_>, c: &ClusterSpec, previous: Option<PathBuf>, out: &mut Vec<Action>) {
-    out.push(match previous {
-        Some(dir) => apply_cacerts(&c.name, dir),
-        None => restore(&c.name, &cacerts()),
-    });
+/// Rollback: put `cacerts` back as the step found it (its snapshot: the
+/// previous stage's `cacerts`, or what was there before the migration),
+/// restart istiod and the workloads. Never from certDir files: a rollback
+/// must work from another directory or machine, and the state holds the
+/// same Secret.
+fn undo_actions(ctx: &Ctx<'_>, c: &ClusterSpec, out: &mut Vec<Action>) {
+    out.push(restore(&c.name, &cacerts()));
     out.push(Action::Restart {
         cluster: c.name.clone(),
         object: istiod(),
@@ -299,7 +299,7 @@ fn switch_step(ctx: &Ctx<'_>, c: &ClusterSpec) -> Step {
     ));
     s.forward(apply_cacerts(&c.name, dir));
     switch_actions(ctx, c, std::slice::from_ref(&new_root), &[], &mut s.forward);
-    undo_actions(ctx, c, None, &mut s.rollback);
+    undo_actions(ctx, c, &mut s.rollback);
     if ctx.is_source(c) {
         s.risk(Risk::CaSwitchOnSource);
     }
@@ -336,14 +336,15 @@ fn trust_both_step(ctx: &Ctx<'_>, c: &ClusterSpec) -> Step {
     });
     s.forward(apply_cacerts(&c.name, dir));
     switch_actions(ctx, c, &both, &[], &mut s.forward);
-    undo_actions(ctx, c, None, &mut s.rollback);
+    undo_actions(ctx, c, &mut s.rollback);
     s.risk(Risk::CaSwitchOnSource);
     s.risk(Risk::WorkloadRestart);
     s
 }
 
 /// Multi-root stage 2: sign with an intermediate of the new root while
-/// still trusting old + new. Rollback on the source returns to stage 1.
+/// still trusting old + new. Rollback on the source returns to stage 1
+/// (the snapshot this step took).
 fn new_signer_step(ctx: &Ctx<'_>, c: &ClusterSpec) -> Step {
     let is_source = ctx.is_source(c);
     let both = both_roots(ctx);
@@ -368,13 +369,12 @@ fn new_signer_step(ctx: &Ctx<'_>, c: &ClusterSpec) -> Step {
     s.forward(sign_intermediate(ctx, c, dir.clone(), both.clone()));
     s.forward(apply_cacerts(&c.name, dir));
     switch_actions(ctx, c, &both, &[], &mut s.forward);
-    let trust_both_dir = is_source.then(|| ctx.cert_path(&[&c.name, "trust-both"]));
-    undo_actions(ctx, c, trust_both_dir, &mut s.rollback);
+    undo_actions(ctx, c, &mut s.rollback);
     s
 }
 
 /// Multi-root stage 3: once every primary signs with the new root, trust
-/// only the new root. Rollback returns to stage 2's `cacerts`.
+/// only the new root. Rollback returns to stage 2's `cacerts` (the snapshot).
 fn drop_old_step(ctx: &Ctx<'_>, c: &ClusterSpec, primaries: &[&ClusterSpec]) -> Step {
     let new_root = root_cert("root", ctx);
     let old_root = root_cert("root-old", ctx);
@@ -411,7 +411,7 @@ fn drop_old_step(ctx: &Ctx<'_>, c: &ClusterSpec, primaries: &[&ClusterSpec]) -> 
         std::slice::from_ref(&old_root),
         &mut s.forward,
     );
-    undo_actions(ctx, c, Some(signer_dir), &mut s.rollback);
+    undo_actions(ctx, c, &mut s.rollback);
     s
 }
 

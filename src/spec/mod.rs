@@ -106,13 +106,16 @@ pub enum SpecError {
     },
 }
 
-/// Reads, parses and validates a spec file.
+/// Reads, parses and validates a spec file. A relative `certDir` is taken
+/// relative to the file's directory, and made absolute.
 pub fn load_file(path: &Path) -> Result<Loaded, SpecError> {
     let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read {
         path: path.to_path_buf(),
         source,
     })?;
-    parse_str(&text, path)
+    let mut loaded = parse_str(&text, path)?;
+    decode::resolve_cert_dir(&mut loaded.spec, &decode::spec_dir(path));
+    Ok(loaded)
 }
 
 /// Parses and validates spec text; `file` names it in diagnostics.

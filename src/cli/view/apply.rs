@@ -58,3 +58,12 @@ pub fn show(applied: &Applied, hints: &Hints) {
         }
     }
 }
+
+/// The mesh root's key was generated into certDir and is nowhere else.
+pub fn root_key_only_here(key: &std::path::Path) {
+    say!(
+        "note: the mesh's root key exists only in {} (no cluster holds it): back it up and keep it offline; \
+         signing an intermediate for another cluster, or rotating, needs it",
+        key.display()
+    );
+}

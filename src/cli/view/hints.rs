@@ -190,6 +190,13 @@ pub fn for_engine(err: &EngineError, hints: &Hints) -> Option<Hint> {
                 "undo them first with `migrate{kubeconfig} rollback{state} --to PHASE` (the phase before them)"
             ),
         ),
+        EngineError::ClusterChanged { context, .. } => Hint::new(
+            ": ",
+            format!(
+                "point context {context} back at the cluster the run changed, or give the kubeconfig that reaches it \
+                 (`--kubeconfig FILE`, or the spec's per-cluster kubeconfig with `-f SPEC`)"
+            ),
+        ),
         EngineError::State(e) => for_state(e),
         EngineError::NoRun(_) | EngineError::BadStoredPlan(_) | EngineError::RestoreFailed(_) => {
             None

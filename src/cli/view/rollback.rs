@@ -3,9 +3,23 @@
 
 use super::hints::Hints;
 use crate::cli::results::{UndoList, completed};
+use crate::cli::session::Session;
+use crate::cluster::ClusterTarget;
 use crate::engine::RunSummary;
 use crate::plan::Phase;
 use crate::state::Outcome;
+
+/// Which kubeconfig and context reach each cluster, before a rollback or a
+/// resume touches them (on stderr: the command's output stays its own).
+pub fn reached_by(targets: &[ClusterTarget], session: &Session) {
+    for t in targets {
+        let file = session.kubeconfig_of(t).map_or_else(
+            || "the default kubeconfig".to_string(),
+            |p| p.display().to_string(),
+        );
+        say!("{}: context {} of {file}", t.name, t.context);
+    }
+}
 
 /// Every step a dry run would undo, with its status and undo actions.
 pub fn undo_list(list: &UndoList) {

@@ -101,6 +101,9 @@ fn json_report(report: &RunReport, events: bool) -> anyhow::Result<String> {
         .map(|l| json!({"id": l.run.id, "outcome": l.run.outcome, "fingerprint": l.run.fingerprint, "stepsNotRolledBack": l.held}))
         .collect();
     doc["pendingRestores"] = serde_json::to_value(&report.pending_restores)?;
+    if let Some((key, exists)) = root_key(report) {
+        doc["rootKey"] = json!({ "path": key, "exists": exists });
+    }
     Ok(serde_json::to_string_pretty(&doc)?)
 }
 
@@ -140,6 +143,19 @@ fn text(report: &RunReport) {
     }
     for restore in &report.pending_restores {
         println!("WARNING: {restore}");
+    }
+    if let Some((key, exists)) = root_key(report) {
+        if exists {
+            println!(
+                "reminder: the mesh's root key exists only in {}: keep it backed up",
+                key.display()
+            );
+        } else {
+            println!(
+                "WARNING: the mesh's root key {} is gone from this machine: restore it from your backup",
+                key.display()
+            );
+        }
     }
     for phase in Phase::ALL {
         let steps: Vec<_> = report
@@ -190,4 +206,18 @@ fn duration(st: &StepState) -> Option<f64> {
         return None;
     };
     Some((b.0 - a.0).as_seconds_f64())
+}
+
+/// The root key the run generated into certDir (and whether it is still
+/// there), while the step that generated it is not rolled back.
+fn root_key(report: &RunReport) -> Option<(std::path::PathBuf, bool)> {
+    let (step, key) = crate::engine::generated_root_key(&report.plan.steps)?;
+    let done = report
+        .states
+        .get(&step)
+        .is_some_and(|s| s.status == crate::state::StepStatus::Done);
+    done.then(|| {
+        let exists = key.exists();
+        (key, exists)
+    })
 }

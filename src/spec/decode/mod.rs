@@ -7,8 +7,10 @@
 //! already in the report. Siblings are always decoded before giving up.
 
 mod document;
+mod paths;
 
 pub(crate) use document::document;
+pub(crate) use paths::{resolve_cert_dir, spec_dir};
 
 use super::report::{Locations, Report};
 use super::suggest;
