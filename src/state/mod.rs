@@ -51,6 +51,7 @@
 //! redacts; event details are redacted and messages and step errors scrubbed (`redact_text`) when recorded;
 //! `redact_object` serves any other export.
 
+mod compaction;
 mod error;
 mod holder;
 mod layout;
@@ -58,6 +59,7 @@ mod lock;
 mod memory;
 pub mod mirror;
 mod model;
+mod modes;
 mod redact;
 mod rules;
 mod sled_store;
@@ -69,6 +71,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+pub use compaction::FAILPOINT_ENV as FORGET_FAILPOINT_ENV;
 pub use error::StateError;
 pub use holder::{Holder, LockNotice};
 pub use lock::{force_unlock, read_holder};
@@ -78,7 +81,7 @@ pub use model::{
     SnapshotKey, StepState, StepStatus, Timestamp,
 };
 pub use redact::{redact_object, redact_text};
-pub use sled_store::{Opened, SledStore};
+pub use sled_store::{Forgotten, HeldSnapshot, Opened, SledStore};
 
 /// The on-disk schema this build writes: the state directory's layout and the format of its records.
 ///

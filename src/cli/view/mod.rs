@@ -35,6 +35,7 @@ pub mod plan;
 pub mod progress;
 pub mod rollback;
 pub mod spec;
+pub mod state;
 pub mod status;
 pub mod validate;
 
