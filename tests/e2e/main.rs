@@ -9,6 +9,7 @@ mod effects;
 mod faults;
 mod istioctl;
 mod journey;
+mod keys;
 mod lineage;
 mod live_plan;
 mod plan;
