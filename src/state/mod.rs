@@ -49,7 +49,10 @@
 //!
 //! Secrets: snapshots keep Secret data verbatim for rollback, but `Snapshot` is not `Serialize` and its `Debug`
 //! redacts; event details are redacted and messages and step errors scrubbed (`redact_text`) when recorded;
-//! `redact_object` serves any other export.
+//! `redact_object` serves any other export. Every file in the directory is 0600 and every directory 0700, sled's
+//! included (`modes`: umask 0077 while a store is open, tightened at open and close). `forget_snapshots` removes
+//! every payload after sign-off, leaving tombstones that make a rollback fail with `SnapshotForgotten`, and
+//! rewrites the database so no old segment keeps them (`compaction`: crash-safe swap finished by the next open).
 
 mod compaction;
 mod error;
