@@ -17,6 +17,7 @@ pub mod rollback;
 pub mod session;
 #[cfg(feature = "sim")]
 pub mod sim;
+pub mod state;
 pub mod status;
 pub mod validate;
 pub mod view;
@@ -96,6 +97,12 @@ pub enum Command {
     #[cfg(feature = "sim")]
     #[command(after_help = "Example:\n  migrate demo\n  migrate demo --keep")]
     Demo(DemoArgs),
+    /// Operations on the state directory itself.
+    #[command(
+        subcommand,
+        after_help = "Example:\n  migrate state forget-snapshots          # after sign-off: no CA key or Secret left in the state\n  migrate state forget-snapshots --yes    # even though rollback could still need them"
+    )]
+    State(StateCommand),
     /// Release the state directory's lock left by a process that cannot release it.
     #[command(
         after_help = "Example:\n  migrate status            # names the holder and its id\n  migrate unlock --force 4f2a9c"
@@ -222,6 +229,23 @@ pub struct UnlockArgs {
     pub force: String,
 }
 
+/// `migrate state`'s subcommands.
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// Remove the snapshots' payloads (Secrets, CA keys) from the state directory, after sign-off.
+    ForgetSnapshots(ForgetSnapshotsArgs),
+}
+
+/// `migrate state forget-snapshots`'s flags.
+#[derive(Debug, Clone, Args)]
+pub struct ForgetSnapshotsArgs {
+    #[command(flatten)]
+    pub state: StateArgs,
+    /// Forget them even though a rollback could still need them (rollback of those steps then fails).
+    #[arg(long)]
+    pub yes: bool,
+}
+
 /// `migrate demo`'s flags.
 #[cfg(feature = "sim")]
 #[derive(Debug, Clone, Args)]
@@ -275,6 +299,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Status(args) => status::run(&cli.global, args),
         Command::Rollback(args) => rollback::run(&cli.global, args),
         Command::Unlock(args) => unlock(args),
+        Command::State(command) => state::run(&cli.global, command),
         #[cfg(feature = "sim")]
         Command::Sim(SimCommand::Serve(args)) => sim::serve(&cli.global, args),
         #[cfg(feature = "sim")]
@@ -298,6 +323,7 @@ fn hints_for(cli: &Cli) -> view::hints::Hints {
         Command::Status(a) => (None, Some(&a.state.state_dir)),
         Command::Rollback(a) => (a.file.as_ref(), Some(&a.state.state_dir)),
         Command::Unlock(a) => (None, Some(&a.state.state_dir)),
+        Command::State(StateCommand::ForgetSnapshots(a)) => (None, Some(&a.state.state_dir)),
         #[cfg(feature = "sim")]
         _ => (None, None),
     };

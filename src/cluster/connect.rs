@@ -1,7 +1,7 @@
 //! Building one client per kubeconfig context.
 
 use super::{Cluster, ClusterError};
-use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::config::{KubeConfigOptions, Kubeconfig, KubeconfigError};
 use kube::{Client, Config};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -33,7 +33,7 @@ pub async fn connect(
     };
     let kubeconfig = match path {
         Some(path) => read_merged(path).map_err(&fail)?,
-        None => Kubeconfig::read().map_err(|e| fail(e.to_string()))?,
+        None => Kubeconfig::read().map_err(|e| fail(describe(None, &e)))?,
     };
     if !kubeconfig.contexts.iter().any(|c| c.name == target.context) {
         let known: Vec<_> = kubeconfig
@@ -78,11 +78,56 @@ fn read_merged(paths: &Path) -> Result<Kubeconfig, String> {
     let text = paths.to_string_lossy();
     let mut merged: Option<Kubeconfig> = None;
     for part in text.split(':').filter(|p| !p.is_empty()) {
-        let next = Kubeconfig::read_from(part).map_err(|e| format!("{part}: {e}"))?;
+        let next = Kubeconfig::read_from(part).map_err(|e| describe(Some(part), &e))?;
         merged = Some(match merged {
             None => next,
-            Some(m) => m.merge(next).map_err(|e| e.to_string())?,
+            Some(m) => m.merge(next).map_err(|e| describe(Some(part), &e))?,
         });
     }
     merged.ok_or_else(|| "empty kubeconfig path".to_string())
+}
+
+/// A kubeconfig error, worded without the file's text: the YAML parser's
+/// message quotes the lines around the error, and those hold tokens and keys.
+/// A parse error names the file, line and column only.
+fn describe(path: Option<&str>, e: &KubeconfigError) -> String {
+    let file = path.unwrap_or("the kubeconfig");
+    match e {
+        KubeconfigError::Parse(parse) => match parse.location() {
+            Some(at) => format!(
+                "{file}:{}:{}: not valid kubeconfig YAML (its text is not shown: it may hold credentials)",
+                at.line(),
+                at.column()
+            ),
+            None => format!(
+                "{file}: not valid kubeconfig YAML (its text is not shown: it may hold credentials)"
+            ),
+        },
+        // These name a path, a URL or a missing field; none quotes the file.
+        other => match path {
+            Some(p) => format!("{p}: {other}"),
+            None => other.to_string(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_parse_error_names_file_line_and_column_but_no_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kubeconfig");
+        let token = "sha256~admin-token-do-not-print";
+        let text = format!(
+            "apiVersion: v1\nkind: Config\nusers:\n- name: admin\n  user:\n    token: {token}\n    oops: : :\n- name: other\n  user:\n    token: {token}2\n"
+        );
+        std::fs::write(&path, text).unwrap();
+        let shown = read_merged(&path).unwrap_err();
+        let at = format!("{}:7:", path.display());
+        assert!(shown.starts_with(&at), "{shown}");
+        assert!(!shown.contains("admin-token"), "{shown}");
+        assert!(!shown.contains("oops"), "{shown}");
+    }
 }

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use super::holder::Holder;
-use super::model::{Outcome, RunId, StepStatus};
+use super::model::{Outcome, RunId, SnapshotKey, StepStatus, Timestamp};
 
 /// The one error type of the state store.
 #[derive(Debug, thiserror::Error)]
@@ -147,6 +147,17 @@ pub enum StateError {
         step: String,
         from: StepStatus,
         to: StepStatus,
+    },
+
+    #[error(
+        "run {run}, step {step}: snapshot forgotten on {on} by forget-snapshots (`migrate state forget-snapshots`): \
+         rollback cannot restore {key}; put it back by hand or from a backup"
+    )]
+    SnapshotForgotten {
+        run: RunId,
+        step: String,
+        key: Box<SnapshotKey>,
+        on: Timestamp,
     },
 
     #[error("invalid input to the state store: {0}")]

@@ -232,7 +232,7 @@ pub fn write_high_water(dir: &Path, mark: HighWater) -> Result<(), StateError> {
 }
 
 /// Temp file, fsync, rename, fsync the directory.
-fn write_atomically<T: Serialize>(
+pub(super) fn write_atomically<T: Serialize>(
     dir: &Path,
     name: &str,
     tmp_name: &str,

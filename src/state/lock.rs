@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 use super::error::StateError;
 use super::holder::{Holder, LockNotice};
 use super::model::Timestamp;
+use super::modes::{self, UmaskGuard};
 
 const LOCK_FILE: &str = "lock";
 const HOLDER_FILE: &str = "lock.json";
@@ -24,6 +25,8 @@ pub struct DirLock {
     dir: PathBuf,
     file: File,
     holder: Holder,
+    /// sled creates its files with the process umask: kept at 0077 while the directory is ours (`modes`).
+    _umask: UmaskGuard,
 }
 
 impl DirLock {
@@ -41,6 +44,13 @@ impl Drop for DirLock {
             && let Err(e) = fs::remove_file(&path)
         {
             tracing::warn!("could not remove {}: {e}", path.display());
+        }
+        // The database is closed by now: whatever it created last gets its mode before the lock is let go.
+        if let Err(e) = modes::tighten(&self.dir) {
+            tracing::warn!(
+                "could not restrict the modes in {}: {e}",
+                self.dir.display()
+            );
         }
         let _ = FileExt::unlock(&self.file);
     }
@@ -177,12 +187,14 @@ pub fn acquire(dir: &Path) -> Result<(DirLock, Option<LockNotice>), StateError> 
         id: holder_id(&me),
         ..me
     };
+    let umask = UmaskGuard::restrict();
     write_record(dir, &holder)?;
     Ok((
         DirLock {
             dir: dir.to_path_buf(),
             file,
             holder,
+            _umask: umask,
         },
         notice,
     ))

@@ -49,8 +49,12 @@
 //!
 //! Secrets: snapshots keep Secret data verbatim for rollback, but `Snapshot` is not `Serialize` and its `Debug`
 //! redacts; event details are redacted and messages and step errors scrubbed (`redact_text`) when recorded;
-//! `redact_object` serves any other export.
+//! `redact_object` serves any other export. Every file in the directory is 0600 and every directory 0700, sled's
+//! included (`modes`: umask 0077 while a store is open, tightened at open and close). `forget_snapshots` removes
+//! every payload after sign-off, leaving tombstones that make a rollback fail with `SnapshotForgotten`, and
+//! rewrites the database so no old segment keeps them (`compaction`: crash-safe swap finished by the next open).
 
+mod compaction;
 mod error;
 mod holder;
 mod layout;
@@ -58,6 +62,7 @@ mod lock;
 mod memory;
 pub mod mirror;
 mod model;
+mod modes;
 mod redact;
 mod rules;
 mod sled_store;
@@ -69,6 +74,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+pub use compaction::FAILPOINT_ENV as FORGET_FAILPOINT_ENV;
 pub use error::StateError;
 pub use holder::{Holder, LockNotice};
 pub use lock::{force_unlock, read_holder};
@@ -78,7 +84,7 @@ pub use model::{
     SnapshotKey, StepState, StepStatus, Timestamp,
 };
 pub use redact::{redact_object, redact_text};
-pub use sled_store::{Opened, SledStore};
+pub use sled_store::{Forgotten, HeldSnapshot, Opened, SledStore};
 
 /// The on-disk schema this build writes: the state directory's layout and the format of its records.
 ///

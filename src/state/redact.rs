@@ -5,28 +5,55 @@ use serde_json::{Map, Value};
 
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
-/// A copy of `value` in which every Secret object (at any depth, so Lists and event details too) has its
-/// `data` and `stringData` values, and its last-applied annotation (which repeats them), replaced by
-/// `<redacted N bytes>`.
+/// A copy of `value` in which every Secret object (at any depth, so Lists and event details too, and the items
+/// of a `SecretList`, which carry no `kind`) has its `data` and `stringData` values, and its last-applied
+/// annotation (which repeats them), replaced by `<redacted N bytes>`; so are the string values of credential
+/// keys in any object (`token`, `password`, `client-key-data`, ...: a kubeconfig as JSON).
 pub fn redact_object(value: &Value) -> Value {
+    redact_as(value, false)
+}
+
+fn redact_as(value: &Value, known_secret: bool) -> Value {
     match value {
         Value::Object(map) => {
-            let is_secret = map.get("kind").and_then(Value::as_str) == Some("Secret");
+            let kind = map.get("kind").and_then(Value::as_str);
+            let is_secret = known_secret || kind == Some("Secret");
+            let is_secret_list = kind == Some("SecretList");
             let mut out = Map::with_capacity(map.len());
             for (k, v) in map {
                 let redacted = match (is_secret, k.as_str()) {
                     (true, "data") => redact_values(v, true),
                     (true, "stringData") => redact_values(v, false),
                     (true, "metadata") => redact_metadata(v),
-                    _ => redact_object(v),
+                    (_, "items") if is_secret_list => match v {
+                        Value::Array(items) => {
+                            Value::Array(items.iter().map(|i| redact_as(i, true)).collect())
+                        }
+                        other => redact_as(other, false),
+                    },
+                    (_, key) if is_credential_key(key) && v.is_string() => {
+                        placeholder(v.as_str().map_or(0, str::len))
+                    }
+                    _ => redact_as(v, false),
                 };
                 out.insert(k.clone(), redacted);
             }
             Value::Object(out)
         }
-        Value::Array(items) => Value::Array(items.iter().map(redact_object).collect()),
+        Value::Array(items) => Value::Array(items.iter().map(|i| redact_as(i, false)).collect()),
         other => other.clone(),
     }
+}
+
+/// Keys whose values are credentials wherever they appear: `token` (and `id-token`, `refresh-token`,
+/// `access_token`, ...), `password`, `client-key-data`.
+fn is_credential_key(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    k == "password"
+        || k == "client-key-data"
+        || k == "token"
+        || k.ends_with("-token")
+        || k.ends_with("_token")
 }
 
 fn placeholder(bytes: usize) -> Value {
@@ -68,11 +95,18 @@ fn redact_metadata(v: &Value) -> Value {
     meta
 }
 
-/// `text` with PEM private-key blocks and bearer tokens replaced: a last line of defence for error strings and
+/// `text` with credentials replaced: PEM private-key blocks, bearer tokens (any case), JWTs, the values of
+/// credential keys in YAML or JSON (`token:`, `"token": "..."`, `password:`, `client-key-data:`), and the values
+/// of `data`/`stringData` maps when the text is about a Secret. A last line of defence for error strings and
 /// journal messages, which callers are expected to have redacted already.
 pub fn redact_text(text: &str) -> String {
     let mut out = scrub_pem_keys(text);
     out = scrub_bearer(&out);
+    out = scrub_jwts(&out);
+    out = scrub_credential_values(&out);
+    if out.contains("Secret") {
+        out = scrub_secret_data(&out);
+    }
     out
 }
 
@@ -105,20 +139,271 @@ fn scrub_pem_keys(text: &str) -> String {
 }
 
 fn scrub_bearer(text: &str) -> String {
+    const WORD: &str = "bearer ";
+    let lower = text.to_ascii_lowercase();
     let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(i) = rest.find("Bearer ") {
-        out.push_str(&rest[..i + 7]);
-        let tail = &rest[i + 7..];
+    let mut at = 0;
+    while let Some(found) = lower[at..].find(WORD) {
+        let start = at + found + WORD.len();
+        out.push_str(&text[at..start]);
+        let tail = &text[start..];
         let end = tail
             .find(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == ',')
             .unwrap_or(tail.len());
         if end > 0 {
             out.push_str("<redacted>");
         }
-        rest = &tail[end..];
+        at = start + end;
+    }
+    out.push_str(&text[at..]);
+    out
+}
+
+fn is_base64url(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '-' || c == '_'
+}
+
+/// JSON Web Tokens (service account tokens among them): `eyJ` (base64url of `{"`), then three base64url
+/// segments separated by dots, the last possibly empty.
+fn scrub_jwts(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    while let Some(found) = text[at..].find("eyJ") {
+        let start = at + found;
+        let boundary = text[..start]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !is_base64url(c) && c != '.');
+        let mut end = start;
+        let mut dots = 0;
+        for (i, c) in text[start..].char_indices() {
+            if is_base64url(c) {
+                end = start + i + 1;
+            } else if c == '.' && dots < 2 {
+                dots += 1;
+                end = start + i + 1;
+            } else {
+                break;
+            }
+        }
+        if boundary && dots == 2 {
+            out.push_str(&text[at..start]);
+            out.push_str("<redacted jwt>");
+            at = end;
+        } else {
+            out.push_str(&text[at..start + 3]);
+            at = start + 3;
+        }
+    }
+    out.push_str(&text[at..]);
+    out
+}
+
+/// The value after a credential key and `:` (YAML) or `":` (JSON), to the end of its quotes, or of the line,
+/// or to a `,` or `}` when unquoted. Block scalars (`|`, `>`) are cut with the lines indented under them.
+fn scrub_credential_values(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    'scan: while !rest.is_empty() {
+        // The next credential key followed by its separator.
+        let mut best: Option<(usize, usize)> = None;
+        let lower = rest.to_ascii_lowercase();
+        for name in ["token", "password", "client-key-data"] {
+            let mut from = 0;
+            while let Some(i) = lower[from..].find(name) {
+                let key_start = from + i;
+                let key_end = key_start + name.len();
+                from = key_start + 1;
+                // Not the middle of a longer word (`tokens`, `tokenFile`); `id-token` and `refresh_token` are keys.
+                let before_ok = lower[..key_start]
+                    .chars()
+                    .next_back()
+                    .is_none_or(|c| !c.is_ascii_alphanumeric());
+                if !before_ok {
+                    continue;
+                }
+                let after = &rest[key_end..];
+                let after = after.strip_prefix('"').unwrap_or(after);
+                let after_ws = after.trim_start_matches([' ', '\t']);
+                let Some(value) = after_ws
+                    .strip_prefix(':')
+                    .or_else(|| after_ws.strip_prefix('='))
+                else {
+                    continue;
+                };
+                let value_start = rest.len() - value.len();
+                if best.is_none_or(|(b, _)| key_start < b) {
+                    best = Some((key_start, value_start));
+                }
+                break;
+            }
+        }
+        let Some((_, value_start)) = best else {
+            break 'scan;
+        };
+        let value = &rest[value_start..];
+        let lead = value.len() - value.trim_start_matches([' ', '\t']).len();
+        let v = &value[lead..];
+        let taken = match v.chars().next() {
+            Some(q @ ('"' | '\'')) => {
+                let mut escaped = false;
+                let mut close = v.len();
+                for (i, c) in v.char_indices().skip(1) {
+                    if escaped {
+                        escaped = false;
+                    } else if c == '\\' && q == '"' {
+                        escaped = true;
+                    } else if c == q {
+                        close = i + 1;
+                        break;
+                    }
+                }
+                close
+            }
+            Some('|' | '>') => block_scalar_len(v),
+            _ => v
+                .find(['\n', ',', '}', '\r'])
+                .unwrap_or(v.len())
+                .min(v.trim_end().len()),
+        };
+        out.push_str(&rest[..value_start + lead]);
+        match v.chars().next() {
+            // Quotes kept: JSON stays JSON.
+            Some(q @ ('"' | '\'')) => {
+                out.push(q);
+                out.push_str("<redacted>");
+                out.push(q);
+            }
+            _ if taken > 0 && !v[..taken].trim().is_empty() => out.push_str("<redacted>"),
+            _ => {}
+        }
+        rest = &v[taken..];
     }
     out.push_str(rest);
+    out
+}
+
+/// The length of a YAML block scalar starting at its indicator: the indicator's line and every following line
+/// that is blank or indented (more than nothing: the key's own indentation is not known here, so any indent).
+fn block_scalar_len(v: &str) -> usize {
+    let mut end = v.find('\n').unwrap_or(v.len());
+    while end < v.len() {
+        let next = &v[end + 1..];
+        let line_end = next.find('\n').unwrap_or(next.len());
+        let line = &next[..line_end];
+        if !(line.trim().is_empty() || line.starts_with([' ', '\t'])) {
+            break;
+        }
+        end = end + 1 + line_end;
+    }
+    end
+}
+
+/// When the text is about a Secret: the values of its `data` and `stringData` maps, as JSON
+/// (`"data":{"k":"v"}`) or as YAML (`data:` and the indented lines under it).
+fn scrub_secret_data(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    // JSON maps.
+    loop {
+        let found = ["\"data\"", "\"stringData\""]
+            .iter()
+            .filter_map(|k| rest.find(k).map(|i| (i, k.len())))
+            .min();
+        let Some((i, len)) = found else { break };
+        let after = &rest[i + len..];
+        let trimmed = after.trim_start();
+        let Some(body) = trimmed.strip_prefix(':').map(str::trim_start) else {
+            out.push_str(&rest[..i + len]);
+            rest = after;
+            continue;
+        };
+        let body_start = rest.len() - body.len();
+        out.push_str(&rest[..body_start]);
+        if !body.starts_with('{') {
+            rest = body;
+            continue;
+        }
+        let close = body.find('}').map_or(body.len(), |c| c + 1);
+        out.push_str(&redact_json_map(&body[..close]));
+        rest = &body[close..];
+    }
+    out.push_str(rest);
+    // YAML maps.
+    let mut lines = Vec::new();
+    let mut under: Option<usize> = None;
+    for line in out.lines() {
+        let indent = line.len() - line.trim_start().len();
+        let trimmed = line.trim();
+        match under {
+            Some(d) if indent > d && !trimmed.is_empty() => {
+                match line.split_once(':') {
+                    Some((key, v)) if !v.trim().is_empty() => {
+                        lines.push(format!("{key}: <redacted>"));
+                    }
+                    _ => lines.push(line.to_string()),
+                }
+                continue;
+            }
+            _ => under = None,
+        }
+        if trimmed == "data:" || trimmed == "stringData:" {
+            under = Some(indent);
+        }
+        lines.push(line.to_string());
+    }
+    let mut joined = lines.join("\n");
+    if out.ends_with('\n') {
+        joined.push('\n');
+    }
+    joined
+}
+
+/// `{"k":"v",...}` with every value replaced (keys are file names, not secret).
+fn redact_json_map(map: &str) -> String {
+    let mut out = String::with_capacity(map.len());
+    let mut in_value = false;
+    let mut chars = map.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            ':' if !in_value => {
+                out.push(':');
+                in_value = true;
+                while chars.peek().is_some_and(|c| c.is_whitespace()) {
+                    chars.next();
+                }
+                if chars.peek() == Some(&'"') {
+                    chars.next();
+                    let mut escaped = false;
+                    for c in chars.by_ref() {
+                        if escaped {
+                            escaped = false;
+                        } else if c == '\\' {
+                            escaped = true;
+                        } else if c == '"' {
+                            break;
+                        }
+                    }
+                    out.push_str("\"<redacted>\"");
+                }
+            }
+            ',' | '}' => {
+                in_value = false;
+                out.push(c);
+            }
+            '"' if !in_value => {
+                out.push('"');
+                for c in chars.by_ref() {
+                    out.push(c);
+                    if c == '"' {
+                        break;
+                    }
+                }
+            }
+            _ if in_value => {}
+            _ => out.push(c),
+        }
+    }
     out
 }
 
@@ -169,5 +454,155 @@ mod tests {
         );
         let truncated = redact_text("x -----BEGIN PRIVATE KEY-----\nAAAA");
         assert_eq!(truncated, "x <redacted private key>");
+    }
+
+    const TOKEN: &str = "sha256~Zk3QaLkXw9pT0mZr";
+    const JWT: &str =
+        "eyJhbGciOiJSUzI1NiIsImtpZCI6IjEifQ.eyJzdWIiOiJzeXN0ZW06YWRtaW4ifQ.c2lnbmF0dXJlLWJ5dGVz";
+
+    fn clean(text: &str, secrets: &[&str]) -> String {
+        let r = redact_text(text);
+        for s in secrets {
+            assert!(!r.contains(s), "{s:?} survived in {r:?}");
+        }
+        r
+    }
+
+    #[test]
+    fn yaml_token_values() {
+        let r = clean(
+            "users:\n- name: admin\n  user:\n    token: sha256~Zk3QaLkXw9pT0mZr\n    oops: : :\n",
+            &[TOKEN],
+        );
+        assert!(r.contains("    token: <redacted>\n    oops: : :"), "{r}");
+        let r = clean(
+            "refresh-token: abc123def\nid-token: 'quoted-value'",
+            &["abc123def", "quoted-value"],
+        );
+        assert!(r.contains("refresh-token: <redacted>"), "{r}");
+        // Words that only contain the key stay.
+        assert_eq!(
+            redact_text("tokens: 3, tokenFile: /var/run/t"),
+            "tokens: 3, tokenFile: /var/run/t"
+        );
+    }
+
+    #[test]
+    fn json_token_values() {
+        let r = clean(
+            r#"{"user":{"token":"sha256~Zk3QaLkXw9pT0mZr","access_token": "a\"b-c"},"name":"admin"}"#,
+            &[TOKEN, "b-c"],
+        );
+        assert!(r.contains(r#""token":"<redacted>""#), "{r}");
+        assert!(r.contains(r#""name":"admin""#), "{r}");
+    }
+
+    #[test]
+    fn client_key_data_but_not_certificate_data() {
+        let r = clean(
+            "client-certificate-data: Q0VSVERBVEE=\nclient-key-data: S0VZREFUQQ==\n",
+            &["S0VZREFUQQ"],
+        );
+        assert!(r.contains("client-certificate-data: Q0VSVERBVEE="), "{r}");
+    }
+
+    #[test]
+    fn jwts_anywhere() {
+        let r = clean(
+            &format!("remote secret carries {JWT}. next"),
+            &["c2lnbmF0dXJl", "eyJzdWIi"],
+        );
+        assert_eq!(r, "remote secret carries <redacted jwt>. next");
+        // Not a JWT: one dot only, or inside a longer word.
+        assert_eq!(redact_text("eyJhbGci.only"), "eyJhbGci.only");
+    }
+
+    #[test]
+    fn bearer_in_any_case() {
+        clean(
+            "authorization: bearer abc.def.ghi and BEARER xyz",
+            &["abc.def.ghi", "xyz"],
+        );
+    }
+
+    #[test]
+    fn password_values() {
+        let r = clean(
+            "password: hunter2\nurl: https://u:pw@h?password=s3cret&x=1",
+            &["hunter2", "s3cret&x"],
+        );
+        assert!(r.contains("password: <redacted>"), "{r}");
+    }
+
+    #[test]
+    fn secret_data_maps_in_text() {
+        let json = r#"Secret "cacerts" is invalid: {"kind":"Secret","data":{"ca-key.pem":"S0VZS0VZ","ca-cert.pem":"Q0VSVA=="},"type":"Opaque"}"#;
+        let r = clean(json, &["S0VZS0VZ", "Q0VSVA"]);
+        assert!(
+            r.contains(r#""ca-key.pem":"<redacted>""#) && r.contains(r#""type":"Opaque""#),
+            "{r}"
+        );
+        let yaml = "kind: Secret\ndata:\n  ca-key.pem: S0VZS0VZ\n  root-cert.pem: Q0VSVA==\ntype: Opaque\n";
+        let r = clean(yaml, &["S0VZS0VZ", "Q0VSVA"]);
+        assert!(r.ends_with("type: Opaque\n"), "{r}");
+    }
+
+    #[test]
+    fn secret_list_items_have_no_kind_but_are_secrets() {
+        let list = json!({"apiVersion": "v1", "kind": "SecretList", "items": [
+            {"metadata": {"name": "cacerts"}, "data": {"ca-key.pem": "S0VZS0VZ"}},
+        ]});
+        let r = redact_object(&list);
+        assert_eq!(r["items"][0]["data"]["ca-key.pem"], "<redacted 6 bytes>");
+        assert_eq!(r["items"][0]["metadata"]["name"], "cacerts");
+    }
+
+    #[test]
+    fn credential_keys_in_any_object() {
+        let kubeconfig =
+            json!({"users": [{"name": "a", "user": {"token": TOKEN, "client-key-data": "S0VZ"}}]});
+        let text = redact_object(&kubeconfig).to_string();
+        assert!(!text.contains(TOKEN) && !text.contains("S0VZ"), "{text}");
+    }
+
+    /// Generated credentials in every shape above, surrounded by generated text: none survives, and the text
+    /// around them does.
+    #[test]
+    fn generated_inputs_never_leak() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let word = |n: usize, next: &mut dyn FnMut() -> u64| -> String {
+            (0..n)
+                .map(|_| ALPHABET[(next() % ALPHABET.len() as u64) as usize] as char)
+                .collect()
+        };
+        for round in 0..500 {
+            let secret = format!("S{}", word(12 + (next() % 40) as usize, &mut next));
+            let around = format!("ctx{}", word(6, &mut next));
+            let shapes = [
+                format!("{around}\n  token: {secret}\n{around}"),
+                format!(r#"{{"{around}":1,"token":"{secret}","b":2}}"#),
+                format!("{around} Bearer {secret} {around}"),
+                format!("{around} bearer {secret}"),
+                format!("{around} eyJ{secret}.eyJ{secret}.{secret} {around}"),
+                format!("client-key-data: {secret}\n{around}: x"),
+                format!("{around}\npassword: \"{secret}\"\n"),
+                format!("Secret {around}: {{\"data\":{{\"k\":\"{secret}\"}}}}"),
+                format!(
+                    "-----BEGIN RSA PRIVATE KEY-----\n{secret}\n-----END RSA PRIVATE KEY----- {around}"
+                ),
+            ];
+            for text in &shapes {
+                let r = redact_text(text);
+                assert!(!r.contains(&secret), "round {round}: {text:?} -> {r:?}");
+                assert!(r.contains(&around), "round {round}: {text:?} -> {r:?}");
+            }
+        }
     }
 }

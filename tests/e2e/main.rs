@@ -11,6 +11,7 @@ mod faults;
 mod identity;
 mod istioctl;
 mod journey;
+mod keys;
 mod lineage;
 mod live_plan;
 mod plan;

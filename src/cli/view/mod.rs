@@ -35,6 +35,7 @@ pub mod plan;
 pub mod progress;
 pub mod rollback;
 pub mod spec;
+pub mod state;
 pub mod status;
 pub mod validate;
 
@@ -45,7 +46,11 @@ use crate::state::LockNotice;
 pub fn error(err: &anyhow::Error, hints: &hints::Hints) {
     say!(
         "error: {}",
-        hints::with_hint(format!("{err:#}"), hints::for_any(err, hints))
+        // The last line of defence: a library error may quote a server's answer or a file.
+        hints::with_hint(
+            crate::state::redact_text(&format!("{err:#}")),
+            hints::for_any(err, hints)
+        )
     );
 }
 

@@ -22,7 +22,15 @@ pub(super) struct SnapshotRecord {
     pub(super) step: String,
     pub(super) taken: Timestamp,
     pub(super) object: Option<Value>,
+    /// Set when `forget-snapshots` removed the payload: `object` is then gone, not absent (see `FORGOTTEN_VERSION`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) forgotten: Option<Timestamp>,
 }
+
+/// The version a snapshot record whose payload was forgotten carries. Above `SCHEMA_VERSION` on purpose: a
+/// migrate from before `forget-snapshots` refuses the record (`NewerRecord`) instead of reading its missing
+/// `object` as "the object did not exist" and deleting the live one on rollback. Only `decode_snapshot` reads it.
+pub(super) const FORGOTTEN_VERSION: u32 = 3;
 
 /// The key under which a record carries the schema that wrote it (absent: schema 1).
 const VERSION_KEY: &str = "_v";
@@ -38,6 +46,44 @@ pub(super) fn decode<T: DeserializeOwned>(
 ) -> Result<T, StateError> {
     let value = unversioned(dir, parse(dir, bytes, what)?, what)?;
     from_value(dir, value, what)
+}
+
+/// A snapshot record read back; also reads the tombstones `forget-snapshots` leaves (`FORGOTTEN_VERSION`).
+pub(super) fn decode_snapshot(
+    dir: &Path,
+    bytes: &[u8],
+    what: &str,
+) -> Result<SnapshotRecord, StateError> {
+    let mut value = parse(dir, bytes, what)?;
+    if let Some(o) = value.as_object_mut()
+        && o.get(VERSION_KEY).and_then(Value::as_u64) == Some(u64::from(FORGOTTEN_VERSION))
+        && o.contains_key("forgotten")
+    {
+        o.remove(VERSION_KEY);
+        return from_value(dir, value, what);
+    }
+    from_value(dir, unversioned(dir, value, what)?, what)
+}
+
+/// The tombstone of a snapshot record: the same record without its payload, versioned `FORGOTTEN_VERSION`.
+/// `None` when there is nothing to forget (the object was absent, or it is forgotten already).
+pub(super) fn forget_payload(
+    dir: &Path,
+    bytes: &[u8],
+    on: Timestamp,
+) -> Result<Option<(SnapshotRecord, Vec<u8>)>, StateError> {
+    let mut record = decode_snapshot(dir, bytes, "a snapshot")?;
+    if record.forgotten.is_some() || record.object.as_ref().is_none_or(Value::is_null) {
+        return Ok(None);
+    }
+    record.object = None;
+    record.forgotten = Some(on);
+    let mut value = serde_json::to_value(&record)
+        .map_err(|e| StateError::InvalidInput(format!("cannot encode a record: {e}")))?;
+    if let Some(o) = value.as_object_mut() {
+        o.insert(VERSION_KEY.to_string(), Value::from(FORGOTTEN_VERSION));
+    }
+    Ok(Some((record, to_bytes(&value)?)))
 }
 
 /// A plan read back: `{"_v": N, "plan": ...}`, or in schema 1 the plan itself.
@@ -203,13 +249,23 @@ pub(super) fn tx_journal(
     Ok(e.seq)
 }
 
-impl From<SnapshotRecord> for Snapshot {
-    fn from(r: SnapshotRecord) -> Self {
-        Snapshot {
-            key: r.key,
-            step: r.step,
-            taken: r.taken,
-            object: r.object,
+impl SnapshotRecord {
+    /// The snapshot, or `SnapshotForgotten` when `forget-snapshots` removed it: a rollback must fail, not
+    /// read the missing payload as an object that did not exist.
+    pub(super) fn into_snapshot(self, run: RunId) -> Result<Snapshot, StateError> {
+        if let Some(on) = self.forgotten {
+            return Err(StateError::SnapshotForgotten {
+                run,
+                step: self.step,
+                key: Box::new(self.key),
+                on,
+            });
         }
+        Ok(Snapshot {
+            key: self.key,
+            step: self.step,
+            taken: self.taken,
+            object: self.object,
+        })
     }
 }

@@ -8,6 +8,7 @@
 //! - `status_copy`: the copy of the run's status that `migrate status` reads while the store is held.
 
 mod encoding;
+mod forget;
 mod open;
 
 #[cfg(test)]
@@ -32,6 +33,8 @@ use super::holder::{Holder, LockNotice};
 use super::lock::DirLock;
 use super::model::{NewEvent, RunId, RunInfo, StepState, StepStatus, Timestamp};
 use super::rules;
+pub use forget::{Forgotten, HeldSnapshot};
+
 use encoding::{abort, decode, step_key, tx_decode, tx_encode, tx_journal, tx_run};
 
 const META_SCHEMA: &[u8] = b"schema";

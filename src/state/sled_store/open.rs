@@ -17,10 +17,12 @@ use super::encoding::{decode, seq_of};
 use super::{
     GroupCommit, META_NEXT_RUN, META_SCHEMA, META_STORE_ID, MirrorPending, Opened, SledStore,
 };
+use crate::state::compaction;
 use crate::state::error::StateError;
 use crate::state::layout::{self, DB_DIR};
 use crate::state::lock::{self, DirLock};
 use crate::state::model::{Event, EventKind, RunId, RunInfo, StepStatus};
+use crate::state::modes;
 use crate::state::{SCHEMA_VERSION, Store};
 
 impl SledStore {
@@ -29,6 +31,14 @@ impl SledStore {
         layout::prepare_dir(dir)?;
         layout::read_marker(dir)?;
         let (lock, notice) = lock::acquire(dir)?;
+        tighten_modes(dir)?;
+        // A database rewrite (`forget-snapshots`) cut short is finished or undone before sled opens anything.
+        if compaction::recover(dir)? {
+            tracing::info!(
+                "state directory {}: finished replacing its database by the rewritten copy",
+                dir.display()
+            );
+        }
         // Re-read under the lock: the marker may have been written by the previous holder meanwhile.
         let marker = layout::read_marker(dir)?;
         let store = catch_panics(dir, || Self::open_db(dir, marker.as_ref(), lock))?;
@@ -283,6 +293,27 @@ impl SledStore {
         self.flush()?;
         layout::write_high_water(&self.dir, mark)
     }
+}
+
+/// Files of an older migrate (sled created them 0644) or created while the umask was not ours: made private,
+/// said once (the next open finds nothing to change).
+fn tighten_modes(dir: &Path) -> Result<(), StateError> {
+    let changed = modes::tighten(dir).map_err(|source| StateError::Io {
+        dir: dir.to_path_buf(),
+        op: "restrict the modes of",
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    if !changed.is_empty() {
+        tracing::warn!(
+            "state directory {}: {} file(s) or directories in it could be read by others (e.g. {}); made private \
+             (files 0600, directories 0700)",
+            dir.display(),
+            changed.len(),
+            changed[0].display()
+        );
+    }
+    Ok(())
 }
 
 thread_local! {

@@ -8,8 +8,8 @@ use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
 
 use super::encoding::{
-    SnapshotRecord, abort, decode, decode_plan, encode, encode_plan, event_key, snapshot_key,
-    snapshot_prefix, step_key, tx_decode, tx_encode, tx_journal, tx_run,
+    SnapshotRecord, abort, decode, decode_plan, decode_snapshot, encode, encode_plan, event_key,
+    snapshot_key, snapshot_prefix, step_key, tx_decode, tx_encode, tx_journal, tx_run,
 };
 use super::{META_NEXT_RUN, SledStore};
 use crate::state::error::StateError;
@@ -266,6 +266,7 @@ impl Store for SledStore {
             step: step.to_string(),
             taken: now,
             object,
+            forgotten: None,
         })?;
         let stored = (&self.runs, &self.steps, &self.snapshots, &self.events)
             .transaction(|(runs, steps, snapshots, events)| {
@@ -314,6 +315,7 @@ impl Store for SledStore {
                 step: step.to_string(),
                 taken: now,
                 object,
+                forgotten: None,
             })?;
             records.push((snapshot_key(run, step, &key), key, present, record));
         }
@@ -364,8 +366,9 @@ impl Store for SledStore {
             .map_err(self.db_err("read a snapshot"))?
         {
             None => Ok(None),
-            Some(v) => decode::<SnapshotRecord>(&self.dir, &v, &format!("the snapshot of {key}"))
-                .map(|r| Some(r.into())),
+            Some(v) => decode_snapshot(&self.dir, &v, &format!("the snapshot of {key}"))?
+                .into_snapshot(run)
+                .map(Some),
         }
     }
 
@@ -378,9 +381,9 @@ impl Store for SledStore {
         let mut out = Vec::new();
         for item in self.snapshots.scan_prefix(prefix) {
             let (_, v) = item.map_err(self.db_err("read snapshots"))?;
-            let r: SnapshotRecord = decode(&self.dir, &v, "a snapshot")?;
+            let r = decode_snapshot(&self.dir, &v, "a snapshot")?;
             if filter.cluster.as_ref().is_none_or(|c| *c == r.key.cluster) {
-                out.push(Snapshot::from(r));
+                out.push(r.into_snapshot(run)?);
             }
         }
         // Keys are stored length-prefixed; return them in the same order as the memory store.

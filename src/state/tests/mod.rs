@@ -3,6 +3,7 @@
 
 mod directory;
 mod durability;
+mod forget;
 mod locking;
 mod semantics;
 mod versions;
