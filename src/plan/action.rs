@@ -367,6 +367,13 @@ pub enum Check {
         namespace: String,
         clusters: Vec<String>,
     },
+    /// The cluster's credentials allow every access the plan needs there
+    /// (forward and rollback, every step), asked of the API server with one
+    /// SelfSubjectAccessReview each; filled in when the plan is assembled
+    /// (see [`crate::plan::permissions`]).
+    Permissions {
+        needs: Vec<super::permissions::Need>,
+    },
     /// Some node carries these topology labels.
     NodeLocality {
         region: String,
