@@ -72,10 +72,12 @@ impl Access {
 }
 
 /// Every cluster's needs for these steps, one per distinct access (so one
-/// review each), sorted. `clusters` are the plan's clusters: a probe reads
+/// review each), sorted by access. `clusters` are the plan's clusters: a probe reads
 /// the pods of every one of them.
 pub fn needs(steps: &[Step], clusters: &[String]) -> BTreeMap<String, Vec<Need>> {
-    let mut found: BTreeMap<String, BTreeMap<Access, BTreeSet<String>>> = BTreeMap::new();
+    // Steps in the order given (phase by phase): the first named is the
+    // first that would fail.
+    let mut found: BTreeMap<String, BTreeMap<Access, Vec<String>>> = BTreeMap::new();
     for step in steps {
         for action in step
             .forward
@@ -84,12 +86,10 @@ pub fn needs(steps: &[Step], clusters: &[String]) -> BTreeMap<String, Vec<Need>>
             .chain(&step.rollback)
         {
             for (cluster, access) in action_needs(action, clusters) {
-                found
-                    .entry(cluster)
-                    .or_default()
-                    .entry(access)
-                    .or_default()
-                    .insert(step.id.clone());
+                let named = found.entry(cluster).or_default().entry(access).or_default();
+                if !named.contains(&step.id) {
+                    named.push(step.id.clone());
+                }
             }
         }
     }
@@ -98,10 +98,7 @@ pub fn needs(steps: &[Step], clusters: &[String]) -> BTreeMap<String, Vec<Need>>
         .map(|(cluster, accesses)| {
             let needs = accesses
                 .into_iter()
-                .map(|(access, steps)| Need {
-                    access,
-                    steps: steps.into_iter().collect(),
-                })
+                .map(|(access, steps)| Need { access, steps })
                 .collect();
             (cluster, needs)
         })

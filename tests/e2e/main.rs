@@ -11,6 +11,7 @@ mod istioctl;
 mod journey;
 mod lineage;
 mod live_plan;
+mod permissions;
 mod plan;
 mod probe_contract;
 mod rollback;
