@@ -8,68 +8,11 @@
 //! checks.rs, conditions.rs, probe.rs, src/cluster/ops.rs and wait.rs):
 //! a permission the engine uses that is missing here is a bug.
 
+pub use super::{Access, Need};
 use super::{Action, Check, Condition, FileContent, LocalOp, ObjectRef, ScaleTarget, Step};
 use super::{RuntimeValue, SecretSource, Substitution};
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
-
-/// One access a SelfSubjectAccessReview asks about (RBAC attributes).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Access {
-    pub verb: String,
-    /// The API group; empty for the core group.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub group: String,
-    /// The resource, plural and lowercase (`deployments`).
-    pub resource: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub subresource: Option<String>,
-    /// None: a cluster-scoped resource, or every namespace.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
-}
-
-/// An access the plan needs on one cluster, and why: the steps needing it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Need {
-    #[serde(flatten)]
-    pub access: Access,
-    pub steps: Vec<String>,
-}
-
-impl Access {
-    fn new(verb: &str, group: &str, resource: &str, namespace: Option<&str>) -> Access {
-        Access {
-            verb: verb.into(),
-            group: group.into(),
-            resource: resource.into(),
-            subresource: None,
-            namespace: namespace.map(str::to_string),
-        }
-    }
-
-    fn sub(mut self, subresource: &str) -> Access {
-        self.subresource = Some(subresource.into());
-        self
-    }
-
-    /// `kubectl`'s spelling: `deployments.apps/scale`, `secrets`.
-    pub fn resource_name(&self) -> String {
-        let mut out = self.resource.clone();
-        if !self.group.is_empty() {
-            out.push('.');
-            out.push_str(&self.group);
-        }
-        if let Some(sub) = &self.subresource {
-            out.push('/');
-            out.push_str(sub);
-        }
-        out
-    }
-}
 
 /// Every cluster's needs for these steps, one per distinct access (so one
 /// review each), sorted by access. `clusters` are the plan's clusters: a probe reads
@@ -201,7 +144,10 @@ pub fn action_needs(action: &Action, clusters: &[String]) -> Vec<(String, Access
             let ns = job.namespace.as_deref();
             let pods = ObjectRef::new("v1", "Pod", ns, "*");
             out.object(cluster, &pods, &[LIST]);
-            out.push(cluster, Access::new(GET, "", "pods", ns).sub("log"));
+            out.push(
+                cluster,
+                Access::new(GET, "", "pods", ns).with_subresource("log"),
+            );
             for c in clusters {
                 out.object(c, &pods, &[LIST]);
             }
@@ -259,7 +205,10 @@ impl Needs {
             // through the API server's service proxy.
             Condition::RemoteClusterSynced { .. } => {
                 let ns = object.namespace.as_deref();
-                self.push(cluster, Access::new(GET, "", "services", ns).sub("proxy"));
+                self.push(
+                    cluster,
+                    Access::new(GET, "", "services", ns).with_subresource("proxy"),
+                );
             }
             // The Service's selector, the namespace's Deployments, a watch on each.
             Condition::BackendsDrained | Condition::BackendsAvailable => {
@@ -289,7 +238,7 @@ impl Needs {
         let ns = object.namespace.as_deref();
         self.push(
             cluster,
-            Access::new(PATCH, group, &plural(&object.kind), ns).sub("scale"),
+            Access::new(PATCH, group, &plural(&object.kind), ns).with_subresource("scale"),
         );
     }
 
