@@ -253,3 +253,163 @@ fn random_hex(bytes: usize) -> String {
     }
     hex::encode(b)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::WriteOptions;
+    use serde_json::json;
+
+    fn put(store: &Store, resource: &str, obj: Value) {
+        let rt = store
+            .resolve("rbac.authorization.k8s.io", "v1", resource)
+            .unwrap();
+        store.create(&rt, obj, &WriteOptions::default()).unwrap();
+    }
+
+    fn sa(name: &str) -> Identity {
+        Identity {
+            user: format!("system:serviceaccount:ops:{name}"),
+            groups: vec!["system:serviceaccounts".into()],
+            admin: false,
+        }
+    }
+
+    fn can(
+        store: &Store,
+        who: &Identity,
+        verb: &str,
+        group: &str,
+        resource: &str,
+        sub: Option<&str>,
+        ns: Option<&str>,
+    ) -> bool {
+        authorize(
+            store,
+            who,
+            &Attributes {
+                verb,
+                group,
+                resource,
+                subresource: sub,
+                namespace: ns,
+                name: None,
+            },
+        )
+    }
+
+    /// As the API server's RBAC authorizer answers a review: a RoleBinding
+    /// grants in its namespace only (never "every namespace"), a
+    /// ClusterRoleBinding everywhere and on cluster-scoped resources, and a
+    /// subresource needs a rule naming it (`deployments/scale`, `*/scale`) or `*`.
+    #[test]
+    fn namespaced_cluster_scoped_and_subresource_reviews() {
+        let store = Store::new("c1");
+        let ns = store.resolve("", "v1", "namespaces").unwrap();
+        let sample =
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "sample"}});
+        store.create(&ns, sample, &WriteOptions::default()).unwrap();
+        put(
+            &store,
+            "clusterroles",
+            json!({"metadata": {"name": "apps"}, "rules": [
+                {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get", "patch"]},
+                {"apiGroups": [""], "resources": ["*/log"], "verbs": ["get"]},
+            ]}),
+        );
+        put(
+            &store,
+            "clusterroles",
+            json!({"metadata": {"name": "webhooks"}, "rules": [
+                {"apiGroups": ["admissionregistration.k8s.io"], "resources": ["*"], "verbs": ["*"]},
+            ]}),
+        );
+        put(
+            &store,
+            "rolebindings",
+            json!({"metadata": {"name": "apps", "namespace": "sample"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "apps"},
+            "subjects": [{"kind": "ServiceAccount", "name": "a", "namespace": "ops"}]}),
+        );
+        put(
+            &store,
+            "clusterrolebindings",
+            json!({"metadata": {"name": "webhooks"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "webhooks"},
+            "subjects": [{"kind": "ServiceAccount", "name": "a", "namespace": "ops"}]}),
+        );
+        let a = sa("a");
+        let mwc = "mutatingwebhookconfigurations";
+        assert!(can(
+            &store,
+            &a,
+            "patch",
+            "apps",
+            "deployments",
+            None,
+            Some("sample")
+        ));
+        assert!(!can(
+            &store,
+            &a,
+            "patch",
+            "apps",
+            "deployments",
+            None,
+            Some("other")
+        ));
+        assert!(
+            !can(&store, &a, "patch", "apps", "deployments", None, None),
+            "every namespace"
+        );
+        assert!(!can(
+            &store,
+            &a,
+            "patch",
+            "apps",
+            "deployments",
+            Some("scale"),
+            Some("sample")
+        ));
+        assert!(can(
+            &store,
+            &a,
+            "get",
+            "",
+            "pods",
+            Some("log"),
+            Some("sample")
+        ));
+        assert!(!can(&store, &a, "get", "", "pods", None, Some("sample")));
+        assert!(can(
+            &store,
+            &a,
+            "create",
+            "admissionregistration.k8s.io",
+            mwc,
+            None,
+            None
+        ));
+        assert!(
+            can(
+                &store,
+                &a,
+                "delete",
+                "admissionregistration.k8s.io",
+                mwc,
+                Some("status"),
+                None
+            ),
+            "* covers subresources"
+        );
+        assert!(!can(
+            &store,
+            &sa("b"),
+            "create",
+            "admissionregistration.k8s.io",
+            mwc,
+            None,
+            None
+        ));
+    }
+}

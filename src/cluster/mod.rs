@@ -6,6 +6,7 @@
 //! `ObjectRef`s. Every error says which cluster and which object, and knows
 //! whether retrying can help (`ClusterError::is_transient`).
 
+mod access;
 mod clean;
 mod connect;
 mod error;
@@ -15,6 +16,7 @@ mod ops;
 mod retry;
 pub mod wait;
 
+pub use access::AccessQuery;
 pub use clean::{clean_for_compare, clean_for_restore};
 pub use connect::{ClusterTarget, connect};
 pub use error::ClusterError;

@@ -1,7 +1,8 @@
 //! Preflight checks: read-only, each failure says which cluster and what to do.
 
 use super::context::{ActionError, StepCtx};
-use crate::cluster::{ClusterError, run_command};
+use crate::cluster::{AccessQuery, ClusterError, run_command};
+use crate::plan::permissions::Need;
 use crate::plan::{CaMode, Check, ObjectRef};
 use crate::state::{EventKind, NewEvent};
 use serde_json::Value;
@@ -56,6 +57,7 @@ pub(crate) async fn run(
         Check::NodeLocality { region, zone } => {
             node_locality(ctx, on, region, zone.as_deref()).await
         }
+        Check::Permissions { needs } => permissions(ctx, on, needs).await,
     }
 }
 
@@ -462,6 +464,111 @@ fn sidecar_cluster_id(pod: &Value) -> Option<String> {
     Some(id.to_string())
 }
 
+/// Reviews in flight at once per cluster: enough to finish a plan's hundred
+/// or so quickly, few enough not to be throttled.
+const CONCURRENT_REVIEWS: usize = 8;
+
+/// Asks the API server about every access the plan needs on this cluster;
+/// fails with one table of what is denied. An error asking (the review API
+/// not served, a 403 on the review itself) fails too: never assume allowed.
+async fn permissions(ctx: &StepCtx, on: &str, needs: &[Need]) -> Result<(), ActionError> {
+    let c = ctx.cluster(on)?;
+    let limit = std::sync::Arc::new(tokio::sync::Semaphore::new(CONCURRENT_REVIEWS));
+    let mut reviews = tokio::task::JoinSet::new();
+    for (i, need) in needs.iter().enumerate() {
+        let (c, ctx, limit, access) = (c.clone(), ctx.clone(), limit.clone(), need.access.clone());
+        reviews.spawn(async move {
+            let _permit = limit.acquire_owned().await;
+            let query = AccessQuery {
+                verb: &access.verb,
+                group: &access.group,
+                resource: &access.resource,
+                subresource: access.subresource.as_deref(),
+                namespace: access.namespace.as_deref(),
+            };
+            let allowed = ctx.retry(|| c.can_i(&query)).await;
+            (i, allowed)
+        });
+    }
+    let mut denied = Vec::new();
+    while let Some(joined) = reviews.join_next().await {
+        let (i, allowed) =
+            joined.map_err(|e| ActionError::Failed(format!("asking {on} for access: {e}")))?;
+        let allowed = allowed.map_err(|e| {
+            ActionError::Failed(format!(
+                "cannot ask cluster {on} what its credentials may do (SelfSubjectAccessReview, as `kubectl auth can-i` does): {e}; preflight does not go on without knowing"
+            ))
+        })?;
+        if !allowed {
+            denied.push(i);
+        }
+    }
+    if denied.is_empty() {
+        note(
+            ctx,
+            &format!(
+                "cluster {on}: all {} access(es) the plan needs are allowed",
+                needs.len()
+            ),
+        )?;
+        return Ok(());
+    }
+    denied.sort_unstable();
+    let missing: Vec<&Need> = denied.iter().map(|i| &needs[*i]).collect();
+    Err(ActionError::Failed(permission_table(on, &missing)))
+}
+
+/// One table of what `on` lacks: verb, resource, namespace and the steps
+/// that need it; the first line says nothing was changed.
+fn permission_table(on: &str, missing: &[&Need]) -> String {
+    let rows: Vec<[String; 4]> = missing
+        .iter()
+        .map(|n| {
+            let a = &n.access;
+            let why = match n.steps.as_slice() {
+                [] => String::new(),
+                [one] => one.clone(),
+                [first, second] => format!("{first}, {second}"),
+                [first, second, rest @ ..] => {
+                    format!("{first}, {second} (+{} more)", rest.len())
+                }
+            };
+            [
+                a.verb.clone(),
+                a.resource_name(),
+                a.namespace
+                    .clone()
+                    .unwrap_or_else(|| "(cluster-wide)".into()),
+                why,
+            ]
+        })
+        .collect();
+    let header = ["VERB", "RESOURCE", "NAMESPACE", "NEEDED BY"].map(String::from);
+    let mut widths = [0usize; 3];
+    for row in std::iter::once(&header).chain(&rows) {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.len());
+        }
+    }
+    let mut out = format!(
+        "the credentials for cluster {on} lack {} permission(s) the plan needs; nothing was changed on any cluster. Grant them (`kubectl auth can-i VERB RESOURCE -n NAMESPACE` checks one) and run apply again:",
+        rows.len()
+    );
+    for row in std::iter::once(&header).chain(&rows) {
+        out.push_str(&format!(
+            "\n  {:w0$}  {:w1$}  {:w2$}  {}",
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2]
+        ));
+    }
+    out
+}
+
 async fn get(
     ctx: &StepCtx,
     cluster: &str,
@@ -554,6 +661,38 @@ mod tests {
             "Istio 1.30.3"
         );
         assert_eq!(mesh_evidence(&json!({ "metadata": {} })), "version unknown");
+    }
+
+    #[test]
+    fn denied_permissions_make_one_aligned_table() {
+        use crate::plan::permissions::{Access, Need};
+        let need = |verb: &str, steps: &[&str]| Need {
+            access: Access {
+                verb: verb.into(),
+                group: String::new(),
+                resource: "secrets".into(),
+                subresource: None,
+                namespace: Some("istio-system".into()),
+            },
+            steps: steps.iter().map(|s| s.to_string()).collect(),
+        };
+        let (a, b) = (
+            need("create", &["trust/c1"]),
+            need("delete", &["install/c1", "trust/c1", "discovery/c1", "x"]),
+        );
+        let text = super::permission_table("c1", &[&a, &b]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines[0].contains("cluster c1 lack 2 permission(s)"),
+            "{text}"
+        );
+        assert!(lines[0].contains("nothing was changed"), "{text}");
+        assert_eq!(lines[1], "  VERB    RESOURCE  NAMESPACE     NEEDED BY");
+        assert_eq!(lines[2], "  create  secrets   istio-system  trust/c1");
+        assert_eq!(
+            lines[3],
+            "  delete  secrets   istio-system  install/c1, trust/c1 (+2 more)"
+        );
     }
 
     #[test]

@@ -37,8 +37,8 @@ pub mod trust;
 pub use spec_answers::Ctx;
 
 use crate::plan::{
-    Action, ClusterInfo, Condition, FileContent, GeneratedFile, ObjectRef, Phase, Plan, PlanError,
-    PlanHeader, Step, Substitution,
+    Action, Check, ClusterInfo, Condition, FileContent, GeneratedFile, ObjectRef, Phase, Plan,
+    PlanError, PlanHeader, Step, Substitution,
 };
 use crate::spec::{MeshMigration, Topology};
 use serde_json::{Map, Value, json};
@@ -55,7 +55,27 @@ pub fn steps(spec: &MeshMigration) -> Vec<Step> {
     for phase in Phase::ALL {
         out.extend(phase_steps(&ctx, phase));
     }
+    fill_permissions(spec, &mut out);
     out
+}
+
+/// Puts into each cluster's preflight permissions check what every step of
+/// the plan (forward, finally and rollback) needs there: they depend on all
+/// steps, so they are known only once all are built.
+fn fill_permissions(spec: &MeshMigration, steps: &mut [Step]) {
+    let clusters: Vec<String> = spec.spec.clusters.iter().map(|c| c.name.clone()).collect();
+    let mut needs = crate::plan::permissions::needs(steps, &clusters);
+    for step in steps.iter_mut().filter(|s| s.phase == Phase::Preflight) {
+        for action in &mut step.forward {
+            if let Action::Check {
+                cluster: Some(cluster),
+                check: Check::Permissions { needs: slot },
+            } = action
+            {
+                *slot = needs.remove(cluster.as_str()).unwrap_or_default();
+            }
+        }
+    }
 }
 
 /// The steps of one phase.
@@ -209,5 +229,7 @@ pub(crate) fn to_yaml(value: &Value) -> String {
     serde_yaml::to_string(value).unwrap_or_else(|_| value.to_string())
 }
 
+#[cfg(test)]
+mod permission_tests;
 #[cfg(test)]
 mod tests;

@@ -73,6 +73,8 @@ fn cluster_step(ctx: &Ctx<'_>, c: &ClusterSpec) -> Step {
         Check::KubernetesVersion {
             at_least: MIN_KUBERNETES.into(),
         },
+        // Filled in once every step is built (`super::fill_permissions`).
+        Check::Permissions { needs: Vec::new() },
     ];
     if source || adopted {
         checks.extend(mesh_checks(ctx, c, source));

@@ -367,12 +367,78 @@ pub enum Check {
         namespace: String,
         clusters: Vec<String>,
     },
+    /// The cluster's credentials allow every access the plan needs there
+    /// (forward and rollback, every step), asked of the API server with one
+    /// SelfSubjectAccessReview each; filled in when the plan is assembled
+    /// (see [`crate::plan::permissions`]).
+    Permissions {
+        needs: Vec<super::permissions::Need>,
+    },
     /// Some node carries these topology labels.
     NodeLocality {
         region: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         zone: Option<String>,
     },
+}
+
+/// One access a SelfSubjectAccessReview asks about (RBAC attributes).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Access {
+    pub verb: String,
+    /// The API group; empty for the core group.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub group: String,
+    /// The resource, plural and lowercase (`deployments`).
+    pub resource: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subresource: Option<String>,
+    /// None: a cluster-scoped resource, or every namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+/// An access the plan needs on one cluster, and why: the steps needing it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Need {
+    #[serde(flatten)]
+    pub access: Access,
+    pub steps: Vec<String>,
+}
+
+impl Access {
+    /// An access to `resource` (plural) of `group`; `namespace` None: cluster-scoped or every namespace.
+    pub fn new(verb: &str, group: &str, resource: &str, namespace: Option<&str>) -> Access {
+        Access {
+            verb: verb.into(),
+            group: group.into(),
+            resource: resource.into(),
+            subresource: None,
+            namespace: namespace.map(str::to_string),
+        }
+    }
+
+    /// The same access to a subresource (`scale`, `log`, `proxy`).
+    pub fn with_subresource(mut self, subresource: &str) -> Access {
+        self.subresource = Some(subresource.into());
+        self
+    }
+
+    /// `kubectl`'s spelling: `deployments.apps/scale`, `secrets`.
+    pub fn resource_name(&self) -> String {
+        let mut out = self.resource.clone();
+        if !self.group.is_empty() {
+            out.push('.');
+            out.push_str(&self.group);
+        }
+        if let Some(sub) = &self.subresource {
+            out.push('/');
+            out.push_str(sub);
+        }
+        out
+    }
 }
 
 /// The kind of CA a cluster's istiod runs, as a `ca-mode` check expects it.

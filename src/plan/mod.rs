@@ -56,7 +56,8 @@
 //!                   mesh-present{istiod}, istio-version{istiod, expected},
 //!                   ca-mode{expected: self-signed|plugged-in|any, caSecret, cacerts},
 //!                   cluster-name{istiod, env, default, planned}, trust-domain{configMap, expected},
-//!                   no-mesh{istiod}, node-locality{region, zone?}
+//!                   no-mesh{istiod}, node-locality{region, zone?},
+//!                   permissions{needs: [{verb, group?, resource, subresource?, namespace?, steps}]}
 //!   snapshot        cluster, object    (record the live object once, before an installer changes it)
 //!   restore         cluster, object    (put back the first snapshot, or delete what did not exist)
 //!   restore-scale   cluster, target    (put back the replicas recorded before the first scale)
@@ -86,6 +87,7 @@
 mod action;
 mod dag;
 mod fingerprint;
+pub mod permissions;
 mod phase;
 mod step;
 mod wording;

@@ -376,6 +376,11 @@ impl fmt::Display for Check {
                 "istio-ca-root-cert of namespace {namespace} shares a root across {}",
                 clusters.join(", ")
             ),
+            Check::Permissions { needs } => write!(
+                f,
+                "permissions: {} access(es) the plan needs (SelfSubjectAccessReview)",
+                needs.len()
+            ),
             Check::NodeLocality { region, zone } => match zone {
                 Some(z) => write!(f, "node locality {region}/{z}"),
                 None => write!(f, "node locality {region}"),

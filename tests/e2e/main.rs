@@ -14,6 +14,7 @@ mod journey;
 mod keys;
 mod lineage;
 mod live_plan;
+mod permissions;
 mod plan;
 mod probe_contract;
 mod rollback;
