@@ -50,6 +50,7 @@ mod defaults;
 mod discovery;
 mod faults;
 mod handlers;
+pub mod helm;
 mod http;
 pub mod istio;
 pub mod istioctl;

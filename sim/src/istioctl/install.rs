@@ -176,8 +176,9 @@ async fn prune(
         })
         .collect();
     let mut selector = format!(
-        "{MANAGED_LABEL}=Reconcile,{VERSION_LABEL}={},istio.io/rev=default,{COMPONENT_LABEL}",
-        install.version
+        "{MANAGED_LABEL}=Reconcile,{VERSION_LABEL}={},istio.io/rev={},{COMPONENT_LABEL}",
+        install.version,
+        crate::istio::install::rev_label(&install.revision)
     );
     if install.name != UNNAMED_OWNER {
         selector.push_str(&format!(",{OWNER_LABEL}={}", install.name));
