@@ -345,7 +345,9 @@ fn split_key(path: &str) -> Vec<String> {
         match c {
             '\\' if chars.peek() == Some(&'.') => {
                 chars.next();
-                keys.last_mut().map(|k| k.push('.'));
+                if let Some(k) = keys.last_mut() {
+                    k.push('.');
+                }
             }
             '.' => keys.push(String::new()),
             c => {

@@ -221,13 +221,11 @@ mod tests {
         assert_eq!(labels["name"], "istiod");
         assert_eq!(labels["createdAt"], "1767000000");
         assert_eq!(from_secret(&s).unwrap(), r);
-        let json: Value = serde_json::from_slice(
-            &flate2::read::GzDecoder::new(STANDARD.decode(encode(&r).unwrap()).unwrap().as_slice())
-                .bytes()
-                .collect::<Result<Vec<u8>, _>>()
-                .unwrap(),
-        )
-        .unwrap();
+        let mut raw = Vec::new();
+        flate2::read::GzDecoder::new(STANDARD.decode(encode(&r).unwrap()).unwrap().as_slice())
+            .read_to_end(&mut raw)
+            .unwrap();
+        let json: Value = serde_json::from_slice(&raw).unwrap();
         // The JSON field names Helm's Go structs use.
         for key in [
             "name",
