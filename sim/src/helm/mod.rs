@@ -33,6 +33,8 @@
 //! - no hooks, no `--keep-history`, no `--reuse-values`; `--set` takes
 //!   `a.b=value` (ints, booleans and null typed, `\.` escapes a dot), not lists;
 //! - no `--history-max`: every revision's record is kept until uninstall.
+//! - a release Secret that does not decode is an error naming the release
+//!   (Helm passes over it).
 
 mod args;
 pub mod chart;

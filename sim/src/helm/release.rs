@@ -241,4 +241,39 @@ mod tests {
         assert!(json["info"].get("first_deployed").is_some());
         assert_eq!(json["chart"]["metadata"]["appVersion"], "1.26.4");
     }
+
+    /// A Secret's `data.release` written by Helm 3's own storage driver (a dry-run release of a
+    /// two-template chart, from the test data of replicatedhq/kots, pkg/base): it decodes, and
+    /// the fields Helm writes beyond ours (`chart.templates`, `lock`, ...) are passed over.
+    #[test]
+    fn a_record_written_by_helm_itself_decodes() {
+        let wire = concat!(
+            "SDRzSUFBQUFBQUFDLzdTU1gydmJNQlRGdjRxNGU1VVQyeU9EQ3Zvd3Qyc29iQWx0V2V4NEhrT1JsVVNM",
+            "L21ISlRrM3dkeDl1NXFTdzVXR3d2dWtlWGM3OWNlNDlnS2FLQXdIUG5RL1lsbFllTUFpOU5rQU9zQmFW",
+            "OHo5S2JxVnBlUWtFQUlPa2YwZ2xsOXlmQzhjcVliMHdHZ2pjVmkycWFvMllVYlp2QWd6T1UxODdJSEF5",
+            "NlRBY0o1TURLTzVwU1QzdDMzOURhM2psanRiaEtCcUZnSUZhc1RpSlRkUzdTY04yUUhRdEpRYlBsWlhV",
+            "Y3dmazJ5dkwzK0w0Q0JGRW81WXEyZU8veklabGx0aUZXclFzbHMzcXA5a3NzMlRQMnF2NHk0T3RhRHJa",
+            "elVYeUtjOFN0M292Zlo1T3doc1Z5WEo2dDF0bWo5djV4bXp1cDVQdEt2MzY0WDc2S05uMHVlRlA0Zk9O",
+            "K0xoWnFUdWZaN1A5TXAzSnVVakNQSnVGbjlPck9uKzR2b1lPWHdhTTN4NndoZTQ3aG9iS3VnL3JtSjVq",
+            "VzY3b1VLMkZITDQ2RElwcXNlYk9BNEVnQ0FyOURqMlp1bUtjb1BQR3hoZVNMdlI1YlFSUmE5MjRpUXE5",
+            "RTdvazZQYWxVM0h0Q3ozY0F5azBRbjA0QkExR2crSXNQUTAxbWhmNkgyamkvMFVURi9yMWRVWVlUbWpE",
+            "Q2Z1OWdlNVhBQUFBLy8rVzFhd1RjUU1BQUE9PQ==",
+        );
+        let secret = json!({"data": {"release": wire}});
+        let r = from_secret(&secret).unwrap();
+        assert_eq!(r.name, "test-chart");
+        assert_eq!(r.namespace, "test-two");
+        assert_eq!(r.version, 1);
+        assert_eq!(r.info.status, "deployed");
+        assert_eq!(r.info.description, "Dry run complete");
+        assert_eq!(r.chart.metadata.name, "test-chart");
+        assert_eq!(r.chart.metadata.version, "0.1.0");
+        assert_eq!(r.config, Value::Null);
+        assert!(
+            r.manifest
+                .starts_with("---\n# Source: test-chart/templates/deploy-1.yaml\n")
+        );
+        // Our encoding of it decodes to the same release.
+        assert_eq!(decode(&encode(&r).unwrap()).unwrap(), r);
+    }
 }

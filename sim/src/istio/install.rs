@@ -253,6 +253,17 @@ impl Install {
             .collect()
     }
 
+    /// The selector of istiod's pods: `key: value` for the default revision (as the
+    /// stand-in always rendered it, so state recorded by earlier releases restores
+    /// exactly), plus `istio.io/rev` for a revision, so two control planes never share pods.
+    fn istiod_selector(&self, key: &str, value: &str) -> Value {
+        let mut selector = json!({ key: value });
+        if !self.revision.is_empty() {
+            selector["istio.io/rev"] = json!(self.revision);
+        }
+        selector
+    }
+
     /// `istiod` or `istiod-<revision>`.
     pub fn istiod_name(&self) -> String {
         revisioned("istiod", &self.revision)
@@ -383,7 +394,7 @@ impl Install {
         "metadata": self.meta(&self.istiod_name(), true, "Pilot", json!({"app": "istiod", "istio": "pilot"})),
         "spec": {
             "replicas": 1,
-            "selector": {"matchLabels": {"istio": "pilot", "istio.io/rev": rev}},
+            "selector": {"matchLabels": self.istiod_selector("istio", "pilot")},
             "template": {
                 "metadata": {"labels": labels, "annotations": {"sidecar.istio.io/inject": "false"}},
                 "spec": {
@@ -406,7 +417,7 @@ impl Install {
     fn istiod_service(&self) -> Value {
         json!({"apiVersion": "v1", "kind": "Service",
             "metadata": self.meta(&self.istiod_name(), true, "Pilot", json!({"app": "istiod", "istio": "pilot"})),
-            "spec": {"selector": {"app": "istiod", "istio.io/rev": rev_label(&self.revision)}, "ports": [
+            "spec": {"selector": self.istiod_selector("app", "istiod"), "ports": [
                 {"name": "grpc-xds", "port": 15010, "protocol": "TCP"},
                 {"name": "https-dns", "port": 15012, "protocol": "TCP"},
                 {"name": "https-webhook", "port": 443, "targetPort": 15017, "protocol": "TCP"},
