@@ -383,6 +383,33 @@ async fn upgrade_rollback_and_uninstall_leave_what_helm_leaves() {
     assert_eq!(list[0]["status"], "deployed");
     assert_eq!(list[0]["chart"], "istiod-1.26.4");
 
+    // A Helm killed mid-upgrade leaves a pending record: Helm then refuses to act on the release.
+    let mut pending = recs[2].1.clone();
+    pending.version = 4;
+    pending.info.status = release::status::PENDING_UPGRADE.into();
+    let secret = release::to_secret(&pending, true, 1).unwrap();
+    apply(&sim, "cluster1", &[], &secret.to_string()).await;
+    for args in [
+        &[
+            "upgrade",
+            "--install",
+            "istiod",
+            "istio/istiod",
+            "-n",
+            "istio-system",
+        ][..],
+        &["rollback", "istiod", "-n", "istio-system"][..],
+    ] {
+        assert!(
+            matches!(
+                helm(&sim, args).await,
+                Err(meshsim::helm::HelmError::InProgress)
+            ),
+            "{args:?}"
+        );
+    }
+    assert_eq!(records(&sim, "istiod").await.len(), 4);
+
     let out = helm(&sim, &["uninstall", "istiod", "-n", "istio-system"])
         .await
         .unwrap();
