@@ -5,6 +5,8 @@
 //! `global.meshID`, `global.multiCluster.clusterName`, `global.network`,
 //! `global.tag` (else the chart version) for the Istio version, `pilot.env`,
 //! `meshConfig`, and for `gateway`: `networkGateway`, `labels`, `service.ports`.
+//! Other values are recorded but change nothing (`global.hub` included: images
+//! are always `docker.io/istio/...`).
 
 use crate::istio::install::{
     COMPONENT_LABEL, ISTIO_NAMESPACE, Install, MANAGED_LABEL, VERSION, VERSION_LABEL, merge_into,
