@@ -41,6 +41,10 @@
 //! proxy. Pods are injected at creation ([`istio::inject`], an [`Admission`] hook on the
 //! store, so API and controller writes alike), and [`istio::view::build_view`] turns every
 //! store into the mesh model's input.
+//!
+//! Installers: [`istioctl`] and [`helm`] stand in for the real command-line tools (the
+//! `migrate` binary becomes one when started through a link of that name); [`seed`] installs
+//! the meshes users run (istioctl or Helm, a revision, an Istio version, ambient).
 
 mod auth;
 mod bootstrap;
@@ -50,6 +54,7 @@ mod defaults;
 mod discovery;
 mod faults;
 mod handlers;
+pub mod helm;
 mod http;
 pub mod istio;
 pub mod istioctl;

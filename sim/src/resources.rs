@@ -139,6 +139,17 @@ const BUILTINS: &[Builtin] = &[
         ALL,
         &["status", "scale"],
     ),
+    // Served for what installers render (ztunnel, istio-cni); no controller runs their pods.
+    b(
+        "apps",
+        "v1",
+        "daemonsets",
+        "DaemonSet",
+        true,
+        &["ds"],
+        ALL,
+        &["status"],
+    ),
     b("batch", "v1", "jobs", "Job", true, &[], ALL, &["status"]),
     b(
         "rbac.authorization.k8s.io",

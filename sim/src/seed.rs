@@ -3,9 +3,13 @@
 //! CLUSTER_ID `Kubernetes`, no meshID or network, istiod's self-signed CA),
 //! with the docs' sample apps in `sample` and a Prometheus in istio-system.
 //!
+//! [`seed_mesh`] starts from the mesh you ask for ([`SourceMesh`]): installed
+//! by istioctl or Helm, at a revision, at an Istio version, or with the
+//! ambient data plane; [`seed_source_mesh`] is today's default.
+//!
 //! Everything goes through the API server over HTTPS: Istio through the
-//! istioctl stand-in's install path, the rest by server-side apply, and the
-//! waits on watch events with a deadline.
+//! istioctl or Helm stand-in's install path, the rest by server-side apply,
+//! and the waits on watch events with a deadline.
 
 use crate::Sim;
 use crate::istioctl::kube_api::KubeApi;
@@ -31,6 +35,87 @@ pub enum SeedError {
         #[source]
         source: IstioctlError,
     },
+    #[error("seeding {cluster} with Helm: {source}")]
+    Helm {
+        cluster: String,
+        #[source]
+        source: crate::helm::HelmError,
+    },
+    #[error("{0:?} is not an Istio version (expected X.Y.Z)")]
+    BadIstioVersion(String),
+    #[error("{0:?} is not a revision name (lower-case letters, digits and '-')")]
+    BadRevision(String),
+}
+
+/// Which installer put Istio in the source cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Installer {
+    /// `istioctl install` (the operator's labels, ConfigMap `values`).
+    #[default]
+    Istioctl,
+    /// Helm releases `istio-base`, `istiod` and `istio-ingressgateway` of Istio's charts.
+    Helm,
+}
+
+/// The mesh [`seed_mesh`] installs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceMesh {
+    pub installer: Installer,
+    /// The control plane's revision (`1-26-4`); empty for the default revision.
+    pub revision: String,
+    /// The Istio release (`1.26.4`), as image tags, labels and chart versions show it.
+    pub istio_version: String,
+    /// The ambient data plane: ztunnel in istio-system, the sample namespace labelled
+    /// `istio.io/dataplane-mode=ambient` and no sidecars.
+    pub ambient: bool,
+}
+
+impl Default for SourceMesh {
+    fn default() -> Self {
+        SourceMesh {
+            installer: Installer::default(),
+            revision: String::new(),
+            istio_version: crate::istio::install::VERSION.to_string(),
+            ambient: false,
+        }
+    }
+}
+
+impl SourceMesh {
+    /// Refuses a version or revision Istio would not accept.
+    pub fn check(&self) -> Result<(), SeedError> {
+        let parts: Vec<&str> = self.istio_version.split('.').collect();
+        if parts.len() != 3
+            || parts
+                .iter()
+                .any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(SeedError::BadIstioVersion(self.istio_version.clone()));
+        }
+        let r = &self.revision;
+        if !r.is_empty()
+            && (r.len() > 63
+                || r.starts_with('-')
+                || r.ends_with('-')
+                || !r
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'))
+        {
+            return Err(SeedError::BadRevision(r.clone()));
+        }
+        Ok(())
+    }
+
+    /// The labels of the sample namespace: how its pods join this mesh.
+    pub fn sample_namespace_labels(&self) -> Value {
+        if self.ambient {
+            json!({"istio.io/dataplane-mode": "ambient"})
+        } else if self.revision.is_empty() {
+            json!({"istio-injection": "enabled"})
+        } else {
+            json!({"istio.io/rev": self.revision})
+        }
+    }
 }
 
 async fn api_for(sim: &Sim, cluster: &str) -> Result<KubeApi, SeedError> {
@@ -54,33 +139,60 @@ async fn api_for(sim: &Sim, cluster: &str) -> Result<KubeApi, SeedError> {
 /// Installs Istio on `cluster` as a user's single-cluster mesh and deploys
 /// helloworld v1, curl and Prometheus; returns once all are available.
 pub async fn seed_source_mesh(sim: &Sim, cluster: &str) -> Result<(), SeedError> {
+    seed_mesh(sim, cluster, &SourceMesh::default()).await
+}
+
+/// Installs the mesh `mesh` describes on `cluster` and deploys helloworld v1,
+/// curl and Prometheus; returns once all are available.
+pub async fn seed_mesh(sim: &Sim, cluster: &str, mesh: &SourceMesh) -> Result<(), SeedError> {
+    mesh.check()?;
     let wrap = |source| SeedError::Cluster {
         cluster: cluster.to_string(),
         source,
     };
     let mut api = api_for(sim, cluster).await?;
-    let iop = json!({
-        "apiVersion": "install.istio.io/v1alpha1",
-        "kind": "IstioOperator",
-        "spec": {"profile": "default"},
-    });
-    let mut output = Vec::new();
-    crate::istioctl::install::install(api.client(), &iop, READY_TIMEOUT, &mut output)
-        .await
-        .map_err(wrap)?;
-    tracing::debug!(
-        cluster,
-        "istioctl install: {}",
-        String::from_utf8_lossy(&output)
-    );
+    match mesh.installer {
+        Installer::Istioctl => {
+            let mut spec = json!({"profile": "default"});
+            if !mesh.revision.is_empty() {
+                spec["revision"] = json!(mesh.revision);
+            }
+            if mesh.ambient {
+                spec["values"] = json!({"pilot": {"env": {"PILOT_ENABLE_AMBIENT": "true"}}});
+            }
+            let iop = json!({"apiVersion": "install.istio.io/v1alpha1", "kind": "IstioOperator", "spec": spec});
+            let mut output = Vec::new();
+            crate::istioctl::install::install_version(
+                api.client(),
+                &iop,
+                &mesh.istio_version,
+                READY_TIMEOUT,
+                &mut output,
+            )
+            .await
+            .map_err(wrap)?;
+            tracing::debug!(
+                cluster,
+                "istioctl install: {}",
+                String::from_utf8_lossy(&output)
+            );
+        }
+        Installer::Helm => helm_install(&api, cluster, mesh).await?,
+    }
     let mut deployments = Vec::new();
+    if mesh.ambient {
+        apply(&mut api, &ztunnel(mesh), &mut deployments)
+            .await
+            .map_err(wrap)?;
+    }
     for obj in prometheus_objects() {
         apply(&mut api, &obj, &mut deployments)
             .await
             .map_err(wrap)?;
     }
-    for obj in sample_namespace()
-        .into_iter()
+    let namespace = json!({"apiVersion": "v1", "kind": "Namespace",
+        "metadata": {"name": SAMPLE_NAMESPACE, "labels": mesh.sample_namespace_labels()}});
+    for obj in std::iter::once(namespace)
         .chain(helloworld_objects("v1"))
         .chain(curl_objects())
     {
@@ -152,6 +264,82 @@ pub async fn register_istio_kinds(sim: &Sim, cluster: &str) -> Result<(), SeedEr
             })?;
     }
     Ok(())
+}
+
+/// Istio's Helm install (the docs' order): `istio-base` (base), `istiod` (istiod) and
+/// `istio-ingressgateway` (gateway) in istio-system, each `upgrade --install --wait`.
+async fn helm_install(api: &KubeApi, cluster: &str, mesh: &SourceMesh) -> Result<(), SeedError> {
+    let wrap = |source| SeedError::Helm {
+        cluster: cluster.to_string(),
+        source,
+    };
+    let mut helm = crate::helm::Helm::new(
+        KubeApi::new(api.client().clone()),
+        crate::istio::install::ISTIO_NAMESPACE,
+    );
+    let mut istiod_values = json!({});
+    if !mesh.revision.is_empty() {
+        istiod_values["revision"] = json!(mesh.revision);
+    }
+    if mesh.ambient {
+        istiod_values["pilot"] = json!({"env": {"PILOT_ENABLE_AMBIENT": "true"}});
+    }
+    let mut gateway_values = json!({"labels": {"istio": "ingressgateway"}});
+    if !mesh.revision.is_empty() {
+        gateway_values["revision"] = json!(mesh.revision);
+    }
+    let releases = [
+        ("istio-base", "istio/base", json!({})),
+        ("istiod", "istio/istiod", istiod_values),
+        ("istio-ingressgateway", "istio/gateway", gateway_values),
+    ];
+    for (release, chart, values) in releases {
+        let args = crate::helm::UpgradeArgs {
+            release: release.into(),
+            chart: chart.into(),
+            install: true,
+            fresh: false,
+            create_namespace: true,
+            values_files: Vec::new(),
+            sets: Vec::new(),
+            version: Some(mesh.istio_version.clone()),
+            wait: true,
+            timeout: READY_TIMEOUT,
+        };
+        helm.upgrade(&args, values).await.map_err(wrap)?;
+    }
+    Ok(())
+}
+
+/// The ztunnel DaemonSet of an ambient mesh, labelled as its installer labels it.
+pub fn ztunnel(mesh: &SourceMesh) -> Value {
+    let ns = crate::istio::install::ISTIO_NAMESPACE;
+    let mut labels = json!({"app": "ztunnel", "app.kubernetes.io/name": "ztunnel",
+        "istio.io/rev": crate::istio::install::rev_label(&mesh.revision)});
+    let mut annotations = json!({});
+    match mesh.installer {
+        Installer::Istioctl => {
+            labels[crate::istio::install::COMPONENT_LABEL] = json!("Ztunnel");
+            labels[crate::istio::install::MANAGED_LABEL] = json!("Reconcile");
+            labels[crate::istio::install::OWNER_LABEL] =
+                json!(crate::istio::install::UNNAMED_OWNER);
+        }
+        Installer::Helm => {
+            labels[crate::helm::chart::MANAGED_BY] = json!("Helm");
+            annotations[crate::helm::chart::RELEASE_NAME_ANNOTATION] = json!("ztunnel");
+            annotations[crate::helm::chart::RELEASE_NAMESPACE_ANNOTATION] = json!(ns);
+        }
+    }
+    json!({"apiVersion": "apps/v1", "kind": "DaemonSet",
+    "metadata": {"name": "ztunnel", "namespace": ns, "labels": labels, "annotations": annotations},
+    "spec": {
+        "selector": {"matchLabels": {"app": "ztunnel"}},
+        "template": {
+            "metadata": {"labels": {"app": "ztunnel", "sidecar.istio.io/inject": "false"}},
+            "spec": {"containers": [{"name": "istio-proxy",
+                "image": format!("docker.io/istio/ztunnel:{}", mesh.istio_version)}]},
+        },
+    }})
 }
 
 async fn apply(

@@ -287,6 +287,8 @@ pub struct SimServeArgs {
     /// Prometheus on the others; an `istioctl` stand-in next to the kubeconfig.
     #[arg(long)]
     pub seed: bool,
+    #[command(flatten)]
+    pub seed_mesh: sim::SeedFlags,
 }
 
 /// Runs the parsed command line and returns the process exit code.

@@ -1,10 +1,13 @@
 //! Sidecar injection at pod creation, as Istio's webhook does it (FACTS 4.1, 7, 9 items 7-9).
 //!
-//! A pod is injected when the cluster has the `istio-sidecar-injector` webhook configuration,
-//! an istiod serves it (its own, or for a primary-remote remote the primary that
-//! `remotePilotAddress` reaches), and the pod's namespace is labelled `istio-injection=enabled`
-//! or the pod is labelled `sidecar.istio.io/inject: "true"`; never when that label or
-//! annotation is `"false"`. What is baked in stays until the pod is replaced:
+//! A pod is injected when one of the cluster's injector webhooks (a MutatingWebhookConfiguration
+//! whose webhook is named `*sidecar-injector.istio.io`: `istio-sidecar-injector`, a revision's
+//! `istio-sidecar-injector-<rev>`, or a revision tag's `istio-revision-tag-<tag>`) selects the
+//! pod's namespace (or the pod is labelled `sidecar.istio.io/inject: "true"` and the default
+//! webhook exists), and an istiod of that webhook's revision serves it (its own, or for a
+//! primary-remote remote the primary that `remotePilotAddress` reaches); never when that label
+//! or annotation is `"false"`. The revision is the webhook's `istio.io/rev` label, else its
+//! service's name (`istiod-<rev>`). What is baked in stays until the pod is replaced:
 //! - `istio-proxy` env `ISTIO_META_CLUSTER_ID`, `ISTIO_META_NETWORK` (when non-empty),
 //!   `ISTIO_META_MESH_ID`, from the serving istiod's `istio-sidecar-injector` values of that
 //!   moment, overridden by the webhook's injection path (`/inject/cluster/<id>/net/<net>`);
@@ -13,7 +16,10 @@
 //!   [`ANN_PROXY_TRUST_DOMAIN`] (the serving istiod's bundle, signing root and trust domain).
 
 use super::install::ISTIO_NAMESPACE;
-use super::istiod_pod::{ANN_SIGNING_ROOT, ANN_TRUSTED_ROOTS, webhook_istiod_pod};
+use super::install::revisioned;
+use super::istiod_pod::{
+    ANN_SIGNING_ROOT, ANN_TRUSTED_ROOTS, webhook_istiod_pod, webhook_istiod_pod_of,
+};
 use super::view::{
     ANN_PROXY_CERT_ROOT, ANN_PROXY_TRUST_DOMAIN, ANN_PROXY_TRUSTED_ROOTS, ANN_SIDECAR_STATUS,
     build_view, injection_envs, injection_path, trust_domain,
@@ -51,17 +57,18 @@ impl Admission for Injector {
             return Ok(());
         };
         super::istiod::on_pod_create(store, obj);
-        if !wants_injection(store, obj) {
+        let Some(revision) = wants_injection(store, obj) else {
             return Ok(());
-        }
-        if let Some(proxy) = serving(&self.clusters, &self.cluster, store) {
+        };
+        if let Some(proxy) = serving_revision(&self.clusters, &self.cluster, store, &revision) {
             inject(obj, &proxy);
         }
         Ok(())
     }
 }
 
-fn wants_injection(store: &Store, pod: &Value) -> bool {
+/// The revision (empty: default) whose webhook injects this pod, or None.
+fn wants_injection(store: &Store, pod: &Value) -> Option<String> {
     let flag = |path: &str| -> Option<&str> {
         pod.pointer(path)
             .and_then(|m| m.get(INJECT_LABEL))
@@ -69,7 +76,7 @@ fn wants_injection(store: &Store, pod: &Value) -> bool {
     };
     let label = flag("/metadata/labels");
     if label == Some("false") || flag("/metadata/annotations") == Some("false") {
-        return false;
+        return None;
     }
     if pod
         .pointer("/metadata/annotations")
@@ -81,30 +88,73 @@ fn wants_injection(store: &Store, pod: &Value) -> bool {
             .and_then(Value::as_array)
             .is_none_or(Vec::is_empty)
     {
-        return false;
+        return None;
     }
-    let has_webhook = store
-        .resolve(
-            "admissionregistration.k8s.io",
-            "v1",
-            "mutatingwebhookconfigurations",
-        )
-        .is_some_and(|rt| store.get_arc(&rt, None, "istio-sidecar-injector").is_ok());
-    if !has_webhook {
-        return false;
-    }
-    let ns_enabled = meta_str(pod, "namespace")
+    let hooks = injector_webhooks(store);
+    let namespace = meta_str(pod, "namespace")
         .and_then(|ns| {
             let rt = store.resolve("", "v1", "namespaces")?;
             store.get_arc(&rt, None, ns).ok()
         })
-        .and_then(|ns| {
-            ns.pointer("/metadata/labels/istio-injection")
+        .map(|ns| (*ns).clone())
+        .unwrap_or(Value::Null);
+    for (revision, webhook) in &hooks {
+        let selects = |field: &str, obj: &Value| {
+            webhook.get(field).is_none_or(|sel| {
+                crate::selector::LabelSelector::from_label_selector_json(sel)
+                    .is_ok_and(|s| s.matches_object(obj))
+            })
+        };
+        if selects("namespaceSelector", &namespace) && selects("objectSelector", pod) {
+            return Some(revision.clone());
+        }
+    }
+    // `sidecar.istio.io/inject: "true"` on the pod: the default webhook injects it.
+    let default_exists = hooks
+        .iter()
+        .any(|(_, w)| w["name"] == "namespace.sidecar-injector.istio.io");
+    (label == Some("true") && default_exists).then(String::new)
+}
+
+/// Every injector webhook in the cluster with the revision it serves, by configuration name.
+fn injector_webhooks(store: &Store) -> Vec<(String, Value)> {
+    let Some(rt) = store.resolve(
+        "admissionregistration.k8s.io",
+        "v1",
+        "mutatingwebhookconfigurations",
+    ) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for config in store.list(&rt, None).0 {
+        let rev_label = config
+            .pointer("/metadata/labels/istio.io~1rev")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        for hook in config
+            .get("webhooks")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let name = hook.get("name").and_then(Value::as_str).unwrap_or_default();
+            if !name.ends_with("sidecar-injector.istio.io") {
+                continue;
+            }
+            let from_service = hook
+                .pointer("/clientConfig/service/name")
                 .and_then(Value::as_str)
-                .map(|v| v == "enabled")
-        })
-        .unwrap_or(false);
-    ns_enabled || label == Some("true")
+                .and_then(|n| n.strip_prefix("istiod-"))
+                .map(str::to_string);
+            let revision = rev_label
+                .clone()
+                .or(from_service)
+                .filter(|r| r != "default")
+                .unwrap_or_default();
+            out.push((revision, hook.clone()));
+        }
+    }
+    out
 }
 
 /// What the serving istiod bakes into a proxy now.
@@ -118,12 +168,33 @@ pub struct Proxy {
     pub trusted_roots: String,
     pub cert_root: String,
     pub image: String,
+    /// The control plane revision that injected it (`default` for the default one).
+    pub revision: String,
 }
 
-/// The injection the cluster's webhook would do now, or `None` when no istiod serves it.
+/// The injection the cluster's default webhook would do now, or `None` when no istiod serves it.
 pub fn serving(clusters: &ClusterSet, cluster: &str, store: &Store) -> Option<Proxy> {
-    // The istiod that answers the webhook, and the store it reads its config from.
-    let (pod, config): (_, &Store) = match webhook_istiod_pod(store) {
+    serving_revision(clusters, cluster, store, "")
+}
+
+/// The injection the webhook of `revision` (empty: default) would do now, or `None` when no
+/// istiod of that revision serves it.
+pub fn serving_revision(
+    clusters: &ClusterSet,
+    cluster: &str,
+    store: &Store,
+    revision: &str,
+) -> Option<Proxy> {
+    // The istiod that answers the webhook, and the store it reads its config from. A cluster
+    // whose only control plane is revisioned answers a default-revision pod too (the
+    // pre-revision behaviour of a single istiod).
+    let local = webhook_istiod_pod_of(store, revision).or_else(|| {
+        revision
+            .is_empty()
+            .then(|| webhook_istiod_pod(store))
+            .flatten()
+    });
+    let (pod, config): (_, &Store) = match local {
         Some(p) => (p, store),
         None => {
             let view = build_view(clusters);
@@ -136,7 +207,11 @@ pub fn serving(clusters: &ClusterSet, cluster: &str, store: &Store) -> Option<Pr
         .resolve("", "v1", "configmaps")
         .and_then(|rt| {
             config
-                .get_arc(&rt, Some(ISTIO_NAMESPACE), "istio-sidecar-injector")
+                .get_arc(
+                    &rt,
+                    Some(ISTIO_NAMESPACE),
+                    &revisioned("istio-sidecar-injector", pod_revision(&pod)),
+                )
                 .ok()
         })
         .and_then(|cm| serde_json::from_str(cm.pointer("/data/values")?.as_str()?).ok())
@@ -197,7 +272,19 @@ pub fn serving(clusters: &ClusterSet, cluster: &str, store: &Store) -> Option<Pr
         trusted_roots: ann(ANN_TRUSTED_ROOTS),
         cert_root: ann(ANN_SIGNING_ROOT),
         image: format!("docker.io/istio/proxyv2:{tag}"),
+        revision: super::install::rev_label(pod_revision(&pod)).to_string(),
     })
+}
+
+/// The `istio.io/rev` label of an istiod pod, empty for the default revision.
+fn pod_revision(pod: &Value) -> &str {
+    match pod
+        .pointer("/metadata/labels/istio.io~1rev")
+        .and_then(Value::as_str)
+    {
+        Some("default") | None => "",
+        Some(r) => r,
+    }
 }
 
 /// Adds the proxy to a pod object.
@@ -248,7 +335,7 @@ pub fn inject(pod: &mut Value, proxy: &Proxy) {
         meta["annotations"] = json!({});
     }
     let status = json!({"initContainers": null, "containers": ["istio-proxy"],
-        "volumes": ["istiod-ca-cert"], "imagePullSecrets": null, "revision": "default"});
+        "volumes": ["istiod-ca-cert"], "imagePullSecrets": null, "revision": proxy.revision});
     meta["annotations"][ANN_SIDECAR_STATUS] = json!(status.to_string());
     // Istio names the application container as the default for kubectl logs/exec.
     if let Some(app) = &first_container {

@@ -5,6 +5,13 @@
 //! `empty` (only the listed components, as the east-west gateway IOP uses),
 //! `remote` (no istiod: the injector webhook and an `istiod` Service that
 //! points at the primary's east-west gateway).
+//!
+//! Revisions (`spec.revision` or `values.revision`): a control plane of
+//! revision `1-26-4` is Deployment and Service `istiod-1-26-4`, ConfigMaps
+//! `istio-1-26-4`, `istio-sidecar-injector-1-26-4` and `values-1-26-4`, and a
+//! webhook `istio-sidecar-injector-1-26-4` that selects namespaces labelled
+//! `istio.io/rev=1-26-4`, as Istio's charts name them. The default revision
+//! keeps the bare names.
 
 use serde_json::{Map, Value, json};
 
@@ -52,6 +59,26 @@ pub struct Install {
     pub istiod: bool,
     pub remote: bool,
     pub gateways: Vec<Value>,
+    /// The control plane's revision; empty for the default one.
+    pub revision: String,
+}
+
+/// `base` for the default revision, `base-<revision>` otherwise (Istio's naming).
+pub fn revisioned(base: &str, revision: &str) -> String {
+    if revision.is_empty() || revision == "default" {
+        base.to_string()
+    } else {
+        format!("{base}-{revision}")
+    }
+}
+
+/// The value of the `istio.io/rev` label for a revision (`default` when empty).
+pub fn rev_label(revision: &str) -> &str {
+    if revision.is_empty() {
+        "default"
+    } else {
+        revision
+    }
 }
 
 fn get<'a>(v: &'a Value, path: &[&str]) -> Option<&'a Value> {
@@ -126,7 +153,15 @@ impl Install {
             c if c.is_empty() => "Kubernetes".to_string(),
             c => c,
         };
+        let mut revision = get_str(&spec, &["revision"]);
+        if revision.is_empty() {
+            revision = get_str(&values, &["revision"]);
+        }
+        if revision == "default" {
+            revision.clear();
+        }
         Ok(Install {
+            revision,
             name: match get_str(iop, &["metadata", "name"]) {
                 n if n.is_empty() => UNNAMED_OWNER.into(),
                 n => n,
@@ -152,7 +187,7 @@ impl Install {
         m.insert(COMPONENT_LABEL.into(), json!(component));
         m.insert(VERSION_LABEL.into(), json!(self.version));
         m.insert(MANAGED_LABEL.into(), json!("Reconcile"));
-        m.insert("istio.io/rev".into(), json!("default"));
+        m.insert("istio.io/rev".into(), json!(rev_label(&self.revision)));
         m
     }
 
@@ -189,7 +224,7 @@ impl Install {
             out.push(self.mesh_configmap());
             out.push(self.injector_configmap());
             out.push(json!({"apiVersion": "v1", "kind": "ServiceAccount",
-                "metadata": self.meta("istiod", true, "Pilot", json!({"app": "istiod"}))}));
+                "metadata": self.meta(&self.istiod_name(), true, "Pilot", json!({"app": "istiod"}))}));
             out.push(self.istiod_deployment());
             out.push(self.istiod_service());
         }
@@ -216,6 +251,22 @@ impl Install {
                 crd
             })
             .collect()
+    }
+
+    /// The selector of istiod's pods: `key: value` for the default revision (as the
+    /// stand-in always rendered it, so state recorded by earlier releases restores
+    /// exactly), plus `istio.io/rev` for a revision, so two control planes never share pods.
+    fn istiod_selector(&self, key: &str, value: &str) -> Value {
+        let mut selector = json!({ key: value });
+        if !self.revision.is_empty() {
+            selector["istio.io/rev"] = json!(self.revision);
+        }
+        selector
+    }
+
+    /// `istiod` or `istiod-<revision>`.
+    pub fn istiod_name(&self) -> String {
+        revisioned("istiod", &self.revision)
     }
 
     fn reader_rbac(&self) -> Vec<Value> {
@@ -261,11 +312,11 @@ impl Install {
     fn values_configmap(&self) -> Value {
         let merged = json!({"global": {"meshID": self.mesh_id, "network": self.network,
             "multiCluster": {"clusterName": self.cluster_id}, "istioNamespace": ISTIO_NAMESPACE},
-            "profile": self.profile, "revision": ""});
+            "profile": self.profile, "revision": self.revision});
         let mut merged_all = self.values.clone();
         merge_into(&mut merged_all, &merged);
         json!({"apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": {"name": "values", "namespace": ISTIO_NAMESPACE, "labels": self.labels("Pilot"),
+        "metadata": {"name": revisioned("values", &self.revision), "namespace": ISTIO_NAMESPACE, "labels": self.labels("Pilot"),
                      "annotations": {"kubernetes.io/description": "This ConfigMap contains the Helm values used during chart rendering. This ConfigMap is rendered for debugging purposes and external tooling; modifying these values has no effect."}},
         "data": {
             "original-values": json!({"spec": {"profile": self.profile, "values": self.values, "meshConfig": self.mesh_config}}).to_string(),
@@ -276,7 +327,7 @@ impl Install {
     /// The `istio` ConfigMap: mesh config (YAML) and meshNetworks.
     fn mesh_configmap(&self) -> Value {
         let mut mesh = json!({
-            "defaultConfig": {"discoveryAddress": "istiod.istio-system.svc:15012", "meshId": self.mesh_id_or_domain()},
+            "defaultConfig": {"discoveryAddress": format!("{}.istio-system.svc:15012", self.istiod_name()), "meshId": self.mesh_id_or_domain()},
             "defaultProviders": {"metrics": ["prometheus"]},
             "enablePrometheusMerge": true,
             "rootNamespace": ISTIO_NAMESPACE,
@@ -285,7 +336,7 @@ impl Install {
         merge_into(&mut mesh, &self.mesh_config);
         let mesh_yaml = serde_yaml::to_string(&mesh).unwrap_or_default();
         json!({"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": self.meta("istio", true, "Pilot", json!({"app": "istiod"})),
+            "metadata": self.meta(&revisioned("istio", &self.revision), true, "Pilot", json!({"app": "istiod"})),
             "data": {"mesh": mesh_yaml, "meshNetworks": "networks: {}"}})
     }
 
@@ -309,17 +360,17 @@ impl Install {
                 "hub": "docker.io/istio",
                 "proxy": {"image": "proxyv2"},
             },
-            "revision": "",
+            "revision": self.revision,
             "sidecarInjectorWebhook": {"enableNamespacesByDefault": false},
         });
         json!({"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": self.meta("istio-sidecar-injector", true, "Pilot", json!({"app": "sidecar-injector"})),
+            "metadata": self.meta(&revisioned("istio-sidecar-injector", &self.revision), true, "Pilot", json!({"app": "sidecar-injector"})),
             "data": {"values": values.to_string(), "config": "defaultTemplates: [sidecar]\npolicy: enabled\n"}})
     }
 
     fn istiod_deployment(&self) -> Value {
         let mut env = vec![
-            json!({"name": "REVISION", "value": "default"}),
+            json!({"name": "REVISION", "value": rev_label(&self.revision)}),
             json!({"name": "PILOT_CERT_PROVIDER", "value": "istiod"}),
             json!({"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}),
             json!({"name": "CLUSTER_ID", "value": self.cluster_id}),
@@ -337,16 +388,17 @@ impl Install {
                 env.push(json!({"name": k, "value": value}));
             }
         }
-        let labels = json!({"app": "istiod", "istio": "pilot", "istio.io/rev": "default"});
+        let rev = rev_label(&self.revision);
+        let labels = json!({"app": "istiod", "istio": "pilot", "istio.io/rev": rev});
         json!({"apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": self.meta("istiod", true, "Pilot", json!({"app": "istiod", "istio": "pilot"})),
+        "metadata": self.meta(&self.istiod_name(), true, "Pilot", json!({"app": "istiod", "istio": "pilot"})),
         "spec": {
             "replicas": 1,
-            "selector": {"matchLabels": {"istio": "pilot"}},
+            "selector": {"matchLabels": self.istiod_selector("istio", "pilot")},
             "template": {
                 "metadata": {"labels": labels, "annotations": {"sidecar.istio.io/inject": "false"}},
                 "spec": {
-                    "serviceAccountName": "istiod",
+                    "serviceAccountName": self.istiod_name(),
                     "containers": [{
                         "name": "discovery",
                         "image": format!("docker.io/istio/pilot:{}", self.version),
@@ -364,8 +416,8 @@ impl Install {
 
     fn istiod_service(&self) -> Value {
         json!({"apiVersion": "v1", "kind": "Service",
-            "metadata": self.meta("istiod", true, "Pilot", json!({"app": "istiod", "istio": "pilot"})),
-            "spec": {"selector": {"app": "istiod", "istio": "pilot"}, "ports": [
+            "metadata": self.meta(&self.istiod_name(), true, "Pilot", json!({"app": "istiod", "istio": "pilot"})),
+            "spec": {"selector": self.istiod_selector("app", "istiod"), "ports": [
                 {"name": "grpc-xds", "port": 15010, "protocol": "TCP"},
                 {"name": "https-dns", "port": 15012, "protocol": "TCP"},
                 {"name": "https-webhook", "port": 443, "targetPort": 15017, "protocol": "TCP"},
@@ -406,20 +458,36 @@ impl Install {
                     p if !p.is_empty() => p,
                     _ => "/inject".to_string(),
                 };
-                json!({"service": {"name": "istiod", "namespace": ISTIO_NAMESPACE, "path": path, "port": 443}})
+                json!({"service": {"name": self.istiod_name(), "namespace": ISTIO_NAMESPACE, "path": path, "port": 443}})
             }
         };
+        // The default revision answers `istio-injection=enabled`; a revision
+        // answers `istio.io/rev=<revision>` where no `istio-injection` is set.
+        let (name, hook, selector) = if self.revision.is_empty() {
+            (
+                "namespace.sidecar-injector.istio.io",
+                "istio-sidecar-injector".to_string(),
+                json!({"matchExpressions": [{"key": "istio-injection", "operator": "In", "values": ["enabled"]}]}),
+            )
+        } else {
+            (
+                "rev.namespace.sidecar-injector.istio.io",
+                revisioned("istio-sidecar-injector", &self.revision),
+                json!({"matchExpressions": [{"key": "istio.io/rev", "operator": "In", "values": [self.revision]},
+                                         {"key": "istio-injection", "operator": "DoesNotExist"}]}),
+            )
+        };
         json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
-        "metadata": self.meta("istio-sidecar-injector", false, "Pilot", json!({"app": "sidecar-injector"})),
+        "metadata": self.meta(&hook, false, "Pilot", json!({"app": "sidecar-injector"})),
         "webhooks": [{
-            "name": "namespace.sidecar-injector.istio.io",
+            "name": name,
             "clientConfig": client_config,
             "sideEffects": "None",
             "admissionReviewVersions": ["v1"],
             "failurePolicy": "Fail",
             "reinvocationPolicy": "Never",
             "rules": [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["pods"]}],
-            "namespaceSelector": {"matchExpressions": [{"key": "istio-injection", "operator": "In", "values": ["enabled"]}]}
+            "namespaceSelector": selector
         }]})
     }
 
@@ -484,8 +552,37 @@ impl Install {
     }
 }
 
+/// The MutatingWebhookConfiguration `istio-revision-tag-<tag>` that `istioctl tag set <tag>
+/// --revision <revision>` writes: namespaces labelled `istio.io/rev=<tag>` are injected by
+/// `istiod-<revision>`; the `default` tag also answers `istio-injection=enabled`.
+pub fn revision_tag_webhook(tag: &str, revision: &str) -> Value {
+    let service = json!({"name": revisioned("istiod", revision), "namespace": ISTIO_NAMESPACE,
+                         "path": "/inject", "port": 443});
+    let hook = |name: &str, selector: Value| {
+        json!({"name": name, "clientConfig": {"service": service}, "sideEffects": "None",
+               "admissionReviewVersions": ["v1"], "failurePolicy": "Fail", "reinvocationPolicy": "Never",
+               "rules": [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["pods"]}],
+               "namespaceSelector": selector})
+    };
+    let mut webhooks = vec![hook(
+        "rev.namespace.sidecar-injector.istio.io",
+        json!({"matchExpressions": [{"key": "istio.io/rev", "operator": "In", "values": [tag]},
+                                    {"key": "istio-injection", "operator": "DoesNotExist"}]}),
+    )];
+    if tag == "default" {
+        webhooks.push(hook(
+            "namespace.sidecar-injector.istio.io",
+            json!({"matchExpressions": [{"key": "istio-injection", "operator": "In", "values": ["enabled"]}]}),
+        ));
+    }
+    json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
+           "metadata": {"name": format!("istio-revision-tag-{tag}"),
+                        "labels": {"app": "sidecar-injector", "istio.io/rev": rev_label(revision), "istio.io/tag": tag}},
+           "webhooks": webhooks})
+}
+
 /// Deep merge of `patch` into `target` (maps merged, everything else replaced).
-fn merge_into(target: &mut Value, patch: &Value) {
+pub fn merge_into(target: &mut Value, patch: &Value) {
     match (target, patch) {
         (Value::Object(t), Value::Object(p)) => {
             for (k, v) in p {

@@ -44,14 +44,32 @@ pub fn webhook_istiod_pod(store: &Store) -> Option<Arc<Value>> {
     istiod_pod(store, true).or_else(|| istiod_pod(store, false))
 }
 
+/// As [`webhook_istiod_pod`], among the pods of one revision (empty: `default`), as a
+/// revision's webhook reaches only its own `istiod-<rev>` Service.
+pub fn webhook_istiod_pod_of(store: &Store, revision: &str) -> Option<Arc<Value>> {
+    let rev = super::install::rev_label(revision);
+    istiod_pod_of(store, true, Some(rev)).or_else(|| istiod_pod_of(store, false, Some(rev)))
+}
+
 fn istiod_pod(store: &Store, ready: bool) -> Option<Arc<Value>> {
+    istiod_pod_of(store, ready, None)
+}
+
+fn istiod_pod_of(store: &Store, ready: bool, revision: Option<&str>) -> Option<Arc<Value>> {
     let rt = store.resolve("", "v1", "pods")?;
     store
         .list(&rt, Some(ISTIO_NAMESPACE))
         .0
         .into_iter()
         .filter(|p| {
-            labels(p).get("app").map(String::as_str) == Some("istiod")
+            let l = labels(p);
+            l.get("app").map(String::as_str) == Some("istiod")
+                && revision.is_none_or(|r| {
+                    l.get("istio.io/rev")
+                        .map(String::as_str)
+                        .unwrap_or("default")
+                        == r
+                })
                 && p.pointer("/metadata/deletionTimestamp").is_none()
                 && (!ready || is_ready(p))
                 && matches!(

@@ -207,14 +207,28 @@ pub fn pod_view(pod: &Value) -> mesh::Pod {
     }
 }
 
-/// The mesh config istiod reads (ConfigMap `istio`, key `mesh`), as JSON.
+/// The mesh config istiod reads (ConfigMap `istio`, or `istio-<rev>` for the serving istiod's
+/// revision; key `mesh`), as JSON.
 fn mesh_config(store: &Store) -> Value {
-    get(store, "configmaps", Some(ISTIO_NAMESPACE), "istio")
-        .and_then(|cm| {
-            let text = cm.pointer("/data/mesh")?.as_str()?;
-            serde_yaml::from_str::<Value>(text).ok()
+    let revision = serving_istiod_pod(store)
+        .and_then(|p| {
+            p.pointer("/metadata/labels/istio.io~1rev")
+                .and_then(Value::as_str)
+                .map(str::to_string)
         })
-        .unwrap_or(Value::Null)
+        .unwrap_or_default();
+    get(
+        store,
+        "configmaps",
+        Some(ISTIO_NAMESPACE),
+        &super::install::revisioned("istio", &revision),
+    )
+    .or_else(|| get(store, "configmaps", Some(ISTIO_NAMESPACE), "istio"))
+    .and_then(|cm| {
+        let text = cm.pointer("/data/mesh")?.as_str()?;
+        serde_yaml::from_str::<Value>(text).ok()
+    })
+    .unwrap_or(Value::Null)
 }
 
 /// The trust domain istiod signs for (`cluster.local` when unset).

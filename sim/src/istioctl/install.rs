@@ -57,7 +57,19 @@ pub async fn install(
     readiness_timeout: Duration,
     out: &mut dyn Write,
 ) -> Result<Install, IstioctlError> {
-    let install = Install::from_iop(iop, VERSION)?;
+    install_version(client, iop, VERSION, readiness_timeout, out).await
+}
+
+/// As [`install`], playing istioctl `version` (image tags and the version label): the seeds
+/// install older releases this way.
+pub async fn install_version(
+    client: &Client,
+    iop: &Value,
+    version: &str,
+    readiness_timeout: Duration,
+    out: &mut dyn Write,
+) -> Result<Install, IstioctlError> {
+    let install = Install::from_iop(iop, version)?;
     install_operator(client, &install, readiness_timeout, out).await?;
     Ok(install)
 }
@@ -176,8 +188,9 @@ async fn prune(
         })
         .collect();
     let mut selector = format!(
-        "{MANAGED_LABEL}=Reconcile,{VERSION_LABEL}={},istio.io/rev=default,{COMPONENT_LABEL}",
-        install.version
+        "{MANAGED_LABEL}=Reconcile,{VERSION_LABEL}={},istio.io/rev={},{COMPONENT_LABEL}",
+        install.version,
+        crate::istio::install::rev_label(&install.revision)
     );
     if install.name != UNNAMED_OWNER {
         selector.push_str(&format!(",{OWNER_LABEL}={}", install.name));

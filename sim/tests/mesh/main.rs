@@ -5,6 +5,7 @@
 
 mod fresh;
 mod harness;
+mod helm;
 mod inject;
 mod istioctl;
 mod istiod;
