@@ -125,7 +125,7 @@ fn demo(global: &GlobalArgs, dir: &Path, keep: bool) -> anyhow::Result<ExitCode>
     if keep {
         narrate::look_around(&session.hints);
         sim_runtime
-            .block_on(tokio::signal::ctrl_c())
+            .block_on(session::until_signalled())
             .context("waiting for Ctrl-C")?;
     }
     sim_runtime.block_on(sim.shutdown());

@@ -281,6 +281,15 @@ pub fn stop_on_signals(store: Arc<dyn Store>) -> StopFlag {
     stop
 }
 
+/// Waits for SIGINT, SIGTERM or SIGHUP and returns its name: how a command
+/// that serves until stopped (`sim serve`, `demo --keep`) waits. Once a run
+/// has watched SIGTERM its default action is gone for the whole process, so
+/// Ctrl-C alone would leave `kill PID` unanswered.
+pub async fn until_signalled() -> std::io::Result<&'static str> {
+    let mut signals = StopSignals::listen()?;
+    Ok(signals.next().await.0)
+}
+
 /// The three signals that stop a run.
 struct StopSignals {
     interrupt: tokio::signal::unix::Signal,

@@ -138,7 +138,7 @@ pub fn serve(global: &GlobalArgs, args: &SimServeArgs) -> anyhow::Result<ExitCod
         println!("  export KUBECONFIG={}", shown.display());
         println!("  kubectl --context sim-cluster1 get namespaces");
         println!("Press Ctrl-C to stop.");
-        tokio::signal::ctrl_c()
+        super::session::until_signalled()
             .await
             .context("waiting for Ctrl-C")?;
         sim.shutdown().await;

@@ -49,3 +49,61 @@ fn the_demo_runs_the_whole_story_and_exits_zero() {
         assert!(stdout.contains(line), "no {line:?} in\n{stdout}");
     }
 }
+
+/// `demo --keep` serves until stopped: SIGTERM (what `kill PID` and service
+/// managers send) stops it as Ctrl-C does, although the demo's run watched
+/// SIGTERM before.
+#[test]
+fn the_kept_demo_stops_on_sigterm() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_migrate"))
+        .args(["demo", "--keep"])
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("migrate runs");
+    // Read on another thread to the end, so the demo never writes to a closed pipe.
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (lines, seen_lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = String::new();
+    while !seen.contains("stay up until Ctrl-C") {
+        match seen_lines.recv_timeout(Duration::from_secs(300)) {
+            Ok(line) => {
+                seen.push_str(&line);
+                seen.push('\n');
+            }
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("no 'stay up' banner ({e})\n{seen}");
+            }
+        }
+    }
+    // SAFETY: kill has no memory effects; the pid is our own child's.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waits") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("demo --keep still running 60s after SIGTERM\n{seen}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}\n{seen}");
+}
