@@ -2,9 +2,12 @@
 
 use super::results::{UndoList, completed};
 use super::session::{self, Session};
+use super::view::drift as drift_view;
 use super::view::rollback as view;
 use super::{GlobalArgs, RollbackArgs, exit};
-use crate::engine::{self, EngineOptions, RunSummary, StoredPlan};
+use crate::engine::{
+    self, DriftPolicy, EngineError, EngineOptions, Environment, RunSummary, StoredPlan,
+};
 use crate::plan::{Phase, Plan};
 use crate::state::{RunKind, SledStore, Store};
 use std::process::ExitCode;
@@ -30,39 +33,77 @@ pub fn run(global: &GlobalArgs, args: &RollbackArgs) -> anyhow::Result<ExitCode>
         return Ok(ExitCode::from(exit::INVALID_INPUT));
     };
     let stored = StoredPlan::load(&store, run.id)?;
+    let runtime = tokio::runtime::Runtime::new()?;
     if args.dry_run {
-        // Newest run first, as the rollback goes: the latest, then every
-        // earlier apply run still holding steps after `to`.
-        let mut runs = store.runs()?;
-        runs.retain(|r| r.kind == RunKind::Apply || r.id == run.id);
-        for info in runs.into_iter().rev() {
-            let stored = StoredPlan::load(&store, info.id)?;
-            let plan = Plan::new(stored.header.clone(), stored.steps.clone())?;
-            let states = store.step_states(info.id)?;
-            let steps: Vec<_> = engine::rollback_steps(&plan, &states, to)
-                .into_iter()
-                .cloned()
-                .collect();
-            if info.id != run.id && steps.is_empty() {
-                continue;
-            }
-            view::undo_list(&UndoList {
-                run: info.id,
-                to,
-                steps,
-                states,
-            });
+        let store: Arc<dyn Store> = Arc::new(store);
+        undo_lists(store.as_ref(), run.id, to)?;
+        // What each undo would change, object by object: needs the clusters.
+        let report = runtime.block_on(async {
+            let env = environment(&session, store.clone(), &stored).await?;
+            Ok::<_, anyhow::Error>(engine::drift_report(&env, to).await?)
+        });
+        match report {
+            Ok(report) => drift_view::dry_run(&report),
+            Err(e) => drift_view::not_checked(&format!("{e:#}")),
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let runtime = tokio::runtime::Runtime::new()?;
-    let summary = runtime.block_on(rollback(&session, store, &stored, to, args.parallelism))?;
+    let policy = if args.force {
+        DriftPolicy::Force
+    } else {
+        DriftPolicy::Refuse
+    };
+    let result = runtime.block_on(rollback_with(
+        &session,
+        store,
+        &stored,
+        to,
+        args.parallelism,
+        policy,
+    ));
+    let summary = match result {
+        Ok(summary) => summary,
+        Err(e) => match e.downcast_ref::<EngineError>() {
+            Some(EngineError::Drifted(report)) => {
+                let force = format!("{} --force", session.hints.continue_rollback(&args.to));
+                drift_view::refused(report, &force);
+                return Ok(ExitCode::from(exit::FAILED));
+            }
+            _ => return Err(e),
+        },
+    };
     view::show(&summary, to, &args.to, &session.hints);
     Ok(exit_code(&summary))
 }
 
+/// Every step a rollback to `to` would undo, run by run, newest first: the
+/// latest, then every earlier apply run still holding steps after `to`.
+fn undo_lists(store: &dyn Store, latest: crate::state::RunId, to: Phase) -> anyhow::Result<()> {
+    let mut runs = store.runs()?;
+    runs.retain(|r| r.kind == RunKind::Apply || r.id == latest);
+    for info in runs.into_iter().rev() {
+        let stored = StoredPlan::load(store, info.id)?;
+        let plan = Plan::new(stored.header.clone(), stored.steps.clone())?;
+        let states = store.step_states(info.id)?;
+        let steps: Vec<_> = engine::rollback_steps(&plan, &states, to)
+            .into_iter()
+            .cloned()
+            .collect();
+        if info.id != latest && steps.is_empty() {
+            continue;
+        }
+        view::undo_list(&UndoList {
+            run: info.id,
+            to,
+            steps,
+            states,
+        });
+    }
+    Ok(())
+}
+
 /// Undoes every phase of `stored`'s run after `to`, newest first, on the
-/// clusters the run reached; progress is shown as it goes.
+/// clusters the run reached; progress is shown as it goes. Drift is refused.
 pub async fn rollback(
     session: &Session,
     store: SledStore,
@@ -70,30 +111,56 @@ pub async fn rollback(
     to: Phase,
     parallelism: usize,
 ) -> anyhow::Result<RunSummary> {
-    // The latest run's clusters, and those of any earlier run the rollback
-    // also undoes (state from older binaries can hold several); a kubeconfig
-    // given now wins over the one each run recorded.
+    rollback_with(session, store, stored, to, parallelism, DriftPolicy::Refuse).await
+}
+
+/// `rollback`, with objects changed since `migrate` left them refused or
+/// overwritten (`policy`).
+pub async fn rollback_with(
+    session: &Session,
+    store: SledStore,
+    stored: &StoredPlan,
+    to: Phase,
+    parallelism: usize,
+    policy: DriftPolicy,
+) -> anyhow::Result<RunSummary> {
+    let store: Arc<dyn Store> = Arc::new(store);
+    let env = environment(session, store.clone(), stored).await?;
+    let opts = EngineOptions {
+        parallelism: parallelism.max(1),
+        ..Default::default()
+    };
+    let stop = session::stop_on_signals(store);
+    Ok(engine::rollback_with(env, opts, to, policy, &stop).await?)
+}
+
+/// The clusters of `stored`'s run and of any earlier run a rollback also
+/// undoes (state from older binaries can hold several), connected; a
+/// kubeconfig given now wins over the one each run recorded.
+pub async fn environment(
+    session: &Session,
+    store: Arc<dyn Store>,
+    stored: &StoredPlan,
+) -> anyhow::Result<Arc<Environment>> {
     let given = session.given_kubeconfig.as_deref();
     let fallback = session.kubeconfig.as_deref();
     let mut targets = session::run_targets(stored, given, fallback);
-    for earlier in engine::lineage(&store)? {
+    for earlier in engine::lineage(store.as_ref())? {
         if earlier.held == 0 {
             continue;
         }
-        for t in session::run_targets(&StoredPlan::load(&store, earlier.run.id)?, given, fallback) {
+        for t in session::run_targets(
+            &StoredPlan::load(store.as_ref(), earlier.run.id)?,
+            given,
+            fallback,
+        ) {
             if !targets.iter().any(|have| have.name == t.name) {
                 targets.push(t);
             }
         }
     }
     let clusters = session.connect(&targets).await?;
-    let store: Arc<dyn Store> = Arc::new(store);
-    let opts = EngineOptions {
-        parallelism: parallelism.max(1),
-        ..Default::default()
-    };
-    let stop = session::stop_on_signals(store.clone());
-    Ok(engine::rollback(clusters.environment(store), opts, to, &stop).await?)
+    Ok(clusters.environment(store))
 }
 
 /// 0 when every step was undone, 1 otherwise.

@@ -142,8 +142,30 @@ pub enum EngineError {
     BadStoredPlan(String),
     #[error("a workload scaled down could not be restored: {0}")]
     RestoreFailed(String),
+    #[error(
+        "{} object(s) changed since migrate left them; nothing was changed (rollback --force overwrites them)",
+        .0.drifted().count()
+    )]
+    Drifted(Box<super::drift::DriftReport>),
+    #[error("cannot compare {object} with what migrate left: {error}")]
+    DriftCheck {
+        /// The object.
+        object: String,
+        /// Why it could not be read (redacted).
+        error: String,
+    },
     #[error(transparent)]
     State(#[from] StateError),
+}
+
+/// What `rollback` does with objects changed since `migrate` left them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DriftPolicy {
+    /// Refuse the rollback before any change (`EngineError::Drifted`).
+    #[default]
+    Refuse,
+    /// Restore or delete them as planned; the journal records each one.
+    Force,
 }
 
 /// How a run ended.
@@ -385,8 +407,31 @@ pub async fn rollback(
     to: Phase,
     stop: &StopFlag,
 ) -> Result<RunSummary, EngineError> {
+    rollback_with(env, opts, to, DriftPolicy::Refuse, stop).await
+}
+
+/// `rollback`, with drifted objects refused or overwritten (`drift`). The
+/// check runs before any change, the pending restores included.
+pub async fn rollback_with(
+    env: Arc<Environment>,
+    opts: EngineOptions,
+    to: Phase,
+    drift: DriftPolicy,
+    stop: &StopFlag,
+) -> Result<RunSummary, EngineError> {
     let store = env.store.clone();
     let latest = store.latest_run()?.ok_or(EngineError::NoRun("roll back"))?;
+    if !opts.dry_run {
+        let report = super::drift::report(&env, to).await?;
+        if report.has_drift() {
+            if drift == DriftPolicy::Refuse {
+                return Err(EngineError::Drifted(Box::new(report)));
+            }
+            for (step, object) in report.drifted() {
+                store.record_event(step.run, forced_event(step, object))?;
+            }
+        }
+    }
     let mut runs: Vec<RunInfo> = store
         .runs()?
         .into_iter()
@@ -521,7 +566,42 @@ pub fn rollback_steps<'a>(
     undo_candidates(&plan.steps, states, to).collect()
 }
 
-fn undo_candidates<'a>(
+/// The journal entry of one drifted object a forced rollback overwrites
+/// (field names only: the values stay out of the journal).
+fn forced_event(step: &super::drift::StepDrift, object: &super::drift::ObjectDrift) -> NewEvent {
+    use super::drift::{Class, DriftChange};
+    let fields: Vec<String> = match &object.class {
+        Class::Drifted {
+            change: DriftChange::Fields(f),
+            ..
+        } => f.iter().map(|c| c.path.clone()).collect(),
+        Class::Drifted {
+            change: DriftChange::SecretContent { .. },
+            ..
+        } => vec!["content".into()],
+        Class::Drifted {
+            change: DriftChange::Recreated,
+            ..
+        } => vec!["recreated".into()],
+        Class::Drifted {
+            change: DriftChange::Deleted,
+            ..
+        } => vec!["deleted".into()],
+        _ => Vec::new(),
+    };
+    NewEvent::new(
+        EventKind::Warning,
+        Some(&step.step),
+        format!(
+            "rollback --force overwrites drift of {}: {}",
+            object.key,
+            fields.join(", ")
+        ),
+    )
+    .with_details(serde_json::json!({ "forcedOverwrite": object.key, "fields": fields }))
+}
+
+pub(crate) fn undo_candidates<'a>(
     steps: &'a [Step],
     states: &BTreeMap<String, crate::state::StepState>,
     to: Phase,
@@ -701,18 +781,30 @@ async fn run_step(mut ctx: StepCtx, step: &Step, direction: Direction) -> Result
             result = finally;
         }
     }
+    // What the step left of each object it changed, written with its Done
+    // mark: the yardstick a rollback measures drift against.
+    let mut left = None;
+    if result.is_ok() && direction == Direction::Forward && !ctx.opts.dry_run {
+        match super::drift::record(ctx, &step.forward).await {
+            Ok(records) => left = Some(records),
+            Err(e) => {
+                result = Err(crate::state::redact_text(&format!(
+                    "recording what the step left: {e}"
+                )))
+            }
+        }
+    }
     let ok = result.is_ok();
     if halted() {
         return Err("stopped at once".into());
     }
     if !ctx.opts.dry_run {
-        let (status, error) = match &result {
-            Ok(()) => (leaving, None),
-            Err(e) => (StepStatus::Failed, Some(e.as_str())),
+        let marked = match (&result, left) {
+            (Ok(()), Some(left)) => store.finish_step(ctx.run, &step.id, leaving, left),
+            (Ok(()), None) => store.set_step_status(ctx.run, &step.id, leaving, None),
+            (Err(e), _) => store.set_step_status(ctx.run, &step.id, StepStatus::Failed, Some(e)),
         };
-        store
-            .set_step_status(ctx.run, &step.id, status, error)
-            .map_err(|e| format!("cannot checkpoint: {e}"))?;
+        marked.map_err(|e| format!("cannot checkpoint: {e}"))?;
         if ok && direction == Direction::Back {
             // A later apply of this step takes fresh snapshots.
             store

@@ -3,6 +3,7 @@
 
 mod directory;
 mod durability;
+mod left;
 mod locking;
 mod semantics;
 mod versions;
