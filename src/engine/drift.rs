@@ -249,13 +249,16 @@ fn diff_into(path: &str, left: Option<&Value>, now: Option<&Value>, out: &mut Ve
             format!("{path}.{k}")
         }
     };
-    match (left, now) {
-        (Some(Value::Object(a)), Some(Value::Object(b))) => {
-            let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
-            for k in keys {
-                diff_into(&join(k), a.get(k), b.get(k), out);
-            }
+    // An absent map is compared as an empty one: a new label is named by its own path.
+    let empty = Map::new();
+    if let (Some(a), Some(b)) = (as_map(left, &empty), as_map(now, &empty)) {
+        let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+        for k in keys {
+            diff_into(&join(k), a.get(k), b.get(k), out);
         }
+        return;
+    }
+    match (left, now) {
         (Some(Value::String(a)), Some(Value::String(b))) => match (yaml_map(a), yaml_map(b)) {
             (Some(a), Some(b)) => diff_into(path, Some(&a), Some(&b), out),
             _ => out.push(FieldChange {
@@ -269,6 +272,18 @@ fn diff_into(path: &str, left: Option<&Value>, now: Option<&Value>, out: &mut Ve
             left: left.cloned(),
             now: now.cloned(),
         }),
+    }
+}
+
+/// A map, or `empty` for an absent value; `None` for anything else.
+fn as_map<'a>(
+    value: Option<&'a Value>,
+    empty: &'a Map<String, Value>,
+) -> Option<&'a Map<String, Value>> {
+    match value {
+        None => Some(empty),
+        Some(Value::Object(m)) => Some(m),
+        Some(_) => None,
     }
 }
 

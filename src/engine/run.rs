@@ -179,6 +179,8 @@ pub struct RunSummary {
     pub stopped: bool,
     /// Nothing to do: the same plan already succeeded.
     pub already_done: bool,
+    /// Objects changed since `migrate` left them that a forced rollback put back anyway.
+    pub overwritten: Vec<String>,
 }
 
 impl RunSummary {
@@ -191,6 +193,7 @@ impl RunSummary {
             not_started: Vec::new(),
             stopped: false,
             already_done: true,
+            overwritten: Vec::new(),
         }
     }
 }
@@ -421,6 +424,7 @@ pub async fn rollback_with(
 ) -> Result<RunSummary, EngineError> {
     let store = env.store.clone();
     let latest = store.latest_run()?.ok_or(EngineError::NoRun("roll back"))?;
+    let mut overwritten = Vec::new();
     if !opts.dry_run {
         let report = super::drift::report(&env, to).await?;
         if report.has_drift() {
@@ -429,6 +433,7 @@ pub async fn rollback_with(
             }
             for (step, object) in report.drifted() {
                 store.record_event(step.run, forced_event(step, object))?;
+                overwritten.push(object.key.to_string());
             }
         }
     }
@@ -491,7 +496,9 @@ pub async fn rollback_with(
             break;
         }
     }
-    total.ok_or(EngineError::NoRun("roll back"))
+    let mut total = total.ok_or(EngineError::NoRun("roll back"))?;
+    total.overwritten = overwritten;
+    Ok(total)
 }
 
 /// Undoes `selected` (of `plan`, run `run`) newest first.
@@ -709,6 +716,7 @@ async fn drive(
         not_started: outcome.not_started,
         stopped: outcome.stopped,
         already_done: false,
+        overwritten: Vec::new(),
     })
 }
 

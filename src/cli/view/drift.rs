@@ -8,7 +8,7 @@ use crate::engine::drift::{
 use serde_json::Value;
 use std::fmt::Write as _;
 
-/// Said once in every report that has an installer step.
+/// Said once in every report: what istioctl changes is not recorded object by object.
 const INSTALLER_NOTE: &str = "installer-managed objects are not checked for drift";
 
 /// Longest value shown in a table cell; longer ones end in `...`.
@@ -24,9 +24,7 @@ pub fn refused(report: &DriftReport, force_command: &str) {
         text.push('\n');
         drifted_table(&mut text, step, object);
     }
-    if report.installer_managed() {
-        let _ = writeln!(text, "\n{INSTALLER_NOTE}");
-    }
+    let _ = writeln!(text, "\n{INSTALLER_NOTE}");
     let _ = writeln!(
         text,
         "\nto undo anyway, overwriting these changes: {force_command}"
@@ -61,9 +59,7 @@ fn dry_run_text(report: &DriftReport) -> String {
     } else {
         let _ = writeln!(text, "no drift: the rollback would run as listed");
     }
-    if report.installer_managed() {
-        let _ = writeln!(text, "{INSTALLER_NOTE}");
-    }
+    let _ = writeln!(text, "{INSTALLER_NOTE}");
     text
 }
 
@@ -77,9 +73,7 @@ pub fn plan_section(report: &DriftReport) -> String {
     for (step, object) in drifted {
         drifted_table(&mut text, step, object);
     }
-    if report.installer_managed() {
-        let _ = writeln!(text, "  {INSTALLER_NOTE}");
-    }
+    let _ = writeln!(text, "  {INSTALLER_NOTE}");
     text
 }
 
