@@ -11,13 +11,10 @@
 //! steps are flagged instead.
 
 use super::context::{ActionError, Environment, StepCtx};
-use super::run::{EngineError, StoredPlan, undo_candidates};
 use crate::cluster::{Backoff, retry};
 use crate::object::ObjectRef;
-use crate::plan::{Action, Phase};
-use crate::state::{
-    Left, LeftObject, RunId, RunKind, SnapshotFilter, SnapshotKey, StepStatus, Store,
-};
+use crate::plan::{Action, Phase, Step};
+use crate::state::{Left, LeftObject, RunId, SnapshotFilter, SnapshotKey, StateError, StepStatus};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
@@ -194,13 +191,14 @@ pub fn runs_installer(actions: &[Action]) -> bool {
     actions.iter().any(|a| matches!(a, Action::Exec { .. }))
 }
 
-/// What a done step left of each object it changed, read live (deleted ones
-/// are recorded absent without a read).
+/// What a done step left of each object it changed, read live and in
+/// parallel (deleted ones are recorded absent without a read).
 pub(crate) async fn record(
     ctx: &StepCtx,
     actions: &[Action],
 ) -> Result<Vec<(SnapshotKey, Left)>, ActionError> {
     let mut out = Vec::new();
+    let mut reads = tokio::task::JoinSet::new();
     for ((cluster, object), kept) in changed_by(actions) {
         let key = SnapshotKey::of(&cluster, &object);
         if !kept {
@@ -208,9 +206,16 @@ pub(crate) async fn record(
             continue;
         }
         let c = ctx.cluster(&cluster)?.clone();
-        let live = ctx.retry(|| c.get(&object)).await?;
-        let left = left_of(&key, live.as_ref());
-        out.push((key, left));
+        let ctx = ctx.clone();
+        reads.spawn(async move {
+            let live = ctx.retry(|| c.get(&object)).await?;
+            let left = left_of(&key, live.as_ref());
+            Ok::<_, ActionError>((key, left))
+        });
+    }
+    while let Some(joined) = reads.join_next().await {
+        let read = joined.map_err(|e| ActionError::Failed(format!("reading an object: {e}")))?;
+        out.push(read?);
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
@@ -460,26 +465,39 @@ impl DriftReport {
     }
 }
 
-/// The apply runs a rollback undoes, newest first: the latest, then every
-/// earlier one that still holds steps.
-pub(crate) fn runs_to_undo(store: &dyn Store) -> Result<Vec<RunId>, EngineError> {
-    let Some(latest) = store.latest_run()? else {
-        return Ok(Vec::new());
-    };
-    let mut runs: Vec<RunId> = store
-        .runs()?
-        .into_iter()
-        .filter(|r| r.kind == RunKind::Apply && r.id != latest.id)
-        .map(|r| r.id)
-        .collect();
-    runs.push(latest.id);
-    runs.reverse();
-    Ok(runs)
+/// Why drift could not be checked.
+#[derive(Debug, thiserror::Error)]
+pub enum DriftError {
+    /// A recorded object could not be read.
+    #[error("cannot compare {object} with what migrate left: {error}")]
+    Unreadable {
+        /// The object.
+        object: String,
+        /// Why (redacted).
+        error: String,
+    },
+    /// The state store failed.
+    #[error(transparent)]
+    State(#[from] StateError),
 }
 
-/// Classifies every object a rollback to `to` would undo, comparing what
-/// each done step left with the live objects. Changes nothing.
-pub async fn report(env: &Environment, to: Phase) -> Result<DriftReport, EngineError> {
+/// A step a rollback would undo, in the order it would.
+pub struct UndoStep<'a> {
+    /// The run it belongs to.
+    pub run: RunId,
+    /// The step.
+    pub step: &'a Step,
+    /// Where it stands.
+    pub status: Option<StepStatus>,
+}
+
+/// Classifies every object of `steps` (a rollback to `to`, newest first),
+/// comparing what each done step left with the live objects. Changes nothing.
+pub async fn report(
+    env: &Environment,
+    to: Phase,
+    steps: &[UndoStep<'_>],
+) -> Result<DriftReport, DriftError> {
     let store = env.store.as_ref();
     let mut out = DriftReport {
         to: Some(to),
@@ -487,77 +505,74 @@ pub async fn report(env: &Environment, to: Phase) -> Result<DriftReport, EngineE
     };
     // An object undone by a newer step is compared there only.
     let mut seen: BTreeSet<SnapshotKey> = BTreeSet::new();
-    for run in runs_to_undo(store)? {
-        let stored = StoredPlan::load(store, run)?;
-        let states = store.step_states(run)?;
-        for step in undo_candidates(&stored.steps, &states, to) {
-            let status = states.get(&step.id).map(|s| s.status);
-            let filter = SnapshotFilter {
-                cluster: None,
-                step: Some(step.id.clone()),
-            };
-            let snapshots: BTreeMap<SnapshotKey, Option<Value>> = store
-                .snapshots(run, &filter)?
-                .into_iter()
-                .map(|s| (s.key, s.object))
-                .collect();
-            let tracked = !changed_by(&step.forward).is_empty();
-            let left: Vec<LeftObject> = if status == Some(StepStatus::Done) {
-                store.left_objects(run, &step.id)?
-            } else {
-                Vec::new()
-            };
-            let checked = if status != Some(StepStatus::Done) {
-                Checked::NotFinished
-            } else if tracked && left.is_empty() {
-                Checked::NotRecorded
-            } else {
-                Checked::Yes
-            };
-            let mut objects = Vec::new();
-            for record in left {
-                let before = snapshots.get(&record.key).cloned().flatten();
-                let class = if seen.contains(&record.key) {
-                    Class::AfterNewer(if before.is_some() {
-                        Undo::Restore
-                    } else {
-                        Undo::Delete
-                    })
+    for UndoStep { run, step, status } in steps {
+        let (run, status) = (*run, *status);
+        let filter = SnapshotFilter {
+            cluster: None,
+            step: Some(step.id.clone()),
+        };
+        let snapshots: BTreeMap<SnapshotKey, Option<Value>> = store
+            .snapshots(run, &filter)?
+            .into_iter()
+            .map(|s| (s.key, s.object))
+            .collect();
+        let tracked = !changed_by(&step.forward).is_empty();
+        let done = status == Some(StepStatus::Done);
+        let left: Vec<LeftObject> = if done {
+            store.left_objects(run, &step.id)?
+        } else {
+            Vec::new()
+        };
+        let checked = if !done {
+            Checked::NotFinished
+        } else if tracked && left.is_empty() {
+            Checked::NotRecorded
+        } else {
+            Checked::Yes
+        };
+        let mut objects = Vec::new();
+        for record in left {
+            let before = snapshots.get(&record.key).cloned().flatten();
+            let class = if seen.contains(&record.key) {
+                Class::AfterNewer(if before.is_some() {
+                    Undo::Restore
                 } else {
-                    let live = read_live(env, &record.key).await?;
-                    classify(&record.left, before.as_ref(), live.as_ref())
-                };
-                objects.push(ObjectDrift {
-                    key: record.key,
-                    class,
-                });
-            }
-            seen.extend(objects.iter().map(|o| o.key.clone()));
-            seen.extend(snapshots.keys().cloned());
-            out.steps.push(StepDrift {
-                run,
-                step: step.id.clone(),
-                checked,
-                installer: runs_installer(&step.forward),
-                objects,
+                    Undo::Delete
+                })
+            } else {
+                let live = read_live(env, &record.key).await?;
+                classify(&record.left, before.as_ref(), live.as_ref())
+            };
+            objects.push(ObjectDrift {
+                key: record.key,
+                class,
             });
         }
+        seen.extend(objects.iter().map(|o| o.key.clone()));
+        seen.extend(snapshots.into_keys());
+        out.steps.push(StepDrift {
+            run,
+            step: step.id.clone(),
+            checked,
+            installer: runs_installer(&step.forward),
+            objects,
+        });
     }
     Ok(out)
 }
 
-async fn read_live(env: &Environment, key: &SnapshotKey) -> Result<Option<Value>, EngineError> {
+async fn read_live(env: &Environment, key: &SnapshotKey) -> Result<Option<Value>, DriftError> {
     let cluster = env
         .clusters
         .get(&key.cluster)
-        .ok_or_else(|| EngineError::DriftCheck {
+        .ok_or_else(|| DriftError::Unreadable {
             object: key.to_string(),
             error: "its cluster is not connected".into(),
         })?;
     retry(Backoff::default(), || cluster.get(&key.object), |_, _| {})
         .await
         .map(|(live, _)| live)
-        .map_err(|e| EngineError::DriftCheck {
+        .map_err(|e| DriftError::Unreadable {
             object: key.to_string(),
             error: crate::state::redact_text(&e.to_string()),
         })

@@ -39,11 +39,11 @@ mod secrets;
 
 pub use blocking_store::OffloadedStore;
 pub use context::{EngineOptions, Environment};
-pub use drift::{DriftReport, report as drift_report};
+pub use drift::DriftReport;
 pub use live_diff::{Change, ObjectDiff, live_diff, render_text as render_live_diff};
 pub use observer::{NullObserver, Observer, ProbeReport};
 pub use restores::{PendingRestore, pending as pending_restores};
 pub use run::{
-    ApplyMode, DriftPolicy, EngineError, RunLineage, RunSummary, StoredPlan, apply, halt, lineage,
-    rollback, rollback_steps, rollback_with,
+    ApplyMode, DriftPolicy, EngineError, RunLineage, RunSummary, StoredPlan, apply, drift_report,
+    halt, lineage, rollback, rollback_steps, rollback_with,
 };

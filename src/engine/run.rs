@@ -147,13 +147,8 @@ pub enum EngineError {
         .0.drifted().count()
     )]
     Drifted(Box<super::drift::DriftReport>),
-    #[error("cannot compare {object} with what migrate left: {error}")]
-    DriftCheck {
-        /// The object.
-        object: String,
-        /// Why it could not be read (redacted).
-        error: String,
-    },
+    #[error(transparent)]
+    DriftCheck(#[from] super::drift::DriftError),
     #[error(transparent)]
     State(#[from] StateError),
 }
@@ -426,7 +421,7 @@ pub async fn rollback_with(
     let latest = store.latest_run()?.ok_or(EngineError::NoRun("roll back"))?;
     let mut overwritten = Vec::new();
     if !opts.dry_run {
-        let report = super::drift::report(&env, to).await?;
+        let report = drift_report(&env, to).await?;
         if report.has_drift() {
             if drift == DriftPolicy::Refuse {
                 return Err(EngineError::Drifted(Box::new(report)));
@@ -573,6 +568,50 @@ pub fn rollback_steps<'a>(
     undo_candidates(&plan.steps, states, to).collect()
 }
 
+/// The apply runs a rollback undoes, newest first: the latest, then every
+/// earlier one (those holding no step add nothing).
+fn runs_to_undo(store: &dyn Store) -> Result<Vec<RunId>, EngineError> {
+    let Some(latest) = store.latest_run()? else {
+        return Ok(Vec::new());
+    };
+    let mut runs: Vec<RunId> = store
+        .runs()?
+        .into_iter()
+        .filter(|r| r.kind == RunKind::Apply && r.id != latest.id)
+        .map(|r| r.id)
+        .collect();
+    runs.push(latest.id);
+    runs.reverse();
+    Ok(runs)
+}
+
+/// Classifies every object a rollback to `to` would undo (restore, delete,
+/// unchanged, DRIFTED), comparing what each done step left with the live
+/// objects. Changes nothing.
+pub async fn drift_report(
+    env: &Environment,
+    to: Phase,
+) -> Result<super::drift::DriftReport, EngineError> {
+    let store = env.store.as_ref();
+    let mut plans = Vec::new();
+    for run in runs_to_undo(store)? {
+        let stored = StoredPlan::load(store, run)?;
+        let states = store.step_states(run)?;
+        plans.push((run, stored, states));
+    }
+    let steps: Vec<super::drift::UndoStep<'_>> = plans
+        .iter()
+        .flat_map(|(run, stored, states)| {
+            undo_candidates(&stored.steps, states, to).map(move |step| super::drift::UndoStep {
+                run: *run,
+                step,
+                status: states.get(&step.id).map(|s| s.status),
+            })
+        })
+        .collect();
+    Ok(super::drift::report(env, to, &steps).await?)
+}
+
 /// The journal entry of one drifted object a forced rollback overwrites
 /// (field names only: the values stay out of the journal).
 fn forced_event(step: &super::drift::StepDrift, object: &super::drift::ObjectDrift) -> NewEvent {
@@ -608,7 +647,7 @@ fn forced_event(step: &super::drift::StepDrift, object: &super::drift::ObjectDri
     .with_details(serde_json::json!({ "forcedOverwrite": object.key, "fields": fields }))
 }
 
-pub(crate) fn undo_candidates<'a>(
+fn undo_candidates<'a>(
     steps: &'a [Step],
     states: &BTreeMap<String, crate::state::StepState>,
     to: Phase,

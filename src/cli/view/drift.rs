@@ -93,6 +93,11 @@ fn step_rows(text: &mut String, step: &StepDrift) {
         Checked::NotFinished => " (did not finish: not checked, its snapshots are put back)",
         Checked::NotRecorded => " (done by an earlier migrate that recorded nothing: not checked)",
     };
+    let how = match (how, step.objects.is_empty(), step.installer) {
+        ("", true, true) => " (runs the installer: its objects are not checked)",
+        ("", true, false) => " (no object recorded)",
+        _ => how,
+    };
     let _ = writeln!(text, "  {} (run {}){how}", step.step, step.run);
     for object in &step.objects {
         let (label, note) = match &object.class {

@@ -195,7 +195,7 @@ pub fn for_engine(err: &EngineError, hints: &Hints) -> Option<Hint> {
         | EngineError::BadStoredPlan(_)
         | EngineError::RestoreFailed(_)
         | EngineError::Drifted(_)
-        | EngineError::DriftCheck { .. } => None,
+        | EngineError::DriftCheck(_) => None,
     }
 }
 
