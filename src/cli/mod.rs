@@ -149,6 +149,8 @@ pub struct PlanArgs {
     /// Do not contact clusters (no live diff).
     #[arg(long)]
     pub offline: bool,
+    #[command(flatten)]
+    pub state: StateArgs,
 }
 
 /// `--state-dir DIR`.
@@ -211,9 +213,12 @@ pub struct RollbackArgs {
     /// The phase to return to (`phase3`, `3` or `discovery`); `phase0` undoes everything.
     #[arg(long, value_name = "PHASE")]
     pub to: String,
-    /// Print what would be undone; change nothing.
+    /// Print what would be undone, object by object, and what drifted; change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Undo objects changed since migrate left them too (overwriting those changes).
+    #[arg(long)]
+    pub force: bool,
     /// Steps running at once.
     #[arg(long, default_value_t = 8)]
     pub parallelism: usize,

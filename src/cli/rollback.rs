@@ -2,10 +2,13 @@
 
 use super::results::{UndoList, completed};
 use super::session::{self, Session};
+use super::view::drift as drift_view;
 use super::view::rollback as view;
 use super::{GlobalArgs, RollbackArgs, exit};
 use crate::cluster::ClusterTarget;
-use crate::engine::{self, EngineOptions, RunSummary, StoredPlan};
+use crate::engine::{
+    self, DriftPolicy, EngineError, EngineOptions, Environment, RunSummary, StoredPlan,
+};
 use crate::plan::{Phase, Plan};
 use crate::state::{RunKind, SledStore, StepStatus, Store};
 use std::collections::BTreeMap;
@@ -43,48 +46,87 @@ pub fn run(global: &GlobalArgs, args: &RollbackArgs) -> anyhow::Result<ExitCode>
     let stored = StoredPlan::load(&store, run.id)?;
     let targets = targets(&session, &store, &stored, &spec_kubeconfigs)?;
     view::reached_by(&targets, &session);
+    let runtime = tokio::runtime::Runtime::new()?;
     if args.dry_run {
-        // Newest run first, as the rollback goes: the latest, then every
-        // earlier apply run still holding steps after `to`.
-        let mut runs = store.runs()?;
-        runs.retain(|r| r.kind == RunKind::Apply || r.id == run.id);
-        for info in runs.into_iter().rev() {
-            let stored = StoredPlan::load(&store, info.id)?;
-            let plan = Plan::new(stored.header.clone(), stored.steps.clone())?;
-            let states = store.step_states(info.id)?;
-            let untouched = engine::untouched_steps(&store, info.id)?;
-            let steps: Vec<_> = engine::rollback_steps(&plan, &states, &untouched, to)
-                .into_iter()
-                .cloned()
-                .collect();
-            if info.id != run.id && steps.is_empty() {
-                continue;
-            }
-            let nothing_to_undo = plan
-                .steps
-                .iter()
-                .filter(|s| s.phase > to && untouched.contains(&s.id))
-                .filter(|s| {
-                    states.get(&s.id).is_some_and(|st| {
-                        matches!(st.status, StepStatus::Failed | StepStatus::Running)
-                    })
-                })
-                .map(|s| s.id.clone())
-                .collect();
-            view::undo_list(&UndoList {
-                run: info.id,
-                to,
-                steps,
-                states,
-                nothing_to_undo,
-            });
+        let store: Arc<dyn Store> = Arc::new(store);
+        undo_lists(store.as_ref(), run.id, to)?;
+        // What each undo would change, object by object: needs the clusters.
+        let report = runtime.block_on(async {
+            let env = environment(&session, store.clone(), &targets).await?;
+            Ok::<_, anyhow::Error>(engine::drift_report(&env, to).await?)
+        });
+        match report {
+            Ok(report) => drift_view::dry_run(&report),
+            Err(e) => drift_view::not_checked(&format!("{e:#}")),
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let runtime = tokio::runtime::Runtime::new()?;
-    let summary = runtime.block_on(rollback(&session, store, &targets, to, args.parallelism))?;
+    let policy = if args.force {
+        DriftPolicy::Force
+    } else {
+        DriftPolicy::Refuse
+    };
+    let result = runtime.block_on(rollback_with(
+        &session,
+        store,
+        &targets,
+        to,
+        args.parallelism,
+        policy,
+    ));
+    let summary = match result {
+        Ok(summary) => summary,
+        Err(e) => match e.downcast_ref::<EngineError>() {
+            Some(EngineError::Drifted(report)) => {
+                let force = format!("{} --force", session.hints.continue_rollback(&args.to));
+                drift_view::refused(report, &force);
+                return Ok(ExitCode::from(exit::FAILED));
+            }
+            _ => return Err(e),
+        },
+    };
     view::show(&summary, to, &args.to, &session.hints);
     Ok(exit_code(&summary))
+}
+
+/// Every step a rollback to `to` would undo, run by run, newest first: the
+/// latest, then every earlier apply run still holding steps after `to`;
+/// with the steps that stopped before their first change (nothing to undo).
+fn undo_lists(store: &dyn Store, latest: crate::state::RunId, to: Phase) -> anyhow::Result<()> {
+    let mut runs = store.runs()?;
+    runs.retain(|r| r.kind == RunKind::Apply || r.id == latest);
+    for info in runs.into_iter().rev() {
+        let stored = StoredPlan::load(store, info.id)?;
+        let plan = Plan::new(stored.header.clone(), stored.steps.clone())?;
+        let states = store.step_states(info.id)?;
+        let untouched = engine::untouched_steps(store, info.id)?;
+        let steps: Vec<_> = engine::rollback_steps(&plan, &states, &untouched, to)
+            .into_iter()
+            .cloned()
+            .collect();
+        if info.id != latest && steps.is_empty() {
+            continue;
+        }
+        let nothing_to_undo = plan
+            .steps
+            .iter()
+            .filter(|s| s.phase > to && untouched.contains(&s.id))
+            .filter(|s| {
+                states
+                    .get(&s.id)
+                    .is_some_and(|st| matches!(st.status, StepStatus::Failed | StepStatus::Running))
+            })
+            .map(|s| s.id.clone())
+            .collect();
+        view::undo_list(&UndoList {
+            run: info.id,
+            to,
+            steps,
+            states,
+            nothing_to_undo,
+        });
+    }
+    Ok(())
 }
 
 /// The clusters of `stored`'s run, and those of any earlier run the
@@ -92,7 +134,7 @@ pub fn run(global: &GlobalArgs, args: &RollbackArgs) -> anyhow::Result<ExitCode>
 /// with the kubeconfig to reach it by (`session::run_targets`).
 pub fn targets(
     session: &Session,
-    store: &SledStore,
+    store: &dyn Store,
     stored: &StoredPlan,
     spec: &BTreeMap<String, PathBuf>,
 ) -> anyhow::Result<Vec<ClusterTarget>> {
@@ -114,7 +156,7 @@ pub fn targets(
 }
 
 /// Undoes every phase after `to` of the runs `targets` reach, newest first;
-/// progress is shown as it goes.
+/// progress is shown as it goes. Drift is refused.
 pub async fn rollback(
     session: &Session,
     store: SledStore,
@@ -122,14 +164,45 @@ pub async fn rollback(
     to: Phase,
     parallelism: usize,
 ) -> anyhow::Result<RunSummary> {
-    let clusters = session.connect(targets).await?;
+    rollback_with(
+        session,
+        store,
+        targets,
+        to,
+        parallelism,
+        DriftPolicy::Refuse,
+    )
+    .await
+}
+
+/// `rollback`, with objects changed since `migrate` left them refused or
+/// overwritten (`policy`).
+pub async fn rollback_with(
+    session: &Session,
+    store: SledStore,
+    targets: &[ClusterTarget],
+    to: Phase,
+    parallelism: usize,
+    policy: DriftPolicy,
+) -> anyhow::Result<RunSummary> {
     let store: Arc<dyn Store> = Arc::new(store);
+    let env = environment(session, store.clone(), targets).await?;
     let opts = EngineOptions {
         parallelism: parallelism.max(1),
         ..Default::default()
     };
-    let stop = session::stop_on_signals(store.clone());
-    Ok(engine::rollback(clusters.environment(store), opts, to, &stop).await?)
+    let stop = session::stop_on_signals(store);
+    Ok(engine::rollback_with(env, opts, to, policy, &stop).await?)
+}
+
+/// `targets` connected, over `store`.
+pub async fn environment(
+    session: &Session,
+    store: Arc<dyn Store>,
+    targets: &[ClusterTarget],
+) -> anyhow::Result<Arc<Environment>> {
+    let clusters = session.connect(targets).await?;
+    Ok(clusters.environment(store))
 }
 
 /// 0 when every step was undone, 1 otherwise.

@@ -4,8 +4,8 @@
 //! `block_in_place`, so the runtime moves its other tasks elsewhere.
 
 use crate::state::{
-    Event, NewEvent, NewRun, Outcome, RunId, RunInfo, Snapshot, SnapshotFilter, SnapshotKey,
-    StateError, StepState, StepStatus, Store,
+    Event, Left, LeftObject, NewEvent, NewRun, Outcome, RunId, RunInfo, Snapshot, SnapshotFilter,
+    SnapshotKey, StateError, StepState, StepStatus, Store,
 };
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -75,6 +75,18 @@ impl Store for OffloadedStore {
         snapshots: Vec<(SnapshotKey, Option<Value>)>,
     ) -> Result<StepState, StateError> {
         blocking(|| self.0.begin_step(run, step, status, snapshots))
+    }
+    fn finish_step(
+        &self,
+        run: RunId,
+        step: &str,
+        status: StepStatus,
+        left: Vec<(SnapshotKey, Left)>,
+    ) -> Result<StepState, StateError> {
+        blocking(|| self.0.finish_step(run, step, status, left))
+    }
+    fn left_objects(&self, run: RunId, step: &str) -> Result<Vec<LeftObject>, StateError> {
+        blocking(|| self.0.left_objects(run, step))
     }
     fn record_event(&self, run: RunId, event: NewEvent) -> Result<u64, StateError> {
         blocking(|| self.0.record_event(run, event))

@@ -12,6 +12,9 @@
 //! - Effects at most once: a restart stamps a value derived from the run, step,
 //!   action and the step's cycle; the drain's scale is preceded by a durable
 //!   restore-pending record (`restores`), performed at the end of every run.
+//! - Drift: a done step records what it left of each object it changed
+//!   (`drift`); rollback compares before any change and refuses objects
+//!   changed since, unless forced.
 //! - Independent steps run in parallel (`scheduler`); transient API errors
 //!   are retried per action with capped, jittered backoff.
 
@@ -23,6 +26,7 @@ mod checks;
 mod conditions;
 mod config_edit;
 mod context;
+pub mod drift;
 pub mod failpoint;
 mod first_change;
 mod identity;
@@ -38,11 +42,12 @@ mod secrets;
 pub use blocking_store::OffloadedStore;
 pub use ca_files::generated_root_key;
 pub use context::{EngineOptions, Environment};
+pub use drift::DriftReport;
 pub use first_change::untouched_steps;
 pub use live_diff::{Change, ObjectDiff, live_diff, render_text as render_live_diff};
 pub use observer::{NullObserver, Observer, ProbeReport};
 pub use restores::{PendingRestore, pending as pending_restores};
 pub use run::{
-    ApplyMode, EngineError, RunLineage, RunSummary, StoredPlan, apply, halt, lineage, rollback,
-    rollback_steps,
+    ApplyMode, DriftPolicy, EngineError, RunLineage, RunSummary, StoredPlan, apply, drift_report,
+    halt, lineage, rollback, rollback_steps, rollback_with,
 };

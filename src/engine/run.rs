@@ -171,8 +171,25 @@ pub enum EngineError {
     BadStoredPlan(String),
     #[error("a workload scaled down could not be restored: {0}")]
     RestoreFailed(String),
+    #[error(
+        "{} object(s) changed since migrate left them; nothing was changed (rollback --force overwrites them)",
+        .0.drifted().count()
+    )]
+    Drifted(Box<super::drift::DriftReport>),
+    #[error(transparent)]
+    DriftCheck(#[from] super::drift::DriftError),
     #[error(transparent)]
     State(#[from] StateError),
+}
+
+/// What `rollback` does with objects changed since `migrate` left them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DriftPolicy {
+    /// Refuse the rollback before any change (`EngineError::Drifted`).
+    #[default]
+    Refuse,
+    /// Restore or delete them as planned; the journal records each one.
+    Force,
 }
 
 /// How a run ended.
@@ -186,6 +203,8 @@ pub struct RunSummary {
     pub stopped: bool,
     /// Nothing to do: the same plan already succeeded.
     pub already_done: bool,
+    /// Objects changed since `migrate` left them that a forced rollback put back anyway.
+    pub overwritten: Vec<String>,
 }
 
 impl RunSummary {
@@ -198,6 +217,7 @@ impl RunSummary {
             not_started: Vec::new(),
             stopped: false,
             already_done: true,
+            overwritten: Vec::new(),
         }
     }
 }
@@ -463,6 +483,18 @@ pub async fn rollback(
     to: Phase,
     stop: &StopFlag,
 ) -> Result<RunSummary, EngineError> {
+    rollback_with(env, opts, to, DriftPolicy::Refuse, stop).await
+}
+
+/// `rollback`, with drifted objects refused or overwritten (`drift`). The
+/// check runs before any change, the pending restores included.
+pub async fn rollback_with(
+    env: Arc<Environment>,
+    opts: EngineOptions,
+    to: Phase,
+    drift: DriftPolicy,
+    stop: &StopFlag,
+) -> Result<RunSummary, EngineError> {
     let store = env.store.clone();
     let latest = store.latest_run()?.ok_or(EngineError::NoRun("roll back"))?;
     let mut runs: Vec<RunInfo> = store
@@ -472,22 +504,46 @@ pub async fn rollback(
         .collect();
     runs.push(latest.clone());
     runs.reverse();
-    // Before any change, pending restores included.
+    // Before any change, pending restores included: the clusters are the
+    // ones the runs changed, every snapshot to put back is still held, and
+    // nothing `migrate` left was changed since (unless forced).
     let mut checked = Vec::new();
+    let mut to_undo: Vec<(RunId, String)> = Vec::new();
     for info in &runs {
         let stored = StoredPlan::load(store.as_ref(), info.id)?;
         let states = store.step_states(info.id)?;
         let untouched = first_change::untouched_steps(store.as_ref(), info.id)?;
+        let undo: Vec<&Step> = undo_candidates(&stored.steps, &states, &untouched, to).collect();
         if info.id == latest.id
-            || undo_candidates(&stored.steps, &states, &untouched, to)
-                .next()
-                .is_some()
+            || !undo.is_empty()
             || !super::restores::pending(store.as_ref(), info.id)?.is_empty()
         {
             checked.push(info.id);
         }
+        to_undo.extend(undo.iter().map(|s| (info.id, s.id.clone())));
     }
     verify_identities(&env, &checked).await?;
+    for (run, step) in &to_undo {
+        // A snapshot `forget-snapshots` removed reads as an error naming it.
+        let filter = crate::state::SnapshotFilter {
+            step: Some(step.clone()),
+            ..Default::default()
+        };
+        store.snapshots(*run, &filter)?;
+    }
+    let mut overwritten = Vec::new();
+    if !opts.dry_run {
+        let report = drift_report(&env, to).await?;
+        if report.has_drift() {
+            if drift == DriftPolicy::Refuse {
+                return Err(EngineError::Drifted(Box::new(report)));
+            }
+            for (step, object) in report.drifted() {
+                store.record_event(step.run, forced_event(step, object))?;
+                overwritten.push(object.key.to_string());
+            }
+        }
+    }
     if !opts.dry_run {
         for run in &runs {
             let ctx = bare_ctx(
@@ -541,7 +597,9 @@ pub async fn rollback(
             break;
         }
     }
-    total.ok_or(EngineError::NoRun("roll back"))
+    let mut total = total.ok_or(EngineError::NoRun("roll back"))?;
+    total.overwritten = overwritten;
+    Ok(total)
 }
 
 /// Undoes `selected` (of `plan`, run `run`) newest first.
@@ -616,6 +674,88 @@ pub fn rollback_steps<'a>(
     to: Phase,
 ) -> Vec<&'a Step> {
     undo_candidates(&plan.steps, states, untouched, to).collect()
+}
+
+/// The apply runs a rollback undoes, newest first: the latest, then every
+/// earlier one (those holding no step add nothing).
+fn runs_to_undo(store: &dyn Store) -> Result<Vec<RunId>, EngineError> {
+    let Some(latest) = store.latest_run()? else {
+        return Ok(Vec::new());
+    };
+    let mut runs: Vec<RunId> = store
+        .runs()?
+        .into_iter()
+        .filter(|r| r.kind == RunKind::Apply && r.id != latest.id)
+        .map(|r| r.id)
+        .collect();
+    runs.push(latest.id);
+    runs.reverse();
+    Ok(runs)
+}
+
+/// Classifies every object a rollback to `to` would undo (restore, delete,
+/// unchanged, DRIFTED), comparing what each done step left with the live
+/// objects. Changes nothing.
+pub async fn drift_report(
+    env: &Environment,
+    to: Phase,
+) -> Result<super::drift::DriftReport, EngineError> {
+    let store = env.store.as_ref();
+    let mut plans = Vec::new();
+    for run in runs_to_undo(store)? {
+        let stored = StoredPlan::load(store, run)?;
+        let states = store.step_states(run)?;
+        let untouched = first_change::untouched_steps(store, run)?;
+        plans.push((run, stored, states, untouched));
+    }
+    let steps: Vec<super::drift::UndoStep<'_>> = plans
+        .iter()
+        .flat_map(|(run, stored, states, untouched)| {
+            undo_candidates(&stored.steps, states, untouched, to).map(move |step| {
+                super::drift::UndoStep {
+                    run: *run,
+                    step,
+                    status: states.get(&step.id).map(|s| s.status),
+                }
+            })
+        })
+        .collect();
+    Ok(super::drift::report(env, to, &steps).await?)
+}
+
+/// The journal entry of one drifted object a forced rollback overwrites
+/// (field names only: the values stay out of the journal).
+fn forced_event(step: &super::drift::StepDrift, object: &super::drift::ObjectDrift) -> NewEvent {
+    use super::drift::{Class, DriftChange};
+    let fields: Vec<String> = match &object.class {
+        Class::Drifted {
+            change: DriftChange::Fields(f),
+            ..
+        } => f.iter().map(|c| c.path.clone()).collect(),
+        Class::Drifted {
+            change: DriftChange::SecretContent { .. },
+            ..
+        } => vec!["content".into()],
+        Class::Drifted {
+            change: DriftChange::Recreated,
+            ..
+        } => vec!["recreated".into()],
+        Class::Drifted {
+            change: DriftChange::Deleted,
+            ..
+        } => vec!["deleted".into()],
+        _ => Vec::new(),
+    };
+    NewEvent::new(
+        EventKind::Warning,
+        Some(&step.step),
+        format!(
+            "rollback --force overwrites drift of {}: {}",
+            object.key,
+            fields.join(", ")
+        ),
+    )
+    .with_details(serde_json::json!({ "forcedOverwrite": object.key, "fields": fields }))
 }
 
 fn undo_candidates<'a: 'b, 'b>(
@@ -730,6 +870,7 @@ async fn drive(
         not_started: outcome.not_started,
         stopped: outcome.stopped,
         already_done: false,
+        overwritten: Vec::new(),
     })
 }
 
@@ -816,18 +957,30 @@ async fn run_step(mut ctx: StepCtx, step: &Step, direction: Direction) -> Result
             result = finally;
         }
     }
+    // What the step left of each object it changed, written with its Done
+    // mark: the yardstick a rollback measures drift against.
+    let mut left = None;
+    if result.is_ok() && direction == Direction::Forward && !ctx.opts.dry_run {
+        match super::drift::record(ctx, &step.forward).await {
+            Ok(records) => left = Some(records),
+            Err(e) => {
+                result = Err(crate::state::redact_text(&format!(
+                    "recording what the step left: {e}"
+                )))
+            }
+        }
+    }
     let ok = result.is_ok();
     if halted() {
         return Err("stopped at once".into());
     }
     if !ctx.opts.dry_run {
-        let (status, error) = match &result {
-            Ok(()) => (leaving, None),
-            Err(e) => (StepStatus::Failed, Some(e.as_str())),
+        let marked = match (&result, left) {
+            (Ok(()), Some(left)) => store.finish_step(ctx.run, &step.id, leaving, left),
+            (Ok(()), None) => store.set_step_status(ctx.run, &step.id, leaving, None),
+            (Err(e), _) => store.set_step_status(ctx.run, &step.id, StepStatus::Failed, Some(e)),
         };
-        store
-            .set_step_status(ctx.run, &step.id, status, error)
-            .map_err(|e| format!("cannot checkpoint: {e}"))?;
+        marked.map_err(|e| format!("cannot checkpoint: {e}"))?;
         if ok && direction == Direction::Back {
             // A later apply of this step takes fresh snapshots.
             store

@@ -9,8 +9,8 @@ use serde_json::Value;
 use super::Store;
 use super::error::StateError;
 use super::model::{
-    Event, NewEvent, NewRun, Outcome, RunId, RunInfo, Snapshot, SnapshotFilter, SnapshotKey,
-    StepState, StepStatus, Timestamp,
+    Event, Left, LeftObject, NewEvent, NewRun, Outcome, RunId, RunInfo, Snapshot, SnapshotFilter,
+    SnapshotKey, StepState, StepStatus, Timestamp,
 };
 use super::rules;
 
@@ -31,6 +31,8 @@ struct RunData {
     steps: BTreeMap<String, StepState>,
     /// By (step, key).
     snapshots: BTreeMap<(String, SnapshotKey), Snapshot>,
+    /// What each step left, by (step, key).
+    left: BTreeMap<(String, SnapshotKey), LeftObject>,
     events: Vec<Event>,
 }
 
@@ -87,6 +89,7 @@ impl Store for MemoryStore {
                 .map(|s| (s.clone(), StepState::pending()))
                 .collect(),
             snapshots: BTreeMap::new(),
+            left: BTreeMap::new(),
             events: Vec::new(),
         };
         data.journal(rules::run_started_event(&new), now);
@@ -190,6 +193,53 @@ impl Store for MemoryStore {
         data.steps.insert(step.to_string(), new.clone());
         data.journal(event, now);
         Ok(new)
+    }
+
+    fn finish_step(
+        &self,
+        run: RunId,
+        step: &str,
+        status: StepStatus,
+        left: Vec<(SnapshotKey, Left)>,
+    ) -> Result<StepState, StateError> {
+        let mut inner = self.lock();
+        let data = inner.get_mut(run)?;
+        let old = data
+            .steps
+            .get(step)
+            .ok_or_else(|| StateError::UnknownStep {
+                run,
+                step: step.to_string(),
+            })?;
+        for (key, _) in &left {
+            rules::validate_key(key)?;
+        }
+        let now = Timestamp::now();
+        let (new, event) = rules::step_transition(&data.info, step, old, status, None, now)?;
+        data.left.retain(|(s, _), _| s != step);
+        for (key, left) in left {
+            let record = LeftObject {
+                key: key.clone(),
+                step: step.to_string(),
+                recorded: now,
+                left,
+            };
+            data.left.insert((step.to_string(), key), record);
+        }
+        data.steps.insert(step.to_string(), new.clone());
+        data.journal(event, now);
+        Ok(new)
+    }
+
+    fn left_objects(&self, run: RunId, step: &str) -> Result<Vec<LeftObject>, StateError> {
+        let inner = self.lock();
+        Ok(inner
+            .get(run)?
+            .left
+            .iter()
+            .filter(|((s, _), _)| s == step)
+            .map(|(_, l)| l.clone())
+            .collect())
     }
 
     fn record_event(&self, run: RunId, event: NewEvent) -> Result<u64, StateError> {

@@ -4,12 +4,14 @@
 //! - runs, oldest first, each with its spec fingerprint, plan (opaque JSON), kind and outcome;
 //! - per run, each step's status, attempts, times and last error;
 //! - per run, the first snapshot of every object the run touched (or the fact that it was absent);
-//! - per run, an append-only journal of events numbered from 1.
+//! - per run, an append-only journal of events numbered from 1;
+//! - per run and step, what the step left of every object it changed once it was done (`LeftObject`: a hash of
+//!   the content, the content itself except for Secrets), so rollback can tell drift from its own changes.
 //!
 //! Durability contract (the sled store; the memory store keeps the same rules but nothing survives the process):
 //! - When a method that changes something returns `Ok`, the change is on disk (sled `flush`, i.e. fsync, of a
 //!   commit that includes it): `begin_run`, `resume_run`, `finish_run`, `set_step_status` (every status, `Done`
-//!   and `RolledBack` included), `begin_step`, `record_event`, `put_snapshot(s)_if_absent`, `drop_snapshots` and
+//!   and `RolledBack` included), `begin_step`, `finish_step` (its records and its status with one flush), `record_event`, `put_snapshot(s)_if_absent`, `drop_snapshots` and
 //!   `replace_plan`. A crash at any later moment, of the process or of the OS, loses none of it.
 //! - The one exception is `record_progress`: committed, but only made durable by the next durable write of any
 //!   thread, so a crash may lose the newest progress notes (nothing acknowledged depends on them).
@@ -80,8 +82,8 @@ pub use holder::{Holder, LockNotice};
 pub use lock::{force_unlock, read_holder};
 pub use memory::MemoryStore;
 pub use model::{
-    Event, EventKind, NewEvent, NewRun, Outcome, RunId, RunInfo, RunKind, Snapshot, SnapshotFilter,
-    SnapshotKey, StepState, StepStatus, Timestamp,
+    Event, EventKind, Left, LeftObject, NewEvent, NewRun, Outcome, RunId, RunInfo, RunKind,
+    Snapshot, SnapshotFilter, SnapshotKey, StepState, StepStatus, Timestamp,
 };
 pub use redact::{redact_object, redact_text};
 pub use sled_store::{Forgotten, HeldSnapshot, Opened, SledStore};
@@ -167,6 +169,21 @@ pub trait Store: Send + Sync {
         Ok(state)
     }
 
+    /// Ends a step: replaces every `LeftObject` of `step` with `left` (what it left of the objects it changed)
+    /// and moves it to `status` (as `set_step_status`), made durable together by one flush. The records are
+    /// committed first: a crash between the two leaves them beside a step not marked, which its next
+    /// execution replaces.
+    fn finish_step(
+        &self,
+        run: RunId,
+        step: &str,
+        status: StepStatus,
+        left: Vec<(SnapshotKey, Left)>,
+    ) -> Result<StepState, StateError>;
+
+    /// What `step` left of each object it changed when it was last done (see `finish_step`), ordered by key.
+    fn left_objects(&self, run: RunId, step: &str) -> Result<Vec<LeftObject>, StateError>;
+
     /// Appends to the run's journal (any run, finished or not); returns the event's sequence number.
     fn record_event(&self, run: RunId, event: NewEvent) -> Result<u64, StateError>;
 
@@ -234,3 +251,8 @@ pub trait Store: Send + Sync {
 }
 
 pub use rules::transition_allowed;
+
+/// Whether `dir` holds a state directory (its marker), without opening or creating anything.
+pub fn is_state_dir(dir: &std::path::Path) -> bool {
+    dir.join(layout::MARKER).is_file()
+}

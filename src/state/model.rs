@@ -310,6 +310,44 @@ impl fmt::Debug for Snapshot {
     }
 }
 
+/// What `migrate` left of one object when a step was done: the yardstick for drift at rollback.
+///
+/// Recorded for every object a step applied, patched, edited or deleted, in the same durable write as the
+/// step's `Done`. Holds no Secret value: for a Secret only the hash of its content and its key names.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LeftObject {
+    /// The object.
+    pub key: SnapshotKey,
+    /// The step that left it so.
+    pub step: String,
+    /// When the step was done.
+    pub recorded: Timestamp,
+    /// What it was left as.
+    pub left: Left,
+}
+
+/// The state an object was left in (see [`LeftObject`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "kebab-case")]
+pub enum Left {
+    /// The step deleted it.
+    Absent,
+    /// The step left it present.
+    #[serde(rename_all = "camelCase")]
+    Present {
+        /// SHA-256 (hex) of the content a user may change: labels, annotations, spec, data and the other
+        /// top-level fields; not status or the server's bookkeeping (`engine::drift` says exactly what).
+        hash: String,
+        /// That content, for a report of what changed; `None` for a Secret.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        content: Option<Value>,
+        /// A Secret's key names (never values); empty for other kinds.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        secret_keys: Vec<String>,
+    },
+}
+
 /// Which snapshots `Store::snapshots` returns.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SnapshotFilter {

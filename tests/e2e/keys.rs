@@ -181,8 +181,18 @@ fn forget_snapshots_refuses_then_leaves_no_key_bytes_and_rollback_says_so() {
     let loose = loose_modes(&env.state_dir);
     assert!(loose.is_empty(), "not private:\n{}", loose.join("\n"));
 
-    // Rollback of a step whose snapshots are gone fails and says why.
+    // Rollback of a step whose snapshots are gone fails, says why, and
+    // changes nothing first (no step is undone half-way to the refusal).
+    let before = env.dump();
     let rollback = env.migrate(&["rollback", "--to", "phase1"]);
+    env.dump()
+        .assert_eq(&before, "a rollback refused for forgotten snapshots");
+    let status = env.migrate(&["status", "-o", "json"]);
+    assert!(
+        !status.stdout.contains("rolled-back") && !status.stdout.contains("rolling-back"),
+        "{}",
+        status.describe("no step was undone")
+    );
     assert_ne!(
         rollback.code,
         Some(0),

@@ -6,6 +6,7 @@ mod architecture;
 mod crash;
 mod crds;
 mod demo;
+mod drift;
 mod effects;
 mod faults;
 mod identity;

@@ -2,13 +2,15 @@
 //! rollback, computed from the spec; unless `--offline`, with a live diff of
 //! every applied object against the reachable clusters.
 
+mod drift;
 mod live;
 
 use super::results::{LiveDiff, Planned};
 
 use super::session::{self, Session};
+use super::view::drift as drift_view;
 use super::view::plan as view;
-use super::{GlobalArgs, PlanArgs, exit};
+use super::{GlobalArgs, PlanArgs, PlanFormat, exit};
 use crate::plan::Phase;
 use anyhow::Context;
 use std::io::{IsTerminal, Write};
@@ -29,16 +31,28 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs) -> anyhow::Result<ExitCode> {
     };
     let plan = crate::phases::plan(&loaded.spec)
         .with_context(|| format!("cannot build a plan from {}", args.spec.file.display()))?;
+    let mut drift = None;
     let live = if args.offline {
         LiveDiff::Offline
     } else {
         let session = Session::new(global, None, Some(&args.spec.file));
+        // A run recorded beside: has anyone changed what it left?
+        drift = drift::report(&session, &args.state.state_dir);
         live::diff(&session, &loaded, &plan, phase)
     };
     let planned = Planned { plan, phase, live };
     let stdout = std::io::stdout();
     let colour = stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    let text = view::document(&planned, args.output, colour)?;
+    let mut text = view::document(&planned, args.output, colour)?;
+    match drift {
+        None => {}
+        Some(Err(e)) => drift_view::not_checked(&format!("{e:#}")),
+        // Other formats are for programs: the report goes beside them.
+        Some(Ok(report)) if args.output == PlanFormat::Text => {
+            text.push_str(&drift_view::plan_section(&report))
+        }
+        Some(Ok(report)) => drift_view::plan_note(&report),
+    }
     let mut out = stdout.lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Ok(()) => Ok(ExitCode::SUCCESS),

@@ -198,9 +198,11 @@ pub fn for_engine(err: &EngineError, hints: &Hints) -> Option<Hint> {
             ),
         ),
         EngineError::State(e) => for_state(e),
-        EngineError::NoRun(_) | EngineError::BadStoredPlan(_) | EngineError::RestoreFailed(_) => {
-            None
-        }
+        EngineError::NoRun(_)
+        | EngineError::BadStoredPlan(_)
+        | EngineError::RestoreFailed(_)
+        | EngineError::Drifted(_)
+        | EngineError::DriftCheck(_) => None,
     }
 }
 

@@ -29,6 +29,7 @@ macro_rules! tell {
 pub mod apply;
 #[cfg(feature = "sim")]
 pub mod demo;
+pub mod drift;
 pub mod hints;
 pub mod observer;
 pub mod plan;

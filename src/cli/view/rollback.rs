@@ -46,6 +46,13 @@ pub fn undo_list(list: &UndoList) {
 
 /// How the rollback to `to` (given on the command line as `to_arg`) ended.
 pub fn show(summary: &RunSummary, to: Phase, to_arg: &str, hints: &Hints) {
+    if !summary.overwritten.is_empty() {
+        say!(
+            "--force: {} object(s) changed since migrate left them were put back anyway (journalled): {}",
+            summary.overwritten.len(),
+            summary.overwritten.join("; ")
+        );
+    }
     if completed(summary) {
         tell!(
             "rolled back to {to}: {} steps undone",

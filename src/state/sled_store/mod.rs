@@ -61,6 +61,8 @@ pub struct SledStore {
     steps: Tree,
     events: Tree,
     snapshots: Tree,
+    /// What each step left of the objects it changed (`LeftObject`), keyed as snapshots are.
+    left: Tree,
     /// Set once the open checks passed: only then may closing record a high-water mark.
     checked: bool,
     /// Group commit: one fsync serves every write committed before it started.

@@ -76,6 +76,7 @@ impl SledStore {
             steps: tree("steps")?,
             events: tree("events")?,
             snapshots: tree("snapshots")?,
+            left: tree("left")?,
             db,
             checked: false,
             commits: GroupCommit::default(),

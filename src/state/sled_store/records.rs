@@ -14,8 +14,8 @@ use super::encoding::{
 use super::{META_NEXT_RUN, SledStore};
 use crate::state::error::StateError;
 use crate::state::model::{
-    Event, NewEvent, NewRun, Outcome, RunId, RunInfo, Snapshot, SnapshotFilter, SnapshotKey,
-    StepState, StepStatus, Timestamp,
+    Event, Left, LeftObject, NewEvent, NewRun, Outcome, RunId, RunInfo, Snapshot, SnapshotFilter,
+    SnapshotKey, StepState, StepStatus, Timestamp,
 };
 use crate::state::{Store, rules};
 
@@ -223,6 +223,74 @@ impl Store for SledStore {
         }
         self.mirror(run, None);
         Ok(state)
+    }
+
+    fn finish_step(
+        &self,
+        run: RunId,
+        step: &str,
+        status: StepStatus,
+        left: Vec<(SnapshotKey, Left)>,
+    ) -> Result<StepState, StateError> {
+        let now = Timestamp::now();
+        let mut records = Vec::with_capacity(left.len());
+        for (key, left) in left {
+            rules::validate_key(&key)?;
+            let record = encode(&LeftObject {
+                key: key.clone(),
+                step: step.to_string(),
+                recorded: now,
+                left,
+            })?;
+            records.push((snapshot_key(run, step, &key), record));
+        }
+        // Only this step's own task writes its records, so the keys read here are all there are.
+        let stale: Vec<sled::IVec> = self
+            .left
+            .scan_prefix(snapshot_prefix(run, step))
+            .keys()
+            .collect::<Result<_, _>>()
+            .map_err(self.db_err("read what a step left"))?;
+        let dir = self.dir.as_path();
+        (&self.runs, &self.steps, &self.left)
+            .transaction(|(runs, steps, left)| {
+                rules::require_running(&tx_run(dir, runs, run)?)
+                    .map_err(ConflictableTransactionError::Abort)?;
+                if steps.get(step_key(run, step))?.is_none() {
+                    return abort(StateError::UnknownStep {
+                        run,
+                        step: step.to_string(),
+                    });
+                }
+                for k in &stale {
+                    left.remove(k)?;
+                }
+                for (k, record) in &records {
+                    left.insert(k.as_slice(), record.clone())?;
+                }
+                Ok(())
+            })
+            .map_err(self.tx_err("record what a step left"))?;
+        // One flush covers both commits: the step's mark costs no fsync more than before.
+        let state = self.transition(run, step, status, None)?;
+        self.flush()?;
+        self.mirror(run, None);
+        Ok(state)
+    }
+
+    fn left_objects(&self, run: RunId, step: &str) -> Result<Vec<LeftObject>, StateError> {
+        self.read_run(run)?;
+        let mut out = Vec::new();
+        for item in self.left.scan_prefix(snapshot_prefix(run, step)) {
+            let (_, v) = item.map_err(self.db_err("read what a step left"))?;
+            out.push(decode::<LeftObject>(
+                &self.dir,
+                &v,
+                "a record of what a step left",
+            )?);
+        }
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
     }
 
     fn record_event(&self, run: RunId, event: NewEvent) -> Result<u64, StateError> {

@@ -4,6 +4,7 @@
 mod directory;
 mod durability;
 mod forget;
+mod left;
 mod locking;
 mod semantics;
 mod versions;
