@@ -75,7 +75,28 @@ fn cluster_step(ctx: &Ctx<'_>, c: &ClusterSpec) -> Step {
         },
         // Filled in once every step is built (`super::fill_permissions`).
         Check::Permissions { needs: Vec::new() },
+        // Before any other look at the mesh: what migrate cannot carry out
+        // is refused with its evidence first.
+        Check::MeshInventory {
+            namespace: ISTIO_SYSTEM.into(),
+            installer: (source || adopted).then(|| installer_name(ctx)),
+            trust: trust_mode(ctx).into(),
+        },
     ];
+    if source {
+        let meshes: Vec<String> = ctx
+            .clusters()
+            .iter()
+            .filter(|o| ctx.is_source(o) || ctx.keeps_existing_mesh(o))
+            .map(|o| o.name.clone())
+            .collect();
+        if meshes.len() > 1 {
+            checks.push(Check::VersionSkew {
+                namespace: ISTIO_SYSTEM.into(),
+                clusters: meshes,
+            });
+        }
+    }
     if source || adopted {
         checks.extend(mesh_checks(ctx, c, source));
     } else {
@@ -128,4 +149,21 @@ fn mesh_checks(ctx: &Ctx<'_>, c: &ClusterSpec, source: bool) -> Vec<Check> {
             expected: ctx.spec.mesh.trust_domain.clone(),
         },
     ]
+}
+
+/// `spec.installer.kind` as the spec spells it (`istioctl`, `helm`).
+fn installer_name(ctx: &Ctx<'_>) -> String {
+    serde_json::to_value(ctx.spec.installer.kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// `trust.root`'s mode as the spec spells it.
+fn trust_mode(ctx: &Ctx<'_>) -> &'static str {
+    match ctx.spec.trust.root {
+        TrustRoot::Adopt(_) => "adopt",
+        TrustRoot::Generate(_) => "generate",
+        TrustRoot::Files(_) => "files",
+    }
 }

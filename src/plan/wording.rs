@@ -381,6 +381,23 @@ impl fmt::Display for Check {
                 "permissions: {} access(es) the plan needs (SelfSubjectAccessReview)",
                 needs.len()
             ),
+            Check::MeshInventory {
+                namespace,
+                installer,
+                trust,
+            } => match installer {
+                Some(i) => write!(
+                    f,
+                    "mesh inventory of {namespace}: sidecars, installer of record {i}, a CA trust {trust} works with, no multi-cluster leftovers"
+                ),
+                None => write!(
+                    f,
+                    "mesh inventory of {namespace}: no ambient data plane, no multi-cluster leftovers"
+                ),
+            },
+            Check::VersionSkew { clusters, .. } => {
+                write!(f, "same Istio minor version across {}", clusters.join(", "))
+            }
             Check::NodeLocality { region, zone } => match zone {
                 Some(z) => write!(f, "node locality {region}/{z}"),
                 None => write!(f, "node locality {region}"),
