@@ -29,13 +29,18 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs) -> anyhow::Result<ExitCode> {
     };
     let plan = crate::phases::plan(&loaded.spec)
         .with_context(|| format!("cannot build a plan from {}", args.spec.file.display()))?;
-    let live = if args.offline {
-        LiveDiff::Offline
+    let (live, inventory) = if args.offline {
+        (LiveDiff::Offline, Default::default())
     } else {
         let session = Session::new(global, None, Some(&args.spec.file));
         live::diff(&session, &loaded, &plan, phase)
     };
-    let planned = Planned { plan, phase, live };
+    let planned = Planned {
+        plan,
+        phase,
+        live,
+        inventory,
+    };
     let stdout = std::io::stdout();
     let colour = stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let text = view::document(&planned, args.output, colour)?;

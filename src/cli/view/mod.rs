@@ -30,6 +30,7 @@ pub mod apply;
 #[cfg(feature = "sim")]
 pub mod demo;
 pub mod hints;
+pub mod inventory;
 pub mod observer;
 pub mod plan;
 pub mod progress;
