@@ -388,11 +388,11 @@ impl fmt::Display for Check {
             } => match installer {
                 Some(i) => write!(
                     f,
-                    "mesh inventory of {namespace}: sidecars, installer of record {i}, a CA trust {trust} works with, no multi-cluster leftovers"
+                    "mesh inventory of {namespace}: refuse ambient, an installer of record other than {i}, a CA trust {trust} cannot use; warn of multi-cluster leftovers"
                 ),
                 None => write!(
                     f,
-                    "mesh inventory of {namespace}: no ambient data plane, no multi-cluster leftovers"
+                    "mesh inventory of {namespace}: refuse ambient; warn of multi-cluster leftovers"
                 ),
             },
             Check::VersionSkew { clusters, .. } => {

@@ -9,6 +9,7 @@ mod demo;
 mod effects;
 mod faults;
 mod identity;
+mod inventory;
 mod istioctl;
 mod journey;
 mod keys;
