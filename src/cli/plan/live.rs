@@ -57,7 +57,12 @@ pub fn diff(
         for (name, cluster) in &reachable {
             let found = tokio::time::timeout(
                 INVENTORY_TIMEOUT,
-                crate::cluster::inventory::read(cluster, crate::phases::ISTIO_SYSTEM),
+                crate::cluster::inventory::read(
+                    cluster,
+                    crate::phases::ISTIO_SYSTEM,
+                    crate::cluster::Backoff::default(),
+                    &|_, _| {},
+                ),
             )
             .await;
             let found = match found {

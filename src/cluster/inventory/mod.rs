@@ -18,7 +18,7 @@ pub use dataplane::{DataPlane, DataPlaneMode};
 pub use installer::{InstallerKind, InstallerOfRecord};
 pub use revisions::{ControlPlane, NamespaceUse, RevisionTag, minor_skew};
 
-use super::{Cluster, ClusterError};
+use super::{Backoff, Cluster, ClusterError, retry};
 use crate::object::ObjectRef;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -117,61 +117,68 @@ pub fn classify(objects: &Objects) -> MeshInventory {
 }
 
 /// Reads `cluster`'s mesh with `namespace` as the control plane's namespace.
-/// Read-only. The Sail operator's objects are read only where its API is
-/// served; a read the credentials forbid there is reported in `unread`.
-pub async fn read(cluster: &Cluster, namespace: &str) -> Result<MeshInventory, ClusterError> {
+/// Read-only. Each read is retried on its own under `backoff` (one flaky
+/// answer must not fail the whole reading), `on_retry` told of each retry.
+/// The Sail operator's objects are read only where its API is served; a
+/// read the credentials forbid there is reported in `unread`.
+pub async fn read(
+    cluster: &Cluster,
+    namespace: &str,
+    backoff: Backoff,
+    on_retry: &(dyn Fn(u32, &ClusterError) + Sync),
+) -> Result<MeshInventory, ClusterError> {
     let ns = Some(namespace);
+    let again = async |api_version: &str, kind: &str, ns: Option<&str>, selector: Option<&str>| {
+        retry(
+            backoff,
+            || cluster.list(api_version, kind, ns, selector),
+            on_retry,
+        )
+        .await
+        .map(|(v, _)| v)
+    };
+    let get = async |key: ObjectRef| {
+        retry(backoff, || cluster.get(&key), on_retry)
+            .await
+            .map(|(v, _)| v)
+    };
     let mut sail = None;
     let mut unread = Vec::new();
     for kind in SAIL_KINDS {
-        match cluster.list(SAIL_API_VERSION, kind, None, None).await {
+        match again(SAIL_API_VERSION, kind, None, None).await {
             Ok(found) => sail.get_or_insert_with(Vec::new).extend(found),
             Err(ClusterError::UnknownKind { .. }) => {}
             Err(e) if e.code() == Some(403) => unread.push(format!("{kind}.sailoperator.io")),
             Err(e) => return Err(e),
         }
     }
+    let webhooks = match again(
+        "admissionregistration.k8s.io/v1",
+        "MutatingWebhookConfiguration",
+        None,
+        None,
+    )
+    .await
+    {
+        Err(ClusterError::UnknownKind { .. }) => Vec::new(),
+        other => other?,
+    };
     let objects = Objects {
         namespace: namespace.to_string(),
-        namespace_object: cluster.get(&ObjectRef::namespace(namespace)).await?,
-        deployments: cluster.list("apps/v1", "Deployment", ns, None).await?,
-        daemonsets: cluster.list("apps/v1", "DaemonSet", ns, None).await?,
-        services: cluster.list("v1", "Service", ns, None).await?,
-        helm_releases: cluster
-            .list("v1", "Secret", ns, Some(HELM_RELEASE_SELECTOR))
-            .await?,
-        remote_secrets: cluster
-            .list("v1", "Secret", ns, Some(REMOTE_SECRET_SELECTOR))
-            .await?,
-        ca_secret: cluster
-            .get(&ObjectRef::secret(namespace, ca::SELF_SIGNED_SECRET))
-            .await?,
-        cacerts: cluster
-            .get(&ObjectRef::secret(namespace, ca::PLUGGED_IN_SECRET))
-            .await?,
-        webhooks: list_or_unserved(
-            cluster,
-            "admissionregistration.k8s.io/v1",
-            "MutatingWebhookConfiguration",
-        )
-        .await?,
-        namespaces: cluster.list("v1", "Namespace", None, None).await?,
+        namespace_object: get(ObjectRef::namespace(namespace)).await?,
+        deployments: again("apps/v1", "Deployment", ns, None).await?,
+        daemonsets: again("apps/v1", "DaemonSet", ns, None).await?,
+        services: again("v1", "Service", ns, None).await?,
+        helm_releases: again("v1", "Secret", ns, Some(HELM_RELEASE_SELECTOR)).await?,
+        remote_secrets: again("v1", "Secret", ns, Some(REMOTE_SECRET_SELECTOR)).await?,
+        ca_secret: get(ObjectRef::secret(namespace, ca::SELF_SIGNED_SECRET)).await?,
+        cacerts: get(ObjectRef::secret(namespace, ca::PLUGGED_IN_SECRET)).await?,
+        webhooks,
+        namespaces: again("v1", "Namespace", None, None).await?,
         sail,
         unread,
     };
     Ok(classify(&objects))
-}
-
-/// A cluster-scoped list; a kind not served is an empty list.
-async fn list_or_unserved(
-    cluster: &Cluster,
-    api_version: &str,
-    kind: &str,
-) -> Result<Vec<Value>, ClusterError> {
-    match cluster.list(api_version, kind, None, None).await {
-        Err(ClusterError::UnknownKind { .. }) => Ok(Vec::new()),
-        other => other,
-    }
 }
 
 impl MeshInventory {

@@ -24,7 +24,15 @@ pub(super) async fn inventory(
     trust: &str,
 ) -> Result<(), ActionError> {
     let c = ctx.cluster(on)?;
-    let inv = ctx.retry(|| inventory::read(c, namespace)).await?;
+    let observer = ctx.env.observer.clone();
+    let step = ctx.step.clone();
+    // As `StepCtx::retry` tells of retries: the observer shows them, redacted.
+    let on_retry = move |attempt: u32, err: &crate::cluster::ClusterError| {
+        let text = crate::state::redact_text(&err.to_string());
+        tracing::debug!(step = %step, attempt, "transient error: {text}");
+        observer.retrying(&step, attempt, &text);
+    };
+    let inv = inventory::read(c, namespace, ctx.opts.backoff, &on_retry).await?;
     record(ctx, on, &inv)?;
     if inv.data_plane.mode == DataPlaneMode::Ambient {
         return Err(ActionError::Failed(format!(
