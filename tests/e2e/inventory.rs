@@ -195,3 +195,43 @@ fn a_leftover_remote_secret_is_reported_by_plan_and_warned_by_preflight() {
     );
     env.assert_no_secrets_in_outputs();
 }
+
+#[test]
+fn an_external_ca_is_refused_naming_the_evidence_and_the_modes_that_apply() {
+    let env = seeded(&SourceMesh::default());
+    // istio-csr's documented setup: istiod's own CA server off.
+    let store = env.sim.cluster("cluster1").store();
+    let rt = store
+        .resolve_kind("apps/v1", "Deployment")
+        .expect("Deployments are served");
+    let mut istiod = store
+        .get(&rt, Some("istio-system"), "istiod")
+        .expect("istiod is seeded");
+    let env_list = istiod
+        .pointer_mut("/spec/template/spec/containers/0/env")
+        .and_then(Value::as_array_mut)
+        .expect("istiod has env");
+    env_list.push(json!({"name": "ENABLE_CA_SERVER", "value": "false"}));
+    store
+        .update(&rt, istiod, &Default::default())
+        .expect("istiod is updated");
+    let spec = env.write_spec("spec.yaml", &two_cluster());
+    let before = env.settled_dump();
+    let run = apply(&env, &spec, &[], None);
+    assert_eq!(
+        run.code,
+        Some(1),
+        "{}",
+        run.describe("apply over an external CA")
+    );
+    let said = format!("{}{}", run.stdout, run.stderr);
+    assert!(
+        said.contains("come from an external CA (Deployment istiod env ENABLE_CA_SERVER=false)")
+            && said.contains("so none applies (the spec says adopt)")
+            && said.contains("nothing was changed on any cluster"),
+        "the refusal names the evidence and the modes: {said}"
+    );
+    assert_nothing_after_preflight(&env);
+    env.settled_dump()
+        .assert_eq(&before, "a refused external CA changes nothing");
+}

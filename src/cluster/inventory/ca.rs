@@ -128,15 +128,17 @@ fn external_evidence(istiods: &[&Value]) -> Vec<String> {
     for d in istiods {
         let deployment = super::name(d);
         if env(d, "ENABLE_CA_SERVER") == Some("false") {
-            out.push(format!("istiod {deployment} env ENABLE_CA_SERVER=false"));
+            out.push(format!(
+                "Deployment {deployment} env ENABLE_CA_SERVER=false"
+            ));
         }
         if let Some(v) = env(d, "EXTERNAL_CA").filter(|v| !v.is_empty()) {
-            out.push(format!("istiod {deployment} env EXTERNAL_CA={v}"));
+            out.push(format!("Deployment {deployment} env EXTERNAL_CA={v}"));
         }
         if let Some(v) =
             env(d, "CA_ADDR").filter(|v| v.contains("istio-csr") || v.contains("cert-manager"))
         {
-            out.push(format!("istiod {deployment} env CA_ADDR={v}"));
+            out.push(format!("Deployment {deployment} env CA_ADDR={v}"));
         }
     }
     out
