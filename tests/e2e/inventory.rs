@@ -235,3 +235,43 @@ fn an_external_ca_is_refused_naming_the_evidence_and_the_modes_that_apply() {
     env.settled_dump()
         .assert_eq(&before, "a refused external CA changes nothing");
 }
+
+#[test]
+fn minor_version_skew_between_the_source_and_an_adopted_mesh_is_a_warning() {
+    let env = SimEnv::start(2);
+    env.rt.block_on(async {
+        meshsim::seed::seed_mesh(&env.sim, "cluster1", &SourceMesh::default())
+            .await
+            .expect("the source mesh is seeded");
+        let older = SourceMesh {
+            istio_version: "1.28.2".into(),
+            ..Default::default()
+        };
+        meshsim::seed::seed_mesh(&env.sim, "cluster2", &older)
+            .await
+            .expect("cluster2's own mesh is seeded");
+    });
+    let from = "name: cluster2, context: sim-cluster2,";
+    let text = two_cluster();
+    assert!(text.contains(from), "the two-cluster spec changed: {text}");
+    let text = text.replace(from, &format!("{from} existingMesh: adopt,"));
+    let spec = env.write_spec("spec.yaml", &text);
+    let spec_s = spec.to_string_lossy();
+    let run = env.migrate(&["plan", "-f", &spec_s]);
+    assert!(run.ok(), "{}", run.describe("plan (live)"));
+    assert!(
+        run.stdout.contains(
+            "version skew across clusters: cluster1 runs Istio 1.30.3, cluster2 runs Istio 1.28.2"
+        ),
+        "plan shows the skew: {}",
+        run.stdout
+    );
+    let run = apply(&env, &spec, &["--dry-run"], None);
+    let said = format!("{}{}", run.stdout, run.stderr);
+    assert!(
+        said.contains("the meshes run different Istio minor versions (cluster1 runs Istio 1.30.3, cluster2 runs Istio 1.28.2)")
+            && said.contains("done   preflight/cluster1"),
+        "{}",
+        run.describe("apply --dry-run warns about the skew and goes on")
+    );
+}

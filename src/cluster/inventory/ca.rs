@@ -67,6 +67,7 @@ impl CaKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CaFound {
+    /// The kind of CA.
     #[serde(flatten)]
     pub kind: CaKind,
     /// What shows it, in words.

@@ -13,7 +13,9 @@ pub const DATAPLANE_MODE_LABEL: &str = "istio.io/dataplane-mode";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DataPlaneMode {
+    /// An injected `istio-proxy` per pod.
     Sidecar,
+    /// ztunnel per node (and waypoints): no sidecars.
     Ambient,
 }
 
@@ -30,6 +32,7 @@ impl fmt::Display for DataPlaneMode {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DataPlane {
+    /// The mode.
     pub mode: DataPlaneMode,
     /// What shows ambient (`DaemonSet istio-system/ztunnel`); empty for sidecars.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -29,7 +29,9 @@ pub const INSTANCE: &str = "app.kubernetes.io/instance";
 pub enum InstallerKind {
     /// No istiod here.
     None,
+    /// `istioctl install` (the operator's labels).
     Istioctl,
+    /// Helm, with Istio's charts.
     Helm,
     /// The Sail operator (`sailoperator.io`).
     Sail,
@@ -61,6 +63,7 @@ impl fmt::Display for InstallerKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InstallerOfRecord {
+    /// Which installer.
     pub kind: InstallerKind,
     /// Helm's releases in the namespace (latest record of each), by name.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -73,6 +76,7 @@ pub struct InstallerOfRecord {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HelmRelease {
+    /// The release name (label `name`).
     pub name: String,
     /// The release revision (`v<N>` of the Secret's name, label `version`).
     pub version: u32,

@@ -38,6 +38,7 @@ pub const HELM_RELEASE_SELECTOR: &str = "owner=helm";
 pub struct MeshInventory {
     /// The control plane's namespace that was read.
     pub namespace: String,
+    /// Who installed the control plane.
     pub installer: InstallerOfRecord,
     /// One per istiod Deployment, by name.
     pub control_planes: Vec<ControlPlane>,
@@ -47,7 +48,9 @@ pub struct MeshInventory {
     /// Namespaces that join the mesh, and the revision or tag they name.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub namespaces: Vec<NamespaceUse>,
+    /// Sidecars or ambient.
     pub data_plane: DataPlane,
+    /// The CA that signs workload certificates.
     pub ca: CaFound,
     /// Objects of a multi-cluster mesh already present (`Secret istio-system/x`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -182,8 +185,8 @@ pub async fn read(
 }
 
 impl MeshInventory {
-    /// The Istio version of the control planes, newest revision first is not
-    /// implied: the first control plane with a known version.
+    /// The Istio version of the mesh: that of the first control plane
+    /// (by Deployment name) whose version is known.
     pub fn version(&self) -> Option<&str> {
         self.control_planes
             .iter()

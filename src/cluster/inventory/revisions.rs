@@ -30,7 +30,9 @@ pub struct ControlPlane {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RevisionTag {
+    /// The tag (`prod`).
     pub tag: String,
+    /// The revision it points to.
     pub revision: String,
 }
 
@@ -38,6 +40,7 @@ pub struct RevisionTag {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NamespaceUse {
+    /// The namespace's name.
     pub namespace: String,
     /// `default` for `istio-injection=enabled`, else the `istio.io/rev` value.
     pub uses: String,
