@@ -99,7 +99,9 @@ fn a_helm_installed_source_with_installer_istioctl_is_refused_naming_the_release
     let status = env.migrate(&["status"]);
     assert!(status.ok(), "{}", status.describe("status"));
     assert!(
-        status.stdout.contains("mesh inventory")
+        status
+            .stdout
+            .contains("mesh inventory (as preflight found it)")
             && status
                 .stdout
                 .contains("cluster1: installer helm (release istiod in istio-system)")
@@ -134,12 +136,14 @@ fn live_plan_of_a_revisioned_helm_source_shows_installer_revision_version_and_mo
         "control plane istio-system/istiod-1-26-4: revision 1-26-4, Istio 1.26.4",
         "injected namespaces: sample -> 1-26-4",
         "data plane: sidecar mode",
-        "CA: self-signed (istio-ca-secret)",
+        "CA: self-signed (Secret istio-ca-secret)",
         "trust modes that apply: adopt, generate, files",
         "cluster2: no mesh",
     ] {
         assert!(section.contains(want), "{want:?} in:\n{section}");
     }
+    // Its ingress gateway is no east-west gateway.
+    assert!(!section.contains("already multi-cluster"), "{section}");
     let run = env.migrate(&["plan", "-f", &spec, "-o", "json"]);
     assert!(run.ok(), "{}", run.describe("plan -o json"));
     let doc: Value = serde_json::from_str(&run.stdout).expect("plan -o json is JSON");

@@ -7,8 +7,10 @@ use crate::cli::results::Inventories;
 use crate::cluster::inventory::{MeshInventory, minor_skew};
 use std::fmt::Write as _;
 
-/// The section's title.
+/// The section's title in `migrate plan`.
 pub const TITLE: &str = "mesh inventory (read-only, as each cluster runs it now)";
+/// The section's title in `migrate status`.
+pub const STATUS_TITLE: &str = "mesh inventory (as preflight found it)";
 
 /// One block per cluster, then the version skew if any; empty for no cluster.
 pub fn text(inventories: &Inventories) -> String {

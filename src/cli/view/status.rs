@@ -197,7 +197,7 @@ fn text(report: &RunReport) {
     if !report.inventory.is_empty() {
         println!(
             "{}\n{}",
-            super::inventory::TITLE.replace("as each cluster runs it now", "as preflight found it"),
+            super::inventory::STATUS_TITLE,
             super::inventory::text(&report.inventory).trim_end()
         );
     }

@@ -38,11 +38,9 @@ impl fmt::Display for CaKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             CaKind::None => "none found",
-            CaKind::SelfSigned => "self-signed (istio-ca-secret)",
-            CaKind::PluggedIn { root_key: true } => "plugged-in (cacerts, with the root key)",
-            CaKind::PluggedIn { root_key: false } => {
-                "plugged-in (cacerts, an intermediate: the root key is elsewhere)"
-            }
+            CaKind::SelfSigned => "self-signed",
+            CaKind::PluggedIn { root_key: true } => "plugged-in, with the root key",
+            CaKind::PluggedIn { root_key: false } => "plugged-in, the root key elsewhere",
             CaKind::External => "external",
         })
     }
