@@ -98,6 +98,8 @@ pub struct RunReport {
     /// Failed or interrupted steps that changed nothing: rollback has
     /// nothing to undo for them (empty when read from the copy).
     pub untouched: BTreeSet<String>,
+    /// The mesh inventory preflight journalled, per cluster (latest).
+    pub inventory: Inventories,
 }
 
 impl Status {
@@ -119,7 +121,13 @@ pub struct Planned {
     pub phase: Option<Phase>,
     /// The live diff, or why there is none.
     pub live: LiveDiff,
+    /// The mesh each reachable cluster runs (empty offline).
+    pub inventory: Inventories,
 }
+
+/// The mesh inventory per cluster, or why it could not be read.
+pub type Inventories =
+    std::collections::BTreeMap<String, Result<crate::cluster::inventory::MeshInventory, String>>;
 
 /// What the attempt at a live diff came to.
 pub enum LiveDiff {

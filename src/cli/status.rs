@@ -35,11 +35,9 @@ pub fn read(dir: &Path, events: bool) -> anyhow::Result<Status> {
     };
     let plan = StoredPlan::load(&store, run.id)?;
     let states = store.step_states(run.id)?;
-    let events = if events {
-        store.events(run.id, 0)?
-    } else {
-        Vec::new()
-    };
+    let journal = store.events(run.id, 0)?;
+    let inventory = journalled_inventory(&journal);
+    let events = if events { journal } else { Vec::new() };
     let lineage = crate::engine::lineage(&store)?;
     let untouched = crate::engine::untouched_steps(&store, run.id)?;
     let mut pending_restores = Vec::new();
@@ -55,7 +53,22 @@ pub fn read(dir: &Path, events: bool) -> anyhow::Result<Status> {
         lineage,
         pending_restores,
         untouched,
+        inventory,
     })))
+}
+
+/// The mesh inventory preflight journalled: the details of its notes
+/// (`{"inventory": {"cluster": C, "mesh": {...}}}`), the latest per cluster.
+fn journalled_inventory(journal: &[crate::state::Event]) -> super::results::Inventories {
+    journal
+        .iter()
+        .filter_map(|e| {
+            let found = e.details.as_ref()?.get("inventory")?;
+            let cluster = found.get("cluster")?.as_str()?.to_string();
+            let mesh = serde_json::from_value(found.get("mesh")?.clone()).ok()?;
+            Some((cluster, Ok(mesh)))
+        })
+        .collect()
 }
 
 /// Another process runs the plan and holds the store: the copy it keeps
@@ -87,5 +100,6 @@ fn read_copy(dir: &Path, locked: StateError) -> anyhow::Result<Status> {
         lineage: Vec::new(),
         pending_restores: Vec::new(),
         untouched: Default::default(),
+        inventory: Default::default(),
     })))
 }

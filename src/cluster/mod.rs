@@ -12,6 +12,7 @@ mod connect;
 mod error;
 mod exec;
 mod identity;
+pub mod inventory;
 mod ops;
 mod retry;
 pub mod wait;

@@ -1,5 +1,7 @@
 //! Preflight checks: read-only, each failure says which cluster and what to do.
 
+mod mesh;
+
 use super::context::{ActionError, StepCtx};
 use crate::cluster::{AccessQuery, ClusterError, run_command};
 use crate::plan::permissions::Need;
@@ -58,6 +60,15 @@ pub(crate) async fn run(
             node_locality(ctx, on, region, zone.as_deref()).await
         }
         Check::Permissions { needs } => permissions(ctx, on, needs).await,
+        Check::MeshInventory {
+            namespace,
+            installer,
+            trust,
+        } => mesh::inventory(ctx, on, namespace, installer.as_deref(), trust).await,
+        Check::VersionSkew {
+            namespace,
+            clusters,
+        } => mesh::version_skew(ctx, namespace, clusters).await,
     }
 }
 

@@ -374,6 +374,25 @@ pub enum Check {
     Permissions {
         needs: Vec<super::permissions::Need>,
     },
+    /// Reads the mesh the cluster runs (installer of record, revisions and
+    /// tags, versions, data plane, CA, multi-cluster leftovers; control
+    /// plane in `namespace`) and journals it. Refuses the ambient data
+    /// plane, an installer of record other than `installer` (None: a
+    /// cluster that runs no mesh yet) and a CA the `trust` mode
+    /// (`adopt`, `generate`, `files`) cannot work with; warns about
+    /// leftovers of a multi-cluster mesh.
+    MeshInventory {
+        namespace: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        installer: Option<String>,
+        trust: String,
+    },
+    /// The meshes of `clusters` run the same Istio minor version (a
+    /// warning otherwise).
+    VersionSkew {
+        namespace: String,
+        clusters: Vec<String>,
+    },
     /// Some node carries these topology labels.
     NodeLocality {
         region: String,

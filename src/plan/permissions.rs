@@ -281,6 +281,16 @@ impl Needs {
                     self.object(c, &cm, &[GET]);
                 }
             }
+            Check::MeshInventory { namespace, .. } => self.inventory(cluster, namespace),
+            Check::VersionSkew {
+                namespace,
+                clusters,
+            } => {
+                let d = deployments(namespace);
+                for c in clusters {
+                    self.object(c, &d, &[LIST]);
+                }
+            }
             Check::NodeLocality { .. } => {
                 self.object(
                     cluster,
@@ -288,6 +298,37 @@ impl Needs {
                     &[LIST],
                 );
             }
+        }
+    }
+
+    /// What reading a cluster's mesh inventory reads: the control plane's
+    /// namespace and its Deployments, DaemonSets, Services and Secrets
+    /// (Helm's release records, remote secrets, the two CA Secrets), every
+    /// namespace and mutating webhook. The Sail operator's kinds are
+    /// listed only where discovery (open to every user) shows them.
+    fn inventory(&mut self, cluster: &str, namespace: &str) {
+        self.object(cluster, &ObjectRef::namespace(namespace), &[GET]);
+        for (api_version, kind) in [
+            ("apps/v1", "Deployment"),
+            ("apps/v1", "DaemonSet"),
+            ("v1", "Service"),
+            ("v1", "Secret"),
+        ] {
+            let all = ObjectRef::namespaced(api_version, kind, namespace, "*");
+            self.object(cluster, &all, &[LIST]);
+        }
+        for name in ["istio-ca-secret", "cacerts"] {
+            self.object(cluster, &ObjectRef::secret(namespace, name), &[GET]);
+        }
+        for (api_version, kind) in [
+            ("v1", "Namespace"),
+            (
+                "admissionregistration.k8s.io/v1",
+                "MutatingWebhookConfiguration",
+            ),
+        ] {
+            let all = ObjectRef::cluster_scoped(api_version, kind, "*");
+            self.object(cluster, &all, &[LIST]);
         }
     }
 

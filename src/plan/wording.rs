@@ -381,6 +381,23 @@ impl fmt::Display for Check {
                 "permissions: {} access(es) the plan needs (SelfSubjectAccessReview)",
                 needs.len()
             ),
+            Check::MeshInventory {
+                namespace,
+                installer,
+                trust,
+            } => match installer {
+                Some(i) => write!(
+                    f,
+                    "mesh inventory of {namespace}: refuse ambient, an installer of record other than {i}, a CA trust {trust} cannot use; warn of multi-cluster leftovers"
+                ),
+                None => write!(
+                    f,
+                    "mesh inventory of {namespace}: refuse ambient; warn of multi-cluster leftovers"
+                ),
+            },
+            Check::VersionSkew { clusters, .. } => {
+                write!(f, "same Istio minor version across {}", clusters.join(", "))
+            }
             Check::NodeLocality { region, zone } => match zone {
                 Some(z) => write!(f, "node locality {region}/{z}"),
                 None => write!(f, "node locality {region}"),

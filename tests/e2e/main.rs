@@ -10,6 +10,7 @@ mod drift;
 mod effects;
 mod faults;
 mod identity;
+mod inventory;
 mod istioctl;
 mod journey;
 mod keys;

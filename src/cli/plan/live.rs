@@ -1,7 +1,8 @@
-//! The live part of `migrate plan`: reach the spec's clusters and dry-run
-//! every applied object against the reachable ones.
+//! The live part of `migrate plan`: reach the spec's clusters, read the
+//! mesh each runs, and dry-run every applied object against the reachable
+//! ones.
 
-use crate::cli::results::LiveDiff;
+use crate::cli::results::{Inventories, LiveDiff};
 use crate::cli::session::{Session, spec_targets};
 use crate::cluster::connect;
 use crate::engine::live_diff;
@@ -14,11 +15,20 @@ use std::time::Duration;
 /// How long a cluster may take to answer before it counts as unreachable.
 const REACH_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The live diff against every reachable cluster of the spec.
-pub fn diff(session: &Session, loaded: &Loaded, plan: &Plan, phase: Option<Phase>) -> LiveDiff {
+/// How long reading one cluster's mesh inventory may take.
+const INVENTORY_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The live diff against every reachable cluster of the spec, and the mesh
+/// inventory of each.
+pub fn diff(
+    session: &Session,
+    loaded: &Loaded,
+    plan: &Plan,
+    phase: Option<Phase>,
+) -> (LiveDiff, Inventories) {
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
-        Err(e) => return LiveDiff::NoRuntime(e),
+        Err(e) => return (LiveDiff::NoRuntime(e), Inventories::new()),
     };
     runtime.block_on(async {
         let mut reachable = BTreeMap::new();
@@ -43,11 +53,29 @@ pub fn diff(session: &Session, loaded: &Loaded, plan: &Plan, phase: Option<Phase
                 )),
             }
         }
+        let mut inventory = Inventories::new();
+        for (name, cluster) in &reachable {
+            let found = tokio::time::timeout(
+                INVENTORY_TIMEOUT,
+                crate::cluster::inventory::read(
+                    cluster,
+                    crate::phases::ISTIO_SYSTEM,
+                    crate::cluster::Backoff::default(),
+                    &|_, _| {},
+                ),
+            )
+            .await;
+            let found = match found {
+                Ok(read) => read.map_err(|e| e.to_string()),
+                Err(_) => Err(format!("no answer within {}s", INVENTORY_TIMEOUT.as_secs())),
+            };
+            inventory.insert(name.clone(), found);
+        }
         let diff = if reachable.is_empty() {
             None
         } else {
             Some(live_diff(plan, phase, &reachable).await)
         };
-        LiveDiff::Tried { unreachable, diff }
+        (LiveDiff::Tried { unreachable, diff }, inventory)
     })
 }

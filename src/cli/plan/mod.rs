@@ -32,15 +32,20 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs) -> anyhow::Result<ExitCode> {
     let plan = crate::phases::plan(&loaded.spec)
         .with_context(|| format!("cannot build a plan from {}", args.spec.file.display()))?;
     let mut drift = None;
-    let live = if args.offline {
-        LiveDiff::Offline
+    let (live, inventory) = if args.offline {
+        (LiveDiff::Offline, Default::default())
     } else {
         let session = Session::new(global, None, Some(&args.spec.file));
         // A run recorded beside: has anyone changed what it left?
         drift = drift::report(&session, &args.state.state_dir);
         live::diff(&session, &loaded, &plan, phase)
     };
-    let planned = Planned { plan, phase, live };
+    let planned = Planned {
+        plan,
+        phase,
+        live,
+        inventory,
+    };
     let stdout = std::io::stdout();
     let colour = stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let mut text = view::document(&planned, args.output, colour)?;

@@ -31,6 +31,7 @@ pub mod apply;
 pub mod demo;
 pub mod drift;
 pub mod hints;
+pub mod inventory;
 pub mod observer;
 pub mod plan;
 pub mod progress;

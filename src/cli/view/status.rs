@@ -101,6 +101,9 @@ fn json_report(report: &RunReport, events: bool) -> anyhow::Result<String> {
         .map(|l| json!({"id": l.run.id, "outcome": l.run.outcome, "fingerprint": l.run.fingerprint, "stepsNotRolledBack": l.held}))
         .collect();
     doc["pendingRestores"] = serde_json::to_value(&report.pending_restores)?;
+    if !report.inventory.is_empty() {
+        doc["meshInventory"] = super::inventory::json(&report.inventory);
+    }
     if let Some((key, exists)) = root_key(report) {
         doc["rootKey"] = json!({ "path": key, "exists": exists });
     }
@@ -190,6 +193,13 @@ fn text(report: &RunReport) {
                 println!("      error: {err}");
             }
         }
+    }
+    if !report.inventory.is_empty() {
+        println!(
+            "{}\n{}",
+            super::inventory::STATUS_TITLE,
+            super::inventory::text(&report.inventory).trim_end()
+        );
     }
     for e in &report.events {
         let step = e

@@ -58,6 +58,7 @@ pub fn render(
 /// the live diff (clusters not reached) go to stderr.
 pub fn document(planned: &Planned, format: PlanFormat, colour: bool) -> anyhow::Result<String> {
     let text = render(&planned.plan, planned.phase, format, colour)?;
+    let text = with_inventory(text, format, &planned.inventory)?;
     match &planned.live {
         LiveDiff::Offline => Ok(text),
         LiveDiff::NoRuntime(e) => {
@@ -72,6 +73,38 @@ pub fn document(planned: &Planned, format: PlanFormat, colour: bool) -> anyhow::
             }
         }
     }
+}
+
+/// `text` with the mesh inventory of the reachable clusters: a section
+/// for text, a `meshInventory` member for JSON and YAML, stderr for graphs.
+fn with_inventory(
+    text: String,
+    format: PlanFormat,
+    inventory: &crate::cli::results::Inventories,
+) -> anyhow::Result<String> {
+    use crate::cli::view::inventory as words;
+    if inventory.is_empty() {
+        return Ok(text);
+    }
+    Ok(match format {
+        PlanFormat::Text => format!("{text}\n{}:\n{}", words::TITLE, words::text(inventory)),
+        PlanFormat::Json => {
+            let mut doc: serde_json::Value = serde_json::from_str(&text)?;
+            doc["meshInventory"] = words::json(inventory);
+            let mut out = serde_json::to_string_pretty(&doc)?;
+            out.push('\n');
+            out
+        }
+        PlanFormat::Yaml => {
+            let mut doc: serde_json::Value = serde_yaml::from_str(&text)?;
+            doc["meshInventory"] = words::json(inventory);
+            serde_yaml::to_string(&doc)?
+        }
+        PlanFormat::Dot | PlanFormat::Mermaid => {
+            eprint!("{}:\n{}", words::TITLE, words::text(inventory));
+            text
+        }
+    })
 }
 
 /// Why a plan has no live diff, or which clusters it could not reach: one
