@@ -279,11 +279,36 @@ async fn trust_domain(
 /// was installed by someone else, and is neither reconfigured nor (on
 /// rollback) removed unless the spec says it is to be adopted.
 async fn no_mesh(ctx: &StepCtx, on: &str, istiod: &ObjectRef) -> Result<(), ActionError> {
-    let Some(d) = get(ctx, on, istiod).await? else {
+    let found = match get(ctx, on, istiod).await? {
+        Some(d) => Some((istiod.clone(), d)),
+        // A revisioned control plane (`istiod-<rev>`) carries `app: istiod`.
+        None => {
+            let c = ctx.cluster(on)?;
+            let namespace = istiod.namespace.as_deref();
+            let all = ctx
+                .retry(|| c.list("apps/v1", "Deployment", namespace, Some("app=istiod")))
+                .await?;
+            all.into_iter().next().map(|d| {
+                let name = d
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("istiod")
+                    .to_string();
+                let at = ObjectRef::namespaced(
+                    "apps/v1",
+                    "Deployment",
+                    namespace.unwrap_or_default(),
+                    &name,
+                );
+                (at, d)
+            })
+        }
+    };
+    let Some((at, d)) = found else {
         return Ok(());
     };
     Err(ActionError::Failed(format!(
-        "cluster {on} already runs Istio: {istiod} exists ({}); migrate installs Istio only where there is none, so it changed nothing: \
+        "cluster {on} already runs Istio: {at} exists ({}); migrate installs Istio only where there is none, so it changed nothing: \
          set `existingMesh: adopt` on cluster {on} in the spec to keep that mesh and reconfigure it in place (rollback then puts its values back), \
          or uninstall it first",
         mesh_evidence(&d)

@@ -258,8 +258,14 @@ impl Needs {
             | Check::Permissions { .. } => {}
             Check::MeshPresent { istiod }
             | Check::IstioVersion { istiod, .. }
-            | Check::ClusterName { istiod, .. }
-            | Check::NoMesh { istiod } => self.object(cluster, istiod, &[GET]),
+            | Check::ClusterName { istiod, .. } => self.object(cluster, istiod, &[GET]),
+            Check::NoMesh { istiod } => {
+                self.object(cluster, istiod, &[GET]);
+                // Revisioned control planes (`istiod-<rev>`) are found by label.
+                let namespace = istiod.namespace.as_deref().unwrap_or_default();
+                let all = ObjectRef::namespaced("apps/v1", "Deployment", namespace, "*");
+                self.object(cluster, &all, &[LIST]);
+            }
             Check::CaMode {
                 ca_secret, cacerts, ..
             } => {

@@ -28,6 +28,11 @@ const EXISTING: [(&str, &str, Option<&str>, &str); 3] = [
 /// (installed with the istioctl stand-in, as a user would have), then
 /// helloworld v2 and Prometheus.
 fn seeded_with_existing_mesh() -> SimEnv {
+    seeded_with_mesh_spec("  profile: default\n")
+}
+
+/// As [`seeded_with_existing_mesh`], cluster2's IstioOperator spec given.
+fn seeded_with_mesh_spec(iop_spec: &str) -> SimEnv {
     let env = SimEnv::start(2);
     env.rt.block_on(async {
         meshsim::seed::seed_source_mesh(&env.sim, "cluster1")
@@ -37,7 +42,7 @@ fn seeded_with_existing_mesh() -> SimEnv {
     let iop = env.path("existing-istio.yaml");
     std::fs::write(
         &iop,
-        "apiVersion: install.istio.io/v1alpha1\nkind: IstioOperator\nspec:\n  profile: default\n",
+        format!("apiVersion: install.istio.io/v1alpha1\nkind: IstioOperator\nspec:\n{iop_spec}"),
     )
     .unwrap();
     let out = Command::new(env.istioctl())
@@ -104,6 +109,49 @@ fn log_lines(log: &Path) -> Vec<String> {
         .lines()
         .map(str::to_string)
         .collect()
+}
+
+/// A canary control plane (`istiod-canary`, no plain `istiod`) is a mesh too.
+#[test]
+fn a_target_cluster_running_a_revisioned_istio_is_refused_too() {
+    let env = seeded_with_mesh_spec("  profile: default\n  revision: canary\n");
+    assert!(
+        object(
+            &env,
+            "apps/v1",
+            "Deployment",
+            Some("istio-system"),
+            "istiod"
+        )
+        .is_none()
+            && object(
+                &env,
+                "apps/v1",
+                "Deployment",
+                Some("istio-system"),
+                "istiod-canary"
+            )
+            .is_some(),
+        "cluster2 runs only the canary revision"
+    );
+    let spec = spec(&env, false);
+    let before = env.settled_dump();
+    let run = apply(&env, &spec, &[], None);
+    assert_eq!(
+        run.code,
+        Some(1),
+        "{}",
+        run.describe("apply over a canary mesh")
+    );
+    let said = format!("{}{}", run.stdout, run.stderr);
+    assert!(
+        said.contains("cluster cluster2 already runs Istio")
+            && said.contains("Deployment istio-system/istiod-canary")
+            && said.contains("revision canary"),
+        "the refusal names the revisioned control plane: {said}"
+    );
+    env.settled_dump()
+        .assert_eq(&before, "a refused preflight changes nothing");
 }
 
 #[test]
