@@ -25,3 +25,4 @@ mod state;
 mod state_format;
 mod support;
 mod validate;
+mod versions;
