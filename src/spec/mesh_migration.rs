@@ -23,7 +23,11 @@
 //! - a DestinationRule without `namespace` has a host of the form
 //!   `name.namespace...`; durations parse as Go durations of at least 1ms;
 //! - `tracing.sampling` is in 0..=100; `failoverTest.requests >= 1`;
-//!   `failoverTest.service.port >= 1` and its path starts with `/`.
+//!   `failoverTest.service.port >= 1` and its path starts with `/`;
+//! - `mesh.istioVersion` is within 1.24.0 to 1.31.x (`version.rs`);
+//! - a cluster's `apiServer` is an `https://` URL, routable (not loopback,
+//!   unspecified or link-local) unless the cluster is `simulated`;
+//!   `tlsServerName` is a DNS name and needs Istio 1.26 or later.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

@@ -138,42 +138,13 @@ fn watch_secrets(cluster: &ClusterInner, serving: &mut String, changed: &[String
             meta_str(s, "name").unwrap_or_default().to_string(),
         )
     });
-    let stale = keeps_stale_remote_secrets(&pod);
+    let stale = super::versions::keeps_stale_remote_secrets(&pod);
     for s in &secrets {
         if stale {
-            cluster.loaded_secrets.see(uid, s);
+            cluster.loaded_secrets.see(uid, s, || ca::secret_data(s));
         }
         super::remote::record_ignored(&cluster.ignored_secrets, &cluster.all, store, &pod, s);
     }
-}
-
-/// The Istio release an istiod pod runs: its `discovery` image's tag (`pilot:1.26.4`), else
-/// the release the stand-in plays.
-pub(crate) fn pod_version(pod: &Value) -> (u32, u32, u32) {
-    let parse = |v: &str| -> Option<(u32, u32, u32)> {
-        let core = v.split_once('-').map_or(v, |(c, _)| c);
-        let mut parts = core.split('.').map(|p| p.parse::<u32>().ok());
-        match (parts.next()?, parts.next()?, parts.next()?, parts.next()) {
-            (Some(a), Some(b), Some(c), None) => Some((a, b, c)),
-            _ => None,
-        }
-    };
-    pod.pointer("/spec/containers")
-        .and_then(Value::as_array)
-        .and_then(|cs| {
-            cs.iter()
-                .find(|c| c.get("name").and_then(Value::as_str) == Some("discovery"))
-        })
-        .and_then(|c| c.get("image").and_then(Value::as_str))
-        .and_then(|image| image.rsplit_once(':'))
-        .and_then(|(_, tag)| parse(tag))
-        .or_else(|| parse(super::install::VERSION))
-        .unwrap_or((1, 30, 3))
-}
-
-/// Istio before 1.31 keeps a stale view of a remote secret that changed until it restarts.
-pub(crate) fn keeps_stale_remote_secrets(pod: &Value) -> bool {
-    pod_version(pod) < (1, 31, 0)
 }
 
 /// From 1.27 an incomplete `cacerts` is fatal; before, one without `ca-key.pem` is ignored
@@ -240,7 +211,7 @@ fn start_pod(cluster: &ClusterInner, pod: &Value) {
     }
     let store = &cluster.store;
     let choice = match ann(ANN_CA_MODE) {
-        None => choose_ca(store, pod_version(pod)),
+        None => choose_ca(store, super::versions::pod_version(pod)),
         // Chosen at creation, but a create through the API drops the status: crash it now.
         Some(MODE_FAILED) if !crashed => CaChoice::Failed(
             ann(ANN_CA_ERROR)
@@ -313,7 +284,7 @@ pub(crate) fn on_pod_create(store: &Store, pod: &mut Value) {
     {
         return;
     }
-    let choice = choose_ca(store, pod_version(pod));
+    let choice = choose_ca(store, super::versions::pod_version(pod));
     record_choice(pod, &choice);
 }
 

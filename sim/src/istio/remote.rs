@@ -12,7 +12,7 @@
 //!
 //! Istio before 1.31 keeps the client it built from a remote secret when that Secret changes,
 //! until istiod restarts (issue 13's table): such an istiod judges what it loaded
-//! ([`LoadedSecrets`]), not the Secret as it is now. From 1.31 a change is picked up at once.
+//! (`ClusterInner::loaded_secrets`), not the Secret as it is now. From 1.31 a change is picked up at once.
 
 use super::ca::secret_data;
 use super::ignored_keys::IgnoredKeys;
@@ -24,8 +24,7 @@ use crate::mesh::{RemoteCluster, SyncStatus};
 use crate::store::{Store, meta_str};
 use base64::Engine;
 use serde_json::Value;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 pub const MULTICLUSTER_LABEL: &str = "istio/multiCluster";
 
@@ -60,52 +59,6 @@ pub(crate) fn record_ignored(
         .collect();
     let rv = meta_str(secret, "resourceVersion").unwrap_or_default();
     ignored.record(pod_uid, secret_uid, rv, keys);
-}
-
-/// The data of a remote secret (cluster ID -> kubeconfig) as an istiod loaded it.
-type SecretData = Vec<(String, Option<String>)>;
-
-/// What each istiod before 1.31 loaded from each remote secret: (istiod pod uid, Secret uid)
-/// -> the Secret's data when first seen. Kept in memory only (it holds tokens).
-#[derive(Default)]
-pub struct LoadedSecrets {
-    loaded: Mutex<HashMap<(String, String), SecretData>>,
-}
-
-impl std::fmt::Debug for LoadedSecrets {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Never the kubeconfigs: they carry tokens.
-        f.write_str("LoadedSecrets")
-    }
-}
-
-impl LoadedSecrets {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), SecretData>> {
-        self.loaded.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// istiod `pod_uid` sees `secret`: the first sight loads it; a later change is not picked
-    /// up (Istio before 1.31). Entries of other (replaced) istiod pods are dropped.
-    pub(crate) fn see(&self, pod_uid: &str, secret: &Value) {
-        let secret_uid = meta_str(secret, "uid").unwrap_or_default().to_string();
-        let mut loaded = self.lock();
-        loaded.retain(|(p, _), _| p == pod_uid);
-        loaded
-            .entry((pod_uid.to_string(), secret_uid))
-            .or_insert_with(|| secret_data(secret));
-    }
-
-    /// What istiod `pod_uid` loaded from the Secret with `secret_uid`, if it did.
-    fn get(&self, pod_uid: &str, secret_uid: &str) -> Option<SecretData> {
-        self.lock()
-            .get(&(pod_uid.to_string(), secret_uid.to_string()))
-            .cloned()
-    }
-
-    /// Forgets a deleted Secret (a new one of that name is new to istiod).
-    pub(crate) fn forget(&self, secret_uid: &str) {
-        self.lock().retain(|(_, s), _| s != secret_uid);
-    }
 }
 
 /// Whether a Secret is one istiod reads as a remote secret.
@@ -160,7 +113,7 @@ pub fn registered(clusters: &ClusterSet, store: &Store, own_id: &str) -> Vec<Rem
         // Before 1.31 istiod serves from what it loaded, however the Secret changed since,
         // and a Secret it has not loaded yet registers nothing yet.
         let data = match (istiod.as_deref(), inner.as_ref()) {
-            (Some(pod), Some(c)) if super::istiod::keeps_stale_remote_secrets(pod) => {
+            (Some(pod), Some(c)) if super::versions::keeps_stale_remote_secrets(pod) => {
                 let uid = meta_str(s, "uid").unwrap_or_default();
                 match c.loaded_secrets.get(istiod_uid, uid) {
                     Some(loaded) => loaded,
