@@ -4,6 +4,7 @@
 use crate::auth::Authenticator;
 use crate::faults::Faults;
 use crate::istio::ignored_keys::IgnoredKeys;
+use crate::istio::loaded_secrets::LoadedSecrets;
 use crate::store::Store;
 use crate::tls::ClusterTls;
 use std::sync::{Arc, Weak};
@@ -23,6 +24,8 @@ pub(crate) struct ClusterInner {
     pub all: ClusterSet,
     /// Remote-secret keys istiod ignored as duplicates (see `istio::ignored_keys`).
     pub ignored_secrets: IgnoredKeys,
+    /// The remote secrets an istiod before 1.31 built its clients from (see `istio::loaded_secrets`).
+    pub loaded_secrets: LoadedSecrets,
 }
 
 /// Every cluster's store, by name, for code that looks across clusters.

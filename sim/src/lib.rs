@@ -218,6 +218,7 @@ impl Sim {
                 ready_delay: config.ready_delay,
                 all: all.clone(),
                 ignored_secrets: Default::default(),
+                loaded_secrets: Default::default(),
             }));
             listeners.push(listener);
         }

@@ -94,10 +94,18 @@ async fn remote_kubeconfig(
             ))
         })?;
     let name = &remote.cluster;
+    let server = remote
+        .server
+        .clone()
+        .unwrap_or_else(|| c.server().to_string());
+    let mut cluster = json!({"certificate-authority-data": ca, "server": server});
+    if let Some(tls) = &remote.tls_server_name {
+        cluster["tls-server-name"] = json!(tls);
+    }
     let kubeconfig = json!({
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": name, "cluster": {"certificate-authority-data": ca, "server": c.server()}}],
+        "clusters": [{"name": name, "cluster": cluster}],
         "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
         "current-context": name,
         "preferences": {},

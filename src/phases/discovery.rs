@@ -4,7 +4,9 @@
 //! Secret `istio-remote-secret-<name>` with a kubeconfig built from that
 //! token. Always in the explicit namespace `istio-system` (FACTS 1.4).
 
-use super::{Ctx, ISTIO_SYSTEM, WORKLOADS_TIMEOUT, install, istiod, restore, trust, wait};
+use super::{
+    Ctx, ISTIO_SYSTEM, ROLLOUT_TIMEOUT, WORKLOADS_TIMEOUT, install, istiod, restore, trust, wait,
+};
 use crate::plan::{
     Action, Condition, ObjectRef, Phase, RemoteKubeconfig, Risk, SecretSource, Step,
 };
@@ -190,8 +192,9 @@ fn reader_step(ctx: &Ctx<'_>, b: &ClusterSpec) -> Step {
         Phase::Discovery,
         reader_id(&b.name),
         format!(
-            "Reader identity on {}: ServiceAccount {READER_SA}, ClusterRole and binding {READER_ROLE}, legacy token Secret; wait for the token.",
-            b.name
+            "Reader identity on {}: ServiceAccount {READER_SA}, ClusterRole and binding {READER_ROLE}, legacy token Secret; wait for the token. {}",
+            b.name,
+            reader_rbac_reason(ctx)
         ),
     );
     s.need(install::id(&b.name));
@@ -213,24 +216,53 @@ fn reader_step(ctx: &Ctx<'_>, b: &ClusterSpec) -> Step {
     s
 }
 
+/// Why the reader step creates the reader's RBAC, per version (the 1.30 row).
+fn reader_rbac_reason(ctx: &Ctx<'_>) -> &'static str {
+    if ctx.spec.mesh.version().reader_rbac_is_optional() {
+        "Istio 1.30 and later render the reader ServiceAccount and ClusterRole only when global.enableReaderRBAC is not false (FACTS 1.5), so they are created here."
+    } else {
+        "Istio before 1.30 always renders the reader ServiceAccount and ClusterRole with the control plane (global.enableReaderRBAC came in 1.30): applying them again changes nothing."
+    }
+}
+
 /// `a`'s istiod reads `b`: the remote secret in `a`, then wait until istiod
 /// synced it. A remote `b` then gets the root from `a` and its workloads
-/// are restarted to be injected.
+/// are restarted to be injected. Before Istio 1.31 istiod does not rebuild
+/// the client of a remote secret that changed (the apply may replace one a
+/// manual attempt or an earlier run left): istiod is restarted after it, and
+/// after rollback puts the previous Secret back.
 fn remote_secret_step(ctx: &Ctx<'_>, a: &ClusterSpec, b: &ClusterSpec) -> Step {
-    let mut s = Step::new(
-        Phase::Discovery,
-        pair_id(&a.name, &b.name),
-        format!(
-            "{}'s istiod reads {}: Secret istio-remote-secret-{} in {}/istio-system, then wait until it is synced.",
-            a.name, b.name, b.name, a.name
-        ),
+    let version = ctx.spec.mesh.version();
+    let restart = version.needs_istiod_restart_after_remote_secret();
+    let mut description = format!(
+        "{}'s istiod reads {}: Secret istio-remote-secret-{} in {}/istio-system{}, then wait until it is synced.",
+        a.name,
+        b.name,
+        b.name,
+        a.name,
+        match (&b.api_server, &b.tls_server_name) {
+            (Some(server), Some(tls)) => format!(" (server {server}, TLS server name {tls})"),
+            (Some(server), None) => format!(" (server {server})"),
+            (None, Some(tls)) => format!(" (TLS server name {tls})"),
+            (None, None) => String::new(),
+        }
     );
+    if restart {
+        description.push_str(&format!(
+            " Istio before 1.31 keeps a stale view of a remote secret that changes until istiod restarts (issue 13's table, 1.31 release notes): restart istiod in {} after writing it, and after rollback restores it.",
+            a.name
+        ));
+    }
+    let mut s = Step::new(Phase::Discovery, pair_id(&a.name, &b.name), description);
     s.need(reader_id(&b.name));
     s.need(install::id(&a.name));
     s.need(trust::done_id(ctx, a));
     s.need(trust::done_id(ctx, b));
     let object = remote_secret(&b.name);
     s.forward(apply_remote_secret(a, b));
+    if restart {
+        restart_istiod(&a.name, &mut s.forward);
+    }
     s.forward(wait(
         &a.name,
         istiod(),
@@ -265,7 +297,24 @@ fn remote_secret_step(ctx: &Ctx<'_>, a: &ClusterSpec, b: &ClusterSpec) -> Step {
         }
     }
     s.rollback(restore(&a.name, &object));
+    if restart {
+        restart_istiod(&a.name, &mut s.rollback);
+    }
     s
+}
+
+/// Restart istiod in `cluster` and wait until it is available again.
+fn restart_istiod(cluster: &str, out: &mut Vec<Action>) {
+    out.push(Action::Restart {
+        cluster: cluster.into(),
+        object: istiod(),
+    });
+    out.push(wait(
+        cluster,
+        istiod(),
+        Condition::DeploymentAvailable,
+        ROLLOUT_TIMEOUT,
+    ));
 }
 
 /// The Secret `istio-remote-secret-<b>` in `a`; its kubeconfig is built by
@@ -290,6 +339,8 @@ fn apply_remote_secret(a: &ClusterSpec, b: &ClusterSpec) -> Action {
                 cluster: b.name.clone(),
                 context: b.context.clone(),
                 token_secret: token_secret(),
+                server: b.api_server.clone(),
+                tls_server_name: b.tls_server_name.clone(),
             })),
         )]),
     }

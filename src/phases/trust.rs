@@ -97,8 +97,18 @@ fn apply_cacerts(cluster: &str, dir: PathBuf) -> Action {
     }
 }
 
+/// What the step's description adds about `cacerts`, per version (the 1.27 row).
+fn cacerts_reason(ctx: &Ctx<'_>) -> &'static str {
+    if ctx.spec.mesh.version().incomplete_cacerts_is_fatal() {
+        " Istio 1.27 and later refuse to start on an incomplete cacerts (PR #55696, FACTS 3.1): its four keys are checked before istiod restarts."
+    } else {
+        " Istio before 1.27 silently falls back to self-signed on a cacerts without ca-key.pem (FACTS 3.1): the wait for istio-ca-root-cert is what proves the switch."
+    }
+}
+
 /// Restart istiod, wait for it, wait for the roots in every namespace that
-/// matters, and restart the workloads there.
+/// matters, and restart the workloads there. From 1.27 an incomplete
+/// `cacerts` keeps the new istiod from starting: check it first.
 fn switch_actions(
     ctx: &Ctx<'_>,
     c: &ClusterSpec,
@@ -106,6 +116,16 @@ fn switch_actions(
     lacks: &[PathBuf],
     out: &mut Vec<Action>,
 ) {
+    if ctx.spec.mesh.version().incomplete_cacerts_is_fatal() {
+        out.push(wait(
+            &c.name,
+            cacerts(),
+            Condition::SecretHasKeys {
+                keys: CACERTS_KEYS.iter().map(|k| k.to_string()).collect(),
+            },
+            ROLLOUT_TIMEOUT,
+        ));
+    }
     out.push(Action::Restart {
         cluster: c.name.clone(),
         object: istiod(),
@@ -281,13 +301,14 @@ fn switch_step(ctx: &Ctx<'_>, c: &ClusterSpec) -> Step {
         Phase::Trust,
         id(&c.name),
         format!(
-            "Plug an intermediate of the mesh root into {} (cacerts), restart istiod, wait for istio-ca-root-cert, restart workloads{}.",
+            "Plug an intermediate of the mesh root into {} (cacerts), restart istiod, wait for istio-ca-root-cert, restart workloads{}.{}",
             c.name,
             if restart_all {
                 ": workloads on the old root cannot talk to new ones until restarted"
             } else {
                 ""
-            }
+            },
+            cacerts_reason(ctx)
         ),
     );
     first_needs(ctx, c, &mut s);
@@ -321,8 +342,9 @@ fn trust_both_step(ctx: &Ctx<'_>, c: &ClusterSpec) -> Step {
         Phase::Trust,
         trust_both_id(&c.name),
         format!(
-            "Multi-root step 1 on {}: keep the old root as signer, trust old + new (sail-operator plugin-ca procedure).",
-            c.name
+            "Multi-root step 1 on {}: keep the old root as signer, trust old + new (sail-operator plugin-ca procedure).{}",
+            c.name,
+            cacerts_reason(ctx)
         ),
     );
     first_needs(ctx, c, &mut s);
@@ -353,8 +375,9 @@ fn new_signer_step(ctx: &Ctx<'_>, c: &ClusterSpec) -> Step {
         Phase::Trust,
         new_signer_id(&c.name),
         format!(
-            "Multi-root step 2 on {}: sign with an intermediate of the new root, still trusting old + new.",
-            c.name
+            "Multi-root step 2 on {}: sign with an intermediate of the new root, still trusting old + new.{}",
+            c.name,
+            cacerts_reason(ctx)
         ),
     );
     if is_source {
@@ -384,8 +407,9 @@ fn drop_old_step(ctx: &Ctx<'_>, c: &ClusterSpec, primaries: &[&ClusterSpec]) -> 
         Phase::Trust,
         drop_old_id(&c.name),
         format!(
-            "Multi-root step 3 on {}: drop the old root once every cluster signs with the new one.",
-            c.name
+            "Multi-root step 3 on {}: drop the old root once every cluster signs with the new one.{}",
+            c.name,
+            cacerts_reason(ctx)
         ),
     );
     s.needs_all(primaries.iter().map(|p| new_signer_id(&p.name)));

@@ -243,6 +243,13 @@ pub struct RemoteKubeconfig {
     pub cluster: String,
     pub context: String,
     pub token_secret: ObjectRef,
+    /// The server other clusters reach `cluster` at (spec `apiServer`);
+    /// absent: the server of the kubeconfig `migrate` reaches it with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
+    /// `tls-server-name` of the embedded cluster entry (spec `tlsServerName`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_server_name: Option<String>,
 }
 
 /// CA work on this machine. Keys are written 0600 under certDir; nothing

@@ -247,11 +247,20 @@ impl fmt::Display for SecretSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SecretSource::File(path) => write!(f, "file {}", path.display()),
-            SecretSource::RemoteKubeconfig(k) => write!(
-                f,
-                "remote kubeconfig of {} (context {}) from token {}",
-                k.cluster, k.context, k.token_secret
-            ),
+            SecretSource::RemoteKubeconfig(k) => {
+                write!(
+                    f,
+                    "remote kubeconfig of {} (context {}) from token {}",
+                    k.cluster, k.context, k.token_secret
+                )?;
+                if let Some(server) = &k.server {
+                    write!(f, ", server {server}")?;
+                }
+                if let Some(tls) = &k.tls_server_name {
+                    write!(f, ", tls-server-name {tls}")?;
+                }
+                Ok(())
+            }
         }
     }
 }

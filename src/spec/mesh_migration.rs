@@ -23,7 +23,11 @@
 //! - a DestinationRule without `namespace` has a host of the form
 //!   `name.namespace...`; durations parse as Go durations of at least 1ms;
 //! - `tracing.sampling` is in 0..=100; `failoverTest.requests >= 1`;
-//!   `failoverTest.service.port >= 1` and its path starts with `/`.
+//!   `failoverTest.service.port >= 1` and its path starts with `/`;
+//! - `mesh.istioVersion` is within 1.24.0 to 1.31.x (`version.rs`);
+//! - a cluster's `apiServer` is an `https://` URL, routable (not loopback,
+//!   unspecified or link-local) unless the cluster is `simulated`;
+//!   `tlsServerName` is a DNS name and needs Istio 1.26 or later.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -100,6 +104,16 @@ pub struct Mesh {
     pub istio_version: String,
 }
 
+impl Mesh {
+    /// `istioVersion`, parsed. Validation refuses a spec whose version does
+    /// not parse or is unsupported; a spec built without it (tests) is read
+    /// as the oldest supported release, whose plan does the most.
+    pub fn version(&self) -> super::version::IstioVersion {
+        super::version::IstioVersion::parse(&self.istio_version)
+            .unwrap_or(super::version::MIN_SUPPORTED)
+    }
+}
+
 fn default_trust_domain() -> String {
     "cluster.local".into()
 }
@@ -171,6 +185,19 @@ pub struct ClusterSpec {
     /// uninstalling it.
     #[serde(default)]
     pub existing_mesh: Option<ExistingMesh>,
+    /// The address other clusters reach this API server at
+    /// (`https://host[:port]`): the server of the remote secrets that read
+    /// it. Absent: the server of the kubeconfig `migrate` uses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_server: Option<String>,
+    /// The TLS server name those remote secrets verify (Istio 1.26 and
+    /// later), when the certificate does not name `apiServer`'s host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_server_name: Option<String>,
+    /// meshsim serves this cluster: its API server is on loopback and that
+    /// is fine. A real cluster's `apiServer` must be routable.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub simulated: bool,
 }
 
 impl ClusterSpec {

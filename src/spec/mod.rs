@@ -12,6 +12,7 @@ mod formats;
 pub mod mesh_migration;
 mod report;
 mod suggest;
+pub mod version;
 mod yaml;
 
 pub use mesh_migration::*;

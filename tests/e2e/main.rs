@@ -27,3 +27,4 @@ mod state;
 mod state_format;
 mod support;
 mod validate;
+mod versions;

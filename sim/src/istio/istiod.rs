@@ -3,7 +3,9 @@
 //! What it does, as a running istiod would:
 //! - When a pod of the `istiod` Deployment appears (install, rollout restart), it chooses the CA
 //!   once (FACTS 3.2, 3.3): a complete `cacerts` -> plugged-in; a partial one -> the pod fails
-//!   (CrashLoopBackOff with istiod's message); none -> load or create `istio-ca-secret`.
+//!   (CrashLoopBackOff with istiod's message), except that before 1.27 one without
+//!   `ca-key.pem` is ignored; none -> load or create `istio-ca-secret`.
+//! - Before 1.31 it keeps the client of a remote secret that changed until it restarts.
 //! - While a pod serves, it writes ConfigMap `istio-ca-root-cert` (FACTS 3.4) into every
 //!   namespace of its cluster and of every remote it leads (primary-remote, FACTS 7), including
 //!   namespaces created later, and puts it back when changed or deleted.
@@ -86,6 +88,7 @@ pub(crate) async fn run(cluster: Arc<ClusterInner>) {
                         let uid = meta_str(&e.object, "uid").unwrap_or_default().to_string();
                         if e.kind == EventType::Deleted {
                             cluster.ignored_secrets.forget(&uid);
+                            cluster.loaded_secrets.forget(&uid);
                         } else {
                             secrets
                                 .push(meta_str(&e.object, "name").unwrap_or_default().to_string());
@@ -135,9 +138,27 @@ fn watch_secrets(cluster: &ClusterInner, serving: &mut String, changed: &[String
             meta_str(s, "name").unwrap_or_default().to_string(),
         )
     });
+    let stale = super::versions::keeps_stale_remote_secrets(&pod);
     for s in &secrets {
+        if stale {
+            cluster.loaded_secrets.see(uid, s, || ca::secret_data(s));
+        }
         super::remote::record_ignored(&cluster.ignored_secrets, &cluster.all, store, &pod, s);
     }
+}
+
+/// From 1.27 an incomplete `cacerts` is fatal; before, one without `ca-key.pem` is ignored
+/// and istiod falls back to self-signed (FACTS 3.1, PR #55696).
+fn ignores_cacerts_without_key(version: (u32, u32, u32), cacerts: &Value) -> bool {
+    if version >= (1, 27, 0) {
+        return false;
+    }
+    let data = ca::secret_data(cacerts);
+    let has = |k: &str| {
+        data.iter()
+            .any(|(key, v)| key == k && v.as_deref().is_some_and(|v| !v.trim().is_empty()))
+    };
+    !(has("ca-key.pem") || has("tls.key") || data.iter().any(|(k, _)| k == "istio-generated"))
 }
 
 /// Events that can change who gets which `istio-ca-root-cert`.
@@ -190,7 +211,7 @@ fn start_pod(cluster: &ClusterInner, pod: &Value) {
     }
     let store = &cluster.store;
     let choice = match ann(ANN_CA_MODE) {
-        None => choose_ca(store),
+        None => choose_ca(store, super::versions::pod_version(pod)),
         // Chosen at creation, but a create through the API drops the status: crash it now.
         Some(MODE_FAILED) if !crashed => CaChoice::Failed(
             ann(ANN_CA_ERROR)
@@ -263,7 +284,7 @@ pub(crate) fn on_pod_create(store: &Store, pod: &mut Value) {
     {
         return;
     }
-    let choice = choose_ca(store);
+    let choice = choose_ca(store, super::versions::pod_version(pod));
     record_choice(pod, &choice);
 }
 
@@ -300,14 +321,16 @@ fn crashed_status(pod: &Value, message: &str) -> Value {
 }
 
 /// FACTS 3.1-3.3: `cacerts` decides when it has any signing key; otherwise `istio-ca-secret`
-/// is loaded, or created with a new self-signed root for the mesh's trust domain.
-pub fn choose_ca(store: &Store) -> CaChoice {
+/// is loaded, or created with a new self-signed root for the mesh's trust domain. An istiod
+/// before 1.27 (`version`) ignores a `cacerts` without `ca-key.pem`; from 1.27 it fails.
+pub fn choose_ca(store: &Store, version: (u32, u32, u32)) -> CaChoice {
     let Some(secrets) = store.resolve("", "v1", "secrets") else {
         return CaChoice::Failed("failed to create an istiod CA: secrets are not served".into());
     };
     let cacerts = store
         .get_arc(&secrets, Some(ISTIO_NAMESPACE), ca::CACERTS)
-        .ok();
+        .ok()
+        .filter(|c| !ignores_cacerts_without_key(version, c));
     if let Some(choice) = ca::from_cacerts(cacerts.as_deref()) {
         return choice;
     }

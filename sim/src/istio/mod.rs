@@ -21,5 +21,7 @@ pub mod install;
 pub mod istiod;
 pub mod istiod_pod;
 pub mod kubelet;
+pub mod loaded_secrets;
 pub mod remote;
+pub mod versions;
 pub mod view;

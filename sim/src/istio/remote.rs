@@ -9,6 +9,10 @@
 //! stays ignored until its Secret changes, even once the Secret that registered the ID is
 //! gone: the istiod task records those keys per Secret version (`record_ignored`, into
 //! the cluster's [`IgnoredKeys`]).
+//!
+//! Istio before 1.31 keeps the client it built from a remote secret when that Secret changes,
+//! until istiod restarts (issue 13's table): such an istiod judges what it loaded
+//! (`ClusterInner::loaded_secrets`), not the Secret as it is now. From 1.31 a change is picked up at once.
 
 use super::ca::secret_data;
 use super::ignored_keys::IgnoredKeys;
@@ -106,7 +110,19 @@ pub fn registered(clusters: &ClusterSet, store: &Store, own_id: &str) -> Vec<Rem
             .as_ref()
             .map(|c| c.ignored_secrets.get(istiod_uid, s))
             .unwrap_or_default();
-        for (id, kubeconfig) in secret_data(s) {
+        // Before 1.31 istiod serves from what it loaded, however the Secret changed since,
+        // and a Secret it has not loaded yet registers nothing yet.
+        let data = match (istiod.as_deref(), inner.as_ref()) {
+            (Some(pod), Some(c)) if super::versions::keeps_stale_remote_secrets(pod) => {
+                let uid = meta_str(s, "uid").unwrap_or_default();
+                match c.loaded_secrets.get(istiod_uid, uid) {
+                    Some(loaded) => loaded,
+                    None => continue,
+                }
+            }
+            _ => secret_data(s),
+        };
+        for (id, kubeconfig) in data {
             if id == own_id || ignored.contains(&id) || out.iter().any(|r| r.cluster_id == id) {
                 continue;
             }

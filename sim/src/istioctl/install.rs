@@ -35,10 +35,11 @@ pub(super) async fn run(
     input: &mut dyn BufRead,
 ) -> Result<(), IstioctlError> {
     let iop = read_operator(&args.files, &args.sets, input)?;
-    let install = Install::from_iop(&iop, VERSION)?;
+    let release = super::release();
+    let install = Install::from_iop(&iop, &release)?;
     if !args.skip_confirmation {
         let prompt = format!(
-            "This will install the Istio {VERSION} {:?} profile (with components: {}) into the cluster. Proceed? (y/N)",
+            "This will install the Istio {release} {:?} profile (with components: {}) into the cluster. Proceed? (y/N)",
             install.profile,
             human_join(&component_names(&install))
         );

@@ -39,6 +39,22 @@ pub mod uninstall;
 mod version;
 
 pub use crate::istio::install::VERSION;
+
+/// The release this istioctl plays: `MESHSIM_ISTIOCTL_VERSION` when it is a
+/// `1.minor.patch` (tests of other releases), else [`VERSION`].
+pub fn release() -> String {
+    std::env::var("MESHSIM_ISTIOCTL_VERSION")
+        .ok()
+        .filter(|v| {
+            let parts: Vec<&str> = v.split('.').collect();
+            parts.len() == 3
+                && parts[0] == "1"
+                && parts
+                    .iter()
+                    .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .unwrap_or_else(|| VERSION.to_string())
+}
 pub use args::{Command, Global, ParseError};
 pub use kube_api::connect;
 

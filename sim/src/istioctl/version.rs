@@ -4,7 +4,7 @@
 //! version still printed.
 
 use super::args::VersionArgs;
-use super::{Global, IstioctlError, VERSION, connect};
+use super::{Global, IstioctlError, connect};
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use kube::api::ListParams;
@@ -26,12 +26,13 @@ pub(super) async fn run(
     } else {
         None
     };
+    let release = super::release();
     if args.short {
-        writeln!(out, "client version: {VERSION}")?;
+        writeln!(out, "client version: {release}")?;
     } else {
         writeln!(
             out,
-            "client version: version.BuildInfo{{Version:\"{VERSION}\", GitRevision:\"meshsim\", GolangVersion:\"\", BuildStatus:\"Clean\", GitTag:\"{VERSION}\"}}"
+            "client version: version.BuildInfo{{Version:\"{release}\", GitRevision:\"meshsim\", GolangVersion:\"\", BuildStatus:\"Clean\", GitTag:\"{release}\"}}"
         )?;
     }
     if let Some((control, data)) = remote {

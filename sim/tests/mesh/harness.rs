@@ -318,8 +318,13 @@ pub fn env_value(env: &Value, name: &str) -> Option<String> {
 /// a controller wrote the object in between (409 Conflict: a Deployment's status, a Service's
 /// address).
 pub fn install(store: &Store, iop_yaml: &str) {
+    install_version(store, iop_yaml, VERSION)
+}
+
+/// [`install`] of Istio `version` (its image tags: what the istiod stand-in behaves as).
+pub fn install_version(store: &Store, iop_yaml: &str, version: &str) {
     let iop: Value = serde_yaml::from_str(iop_yaml).expect("IOP parses");
-    let install = Install::from_iop(&iop, VERSION).expect("IOP reads");
+    let install = Install::from_iop(&iop, version).expect("IOP reads");
     for obj in install.objects() {
         let api = obj["apiVersion"].as_str().unwrap();
         let kind = obj["kind"].as_str().unwrap();

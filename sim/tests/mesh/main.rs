@@ -11,3 +11,4 @@ mod istioctl;
 mod istiod;
 mod probe;
 mod seed;
+mod versions;

@@ -56,6 +56,8 @@ fn apply_needs_read_create_and_patch_and_a_remote_token_read() {
                 cluster: "c2".into(),
                 context: "ctx2".into(),
                 token_secret: ObjectRef::secret("istio-system", "reader-token"),
+                server: None,
+                tls_server_name: None,
             })),
         )]),
     };

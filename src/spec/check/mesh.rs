@@ -1,6 +1,7 @@
 //! metadata, mesh identity and installer.
 
 use super::{Checker, formats};
+use crate::spec::version::{IstioVersion, MIN_SUPPORTED};
 
 pub(super) fn check(c: &mut Checker) {
     let doc = c.spec;
@@ -31,12 +32,21 @@ pub(super) fn check(c: &mut Checker) {
             );
         }
     }
-    c.format(
+    if c.format(
         "spec.mesh.istioVersion",
         &mesh.istio_version,
         "istioVersion",
         formats::istio_version,
-    );
+    ) && let Err(e) = IstioVersion::parse_supported(&mesh.istio_version)
+    {
+        let older = IstioVersion::parse(&mesh.istio_version).is_ok_and(|v| v < MIN_SUPPORTED);
+        let hint = if older {
+            "upgrade the mesh into that range first, then migrate"
+        } else {
+            "this migrate does not know what that release changes; use a migrate that supports it"
+        };
+        c.error("spec.mesh.istioVersion", e.to_string(), Some(hint.into()));
+    }
     if doc.spec.installer.path.trim().is_empty() {
         c.error(
             "spec.installer.path",

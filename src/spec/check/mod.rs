@@ -5,6 +5,7 @@
 //! They run only when decoding found no error: a half-decoded spec would
 //! produce follow-on noise ("no network" after a misspelt `netwrok`).
 
+mod address;
 mod clusters;
 mod failover_test;
 mod mesh;
@@ -28,6 +29,7 @@ pub(crate) fn check(spec: &MeshMigration, locs: &Locations, report: &mut Report)
     let mut c = Checker { spec, locs, report };
     mesh::check(&mut c);
     clusters::check(&mut c);
+    address::check(&mut c);
     trust::check(&mut c);
     routing::check(&mut c);
     observability::check(&mut c);

@@ -32,6 +32,9 @@ const CLUSTER: &[&str] = &[
     "primary",
     "locality",
     "existingMesh",
+    "apiServer",
+    "tlsServerName",
+    "simulated",
 ];
 const LOCALITY: &[&str] = &["region", "zone", "subzone"];
 const TRUST: &[&str] = &["root", "intermediateValidityDays", "certDir"];
@@ -218,6 +221,9 @@ fn cluster(d: &mut Decoder, n: &YamlNode, p: &str) -> Option<ClusterSpec> {
     let existing_mesh = d.opt(&f, "existingMesh", |d, n, p| {
         d.one_of(n, p, &[("adopt", ExistingMesh::Adopt)])
     });
+    let api_server = d.opt(&f, "apiServer", Decoder::string);
+    let tls_server_name = d.opt(&f, "tlsServerName", Decoder::string);
+    let simulated = d.or(&f, "simulated", Decoder::boolean, || false);
     Some(ClusterSpec {
         name: name?,
         context: context?,
@@ -228,6 +234,9 @@ fn cluster(d: &mut Decoder, n: &YamlNode, p: &str) -> Option<ClusterSpec> {
         primary: primary?,
         locality: locality?,
         existing_mesh: existing_mesh?,
+        api_server: api_server?,
+        tls_server_name: tls_server_name?,
+        simulated: simulated?,
     })
 }
 
