@@ -11,6 +11,8 @@
 //! installers started some other way (an older `migrate`, a survivor of a
 //! failed parent-death signal).
 
+pub(crate) mod helm;
+
 use super::context::{ActionError, StepCtx};
 use super::secrets;
 use crate::cluster::{ClusterError, InputFile, ProcessIdentity, start_command};

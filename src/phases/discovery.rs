@@ -233,7 +233,7 @@ fn remote_secret_step(ctx: &Ctx<'_>, a: &ClusterSpec, b: &ClusterSpec) -> Step {
     s.forward(apply_remote_secret(a, b));
     s.forward(wait(
         &a.name,
-        istiod(),
+        istiod(ctx),
         Condition::RemoteClusterSynced {
             remote: b.name.clone(),
         },

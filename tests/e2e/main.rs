@@ -8,6 +8,7 @@ mod crds;
 mod demo;
 mod effects;
 mod faults;
+mod helm;
 mod identity;
 mod istioctl;
 mod journey;
