@@ -128,3 +128,84 @@ pub(super) fn eastwest_actions(ctx: &Ctx<'_>, c: &ClusterSpec, step: &mut Step) 
         ROLLOUT_TIMEOUT,
     ));
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::plan::{Action, ObjectRef};
+    use crate::spec::MeshMigration;
+
+    fn example() -> MeshMigration {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/helm-revision.yaml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        crate::spec::parse_str(&text, &path).unwrap().spec
+    }
+
+    #[test]
+    fn every_upgrade_has_its_rollback_and_the_source_keeps_its_base() {
+        let steps = crate::phases::steps(&example());
+        let mut upgraded = Vec::new();
+        for s in &steps {
+            for a in &s.forward {
+                if let Action::HelmUpgrade {
+                    cluster,
+                    release,
+                    values,
+                    ..
+                } = a
+                {
+                    upgraded.push((s.id.clone(), release.clone()));
+                    assert!(
+                        s.rollback.iter().any(|r| matches!(r,
+                            Action::HelmRollback { cluster: c, release: rl, .. }
+                                if c == cluster && rl == release)),
+                        "{} upgrades {release} with no rollback",
+                        s.id
+                    );
+                    if release == "istiod" {
+                        assert_eq!(values["revision"], "1-26-4");
+                        assert_eq!(values["global"]["multiCluster"]["clusterName"], **cluster);
+                    }
+                }
+            }
+        }
+        let has =
+            |step: &str, release: &str| upgraded.iter().any(|(s, r)| s == step && r == release);
+        assert!(has("install/cluster1", "istiod"));
+        assert!(
+            !has("install/cluster1", "istio-base"),
+            "the source's base stays"
+        );
+        assert!(has("install/cluster2", "istio-base"));
+        assert!(has("install/cluster2", "istiod"));
+        assert!(has("install/cluster2/eastwest", "istio-eastwestgateway"));
+        assert!(
+            !steps
+                .iter()
+                .flat_map(|s| &s.forward)
+                .any(|a| matches!(a, Action::Exec { .. }))
+        );
+    }
+
+    #[test]
+    fn the_revision_names_istiod_everywhere() {
+        let steps = crate::phases::steps(&example());
+        let bare = [
+            ObjectRef::deployment("istio-system", "istiod"),
+            ObjectRef::config_map("istio-system", "istio"),
+            ObjectRef::config_map("istio-system", "values"),
+            ObjectRef::config_map("istio-system", "istio-sidecar-injector"),
+        ];
+        let mut revisioned = 0;
+        for a in steps
+            .iter()
+            .flat_map(|s| s.forward.iter().chain(&s.rollback))
+        {
+            if let Some(o) = a.object() {
+                assert!(!bare.contains(o), "{a} names the default revision's {o}");
+                revisioned += usize::from(o.name.ends_with("-1-26-4"));
+            }
+        }
+        assert!(revisioned > 10, "{revisioned}");
+    }
+}
