@@ -62,6 +62,17 @@ fn world(latency: Duration) -> SimEnv {
         ],
     );
     assert!(label.status.success(), "{}", text(&label.stderr));
+    // A revision tag `prod` pointing at the revision, as `istioctl tag set` writes it.
+    let tag = env.path("tag.json");
+    std::fs::write(
+        &tag,
+        meshsim::istio::install::revision_tag_webhook("prod", REVISION).to_string(),
+    )
+    .unwrap();
+    ok(
+        &env.kubectl("cluster1", &["apply", "-f", &tag.to_string_lossy()]),
+        "kubectl apply the tag",
+    );
     // The user's own value of record, which the migration must keep.
     ok(
         &helm(
@@ -161,6 +172,34 @@ fn istiod_env(env: &SimEnv, cluster: &str, name: &str) -> Option<String> {
         .and_then(|e| e["value"].as_str().map(str::to_string))
 }
 
+/// Where the revision tag `prod` sends each webhook: its service and selectors.
+fn tag_targets(env: &SimEnv) -> Vec<Value> {
+    let out = env.kubectl(
+        "cluster1",
+        &[
+            "get",
+            "mutatingwebhookconfiguration",
+            "istio-revision-tag-prod",
+            "-o",
+            "json",
+        ],
+    );
+    ok(&out, "kubectl get the tag");
+    let tag: Value = serde_json::from_slice(&out.stdout).unwrap();
+    tag["webhooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| {
+            serde_json::json!([
+                w["clientConfig"]["service"],
+                w["namespaceSelector"],
+                w["objectSelector"]
+            ])
+        })
+        .collect()
+}
+
 fn assert_all_done(env: &SimEnv) {
     let status = env.migrate(&["status", "-o", "json"]).expect_ok();
     let status: Value = serde_json::from_str(&status.stdout).unwrap();
@@ -173,10 +212,17 @@ fn assert_all_done(env: &SimEnv) {
 fn a_helm_installed_revisioned_mesh_migrates_drills_and_rolls_back() {
     let env = world(Duration::ZERO);
     let before = without_release_records(env.settled_dump());
+    let tag_before = tag_targets(&env);
+    assert!(tag_before[0].to_string().contains("istiod-1-26-4"));
     let spec = example_spec(&env);
     let spec = spec.to_string_lossy();
     let applied = env.migrate(&["apply", "-f", &spec]).expect_ok();
     assert_all_done(&env);
+    assert_eq!(
+        tag_targets(&env),
+        tag_before,
+        "the tag points where it pointed"
+    );
     for table in ["baseline", "drain"] {
         let line = format!("probe failover/{table} from cluster1: 20 requests PASSED");
         assert!(
