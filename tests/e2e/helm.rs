@@ -293,12 +293,9 @@ fn latest_record(env: &SimEnv, release: &str) -> Option<(u64, String)> {
         .max()
 }
 
-#[test]
-fn a_helm_killed_mid_upgrade_is_recovered_on_resume_without_a_second_upgrade() {
-    // Slow answers keep helm's upgrade of istiod in flight long enough to
-    // see its pending record.
-    let env = world(Duration::from_millis(5));
-    let spec = example_spec(&env);
+/// Starts `apply` of the example, and SIGKILLs it while helm's upgrade of
+/// istiod on cluster1 is in flight (its revision 3 written pending-upgrade).
+fn kill_mid_istiod_upgrade(env: &SimEnv, spec: &Path) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_migrate"));
     cmd.args(["apply", "-f", &spec.to_string_lossy(), "--state-dir"])
         .arg(&env.state_dir)
@@ -312,22 +309,45 @@ fn a_helm_killed_mid_upgrade_is_recovered_on_resume_without_a_second_upgrade() {
     env.wait_for(
         "helm's upgrade of istiod in flight (revision 3 pending-upgrade)",
         Duration::from_secs(120),
-        || latest_record(&env, "istiod") == Some((3, "pending-upgrade".into())),
+        || latest_record(env, "istiod") == Some((3, "pending-upgrade".into())),
     );
     child.kill().unwrap();
     child.wait().unwrap();
     // helm dies with migrate: its record stays pending, and Helm refuses the release.
     assert_eq!(
-        latest_record(&env, "istiod"),
+        latest_record(env, "istiod"),
         Some((3, "pending-upgrade".into()))
     );
     let refused = helm(
-        &env,
+        env,
         "cluster1",
         &["upgrade", "istiod", "istio/istiod", "--version", VERSION],
     );
     assert!(!refused.status.success(), "helm refuses a pending release");
+}
 
+#[test]
+fn a_helm_killed_mid_upgrade_is_undone_by_rollback() {
+    // Slow answers keep helm's upgrade of istiod in flight long enough to
+    // see its pending record.
+    let env = world(Duration::from_millis(5));
+    let before = without_release_records(env.settled_dump());
+    let spec = example_spec(&env);
+    kill_mid_istiod_upgrade(&env, &spec);
+    env.migrate(&["rollback", "--to", "phase0"]).expect_ok();
+    let after = without_release_records(env.settled_dump());
+    after.assert_eq(&before, "after the killed run's rollback --to phase0");
+    // The pending record gave way to a rollback that applied revision 2 again.
+    let status = helm_json(&env, "cluster1", &["status", "istiod"]);
+    assert_eq!(status["info"]["description"], "Rollback to 2", "{status}");
+    assert_eq!(status["version"], 3, "{status}");
+}
+
+#[test]
+fn a_helm_killed_mid_upgrade_is_recovered_on_resume_without_a_second_upgrade() {
+    let env = world(Duration::from_millis(5));
+    let spec = example_spec(&env);
+    kill_mid_istiod_upgrade(&env, &spec);
     let resumed = env
         .migrate(&["apply", "-f", &spec.to_string_lossy(), "--resume"])
         .expect_ok();

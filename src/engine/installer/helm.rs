@@ -164,14 +164,15 @@ impl Release<'_> {
     }
 
     /// The release's records once a pending one that this step's killed
-    /// helm left is deleted; an error for a pending one it did not leave.
-    async fn settled_records(&self, ctx: &StepCtx) -> Result<Vec<Record>, ActionError> {
+    /// helm left is deleted (then `true`: the objects may be half applied);
+    /// an error for a pending one it did not leave.
+    async fn settled_records(&self, ctx: &StepCtx) -> Result<(Vec<Record>, bool), ActionError> {
         let mut records = self.records(ctx).await?;
         let Some(last) = records.last().cloned() else {
-            return Ok(records);
+            return Ok((records, false));
         };
         if !last.status.starts_with("pending-") {
-            return Ok(records);
+            return Ok((records, false));
         }
         if !own_helm_was_killed(ctx, self.cluster)? {
             return Err(ActionError::Failed(format!(
@@ -198,7 +199,7 @@ impl Release<'_> {
             ),
         )?;
         records.pop();
-        Ok(records)
+        Ok((records, true))
     }
 }
 
@@ -215,7 +216,7 @@ pub(crate) async fn upgrade(
     }
     let timeout = ctx.timeout(timeout_seconds);
     wait_for_earlier_installer(ctx, timeout).await?;
-    let records = r.settled_records(ctx).await?;
+    let (records, _) = r.settled_records(ctx).await?;
     let deployed = records
         .iter()
         .rev()
@@ -294,7 +295,7 @@ pub(crate) async fn rollback(
     };
     let timeout = ctx.timeout(timeout_seconds);
     wait_for_earlier_installer(ctx, timeout).await?;
-    let records = r.settled_records(ctx).await?;
+    let (records, cleared) = r.settled_records(ctx).await?;
     let wait = [
         "--wait".to_string(),
         "--timeout".into(),
@@ -312,17 +313,20 @@ pub(crate) async fn rollback(
             remove_new_crds(ctx, r, &before.crds).await
         }
         Some(n) => {
-            let latest = records.last();
-            if latest.is_some_and(|x| x.version == n && x.status == DEPLOYED) {
-                // The upgrade never wrote a revision: nothing changed.
-                return Ok(());
-            }
-            let status = r.read_json(ctx, &["status", r.name]).await?;
-            let done = status.pointer("/info/status").and_then(Value::as_str) == Some(DEPLOYED)
-                && status.pointer("/info/description").and_then(Value::as_str)
-                    == Some(format!("Rollback to {n}").as_str());
-            if done {
-                return Ok(());
+            // A killed helm's half-applied objects: revision n applied again.
+            if !cleared {
+                let latest = records.last();
+                if latest.is_some_and(|x| x.version == n && x.status == DEPLOYED) {
+                    // The upgrade never wrote a revision: nothing changed.
+                    return Ok(());
+                }
+                let status = r.read_json(ctx, &["status", r.name]).await?;
+                let done = status.pointer("/info/status").and_then(Value::as_str) == Some(DEPLOYED)
+                    && status.pointer("/info/description").and_then(Value::as_str)
+                        == Some(format!("Rollback to {n}").as_str());
+                if done {
+                    return Ok(());
+                }
             }
             let mut args = vec!["rollback".to_string(), r.name.into(), n.to_string()];
             args.extend(wait);
