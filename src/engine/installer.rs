@@ -360,7 +360,7 @@ mod tests {
     use crate::state::{MemoryStore, NewRun, RunKind, Store};
     use std::sync::Arc;
 
-    fn step_ctx() -> StepCtx {
+    pub(super) fn step_ctx() -> StepCtx {
         let store = Arc::new(MemoryStore::new());
         let run = store
             .begin_run(NewRun {

@@ -522,7 +522,61 @@ fn merge_into(base: &mut Value, over: &Value) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::record;
+    use super::super::tests::step_ctx;
     use super::*;
+    use crate::cluster::ProcessIdentity;
+
+    fn release() -> Release<'static> {
+        Release {
+            cluster: "c1",
+            program: "helm",
+            context: "k1",
+            namespace: "istio-system",
+            name: "istiod",
+        }
+    }
+
+    #[test]
+    fn the_first_record_of_an_execution_is_what_rollback_returns_to() {
+        let ctx = step_ctx();
+        assert!(recorded_before(&ctx, "c1", "istiod").unwrap().is_none());
+        record_before(&ctx, &release(), None, Some(vec!["a.istio.io".into()])).unwrap();
+        record_before(&ctx, &release(), Some(5), None).unwrap();
+        let before = recorded_before(&ctx, "c1", "istiod").unwrap().unwrap();
+        assert_eq!(before.revision, None, "the first record wins");
+        assert_eq!(before.crds, ["a.istio.io"]);
+        assert!(recorded_before(&ctx, "c2", "istiod").unwrap().is_none());
+        assert!(recorded_before(&ctx, "c1", "istio-base").unwrap().is_none());
+        // Rolled back: the next execution records afresh.
+        let rolled_back = NewEvent::new(EventKind::StepStatus, Some(&ctx.step), "rolled back")
+            .with_details(json!({"to": "rolled-back"}));
+        ctx.env.store.record_event(ctx.run, rolled_back).unwrap();
+        assert!(recorded_before(&ctx, "c1", "istiod").unwrap().is_none());
+        record_before(&ctx, &release(), Some(7), None).unwrap();
+        let before = recorded_before(&ctx, "c1", "istiod").unwrap().unwrap();
+        assert_eq!(before.revision, Some(7));
+    }
+
+    #[test]
+    fn a_pending_record_is_ours_only_when_our_last_helm_there_never_ended() {
+        let ctx = step_ctx();
+        assert!(!own_helm_was_killed(&ctx, "c1").unwrap());
+        let helm = ProcessIdentity::of(4242, "helm");
+        record(&ctx, &helm, "c1", Some("upgrade"), "started", None).unwrap();
+        assert!(own_helm_was_killed(&ctx, "c1").unwrap());
+        assert!(
+            !own_helm_was_killed(&ctx, "c2").unwrap(),
+            "another cluster's"
+        );
+        record(&ctx, &helm, "c2", Some("upgrade"), "started", None).unwrap();
+        assert!(
+            own_helm_was_killed(&ctx, "c1").unwrap(),
+            "c1's last is still open"
+        );
+        record(&ctx, &helm, "c1", Some("upgrade"), "ended", Some("ok")).unwrap();
+        assert!(!own_helm_was_killed(&ctx, "c1").unwrap());
+    }
 
     #[test]
     fn ours_merge_over_theirs_and_theirs_stay() {
