@@ -132,8 +132,9 @@ pub enum Topology {
 pub struct Installer {
     /// Which installer it is.
     pub kind: InstallerKind,
-    /// Path or name of the installer binary (looked up on PATH); `istioctl`
-    /// when not given.
+    /// Path or name of the installer binary (looked up on PATH); when not
+    /// given, the kind's program (`istioctl`, `helm`). The serde default is
+    /// `istioctl`: a spec serialised by migrate always names its path.
     #[serde(default = "default_installer_path")]
     pub path: String,
     /// Helm only: where Istio's charts come from; `https://istio-release.storage.googleapis.com/charts` when not given.
