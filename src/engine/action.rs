@@ -64,6 +64,50 @@ pub(crate) async fn execute(ctx: &StepCtx, action: &Action, slot: &str) -> Resul
             file,
             timeout_seconds,
         } => exec(ctx, cluster, program, args, file.as_ref(), *timeout_seconds).await,
+        Action::HelmUpgrade {
+            cluster,
+            program,
+            context,
+            namespace,
+            release,
+            chart,
+            repo,
+            version,
+            values,
+            timeout_seconds,
+        } => {
+            let r = installer::helm::Release {
+                cluster,
+                program,
+                context,
+                namespace,
+                name: release,
+            };
+            let chart = installer::helm::Chart {
+                chart,
+                repo: repo.as_deref(),
+                version,
+                values,
+            };
+            installer::helm::upgrade(ctx, &r, &chart, *timeout_seconds).await
+        }
+        Action::HelmRollback {
+            cluster,
+            program,
+            context,
+            namespace,
+            release,
+            timeout_seconds,
+        } => {
+            let r = installer::helm::Release {
+                cluster,
+                program,
+                context,
+                namespace,
+                name: release,
+            };
+            installer::helm::rollback(ctx, &r, *timeout_seconds).await
+        }
         Action::EditConfig {
             cluster,
             object,

@@ -11,6 +11,8 @@
 //! installers started some other way (an older `migrate`, a survivor of a
 //! failed parent-death signal).
 
+pub(crate) mod helm;
+
 use super::context::{ActionError, StepCtx};
 use super::secrets;
 use crate::cluster::{ClusterError, InputFile, ProcessIdentity, start_command};
@@ -358,7 +360,7 @@ mod tests {
     use crate::state::{MemoryStore, NewRun, RunKind, Store};
     use std::sync::Arc;
 
-    fn step_ctx() -> StepCtx {
+    pub(super) fn step_ctx() -> StepCtx {
         let store = Arc::new(MemoryStore::new());
         let run = store
             .begin_run(NewRun {

@@ -261,11 +261,11 @@ fn remote_secret_step(ctx: &Ctx<'_>, a: &ClusterSpec, b: &ClusterSpec) -> Step {
     let object = remote_secret(&b.name);
     s.forward(apply_remote_secret(a, b));
     if restart {
-        restart_istiod(&a.name, &mut s.forward);
+        restart_istiod(ctx, &a.name, &mut s.forward);
     }
     s.forward(wait(
         &a.name,
-        istiod(),
+        istiod(ctx),
         Condition::RemoteClusterSynced {
             remote: b.name.clone(),
         },
@@ -298,20 +298,20 @@ fn remote_secret_step(ctx: &Ctx<'_>, a: &ClusterSpec, b: &ClusterSpec) -> Step {
     }
     s.rollback(restore(&a.name, &object));
     if restart {
-        restart_istiod(&a.name, &mut s.rollback);
+        restart_istiod(ctx, &a.name, &mut s.rollback);
     }
     s
 }
 
 /// Restart istiod in `cluster` and wait until it is available again.
-fn restart_istiod(cluster: &str, out: &mut Vec<Action>) {
+fn restart_istiod(ctx: &Ctx<'_>, cluster: &str, out: &mut Vec<Action>) {
     out.push(Action::Restart {
         cluster: cluster.into(),
-        object: istiod(),
+        object: istiod(ctx),
     });
     out.push(wait(
         cluster,
-        istiod(),
+        istiod(ctx),
         Condition::DeploymentAvailable,
         ROLLOUT_TIMEOUT,
     ));

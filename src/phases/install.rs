@@ -1,16 +1,22 @@
 //! Phase 1: Istio on every cluster with meshID, clusterName and network;
 //! east-west gateways; istiod exposed for remotes; the source cluster's
 //! injected workloads restarted (FACTS 4, 2.1, 2.3, 7, 9 items 7-9).
+//!
+//! What the steps are is shared; what runs the installer is one set of
+//! builders per installer kind: [`istioctl`] (IstioOperator files) and
+//! [`helm`] (`helm upgrade --install` of Istio's charts).
+
+mod helm;
+mod istioctl;
+
+pub use istioctl::{eastwest_operator, istio_operator};
 
 use super::{
-    Ctx, ISTIO_SYSTEM, ROLLOUT_TIMEOUT, WORKLOADS_TIMEOUT, apply, exec, istiod, preflight, restore,
-    wait, yaml_file,
+    Ctx, ISTIO_SYSTEM, ROLLOUT_TIMEOUT, WORKLOADS_TIMEOUT, apply, injector_config_map, istiod,
+    mesh_config_map, preflight, restore, values_config_map, wait,
 };
-use crate::plan::{
-    Action, Condition, FileContent, GeneratedFile, ObjectRef, Phase, Risk, RuntimeValue, Step,
-    Substitution,
-};
-use crate::spec::{ClusterSpec, RootTransition, TrustRoot};
+use crate::plan::{Action, Condition, ObjectRef, Phase, Risk, Step};
+use crate::spec::{ClusterSpec, InstallerKind};
 use serde_json::{Value, json};
 
 /// `install/<cluster>`: Istio's control plane on a cluster.
@@ -39,14 +45,24 @@ pub const EASTWEST: &str = "istio-eastwestgateway";
 
 /// What rollback restores (and re-installs from) on a cluster: Istio keeps
 /// no `installed-state` since 1.21 (FACTS 4.2).
-pub fn snapshot_objects() -> Vec<ObjectRef> {
+/// The names are the spec's revision's (`values-<rev>`, `istiod-<rev>`...).
+pub fn snapshot_objects(ctx: &Ctx<'_>) -> Vec<ObjectRef> {
     vec![
-        ObjectRef::config_map(ISTIO_SYSTEM, "values"),
-        ObjectRef::config_map(ISTIO_SYSTEM, "istio-sidecar-injector"),
-        ObjectRef::config_map(ISTIO_SYSTEM, "istio"),
-        istiod(),
+        values_config_map(ctx),
+        injector_config_map(ctx),
+        mesh_config_map(ctx),
+        istiod(ctx),
         ObjectRef::namespace(ISTIO_SYSTEM),
     ]
+}
+
+/// Forward and rollback actions installing the east-west gateway on `c`,
+/// with the spec's installer.
+pub fn eastwest_actions(ctx: &Ctx<'_>, c: &ClusterSpec, step: &mut Step) {
+    match ctx.spec.installer.kind {
+        InstallerKind::Istioctl => istioctl::eastwest_actions(ctx, c, step),
+        InstallerKind::Helm => helm::eastwest_actions(ctx, c, step),
+    }
 }
 
 /// The placeholder for a primary's east-west gateway address in a remote's IOP.
@@ -57,155 +73,6 @@ pub fn eastwest_placeholder(primary: &str) -> String {
 /// The east-west gateway's Service, whose LoadBalancer address peers dial.
 pub fn eastwest_service() -> ObjectRef {
     ObjectRef::service(ISTIO_SYSTEM, EASTWEST)
-}
-
-/// The multi-root transition needs these set before it starts (FACTS 9 item 5).
-fn multi_root(ctx: &Ctx<'_>) -> bool {
-    match &ctx.spec.trust.root {
-        TrustRoot::Adopt(_) => false,
-        TrustRoot::Generate(g) => g.transition == RootTransition::MultiRoot,
-        TrustRoot::Files(_) => true,
-    }
-}
-
-/// The IstioOperator of one cluster.
-pub fn istio_operator(ctx: &Ctx<'_>, c: &ClusterSpec) -> (Value, Vec<Substitution>) {
-    let mut global = json!({
-        "meshID": ctx.spec.mesh.id,
-        "multiCluster": { "clusterName": c.name },
-    });
-    if let Some(net) = &c.network {
-        global["network"] = json!(net);
-    }
-    let mut subs = Vec::new();
-    if ctx.is_remote(c) {
-        let primary = ctx
-            .primary_of(c)
-            .map_or(c.name.as_str(), |p| p.name.as_str());
-        let placeholder = eastwest_placeholder(primary);
-        global["remotePilotAddress"] = json!(placeholder);
-        subs.push(Substitution {
-            placeholder,
-            value: RuntimeValue::LoadBalancerAddress {
-                cluster: primary.into(),
-                service: eastwest_service(),
-            },
-        });
-        let path = match &c.network {
-            Some(net) => format!("/inject/cluster/{}/net/{net}", c.name),
-            None => format!("/inject/cluster/{}", c.name),
-        };
-        let iop = json!({
-            "apiVersion": "install.istio.io/v1alpha1",
-            "kind": "IstioOperator",
-            "spec": {
-                "profile": "remote",
-                "values": {
-                    "istiodRemote": { "injectionPath": path },
-                    "global": global,
-                },
-            },
-        });
-        return (iop, subs);
-    }
-    if ctx.primary_remote() && !ctx.remotes_of(c).is_empty() {
-        global["externalIstiod"] = json!(true);
-    }
-    let mut mesh_config = json!({ "trustDomain": ctx.spec.mesh.trust_domain });
-    if !ctx.spec.mesh.trust_domain_aliases.is_empty() {
-        mesh_config["trustDomainAliases"] = json!(ctx.spec.mesh.trust_domain_aliases);
-    }
-    let mut values = json!({ "global": global });
-    if multi_root(ctx) {
-        mesh_config["defaultConfig"] =
-            json!({ "proxyMetadata": { "PROXY_CONFIG_XDS_AGENT": "true" } });
-        values["pilot"] = json!({ "env": { "ISTIO_MULTIROOT_MESH": "true" } });
-    }
-    let iop = json!({
-        "apiVersion": "install.istio.io/v1alpha1",
-        "kind": "IstioOperator",
-        "spec": { "meshConfig": mesh_config, "values": values },
-    });
-    (iop, subs)
-}
-
-/// `samples/multicluster/gen-eastwest-gateway.sh --network <net>` output
-/// (FACTS 2.1), or its `--single-cluster` form without a network.
-pub fn eastwest_operator(network: Option<&str>) -> Value {
-    let mut label = json!({ "istio": "eastwestgateway", "app": EASTWEST });
-    let mut k8s = json!({});
-    let mut global = json!({});
-    if let Some(net) = network {
-        label[NETWORK_LABEL] = json!(net);
-        k8s["env"] = json!([{ "name": "ISTIO_META_REQUESTED_NETWORK_VIEW", "value": net }]);
-        global["network"] = json!(net);
-    }
-    k8s["service"] = json!({ "ports": [
-        { "name": "status-port", "port": 15021, "targetPort": 15021 },
-        { "name": "tls", "port": 15443, "targetPort": 15443 },
-        { "name": "tls-istiod", "port": 15012, "targetPort": 15012 },
-        { "name": "tls-webhook", "port": 15017, "targetPort": 15017 },
-    ]});
-    let mut values =
-        json!({ "gateways": { "istio-ingressgateway": { "injectionTemplate": "gateway" } } });
-    if network.is_some() {
-        values["global"] = global;
-    }
-    json!({
-        "apiVersion": "install.istio.io/v1alpha1",
-        "kind": "IstioOperator",
-        "metadata": { "name": "eastwest" },
-        "spec": {
-            "revision": "",
-            "profile": "empty",
-            "components": { "ingressGateways": [{
-                "name": EASTWEST,
-                "label": label,
-                "enabled": true,
-                "k8s": k8s,
-            }]},
-            "values": values,
-        },
-    })
-}
-
-/// Forward and rollback actions installing the east-west gateway on `c`.
-pub fn eastwest_actions(ctx: &Ctx<'_>, c: &ClusterSpec, step: &mut Step) {
-    let file = yaml_file(
-        format!("eastwest-{}.yaml", c.name),
-        &eastwest_operator(c.network.as_deref()),
-        Vec::new(),
-    );
-    step.forward(exec(
-        ctx,
-        &c.name,
-        &["install", "-y", "-f", "{file}"],
-        Some(file.clone()),
-    ));
-    step.forward(wait(
-        &c.name,
-        ObjectRef::deployment(ISTIO_SYSTEM, EASTWEST),
-        Condition::DeploymentAvailable,
-        ROLLOUT_TIMEOUT,
-    ));
-    step.forward(wait(
-        &c.name,
-        eastwest_service(),
-        Condition::LoadBalancerAddress,
-        ROLLOUT_TIMEOUT,
-    ));
-    step.rollback(exec(
-        ctx,
-        &c.name,
-        &["uninstall", "-y", "-f", "{file}"],
-        Some(file),
-    ));
-    step.rollback(wait(
-        &c.name,
-        eastwest_service(),
-        Condition::Absent,
-        ROLLOUT_TIMEOUT,
-    ));
 }
 
 /// Every install step, cluster by cluster: the control plane, then (where
@@ -245,14 +112,34 @@ fn control_plane(ctx: &Ctx<'_>, c: &ClusterSpec) -> Step {
     if in_place {
         s.risk(Risk::SourceReconfigure);
     }
-    let (iop, subs) = istio_operator(ctx, c);
-    let file = yaml_file(format!("istio-{}.yaml", c.name), &iop, subs);
-    s.forward.extend(install_actions(ctx, c, file.clone()));
-    s.rollback.extend(undo_install_actions(ctx, c, file));
+    let (forward, rollback) = match ctx.spec.installer.kind {
+        InstallerKind::Istioctl => istioctl::control_plane(ctx, c),
+        InstallerKind::Helm => helm::control_plane(ctx, c),
+    };
+    s.forward.extend(install_actions(ctx, c, forward));
+    s.rollback.extend(undo_install_actions(ctx, c, rollback));
     s
 }
 
 fn control_plane_description(ctx: &Ctx<'_>, c: &ClusterSpec) -> String {
+    let mut text = installer_free_description(ctx, c);
+    if !ctx.revision().is_empty() {
+        text.push_str(&format!(
+            " As revision {} (istiod-{}); revision tags are left pointing where they point.",
+            ctx.revision(),
+            ctx.revision()
+        ));
+    }
+    if ctx.spec.installer.kind == InstallerKind::Helm {
+        text.push_str(&format!(
+            " With Helm: `helm upgrade --install` of release {}, these values merged over the release's own; rollback is `helm rollback` to the revision it had (`helm uninstall` where migrate installed it).",
+            ctx.spec.installer.releases.istiod
+        ));
+    }
+    text
+}
+
+fn installer_free_description(ctx: &Ctx<'_>, c: &ClusterSpec) -> String {
     let network = c
         .network
         .as_deref()
@@ -283,10 +170,10 @@ fn control_plane_description(ctx: &Ctx<'_>, c: &ClusterSpec) -> String {
 }
 
 /// Snapshot what rollback restores, label `istio-system`, run the installer
-/// with `file`, and wait until the control plane (or a remote's istiod
+/// (`installer`), and wait until the control plane (or a remote's istiod
 /// Service) is there.
-fn install_actions(ctx: &Ctx<'_>, c: &ClusterSpec, file: GeneratedFile) -> Vec<Action> {
-    let mut out: Vec<Action> = snapshot_objects()
+fn install_actions(ctx: &Ctx<'_>, c: &ClusterSpec, installer: Vec<Action>) -> Vec<Action> {
+    let mut out: Vec<Action> = snapshot_objects(ctx)
         .into_iter()
         .map(|object| Action::Snapshot {
             cluster: c.name.clone(),
@@ -299,12 +186,7 @@ fn install_actions(ctx: &Ctx<'_>, c: &ClusterSpec, file: GeneratedFile) -> Vec<A
         istio_system_metadata(ctx, c),
         json!({}),
     ));
-    out.push(exec(
-        ctx,
-        &c.name,
-        &["install", "-y", "-f", "{file}"],
-        Some(file),
-    ));
+    out.extend(installer);
     if let Some(net) = &c.network {
         // The label istiod reads the cluster's network from survived the install.
         out.push(wait(
@@ -328,10 +210,53 @@ fn install_actions(ctx: &Ctx<'_>, c: &ClusterSpec, file: GeneratedFile) -> Vec<A
     } else {
         out.push(wait(
             &c.name,
-            istiod(),
+            istiod(ctx),
             Condition::DeploymentAvailable,
             ROLLOUT_TIMEOUT,
         ));
+    }
+    out
+}
+
+/// Rollback of the control plane: the installer's undo (`installer`), and
+/// where the cluster had no mesh, what istiod wrote at run time (its CA
+/// secret, a root bundle in every namespace), which no uninstall removes.
+/// Then put back every snapshot and re-create the workloads' pods.
+fn undo_install_actions(ctx: &Ctx<'_>, c: &ClusterSpec, installer: Vec<Action>) -> Vec<Action> {
+    let in_place = ctx.keeps_existing_mesh(c);
+    let mut out = installer;
+    if !in_place {
+        out.push(Action::Delete {
+            cluster: c.name.clone(),
+            object: ObjectRef::secret(ISTIO_SYSTEM, "istio-ca-secret"),
+        });
+        out.push(Action::DeleteEverywhere {
+            cluster: c.name.clone(),
+            api_version: "v1".into(),
+            kind: "ConfigMap".into(),
+            name: "istio-ca-root-cert".into(),
+        });
+    }
+    for object in snapshot_objects(ctx) {
+        out.push(restore(&c.name, &object));
+    }
+    if in_place {
+        out.push(wait(
+            &c.name,
+            istiod(ctx),
+            Condition::DeploymentAvailable,
+            ROLLOUT_TIMEOUT,
+        ));
+    }
+    // Pods carry the cluster name and network they were injected with (or
+    // were injected at all): after the restore they must be created again.
+    // Where a mesh ran before they are injected as before; elsewhere, uninjected.
+    for ns in ctx.workload_namespaces(c) {
+        out.push(Action::RestartWorkloads {
+            cluster: c.name.clone(),
+            namespace: ns.clone(),
+            timeout_seconds: WORKLOADS_TIMEOUT,
+        });
     }
     out
 }
@@ -355,94 +280,30 @@ fn istio_system_metadata(ctx: &Ctx<'_>, c: &ClusterSpec) -> Value {
     metadata
 }
 
-/// Rollback of the control plane: where a mesh ran before (the source, an
-/// adopted mesh), re-install from the values it had; elsewhere remove all
-/// of Istio (the engine skips that where its install never ran). Then put
-/// back every snapshot and re-create the workloads' pods.
-fn undo_install_actions(ctx: &Ctx<'_>, c: &ClusterSpec, file: GeneratedFile) -> Vec<Action> {
-    let in_place = ctx.keeps_existing_mesh(c);
-    let mut out = if in_place {
-        vec![reinstall_from_snapshot(ctx, c)]
-    } else {
-        uninstall_everything(ctx, c, file)
-    };
-    for object in snapshot_objects() {
-        out.push(restore(&c.name, &object));
-    }
-    if in_place {
-        out.push(wait(
-            &c.name,
-            istiod(),
-            Condition::DeploymentAvailable,
-            ROLLOUT_TIMEOUT,
-        ));
-    }
-    // Pods carry the cluster name and network they were injected with (or
-    // were injected at all): after the restore they must be created again.
-    // Where a mesh ran before they are injected as before; elsewhere, uninjected.
-    for ns in ctx.workload_namespaces(c) {
-        out.push(Action::RestartWorkloads {
-            cluster: c.name.clone(),
-            namespace: ns.clone(),
-            timeout_seconds: WORKLOADS_TIMEOUT,
-        });
-    }
-    out
-}
-
-/// The installer run with the values the cluster's mesh had before.
-fn reinstall_from_snapshot(ctx: &Ctx<'_>, c: &ClusterSpec) -> Action {
-    exec(
-        ctx,
-        &c.name,
-        &["install", "-y", "-f", "{file}"],
-        Some(GeneratedFile {
-            name: format!("istio-{}-before.yaml", c.name),
-            content: FileContent::IstioOperatorFromSnapshot {
-                object: ObjectRef::config_map(ISTIO_SYSTEM, "values"),
-                key: "original-values".into(),
-            },
-        }),
-    )
-}
-
-/// The cluster had no mesh: remove all of it, Base included (`--purge`),
-/// and what istiod wrote at run time (its CA secret, a root bundle in every
-/// namespace), which no uninstall removes.
-fn uninstall_everything(ctx: &Ctx<'_>, c: &ClusterSpec, file: GeneratedFile) -> Vec<Action> {
-    vec![
-        exec(
-            ctx,
-            &c.name,
-            &["uninstall", "--purge", "-y", "-f", "{file}"],
-            Some(file),
-        ),
-        Action::Delete {
-            cluster: c.name.clone(),
-            object: ObjectRef::secret(ISTIO_SYSTEM, "istio-ca-secret"),
-        },
-        Action::DeleteEverywhere {
-            cluster: c.name.clone(),
-            api_version: "v1".into(),
-            kind: "ConfigMap".into(),
-            name: "istio-ca-root-cert".into(),
-        },
-    ]
-}
-
 /// The east-west gateway of a primary, waiting for its LoadBalancer address.
 fn eastwest_step(ctx: &Ctx<'_>, c: &ClusterSpec) -> Step {
     let mut s = Step::new(
         Phase::Install,
         eastwest_id(&c.name),
-        format!(
-            "East-west gateway on {} (gen-eastwest-gateway.sh{}), waiting for its LoadBalancer address.",
-            c.name,
-            c.network
-                .as_deref()
-                .map(|n| format!(" --network {n}"))
-                .unwrap_or_else(|| " --single-cluster".into())
-        ),
+        match ctx.spec.installer.kind {
+            InstallerKind::Istioctl => format!(
+                "East-west gateway on {} (gen-eastwest-gateway.sh{}), waiting for its LoadBalancer address.",
+                c.name,
+                c.network
+                    .as_deref()
+                    .map(|n| format!(" --network {n}"))
+                    .unwrap_or_else(|| " --single-cluster".into())
+            ),
+            InstallerKind::Helm => format!(
+                "East-west gateway on {} (Helm release {} of chart gateway{}), waiting for its LoadBalancer address.",
+                c.name,
+                ctx.spec.installer.releases.eastwest,
+                c.network
+                    .as_deref()
+                    .map(|n| format!(", networkGateway {n}"))
+                    .unwrap_or_default()
+            ),
+        },
     );
     s.need(id(&c.name));
     eastwest_actions(ctx, c, &mut s);

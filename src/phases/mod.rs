@@ -130,9 +130,38 @@ pub(crate) const ROLLOUT_TIMEOUT: u64 = 300;
 /// How long the workloads of one namespace may take to roll out.
 pub(crate) const WORKLOADS_TIMEOUT: u64 = 600;
 
-/// istiod's Deployment.
-pub(crate) fn istiod() -> ObjectRef {
-    ObjectRef::deployment(ISTIO_SYSTEM, "istiod")
+/// `name` as the spec's revision names it: `istiod` -> `istiod-<rev>`; the
+/// default revision (none, or `default`) keeps the bare name, as Istio does.
+pub(crate) fn revisioned(name: &str, revision: &str) -> String {
+    if revision.is_empty() || revision == "default" {
+        name.to_string()
+    } else {
+        format!("{name}-{revision}")
+    }
+}
+
+/// istiod's Deployment (`istiod-<rev>` for a revisioned control plane).
+pub(crate) fn istiod(ctx: &Ctx<'_>) -> ObjectRef {
+    ObjectRef::deployment(ISTIO_SYSTEM, &revisioned("istiod", ctx.revision()))
+}
+
+/// The installation's values ConfigMap (`values-<rev>`), whose
+/// `original-values` re-installs what was there.
+pub(crate) fn values_config_map(ctx: &Ctx<'_>) -> ObjectRef {
+    ObjectRef::config_map(ISTIO_SYSTEM, &revisioned("values", ctx.revision()))
+}
+
+/// The sidecar injector's ConfigMap (`istio-sidecar-injector-<rev>`).
+pub(crate) fn injector_config_map(ctx: &Ctx<'_>) -> ObjectRef {
+    ObjectRef::config_map(
+        ISTIO_SYSTEM,
+        &revisioned("istio-sidecar-injector", ctx.revision()),
+    )
+}
+
+/// The mesh config ConfigMap (`istio-<rev>` for a revisioned control plane).
+pub(crate) fn mesh_config_map(ctx: &Ctx<'_>) -> ObjectRef {
+    ObjectRef::config_map(ISTIO_SYSTEM, &revisioned("istio", ctx.revision()))
 }
 
 /// A manifest for `object`: apiVersion, kind, metadata (name, namespace and

@@ -4,7 +4,7 @@
 //! the ConfigMap's snapshot. Proxies pick the tracing settings up as they
 //! restart.
 
-use super::{Ctx, ISTIO_SYSTEM, install, restore};
+use super::{Ctx, install, restore};
 use crate::plan::{Action, ConfigEdit, ObjectRef, Phase, RuntimeValue, Step, Substitution};
 use crate::spec::{ClusterSpec, Prometheus, Tracing};
 use serde_json::json;
@@ -49,8 +49,8 @@ fn cluster_step(ctx: &Ctx<'_>, c: &ClusterSpec) -> Option<Step> {
     if let Some(t) = &obs.tracing
         && !ctx.is_remote(c)
     {
-        let cm = ObjectRef::config_map(ISTIO_SYSTEM, "istio");
-        s.forward(tracing_edit(c, t));
+        let cm = super::mesh_config_map(ctx);
+        s.forward(tracing_edit(ctx, c, t));
         s.rollback(restore(&c.name, &cm));
         what.push(format!("tracing to {} at {}%", t.zipkin, t.sampling));
     }
@@ -128,10 +128,10 @@ fn federation(
 }
 
 /// The mesh's Zipkin address and sampling rate in `c`'s `istio` ConfigMap.
-fn tracing_edit(c: &ClusterSpec, t: &Tracing) -> Action {
+fn tracing_edit(ctx: &Ctx<'_>, c: &ClusterSpec, t: &Tracing) -> Action {
     Action::EditConfig {
         cluster: c.name.clone(),
-        object: ObjectRef::config_map(ISTIO_SYSTEM, "istio"),
+        object: super::mesh_config_map(ctx),
         key: "mesh".into(),
         edits: vec![
             ConfigEdit::Set {

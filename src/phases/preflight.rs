@@ -19,13 +19,24 @@ pub const LOCAL_ID: &str = "preflight/local";
 /// Every preflight step id: install needs all of them.
 pub fn all_ids(ctx: &Ctx<'_>) -> Vec<String> {
     let mut ids: Vec<String> = ctx.clusters().iter().map(|c| id(&c.name)).collect();
-    ids.push(LOCAL_ID.into());
+    if checks_local_installer(ctx) {
+        ids.push(LOCAL_ID.into());
+    }
     ids
+}
+
+/// istioctl's version is Istio's; Helm's is not (the charts' version is
+/// given with each upgrade), so there is nothing to check on this machine.
+fn checks_local_installer(ctx: &Ctx<'_>) -> bool {
+    ctx.spec.installer.kind == crate::spec::InstallerKind::Istioctl
 }
 
 /// The local check, then one read-only step per cluster.
 pub fn steps(ctx: &Ctx<'_>) -> Vec<Step> {
-    let mut out = vec![local_step(ctx)];
+    let mut out = Vec::new();
+    if checks_local_installer(ctx) {
+        out.push(local_step(ctx));
+    }
     out.extend(ctx.clusters().iter().map(|c| cluster_step(ctx, c)));
     out
 }
@@ -100,7 +111,9 @@ fn cluster_step(ctx: &Ctx<'_>, c: &ClusterSpec) -> Step {
     if source || adopted {
         checks.extend(mesh_checks(ctx, c, source));
     } else {
-        checks.push(Check::NoMesh { istiod: istiod() });
+        checks.push(Check::NoMesh {
+            istiod: istiod(ctx),
+        });
     }
     if let Some(loc) = &c.locality {
         checks.push(Check::NodeLocality {
@@ -128,9 +141,11 @@ fn mesh_checks(ctx: &Ctx<'_>, c: &ClusterSpec, source: bool) -> Vec<Check> {
         _ => CaMode::Any,
     };
     vec![
-        Check::MeshPresent { istiod: istiod() },
+        Check::MeshPresent {
+            istiod: istiod(ctx),
+        },
         Check::IstioVersion {
-            istiod: istiod(),
+            istiod: istiod(ctx),
             expected: ctx.spec.mesh.istio_version.clone(),
         },
         Check::CaMode {
@@ -139,13 +154,13 @@ fn mesh_checks(ctx: &Ctx<'_>, c: &ClusterSpec, source: bool) -> Vec<Check> {
             cacerts: ObjectRef::secret(ISTIO_SYSTEM, "cacerts"),
         },
         Check::ClusterName {
-            istiod: istiod(),
+            istiod: istiod(ctx),
             env: "CLUSTER_ID".into(),
             default: "Kubernetes".into(),
             planned: c.name.clone(),
         },
         Check::TrustDomain {
-            config_map: ObjectRef::config_map(ISTIO_SYSTEM, "istio"),
+            config_map: super::mesh_config_map(ctx),
             expected: ctx.spec.mesh.trust_domain.clone(),
         },
     ]

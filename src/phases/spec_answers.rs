@@ -135,6 +135,11 @@ impl<'a> Ctx<'a> {
             .unwrap_or(&self.spec.workloads.restart_namespaces)
     }
 
+    /// The control plane revision, empty for the default one.
+    pub fn revision(&self) -> &'a str {
+        self.spec.mesh.revision()
+    }
+
     /// Where certificates and keys are written on this machine.
     pub fn cert_dir(&self) -> &'a Path {
         &self.spec.trust.cert_dir

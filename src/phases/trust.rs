@@ -128,11 +128,11 @@ fn switch_actions(
     }
     out.push(Action::Restart {
         cluster: c.name.clone(),
-        object: istiod(),
+        object: istiod(ctx),
     });
     out.push(wait(
         &c.name,
-        istiod(),
+        istiod(ctx),
         Condition::DeploymentAvailable,
         ROLLOUT_TIMEOUT,
     ));
@@ -168,11 +168,11 @@ fn undo_actions(ctx: &Ctx<'_>, c: &ClusterSpec, out: &mut Vec<Action>) {
     out.push(restore(&c.name, &cacerts()));
     out.push(Action::Restart {
         cluster: c.name.clone(),
-        object: istiod(),
+        object: istiod(ctx),
     });
     out.push(wait(
         &c.name,
-        istiod(),
+        istiod(ctx),
         Condition::DeploymentAvailable,
         ROLLOUT_TIMEOUT,
     ));

@@ -75,6 +75,41 @@ pub enum Action {
         file: Option<GeneratedFile>,
         timeout_seconds: u64,
     },
+    /// `helm upgrade --install RELEASE CHART` in `namespace` (installer
+    /// helm). Its values file is the release's values of record (`helm get
+    /// values`) with `values` merged over them when the action runs, so the
+    /// user's other values stay. Before the step's first upgrade the
+    /// release's deployed revision (or its absence) is journalled durably:
+    /// `helm-rollback` returns to it. A record a killed helm left pending is
+    /// cleared first; an upgrade that would change nothing is skipped.
+    #[serde(rename_all = "camelCase")]
+    HelmUpgrade {
+        cluster: String,
+        program: String,
+        context: String,
+        namespace: String,
+        release: String,
+        /// The chart: a name with `repo`, else a local chart directory.
+        chart: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        repo: Option<String>,
+        /// The chart version (Istio's charts: the Istio version).
+        version: String,
+        values: Value,
+        timeout_seconds: u64,
+    },
+    /// Undo the step's `helm-upgrade` of `release`: `helm rollback` to the
+    /// revision journalled before it, `helm uninstall` where it installed the
+    /// release from nothing; nothing where it never ran.
+    #[serde(rename_all = "camelCase")]
+    HelmRollback {
+        cluster: String,
+        program: String,
+        context: String,
+        namespace: String,
+        release: String,
+        timeout_seconds: u64,
+    },
     /// Edit the YAML document stored under `data.<key>` of a ConfigMap.
     #[serde(rename_all = "camelCase")]
     EditConfig {
@@ -489,6 +524,8 @@ impl Action {
             | Action::RestartWorkloads { cluster, .. }
             | Action::Wait { cluster, .. }
             | Action::Exec { cluster, .. }
+            | Action::HelmUpgrade { cluster, .. }
+            | Action::HelmRollback { cluster, .. }
             | Action::EditConfig { cluster, .. }
             | Action::Probe { cluster, .. }
             | Action::Snapshot { cluster, .. }
@@ -514,6 +551,8 @@ impl Action {
             Action::RestartWorkloads { .. } => "restart-workloads",
             Action::Wait { .. } => "wait",
             Action::Exec { .. } => "exec",
+            Action::HelmUpgrade { .. } => "helm-upgrade",
+            Action::HelmRollback { .. } => "helm-rollback",
             Action::EditConfig { .. } => "edit-config",
             Action::Local { .. } => "local",
             Action::Probe { .. } => "probe",
@@ -536,6 +575,8 @@ impl Action {
                 | Action::Restart { .. }
                 | Action::RestartWorkloads { .. }
                 | Action::Exec { .. }
+                | Action::HelmUpgrade { .. }
+                | Action::HelmRollback { .. }
                 | Action::EditConfig { .. }
                 | Action::Probe { .. }
         )
@@ -586,7 +627,7 @@ impl Action {
                 Condition::JobComplete => 20,
                 _ => 2,
             },
-            Action::Exec { .. } => 60,
+            Action::Exec { .. } | Action::HelmUpgrade { .. } | Action::HelmRollback { .. } => 60,
             Action::Probe { .. } => 30,
         }
     }

@@ -114,6 +114,31 @@ pub fn action_needs(action: &Action, clusters: &[String]) -> Vec<(String, Access
                 out.substitutions(substitutions);
             }
         }
+        Action::HelmUpgrade {
+            cluster, namespace, ..
+        }
+        | Action::HelmRollback {
+            cluster, namespace, ..
+        } => {
+            // What the chart renders, as an install writes it (a rollback
+            // re-applies an older manifest, an uninstall deletes), and
+            // Helm's release records: Secrets listed by label, written,
+            // replaced and (a pending one, an uninstall) deleted.
+            out.installer(cluster, &["install".into()], None);
+            let records = ObjectRef::new("v1", "Secret", Some(namespace), "*");
+            out.object(
+                cluster,
+                &records,
+                &[GET, LIST, CREATE, PATCH, UPDATE, DELETE],
+            );
+            // Istio's CRDs listed before an install, and those it brought
+            // deleted with the release (Helm keeps them).
+            let (crd_group, crds) = CRDS;
+            out.push(cluster, Access::new(LIST, crd_group, crds, None));
+            if matches!(action, Action::HelmRollback { .. }) {
+                out.push(cluster, Access::new(DELETE, crd_group, crds, None));
+            }
+        }
         Action::EditConfig {
             cluster,
             object,

@@ -94,6 +94,36 @@ impl fmt::Display for Action {
                 "wait {object} {condition} @{cluster} (timeout {})",
                 duration(*timeout_seconds)
             ),
+            Action::HelmUpgrade {
+                cluster,
+                program,
+                namespace,
+                release,
+                chart,
+                repo,
+                version,
+                values,
+                ..
+            } => {
+                write!(f, "{program} upgrade --install {release} {chart}")?;
+                if let Some(repo) = repo {
+                    write!(f, " --repo {repo}")?;
+                }
+                write!(
+                    f,
+                    " --version {version} -n {namespace} @{cluster}, values {values} over the release's"
+                )
+            }
+            Action::HelmRollback {
+                cluster,
+                program,
+                namespace,
+                release,
+                ..
+            } => write!(
+                f,
+                "{program} rollback {release} -n {namespace} @{cluster} to the revision recorded before this step (uninstall where the step installed it)"
+            ),
             Action::Exec {
                 cluster,
                 program,

@@ -102,6 +102,18 @@ pub struct Mesh {
     pub trust_domain_aliases: Vec<String>,
     /// The Istio version running on the source, and installed everywhere.
     pub istio_version: String,
+    /// The control plane revision the source runs (`1-26-4`: istiod-1-26-4,
+    /// namespaces labelled `istio.io/rev=1-26-4`); every cluster is
+    /// (re)configured as that revision. Absent: the default revision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+}
+
+impl Mesh {
+    /// The revision, empty for the default one.
+    pub fn revision(&self) -> &str {
+        self.revision.as_deref().unwrap_or_default()
+    }
 }
 
 impl Mesh {
@@ -134,10 +146,17 @@ pub enum Topology {
 pub struct Installer {
     /// Which installer it is.
     pub kind: InstallerKind,
-    /// Path or name of the installer binary (looked up on PATH); `istioctl`
-    /// when not given.
+    /// Path or name of the installer binary (looked up on PATH); when not
+    /// given, the kind's program (`istioctl`, `helm`). The serde default is
+    /// `istioctl`: a spec serialised by migrate always names its path.
     #[serde(default = "default_installer_path")]
     pub path: String,
+    /// Helm only: where Istio's charts come from; `https://istio-release.storage.googleapis.com/charts` when not given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub charts: Option<ChartSource>,
+    /// Helm only: the release names of Istio's charts.
+    #[serde(default, skip_serializing_if = "HelmReleases::is_default")]
+    pub releases: HelmReleases,
 }
 
 fn default_installer_path() -> String {
@@ -150,6 +169,72 @@ fn default_installer_path() -> String {
 pub enum InstallerKind {
     /// `istioctl install` with an IstioOperator file.
     Istioctl,
+    /// `helm upgrade --install` of Istio's charts `base`, `istiod` and `gateway`.
+    Helm,
+}
+
+impl InstallerKind {
+    /// The program's name, the default `installer.path`.
+    pub fn program(self) -> &'static str {
+        match self {
+            InstallerKind::Istioctl => "istioctl",
+            InstallerKind::Helm => "helm",
+        }
+    }
+}
+
+/// Where Helm finds Istio's charts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ChartSource {
+    /// A chart repository URL: charts are `--repo URL base|istiod|gateway`.
+    Repo(String),
+    /// A local directory holding `base/`, `istiod/` and `gateway/`.
+    Dir(PathBuf),
+}
+
+/// Istio's official chart repository.
+pub const ISTIO_CHART_REPO: &str = "https://istio-release.storage.googleapis.com/charts";
+
+/// The Helm release names of Istio's charts (the docs' names by default).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HelmReleases {
+    /// The `base` chart's release.
+    #[serde(default = "default_base_release")]
+    pub base: String,
+    /// The `istiod` chart's release.
+    #[serde(default = "default_istiod_release")]
+    pub istiod: String,
+    /// The east-west gateway's release (the `gateway` chart).
+    #[serde(default = "default_eastwest_release")]
+    pub eastwest: String,
+}
+
+fn default_base_release() -> String {
+    "istio-base".into()
+}
+fn default_istiod_release() -> String {
+    "istiod".into()
+}
+fn default_eastwest_release() -> String {
+    "istio-eastwestgateway".into()
+}
+
+impl Default for HelmReleases {
+    fn default() -> Self {
+        HelmReleases {
+            base: default_base_release(),
+            istiod: default_istiod_release(),
+            eastwest: default_eastwest_release(),
+        }
+    }
+}
+
+impl HelmReleases {
+    fn is_default(&self) -> bool {
+        *self == HelmReleases::default()
+    }
 }
 
 /// One cluster of the mesh, as the spec describes it (the live cluster is

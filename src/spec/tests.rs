@@ -426,3 +426,74 @@ fn existing_mesh_adopt_is_for_primaries_other_than_the_source() {
         "{remote:?}"
     );
 }
+
+#[test]
+fn a_helm_installer_defaults_to_helm_and_istios_release_names() {
+    let text = BASE
+        .replace("{ kind: istioctl }", "{ kind: helm }")
+        .replace(
+            "istioVersion: \"1.30.3\" }",
+            "istioVersion: \"1.26.4\", revision: 1-26-4 }",
+        );
+    let spec = parse_str(&text, Path::new("t.yaml")).unwrap().spec.spec;
+    assert_eq!(spec.installer.kind, InstallerKind::Helm);
+    assert_eq!(spec.installer.path, "helm");
+    assert_eq!(spec.installer.charts, None);
+    assert_eq!(spec.installer.releases, HelmReleases::default());
+    assert_eq!(spec.installer.releases.eastwest, "istio-eastwestgateway");
+    assert_eq!(spec.mesh.revision(), "1-26-4");
+    let text = text.replace(
+        "{ kind: helm }",
+        "{ kind: helm, path: /opt/helm, charts: { dir: ./charts }, releases: { istiod: cp } }",
+    );
+    let spec = parse_str(&text, Path::new("t.yaml")).unwrap().spec.spec;
+    assert_eq!(spec.installer.path, "/opt/helm");
+    assert_eq!(
+        spec.installer.charts,
+        Some(ChartSource::Dir("./charts".into()))
+    );
+    assert_eq!(spec.installer.releases.istiod, "cp");
+    assert_eq!(spec.installer.releases.base, "istio-base");
+}
+
+#[test]
+fn helm_and_revision_mistakes_are_refused_where_they_are() {
+    let text = BASE
+        .replace(
+            "{ kind: istioctl }",
+            "{ kind: helm, charts: { repo: r, dir: d }, releases: { base: Bad_Name } }",
+        )
+        .replace(
+            "istioVersion: \"1.30.3\" }",
+            "istioVersion: \"1.30.3\", revision: Bad.Rev }",
+        );
+    let d = errors(&text);
+    let paths: Vec<&str> = d.iter().map(|d| d.path.as_str()).collect();
+    assert!(paths.contains(&"spec.installer.charts"), "{paths:?}");
+    let text = BASE
+        .replace(
+            "{ kind: istioctl }",
+            "{ kind: helm, releases: { base: Bad_Name } }",
+        )
+        .replace(
+            "istioVersion: \"1.30.3\" }",
+            "istioVersion: \"1.30.3\", revision: Bad.Rev }",
+        )
+        .replace("topology: multi-primary", "topology: primary-remote");
+    let d = errors(&text);
+    let paths: Vec<&str> = d.iter().map(|d| d.path.as_str()).collect();
+    for want in [
+        "spec.mesh.revision",
+        "spec.installer.releases.base",
+        "spec.installer.kind",
+    ] {
+        assert!(paths.contains(&want), "{want} not in {paths:?}");
+    }
+    // Helm's settings under istioctl are ignored, with a warning.
+    let text = BASE.replace(
+        "{ kind: istioctl }",
+        "{ kind: istioctl, charts: { dir: d } }",
+    );
+    let loaded = parse_str(&text, Path::new("t.yaml")).unwrap();
+    assert_eq!(loaded.warnings.len(), 1, "{:?}", loaded.warnings);
+}

@@ -9,6 +9,7 @@ mod demo;
 mod drift;
 mod effects;
 mod faults;
+mod helm;
 mod identity;
 mod inventory;
 mod istioctl;

@@ -102,6 +102,7 @@ const FLAGS: &[(&str, Option<char>, bool)] = &[
     ("values", Some('f'), true),
     ("set", None, true),
     ("set-string", None, true),
+    ("repo", None, true),
     ("version", None, true),
     ("output", Some('o'), true),
     ("timeout", None, true),

@@ -458,7 +458,10 @@ pub(crate) fn serve_debug(
     else {
         return None;
     };
-    if !matches!(*service, "istiod:15014" | "http:istiod:15014") {
+    // `istiod`, or a revision's `istiod-<rev>`, on the monitoring port.
+    let name = service.strip_prefix("http:").unwrap_or(service);
+    let name = name.strip_suffix(":15014")?;
+    if name != "istiod" && !name.starts_with("istiod-") {
         return None;
     }
     let attrs = Attributes {

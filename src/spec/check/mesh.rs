@@ -2,6 +2,7 @@
 
 use super::{Checker, formats};
 use crate::spec::version::{IstioVersion, MIN_SUPPORTED};
+use crate::spec::{InstallerKind, Topology};
 
 pub(super) fn check(c: &mut Checker) {
     let doc = c.spec;
@@ -47,11 +48,52 @@ pub(super) fn check(c: &mut Checker) {
         };
         c.error("spec.mesh.istioVersion", e.to_string(), Some(hint.into()));
     }
-    if doc.spec.installer.path.trim().is_empty() {
+    if let Some(rev) = &mesh.revision {
+        // Istio names objects `istiod-<rev>` and labels with it: a DNS label.
+        c.format("spec.mesh.revision", rev, "revision", formats::dns_label);
+    }
+    let installer = &doc.spec.installer;
+    if installer.path.trim().is_empty() {
         c.error(
             "spec.installer.path",
             "the installer path is empty",
-            Some("give the istioctl binary, e.g. `istioctl` (looked up on PATH)".into()),
+            Some(format!(
+                "give the {0} binary, e.g. `{0}` (looked up on PATH)",
+                installer.kind.program()
+            )),
         );
+    }
+    match installer.kind {
+        InstallerKind::Helm => {
+            let releases = &installer.releases;
+            for (field, name) in [
+                ("base", &releases.base),
+                ("istiod", &releases.istiod),
+                ("eastwest", &releases.eastwest),
+            ] {
+                c.format(
+                    &format!("spec.installer.releases.{field}"),
+                    name,
+                    "Helm release name",
+                    formats::dns_label,
+                );
+            }
+            if doc.spec.topology == Topology::PrimaryRemote {
+                c.error(
+                    "spec.installer.kind",
+                    "installer helm carries out multi-primary migrations only (a remote's istiod chart with profile=remote is not planned yet)",
+                    Some("use `installer: { kind: istioctl }` for primary-remote".into()),
+                );
+            }
+        }
+        InstallerKind::Istioctl => {
+            if installer.charts.is_some() || installer.releases != Default::default() {
+                c.warn(
+                    "spec.installer",
+                    "charts and releases are Helm's: istioctl ignores them",
+                    Some("remove them, or set `kind: helm`".into()),
+                );
+            }
+        }
     }
 }

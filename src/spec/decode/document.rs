@@ -20,8 +20,16 @@ const SPEC: &[&str] = &[
     "workloads",
     "failoverTest",
 ];
-const MESH: &[&str] = &["id", "trustDomain", "trustDomainAliases", "istioVersion"];
-const INSTALLER: &[&str] = &["kind", "path"];
+const MESH: &[&str] = &[
+    "id",
+    "trustDomain",
+    "trustDomainAliases",
+    "istioVersion",
+    "revision",
+];
+const INSTALLER: &[&str] = &["kind", "path", "charts", "releases"];
+const CHARTS: &[&str] = &["repo", "dir"];
+const RELEASES: &[&str] = &["base", "istiod", "eastwest"];
 const CLUSTER: &[&str] = &[
     "name",
     "context",
@@ -177,11 +185,13 @@ fn mesh(d: &mut Decoder, n: &YamlNode, p: &str) -> Option<Mesh> {
     });
     let trust_domain_aliases = d.or(&f, "trustDomainAliases", Decoder::strings, Vec::new);
     let istio_version = d.req(&f, "istioVersion", Decoder::string);
+    let revision = d.opt(&f, "revision", Decoder::string);
     Some(Mesh {
         id: id?,
         trust_domain: trust_domain?,
         trust_domain_aliases: trust_domain_aliases?,
         istio_version: istio_version?,
+        revision: revision?,
     })
 }
 
@@ -193,12 +203,68 @@ fn installer(d: &mut Decoder, n: &YamlNode, p: &str) -> Option<Installer> {
         INSTALLER,
     )?;
     let kind = d.req(&f, "kind", |d, n, p| {
-        d.one_of(n, p, &[("istioctl", InstallerKind::Istioctl)])
+        d.one_of(
+            n,
+            p,
+            &[
+                ("istioctl", InstallerKind::Istioctl),
+                ("helm", InstallerKind::Helm),
+            ],
+        )
     });
-    let path = d.or(&f, "path", Decoder::string, || "istioctl".into());
+    // The path defaults to the kind's program (an unknown kind: istioctl's).
+    let program = kind.map_or("istioctl", InstallerKind::program);
+    let path = d.or(&f, "path", Decoder::string, || program.into());
+    let charts = d.opt(&f, "charts", chart_source);
+    let releases = d.or(&f, "releases", releases, HelmReleases::default);
     Some(Installer {
         kind: kind?,
         path: path?,
+        charts: charts?,
+        releases: releases?,
+    })
+}
+
+fn chart_source(d: &mut Decoder, n: &YamlNode, p: &str) -> Option<ChartSource> {
+    let f = d.fields(
+        n,
+        p,
+        "a mapping with either `repo` (a chart repository URL) or `dir` (a directory holding base/, istiod/ and gateway/)",
+        CHARTS,
+    )?;
+    let repo = d.opt(&f, "repo", Decoder::string)?;
+    let dir = d.opt(&f, "dir", Decoder::path_buf)?;
+    match (repo, dir) {
+        (Some(url), None) => Some(ChartSource::Repo(url)),
+        (None, Some(dir)) => Some(ChartSource::Dir(dir)),
+        _ => {
+            d.report.error_hint(
+                n.pos,
+                p,
+                "give exactly one of `repo` and `dir`".to_string(),
+                Some("`repo: https://istio-release.storage.googleapis.com/charts` or `dir: ./charts`".into()),
+            );
+            None
+        }
+    }
+}
+
+fn releases(d: &mut Decoder, n: &YamlNode, p: &str) -> Option<HelmReleases> {
+    let f = d.fields(
+        n,
+        p,
+        "a mapping with the release names base, istiod and eastwest",
+        RELEASES,
+    )?;
+    let base = d.or(&f, "base", Decoder::string, || "istio-base".into());
+    let istiod = d.or(&f, "istiod", Decoder::string, || "istiod".into());
+    let eastwest = d.or(&f, "eastwest", Decoder::string, || {
+        "istio-eastwestgateway".into()
+    });
+    Some(HelmReleases {
+        base: base?,
+        istiod: istiod?,
+        eastwest: eastwest?,
     })
 }
 
