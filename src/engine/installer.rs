@@ -30,6 +30,10 @@ const EXEC_ATTEMPTS: u32 = 4;
 /// The installer commands whose runs are told apart in the journal.
 const INSTALL: &str = "install";
 const UNINSTALL: &str = "uninstall";
+const PURGE: &str = "--purge";
+
+/// The Istio CRDs a `starting` record found before the first install.
+const CRDS_BEFORE: &str = "istioCrdsBefore";
 
 /// Runs `program args...` with `KUBECONFIG` pointing at the cluster's
 /// kubeconfig; nothing to do when the file is to be rebuilt from a snapshot
@@ -85,7 +89,6 @@ pub(crate) async fn run(
             *value = path.to_string_lossy().into_owned();
         }
     }
-    let args = args.as_slice();
     // Installers are idempotent (istioctl install/uninstall converge) and,
     // like any API client, fail on a transient 5xx or 429: a non-zero exit
     // is retried a few times; not starting at all, or a timeout, is not.
@@ -95,9 +98,19 @@ pub(crate) async fn run(
         Some(UNINSTALL) if !own_install_may_have_run(ctx, cluster)? => {
             return skip_uninstall(ctx, cluster);
         }
-        Some(INSTALL) => note_install_ahead(ctx, cluster)?,
+        Some(UNINSTALL) if args.iter().any(|a| a == PURGE) => {
+            let before = crds_before_install(ctx, cluster)?;
+            if before.as_ref().is_none_or(|b| !b.is_empty()) {
+                // `--purge` deletes every labelled Istio CRD, and with it
+                // every object of those kinds: not ours to delete.
+                args.retain(|a| a != PURGE);
+                keep_crds_note(ctx, cluster, before.as_deref())?;
+            }
+        }
+        Some(INSTALL) => note_install_ahead(ctx, cluster).await?,
         _ => {}
     }
+    let args = args.as_slice();
     let attempts = ctx.opts.backoff.max_attempts.clamp(1, EXEC_ATTEMPTS);
     let mut attempt = 1;
     let out = loop {
@@ -197,12 +210,29 @@ fn record(
 /// installer starts, that `install` may run on `cluster`: the rollback's
 /// uninstall is run only where this (or an older record) says so, and a
 /// crash between the installer's start and its pid's record must not hide it.
-fn note_install_ahead(ctx: &StepCtx, cluster: &str) -> Result<(), ActionError> {
+///
+/// The record also names the Istio CRDs already there (a platform team's,
+/// or an earlier Istio's): the rollback's `--purge` would delete them.
+async fn note_install_ahead(ctx: &StepCtx, cluster: &str) -> Result<(), ActionError> {
     if own_install_may_have_run(ctx, cluster)? {
         return Ok(());
     }
-    let details =
-        json!({ RECORD_KEY: { "state": "starting", "cluster": cluster, "command": INSTALL } });
+    // Unknown (null) when they cannot be listed: the uninstall then keeps them.
+    let istio_crds = match istio_crds(ctx, cluster).await {
+        Ok(names) => json!(names),
+        Err(e) => {
+            ctx.env.observer.warning(
+                &ctx.step,
+                &format!(
+                    "cannot list the CRDs of {cluster} ({e}): a rollback will keep Istio's CRDs"
+                ),
+            );
+            Value::Null
+        }
+    };
+    let details = json!({ RECORD_KEY: {
+        "state": "starting", "cluster": cluster, "command": INSTALL, CRDS_BEFORE: istio_crds
+    } });
     let event = NewEvent::new(
         EventKind::Action,
         Some(&ctx.step),
@@ -238,6 +268,99 @@ fn own_install_may_have_run(ctx: &StepCtx, cluster: &str) -> Result<bool, Action
         }
     }
     Ok(ran)
+}
+
+/// The names of the Istio CRDs (`*.istio.io`) on `cluster` now.
+async fn istio_crds(ctx: &StepCtx, cluster: &str) -> Result<Vec<String>, ActionError> {
+    let c = ctx.cluster(cluster)?;
+    let crds = ctx
+        .retry(|| {
+            c.list(
+                "apiextensions.k8s.io/v1",
+                "CustomResourceDefinition",
+                None,
+                None,
+            )
+        })
+        .await?;
+    Ok(crds
+        .iter()
+        .filter_map(|d| d.pointer("/metadata/name").and_then(Value::as_str))
+        .filter(|n| n.ends_with(".istio.io"))
+        .map(str::to_string)
+        .collect())
+}
+
+/// The Istio CRDs on `cluster` before this step's current execution first
+/// ran `install` there (its first `starting` record since it was last
+/// rolled back): `None` when they could not be listed; none for records of
+/// an older `migrate` (as before).
+fn crds_before_install(ctx: &StepCtx, cluster: &str) -> Result<Option<Vec<String>>, ActionError> {
+    let mut first: Option<Option<Vec<String>>> = None;
+    for e in ctx.env.store.events(ctx.run, 0)? {
+        if e.step.as_deref() != Some(ctx.step.as_str()) {
+            continue;
+        }
+        let Some(details) = e.details else { continue };
+        if e.kind == EventKind::StepStatus
+            && details.get("to").and_then(Value::as_str) == Some("rolled-back")
+        {
+            first = None;
+        }
+        let Some(record) = details.get(RECORD_KEY) else {
+            continue;
+        };
+        if first.is_none()
+            && record.get("cluster").and_then(Value::as_str) == Some(cluster)
+            && record.get("state").and_then(Value::as_str) == Some("starting")
+        {
+            let names = match record.get(CRDS_BEFORE) {
+                None => Some(Vec::new()),
+                Some(Value::Array(a)) => Some(
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect(),
+                ),
+                Some(_) => None,
+            };
+            first = Some(names);
+        }
+    }
+    Ok(first.unwrap_or(Some(Vec::new())))
+}
+
+/// Says (journal and output) that the uninstall keeps Istio's CRDs.
+fn keep_crds_note(
+    ctx: &StepCtx,
+    cluster: &str,
+    before: Option<&[String]>,
+) -> Result<(), ActionError> {
+    let why = match before {
+        Some(names) => {
+            let shown: Vec<&str> = names.iter().take(3).map(String::as_str).collect();
+            let more = names.len().saturating_sub(shown.len());
+            let more = if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            };
+            format!(
+                "Istio's CRDs were there before migrate installed ({}{more})",
+                shown.join(", ")
+            )
+        }
+        None => "whether Istio's CRDs were there before migrate installed is unknown".to_string(),
+    };
+    let message = format!(
+        "uninstall in {cluster} without --purge: {why}, so they and every object of theirs stay"
+    );
+    ctx.env.observer.warning(&ctx.step, &message);
+    ctx.env.store.record_event(
+        ctx.run,
+        NewEvent::new(EventKind::Warning, Some(&ctx.step), message),
+    )?;
+    Ok(())
 }
 
 /// The rollback's uninstall when this run's `install` never ran here: what

@@ -340,3 +340,87 @@ fn a_step_that_failed_before_its_first_change_is_not_undone() {
     );
     env.assert_no_secrets_in_outputs();
 }
+
+/// Istio's CRDs left on cluster2 by an earlier Istio (installed, then
+/// uninstalled without `--purge`, as istioctl's docs show), with a user's
+/// VirtualService of theirs: migrate installs there, and `rollback --to
+/// phase0` uninstalls what it installed without `--purge`, so the CRDs and
+/// the user's object stay.
+#[test]
+fn rollback_keeps_istio_crds_that_were_there_before() {
+    let env = seeded_with_existing_mesh();
+    let iop = env.path("existing-istio.yaml");
+    let out = Command::new(env.istioctl())
+        .args(["uninstall", "-y", "-f"])
+        .arg(&iop)
+        .args(["--context", "sim-cluster2"])
+        .env("KUBECONFIG", env.kubeconfig())
+        .output()
+        .expect("the istioctl stand-in runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let crd = (
+        "apiextensions.k8s.io/v1",
+        "CustomResourceDefinition",
+        None,
+        "virtualservices.networking.istio.io",
+    );
+    assert!(
+        object(&env, crd.0, crd.1, crd.2, crd.3).is_some(),
+        "the CRDs stayed"
+    );
+    assert!(
+        object(
+            &env,
+            "apps/v1",
+            "Deployment",
+            Some("istio-system"),
+            "istiod"
+        )
+        .is_none(),
+        "no istiod runs on cluster2"
+    );
+    let vs = env.path("vs.yaml");
+    std::fs::write(
+        &vs,
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: teams-own, namespace: sample}\n\
+         spec: {hosts: [helloworld], http: [{route: [{destination: {host: helloworld}}]}]}\n",
+    )
+    .unwrap();
+    let made = env.kubectl("cluster2", &["apply", "-f", &vs.to_string_lossy()]);
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+
+    let spec = spec(&env, false);
+    let run = apply(&env, &spec, &[], None);
+    assert!(run.ok(), "{}", run.describe("apply over leftover CRDs"));
+    let run = env.migrate(&["rollback", "--to", "phase0"]);
+    assert!(run.ok(), "{}", run.describe("rollback --to phase0"));
+    assert!(
+        run.stderr
+            .contains("uninstall in cluster2 without --purge: Istio's CRDs were there before"),
+        "{}",
+        run.describe("the rollback says why it keeps the CRDs")
+    );
+    assert!(
+        object(&env, crd.0, crd.1, crd.2, crd.3).is_some(),
+        "the CRD that was there before is still there"
+    );
+    assert!(
+        object(
+            &env,
+            "networking.istio.io/v1",
+            "VirtualService",
+            Some("sample"),
+            "teams-own"
+        )
+        .is_some(),
+        "the user's VirtualService is still there"
+    );
+}
