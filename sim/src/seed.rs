@@ -232,6 +232,23 @@ pub async fn deploy_helloworld(sim: &Sim, cluster: &str, version: &str) -> Resul
     wait_all(&mut api, &deployments).await.map_err(wrap)
 }
 
+/// Labels `sample` on `cluster` for injection by control-plane revision
+/// `revision` (`istio.io/rev`, instead of `istio-injection`), as a cluster
+/// joining a revisioned mesh must be.
+pub async fn use_revision(sim: &Sim, cluster: &str, revision: &str) -> Result<(), SeedError> {
+    let mut api = api_for(sim, cluster).await?;
+    let namespace = json!({"apiVersion": "v1", "kind": "Namespace",
+        "metadata": {"name": SAMPLE_NAMESPACE, "labels": {"istio.io/rev": revision}}});
+    // The same field manager as `deploy_helloworld`: its injection label goes.
+    api.apply_as(&namespace, FIELD_MANAGER)
+        .await
+        .map(|_| ())
+        .map_err(|source| SeedError::Cluster {
+            cluster: cluster.to_string(),
+            source,
+        })
+}
+
 /// The Prometheus ConfigMap and LoadBalancer Service (port 9090) the
 /// observability phase edits and federates, in `istio-system` of `cluster`.
 pub async fn deploy_prometheus(sim: &Sim, cluster: &str) -> Result<(), SeedError> {

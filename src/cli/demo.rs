@@ -13,7 +13,7 @@
 
 use super::session::{self, Session};
 use super::view::{self, demo as narrate};
-use super::{DemoArgs, GlobalArgs, StatusFormat, apply, results, rollback, status};
+use super::{DemoArgs, DemoSource, GlobalArgs, StatusFormat, apply, results, rollback, status};
 use crate::engine::{ApplyMode, StoredPlan};
 use crate::plan::Phase;
 use anyhow::{Context, bail};
@@ -23,6 +23,11 @@ use std::process::ExitCode;
 
 /// The spec the demo runs: the same file users read in `plans/`.
 const DEMO_SPEC: &str = include_str!("../../plans/demo.yaml");
+/// The spec of `demo --source helm`.
+const HELM_SPEC: &str = include_str!("../../plans/helm-revision.yaml");
+/// The Helm-installed source of `demo --source helm`, as HELM_SPEC says.
+const HELM_REVISION: &str = "1-26-4";
+const HELM_ISTIO: &str = "1.26.4";
 const SOURCE: &str = "cluster1";
 const JOINING: &str = "cluster2";
 /// The phase the demo rolls back to: the mesh keeps its shared trust and
@@ -38,7 +43,7 @@ pub fn run(global: &GlobalArgs, args: &DemoArgs) -> anyhow::Result<ExitCode> {
         .tempdir()
         .context("creating the demo's working directory")?;
     let dir = workdir.path().to_path_buf();
-    let code = demo(global, &dir, args.keep);
+    let code = demo(global, &dir, args.keep, args.source);
     if args.keep {
         // The user looks around with kubectl; the files must outlive us.
         let _ = workdir.keep();
@@ -46,7 +51,12 @@ pub fn run(global: &GlobalArgs, args: &DemoArgs) -> anyhow::Result<ExitCode> {
     code
 }
 
-fn demo(global: &GlobalArgs, dir: &Path, keep: bool) -> anyhow::Result<ExitCode> {
+fn demo(
+    global: &GlobalArgs,
+    dir: &Path,
+    keep: bool,
+    source: DemoSource,
+) -> anyhow::Result<ExitCode> {
     let sim_runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("meshsim")
@@ -54,9 +64,9 @@ fn demo(global: &GlobalArgs, dir: &Path, keep: bool) -> anyhow::Result<ExitCode>
         .build()
         .context("starting the simulator's runtime")?;
     let kubeconfig = dir.join("kubeconfig");
-    let sim = start(&sim_runtime, &kubeconfig)?;
+    let sim = start(&sim_runtime, &kubeconfig, source)?;
 
-    let spec = write_spec(dir)?;
+    let spec = write_spec(dir, source)?;
     let state_dir = dir.join("state");
     let session = Session::new(
         &GlobalArgs {
@@ -123,10 +133,12 @@ fn demo(global: &GlobalArgs, dir: &Path, keep: bool) -> anyhow::Result<ExitCode>
     }
 
     if keep {
+        let mut signals = {
+            let _in_runtime = sim_runtime.enter();
+            session::listen_for_stop().context("listening for Ctrl-C")?
+        };
         narrate::look_around(&session.hints);
-        sim_runtime
-            .block_on(session::until_signalled())
-            .context("waiting for Ctrl-C")?;
+        sim_runtime.block_on(signals.next());
     }
     sim_runtime.block_on(sim.shutdown());
     Ok(ExitCode::SUCCESS)
@@ -134,7 +146,11 @@ fn demo(global: &GlobalArgs, dir: &Path, keep: bool) -> anyhow::Result<ExitCode>
 
 /// Starts the two clusters, writing their kubeconfig, and sets up today's
 /// mesh on the source and the workloads to migrate on the other.
-fn start(runtime: &tokio::runtime::Runtime, kubeconfig: &Path) -> anyhow::Result<Sim> {
+fn start(
+    runtime: &tokio::runtime::Runtime,
+    kubeconfig: &Path,
+    source: DemoSource,
+) -> anyhow::Result<Sim> {
     narrate::banner("Starting two simulated clusters (meshsim, real HTTPS, real kube client)");
     let sim = runtime
         .block_on(Sim::start(SimConfig {
@@ -154,16 +170,36 @@ fn start(runtime: &tokio::runtime::Runtime, kubeconfig: &Path) -> anyhow::Result
     }
 
     narrate::banner("Today's mesh: one cluster");
+    let mesh = match source {
+        DemoSource::Istioctl => meshsim::seed::SourceMesh::default(),
+        DemoSource::Helm => meshsim::seed::SourceMesh {
+            installer: meshsim::seed::Installer::Helm,
+            revision: HELM_REVISION.into(),
+            istio_version: HELM_ISTIO.into(),
+            ambient: false,
+        },
+    };
     runtime
-        .block_on(meshsim::seed::seed_source_mesh(&sim, SOURCE))
+        .block_on(meshsim::seed::seed_mesh(&sim, SOURCE, &mesh))
         .with_context(|| format!("setting up the single-cluster mesh on {SOURCE}"))?;
-    narrate::line(&format!(
-        "{SOURCE}: Istio {} (self-signed CA, clusterName Kubernetes), helloworld v1 and curl in namespace sample",
-        meshsim::istioctl::VERSION
-    ));
+    narrate::line(&match source {
+        DemoSource::Istioctl => format!(
+            "{SOURCE}: Istio {} installed with istioctl (self-signed CA, clusterName Kubernetes), helloworld v1 and curl in namespace sample",
+            mesh.istio_version
+        ),
+        DemoSource::Helm => format!(
+            "{SOURCE}: Istio {} installed with Helm (releases istio-base, istiod, istio-ingressgateway), revision {}, \
+             self-signed CA, clusterName Kubernetes; helloworld v1 and curl in namespace sample",
+            mesh.istio_version, mesh.revision
+        ),
+    });
     runtime
         .block_on(async {
             meshsim::seed::deploy_helloworld(&sim, JOINING, "v2").await?;
+            if source == DemoSource::Helm {
+                // A revisioned control plane injects only namespaces naming it.
+                meshsim::seed::use_revision(&sim, JOINING, HELM_REVISION).await?;
+            }
             meshsim::seed::deploy_prometheus(&sim, JOINING).await
         })
         .with_context(|| format!("deploying helloworld v2 and Prometheus on {JOINING}"))?;
@@ -175,18 +211,32 @@ fn start(runtime: &tokio::runtime::Runtime, kubeconfig: &Path) -> anyhow::Result
 
 /// The embedded spec with the two paths that depend on this machine: the
 /// installer (this very binary, run as `istioctl`) and where keys go.
-fn write_spec(dir: &Path) -> anyhow::Result<PathBuf> {
+fn write_spec(dir: &Path, source: DemoSource) -> anyhow::Result<PathBuf> {
     let bin = dir.join("bin");
     std::fs::create_dir_all(&bin).with_context(|| format!("creating {}", bin.display()))?;
     let me = std::env::current_exe().context("locating the migrate binary")?;
-    let istioctl = meshsim::istioctl::link(&bin, &me)
-        .with_context(|| format!("linking {}/istioctl to {}", bin.display(), me.display()))?;
     let certs = dir.join("certs");
-    let text = replace_once(
-        DEMO_SPEC,
-        "path: istioctl",
-        &format!("path: {}", istioctl.display()),
-    )?;
+    let text = match source {
+        DemoSource::Istioctl => {
+            let istioctl = meshsim::istioctl::link(&bin, &me).with_context(|| {
+                format!("linking {}/istioctl to {}", bin.display(), me.display())
+            })?;
+            replace_once(
+                DEMO_SPEC,
+                "path: istioctl",
+                &format!("path: {}", istioctl.display()),
+            )?
+        }
+        DemoSource::Helm => {
+            let helm = meshsim::helm::link(&bin, &me)
+                .with_context(|| format!("linking {}/helm to {}", bin.display(), me.display()))?;
+            replace_once(
+                HELM_SPEC,
+                "    kind: helm",
+                &format!("    path: {}\n    kind: helm", helm.display()),
+            )?
+        }
+    };
     let text = replace_once(
         &text,
         "certDir: ./migrate-certs",
@@ -199,7 +249,7 @@ fn write_spec(dir: &Path) -> anyhow::Result<PathBuf> {
 
 fn replace_once(text: &str, from: &str, to: &str) -> anyhow::Result<String> {
     if text.matches(from).count() != 1 {
-        bail!("plans/demo.yaml must contain `{from}` exactly once (the demo rewrites it)");
+        bail!("the demo's spec must contain `{from}` exactly once (the demo rewrites it)");
     }
     Ok(text.replacen(from, to, 1))
 }

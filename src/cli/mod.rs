@@ -258,6 +258,20 @@ pub struct DemoArgs {
     /// Leave the simulated clusters running, with a kubeconfig, after the demo.
     #[arg(long)]
     pub keep: bool,
+    /// How today's mesh was installed: istioctl (Istio 1.30.3, default
+    /// revision) or helm (Istio's charts, Istio 1.26.4, revision 1-26-4).
+    #[arg(long, value_enum, default_value_t = DemoSource::Istioctl)]
+    pub source: DemoSource,
+}
+
+/// The source mesh `migrate demo` starts from.
+#[cfg(feature = "sim")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DemoSource {
+    /// Installed with istioctl, default revision (plans/demo.yaml).
+    Istioctl,
+    /// Installed with Helm, revisioned (plans/helm-revision.yaml).
+    Helm,
 }
 
 /// `migrate sim`'s subcommands.

@@ -281,17 +281,18 @@ pub fn stop_on_signals(store: Arc<dyn Store>) -> StopFlag {
     stop
 }
 
-/// Waits for SIGINT, SIGTERM or SIGHUP and returns its name: how a command
-/// that serves until stopped (`sim serve`, `demo --keep`) waits. Once a run
-/// has watched SIGTERM its default action is gone for the whole process, so
-/// Ctrl-C alone would leave `kill PID` unanswered.
-pub async fn until_signalled() -> std::io::Result<&'static str> {
-    let mut signals = StopSignals::listen()?;
-    Ok(signals.next().await.0)
+/// Starts listening for SIGINT, SIGTERM and SIGHUP: how a command that
+/// serves until stopped (`sim serve`, `demo --keep`) waits, listening before
+/// it tells the user to stop it (a signal sent before is not seen). Once a
+/// run has watched SIGTERM its default action is gone for the whole process,
+/// so Ctrl-C alone would leave `kill PID` unanswered. Must be called inside
+/// a tokio runtime.
+pub fn listen_for_stop() -> std::io::Result<StopSignals> {
+    StopSignals::listen()
 }
 
 /// The three signals that stop a run.
-struct StopSignals {
+pub struct StopSignals {
     interrupt: tokio::signal::unix::Signal,
     terminate: tokio::signal::unix::Signal,
     hangup: tokio::signal::unix::Signal,
@@ -308,7 +309,7 @@ impl StopSignals {
     }
 
     /// The next signal: its name and number.
-    async fn next(&mut self) -> (&'static str, i32) {
+    pub async fn next(&mut self) -> (&'static str, i32) {
         tokio::select! {
             _ = self.interrupt.recv() => ("SIGINT", libc::SIGINT),
             _ = self.terminate.recv() => ("SIGTERM", libc::SIGTERM),

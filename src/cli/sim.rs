@@ -94,6 +94,8 @@ pub fn serve(global: &GlobalArgs, args: &SimServeArgs) -> anyhow::Result<ExitCod
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async {
+        // Before anything is printed: a script may stop us once it reads it.
+        let mut signals = super::session::listen_for_stop().context("listening for Ctrl-C")?;
         let sim = meshsim::Sim::start(config)
             .await
             .with_context(|| format!("starting {} simulated clusters", args.clusters))?;
@@ -138,9 +140,7 @@ pub fn serve(global: &GlobalArgs, args: &SimServeArgs) -> anyhow::Result<ExitCod
         println!("  export KUBECONFIG={}", shown.display());
         println!("  kubectl --context sim-cluster1 get namespaces");
         println!("Press Ctrl-C to stop.");
-        super::session::until_signalled()
-            .await
-            .context("waiting for Ctrl-C")?;
+        signals.next().await;
         sim.shutdown().await;
         println!("meshsim: stopped");
         anyhow::Ok(())

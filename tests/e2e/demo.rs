@@ -107,3 +107,26 @@ fn the_kept_demo_stops_on_sigterm() {
     };
     assert!(status.success(), "{status:?}\n{seen}");
 }
+
+/// `demo --source helm`: the same story from a Helm-installed, revisioned
+/// Istio 1.26.4 (plans/helm-revision.yaml), through the `helm` stand-in.
+#[test]
+fn the_demo_from_a_helm_installed_revisioned_mesh() {
+    let out = migrate(&["demo", "--source", "helm"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("installed with Helm") && stdout.contains("revision 1-26-4"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("installer helm (release istiod in istio-system)"),
+        "{stdout}"
+    );
+    for probe in ["failover/baseline", "failover/drain"] {
+        let line = format!("probe {probe} from cluster1: 20 requests PASSED");
+        assert!(stderr.contains(&line), "no {line:?} in\n{stderr}");
+    }
+    assert!(stdout.contains("==> Roll back to phase3"), "{stdout}");
+}
