@@ -13,6 +13,7 @@
 //! (`owned_content`) does not count. A step whose records could not be read
 //! is done all the same, flagged not recorded.
 
+use super::action::RESTART_ANNOTATION;
 use super::context::{ActionError, Environment, StepCtx};
 use crate::cluster::{Backoff, retry};
 use crate::object::ObjectRef;
@@ -52,9 +53,12 @@ const IGNORED_TOP_LEVEL: [&str; 3] = ["status", "apiVersion", "kind"];
 /// records of its own (`engine::restores`).
 const SCALED_KINDS: [&str; 2] = ["Deployment", "StatefulSet"];
 
-/// Whether a label or annotation key is written by a controller (see [`CONTROLLER_KEYS`]).
+/// Whether a label or annotation key is written by a controller (see
+/// [`CONTROLLER_KEYS`]) or is `migrate`'s own restart stamp
+/// ([`RESTART_ANNOTATION`]: a `Restart` of a later step, which no rollback
+/// takes back).
 pub fn controller_written(key: &str) -> bool {
-    CONTROLLER_KEYS.iter().any(|k| key.starts_with(k))
+    key == RESTART_ANNOTATION || CONTROLLER_KEYS.iter().any(|k| key.starts_with(k))
 }
 
 /// `map` less the keys controllers write.
@@ -945,8 +949,9 @@ mod tests {
                 "metadata": {"name": "istiod"},
                 "spec": {"replicas": replicas, "template": {"metadata": {"annotations": {"sidecar.istio.io/inject": "false"}}}}});
             if let Some(s) = stamp {
-                d["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"] =
-                    json!(s);
+                let annotations = &mut d["spec"]["template"]["metadata"]["annotations"];
+                annotations["kubectl.kubernetes.io/restartedAt"] = json!(s);
+                annotations[RESTART_ANNOTATION] = json!(s);
             }
             d
         };
