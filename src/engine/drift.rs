@@ -1,15 +1,19 @@
 //! Drift: what changed in an object since `migrate` left it.
 //!
 //! When a step is done the engine records, per object it applied, patched,
-//! edited or deleted, a hash of the content a user may change (and, except
-//! for Secrets, that content). Before a rollback changes anything, each
+//! edited or deleted and per object its rollback restores from a snapshot
+//! (what an installer changes), a hash of the content a user may change
+//! (and, except for Secrets, that content). Before a rollback changes anything, each
 //! recorded object is compared with the live one and classified: restore,
 //! delete, unchanged, or DRIFTED (changed by someone else since). Rollback
 //! refuses drift unless forced; `rollback --dry-run` and `plan` report it.
 //!
-//! Objects an installer (istioctl) changes are not recorded one by one: its
-//! steps are flagged instead.
+//! What an installer (istioctl) changes beyond those snapshotted objects is
+//! not recorded: its steps are flagged instead. What controllers write
+//! (`owned_content`) does not count. A step whose records could not be read
+//! is done all the same, flagged not recorded.
 
+use super::action::RESTART_ANNOTATION;
 use super::context::{ActionError, Environment, StepCtx};
 use crate::cluster::{Backoff, retry};
 use crate::object::ObjectRef;
@@ -19,36 +23,73 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Annotations that do not count as content: written by controllers, or
-/// stamped by `migrate` itself where rollback would not put them back.
-const IGNORED_ANNOTATIONS: [&str; 2] = [
-    "deployment.kubernetes.io/revision",
+/// Label and annotation keys (exact, or prefixes) that do not count as
+/// content: written by the API server or a controller as the object is used
+/// (a legacy token's last use, a Deployment's revision, leader election,
+/// endpoint bookkeeping), or stamped by `migrate` itself where rollback would
+/// not put them back (the restart stamp).
+const CONTROLLER_KEYS: [&str; 5] = [
+    "kubernetes.io/legacy-token-",
+    "deployment.kubernetes.io/",
     "kubectl.kubernetes.io/restartedAt",
+    "endpoints.kubernetes.io/",
+    "control-plane.alpha.kubernetes.io/leader",
 ];
+
+/// The Secret type whose `data` the token controller fills.
+const TOKEN_SECRET_TYPE: &str = "kubernetes.io/service-account-token";
+
+/// The `data` keys the token controller writes into a token Secret: it
+/// rewrites `ca.crt` and `namespace` whatever they hold and fills `token`
+/// when empty. `migrate` creates its token Secret without them, so they are
+/// the controller's, not content.
+const TOKEN_CONTROLLER_DATA: [&str; 3] = ["token", "ca.crt", "namespace"];
 
 /// Top-level fields that are the server's, not the user's.
 const IGNORED_TOP_LEVEL: [&str; 3] = ["status", "apiVersion", "kind"];
 
+/// Kinds whose `spec.replicas` an autoscaler owns (istiod's HPA): a rollback
+/// restores it from the snapshot, and `migrate`'s own scaling has restore
+/// records of its own (`engine::restores`).
+const SCALED_KINDS: [&str; 2] = ["Deployment", "StatefulSet"];
+
+/// Whether a label or annotation key is written by a controller (see
+/// [`CONTROLLER_KEYS`]) or is `migrate`'s own restart stamp
+/// ([`RESTART_ANNOTATION`]: a `Restart` of a later step, which no rollback
+/// takes back).
+pub fn controller_written(key: &str) -> bool {
+    key == RESTART_ANNOTATION || CONTROLLER_KEYS.iter().any(|k| key.starts_with(k))
+}
+
+/// `map` less the keys controllers write.
+fn without_controller_keys(map: &Map<String, Value>) -> Map<String, Value> {
+    map.iter()
+        .filter(|(k, _)| !controller_written(k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
 /// The content of `object` that a user may change and rollback puts back:
-/// `metadata.labels` and `metadata.annotations` (less
-/// [`IGNORED_ANNOTATIONS`]), and every top-level field but `metadata`,
+/// `metadata.labels` and `metadata.annotations` (less what controllers
+/// write, [`CONTROLLER_KEYS`]), and every top-level field but `metadata`,
 /// `status`, `apiVersion` and `kind` (so `spec`, `data`, `stringData`,
-/// `type`, ...). Empty label or annotation maps count as absent.
+/// `type`, ...), less a token Secret's controller-filled `data` keys and a
+/// Deployment's or StatefulSet's `spec.replicas`. Empty label, annotation
+/// or `data` maps count as absent.
 pub fn owned_content(object: &Value) -> Value {
     let mut out = Map::new();
     let Some(fields) = object.as_object() else {
         return Value::Object(out);
     };
+    let kind = fields.get("kind").and_then(Value::as_str).unwrap_or("");
+    let token_secret =
+        kind == "Secret" && fields.get("type").and_then(Value::as_str) == Some(TOKEN_SECRET_TYPE);
     for (name, value) in fields {
         if name == "metadata" {
             let mut meta = Map::new();
             for part in ["labels", "annotations"] {
                 if let Some(Value::Object(map)) = value.get(part) {
-                    let kept: Map<String, Value> = map
-                        .iter()
-                        .filter(|(k, _)| !IGNORED_ANNOTATIONS.contains(&k.as_str()))
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect();
+                    let kept = without_controller_keys(map);
                     if !kept.is_empty() {
                         meta.insert(part.to_string(), Value::Object(kept));
                     }
@@ -57,20 +98,37 @@ pub fn owned_content(object: &Value) -> Value {
             if !meta.is_empty() {
                 out.insert("metadata".into(), Value::Object(meta));
             }
+        } else if token_secret && name == "data" {
+            if let Value::Object(data) = value {
+                let kept: Map<String, Value> = data
+                    .iter()
+                    .filter(|(k, _)| !TOKEN_CONTROLLER_DATA.contains(&k.as_str()))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                if !kept.is_empty() {
+                    out.insert(name.clone(), Value::Object(kept));
+                }
+            }
+        } else if name == "spec" {
+            let mut spec = strip_pod_template_stamps(value.clone());
+            if SCALED_KINDS.contains(&kind)
+                && let Value::Object(spec) = &mut spec
+            {
+                spec.remove("replicas");
+            }
+            out.insert(name.clone(), spec);
         } else if !IGNORED_TOP_LEVEL.contains(&name.as_str()) {
-            out.insert(name.clone(), strip_pod_template_stamps(value.clone()));
+            out.insert(name.clone(), value.clone());
         }
     }
     Value::Object(out)
 }
 
-/// `spec.template.metadata.annotations` less the restart stamp, which
-/// `migrate` writes and a rollback does not take back.
+/// `spec.template.metadata.annotations` less what controllers and
+/// `migrate`'s restart stamp write there.
 fn strip_pod_template_stamps(mut spec: Value) -> Value {
     if let Some(Value::Object(annotations)) = spec.pointer_mut("/template/metadata/annotations") {
-        for key in IGNORED_ANNOTATIONS {
-            annotations.remove(key);
-        }
+        annotations.retain(|k, _| !controller_written(k));
     }
     spec
 }
@@ -143,7 +201,7 @@ pub fn left_of(key: &SnapshotKey, live: Option<&Value>) -> Left {
         Left::Present {
             hash,
             content: None,
-            secret_keys: secret_keys(object),
+            secret_keys: secret_keys(&content),
         }
     } else {
         Left::Present {
@@ -186,22 +244,41 @@ pub fn changed_by(actions: &[Action]) -> Vec<((String, ObjectRef), bool)> {
     out
 }
 
-/// Whether the actions run an installer, whose changes are not tracked per object.
+/// Whether the actions run an installer.
 pub fn runs_installer(actions: &[Action]) -> bool {
     actions.iter().any(|a| matches!(a, Action::Exec { .. }))
 }
 
-/// What a done step left of each object it changed, read live and in
-/// parallel (deleted ones are recorded absent without a read).
+/// The objects whose state after `step` is recorded, and whether each must
+/// be read (`false`: the step deleted it, recorded absent without a read):
+/// what its forward actions change ([`changed_by`]) and what its rollback
+/// restores from snapshots (`Restore`), which covers what an installer
+/// changes behind the engine's back.
+pub fn recorded_objects(step: &Step) -> Vec<((String, ObjectRef), bool)> {
+    let mut out = changed_by(&step.forward);
+    for action in &step.rollback {
+        if let Action::Restore { cluster, object } = action {
+            let target = (cluster.clone(), object.clone());
+            if !out.iter().any(|(t, _)| *t == target) {
+                out.push((target, true));
+            }
+        }
+    }
+    out
+}
+
+/// What a done step left of each object it changed or its rollback
+/// restores, read live (with the engine's retry) and in parallel; deleted
+/// ones are recorded absent without a read.
 pub(crate) async fn record(
     ctx: &StepCtx,
-    actions: &[Action],
+    step: &Step,
 ) -> Result<Vec<(SnapshotKey, Left)>, ActionError> {
     let mut out = Vec::new();
     let mut reads = tokio::task::JoinSet::new();
-    for ((cluster, object), kept) in changed_by(actions) {
+    for ((cluster, object), read) in recorded_objects(step) {
         let key = SnapshotKey::of(&cluster, &object);
-        if !kept {
+        if !read {
             out.push((key, Left::Absent));
             continue;
         }
@@ -387,7 +464,7 @@ pub fn classify(left: &Left, before: Option<&Value>, live: Option<&Value>) -> Cl
                 Some(content) => DriftChange::Fields(changed_fields(content, &owned_content(now))),
                 None => DriftChange::SecretContent {
                     left: keys.clone(),
-                    now: secret_keys(now),
+                    now: secret_keys(&owned_content(now)),
                 },
             }
         }
@@ -415,7 +492,8 @@ pub enum Checked {
     Yes,
     /// The step did not finish: nothing was recorded, its snapshots are put back as they are.
     NotFinished,
-    /// Done by a migrate that recorded nothing.
+    /// Done, but what it left was not recorded (its reads failed, or an
+    /// older `migrate` recorded nothing).
     NotRecorded,
 }
 
@@ -428,7 +506,8 @@ pub struct StepDrift {
     pub step: String,
     /// Whether its objects were compared.
     pub checked: Checked,
-    /// It runs an installer, whose objects are not checked one by one.
+    /// It runs an installer: what that changes is checked only where the
+    /// step's rollback restores it.
     pub installer: bool,
     /// Its recorded objects, by key.
     pub objects: Vec<ObjectDrift>,
@@ -459,7 +538,7 @@ impl DriftReport {
         self.drifted().next().is_some()
     }
 
-    /// Whether a step of the report runs an installer (its objects are not checked).
+    /// Whether a step of the report runs an installer (checked only where its rollback restores).
     pub fn installer_managed(&self) -> bool {
         self.steps.iter().any(|s| s.installer)
     }
@@ -491,8 +570,63 @@ pub struct UndoStep<'a> {
     pub status: Option<StepStatus>,
 }
 
+/// What the nearest newer step of a rollback knows of an object an older
+/// step left.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Newer {
+    /// It compared the object with what it left itself: checked there.
+    Compared,
+    /// It recorded nothing of the object (it did not finish, or an older
+    /// `migrate` did it) but holds its snapshot: the object when that step
+    /// began (`None`: absent).
+    Snapshot(Option<Value>),
+}
+
+fn undo_of(before: Option<&Value>) -> Undo {
+    if present(before).is_some() {
+        Undo::Restore
+    } else {
+        Undo::Delete
+    }
+}
+
+/// Classifies an object an older done step left (`left`, `before` as in
+/// [`classify`]) that a newer step of the rollback touches too (`newer`).
+/// Compared there: undone after it. Snapshotted there only: what changed
+/// between this step and the newer one's start is someone else's (drift);
+/// what came after cannot be told from that step's own changes, and it puts
+/// its snapshot back before this step is undone.
+pub fn classify_behind(left: &Left, before: Option<&Value>, newer: &Newer) -> Class {
+    match newer {
+        Newer::Compared => Class::AfterNewer(undo_of(before)),
+        Newer::Snapshot(then) => match classify(left, before, then.as_ref()) {
+            drifted @ Class::Drifted { .. } => drifted,
+            _ => Class::AfterNewer(undo_of(before)),
+        },
+    }
+}
+
+/// What `step` tells older steps about the objects it holds: compared where
+/// it recorded what it left, its snapshot elsewhere.
+fn note_newer(
+    newer: &mut BTreeMap<SnapshotKey, Newer>,
+    recorded: &[SnapshotKey],
+    snapshots: BTreeMap<SnapshotKey, Option<Value>>,
+) {
+    for (key, object) in snapshots {
+        if !recorded.contains(&key) {
+            newer.insert(key, Newer::Snapshot(object));
+        }
+    }
+    for key in recorded {
+        newer.insert(key.clone(), Newer::Compared);
+    }
+}
+
 /// Classifies every object of `steps` (a rollback to `to`, newest first),
-/// comparing what each done step left with the live objects. Changes nothing.
+/// comparing what each done step left with the live objects, or with the
+/// snapshot of a newer step that touches it too ([`classify_behind`]).
+/// Changes nothing.
 pub async fn report(
     env: &Environment,
     to: Phase,
@@ -503,8 +637,8 @@ pub async fn report(
         to: Some(to),
         steps: Vec::new(),
     };
-    // An object undone by a newer step is compared there only.
-    let mut seen: BTreeSet<SnapshotKey> = BTreeSet::new();
+    // Per object, what the nearest newer step already undone knows of it.
+    let mut newer: BTreeMap<SnapshotKey, Newer> = BTreeMap::new();
     for UndoStep { run, step, status } in steps {
         let (run, status) = (*run, *status);
         let filter = SnapshotFilter {
@@ -516,7 +650,7 @@ pub async fn report(
             .into_iter()
             .map(|s| (s.key, s.object))
             .collect();
-        let tracked = !changed_by(&step.forward).is_empty();
+        let tracked = !recorded_objects(step).is_empty();
         let done = status == Some(StepStatus::Done);
         let left: Vec<LeftObject> = if done {
             store.left_objects(run, &step.id)?
@@ -533,23 +667,20 @@ pub async fn report(
         let mut objects = Vec::new();
         for record in left {
             let before = snapshots.get(&record.key).cloned().flatten();
-            let class = if seen.contains(&record.key) {
-                Class::AfterNewer(if before.is_some() {
-                    Undo::Restore
-                } else {
-                    Undo::Delete
-                })
-            } else {
-                let live = read_live(env, &record.key).await?;
-                classify(&record.left, before.as_ref(), live.as_ref())
+            let class = match newer.get(&record.key) {
+                Some(n) => classify_behind(&record.left, before.as_ref(), n),
+                None => {
+                    let live = read_live(env, &record.key).await?;
+                    classify(&record.left, before.as_ref(), live.as_ref())
+                }
             };
             objects.push(ObjectDrift {
                 key: record.key,
                 class,
             });
         }
-        seen.extend(objects.iter().map(|o| o.key.clone()));
-        seen.extend(snapshots.into_keys());
+        let recorded: Vec<SnapshotKey> = objects.iter().map(|o| o.key.clone()).collect();
+        note_newer(&mut newer, &recorded, snapshots);
         out.steps.push(StepDrift {
             run,
             step: step.id.clone(),
@@ -582,6 +713,7 @@ async fn read_live(env: &Environment, key: &SnapshotKey) -> Result<Option<Value>
 mod tests {
     use super::*;
     use serde_json::json;
+    use std::sync::Arc;
 
     fn dr() -> Value {
         json!({
@@ -770,5 +902,268 @@ mod tests {
             timeout_seconds: 1,
         });
         assert_eq!(changed_by(&with_probe).len(), 1);
+    }
+
+    /// `object` with label or annotation `key` set, as a controller would.
+    fn stamped(mut object: Value, part: &str, key: &str) -> Value {
+        object["metadata"][part][key] = json!("2026-12-05");
+        object
+    }
+
+    #[test]
+    fn labels_and_annotations_controllers_write_are_not_drift() {
+        let left = hash(&owned_content(&dr()));
+        for (part, name) in [
+            ("labels", "kubernetes.io/legacy-token-last-used"),
+            ("labels", "kubernetes.io/legacy-token-invalid-since"),
+            ("annotations", "deployment.kubernetes.io/revision"),
+            ("annotations", "deployment.kubernetes.io/desired-replicas"),
+            ("annotations", "kubectl.kubernetes.io/restartedAt"),
+            (
+                "annotations",
+                "endpoints.kubernetes.io/last-change-trigger-time",
+            ),
+            ("annotations", "control-plane.alpha.kubernetes.io/leader"),
+        ] {
+            let now = stamped(dr(), part, name);
+            assert_eq!(hash(&owned_content(&now)), left, "{part} {name}");
+            assert_eq!(
+                classify(
+                    &left_of(&key("DestinationRule"), Some(&dr())),
+                    None,
+                    Some(&now)
+                ),
+                Class::Delete,
+                "{name}"
+            );
+        }
+        // A look-alike a user sets is content.
+        let now = stamped(dr(), "labels", "kubernetes.io/team");
+        assert_ne!(hash(&owned_content(&now)), left);
+    }
+
+    #[test]
+    fn the_pod_templates_restart_stamp_and_an_autoscalers_replicas_are_not_drift() {
+        let deployment = |replicas: u32, stamp: Option<&str>| {
+            let mut d = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": "istiod"},
+                "spec": {"replicas": replicas, "template": {"metadata": {"annotations": {"sidecar.istio.io/inject": "false"}}}}});
+            if let Some(s) = stamp {
+                let annotations = &mut d["spec"]["template"]["metadata"]["annotations"];
+                annotations["kubectl.kubernetes.io/restartedAt"] = json!(s);
+                annotations[RESTART_ANNOTATION] = json!(s);
+            }
+            d
+        };
+        let left = hash(&owned_content(&deployment(1, None)));
+        assert_eq!(hash(&owned_content(&deployment(3, Some("now")))), left);
+        let mut edited = deployment(1, None);
+        edited["spec"]["template"]["metadata"]["annotations"]["sidecar.istio.io/inject"] =
+            json!("true");
+        assert_ne!(
+            hash(&owned_content(&edited)),
+            left,
+            "an installer's annotation changed by hand is drift"
+        );
+    }
+
+    #[test]
+    fn a_token_secrets_data_filled_by_the_token_controller_is_not_drift() {
+        let k = key("Secret");
+        let created = json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "istio-reader-service-account-istio-remote-secret-token",
+                "annotations": {"kubernetes.io/service-account.name": "istio-reader-service-account"}},
+            "type": "kubernetes.io/service-account-token"});
+        let left = left_of(&k, Some(&created));
+        let mut filled = created.clone();
+        filled["data"] =
+            json!({"token": "dG9r", "ca.crt": "Y2E=", "namespace": "aXN0aW8tc3lzdGVt"});
+        let filled = stamped(filled, "labels", "kubernetes.io/legacy-token-last-used");
+        assert_eq!(classify(&left, None, Some(&filled)), Class::Delete);
+        // Recorded after the controller filled it: the same.
+        assert_eq!(left_of(&k, Some(&filled)), left);
+        // Another key, or the same keys on an Opaque Secret, are content.
+        let mut extra = filled.clone();
+        extra["data"]["extra"] = json!("eA==");
+        assert!(matches!(
+            classify(&left, None, Some(&extra)),
+            Class::Drifted { .. }
+        ));
+        let mut opaque = created.clone();
+        opaque["type"] = json!("Opaque");
+        let opaque_left = left_of(&k, Some(&opaque));
+        let mut opaque_filled = opaque.clone();
+        opaque_filled["data"] = json!({"token": "dG9r"});
+        assert!(matches!(
+            classify(&opaque_left, None, Some(&opaque_filled)),
+            Class::Drifted { .. }
+        ));
+    }
+
+    #[test]
+    fn what_a_steps_rollback_restores_is_recorded_too() {
+        let istio = ObjectRef::config_map("istio-system", "istio");
+        let ns = ObjectRef::new("v1", "Namespace", None, "istio-system");
+        let mut step = Step::new(Phase::Install, "install/c1", "install");
+        step.forward = vec![
+            Action::Snapshot {
+                cluster: "c1".into(),
+                object: istio.clone(),
+            },
+            Action::Apply {
+                cluster: "c1".into(),
+                object: ns.clone(),
+                manifest: json!({}),
+                secret_data: Default::default(),
+            },
+            Action::Exec {
+                cluster: "c1".into(),
+                program: "istioctl".into(),
+                args: Vec::new(),
+                file: None,
+                timeout_seconds: 1,
+            },
+        ];
+        step.rollback = vec![
+            Action::Restore {
+                cluster: "c1".into(),
+                object: istio.clone(),
+            },
+            Action::Restore {
+                cluster: "c1".into(),
+                object: ns.clone(),
+            },
+        ];
+        assert_eq!(
+            recorded_objects(&step),
+            [
+                (("c1".to_string(), ns), true),
+                (("c1".to_string(), istio), true)
+            ]
+        );
+    }
+
+    /// A store holding run steps `older` (done, it left `left` of `object`,
+    /// absent before) and `newer` (failed, its snapshot of `object` was `then`).
+    fn older_done_newer_failed(
+        object: &ObjectRef,
+        left: &Value,
+        then: &Value,
+    ) -> (Arc<dyn crate::state::Store>, RunId) {
+        use crate::state::{MemoryStore, NewRun, RunKind, Store};
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let run = store
+            .begin_run(NewRun {
+                fingerprint: "f".into(),
+                spec_name: "s".into(),
+                kind: RunKind::Apply,
+                plan: json!({}),
+                steps: vec!["older".into(), "newer".into()],
+            })
+            .unwrap()
+            .id;
+        let k = SnapshotKey::of("c1", object);
+        store
+            .begin_step(run, "older", StepStatus::Running, vec![(k.clone(), None)])
+            .unwrap();
+        store
+            .finish_step(
+                run,
+                "older",
+                StepStatus::Done,
+                vec![(k.clone(), left_of(&k, Some(left)))],
+            )
+            .unwrap();
+        store
+            .begin_step(
+                run,
+                "newer",
+                StepStatus::Running,
+                vec![(k, Some(then.clone()))],
+            )
+            .unwrap();
+        store
+            .set_step_status(run, "newer", StepStatus::Failed, Some("boom"))
+            .unwrap();
+        (store, run)
+    }
+
+    fn report_of(
+        store: Arc<dyn crate::state::Store>,
+        run: RunId,
+        object: &ObjectRef,
+    ) -> DriftReport {
+        let apply = Action::Apply {
+            cluster: "c1".into(),
+            object: object.clone(),
+            manifest: json!({}),
+            secret_data: Default::default(),
+        };
+        let mut older = Step::new(Phase::Routing, "older", "apply");
+        older.forward = vec![apply];
+        let mut newer = Step::new(Phase::Observability, "newer", "patch");
+        newer.forward = vec![Action::Patch {
+            cluster: "c1".into(),
+            object: object.clone(),
+            patch: json!({}),
+        }];
+        // No cluster is connected: a live read would fail the report.
+        let env = Environment {
+            clusters: BTreeMap::new(),
+            kubeconfigs: BTreeMap::new(),
+            store,
+            observer: Arc::new(crate::engine::NullObserver),
+        };
+        let steps = [
+            UndoStep {
+                run,
+                step: &newer,
+                status: Some(StepStatus::Failed),
+            },
+            UndoStep {
+                run,
+                step: &older,
+                status: Some(StepStatus::Done),
+            },
+        ];
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(report(&env, Phase::Install, &steps))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_step_that_did_not_finish_hides_no_drift_of_older_done_steps() {
+        let object = ObjectRef::new(
+            "networking.istio.io/v1",
+            "DestinationRule",
+            Some("sample"),
+            "helloworld",
+        );
+        // Edited by hand between the older step and the newer one's start.
+        let mut edited = dr();
+        edited["metadata"]["labels"]["team"] = json!("payments");
+        let (store, run) = older_done_newer_failed(&object, &dr(), &edited);
+        let drift = report_of(store, run, &object);
+        assert_eq!(drift.steps[0].checked, Checked::NotFinished);
+        assert_eq!(drift.steps[1].checked, Checked::Yes);
+        let Class::Drifted { undo, change } = &drift.steps[1].objects[0].class else {
+            panic!("the hand edit before the failed step is drift: {drift:?}");
+        };
+        assert_eq!(*undo, Undo::Delete);
+        assert!(
+            matches!(change, DriftChange::Fields(f) if f[0].path == "metadata.labels.team"),
+            "{change:?}"
+        );
+        // Untouched until the failed step began: undone after it, as before.
+        let (store, run) = older_done_newer_failed(&object, &dr(), &dr());
+        let drift = report_of(store, run, &object);
+        assert!(!drift.has_drift());
+        assert_eq!(
+            drift.steps[1].objects[0].class,
+            Class::AfterNewer(Undo::Delete)
+        );
     }
 }

@@ -957,16 +957,27 @@ async fn run_step(mut ctx: StepCtx, step: &Step, direction: Direction) -> Result
             result = finally;
         }
     }
-    // What the step left of each object it changed, written with its Done
-    // mark: the yardstick a rollback measures drift against.
+    // What the step left of each object it changed or its rollback restores,
+    // written with its Done mark: the yardstick a rollback measures drift
+    // against. Its effects are all made: a read that fails (after the
+    // engine's retries) must not fail the step, or a resume repeats them; it
+    // is done with no records (rollback says "not recorded") and a warning,
+    // journalled without a flush of its own (the Done mark's flush covers it).
     let mut left = None;
     if result.is_ok() && direction == Direction::Forward && !ctx.opts.dry_run {
-        match super::drift::record(ctx, &step.forward).await {
+        match super::drift::record(ctx, step).await {
             Ok(records) => left = Some(records),
             Err(e) => {
-                result = Err(crate::state::redact_text(&format!(
-                    "recording what the step left: {e}"
-                )))
+                let why = crate::state::redact_text(&e.to_string());
+                let message = format!(
+                    "what the step left was not recorded (drift will not be checked): {why}"
+                );
+                ctx.env.observer.warning(&step.id, &message);
+                let warning = NewEvent::new(EventKind::Warning, Some(&step.id), message);
+                store
+                    .record_progress(ctx.run, warning)
+                    .map_err(|e| format!("cannot checkpoint: {e}"))?;
+                left = Some(Vec::new());
             }
         }
     }
@@ -1361,5 +1372,94 @@ mod tests {
         .unwrap();
         assert!(again.already_done);
         assert_eq!(store.run(RunId(1)).unwrap().resumed, 0, "not reopened");
+    }
+
+    /// An API server that answers every request 403 Forbidden, until dropped.
+    async fn forbidding_server() -> (String, tokio::task::JoinHandle<()>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    // Requests here are GETs: the head is all there is.
+                    let mut head = Vec::new();
+                    let mut buf = [0u8; 1024];
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match conn.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => head.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let body = r#"{"kind":"Status","apiVersion":"v1","status":"Failure","message":"forbidden","reason":"Forbidden","code":403}"#;
+                    let reply = format!(
+                        "HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = conn.write_all(reply.as_bytes()).await;
+                });
+            }
+        });
+        (url, server)
+    }
+
+    #[test]
+    fn a_step_whose_records_cannot_be_read_is_done_not_recorded_with_a_warning() {
+        run(async {
+            let (url, server) = forbidding_server().await;
+            let config = kube::Config::new(url.parse().unwrap());
+            let client = kube::Client::try_from(config).unwrap();
+            let cluster = crate::cluster::Cluster::new("c1", "ctx", url, client);
+            let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+            let env = Arc::new(Environment {
+                clusters: BTreeMap::from([("c1".to_string(), Arc::new(cluster))]),
+                kubeconfigs: BTreeMap::new(),
+                store: store.clone(),
+                observer: Arc::new(NullObserver),
+            });
+            // No forward action reads anything; the rollback restores a
+            // ConfigMap, so the Done path reads it: 403.
+            let mut step = Step::new(Phase::Install, "install/c1", "install");
+            step.rollback.push(Action::Restore {
+                cluster: "c1".into(),
+                object: crate::plan::ObjectRef::config_map("istio-system", "istio"),
+            });
+            let header = PlanHeader {
+                name: "records".into(),
+                topology: "multi-primary".into(),
+                clusters: Vec::new(),
+            };
+            let plan = Plan::new(header, vec![step]).unwrap();
+            let stop = StopFlag::default();
+            let summary = apply(
+                &plan,
+                env,
+                EngineOptions::default(),
+                ApplyMode::Start,
+                &stop,
+            )
+            .await
+            .unwrap();
+            server.abort();
+            assert!(summary.failed.is_empty(), "{:?}", summary.failed);
+            let state = store.step_state(summary.run, "install/c1").unwrap();
+            assert_eq!(
+                state.status,
+                StepStatus::Done,
+                "a resume must not repeat its effects"
+            );
+            assert!(
+                store
+                    .left_objects(summary.run, "install/c1")
+                    .unwrap()
+                    .is_empty()
+            );
+            let warned = store.events(summary.run, 0).unwrap().into_iter().any(|e| {
+                e.kind == EventKind::Warning
+                    && e.step.as_deref() == Some("install/c1")
+                    && e.message.contains("not recorded")
+            });
+            assert!(warned, "the journal warns that drift will not be checked");
+        });
     }
 }

@@ -4,8 +4,10 @@
 //! are shown by `rollback --dry-run` and `plan`, refused by `rollback`
 //! (nothing changed), and overwritten by `rollback --force`, journalled.
 
-use crate::apply::{apply, seeded_with_spec, step_statuses};
+use crate::apply::{apply, seeded, seeded_with_spec, step_statuses};
 use crate::sim_support::{Run, SimEnv};
+use crate::specs::two_cluster;
+use serde_json::Value;
 use std::path::Path;
 
 fn kubectl_ok(env: &SimEnv, args: &[&str]) -> String {
@@ -99,7 +101,7 @@ fn assert_names_the_drift(text: &str, what: &str) {
         "ConfigMap istio-system/istio",
         "data.mesh.accessLogFile",
         "\"/dev/stdout\"",
-        "installer-managed objects are not checked for drift",
+        "installer-managed objects are checked for drift only where rollback restores them",
     ] {
         assert!(text.contains(needle), "{what} lacks {needle:?}:\n{text}");
     }
@@ -226,5 +228,109 @@ fn plan_after_apply_reports_the_drift_of_the_runs_objects() {
     edit_by_hand(&env);
     let drifted = plan(&env, &spec).expect_ok();
     assert_names_the_drift(&drifted.stdout, "migrate plan");
+    env.assert_no_secrets_in_outputs();
+}
+
+/// Whether a step of the plan edits cluster1's `istio` ConfigMap itself.
+fn edits_mesh_config(env: &SimEnv, spec: &Path) -> bool {
+    let out = env
+        .migrate(&["plan", "-f", &spec.to_string_lossy(), "-o", "json"])
+        .expect_ok();
+    let plan: Value = serde_json::from_str(&out.stdout).expect("plan -o json");
+    let steps = plan["steps"].as_array().expect("steps");
+    steps
+        .iter()
+        .flat_map(|s| s["forward"].as_array().into_iter().flatten())
+        .any(|a| {
+            a["type"] != "snapshot"
+                && a["cluster"] == "cluster1"
+                && a["object"]["kind"] == "ConfigMap"
+                && a["object"]["name"] == "istio"
+        })
+}
+
+#[test]
+fn a_hand_edit_of_what_only_the_installer_changed_is_refused() {
+    // Without tracing, only the install step (istioctl) changes the mesh
+    // config: the ConfigMap is one its rollback restores from a snapshot.
+    let env = seeded();
+    let text: String = two_cluster()
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("tracing:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let spec = env.write_spec("spec.yaml", &text);
+    assert!(
+        !edits_mesh_config(&env, &spec),
+        "the spec must leave the mesh config to the installer"
+    );
+    apply(&env, &spec, &[], None).expect_ok();
+    let mesh = format!(
+        "{}\naccessLogFile: /dev/stdout\n",
+        mesh_config(&env).trim_end()
+    );
+    let patch = serde_json::json!({ "data": { "mesh": mesh } }).to_string();
+    kubectl_ok(
+        &env,
+        &[
+            "-n",
+            "istio-system",
+            "patch",
+            "configmap",
+            "istio",
+            "--type",
+            "merge",
+            "-p",
+            &patch,
+        ],
+    );
+    let edited = env.settled_dump();
+    let statuses = step_statuses(&env);
+
+    let dry = env.migrate(&["rollback", "--to", "phase0", "--dry-run"]);
+    assert!(dry.ok(), "{}", dry.describe("rollback --dry-run"));
+    for needle in [
+        "DRIFTED",
+        "ConfigMap istio-system/istio",
+        "data.mesh.accessLogFile",
+    ] {
+        assert!(
+            dry.stdout.contains(needle),
+            "dry run lacks {needle:?}:\n{}",
+            dry.stdout
+        );
+    }
+
+    let refused = env.migrate(&["rollback", "--to", "phase0"]);
+    assert_eq!(
+        refused.code,
+        Some(1),
+        "{}",
+        refused.describe("rollback over the installer's drifted object must fail")
+    );
+    for needle in [
+        "ConfigMap istio-system/istio",
+        "install/cluster1",
+        "data.mesh.accessLogFile",
+        "\"/dev/stdout\"",
+    ] {
+        assert!(
+            refused.stderr.contains(needle),
+            "the refusal lacks {needle:?}:\n{}",
+            refused.stderr
+        );
+    }
+    assert!(
+        !refused.stderr.contains("DestinationRule"),
+        "only the hand-edited object is drift:\n{}",
+        refused.stderr
+    );
+    env.settled_dump()
+        .assert_eq(&edited, "a refused rollback changes nothing");
+    assert_eq!(
+        step_statuses(&env),
+        statuses,
+        "the run is as the apply left it"
+    );
     env.assert_no_secrets_in_outputs();
 }

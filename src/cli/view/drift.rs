@@ -5,11 +5,12 @@ use crate::engine::DriftReport;
 use crate::engine::drift::{
     Checked, Class, DriftChange, FieldChange, ObjectDrift, StepDrift, Undo,
 };
+use crate::state::{redact_object, redact_text};
 use serde_json::Value;
 use std::fmt::Write as _;
 
-/// Said once in every report: what istioctl changes is not recorded object by object.
-const INSTALLER_NOTE: &str = "installer-managed objects are not checked for drift";
+/// Said once in every report: what istioctl changes is checked only where rollback restores it.
+const INSTALLER_NOTE: &str = "installer-managed objects are checked for drift only where rollback restores them from snapshots";
 
 /// Longest value shown in a table cell; longer ones end in `...`.
 const MAX_VALUE: usize = 72;
@@ -91,10 +92,12 @@ fn step_rows(text: &mut String, step: &StepDrift) {
     let how = match step.checked {
         Checked::Yes => "",
         Checked::NotFinished => " (did not finish: not checked, its snapshots are put back)",
-        Checked::NotRecorded => " (done by an earlier migrate that recorded nothing: not checked)",
+        Checked::NotRecorded => " (not recorded: drift not checked)",
     };
     let how = match (how, step.objects.is_empty(), step.installer) {
-        ("", true, true) => " (runs the installer: its objects are not checked)",
+        ("", true, true) => {
+            " (runs the installer: no object it changes is restored from a snapshot)"
+        }
         ("", true, false) => " (no object recorded)",
         _ => how,
     };
@@ -151,8 +154,8 @@ fn change_rows(text: &mut String, change: &DriftChange, indent: &str) {
                 let _ = writeln!(
                     text,
                     "{indent}{path:<width$}  {:<30}  {}",
-                    shown(left.as_ref()),
-                    shown(now.as_ref())
+                    shown(path, left.as_ref()),
+                    shown(path, now.as_ref())
                 );
             }
         }
@@ -180,15 +183,104 @@ fn undo_word(undo: Undo) -> &'static str {
     }
 }
 
-/// A value in one line: `(absent)`, or compact JSON cut at [`MAX_VALUE`].
-fn shown(value: Option<&Value>) -> String {
+/// The value of field `path` in one line: `(absent)`, or compact JSON,
+/// redacted, cut at [`MAX_VALUE`]. A ConfigMap may hold credentials (a
+/// Prometheus `basic_auth` password, a bearer token): the value is redacted
+/// under its own key name (`...password`), then as text.
+fn shown(path: &str, value: Option<&Value>) -> String {
     let Some(value) = value else {
         return "(absent)".into();
     };
-    let text = value.to_string();
+    let name = path.rsplit('.').next().unwrap_or(path);
+    let keyed = redact_object(&serde_json::json!({ name: value }));
+    let value = keyed.get(name).unwrap_or(value);
+    let text = redact_text(&value.to_string());
     if text.chars().count() <= MAX_VALUE {
         return text;
     }
     let cut: String = text.chars().take(MAX_VALUE).collect();
     format!("{cut}...")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::drift::{Checked, DriftReport};
+    use crate::state::{RunId, SnapshotKey};
+    use serde_json::json;
+
+    fn report(fields: Vec<FieldChange>) -> DriftReport {
+        DriftReport {
+            to: None,
+            steps: vec![StepDrift {
+                run: RunId(1),
+                step: "observability/cluster1".into(),
+                checked: Checked::Yes,
+                installer: false,
+                objects: vec![ObjectDrift {
+                    key: SnapshotKey::new(
+                        "cluster1",
+                        "v1",
+                        "ConfigMap",
+                        Some("monitoring"),
+                        "prometheus",
+                    ),
+                    class: Class::Drifted {
+                        undo: Undo::Restore,
+                        change: DriftChange::Fields(fields),
+                    },
+                }],
+            }],
+        }
+    }
+
+    #[test]
+    fn credentials_in_a_configmap_are_redacted_in_both_columns() {
+        let fields = vec![
+            // A scrape job added by hand, with basic auth.
+            FieldChange {
+                path: "data.prometheus.yml.scrape_configs".into(),
+                left: Some(json!([{"job_name": "a"}])),
+                now: Some(
+                    json!([{"job_name": "a", "basic_auth": {"username": "u", "password": "hunter2"}}]),
+                ),
+            },
+            // A password changed in place: the value alone, named by its path.
+            FieldChange {
+                path: "data.prometheus.yml.remote_write.basic_auth.password".into(),
+                left: Some(json!("s3cret-left")),
+                now: Some(json!("s3cret-now")),
+            },
+            FieldChange {
+                path: "data.prometheus.yml.remote_write.bearer_token".into(),
+                left: None,
+                now: Some(json!("tok-abcdef")),
+            },
+            FieldChange {
+                path: "data.notes".into(),
+                left: None,
+                now: Some(json!("Authorization: Bearer tok-ghijkl")),
+            },
+        ];
+        let drift = report(fields);
+        let mut table = String::new();
+        let (step, object) = drift.drifted().next().unwrap();
+        drifted_table(&mut table, step, object);
+        for text in [table, dry_run_text(&drift), plan_section(&drift)] {
+            for secret in [
+                "hunter2",
+                "s3cret-left",
+                "s3cret-now",
+                "tok-abcdef",
+                "tok-ghijkl",
+            ] {
+                assert!(!text.contains(secret), "{secret} shown:\n{text}");
+            }
+            assert!(text.contains("job_name"), "the rest is shown:\n{text}");
+            assert!(
+                text.contains("basic_auth.password"),
+                "the field is named:\n{text}"
+            );
+        }
+    }
 }
