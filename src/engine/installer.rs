@@ -247,27 +247,36 @@ async fn note_install_ahead(ctx: &StepCtx, cluster: &str) -> Result<(), ActionEr
 /// may have run the installer's `install` on `cluster`. Records of an older
 /// `migrate` name no command: they count.
 fn own_install_may_have_run(ctx: &StepCtx, cluster: &str) -> Result<bool, ActionError> {
-    let mut ran = false;
+    Ok(records_since_rollback(ctx, RECORD_KEY)?
+        .iter()
+        .any(|record| {
+            let on = record.get("cluster").and_then(Value::as_str) == Some(cluster);
+            let command = record.get("command").and_then(Value::as_str);
+            on && command.is_none_or(|c| c == INSTALL)
+        }))
+}
+
+/// The records under `key` this step journalled in its current execution:
+/// since its last `rolled-back`, oldest first.
+pub(super) fn records_since_rollback(ctx: &StepCtx, key: &str) -> Result<Vec<Value>, ActionError> {
+    let mut records = Vec::new();
     for e in ctx.env.store.events(ctx.run, 0)? {
         if e.step.as_deref() != Some(ctx.step.as_str()) {
             continue;
         }
-        let Some(details) = e.details else { continue };
+        let Some(mut details) = e.details else {
+            continue;
+        };
         if e.kind == EventKind::StepStatus
             && details.get("to").and_then(Value::as_str) == Some("rolled-back")
         {
-            ran = false;
+            records.clear();
         }
-        let Some(record) = details.get(RECORD_KEY) else {
-            continue;
-        };
-        let on = record.get("cluster").and_then(Value::as_str) == Some(cluster);
-        let command = record.get("command").and_then(Value::as_str);
-        if on && command.is_none_or(|c| c == INSTALL) {
-            ran = true;
+        if let Some(record) = details.get_mut(key) {
+            records.push(record.take());
         }
     }
-    Ok(ran)
+    Ok(records)
 }
 
 /// The names of the Istio CRDs (`*.istio.io`) on `cluster` now.
@@ -296,38 +305,22 @@ async fn istio_crds(ctx: &StepCtx, cluster: &str) -> Result<Vec<String>, ActionE
 /// rolled back): `None` when they could not be listed; none for records of
 /// an older `migrate` (as before).
 fn crds_before_install(ctx: &StepCtx, cluster: &str) -> Result<Option<Vec<String>>, ActionError> {
-    let mut first: Option<Option<Vec<String>>> = None;
-    for e in ctx.env.store.events(ctx.run, 0)? {
-        if e.step.as_deref() != Some(ctx.step.as_str()) {
-            continue;
-        }
-        let Some(details) = e.details else { continue };
-        if e.kind == EventKind::StepStatus
-            && details.get("to").and_then(Value::as_str) == Some("rolled-back")
-        {
-            first = None;
-        }
-        let Some(record) = details.get(RECORD_KEY) else {
-            continue;
-        };
-        if first.is_none()
-            && record.get("cluster").and_then(Value::as_str) == Some(cluster)
+    let records = records_since_rollback(ctx, RECORD_KEY)?;
+    let first = records.iter().find(|record| {
+        record.get("cluster").and_then(Value::as_str) == Some(cluster)
             && record.get("state").and_then(Value::as_str) == Some("starting")
-        {
-            let names = match record.get(CRDS_BEFORE) {
-                None => Some(Vec::new()),
-                Some(Value::Array(a)) => Some(
-                    a.iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_string)
-                        .collect(),
-                ),
-                Some(_) => None,
-            };
-            first = Some(names);
-        }
-    }
-    Ok(first.unwrap_or(Some(Vec::new())))
+    });
+    Ok(match first.map(|record| record.get(CRDS_BEFORE)) {
+        None | Some(None) => Some(Vec::new()),
+        Some(Some(Value::Array(names))) => Some(
+            names
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect(),
+        ),
+        Some(Some(_)) => None,
+    })
 }
 
 /// Says (journal and output) that the uninstall keeps Istio's CRDs.

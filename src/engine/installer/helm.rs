@@ -445,42 +445,28 @@ fn recorded_before(
     cluster: &str,
     release: &str,
 ) -> Result<Option<Before>, ActionError> {
-    let mut found = None;
-    for e in ctx.env.store.events(ctx.run, 0)? {
-        if e.step.as_deref() != Some(ctx.step.as_str()) {
-            continue;
-        }
-        let Some(details) = e.details else { continue };
-        if e.kind == EventKind::StepStatus
-            && details.get("to").and_then(Value::as_str) == Some("rolled-back")
-        {
-            found = None;
-        }
-        let Some(record) = details.get(BEFORE_KEY) else {
-            continue;
-        };
-        if found.is_none()
-            && record.get("cluster").and_then(Value::as_str) == Some(cluster)
+    let records = super::records_since_rollback(ctx, BEFORE_KEY)?;
+    let first = records.iter().find(|record| {
+        record.get("cluster").and_then(Value::as_str) == Some(cluster)
             && record.get("release").and_then(Value::as_str) == Some(release)
-        {
-            let revision = record
-                .get("revision")
-                .and_then(Value::as_u64)
-                .and_then(|n| u32::try_from(n).ok());
-            let crds = record
-                .get("crds")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_string)
-                        .collect()
-                })
-                .unwrap_or_default();
-            found = Some(Before { revision, crds });
-        }
-    }
-    Ok(found)
+    });
+    Ok(first.map(|record| {
+        let revision = record
+            .get("revision")
+            .and_then(Value::as_u64)
+            .and_then(|n| u32::try_from(n).ok());
+        let crds = record
+            .get("crds")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
+        Before { revision, crds }
+    }))
 }
 
 /// Whether the last installer this step journalled on `cluster` (in any
