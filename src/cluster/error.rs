@@ -111,7 +111,11 @@ impl ClusterError {
                 message: format!("cannot build request: {e}"),
             },
             other => {
-                let message = error_chain(&other);
+                // A token refresh runs the exec plugin again: never its output.
+                let message = match &other {
+                    kube::Error::Auth(auth) => super::connect::describe_auth(auth),
+                    _ => error_chain(&other),
+                };
                 let tls = is_tls_failure(&message);
                 ClusterError::Transport {
                     cluster,

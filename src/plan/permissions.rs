@@ -36,6 +36,16 @@ pub fn needs(steps: &[Step], clusters: &[String]) -> BTreeMap<String, Vec<Need>>
             }
         }
     }
+    // Every run records which cluster each context reaches: the uid of
+    // Namespace kube-system (engine::identity), before any step.
+    for cluster in clusters {
+        let named = found
+            .entry(cluster.clone())
+            .or_default()
+            .entry(Access::new(GET, "", "namespaces", None))
+            .or_default();
+        named.push("cluster identity".into());
+    }
     found
         .into_iter()
         .map(|(cluster, accesses)| {
