@@ -214,11 +214,10 @@ fn a_rollback_that_may_not_write_secrets_is_refused_before_any_change() {
     }
     let kubeconfig = limited_kubeconfig(&env);
     let before = env.settled_dump();
-    // Undoing trust puts back or deletes `cacerts`: Secret writes.
-    let run = env.migrate_env(
-        &["rollback", "--to", "phase1"],
-        &[("KUBECONFIG", &kubeconfig.to_string_lossy())],
-    );
+    // Undoing trust puts back or deletes `cacerts`: Secret writes. A
+    // kubeconfig typed now overrides the one the run recorded.
+    let k = kubeconfig.to_string_lossy();
+    let run = env.migrate(&["rollback", "--to", "phase1", "--kubeconfig", &k]);
     assert!(!run.ok(), "{}", run.describe("expected a refusal"));
     let output = format!("{}\n{}", run.stdout, run.stderr);
     let mut named = Vec::new();
