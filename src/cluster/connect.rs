@@ -117,30 +117,7 @@ fn describe(path: Option<&str>, e: &KubeconfigError) -> String {
 /// and its output.
 fn describe_client(e: &kube::Error) -> String {
     match e {
-        kube::Error::Auth(auth) => describe_auth(auth),
-        other => other.to_string(),
-    }
-}
-
-/// An authentication error; exec plugin failures keep only their status.
-pub(crate) fn describe_auth(e: &kube::client::AuthError) -> String {
-    use kube::client::AuthError;
-    const HIDDEN: &str = "its command line and output are not shown: they may hold credentials";
-    match e {
-        AuthError::AuthExecRun { out, .. } => {
-            format!(
-                "the exec credential plugin failed ({}); {HIDDEN}",
-                out.status
-            )
-        }
-        AuthError::AuthExecParse(_) => {
-            format!("the exec credential plugin's output is not an ExecCredential; {HIDDEN}")
-        }
-        AuthError::AuthExec(_) => format!("the exec credential plugin failed; {HIDDEN}"),
-        AuthError::ExecPluginFailed => {
-            format!("the exec credential plugin's answer has no status; {HIDDEN}")
-        }
-        // The others name a file, a header's validity or a missing setting.
+        kube::Error::Auth(auth) => super::error::describe_auth(auth),
         other => other.to_string(),
     }
 }

@@ -7,7 +7,6 @@
 //! mesh half undone.
 
 use super::context::{EngineOptions, Environment, StepCtx};
-use super::run::EngineError;
 use crate::plan::permissions::{Need, action_needs, needs};
 use crate::plan::{Access, Step};
 use crate::state::RunId;
@@ -62,7 +61,7 @@ pub(crate) fn work_needs(work: &Work<'_>, clusters: &[String]) -> BTreeMap<Strin
 
 /// Asks every cluster `work` touches whether its credentials allow what
 /// `work` needs; refuses with preflight's table of what is missing, before
-/// any change. Clusters the environment does not reach are left to the
+/// any change (the tables, one per cluster). Clusters the environment does not reach are left to the
 /// steps (they fail naming the cluster).
 pub(crate) async fn check(
     env: &Arc<Environment>,
@@ -70,7 +69,7 @@ pub(crate) async fn check(
     run: RunId,
     plan_clusters: Arc<Vec<String>>,
     work: Work<'_>,
-) -> Result<(), EngineError> {
+) -> Result<(), String> {
     let all = work_needs(&work, &plan_clusters);
     let ctx = StepCtx {
         env: env.clone(),
@@ -93,7 +92,7 @@ pub(crate) async fn check(
     if refusals.is_empty() {
         Ok(())
     } else {
-        Err(EngineError::PermissionsMissing(refusals.join("\n")))
+        Err(refusals.join("\n"))
     }
 }
 

@@ -329,7 +329,8 @@ pub async fn apply(
                     .collect(),
             );
             super::access_gate::check(&env, &opts, current.id, clusters, Work::Forward(&todo))
-                .await?;
+                .await
+                .map_err(EngineError::PermissionsMissing)?;
             if current.fingerprint != plan.fingerprint {
                 let old = StoredPlan::load(store.as_ref(), current.id)?;
                 let plan_json = plan_json(super::identity::to_record(&old.identities, &live))?;
@@ -631,7 +632,9 @@ pub async fn rollback_with(
                 continue;
             }
             let clusters = plan_clusters_of(store.as_ref(), info.id)?;
-            super::access_gate::check(&env, &opts, info.id, clusters, Work::Back(&steps)).await?;
+            super::access_gate::check(&env, &opts, info.id, clusters, Work::Back(&steps))
+                .await
+                .map_err(EngineError::PermissionsMissing)?;
         }
     }
     if !opts.dry_run {

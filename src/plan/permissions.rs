@@ -38,10 +38,8 @@ pub fn needs(steps: &[Step], clusters: &[String]) -> BTreeMap<String, Vec<Need>>
     }
     // Every run records which cluster each context reaches: the uid of
     // Namespace kube-system (engine::identity), before any step.
-    for cluster in clusters {
-        let named = found
-            .entry(cluster.clone())
-            .or_default()
+    for accesses in found.values_mut() {
+        let named = accesses
             .entry(Access::new(GET, "", "namespaces", None))
             .or_default();
         named.push("cluster identity".into());
