@@ -22,6 +22,8 @@ pub struct Request {
     pub dry_run: bool,
     /// Steps running at once (at least 1).
     pub parallelism: usize,
+    /// `--accept-unknown-identity`.
+    pub accept_unknown_identity: bool,
 }
 
 /// Runs `migrate apply`.
@@ -41,6 +43,7 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<ExitCode> {
         },
         dry_run: args.dry_run,
         parallelism: args.parallelism,
+        accept_unknown_identity: args.accept_unknown_identity,
     };
     let targets = session::spec_targets(&loaded);
     let runtime = tokio::runtime::Runtime::new()?;
@@ -109,6 +112,7 @@ pub async fn apply(
     let opts = EngineOptions {
         parallelism: request.parallelism.max(1),
         dry_run: request.dry_run,
+        accept_unknown_identity: request.accept_unknown_identity,
         ..Default::default()
     };
     let stop = session::stop_on_signals(store.clone());

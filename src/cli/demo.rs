@@ -89,6 +89,7 @@ fn demo(
         mode: ApplyMode::Start,
         dry_run: false,
         parallelism: PARALLELISM,
+        accept_unknown_identity: false,
     };
     let targets = session::spec_targets(&loaded);
     let applied = tokio::runtime::Runtime::new()?.block_on(apply::apply(

@@ -174,6 +174,10 @@ pub struct ApplyArgs {
     /// With --resume: accept a spec that changed since the run started.
     #[arg(long, requires = "resume")]
     pub replan: bool,
+    /// Go on when a cluster's kube-system uid cannot be read (then or now): only its API server CA is
+    /// compared, which cannot tell apart two clusters behind one proxy.
+    #[arg(long)]
+    pub accept_unknown_identity: bool,
     /// Server-side dry run: change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -219,6 +223,10 @@ pub struct RollbackArgs {
     /// Undo objects changed since migrate left them too (overwriting those changes).
     #[arg(long)]
     pub force: bool,
+    /// Go on when a cluster's kube-system uid cannot be read (then or now): only its API server CA is
+    /// compared, which cannot tell apart two clusters behind one proxy.
+    #[arg(long)]
+    pub accept_unknown_identity: bool,
     /// Steps running at once.
     #[arg(long, default_value_t = 8)]
     pub parallelism: usize,

@@ -51,12 +51,23 @@ pub fn run(global: &GlobalArgs, args: &RollbackArgs) -> anyhow::Result<ExitCode>
         let store: Arc<dyn Store> = Arc::new(store);
         undo_lists(store.as_ref(), run.id, to)?;
         // What each undo would change, object by object: needs the clusters.
+        // The clusters first: another cluster's objects would make a
+        // report of drift that is not there (or hide drift that is).
+        let opts = identity_options(args.accept_unknown_identity);
         let report = runtime.block_on(async {
             let env = environment(&session, store.clone(), &targets).await?;
+            engine::check_identities(&env, &opts, to).await?;
             Ok::<_, anyhow::Error>(engine::drift_report(&env, to).await?)
         });
         match report {
             Ok(report) => drift_view::dry_run(&report),
+            Err(e) if is_wrong_cluster(&e) => {
+                let refusal = e
+                    .downcast_ref::<EngineError>()
+                    .map_or_else(|| format!("{e:#}"), identity_refusal);
+                super::view::invalid(&refusal);
+                return Ok(ExitCode::from(exit::FAILED));
+            }
             Err(e) => drift_view::not_checked(&format!("{e:#}")),
         }
         return Ok(ExitCode::SUCCESS);
@@ -72,7 +83,7 @@ pub fn run(global: &GlobalArgs, args: &RollbackArgs) -> anyhow::Result<ExitCode>
         &targets,
         to,
         args.parallelism,
-        policy,
+        (policy, args.accept_unknown_identity),
     ));
     let summary = match result {
         Ok(summary) => summary,
@@ -170,29 +181,56 @@ pub async fn rollback(
         targets,
         to,
         parallelism,
-        DriftPolicy::Refuse,
+        (DriftPolicy::Refuse, false),
     )
     .await
 }
 
 /// `rollback`, with objects changed since `migrate` left them refused or
-/// overwritten (`policy`).
+/// overwritten (`policy`), and clusters whose identity cannot be decided
+/// refused or accepted (`accept_unknown_identity`).
 pub async fn rollback_with(
     session: &Session,
     store: SledStore,
     targets: &[ClusterTarget],
     to: Phase,
     parallelism: usize,
-    policy: DriftPolicy,
+    (policy, accept_unknown_identity): (DriftPolicy, bool),
 ) -> anyhow::Result<RunSummary> {
     let store: Arc<dyn Store> = Arc::new(store);
     let env = environment(session, store.clone(), targets).await?;
     let opts = EngineOptions {
         parallelism: parallelism.max(1),
-        ..Default::default()
+        ..identity_options(accept_unknown_identity)
     };
     let stop = session::stop_on_signals(store);
     Ok(engine::rollback_with(env, opts, to, policy, &stop).await?)
+}
+
+/// Engine options that only decide how cluster identities are checked.
+pub fn identity_options(accept_unknown_identity: bool) -> EngineOptions {
+    EngineOptions {
+        accept_unknown_identity,
+        ..Default::default()
+    }
+}
+
+/// Whether `e` says a context reaches another cluster, or one that cannot
+/// be told to be the same.
+pub fn is_wrong_cluster(e: &anyhow::Error) -> bool {
+    matches!(
+        e.downcast_ref::<EngineError>(),
+        Some(EngineError::ClusterChanged { .. } | EngineError::IdentityUnknown { .. })
+    )
+}
+
+/// An identity refusal in words: `wrong cluster: ...` when a context
+/// reaches another cluster.
+pub fn identity_refusal(e: &EngineError) -> String {
+    match e {
+        EngineError::ClusterChanged { .. } => format!("wrong cluster: {e}"),
+        other => other.to_string(),
+    }
 }
 
 /// `targets` connected, over `store`.

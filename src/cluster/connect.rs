@@ -52,7 +52,7 @@ pub async fn connect(
     };
     let mut config = Config::from_custom_kubeconfig(kubeconfig, &options)
         .await
-        .map_err(|e| fail(e.to_string()))?;
+        .map_err(|e| fail(describe(path.and_then(Path::to_str), &e)))?;
     // The engine retries with its own policy and counts attempts; kube's
     // built-in retry layer would hide 429s and 503s from it.
     config.default_retry = false;
@@ -70,7 +70,8 @@ pub async fn connect(
     } else {
         config.root_cert.as_deref().and_then(super::ca_fingerprint)
     };
-    let client = Client::try_from(config).map_err(|e| fail(e.to_string()))?;
+    // Building the client runs an exec credential plugin, if any.
+    let client = Client::try_from(config).map_err(|e| fail(describe_client(&e)))?;
     Ok(Cluster::new(&target.name, &target.context, server, client).with_ca_fingerprint(ca))
 }
 
@@ -111,6 +112,16 @@ fn describe(path: Option<&str>, e: &KubeconfigError) -> String {
     }
 }
 
+/// A client that could not be built, worded without what may carry
+/// credentials: an exec plugin's command line (its `env` values among it)
+/// and its output.
+fn describe_client(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Auth(auth) => super::error::describe_auth(auth),
+        other => other.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,5 +140,26 @@ mod tests {
         assert!(shown.starts_with(&at), "{shown}");
         assert!(!shown.contains("admin-token"), "{shown}");
         assert!(!shown.contains("oops"), "{shown}");
+    }
+
+    #[tokio::test]
+    async fn a_failing_exec_plugin_shows_neither_its_env_nor_its_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kubeconfig");
+        let text = "apiVersion: v1\nkind: Config\ncurrent-context: c\nclusters:\n- name: k\n  cluster:\n    server: https://127.0.0.1:1\ncontexts:\n- name: c\n  context:\n    cluster: k\n    user: u\nusers:\n- name: u\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: /bin/sh\n      args: [\"-c\", \"echo token: out-tok-77; echo err-tok-88 >&2; exit 3\"]\n      interactiveMode: Never\n      env:\n      - name: AWS_SECRET_ACCESS_KEY\n        value: env-secret-99\n";
+        std::fs::write(&path, text).unwrap();
+        let target = ClusterTarget {
+            name: "c1".into(),
+            context: "c".into(),
+            kubeconfig: Some(path.clone()),
+        };
+        let Err(err) = connect(&target, None).await else {
+            panic!("a failing exec plugin must fail the connection");
+        };
+        let shown = err.to_string();
+        for secret in ["out-tok-77", "err-tok-88", "env-secret-99", "AWS_SECRET"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(shown.contains("exec credential plugin failed"), "{shown}");
     }
 }

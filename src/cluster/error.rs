@@ -111,7 +111,11 @@ impl ClusterError {
                 message: format!("cannot build request: {e}"),
             },
             other => {
-                let message = error_chain(&other);
+                // A token refresh runs the exec plugin again: never its output.
+                let message = match &other {
+                    kube::Error::Auth(auth) => describe_auth(auth),
+                    _ => error_chain(&other),
+                };
                 let tls = is_tls_failure(&message);
                 ClusterError::Transport {
                     cluster,
@@ -121,6 +125,29 @@ impl ClusterError {
                 }
             }
         }
+    }
+}
+
+/// An authentication error; exec plugin failures keep only their status.
+pub(crate) fn describe_auth(e: &kube::client::AuthError) -> String {
+    use kube::client::AuthError;
+    const HIDDEN: &str = "its command line and output are not shown: they may hold credentials";
+    match e {
+        AuthError::AuthExecRun { out, .. } => {
+            format!(
+                "the exec credential plugin failed ({}); {HIDDEN}",
+                out.status
+            )
+        }
+        AuthError::AuthExecParse(_) => {
+            format!("the exec credential plugin's output is not an ExecCredential; {HIDDEN}")
+        }
+        AuthError::AuthExec(_) => format!("the exec credential plugin failed; {HIDDEN}"),
+        AuthError::ExecPluginFailed => {
+            format!("the exec credential plugin's answer has no status; {HIDDEN}")
+        }
+        // The others name a file, a header's validity or a missing setting.
+        other => other.to_string(),
     }
 }
 

@@ -507,7 +507,11 @@ const CONCURRENT_REVIEWS: usize = 8;
 /// Asks the API server about every access the plan needs on this cluster;
 /// fails with one table of what is denied. An error asking (the review API
 /// not served, a 403 on the review itself) fails too: never assume allowed.
-async fn permissions(ctx: &StepCtx, on: &str, needs: &[Need]) -> Result<(), ActionError> {
+pub(super) async fn permissions(
+    ctx: &StepCtx,
+    on: &str,
+    needs: &[Need],
+) -> Result<(), ActionError> {
     let c = ctx.cluster(on)?;
     let limit = std::sync::Arc::new(tokio::sync::Semaphore::new(CONCURRENT_REVIEWS));
     let mut reviews = tokio::task::JoinSet::new();

@@ -24,6 +24,8 @@ pub struct EngineOptions {
     pub backoff: Backoff,
     /// Multiplies every wait timeout of the plan (tests shorten them).
     pub timeout_scale: f64,
+    /// Go on when a cluster's identity cannot be decided (its kube-system uid unknown).
+    pub accept_unknown_identity: bool,
 }
 
 impl Default for EngineOptions {
@@ -34,6 +36,7 @@ impl Default for EngineOptions {
             dry_run: false,
             backoff: Backoff::default(),
             timeout_scale: 1.0,
+            accept_unknown_identity: false,
         }
     }
 }

@@ -18,6 +18,7 @@
 //! - Independent steps run in parallel (`scheduler`); transient API errors
 //!   are retried per action with capped, jittered backoff.
 
+mod access_gate;
 mod action;
 mod backends;
 mod blocking_store;
@@ -48,6 +49,6 @@ pub use live_diff::{Change, ObjectDiff, live_diff, render_text as render_live_di
 pub use observer::{NullObserver, Observer, ProbeReport};
 pub use restores::{PendingRestore, pending as pending_restores};
 pub use run::{
-    ApplyMode, DriftPolicy, EngineError, RunLineage, RunSummary, StoredPlan, apply, drift_report,
-    halt, lineage, rollback, rollback_steps, rollback_with,
+    ApplyMode, DriftPolicy, EngineError, RunLineage, RunSummary, StoredPlan, apply,
+    check_identities, drift_report, halt, lineage, rollback, rollback_steps, rollback_with,
 };

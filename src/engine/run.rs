@@ -1,5 +1,6 @@
 //! Apply and rollback: the run's life cycle in the store, and each step's.
 
+use super::access_gate::Work;
 use super::action::execute;
 use super::context::{EngineOptions, Environment, StepCtx};
 use super::failpoint;
@@ -167,6 +168,19 @@ pub enum EngineError {
         /// What the context reaches now.
         live: Box<ClusterIdentity>,
     },
+    #[error(
+        "cannot tell whether the contexts still reach the clusters run {run} changed: {clusters}; \
+         the API server's CA alone cannot tell apart two clusters behind one proxy. Nothing was changed. \
+         Allow reading Namespace kube-system, or pass --accept-unknown-identity if you know they are the same clusters"
+    )]
+    IdentityUnknown {
+        /// The first run concerned.
+        run: RunId,
+        /// Each undecided cluster with the cause.
+        clusters: String,
+    },
+    #[error("{0}")]
+    PermissionsMissing(String),
     #[error("the run's stored plan cannot be read: {0}")]
     BadStoredPlan(String),
     #[error("a workload scaled down could not be restored: {0}")]
@@ -274,7 +288,7 @@ pub async fn apply(
                 .filter(|r| r.held > 0)
                 .map(|r| r.run.id)
                 .collect();
-            let live = verify_identities(&env, &held).await?;
+            let live = verify_identities(&env, &opts, &held).await?;
             if let Some(done) = may_start(store.as_ref(), plan)? {
                 return Ok(RunSummary::nothing_to_do(done));
             }
@@ -295,7 +309,28 @@ pub async fn apply(
             if current.fingerprint == plan.fingerprint && current.outcome == Outcome::Succeeded {
                 return Ok(RunSummary::nothing_to_do(current.id));
             }
-            let live = verify_identities(&env, &[current.id]).await?;
+            let live = verify_identities(&env, &opts, &[current.id]).await?;
+            // Preflight's permission check is done and will not run again:
+            // ask again for what is about to run, before any change.
+            let done = store.step_states(current.id)?;
+            let todo: Vec<&Step> = plan
+                .steps
+                .iter()
+                .filter(|s| {
+                    done.get(&s.id)
+                        .is_none_or(|st| st.status != StepStatus::Done)
+                })
+                .collect();
+            let clusters = Arc::new(
+                plan.header
+                    .clusters
+                    .iter()
+                    .map(|c| c.name.clone())
+                    .collect(),
+            );
+            super::access_gate::check(&env, &opts, current.id, clusters, Work::Forward(&todo))
+                .await
+                .map_err(EngineError::PermissionsMissing)?;
             if current.fingerprint != plan.fingerprint {
                 let old = StoredPlan::load(store.as_ref(), current.id)?;
                 let plan_json = plan_json(super::identity::to_record(&old.identities, &live))?;
@@ -380,6 +415,7 @@ pub async fn apply(
 /// for recording.
 async fn verify_identities(
     env: &Environment,
+    opts: &EngineOptions,
     runs: &[RunId],
 ) -> Result<BTreeMap<String, ClusterIdentity>, EngineError> {
     let live = super::identity::live(env, !runs.is_empty()).await;
@@ -395,17 +431,56 @@ async fn verify_identities(
             identities: &s.identities,
         })
         .collect();
-    super::identity::check(env, &recorded, &live).map_err(|m| {
-        let m = *m;
-        EngineError::ClusterChanged {
-            cluster: m.cluster,
-            context: m.context,
-            run: m.run,
-            recorded: Box::new(m.recorded),
-            live: Box::new(m.live),
-        }
-    })?;
+    super::identity::check(env, &recorded, &live, opts.accept_unknown_identity).map_err(
+        |r| match r {
+            super::identity::Refusal::Mismatch(m) => EngineError::ClusterChanged {
+                cluster: m.cluster,
+                context: m.context,
+                run: m.run,
+                recorded: Box::new(m.recorded),
+                live: Box::new(m.live),
+            },
+            super::identity::Refusal::Undecided(list) => EngineError::IdentityUnknown {
+                run: list.first().map_or(RunId(0), |u| u.run),
+                clusters: super::identity::describe_undecided(&list),
+            },
+        },
+    )?;
     Ok(live)
+}
+
+/// The runs whose clusters a rollback to `to` touches: the latest, and every
+/// earlier apply run with steps to undo or restores pending; newest first.
+fn runs_touched(store: &dyn Store, to: Phase) -> Result<Vec<RunId>, EngineError> {
+    let latest = store.latest_run()?.ok_or(EngineError::NoRun("roll back"))?;
+    let mut checked = Vec::new();
+    for run in runs_to_undo(store)? {
+        let stored = StoredPlan::load(store, run)?;
+        let states = store.step_states(run)?;
+        let untouched = first_change::untouched_steps(store, run)?;
+        if run == latest.id
+            || undo_candidates(&stored.steps, &states, &untouched, to)
+                .next()
+                .is_some()
+            || !super::restores::pending(store, run)?.is_empty()
+        {
+            checked.push(run);
+        }
+    }
+    Ok(checked)
+}
+
+/// Checks, changing nothing, that every context reaches the cluster the
+/// runs a rollback to `to` would touch changed (`rollback --dry-run` and
+/// `plan`'s drift report read those clusters: another cluster's objects
+/// would make a false report).
+pub async fn check_identities(
+    env: &Environment,
+    opts: &EngineOptions,
+    to: Phase,
+) -> Result<(), EngineError> {
+    let runs = runs_touched(env.store.as_ref(), to)?;
+    verify_identities(env, opts, &runs).await.map(|_| ())
 }
 
 /// Set when the process is about to exit at once (a second stop signal).
@@ -522,7 +597,7 @@ pub async fn rollback_with(
         }
         to_undo.extend(undo.iter().map(|s| (info.id, s.id.clone())));
     }
-    verify_identities(&env, &checked).await?;
+    verify_identities(&env, &opts, &checked).await?;
     for (run, step) in &to_undo {
         // A snapshot `forget-snapshots` removed reads as an error naming it.
         let filter = crate::state::SnapshotFilter {
@@ -542,6 +617,24 @@ pub async fn rollback_with(
                 store.record_event(step.run, forced_event(step, object))?;
                 overwritten.push(object.key.to_string());
             }
+        }
+    }
+    if !opts.dry_run {
+        // Preflight never runs in a rollback: ask for what its undo needs.
+        for info in &runs {
+            let stored = StoredPlan::load(store.as_ref(), info.id)?;
+            let steps: Vec<&Step> = stored
+                .steps
+                .iter()
+                .filter(|s| to_undo.iter().any(|(r, id)| *r == info.id && *id == s.id))
+                .collect();
+            if steps.is_empty() {
+                continue;
+            }
+            let clusters = plan_clusters_of(store.as_ref(), info.id)?;
+            super::access_gate::check(&env, &opts, info.id, clusters, Work::Back(&steps))
+                .await
+                .map_err(EngineError::PermissionsMissing)?;
         }
     }
     if !opts.dry_run {

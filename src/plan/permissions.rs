@@ -36,6 +36,14 @@ pub fn needs(steps: &[Step], clusters: &[String]) -> BTreeMap<String, Vec<Need>>
             }
         }
     }
+    // Every run records which cluster each context reaches: the uid of
+    // Namespace kube-system (engine::identity), before any step.
+    for accesses in found.values_mut() {
+        let named = accesses
+            .entry(Access::new(GET, "", "namespaces", None))
+            .or_default();
+        named.push("cluster identity".into());
+    }
     found
         .into_iter()
         .map(|(cluster, accesses)| {

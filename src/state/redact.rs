@@ -34,6 +34,8 @@ fn redact_as(value: &Value, known_secret: bool) -> Value {
                     (_, key) if is_credential_key(key) && v.is_string() => {
                         placeholder(v.as_str().map_or(0, str::len))
                     }
+                    // A kubeconfig's exec plugin gets credentials as environment variables.
+                    (_, "exec") => redact_exec(v),
                     _ => redact_as(v, false),
                 };
                 out.insert(k.clone(), redacted);
@@ -46,14 +48,71 @@ fn redact_as(value: &Value, known_secret: bool) -> Value {
 }
 
 /// Keys whose values are credentials wherever they appear: `token` (and `id-token`, `refresh-token`,
-/// `access_token`, ...), `password`, `client-key-data`.
+/// `access_token`, ...), `password`, `client-key-data`, `client-secret` and other `*secret*` keys
+/// (`secret`, `aws_secret_access_key`, `clientSecret`), and `*-key`/`*_key`/`*Key` names (`private_key`,
+/// `apiKey`), but not public material (`ca-cert`, `client-certificate-data`, `public-key`) nor names of
+/// where a secret is (`secretName`, `secretKeyRef`, `tokenFile`).
 fn is_credential_key(key: &str) -> bool {
-    let k = key.to_ascii_lowercase();
-    k == "password"
-        || k == "client-key-data"
-        || k == "token"
-        || k.ends_with("-token")
-        || k.ends_with("_token")
+    credential_key(key, false)
+}
+
+/// `is_credential_key`; `in_text`: the key was found in free text, where a lowercase hyphenated word
+/// before a `:` is more often an object's name (`istio-ca-secret: not found`) than a key, so such
+/// names count for `*secret*` only when they are a known kubeconfig key.
+fn credential_key(key: &str, in_text: bool) -> bool {
+    let k = key.to_ascii_lowercase().replace('_', "-");
+    let k = k.trim_start_matches('-');
+    if k == "password" || k.ends_with("-password") || k == "client-key-data" {
+        return true;
+    }
+    if k == "token" || k.ends_with("-token") || (key.ends_with("Token") && key.len() > 5) {
+        return true;
+    }
+    // Where a credential is, not what: names, references, files, paths.
+    let locator = [
+        "name",
+        "names",
+        "ref",
+        "namespace",
+        "file",
+        "path",
+        "kind",
+        "type",
+    ]
+    .iter()
+    .any(|s| k.ends_with(s));
+    // Public halves and certificates.
+    let public = k.contains("cert") || k.contains("public") || k.contains("crt");
+    if locator || public {
+        return false;
+    }
+    if k.contains("secret") {
+        let name_like = !key.contains('_') && !key.chars().any(|c| c.is_ascii_uppercase());
+        return !in_text
+            || !name_like
+            || k == "secret"
+            || k == "client-secret"
+            || k.ends_with("secret-key")
+            || k.ends_with("secret-access-key");
+    }
+    k.ends_with("-key")
+        || k.ends_with("-key-data")
+        || (key.ends_with("Key") && key.len() > 3)
+        || k == "apikey"
+        || k == "privatekey"
+}
+
+/// An exec plugin's settings with every `env` item's `value` replaced.
+fn redact_exec(exec: &Value) -> Value {
+    let mut out = redact_as(exec, false);
+    if let Some(Value::Array(env)) = out.get_mut("env") {
+        for item in env {
+            if let Some(value) = item.get_mut("value") {
+                *value = placeholder(value.as_str().map_or(0, str::len));
+            }
+        }
+    }
+    out
 }
 
 fn placeholder(bytes: usize) -> Value {
@@ -96,7 +155,9 @@ fn redact_metadata(v: &Value) -> Value {
 }
 
 /// `text` with credentials replaced: PEM private-key blocks, bearer tokens (any case), JWTs, the values of
-/// credential keys in YAML or JSON (`token:`, `"token": "..."`, `password:`, `client-key-data:`), and the values
+/// credential keys in YAML or JSON (`token:`, `"token": "..."`, `password:`, `client-key-data:`, `client-secret:`,
+/// `aws_secret_access_key=`, `private_key:`, see `credential_key`), every `value` of an `env` list (an exec
+/// plugin's environment), and the values
 /// of `data`/`stringData` maps when the text is about a Secret. A last line of defence for error strings and
 /// journal messages, which callers are expected to have redacted already.
 pub fn redact_text(text: &str) -> String {
@@ -104,6 +165,9 @@ pub fn redact_text(text: &str) -> String {
     out = scrub_bearer(&out);
     out = scrub_jwts(&out);
     out = scrub_credential_values(&out);
+    if out.contains("env") {
+        out = scrub_env_values(&out);
+    }
     if out.contains("Secret") {
         out = scrub_secret_data(&out);
     }
@@ -206,39 +270,7 @@ fn scrub_credential_values(text: &str) -> String {
     let mut rest = text;
     'scan: while !rest.is_empty() {
         // The next credential key followed by its separator.
-        let mut best: Option<(usize, usize)> = None;
-        let lower = rest.to_ascii_lowercase();
-        for name in ["token", "password", "client-key-data"] {
-            let mut from = 0;
-            while let Some(i) = lower[from..].find(name) {
-                let key_start = from + i;
-                let key_end = key_start + name.len();
-                from = key_start + 1;
-                // Not the middle of a longer word (`tokens`, `tokenFile`); `id-token` and `refresh_token` are keys.
-                let before_ok = lower[..key_start]
-                    .chars()
-                    .next_back()
-                    .is_none_or(|c| !c.is_ascii_alphanumeric());
-                if !before_ok {
-                    continue;
-                }
-                let after = &rest[key_end..];
-                let after = after.strip_prefix('"').unwrap_or(after);
-                let after_ws = after.trim_start_matches([' ', '\t']);
-                let Some(value) = after_ws
-                    .strip_prefix(':')
-                    .or_else(|| after_ws.strip_prefix('='))
-                else {
-                    continue;
-                };
-                let value_start = rest.len() - value.len();
-                if best.is_none_or(|(b, _)| key_start < b) {
-                    best = Some((key_start, value_start));
-                }
-                break;
-            }
-        }
-        let Some((_, value_start)) = best else {
+        let Some(value_start) = next_credential_value(rest) else {
             break 'scan;
         };
         let value = &rest[value_start..];
@@ -278,6 +310,128 @@ fn scrub_credential_values(text: &str) -> String {
             _ => {}
         }
         rest = &v[taken..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Where the value of the first credential key (`credential_key`) in `rest` starts: after `key:`,
+/// `"key":` or `key=`, the key not the tail of a longer word or path (`ns/istio-ca-secret:`).
+fn next_credential_value(rest: &str) -> Option<usize> {
+    let bytes = rest.as_bytes();
+    let is_key_char = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b'-' || c == b'.';
+    for (sep, _) in rest.match_indices([':', '=']) {
+        // Back over a closing quote and blanks to the key's end.
+        let mut end = sep;
+        while end > 0 && matches!(bytes[end - 1], b' ' | b'\t') {
+            end -= 1;
+        }
+        if end > 0 && matches!(bytes[end - 1], b'"' | b'\'') {
+            end -= 1;
+        }
+        let mut start = end;
+        while start > 0 && is_key_char(bytes[start - 1]) {
+            start -= 1;
+        }
+        if start == end {
+            continue;
+        }
+        let boundary = start == 0 || !matches!(bytes[start - 1], b'/' | b'@' | b':');
+        if boundary && credential_key(&rest[start..end], true) {
+            return Some(sep + 1);
+        }
+    }
+    None
+}
+
+/// Every `value` of an `env` list: YAML (`env:` and the items under it, at its indentation or deeper) and JSON
+/// (`"env":[...]`).
+fn scrub_env_values(text: &str) -> String {
+    // JSON lists.
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("\"env\"") {
+        let after = &rest[i + 5..];
+        let Some(list) = after.trim_start().strip_prefix(':').map(str::trim_start) else {
+            out.push_str(&rest[..i + 5]);
+            rest = after;
+            continue;
+        };
+        let list_start = rest.len() - list.len();
+        out.push_str(&rest[..list_start]);
+        if !list.starts_with('[') {
+            rest = list;
+            continue;
+        }
+        let close = list.find(']').map_or(list.len(), |c| c + 1);
+        out.push_str(&redact_json_values_of(&list[..close], "value"));
+        rest = &list[close..];
+    }
+    out.push_str(rest);
+    // YAML lists.
+    let mut lines = Vec::new();
+    let mut under: Option<usize> = None;
+    for line in out.lines() {
+        let indent = line.len() - line.trim_start().len();
+        let trimmed = line.trim();
+        if let Some(d) = under {
+            let item = indent > d || (indent == d && trimmed.starts_with("- "));
+            if item && !trimmed.is_empty() {
+                let field = trimmed.trim_start_matches("- ").trim_start();
+                match field.strip_prefix("value:") {
+                    Some(v) if !v.trim().is_empty() => {
+                        let cut = line.len() - v.len();
+                        lines.push(format!("{} <redacted>", &line[..cut]));
+                    }
+                    _ => lines.push(line.to_string()),
+                }
+                continue;
+            }
+            under = None;
+        }
+        if trimmed == "env:" || trimmed == "- env:" {
+            under = Some(indent + usize::from(trimmed.starts_with("- ")) * 2);
+        }
+        lines.push(line.to_string());
+    }
+    let mut joined = lines.join("\n");
+    if out.ends_with('\n') {
+        joined.push('\n');
+    }
+    joined
+}
+
+/// `json` with the string value of every `"key":` replaced.
+fn redact_json_values_of(json: &str, key: &str) -> String {
+    let quoted = format!("\"{key}\"");
+    let mut out = String::with_capacity(json.len());
+    let mut rest = json;
+    while let Some(i) = rest.find(&quoted) {
+        let after = &rest[i + quoted.len()..];
+        let Some(v) = after.trim_start().strip_prefix(':').map(str::trim_start) else {
+            out.push_str(&rest[..i + quoted.len()]);
+            rest = after;
+            continue;
+        };
+        out.push_str(&rest[..rest.len() - v.len()]);
+        let Some(body) = v.strip_prefix('"') else {
+            rest = v;
+            continue;
+        };
+        let mut escaped = false;
+        let mut close = body.len();
+        for (j, c) in body.char_indices() {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                close = j + 1;
+                break;
+            }
+        }
+        out.push_str("\"<redacted>\"");
+        rest = &body[close..];
     }
     out.push_str(rest);
     out
@@ -604,5 +758,66 @@ mod tests {
                 assert!(r.contains(&around), "round {round}: {text:?} -> {r:?}");
             }
         }
+    }
+
+    #[test]
+    fn client_secret_and_secret_keys() {
+        let r = clean(
+            "auth-provider:\n  config:\n    client-secret: cs-9f8e7d\n    secret: plain-s3\naws_secret_access_key=AKsecret42\n",
+            &["cs-9f8e7d", "plain-s3", "AKsecret42"],
+        );
+        assert!(r.contains("client-secret: <redacted>"), "{r}");
+        let r = clean(
+            r#"{"clientSecret":"json-cs-1","secretName":"cacerts"}"#,
+            &["json-cs-1"],
+        );
+        assert!(r.contains(r#""secretName":"cacerts""#), "{r}");
+        // An object's name before a colon is not a key.
+        let msg = "cluster c1: Secret istio-system/istio-ca-secret: forbidden";
+        assert_eq!(redact_text(msg), msg);
+        assert_eq!(
+            redact_text("cannot read istio-ca-secret: not found"),
+            "cannot read istio-ca-secret: not found"
+        );
+        let obj = redact_object(&json!({"config": {"client-secret": "obj-cs", "secretName": "x"}}));
+        assert_eq!(obj["config"]["client-secret"], "<redacted 6 bytes>");
+        assert_eq!(obj["config"]["secretName"], "x");
+    }
+
+    #[test]
+    fn key_named_values_but_not_public_material() {
+        let r = clean(
+            "private_key: pk-0a1b\napi-key: ak-2c3d\nsigningKey: sk-4e5f\nca-cert: Q0FDRVJU\npublic-key: cHVi\nclient-certificate-data: Q0VSVA==\n",
+            &["pk-0a1b", "ak-2c3d", "sk-4e5f"],
+        );
+        for kept in [
+            "ca-cert: Q0FDRVJU",
+            "public-key: cHVi",
+            "client-certificate-data: Q0VSVA==",
+        ] {
+            assert!(r.contains(kept), "{kept}: {r}");
+        }
+        let obj = redact_object(&json!({"private_key": "pk", "ca-cert": "c", "key": "app"}));
+        assert_eq!(obj["private_key"], "<redacted 2 bytes>");
+        assert_eq!(obj["ca-cert"], "c");
+        // A selector's or secretKeyRef's `key` names a key, it holds none.
+        assert_eq!(obj["key"], "app");
+    }
+
+    #[test]
+    fn exec_plugin_env_values() {
+        let yaml = "users:\n- name: eks\n  user:\n    exec:\n      command: aws\n      env:\n      - name: AWS_PROFILE\n        value: prod-env-1\n      - name: VAULT_TOKEN\n        value: \"vt-env-2\"\n      args: [eks]\n";
+        let r = clean(yaml, &["prod-env-1", "vt-env-2"]);
+        assert!(
+            r.contains("- name: AWS_PROFILE") && r.contains("args: [eks]"),
+            "{r}"
+        );
+        let json =
+            r#"{"exec":{"command":"aws","env":[{"name":"A","value":"json-env-3"}],"args":["x"]}}"#;
+        let r = clean(json, &["json-env-3"]);
+        assert!(r.contains(r#""args":["x"]"#), "{r}");
+        let obj = redact_object(&serde_json::from_str(json).unwrap());
+        assert_eq!(obj["exec"]["env"][0]["value"], "<redacted 10 bytes>");
+        assert_eq!(obj["exec"]["env"][0]["name"], "A");
     }
 }

@@ -203,6 +203,16 @@ fn a_context_re_pointed_at_another_cluster_is_refused() {
     assert_names_both(&rolled, "rollback", &recorded_uid, &live_uid);
     env.settled_dump()
         .assert_eq(&before, "a refused rollback changes nothing");
+
+    // The dry run reads the clusters too: it names the wrong cluster rather
+    // than reporting the drift of another cluster's objects.
+    let dry = env.migrate(&["rollback", "--to", "phase0", "--dry-run"]);
+    assert_names_both(&dry, "rollback --dry-run", &recorded_uid, &live_uid);
+    assert!(
+        dry.stderr.contains("wrong cluster") && !dry.stdout.contains("DRIFTED"),
+        "{}",
+        dry.describe("rollback --dry-run")
+    );
     env.assert_no_secrets_in_outputs();
 }
 

@@ -201,3 +201,46 @@ fn secret_writes_denied_stop_apply_in_preflight_with_a_table_and_nothing_changed
     }
     env.dump().assert_eq(&before, "after the admin's dry run");
 }
+
+/// Rollback never runs preflight: it asks for what its undo needs before
+/// any change, and refuses with the same table.
+#[test]
+fn a_rollback_that_may_not_write_secrets_is_refused_before_any_change() {
+    let (env, spec) = seeded_with_spec();
+    crate::apply::apply(&env, &spec, &[], None).expect_ok();
+    let resources = every_resource_but_secrets(&env);
+    for cluster in ["cluster1", "cluster2"] {
+        grant(&env, cluster, &resources);
+    }
+    let kubeconfig = limited_kubeconfig(&env);
+    let before = env.settled_dump();
+    // Undoing trust puts back or deletes `cacerts`: Secret writes. A
+    // kubeconfig typed now overrides the one the run recorded.
+    let k = kubeconfig.to_string_lossy();
+    let run = env.migrate(&["rollback", "--to", "phase1", "--kubeconfig", &k]);
+    assert!(!run.ok(), "{}", run.describe("expected a refusal"));
+    let output = format!("{}\n{}", run.stdout, run.stderr);
+    let mut named = Vec::new();
+    for cluster in ["cluster1", "cluster2"] {
+        for (verb, resource, ns) in table_rows(&output, cluster) {
+            assert_eq!(
+                resource, "secrets",
+                "{cluster}: {verb} {resource}\n{output}"
+            );
+            assert!(
+                DENIED.contains(&verb.as_str()),
+                "{cluster}: {verb}\n{output}"
+            );
+            named.push((cluster, verb, ns));
+        }
+    }
+    assert!(
+        named
+            .iter()
+            .any(|(_, v, ns)| (v == "delete" || v == "patch") && ns == "istio-system"),
+        "the missing Secret writes are named: {named:?}\n{output}"
+    );
+    env.settled_dump()
+        .assert_eq(&before, "after the refused rollback");
+    env.assert_no_secrets_in_outputs();
+}

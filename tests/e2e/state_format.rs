@@ -155,7 +155,22 @@ fn state_from_the_first_release_resumes_and_rolls_back_exactly() {
 
     let spec = spec.to_string_lossy();
     // Preflight has asked for permissions since (issue 12): its done steps changed, hence --replan.
-    let apply = env.migrate(&["apply", "-f", &spec, "--resume", "--replan"]);
+    // The first release recorded no cluster identity: refused, naming that
+    // cause, until the user says the contexts reach the same clusters.
+    let refused = env.migrate(&["apply", "-f", &spec, "--resume", "--replan"]);
+    assert!(
+        !refused.ok() && refused.stderr.contains("recorded no identity"),
+        "{}",
+        refused.describe("resume of a run without identities")
+    );
+    let apply = env.migrate(&[
+        "apply",
+        "-f",
+        &spec,
+        "--resume",
+        "--replan",
+        "--accept-unknown-identity",
+    ]);
     assert!(apply.ok(), "{}", apply.describe("resume of the old run"));
     let status = env.migrate(&["status", "-o", "json"]).expect_ok();
     let doc: Value = serde_json::from_str(&status.stdout).unwrap();

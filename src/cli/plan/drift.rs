@@ -28,6 +28,11 @@ pub fn report(session: &Session, dir: &Path) -> Option<anyhow::Result<DriftRepor
         runtime.block_on(async {
             let targets = rollback::targets(session, store.as_ref(), &stored, &BTreeMap::new())?;
             let env = rollback::environment(session, store, &targets).await?;
+            // Another cluster's objects would make a false drift report.
+            let opts = rollback::identity_options(false);
+            engine::check_identities(&env, &opts, Phase::Preflight)
+                .await
+                .map_err(|e| anyhow::anyhow!(rollback::identity_refusal(&e)))?;
             Ok(Some(engine::drift_report(&env, Phase::Preflight).await?))
         })
     };

@@ -202,7 +202,9 @@ pub fn for_engine(err: &EngineError, hints: &Hints) -> Option<Hint> {
         | EngineError::BadStoredPlan(_)
         | EngineError::RestoreFailed(_)
         | EngineError::Drifted(_)
-        | EngineError::DriftCheck(_) => None,
+        | EngineError::DriftCheck(_)
+        | EngineError::IdentityUnknown { .. }
+        | EngineError::PermissionsMissing(_) => None,
     }
 }
 

@@ -242,9 +242,15 @@ fn needs_are_grouped_per_cluster_and_access_with_the_steps_that_need_them() {
     assert_eq!(found.keys().collect::<Vec<_>>(), ["c1"]);
     let get: Vec<&Need> = found["c1"]
         .iter()
-        .filter(|n| n.access.verb == "get")
+        .filter(|n| n.access.verb == "get" && n.access.resource != "namespaces")
         .collect();
     assert_eq!(get.len(), 1, "one review per access");
+    assert!(
+        found["c1"]
+            .iter()
+            .any(|n| n.access.resource == "namespaces" && n.steps == ["cluster identity"]),
+        "the kube-system uid is read for the cluster identity"
+    );
     assert_eq!(get[0].steps, ["install/c1", "trust/c1"]);
     assert!(
         found["c1"]
