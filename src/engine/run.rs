@@ -606,19 +606,6 @@ pub async fn rollback_with(
         };
         store.snapshots(*run, &filter)?;
     }
-    let mut overwritten = Vec::new();
-    if !opts.dry_run {
-        let report = drift_report(&env, to).await?;
-        if report.has_drift() {
-            if drift == DriftPolicy::Refuse {
-                return Err(EngineError::Drifted(Box::new(report)));
-            }
-            for (step, object) in report.drifted() {
-                store.record_event(step.run, forced_event(step, object))?;
-                overwritten.push(object.key.to_string());
-            }
-        }
-    }
     if !opts.dry_run {
         // Preflight never runs in a rollback: ask for what its undo needs.
         for info in &runs {
@@ -635,6 +622,19 @@ pub async fn rollback_with(
             super::access_gate::check(&env, &opts, info.id, clusters, Work::Back(&steps))
                 .await
                 .map_err(EngineError::PermissionsMissing)?;
+        }
+    }
+    let mut overwritten = Vec::new();
+    if !opts.dry_run {
+        let report = drift_report(&env, to).await?;
+        if report.has_drift() {
+            if drift == DriftPolicy::Refuse {
+                return Err(EngineError::Drifted(Box::new(report)));
+            }
+            for (step, object) in report.drifted() {
+                store.record_event(step.run, forced_event(step, object))?;
+                overwritten.push(object.key.to_string());
+            }
         }
     }
     if !opts.dry_run {
