@@ -591,7 +591,7 @@ fn permission_table(on: &str, missing: &[&Need]) -> String {
         }
     }
     let mut out = format!(
-        "the credentials for cluster {on} lack {} permission(s) the plan needs; nothing was changed on any cluster. Grant them (`kubectl auth can-i VERB RESOURCE -n NAMESPACE` checks one) and run apply again:",
+        "the credentials for cluster {on} lack {} permission(s) the plan needs; nothing was changed on any cluster. Grant them (`kubectl auth can-i VERB RESOURCE -n NAMESPACE` checks one) and run the command again:",
         rows.len()
     );
     for row in std::iter::once(&header).chain(&rows) {
