@@ -372,8 +372,8 @@ impl Needs {
     }
 
     /// The installer's footprint: what `istioctl install` / `uninstall`
-    /// (and meshsim's stand-in, sim/src/istioctl, which mirrors them) read
-    /// and write with the cluster's credentials. Both apply what the
+    /// (and the test stand-in that mirrors them) read and
+    /// write with the cluster's credentials. Both apply what the
     /// profile renders (CRDs, webhooks, cluster roles and bindings, and the
     /// control plane's Deployments, Services, ConfigMaps, ServiceAccounts,
     /// Roles, bindings, PDBs and HPAs in its namespace), wait for the

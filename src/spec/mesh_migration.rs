@@ -279,8 +279,9 @@ pub struct ClusterSpec {
     /// later), when the certificate does not name `apiServer`'s host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_server_name: Option<String>,
-    /// meshsim serves this cluster: its API server is on loopback and that
-    /// is fine. A real cluster's `apiServer` must be routable.
+    /// A simulated cluster (all clusters on this machine): its API server
+    /// is on loopback and that is fine. A real cluster's `apiServer` must be
+    /// routable.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub simulated: bool,
 }

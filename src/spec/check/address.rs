@@ -1,5 +1,5 @@
 //! The address the other clusters use: `apiServer` must be an https URL
-//! they can route to (unless meshsim serves the cluster), and
+//! they can route to (unless the cluster is simulated on this machine), and
 //! `tlsServerName` needs an Istio that writes it (1.26 and later).
 
 use super::{Checker, formats};
@@ -27,7 +27,7 @@ pub(super) fn check(c: &mut Checker) {
                                 crate::spec::yaml::shorten(server),
                                 cl.name
                             ),
-                            Some("give the address the other clusters reach this API server at (a load balancer or routable node address); a cluster meshsim serves is marked `simulated: true`".into()),
+                            Some("give the address the other clusters reach this API server at (a load balancer or routable node address); a simulated cluster on this machine is marked `simulated: true`".into()),
                         );
                     }
                 }
