@@ -138,9 +138,15 @@ fn json_report(report: &RunReport, events: bool) -> anyhow::Result<String> {
 
 fn text(report: &RunReport, hints: &Hints) {
     let run = &report.run;
+    let paused = pause(report);
+    let ended = if paused.is_some() {
+        "paused"
+    } else {
+        "finished"
+    };
     let finished = run
         .finished
-        .map(|t| format!(", finished {t}"))
+        .map(|t| format!(", {ended} {t}"))
         .unwrap_or_default();
     // Without a live holder we hold the lock, so a run still marked running
     // has no live process.
@@ -149,6 +155,12 @@ fn text(report: &RunReport, hints: &Hints) {
     } else if run.outcome == Outcome::Running {
         "stopped while running (its process is gone; `migrate apply -f SPEC --resume` continues it)"
             .to_string()
+    } else if let Some((after, _, _)) = paused {
+        // Named as the other commands name phases, when this build knows it.
+        match after.parse::<Phase>() {
+            Ok(phase) => format!("paused after {phase}"),
+            Err(_) => format!("paused after {after}"),
+        }
     } else {
         run.standing()
     };
@@ -157,7 +169,7 @@ fn text(report: &RunReport, hints: &Hints) {
         run.id, run.spec_name, run.started, run.resumed
     );
     println!("plan {}", run.fingerprint);
-    if let Some((_, Some(next), left)) = pause(report) {
+    if let Some((_, Some(next), left)) = paused {
         println!("next: {next}, {left} step(s) left in it and later phases");
         for line in hints.after_pause(next) {
             println!("  {line}");
