@@ -334,7 +334,7 @@ pub async fn apply(
                     done.get(&s.id)
                         .is_none_or(|st| st.status != StepStatus::Done)
                 })
-                .filter(|s| opts.until.is_none_or(|until| s.phase <= until))
+                .filter(|s| super::until::within(s, opts.until))
                 .collect();
             let clusters = Arc::new(
                 plan.header
@@ -401,7 +401,7 @@ pub async fn apply(
     let in_reach = plan
         .steps
         .iter()
-        .filter(|s| opts.until.is_none_or(|until| s.phase <= until))
+        .filter(|s| super::until::within(s, opts.until))
         .count();
     env.observer.run_started(
         &super::until::title(&plan.header.name, opts.until),

@@ -6,7 +6,8 @@
 //! the phase has finished (running steps finish and are checkpointed as
 //! always), and only then is the pause recorded. A crash before that record
 //! leaves the run `running` with its done steps done: a resume goes on from
-//! there like after any crash.
+//! there like after any crash. A phase's gate (a check the phase is
+//! responsible for) is a step of that phase, so it runs before the pause.
 
 use crate::plan::{Phase, Step};
 use crate::state::{Outcome, RunInfo, StepState, StepStatus};
@@ -67,7 +68,7 @@ pub(super) fn select(todo: Vec<&Step>, until: Option<Phase>) -> (Vec<&Step>, Hel
         return (todo, HeldBack::default());
     };
     let (mut now, later): (Vec<&Step>, Vec<&Step>) =
-        todo.into_iter().partition(|s| s.phase <= after);
+        todo.into_iter().partition(|s| within(s, until));
     // The walk takes needs outside it as met (done earlier): a step needing
     // a held-back one must be held back too, and so on.
     let mut held: BTreeSet<&str> = later.iter().map(|s| s.id.as_str()).collect();
@@ -112,7 +113,11 @@ pub(super) fn nothing_to_do(
             .get(&s.id)
             .is_none_or(|st| st.status != StepStatus::Done)
     };
-    if steps.iter().filter(not_done).any(|s| s.phase <= after) {
+    if steps
+        .iter()
+        .filter(not_done)
+        .any(|s| within(s, Some(after)))
+    {
         return None;
     }
     let later: Vec<Phase> = steps.iter().filter(not_done).map(|s| s.phase).collect();
@@ -121,6 +126,11 @@ pub(super) fn nothing_to_do(
         next: later.iter().copied().min()?,
         remaining: later.len(),
     })
+}
+
+/// Whether `step` is within reach of this invocation (`--until` or none).
+pub(super) fn within(step: &Step, until: Option<Phase>) -> bool {
+    until.is_none_or(|after| step.phase <= after)
 }
 
 /// The title of the progress of a run, naming where it stops.
