@@ -3,10 +3,10 @@
 use super::results::Applied;
 use super::session::{self, Session};
 use super::view::apply as view;
-use super::{ApplyArgs, GlobalArgs};
+use super::{ApplyArgs, GlobalArgs, exit};
 use crate::cluster::ClusterTarget;
 use crate::engine::{self, ApplyMode, EngineError, EngineOptions, StoredPlan};
-use crate::plan::Plan;
+use crate::plan::{Phase, Plan};
 use crate::spec::Loaded;
 use crate::state::{MemoryStore, Store};
 use std::path::Path;
@@ -24,10 +24,20 @@ pub struct Request {
     pub parallelism: usize,
     /// `--accept-unknown-identity`.
     pub accept_unknown_identity: bool,
+    /// `--until`: the phase to stop after.
+    pub until: Option<Phase>,
 }
 
 /// Runs `migrate apply`.
 pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<ExitCode> {
+    // A phase that names none is refused before anything is read or changed.
+    let until = match args.until.as_deref().map(str::parse::<Phase>).transpose() {
+        Ok(until) => until,
+        Err(e) => {
+            super::view::invalid(&format!("--until: {e}"));
+            return Ok(ExitCode::from(exit::INVALID_INPUT));
+        }
+    };
     let session = Session::new(global, Some(&args.state.state_dir), Some(&args.spec.file));
     let (loaded, plan) = match session::load_plan(&args.spec.file) {
         Ok(p) => p,
@@ -44,6 +54,7 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<ExitCode> {
         dry_run: args.dry_run,
         parallelism: args.parallelism,
         accept_unknown_identity: args.accept_unknown_identity,
+        until,
     };
     let targets = session::spec_targets(&loaded);
     let runtime = tokio::runtime::Runtime::new()?;
@@ -113,6 +124,7 @@ pub async fn apply(
         parallelism: request.parallelism.max(1),
         dry_run: request.dry_run,
         accept_unknown_identity: request.accept_unknown_identity,
+        until: request.until,
         ..Default::default()
     };
     let stop = session::stop_on_signals(store.clone());

@@ -90,6 +90,7 @@ fn demo(
         dry_run: false,
         parallelism: PARALLELISM,
         accept_unknown_identity: false,
+        until: None,
     };
     let targets = session::spec_targets(&loaded);
     let applied = tokio::runtime::Runtime::new()?.block_on(apply::apply(
@@ -128,7 +129,7 @@ fn demo(
 
     narrate::banner("Status");
     let report = status::read(&state_dir, false)?;
-    view::status::show(&report, StatusFormat::Text, false)?;
+    view::status::show(&report, StatusFormat::Text, false, &session.hints)?;
     if report.exit_code() != ExitCode::SUCCESS {
         return Ok(report.exit_code());
     }

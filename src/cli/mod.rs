@@ -82,7 +82,7 @@ pub enum Command {
     Plan(PlanArgs),
     /// Run the plan against the clusters, checkpointing after every step.
     #[command(
-        after_help = "Examples:\n  migrate apply -f plans/two-cluster.yaml\n  migrate apply -f plans/two-cluster.yaml --resume"
+        after_help = "Examples:\n  migrate apply -f plans/two-cluster.yaml\n  migrate apply -f plans/two-cluster.yaml --until trust\n  migrate apply -f plans/two-cluster.yaml --resume"
     )]
     Apply(ApplyArgs),
     /// Where the current run stands.
@@ -181,6 +181,10 @@ pub struct ApplyArgs {
     /// Server-side dry run: change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Stop after this phase (`2`, `phase2` or `trust`), checkpointed: no step of a later phase starts;
+    /// `--resume` goes on.
+    #[arg(long, value_name = "PHASE")]
+    pub until: Option<String>,
     /// Steps running at once.
     #[arg(long, default_value_t = 8)]
     pub parallelism: usize,

@@ -26,12 +26,14 @@ pub enum Applied {
 }
 
 impl Applied {
-    /// 0 when the plan is applied, 2 when refused, 1 otherwise.
+    /// 0 when the plan is applied (or paused after `--until`'s phase), 2 when refused, 1 otherwise.
     pub fn exit_code(&self) -> ExitCode {
         match self {
             Applied::Refused(_) => ExitCode::from(exit::INVALID_INPUT),
             Applied::Ran { summary, .. }
-                if summary.already_done || summary.outcome == Outcome::Succeeded =>
+                if summary.already_done
+                    || summary.outcome == Outcome::Succeeded
+                    || summary.paused.is_some() =>
             {
                 ExitCode::SUCCESS
             }

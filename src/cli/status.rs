@@ -9,9 +9,10 @@ use std::path::Path;
 use std::process::ExitCode;
 
 /// Runs `migrate status`.
-pub fn run(_global: &GlobalArgs, args: &StatusArgs) -> anyhow::Result<ExitCode> {
+pub fn run(global: &GlobalArgs, args: &StatusArgs) -> anyhow::Result<ExitCode> {
     let status = read(&args.state.state_dir, args.events)?;
-    view::show(&status, args.output, args.events)?;
+    let session = super::session::Session::new(global, Some(&args.state.state_dir), None);
+    view::show(&status, args.output, args.events, &session.hints)?;
     Ok(status.exit_code())
 }
 

@@ -52,6 +52,9 @@ impl Store for OffloadedStore {
     fn finish_run(&self, run: RunId, outcome: Outcome) -> Result<RunInfo, StateError> {
         blocking(|| self.0.finish_run(run, outcome))
     }
+    fn pause_run(&self, run: RunId, after: &str) -> Result<RunInfo, StateError> {
+        blocking(|| self.0.pause_run(run, after))
+    }
     fn step_states(&self, run: RunId) -> Result<BTreeMap<String, StepState>, StateError> {
         blocking(|| self.0.step_states(run))
     }

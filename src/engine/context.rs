@@ -3,7 +3,7 @@
 use super::observer::Observer;
 use crate::cluster::{Backoff, Cluster, ClusterError, retry};
 use crate::object::ObjectRef;
-use crate::plan::Action;
+use crate::plan::{Action, Phase};
 use crate::state::{RunId, SnapshotKey, Store};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -26,6 +26,8 @@ pub struct EngineOptions {
     pub timeout_scale: f64,
     /// Go on when a cluster's identity cannot be decided (its kube-system uid unknown).
     pub accept_unknown_identity: bool,
+    /// `apply --until`: run no step of a later phase; pause the run after this one (rollback ignores it).
+    pub until: Option<Phase>,
 }
 
 impl Default for EngineOptions {
@@ -37,6 +39,7 @@ impl Default for EngineOptions {
             backoff: Backoff::default(),
             timeout_scale: 1.0,
             accept_unknown_identity: false,
+            until: None,
         }
     }
 }

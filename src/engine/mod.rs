@@ -15,6 +15,8 @@
 //! - Drift: a done step records what it left of each object it changed
 //!   (`drift`); rollback compares before any change and refuses objects
 //!   changed since, unless forced.
+//! - `apply --until PHASE` leaves later phases' steps out of the walk and
+//!   records the pause once the walk ends cleanly (`until`).
 //! - Independent steps run in parallel (`scheduler`); transient API errors
 //!   are retried per action with capped, jittered backoff.
 
@@ -39,6 +41,7 @@ mod restores;
 mod run;
 pub mod scheduler;
 mod secrets;
+mod until;
 
 pub use blocking_store::OffloadedStore;
 pub use ca_files::generated_root_key;
@@ -52,3 +55,4 @@ pub use run::{
     ApplyMode, DriftPolicy, EngineError, RunLineage, RunSummary, StoredPlan, apply,
     check_identities, drift_report, halt, lineage, rollback, rollback_steps, rollback_with,
 };
+pub use until::Paused;

@@ -120,7 +120,7 @@ pub enum ApplyMode {
 pub enum EngineError {
     #[error(
         "run {} is unfinished ({}, started {}): resume it, or roll it back, before starting another",
-        .run.id, .run.outcome, .run.started
+        .run.id, .run.standing(), .run.started
     )]
     UnfinishedRun { run: Box<RunInfo> },
     #[error(
@@ -219,6 +219,9 @@ pub struct RunSummary {
     pub already_done: bool,
     /// Objects changed since `migrate` left them that a forced rollback put back anyway.
     pub overwritten: Vec<String>,
+    /// `apply --until` stopped after its phase, as asked (the outcome is `Interrupted`); with
+    /// `already_done`, every step up to it was done before.
+    pub paused: Option<super::until::Paused>,
 }
 
 impl RunSummary {
@@ -232,6 +235,7 @@ impl RunSummary {
             stopped: false,
             already_done: true,
             overwritten: Vec::new(),
+            paused: None,
         }
     }
 }
@@ -309,10 +313,20 @@ pub async fn apply(
             if current.fingerprint == plan.fingerprint && current.outcome == Outcome::Succeeded {
                 return Ok(RunSummary::nothing_to_do(current.id));
             }
+            let done = store.step_states(current.id)?;
+            if current.fingerprint == plan.fingerprint
+                && let Some(paused) =
+                    super::until::nothing_to_do(&current, &plan.steps, &done, opts.until)
+            {
+                // `--until` a phase already behind the run: the run stays as it is.
+                return Ok(RunSummary {
+                    paused: Some(paused),
+                    ..RunSummary::nothing_to_do(current.id)
+                });
+            }
             let live = verify_identities(&env, &opts, &[current.id]).await?;
             // Preflight's permission check is done and will not run again:
             // ask again for what is about to run, before any change.
-            let done = store.step_states(current.id)?;
             let todo: Vec<&Step> = plan
                 .steps
                 .iter()
@@ -320,6 +334,7 @@ pub async fn apply(
                     done.get(&s.id)
                         .is_none_or(|st| st.status != StepStatus::Done)
                 })
+                .filter(|s| super::until::within(s, opts.until))
                 .collect();
             let clusters = Arc::new(
                 plan.header
@@ -382,10 +397,16 @@ pub async fn apply(
                 .is_none_or(|st| st.status != StepStatus::Done)
         })
         .collect();
+    let (todo, held_back) = super::until::select(todo, opts.until);
+    let in_reach = plan
+        .steps
+        .iter()
+        .filter(|s| super::until::within(s, opts.until))
+        .count();
     env.observer.run_started(
-        &format!("apply {}", plan.header.name),
-        plan.steps.len(),
-        plan.steps.len() - todo.len(),
+        &super::until::title(&plan.header.name, opts.until),
+        in_reach,
+        in_reach.saturating_sub(todo.len() + held_back.blocked().len()),
     );
     let nodes: Vec<Task> = todo
         .iter()
@@ -404,6 +425,7 @@ pub async fn apply(
         nodes,
         steps,
         Direction::Forward,
+        &held_back,
         stop,
     )
     .await?;
@@ -723,7 +745,19 @@ async fn rollback_run(
     env.observer
         .run_started(&format!("rollback run {run} to {to}"), nodes.len(), 0);
     let steps: Vec<Step> = selected.into_iter().cloned().collect();
-    drive(env, opts, run, plan, nodes, steps, Direction::Back, stop).await
+    let nothing_held = super::until::HeldBack::default();
+    drive(
+        env,
+        opts,
+        run,
+        plan,
+        nodes,
+        steps,
+        Direction::Back,
+        &nothing_held,
+        stop,
+    )
+    .await
 }
 
 /// The clusters of `run`'s plan, in plan order.
@@ -890,6 +924,7 @@ async fn drive(
     nodes: Vec<Task>,
     steps: Vec<Step>,
     direction: Direction,
+    held_back: &super::until::HeldBack,
     stop: &StopFlag,
 ) -> Result<RunSummary, EngineError> {
     let limits = Limits {
@@ -944,6 +979,9 @@ async fn drive(
             ));
         }
     }
+    outcome
+        .not_started
+        .extend(held_back.blocked().iter().cloned());
     let run_outcome = if !outcome.failed.is_empty() {
         Outcome::Failed
     } else if outcome.stopped || !outcome.not_started.is_empty() {
@@ -954,7 +992,13 @@ async fn drive(
     } else {
         Outcome::Succeeded
     };
-    env.store.finish_run(run, run_outcome)?;
+    // `--until`: a clean walk with later steps left is a pause, recorded
+    // only now that every step up to the phase is checkpointed.
+    let paused = held_back.pause(run_outcome);
+    let run_outcome = match &paused {
+        Some(p) => env.store.pause_run(run, p.after.name())?.outcome,
+        None => env.store.finish_run(run, run_outcome)?.outcome,
+    };
     Ok(RunSummary {
         run,
         outcome: run_outcome,
@@ -964,6 +1008,7 @@ async fn drive(
         stopped: outcome.stopped,
         already_done: false,
         overwritten: Vec::new(),
+        paused,
     })
 }
 

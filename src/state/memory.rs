@@ -155,6 +155,16 @@ impl Store for MemoryStore {
         Ok(data.info.clone())
     }
 
+    fn pause_run(&self, run: RunId, after: &str) -> Result<RunInfo, StateError> {
+        let mut inner = self.lock();
+        let data = inner.get_mut(run)?;
+        let now = Timestamp::now();
+        let (info, event) = rules::pause(&data.info, after, now)?;
+        data.info = info;
+        data.journal(event, now);
+        Ok(data.info.clone())
+    }
+
     fn step_states(&self, run: RunId) -> Result<BTreeMap<String, StepState>, StateError> {
         Ok(self.lock().get(run)?.steps.clone())
     }

@@ -94,6 +94,7 @@ mod tests {
             outcome: Outcome::Running,
             resumed: 0,
             last_event_seq: 1,
+            paused_after: None,
         };
         let mut states = BTreeMap::new();
         let mut st = StepState::pending();

@@ -10,7 +10,7 @@
 //!
 //! Durability contract (the sled store; the memory store keeps the same rules but nothing survives the process):
 //! - When a method that changes something returns `Ok`, the change is on disk (sled `flush`, i.e. fsync, of a
-//!   commit that includes it): `begin_run`, `resume_run`, `finish_run`, `set_step_status` (every status, `Done`
+//!   commit that includes it): `begin_run`, `resume_run`, `finish_run`, `pause_run`, `set_step_status` (every status, `Done`
 //!   and `RolledBack` included), `begin_step`, `finish_step` (its records and its status with one flush), `record_event`, `put_snapshot(s)_if_absent`, `drop_snapshots` and
 //!   `replace_plan`. A crash at any later moment, of the process or of the OS, loses none of it.
 //! - The one exception is `record_progress`: committed, but only made durable by the next durable write of any
@@ -134,6 +134,11 @@ pub trait Store: Send + Sync {
 
     /// Records how a `Running` run ended (any outcome but `Running`); journals `run-finished`.
     fn finish_run(&self, run: RunId, outcome: Outcome) -> Result<RunInfo, StateError>;
+
+    /// Ends a `Running` run that stopped, as asked, after the phase named `after` (`apply --until`): like
+    /// `finish_run(Interrupted)` with `RunInfo::paused_after` set, in one durable transaction with its journal
+    /// entry. `resume_run` clears it. A crash before it returns leaves the run `Running`, as after any crash.
+    fn pause_run(&self, run: RunId, after: &str) -> Result<RunInfo, StateError>;
 
     /// Every step of the run, by id.
     fn step_states(&self, run: RunId) -> Result<BTreeMap<String, StepState>, StateError>;

@@ -125,6 +125,21 @@ pub struct RunInfo {
     pub resumed: u32,
     /// Sequence number of the run's newest journal event (events count from 1).
     pub last_event_seq: u64,
+    /// The phase an `apply --until` stopped after, by name (`trust`): set with outcome `Interrupted` by
+    /// `pause_run`, cleared when the run goes on. Absent in records of older builds (never paused), and
+    /// skipped when unset, so those builds read a paused run as interrupted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused_after: Option<String>,
+}
+
+impl RunInfo {
+    /// How the run stands in a few words: its outcome, or `paused after trust`.
+    pub fn standing(&self) -> String {
+        match (&self.paused_after, self.outcome) {
+            (Some(phase), Outcome::Interrupted) => format!("paused after {phase}"),
+            _ => self.outcome.to_string(),
+        }
+    }
 }
 
 /// Where a step is in its life.

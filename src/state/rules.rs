@@ -101,6 +101,7 @@ pub fn new_run_info(id: RunId, new: &NewRun, now: Timestamp) -> RunInfo {
         outcome: Outcome::Running,
         resumed: 0,
         last_event_seq: 0,
+        paused_after: None,
     }
 }
 
@@ -242,7 +243,32 @@ pub fn finish(
     let mut new = run.clone();
     new.outcome = outcome;
     new.finished = Some(now);
+    new.paused_after = None;
     let event = NewEvent::new(EventKind::RunFinished, None, format!("run {outcome}"));
+    Ok((new, event))
+}
+
+/// The run stopped, as asked, after the phase named `after`: finished `Interrupted` with `paused_after` set
+/// (so it resumes as any interrupted run), and the event that journals it.
+pub fn pause(
+    run: &RunInfo,
+    after: &str,
+    now: Timestamp,
+) -> Result<(RunInfo, NewEvent), StateError> {
+    if after.trim().is_empty() {
+        return Err(StateError::InvalidInput(format!(
+            "pause_run({}) needs the phase it stops after",
+            run.id
+        )));
+    }
+    let (mut new, _) = finish(run, Outcome::Interrupted, now)?;
+    new.paused_after = Some(after.to_string());
+    let event = NewEvent::new(
+        EventKind::RunFinished,
+        None,
+        format!("run paused after {after}"),
+    )
+    .with_details(json!({"outcome": Outcome::Interrupted, "pausedAfter": after}));
     Ok((new, event))
 }
 
@@ -255,17 +281,25 @@ pub fn resume(run: &RunInfo, latest: RunId) -> Result<(RunInfo, NewEvent), State
             reason: format!("run {latest} started after it"),
         });
     }
-    let message = match run.outcome {
-        // A rollback, or `apply --resume --replan` with a new plan, reopens a run that succeeded.
-        Outcome::Succeeded => "reopened after it succeeded".to_string(),
-        Outcome::Running => "resumed after its process stopped without finishing it".to_string(),
-        other => format!("resumed after it {other}", other = past(other)),
+    let message = match (&run.paused_after, run.outcome) {
+        (Some(phase), Outcome::Interrupted) => format!("resumed after it paused after {phase}"),
+        (_, outcome) => resume_message(outcome),
     };
     let mut new = run.clone();
     new.outcome = Outcome::Running;
     new.finished = None;
+    new.paused_after = None;
     new.resumed += 1;
     Ok((new, NewEvent::new(EventKind::RunResumed, None, message)))
+}
+
+fn resume_message(outcome: Outcome) -> String {
+    match outcome {
+        // A rollback, or `apply --resume --replan` with a new plan, reopens a run that succeeded.
+        Outcome::Succeeded => "reopened after it succeeded".to_string(),
+        Outcome::Running => "resumed after its process stopped without finishing it".to_string(),
+        other => format!("resumed after it {other}", other = past(other)),
+    }
 }
 
 /// An earlier run reopened so `rollback` can undo its steps (state written before apply refused to start a
@@ -284,6 +318,7 @@ pub fn reopen_for_rollback(
     let mut new = run.clone();
     new.outcome = Outcome::Running;
     new.finished = None;
+    new.paused_after = None;
     new.resumed += 1;
     let message = "reopened to roll it back".to_string();
     Ok((new, NewEvent::new(EventKind::RunResumed, None, message)))

@@ -23,7 +23,7 @@ const LATENCY: Duration = Duration::from_millis(5);
 
 /// Two clusters as `migrate sim serve --seed` starts them (the demo's
 /// localities), every answer delayed by `LATENCY`.
-fn world() -> SimEnv {
+pub(crate) fn world() -> SimEnv {
     let mut config = SimConfig {
         clusters: 2,
         ready_delay: Duration::from_millis(10),
@@ -46,7 +46,7 @@ fn world() -> SimEnv {
 }
 
 /// plans/demo.yaml with the installer and cert dir of this test.
-fn demo_spec(env: &SimEnv) -> PathBuf {
+pub(crate) fn demo_spec(env: &SimEnv) -> PathBuf {
     let text = std::fs::read_to_string(repo_root().join("plans/demo.yaml")).unwrap();
     for needle in ["path: istioctl", "certDir: ./migrate-certs"] {
         assert!(
@@ -62,14 +62,14 @@ fn demo_spec(env: &SimEnv) -> PathBuf {
 
 /// What the clusters hold and how often things happened to them.
 #[derive(Debug, PartialEq)]
-struct Effects {
+pub(crate) struct Effects {
     /// Per cluster, each Deployment's revision: one per rollout.
     rollouts: BTreeMap<String, BTreeMap<String, String>>,
     /// Per cluster, how often each Deployment's replicas changed.
     scales: BTreeMap<String, BTreeMap<String, u64>>,
 }
 
-fn effects(env: &SimEnv) -> Effects {
+pub(crate) fn effects(env: &SimEnv) -> Effects {
     let mut rollouts = BTreeMap::new();
     let mut scales = BTreeMap::new();
     for c in env.sim.clusters() {

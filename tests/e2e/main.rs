@@ -27,5 +27,6 @@ mod specs;
 mod state;
 mod state_format;
 mod support;
+mod until;
 mod validate;
 mod versions;

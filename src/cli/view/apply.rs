@@ -3,7 +3,7 @@
 
 use super::hints::{self, Hints};
 use crate::cli::results::Applied;
-use crate::engine::EngineError;
+use crate::engine::{EngineError, Paused, RunSummary};
 use crate::state::Outcome;
 
 /// Shows how the apply ended: success on stdout, the rest on stderr.
@@ -25,6 +25,10 @@ pub fn show(applied: &Applied, hints: &Hints) {
         }
         Applied::Ran { summary, dry_run } => (summary, *dry_run),
     };
+    let prefix = if dry_run { "dry run: " } else { "" };
+    if let Some(paused) = &summary.paused {
+        return show_pause(summary, paused, prefix, hints);
+    }
     if summary.already_done {
         tell!(
             "run {} already applied this plan: nothing to do",
@@ -32,7 +36,6 @@ pub fn show(applied: &Applied, hints: &Hints) {
         );
         return;
     }
-    let prefix = if dry_run { "dry run: " } else { "" };
     if summary.outcome == Outcome::Succeeded {
         tell!(
             "{prefix}run {} succeeded: {} steps done",
@@ -55,6 +58,36 @@ pub fn show(applied: &Applied, hints: &Hints) {
     if !dry_run {
         for line in hints.after_failed_apply() {
             say!("{line}");
+        }
+    }
+}
+
+/// `apply --until` stopped after its phase (or had nothing to do up to it):
+/// where the run stands and the commands on. A dry run changed nothing, so
+/// it names no command.
+fn show_pause(summary: &RunSummary, paused: &Paused, prefix: &str, hints: &Hints) {
+    if summary.already_done {
+        tell!(
+            "run {}: every step up to {} is done already: nothing to do",
+            summary.run,
+            paused.after
+        );
+    } else {
+        tell!(
+            "{prefix}run {} paused after {}: {} step(s) done now",
+            summary.run,
+            paused.after,
+            summary.succeeded.len()
+        );
+    }
+    tell!(
+        "{prefix}next: {} ({} step(s) left in it and later phases)",
+        paused.next,
+        paused.remaining
+    );
+    if prefix.is_empty() {
+        for line in hints.after_pause(paused.next) {
+            tell!("{line}");
         }
     }
 }

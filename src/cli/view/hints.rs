@@ -7,6 +7,7 @@
 //! nothing is said twice.
 
 use crate::engine::EngineError;
+use crate::plan::Phase;
 use crate::state::StateError;
 use std::path::{Path, PathBuf};
 
@@ -65,6 +66,25 @@ impl Hints {
                 "resume with:   migrate{kubeconfig} apply -f {}{state} --resume",
                 self.spec()
             ),
+            format!(
+                "or undo with:  migrate{kubeconfig} rollback{state} --to phase0   (or --to the last good phase)"
+            ),
+        ]
+    }
+
+    /// The ways on from a run paused before phase `next` (`apply --until`):
+    /// the rest, one phase more, a look, or undo.
+    pub fn after_pause(&self, next: Phase) -> [String; 4] {
+        let state = self.state_flag();
+        let kubeconfig = self.kubeconfig_flag();
+        let apply = format!(
+            "migrate{kubeconfig} apply -f {}{state} --resume",
+            self.spec()
+        );
+        [
+            format!("go on with:    {apply}"),
+            format!("or one phase:  {apply} --until {}", next.name()),
+            format!("look with:     migrate{kubeconfig} status{state}"),
             format!(
                 "or undo with:  migrate{kubeconfig} rollback{state} --to phase0   (or --to the last good phase)"
             ),
@@ -331,6 +351,7 @@ mod tests {
             outcome: Outcome::Failed,
             resumed: 0,
             last_event_seq: 0,
+            paused_after: None,
         };
         let engine = [
             EngineError::EarlierRunHolds {
@@ -396,6 +417,17 @@ mod tests {
         assert_eq!(
             with_kubeconfig.continue_rollback("phase0"),
             "migrate --kubeconfig k.yaml rollback --state-dir /tmp/st --to phase0"
+        );
+        assert_eq!(
+            with_kubeconfig.after_pause(Phase::Discovery)[..2],
+            [
+                "go on with:    migrate --kubeconfig k.yaml apply -f s.yaml --state-dir /tmp/st --resume",
+                "or one phase:  migrate --kubeconfig k.yaml apply -f s.yaml --state-dir /tmp/st --resume --until discovery",
+            ]
+        );
+        assert_eq!(
+            default.after_pause(Phase::Routing)[2],
+            "look with:     migrate status"
         );
         assert_eq!(
             other.continue_rollback("phase3"),

@@ -1,6 +1,6 @@
 //! `migrate status`'s output: the run, phase by phase, as text or JSON.
 
-use super::hints::{self, with_hint};
+use super::hints::{self, Hints, with_hint};
 use crate::cli::StatusFormat;
 use crate::cli::results::{RunReport, Status};
 use crate::plan::Phase;
@@ -8,8 +8,13 @@ use crate::state::{Holder, Outcome, StepState, StepStatus};
 use serde_json::json;
 
 /// Shows what `migrate status` found; `events` is whether the journal was
-/// asked for.
-pub fn show(status: &Status, format: StatusFormat, events: bool) -> anyhow::Result<()> {
+/// asked for; `hints` word the commands on.
+pub fn show(
+    status: &Status,
+    format: StatusFormat,
+    events: bool,
+    hints: &Hints,
+) -> anyhow::Result<()> {
     match status {
         Status::NoState(dir) => eprintln!(
             "no state in {}: no run has started here (`migrate apply -f SPEC` starts one)",
@@ -32,7 +37,7 @@ pub fn show(status: &Status, format: StatusFormat, events: bool) -> anyhow::Resu
             }
             match format {
                 StatusFormat::Json => println!("{}", json_report(report, events)?),
-                StatusFormat::Text => text(report),
+                StatusFormat::Text => text(report, hints),
             }
         }
     }
@@ -58,6 +63,23 @@ fn state_of(report: &RunReport, step: &str) -> StepState {
 /// A failed or interrupted step that changed nothing: rollback skips it.
 fn nothing_to_undo(report: &RunReport, step: &str, st: &StepState) -> bool {
     matches!(st.status, StepStatus::Failed | StepStatus::Running) && report.untouched.contains(step)
+}
+
+/// A run paused by `apply --until`: the phase it stopped after, the first
+/// phase with a step not done and how many steps are left.
+fn pause(report: &RunReport) -> Option<(&str, Option<Phase>, usize)> {
+    let after = report.run.paused_after.as_deref()?;
+    if report.run.outcome != Outcome::Interrupted || report.live.is_some() {
+        return None;
+    }
+    let left: Vec<Phase> = report
+        .plan
+        .steps
+        .iter()
+        .filter(|s| state_of(report, &s.id).status != StepStatus::Done)
+        .map(|s| s.phase)
+        .collect();
+    Some((after, left.iter().copied().min(), left.len()))
 }
 
 fn json_report(report: &RunReport, events: bool) -> anyhow::Result<String> {
@@ -95,6 +117,10 @@ fn json_report(report: &RunReport, events: bool) -> anyhow::Result<String> {
     if let Some(holder) = &report.live {
         doc["run"]["live"] = json!(live(holder));
     }
+    if let Some((after, next, left)) = pause(report) {
+        doc["run"]["pausedAfter"] = json!(after);
+        doc["run"]["next"] = json!({ "phase": next, "stepsLeft": left });
+    }
     doc["lineage"] = report
         .lineage
         .iter()
@@ -110,11 +136,17 @@ fn json_report(report: &RunReport, events: bool) -> anyhow::Result<String> {
     Ok(serde_json::to_string_pretty(&doc)?)
 }
 
-fn text(report: &RunReport) {
+fn text(report: &RunReport, hints: &Hints) {
     let run = &report.run;
+    let paused = pause(report);
+    let ended = if paused.is_some() {
+        "paused"
+    } else {
+        "finished"
+    };
     let finished = run
         .finished
-        .map(|t| format!(", finished {t}"))
+        .map(|t| format!(", {ended} {t}"))
         .unwrap_or_default();
     // Without a live holder we hold the lock, so a run still marked running
     // has no live process.
@@ -123,14 +155,26 @@ fn text(report: &RunReport) {
     } else if run.outcome == Outcome::Running {
         "stopped while running (its process is gone; `migrate apply -f SPEC --resume` continues it)"
             .to_string()
+    } else if let Some((after, _, _)) = paused {
+        // Named as the other commands name phases, when this build knows it.
+        match after.parse::<Phase>() {
+            Ok(phase) => format!("paused after {phase}"),
+            Err(_) => format!("paused after {after}"),
+        }
     } else {
-        run.outcome.to_string()
+        run.standing()
     };
     println!(
         "run {} of {}: {outcome} (started {}{finished}; resumed {} times)",
         run.id, run.spec_name, run.started, run.resumed
     );
     println!("plan {}", run.fingerprint);
+    if let Some((_, Some(next), left)) = paused {
+        println!("next: {next}, {left} step(s) left in it and later phases");
+        for line in hints.after_pause(next) {
+            println!("  {line}");
+        }
+    }
     // Earlier runs matter only when there are some: their snapshots are what
     // a rollback to phase0 still needs.
     if report.lineage.len() > 1 {
@@ -139,7 +183,7 @@ fn text(report: &RunReport) {
             println!(
                 "  run {:<4} {:<12} {} step(s) not rolled back",
                 l.run.id.to_string(),
-                l.run.outcome.to_string(),
+                l.run.standing(),
                 l.held
             );
         }

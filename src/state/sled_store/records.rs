@@ -145,21 +145,13 @@ impl Store for SledStore {
     }
 
     fn finish_run(&self, run: RunId, outcome: Outcome) -> Result<RunInfo, StateError> {
-        let dir = self.dir.as_path();
-        let info = (&self.runs, &self.events)
-            .transaction(|(runs, events)| {
-                let old = tx_run(dir, runs, run)?;
-                let now = Timestamp::now();
-                let (mut info, event) = rules::finish(&old, outcome, now)
-                    .map_err(ConflictableTransactionError::Abort)?;
-                tx_journal(runs, events, &mut info, event, now)?;
-                Ok(info)
-            })
-            .map_err(self.tx_err("finish a run"))?;
-        self.flush()?;
-        self.save_high_water()?;
-        self.mirror(run, None);
-        Ok(info)
+        self.end_run(run, "finish a run", |old, now| {
+            rules::finish(old, outcome, now)
+        })
+    }
+
+    fn pause_run(&self, run: RunId, after: &str) -> Result<RunInfo, StateError> {
+        self.end_run(run, "pause a run", |old, now| rules::pause(old, after, now))
     }
 
     fn step_states(&self, run: RunId) -> Result<BTreeMap<String, StepState>, StateError> {
@@ -530,6 +522,33 @@ impl Store for SledStore {
         self.flush()?;
         self.save_high_water()?;
         self.mirror(run, self.plan(run).ok().as_ref());
+        Ok(info)
+    }
+}
+
+impl SledStore {
+    /// Ends `run` as `end` says (finished or paused), journalled in the same
+    /// transaction, flushed before it returns.
+    fn end_run(
+        &self,
+        run: RunId,
+        doing: &'static str,
+        end: impl Fn(&RunInfo, Timestamp) -> Result<(RunInfo, NewEvent), StateError>,
+    ) -> Result<RunInfo, StateError> {
+        let dir = self.dir.as_path();
+        let info = (&self.runs, &self.events)
+            .transaction(|(runs, events)| {
+                let old = tx_run(dir, runs, run)?;
+                let now = Timestamp::now();
+                let (mut info, event) =
+                    end(&old, now).map_err(ConflictableTransactionError::Abort)?;
+                tx_journal(runs, events, &mut info, event, now)?;
+                Ok(info)
+            })
+            .map_err(self.tx_err(doing))?;
+        self.flush()?;
+        self.save_high_water()?;
+        self.mirror(run, None);
         Ok(info)
     }
 }

@@ -6,6 +6,7 @@ mod durability;
 mod forget;
 mod left;
 mod locking;
+mod pause;
 mod semantics;
 mod versions;
 
