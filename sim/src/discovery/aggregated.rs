@@ -101,7 +101,9 @@ pub(super) fn respond(doc: &Value, media: Media, if_none_match: Option<&str>) ->
     let mut resp = Response::new(full(body));
     *resp.status_mut() = status;
     let headers = resp.headers_mut();
-    if let Ok(ct) = HeaderValue::from_str(&media.content_type()) {
+    if status == StatusCode::OK
+        && let Ok(ct) = HeaderValue::from_str(&media.content_type())
+    {
         headers.insert(CONTENT_TYPE, ct);
     }
     if let Ok(tag) = HeaderValue::from_str(&etag) {
