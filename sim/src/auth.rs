@@ -8,9 +8,39 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::hmac;
 use ring::rand::{SecureRandom, SystemRandom};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 const SA_PREFIX: &str = "msim-sa.";
+
+/// The audience the API server accepts (its issuer, as `--api-audiences`
+/// defaults): a token requested for another audience does not authenticate here.
+pub const API_AUDIENCE: &str = "https://kubernetes.default.svc.cluster.local";
+
+/// The object a requested token is bound to: the token stops
+/// authenticating once that object (by uid) is gone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BoundObject {
+    /// `Pod`, `Secret` or `Node`.
+    pub kind: String,
+    pub name: String,
+    pub uid: String,
+}
+
+/// What a TokenRequest token carries, signed: whose it is, until when, for
+/// whom, and what it is bound to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenClaims {
+    pub namespace: String,
+    pub service_account: String,
+    /// The account's uid: a recreated account does not inherit old tokens.
+    pub service_account_uid: String,
+    /// Unix seconds after which the token is refused.
+    pub expires: i64,
+    pub audiences: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bound: Option<BoundObject>,
+}
 
 /// Who a request comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,6 +97,13 @@ impl Authenticator {
         self.mint(&format!("{namespace}/{name}/{secret}"))
     }
 
+    /// A TokenRequest token: valid until `claims.expires`, for its audiences,
+    /// while the account (same uid) and the bound object exist.
+    pub fn mint_requested_token(&self, claims: &TokenClaims) -> String {
+        // Serializing plain strings and numbers cannot fail.
+        self.mint(&serde_json::to_string(claims).unwrap_or_default())
+    }
+
     fn mint(&self, subject: &str) -> String {
         let subject = URL_SAFE_NO_PAD.encode(subject);
         let nonce = random_hex(8);
@@ -97,6 +134,11 @@ impl Authenticator {
             return None;
         }
         let decoded = String::from_utf8(URL_SAFE_NO_PAD.decode(subject).ok()?).ok()?;
+        if decoded.starts_with('{') {
+            let claims: TokenClaims = serde_json::from_str(&decoded).ok()?;
+            return requested_token_valid(&claims, store, time::OffsetDateTime::now_utc())
+                .then(|| sa_identity(&claims.namespace, &claims.service_account));
+        }
         let mut subject = decoded.split('/');
         let (ns, name, secret) = (subject.next()?, subject.next()?, subject.next());
         let sa_type = store.resolve("", "v1", "serviceaccounts")?;
@@ -114,15 +156,56 @@ impl Authenticator {
                 return None;
             }
         }
-        Some(Identity {
-            user: format!("system:serviceaccount:{ns}:{name}"),
-            groups: vec![
-                "system:serviceaccounts".into(),
-                format!("system:serviceaccounts:{ns}"),
-                "system:authenticated".into(),
-            ],
-            admin: false,
-        })
+        Some(sa_identity(ns, name))
+    }
+}
+
+fn sa_identity(ns: &str, name: &str) -> Identity {
+    Identity {
+        user: format!("system:serviceaccount:{ns}:{name}"),
+        groups: vec![
+            "system:serviceaccounts".into(),
+            format!("system:serviceaccounts:{ns}"),
+            "system:authenticated".into(),
+        ],
+        admin: false,
+    }
+}
+
+/// A requested token's checks at `now`, as the API server's service-account
+/// authenticator makes them: not expired, meant for this server, its account
+/// and bound object still the ones it was issued against.
+fn requested_token_valid(claims: &TokenClaims, store: &Store, now: time::OffsetDateTime) -> bool {
+    if now.unix_timestamp() >= claims.expires || !claims.audiences.iter().any(|a| a == API_AUDIENCE)
+    {
+        return false;
+    }
+    let uid_of = |resource: &str, ns: Option<&str>, name: &str| -> Option<String> {
+        let rt = store.resolve("", "v1", resource)?;
+        let obj = store.get_arc(&rt, ns, name).ok()?;
+        // An object being deleted no longer vouches for the token.
+        if obj.pointer("/metadata/deletionTimestamp").is_some() {
+            return None;
+        }
+        crate::store::meta_str(&obj, "uid").map(str::to_string)
+    };
+    let ns = Some(claims.namespace.as_str());
+    if uid_of("serviceaccounts", ns, &claims.service_account).as_deref()
+        != Some(claims.service_account_uid.as_str())
+    {
+        return false;
+    }
+    match &claims.bound {
+        None => true,
+        Some(b) => {
+            let found = match b.kind.as_str() {
+                "Pod" => uid_of("pods", ns, &b.name),
+                "Secret" => uid_of("secrets", ns, &b.name),
+                "Node" => uid_of("nodes", None, &b.name),
+                _ => None,
+            };
+            found.as_deref() == Some(b.uid.as_str())
+        }
     }
 }
 
@@ -257,7 +340,7 @@ fn random_hex(bytes: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::WriteOptions;
+    use crate::store::{WriteOptions, meta_str};
     use serde_json::json;
 
     fn put(store: &Store, resource: &str, obj: Value) {
@@ -296,6 +379,88 @@ mod tests {
                 name: None,
             },
         )
+    }
+
+    /// A requested token authenticates until its expiry, only for the API
+    /// server's audience, and only while its account (same uid) and bound
+    /// object exist.
+    #[test]
+    fn requested_tokens_expire_and_follow_their_account_and_binding() {
+        let store = Store::new("c1");
+        let opts = WriteOptions::default();
+        let core = |r: &str| store.resolve("", "v1", r).unwrap();
+        let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ops"}});
+        store.create(&core("namespaces"), ns, &opts).unwrap();
+        let sa_obj = json!({"metadata": {"name": "a", "namespace": "ops"}});
+        let sa = store
+            .create(&core("serviceaccounts"), sa_obj.clone(), &opts)
+            .unwrap();
+        let pod = json!({"metadata": {"name": "p", "namespace": "ops"},
+            "spec": {"serviceAccountName": "a", "containers": [{"name": "c", "image": "i"}]}});
+        let pod = store.create(&core("pods"), pod, &opts).unwrap();
+        let auth = Authenticator::generate();
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let claims = TokenClaims {
+            namespace: "ops".into(),
+            service_account: "a".into(),
+            service_account_uid: meta_str(&sa, "uid").unwrap().into(),
+            expires: now + 600,
+            audiences: vec![API_AUDIENCE.into()],
+            bound: None,
+        };
+        let check = |c: &TokenClaims| {
+            let header = format!("Bearer {}", auth.mint_requested_token(c));
+            auth.authenticate(Some(&header), &store)
+        };
+        let who = check(&claims).expect("a fresh token authenticates");
+        assert_eq!(who.user, "system:serviceaccount:ops:a");
+        assert!(!who.admin);
+        let expired = TokenClaims {
+            expires: now - 1,
+            ..claims.clone()
+        };
+        assert_eq!(check(&expired), None, "an expired token is refused");
+        let vault = TokenClaims {
+            audiences: vec!["vault".into()],
+            ..claims.clone()
+        };
+        assert_eq!(check(&vault), None, "another audience is refused");
+        let bound = TokenClaims {
+            bound: Some(BoundObject {
+                kind: "Pod".into(),
+                name: "p".into(),
+                uid: meta_str(&pod, "uid").unwrap().into(),
+            }),
+            ..claims.clone()
+        };
+        assert!(check(&bound).is_some());
+        // A signature over other claims does not verify.
+        let token = auth.mint_requested_token(&expired);
+        let forged = format!(
+            "{SA_PREFIX}{}.{}",
+            URL_SAFE_NO_PAD.encode(serde_json::to_string(&claims).unwrap()),
+            token.splitn(3, '.').nth(2).unwrap_or_default()
+        );
+        assert_eq!(
+            auth.authenticate(Some(&format!("Bearer {forged}")), &store),
+            None
+        );
+        store
+            .delete(&core("pods"), Some("ops"), "p", &Default::default())
+            .unwrap();
+        assert_eq!(check(&bound), None, "the bound pod is gone");
+        store
+            .delete(
+                &core("serviceaccounts"),
+                Some("ops"),
+                "a",
+                &Default::default(),
+            )
+            .unwrap();
+        store
+            .create(&core("serviceaccounts"), sa_obj, &opts)
+            .unwrap();
+        assert_eq!(check(&claims), None, "a recreated account has a new uid");
     }
 
     /// As the API server's RBAC authorizer answers a review: a RoleBinding

@@ -1,5 +1,5 @@
-//! What a fresh cluster holds: system namespaces, a node, the default
-//! ClusterRoles and the admin binding. No Istio kinds: those come with
+//! What a fresh cluster holds: system namespaces, a node, the built-in
+//! APIServices, the default ClusterRoles and the admin binding. No Istio kinds: those come with
 //! `istioctl install` (or Istio's own CRDs, applied like any others).
 
 use crate::mesh::Locality;
@@ -43,6 +43,7 @@ pub(crate) fn populate(store: &Store, cluster: &str, locality: &Locality, pod_ne
         create("", "namespaces", json!({"metadata": {"name": ns}}));
     }
     create("", "nodes", node(cluster, locality, pod_network));
+    crate::apiservices::register_builtin(store);
     let rbac = "rbac.authorization.k8s.io";
     create(
         rbac,

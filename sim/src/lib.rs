@@ -46,6 +46,7 @@
 //! `migrate` binary becomes one when started through a link of that name); [`seed`] installs
 //! the meshes users run (istioctl or Helm, a revision, an Istio version, ambient).
 
+mod apiservices;
 mod auth;
 mod bootstrap;
 mod cluster;

@@ -1,5 +1,5 @@
 //! Decoding of the Kubernetes protobuf encoding for the few kinds kubectl
-//! sends that way (`kubectl create namespace|configmap|secret|serviceaccount`).
+//! sends that way (`kubectl create namespace|configmap|secret|serviceaccount|token`).
 //! Other kinds, or fields meshsim does not know, get 415 with a clear message:
 //! silently dropping fields would be worse.
 
@@ -113,6 +113,26 @@ const ACCESS_REVIEW: &[Field] = &[
     (3, "status", Kind::Skip),
 ];
 
+const BOUND_OBJECT_REF: &[Field] = &[
+    (1, "kind", Kind::Str),
+    (2, "apiVersion", Kind::Str),
+    (3, "name", Kind::Str),
+    (4, "uid", Kind::Str),
+];
+const TOKEN_REQUEST: &[Field] = &[
+    (1, "metadata", Kind::Msg(META)),
+    (
+        2,
+        "spec",
+        Kind::Msg(&[
+            (1, "audiences", Kind::RepStr),
+            (3, "boundObjectRef", Kind::Msg(BOUND_OBJECT_REF)),
+            (4, "expirationSeconds", Kind::Int),
+        ]),
+    ),
+    (3, "status", Kind::Skip),
+];
+
 /// Decodes a protobuf request body into the JSON object it stands for.
 pub fn decode(body: &[u8]) -> Result<Value, String> {
     let rest = body
@@ -142,9 +162,10 @@ pub fn decode(body: &[u8]) -> Result<Value, String> {
         ("v1", "Secret") => SECRET,
         ("v1", "ServiceAccount") => SERVICE_ACCOUNT,
         ("authorization.k8s.io/v1", "SelfSubjectAccessReview") => ACCESS_REVIEW,
+        ("authentication.k8s.io/v1", "TokenRequest") => TOKEN_REQUEST,
         _ => {
             return Err(format!(
-                "meshsim decodes protobuf only for Namespace, ConfigMap, Secret and ServiceAccount, not {kind} ({api_version}); send JSON or YAML (e.g. kubectl create -f)"
+                "meshsim decodes protobuf only for Namespace, ConfigMap, Secret, ServiceAccount, SelfSubjectAccessReview and TokenRequest, not {kind} ({api_version}); send JSON or YAML (e.g. kubectl create -f)"
             ));
         }
     };

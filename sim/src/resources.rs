@@ -32,7 +32,7 @@ pub struct ResourceType {
     pub namespaced: bool,
     pub short_names: Vec<String>,
     pub categories: Vec<String>,
-    /// Subresources served: `status`, `scale`, `log`.
+    /// Subresources served: `status`, `scale`, `log`, `token`, ...
     pub subresources: Vec<&'static str>,
     /// The CRD version's `openAPIV3Schema`, enforced on writes.
     pub schema: Option<Arc<Value>>,
@@ -230,6 +230,16 @@ const BUILTINS: &[Builtin] = &[
         &[],
         &[],
         &[],
+    ),
+    b(
+        "apiregistration.k8s.io",
+        "v1",
+        "apiservices",
+        "APIService",
+        false,
+        &[],
+        &["api-extensions"],
+        &["status"],
     ),
     b(
         "apiextensions.k8s.io",

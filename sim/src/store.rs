@@ -959,7 +959,10 @@ fn is_crd(rt: &ResourceType) -> bool {
 fn name_rule(rt: &ResourceType) -> NameRule {
     match (rt.group.as_str(), rt.resource.as_str()) {
         ("", "namespaces") | ("", "services") => NameRule::Label,
-        ("rbac.authorization.k8s.io", _) => NameRule::PathSegment,
+        // APIServices are `<version>.<group>`: `v1.` for the core group.
+        ("rbac.authorization.k8s.io", _) | ("apiregistration.k8s.io", "apiservices") => {
+            NameRule::PathSegment
+        }
         _ => NameRule::Subdomain,
     }
 }

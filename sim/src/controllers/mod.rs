@@ -4,6 +4,7 @@
 mod deployments;
 mod jobs;
 mod namespaces;
+mod nodes;
 mod objects;
 mod secrets;
 mod services;
@@ -79,6 +80,12 @@ impl Controllers {
                     &mut self.started_jobs,
                 );
             }
+            ("", "nodes", EventType::Added | EventType::Modified) => {
+                nodes::reconcile(&self.cluster, &e.object)
+            }
+            ("apiextensions.k8s.io", "customresourcedefinitions", _) => {
+                crate::apiservices::reconcile_crds(self.store())
+            }
             ("", "namespaces", EventType::Added) => namespaces::populate(&self.cluster, &name),
             ("", "namespaces", EventType::Modified) => {
                 namespaces::reconcile(&self.cluster, &e.object)
@@ -102,6 +109,10 @@ impl Controllers {
             namespaces::populate(&self.cluster, meta_str(&ns, "name").unwrap_or_default());
             namespaces::reconcile(&self.cluster, &ns);
         }
+        for n in each(self, "", "nodes") {
+            nodes::reconcile(&self.cluster, &n);
+        }
+        crate::apiservices::reconcile_crds(self.store());
         for d in each(self, "apps", "deployments") {
             deployments::reconcile(
                 &self.cluster,

@@ -12,6 +12,7 @@ mod request;
 mod review;
 mod subresources;
 mod table;
+mod token;
 mod watch;
 
 use crate::auth::{Attributes, Identity, authorize};
@@ -148,7 +149,7 @@ async fn dispatch(ctx: &Ctx<'_>, verb: &str, who: &Identity) -> Result<Response<
         Some("scale") => return subresources::scale(ctx, verb),
         Some("log") if verb == "get" => return subresources::log(ctx),
         Some("status") => return subresources::status(ctx, verb),
-        Some("token") if verb == "create" => return subresources::token(ctx),
+        Some("token") if verb == "create" => return token::create(ctx),
         Some(_) => return Err(ApiError::method_not_allowed(ctx.req.method.as_str())),
         None => {}
     }

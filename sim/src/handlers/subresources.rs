@@ -169,30 +169,3 @@ pub(super) fn log(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
     };
     Ok(text_response(200, text))
 }
-
-/// TokenRequest (`kubectl create token`): a token for the service account.
-/// The request body (audiences, expiry; often protobuf) does not change the
-/// token meshsim mints, so it is not decoded.
-pub(super) fn token(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
-    let name = ctx.target.name.as_deref().unwrap_or_default();
-    let ns = ctx.target.namespace.as_deref().unwrap_or_default();
-    ctx.cluster.store.get_arc(&ctx.rt, Some(ns), name)?;
-    let token = ctx.cluster.auth.mint_sa_token(ns, name);
-    let expires = time::OffsetDateTime::now_utc() + time::Duration::hours(1);
-    let expires = expires
-        .replace_nanosecond(0)
-        .unwrap_or(expires)
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default();
-    Ok(json_response(
-        201,
-        &json!({
-            "kind": "TokenRequest",
-            "apiVersion": "authentication.k8s.io/v1",
-            "metadata": {"name": name, "namespace": ns, "creationTimestamp": null},
-            "spec": {"audiences": ["https://kubernetes.default.svc.cluster.local"], "expirationSeconds": 3600,
-                "boundObjectRef": null},
-            "status": {"token": token, "expirationTimestamp": expires},
-        }),
-    ))
-}

@@ -125,6 +125,72 @@ fn builtin_columns(kind: &str) -> Vec<Column> {
                 )
             }),
         ],
+        // As the node printer: Ready (or NotReady), then SchedulingDisabled when cordoned.
+        "Node" => vec![
+            ("Status", "string", |o| {
+                let ready = o
+                    .pointer("/status/conditions")
+                    .and_then(Value::as_array)
+                    .and_then(|cs| cs.iter().find(|c| c.get("type") == Some(&json!("Ready"))))
+                    .map(|c| c.get("status") == Some(&json!("True")));
+                let mut status = match ready {
+                    Some(true) => "Ready".to_string(),
+                    Some(false) => "NotReady".to_string(),
+                    None => "Unknown".to_string(),
+                };
+                if o.pointer("/spec/unschedulable") == Some(&json!(true)) {
+                    status.push_str(",SchedulingDisabled");
+                }
+                json!(status)
+            }),
+            ("Roles", "string", |o| {
+                let roles: Vec<&str> = o
+                    .pointer("/metadata/labels")
+                    .and_then(Value::as_object)
+                    .map(|m| {
+                        m.keys()
+                            .filter_map(|k| k.strip_prefix("node-role.kubernetes.io/"))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                json!(if roles.is_empty() {
+                    "<none>".to_string()
+                } else {
+                    roles.join(",")
+                })
+            }),
+        ],
+        // As the APIService printer: `Local` without a service, else namespace/name.
+        "APIService" => vec![
+            ("Service", "string", |o| match o.pointer("/spec/service") {
+                Some(svc) if !svc.is_null() => json!(format!(
+                    "{}/{}",
+                    svc.get("namespace")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default(),
+                    svc.get("name").and_then(Value::as_str).unwrap_or_default()
+                )),
+                _ => json!("Local"),
+            }),
+            ("Available", "string", |o| {
+                let cond = o
+                    .pointer("/status/conditions")
+                    .and_then(Value::as_array)
+                    .and_then(|cs| {
+                        cs.iter()
+                            .find(|c| c.get("type") == Some(&json!("Available")))
+                    });
+                json!(match cond {
+                    None => "Unknown".to_string(),
+                    Some(c) if c.get("status") == Some(&json!("True")) => "True".to_string(),
+                    Some(c) => format!(
+                        "{} ({})",
+                        c.get("status").and_then(Value::as_str).unwrap_or("Unknown"),
+                        c.get("reason").and_then(Value::as_str).unwrap_or_default()
+                    ),
+                })
+            }),
+        ],
         "ConfigMap" => vec![("Data", "integer", |o| {
             json!(
                 o.get("data")

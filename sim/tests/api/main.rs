@@ -6,3 +6,4 @@ mod common;
 mod faults;
 mod kubectl;
 mod rules;
+mod v132;
