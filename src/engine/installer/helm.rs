@@ -20,7 +20,7 @@
 use super::{RECORD_KEY, run_recorded, wait_for_earlier_installer};
 use crate::cluster::{InputFile, run_command};
 use crate::engine::context::{ActionError, StepCtx};
-use crate::plan::ObjectRef;
+use crate::plan::{ObjectRef, Substitution};
 use crate::state::{EventKind, NewEvent};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -49,6 +49,8 @@ pub(crate) struct Chart<'a> {
     pub repo: Option<&'a str>,
     pub version: &'a str,
     pub values: &'a Value,
+    /// Placeholders in string values, filled in when the upgrade runs.
+    pub substitutions: &'a [Substitution],
 }
 
 /// One release record, from its Secret's labels.
@@ -236,8 +238,9 @@ pub(crate) async fn upgrade(
         },
         None => json!({}),
     };
+    let ours = substituted(ctx, chart.values, chart.substitutions).await?;
     let mut merged = theirs.clone();
-    merge_into(&mut merged, chart.values);
+    merge_into(&mut merged, &ours);
     let latest_deployed = records.last().is_some_and(|x| x.status == DEPLOYED);
     if latest_deployed && merged == theirs {
         r.note(
@@ -489,6 +492,37 @@ fn own_helm_was_killed(ctx: &StepCtx, cluster: &str) -> Result<bool, ActionError
     Ok(false)
 }
 
+/// `values` with every placeholder in its strings replaced by its run-time
+/// value (read once per placeholder).
+async fn substituted(
+    ctx: &StepCtx,
+    values: &Value,
+    substitutions: &[Substitution],
+) -> Result<Value, ActionError> {
+    let mut out = values.clone();
+    for s in substitutions {
+        let value =
+            crate::engine::secrets::substitute(ctx, &s.placeholder, std::slice::from_ref(s))
+                .await?;
+        replace_in_strings(&mut out, &s.placeholder, &value);
+    }
+    Ok(out)
+}
+
+/// Replaces `placeholder` by `value` in every string of `v`.
+fn replace_in_strings(v: &mut Value, placeholder: &str, value: &str) {
+    match v {
+        Value::String(s) if s.contains(placeholder) => *s = s.replace(placeholder, value),
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|i| replace_in_strings(i, placeholder, value)),
+        Value::Object(map) => map
+            .values_mut()
+            .for_each(|i| replace_in_strings(i, placeholder, value)),
+        _ => {}
+    }
+}
+
 /// Helm's merge of values: maps merge key by key, anything else is replaced.
 fn merge_into(base: &mut Value, over: &Value) {
     match (base, over) {
@@ -562,6 +596,18 @@ mod tests {
         );
         record(&ctx, &helm, "c1", Some("upgrade"), "ended", Some("ok")).unwrap();
         assert!(!own_helm_was_killed(&ctx, "c1").unwrap());
+    }
+
+    #[test]
+    fn placeholders_are_replaced_in_strings_only() {
+        let mut v = json!({"global": {"remotePilotAddress": "${a}", "n": 1,
+                           "list": ["x-${a}", true]}, "${a}": "key stays"});
+        replace_in_strings(&mut v, "${a}", "10.0.0.7");
+        assert_eq!(
+            v,
+            json!({"global": {"remotePilotAddress": "10.0.0.7", "n": 1,
+                   "list": ["x-10.0.0.7", true]}, "${a}": "key stays"})
+        );
     }
 
     #[test]
