@@ -7,12 +7,29 @@
 //! CONTEXT being `--kube-context` (`-` when not given). Read-only commands
 //! (`list`, `status`, `get values`, `version`) are not logged. Each line is
 //! one append, so concurrent invocations never interleave within a line.
+//!
+//! `MESHSIM_HELM_DELAY_MS=N`: an install, upgrade or rollback waits N ms
+//! once it has applied its objects, before its record leaves `pending-*`,
+//! so that a test can kill a helm whose objects are in the cluster and whose
+//! record says it never finished.
 
 use super::args::{self, Command};
 use std::io::Write;
 
 /// Where changing invocations are logged.
 pub const LOG_ENV: &str = "MESHSIM_HELM_LOG";
+/// How long a deploy waits between applying and marking its record deployed.
+pub const DELAY_ENV: &str = "MESHSIM_HELM_DELAY_MS";
+
+/// The delay [`DELAY_ENV`] asks for, if any.
+pub(crate) fn deploy_delay() -> Option<std::time::Duration> {
+    std::env::var(DELAY_ENV)
+        .ok()?
+        .parse::<u64>()
+        .ok()
+        .filter(|ms| *ms > 0)
+        .map(std::time::Duration::from_millis)
+}
 
 /// One changing invocation, as it is logged.
 pub(crate) struct Invocation {

@@ -625,6 +625,9 @@ impl Helm {
             self.write(record, false).await?;
             return Err(e);
         }
+        if let Some(delay) = invocation_log::deploy_delay() {
+            tokio::time::sleep(delay).await;
+        }
         if let Some(mut p) = previous {
             p.info.status = status::SUPERSEDED.into();
             p.info.description = "Superseded".into();

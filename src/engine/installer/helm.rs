@@ -165,6 +165,22 @@ impl Release<'_> {
         Ok(())
     }
 
+    /// The refusal of a pending record no helm of this step left.
+    fn pending_elsewhere(&self, last: &Record) -> ActionError {
+        ActionError::Failed(format!(
+            "Helm release {} in {} ({}) is {} at revision {}, and no helm of this step left it so: another helm may be working on it. \
+             Once none is, roll it back (`helm rollback {} -n {}`) or delete the Secret {}, then resume",
+            self.name,
+            self.cluster,
+            self.namespace,
+            last.status,
+            last.version,
+            self.name,
+            self.namespace,
+            last.secret
+        ))
+    }
+
     /// The release's records once a pending one that this step's killed
     /// helm left is deleted (then `true`: the objects may be half applied);
     /// an error for a pending one it did not leave.
@@ -177,18 +193,7 @@ impl Release<'_> {
             return Ok((records, false));
         }
         if !own_helm_was_killed(ctx, self.cluster)? {
-            return Err(ActionError::Failed(format!(
-                "Helm release {} in {} ({}) is {} at revision {}, and no helm of this step left it so: another helm may be working on it. \
-                 Once none is, roll it back (`helm rollback {} -n {}`) or delete the Secret {}, then resume",
-                self.name,
-                self.cluster,
-                self.namespace,
-                last.status,
-                last.version,
-                self.name,
-                self.namespace,
-                last.secret
-            )));
+            return Err(self.pending_elsewhere(&last));
         }
         let c = ctx.cluster(self.cluster)?;
         let secret = ObjectRef::secret(self.namespace, &last.secret);
@@ -298,7 +303,6 @@ pub(crate) async fn rollback(
     };
     let timeout = ctx.timeout(timeout_seconds);
     wait_for_earlier_installer(ctx, timeout).await?;
-    let (records, cleared) = r.settled_records(ctx).await?;
     let wait = [
         "--wait".to_string(),
         "--timeout".into(),
@@ -306,6 +310,17 @@ pub(crate) async fn rollback(
     ];
     match before.revision {
         None => {
+            // A release this step installed from nothing goes whole. A
+            // pending record this step's killed helm left is kept: Helm
+            // uninstalls a pending release too, and its record's manifest
+            // names what the killed install may have applied.
+            let records = r.records(ctx).await?;
+            if let Some(last) = records.last()
+                && last.status.starts_with("pending-")
+                && !own_helm_was_killed(ctx, r.cluster)?
+            {
+                return Err(r.pending_elsewhere(last));
+            }
             if !records.is_empty() {
                 let mut args = vec!["uninstall".to_string(), r.name.into()];
                 args.extend(wait);
@@ -316,6 +331,7 @@ pub(crate) async fn rollback(
             remove_new_crds(ctx, r, &before.crds).await
         }
         Some(n) => {
+            let (records, cleared) = r.settled_records(ctx).await?;
             // A killed helm's half-applied objects: revision n applied again.
             if !cleared {
                 let latest = records.last();
