@@ -303,6 +303,21 @@ mod tests {
                 &ObjectRef::service("istio-system", "istio-eastwestgateway")
             )
         );
+        // Reading the address at run time is a need of the remote's step, on the primary.
+        let upgrade = install
+            .forward
+            .iter()
+            .find(|a| matches!(a, Action::HelmUpgrade { release, .. } if release == "istiod"))
+            .unwrap();
+        let clusters = ["cluster1".to_string(), "cluster2".to_string()];
+        let needs = crate::plan::permissions::action_needs(upgrade, &clusters);
+        assert!(
+            needs.iter().any(|(c, a)| c == "cluster1"
+                && a.verb == "get"
+                && a.resource == "services"
+                && a.namespace.as_deref() == Some("istio-system")),
+            "{needs:?}"
+        );
         // Rollback: istiod, then base, each back to nothing (the engine uninstalls).
         let rolled: Vec<_> = install
             .rollback
