@@ -144,25 +144,7 @@ fn eastwest_address(env: &SimEnv) -> String {
 /// What the remote runs, read with kubectl and helm: Helm's release records,
 /// no istiod, the injector webhook and Service istiod leading to cluster1.
 fn assert_cluster2_is_a_helm_remote_of_cluster1(env: &SimEnv) {
-    let records = kubectl_json(
-        env,
-        "cluster2",
-        &["get", "secrets", "-n", "istio-system", "-l", "owner=helm"],
-    );
-    let mut names: Vec<(String, String)> = records["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            (
-                s["metadata"]["name"].as_str().unwrap().to_string(),
-                s["metadata"]["labels"]["status"]
-                    .as_str()
-                    .unwrap()
-                    .to_string(),
-            )
-        })
-        .collect();
+    let mut names = release_records(env, "cluster2");
     names.sort();
     assert_eq!(
         names,
@@ -300,12 +282,34 @@ fn a_helm_mesh_gets_a_helm_remote_drills_and_rolls_back() {
     );
     let status = helm_json(&env, "cluster1", &["status", "istiod"]);
     assert_eq!(status["info"]["description"], "Rollback to 1", "{status}");
-    let records = kubectl_json(
-        &env,
-        "cluster2",
-        &["get", "secrets", "-n", "istio-system", "-l", "owner=helm"],
+    assert_eq!(release_records(&env, "cluster2"), []);
+}
+
+/// Helm's release records in `cluster` (name, status label), read with
+/// kubectl; their payload is never printed (it holds the values).
+fn release_records(env: &SimEnv, cluster: &str) -> Vec<(String, String)> {
+    let out = env.kubectl(
+        cluster,
+        &[
+            "get",
+            "secrets",
+            "-n",
+            "istio-system",
+            "-l",
+            "owner=helm",
+            "--no-headers",
+            "-o",
+            "custom-columns=NAME:.metadata.name,STATUS:.metadata.labels.status",
+        ],
     );
-    assert_eq!(records["items"], serde_json::json!([]));
+    ok(&out, "kubectl get the release records");
+    text(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            Some((f.next()?.to_string(), f.next()?.to_string()))
+        })
+        .collect()
 }
 
 /// The newest record of `release` in `cluster`'s istio-system, read from meshsim's store.
@@ -329,19 +333,17 @@ fn latest_record(env: &SimEnv, cluster: &str, release: &str) -> Option<(u64, Str
 /// objects but not finished (its record pending-install), then rolled back:
 /// the half-installed release goes whole (webhook, Service istiod...), each
 /// helm runs once, and the clusters end as before the migration.
-#[test]
-fn a_remote_install_killed_mid_helm_is_undone_by_rollback() {
-    let env = world();
-    let before = without_release_records(env.settled_dump());
-    let spec = example_spec(&env);
-    let log = env.path("helm.log");
+/// Starts `apply` of the example with the helm log at `log`, and SIGKILLs
+/// it once helm's install of istiod on cluster2 has applied its objects and
+/// not finished (its record pending-install).
+fn kill_mid_remote_istiod_install(env: &SimEnv, spec: &Path, log: &Path) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_migrate"));
     cmd.args(["apply", "-f", &spec.to_string_lossy(), "--state-dir"])
         .arg(&env.state_dir)
         .current_dir(env.path(""))
         .env("KUBECONFIG", env.kubeconfig())
         .env("PATH", path_with(&env.path("bin")))
-        .env(LOG_ENV, &log)
+        .env(LOG_ENV, log)
         .env(meshsim::helm::invocation_log::DELAY_ENV, "1500")
         .env_remove(migrate::engine::failpoint::ENV)
         .stdout(Stdio::null())
@@ -351,8 +353,8 @@ fn a_remote_install_killed_mid_helm_is_undone_by_rollback() {
         "helm's install of istiod on cluster2 applied and pending",
         Duration::from_secs(120),
         || {
-            latest_record(&env, "cluster2", "istiod") == Some((1, "pending-install".into()))
-                && has_injector_webhook(&env, "cluster2")
+            latest_record(env, "cluster2", "istiod") == Some((1, "pending-install".into()))
+                && has_injector_webhook(env, "cluster2")
         },
     );
     child.kill().unwrap();
@@ -367,10 +369,19 @@ fn a_remote_install_killed_mid_helm_is_undone_by_rollback() {
     );
     ok(&hook, "the killed install applied the webhook");
     assert_eq!(
-        latest_record(&env, "cluster2", "istiod"),
+        latest_record(env, "cluster2", "istiod"),
         Some((1, "pending-install".into())),
         "helm died with migrate"
     );
+}
+
+#[test]
+fn a_remote_install_killed_mid_helm_is_undone_by_rollback() {
+    let env = world();
+    let before = without_release_records(env.settled_dump());
+    let spec = example_spec(&env);
+    let log = env.path("helm.log");
+    kill_mid_remote_istiod_install(&env, &spec, &log);
 
     env.migrate_env(
         &["rollback", "--to", "phase0"],
@@ -439,4 +450,45 @@ fn path_with(dir: &Path) -> String {
         Ok(p) => format!("{}:{p}", dir.display()),
         Err(_) => dir.display().to_string(),
     }
+}
+
+/// Killed the same way, then resumed: the pending record the killed helm
+/// left is cleared and the install redone once; the run completes.
+#[test]
+fn a_remote_install_killed_mid_helm_is_redone_once_on_resume() {
+    let env = world();
+    let spec = example_spec(&env);
+    let log = env.path("helm.log");
+    kill_mid_remote_istiod_install(&env, &spec, &log);
+    env.migrate_env(
+        &["apply", "-f", &spec.to_string_lossy(), "--resume"],
+        &[(LOG_ENV, &log.to_string_lossy())],
+    )
+    .expect_ok();
+    assert_cluster2_is_a_helm_remote_of_cluster1(&env);
+    let runs = helm_runs_started(&log);
+    let count = |command: &str, release: &str, cluster: &str| {
+        let context = env.sim.cluster(cluster).context();
+        runs.iter()
+            .filter(|(c, r, ctx)| c == command && r == release && *ctx == context)
+            .count()
+    };
+    assert_eq!(
+        count("upgrade", "istiod", "cluster2"),
+        2,
+        "killed, then redone: {runs:?}"
+    );
+    for (release, cluster) in [
+        ("istiod", "cluster1"),
+        ("istio-eastwestgateway", "cluster1"),
+        ("istio-base", "cluster2"),
+        ("istio-eastwestgateway", "cluster2"),
+    ] {
+        assert_eq!(
+            count("upgrade", release, cluster),
+            1,
+            "{release}@{cluster}: {runs:?}"
+        );
+    }
+    env.assert_no_secrets_in_outputs();
 }
