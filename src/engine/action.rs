@@ -74,6 +74,7 @@ pub(crate) async fn execute(ctx: &StepCtx, action: &Action, slot: &str) -> Resul
             repo,
             version,
             values,
+            substitutions,
             timeout_seconds,
         } => {
             let r = installer::helm::Release {
@@ -88,6 +89,7 @@ pub(crate) async fn execute(ctx: &StepCtx, action: &Action, slot: &str) -> Resul
                 repo: repo.as_deref(),
                 version,
                 values,
+                substitutions,
             };
             installer::helm::upgrade(ctx, &r, &chart, *timeout_seconds).await
         }

@@ -131,12 +131,31 @@ fn control_plane_description(ctx: &Ctx<'_>, c: &ClusterSpec) -> String {
         ));
     }
     if ctx.spec.installer.kind == InstallerKind::Helm {
-        text.push_str(&format!(
-            " With Helm: `helm upgrade --install` of release {}, these values merged over the release's own; rollback is `helm rollback` to the revision it had (`helm uninstall` where migrate installed it).",
-            ctx.spec.installer.releases.istiod
-        ));
+        let releases = &ctx.spec.installer.releases;
+        if ctx.is_remote(c) {
+            text.push_str(&format!(
+                " With Helm: `helm upgrade --install` of releases {} (chart base) and {} (chart istiod), both with profile=remote{}; rollback uninstalls them where migrate installed them (`helm rollback` to the revision they had otherwise).",
+                releases.base,
+                releases.istiod,
+                remote_chart_reason(ctx)
+            ));
+        } else {
+            text.push_str(&format!(
+                " With Helm: `helm upgrade --install` of release {}, these values merged over the release's own; rollback is `helm rollback` to the revision it had (`helm uninstall` where migrate installed it).",
+                releases.istiod
+            ));
+        }
     }
     text
+}
+
+/// Why a remote installs Istio's `istiod` chart (issue 13's 1.24 row).
+fn remote_chart_reason(ctx: &Ctx<'_>) -> &'static str {
+    if ctx.spec.mesh.version().remote_uses_istiod_chart_profile() {
+        " (from Istio 1.24 the istiod-remote chart is gone: a remote is the istiod chart's remote profile, which renders no istiod, and it needs base)"
+    } else {
+        ""
+    }
 }
 
 fn installer_free_description(ctx: &Ctx<'_>, c: &ClusterSpec) -> String {

@@ -153,10 +153,16 @@ pub fn steps(ctx: &Ctx<'_>) -> Vec<Step> {
         let Some(c) = ctx.cluster(cluster) else {
             continue;
         };
+        // What c reads, and (multi-network) the east-west gateway of each
+        // remote it reads: traffic into a remote's network enters there.
         let into_c: Vec<String> = pairs
             .iter()
             .filter(|(a, _)| a.name == c.name)
-            .map(|(a, b)| discovery::pair_id(&a.name, &b.name))
+            .flat_map(|(a, b)| {
+                let gateway = (ctx.is_remote(b) && ctx.multi_network)
+                    .then(|| discovery::eastwest_id(&b.name));
+                std::iter::once(discovery::pair_id(&a.name, &b.name)).chain(gateway)
+            })
             .collect();
         out.push(step(ctx, c, list, into_c));
     }

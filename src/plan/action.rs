@@ -96,6 +96,11 @@ pub enum Action {
         /// The chart version (Istio's charts: the Istio version).
         version: String,
         values: Value,
+        /// Placeholders in string `values` filled in when the action runs
+        /// (a remote's `global.remotePilotAddress`: its primary's east-west
+        /// gateway address).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        substitutions: Vec<Substitution>,
         timeout_seconds: u64,
     },
     /// Undo the step's `helm-upgrade` of `release`: `helm rollback` to the

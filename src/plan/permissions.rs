@@ -123,30 +123,17 @@ pub fn action_needs(action: &Action, clusters: &[String]) -> Vec<(String, Access
             }
         }
         Action::HelmUpgrade {
-            cluster, namespace, ..
-        }
-        | Action::HelmRollback {
-            cluster, namespace, ..
+            cluster,
+            namespace,
+            substitutions,
+            ..
         } => {
-            // What the chart renders, as an install writes it (a rollback
-            // re-applies an older manifest, an uninstall deletes), and
-            // Helm's release records: Secrets listed by label, written,
-            // replaced and (a pending one, an uninstall) deleted.
-            out.installer(cluster, &["install".into()], None);
-            let records = ObjectRef::new("v1", "Secret", Some(namespace), "*");
-            out.object(
-                cluster,
-                &records,
-                &[GET, LIST, CREATE, PATCH, UPDATE, DELETE],
-            );
-            // Istio's CRDs listed before an install, and those it brought
-            // deleted with the release (Helm keeps them).
-            let (crd_group, crds) = CRDS;
-            out.push(cluster, Access::new(LIST, crd_group, crds, None));
-            if matches!(action, Action::HelmRollback { .. }) {
-                out.push(cluster, Access::new(DELETE, crd_group, crds, None));
-            }
+            out.substitutions(substitutions);
+            out.helm(cluster, namespace, false);
         }
+        Action::HelmRollback {
+            cluster, namespace, ..
+        } => out.helm(cluster, namespace, true),
         Action::EditConfig {
             cluster,
             object,
@@ -273,6 +260,28 @@ impl Needs {
             cluster,
             Access::new(PATCH, group, &plural(&object.kind), ns).with_subresource("scale"),
         );
+    }
+
+    /// A helm upgrade or rollback of a release in `namespace`: what the
+    /// chart renders, as an install writes it (a rollback re-applies an
+    /// older manifest, an uninstall deletes), and Helm's release records:
+    /// Secrets listed by label, written, replaced and (a pending one, an
+    /// uninstall) deleted.
+    fn helm(&mut self, cluster: &str, namespace: &str, rollback: bool) {
+        self.installer(cluster, &["install".into()], None);
+        let records = ObjectRef::new("v1", "Secret", Some(namespace), "*");
+        self.object(
+            cluster,
+            &records,
+            &[GET, LIST, CREATE, PATCH, UPDATE, DELETE],
+        );
+        // Istio's CRDs listed before an install, and those it brought
+        // deleted with the release (Helm keeps them).
+        let (crd_group, crds) = CRDS;
+        self.push(cluster, Access::new(LIST, crd_group, crds, None));
+        if rollback {
+            self.push(cluster, Access::new(DELETE, crd_group, crds, None));
+        }
     }
 
     fn substitutions(&mut self, substitutions: &[Substitution]) {

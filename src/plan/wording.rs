@@ -103,6 +103,7 @@ impl fmt::Display for Action {
                 repo,
                 version,
                 values,
+                substitutions,
                 ..
             } => {
                 write!(f, "{program} upgrade --install {release} {chart}")?;
@@ -112,7 +113,12 @@ impl fmt::Display for Action {
                 write!(
                     f,
                     " --version {version} -n {namespace} @{cluster}, values {values} over the release's"
-                )
+                )?;
+                if !substitutions.is_empty() {
+                    let subs: Vec<String> = substitutions.iter().map(ToString::to_string).collect();
+                    write!(f, " with {}", subs.join(", "))?;
+                }
+                Ok(())
             }
             Action::HelmRollback {
                 cluster,

@@ -10,6 +10,7 @@ mod drift;
 mod effects;
 mod faults;
 mod helm;
+mod helm_remote;
 mod identity;
 mod inventory;
 mod istioctl;

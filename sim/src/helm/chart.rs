@@ -7,6 +7,17 @@
 //! `meshConfig`, and for `gateway`: `networkGateway`, `labels`, `service.ports`.
 //! Other values are recorded but change nothing (`global.hub` included: images
 //! are always `docker.io/istio/...`).
+//!
+//! `profile: remote` (on `base` and `istiod`, Istio 1.24+) merges Istio's
+//! `manifests/helm-profiles/remote.yaml` between the chart's defaults and the
+//! user's values, as the charts' `zzz_profile.yaml` does: `istiod` then
+//! renders what the istioctl stand-in's `remote` profile renders for the
+//! Pilot component (no istiod Deployment, no mesh or injector ConfigMap; the
+//! injector webhook to Service `istiod`, whose endpoints are
+//! `global.remotePilotAddress`; the reader ClusterRole with the remote's
+//! extra rules; the `values` ConfigMap). On 1.30+, `global.enableReaderRBAC:
+//! false` leaves out the reader ServiceAccount (base) and ClusterRole and
+//! binding (istiod), as the charts' templates do.
 
 use crate::istio::install::{
     COMPONENT_LABEL, ISTIO_NAMESPACE, Install, MANAGED_LABEL, VERSION, VERSION_LABEL, merge_into,
@@ -87,6 +98,31 @@ pub fn defaults(chart: &Chart) -> Value {
     }
 }
 
+/// The profile whose values the `base` and `istiod` charts merge under the user's.
+pub const REMOTE_PROFILE: &str = "remote";
+
+/// Istio's `manifests/helm-profiles/remote.yaml` (identical from 1.24.0 to 1.30.3).
+fn remote_profile() -> Value {
+    json!({"istiodRemote": {"enabled": true}, "configMap": false, "telemetry": {"enabled": false},
+           "global": {"omitSidecarInjectorConfigMap": true}})
+}
+
+/// Whether the chart leaves out the reader ServiceAccount and ClusterRole:
+/// `global.enableReaderRBAC: false`, read by the charts from 1.30.
+fn reader_rbac_disabled(version: &str, all: &Value) -> bool {
+    let minor = version
+        .split('.')
+        .nth(1)
+        .and_then(|m| m.parse::<u32>().ok())
+        .unwrap_or_default();
+    minor >= 30 && all.pointer("/global/enableReaderRBAC") == Some(&json!(false))
+}
+
+fn is_reader_rbac(o: &Value) -> bool {
+    let name = o["metadata"]["name"].as_str().unwrap_or_default();
+    name == "istio-reader-service-account" || name.starts_with("istio-reader-clusterrole")
+}
+
 /// The objects the chart renders for `release` with the user's `values`, in install order.
 pub fn render(
     chart: &Chart,
@@ -95,6 +131,11 @@ pub fn render(
     values: &Value,
 ) -> Result<Vec<Value>, ChartError> {
     let mut all = defaults(chart);
+    let remote = chart.name != "gateway"
+        && values.get("profile").and_then(Value::as_str) == Some(REMOTE_PROFILE);
+    if remote {
+        merge_into(&mut all, &remote_profile());
+    }
     merge_into(&mut all, values);
     let version = all
         .pointer("/global/tag")
@@ -109,7 +150,7 @@ pub fn render(
             "Base",
         ),
         _ => (
-            json!({"spec": {"profile": "minimal", "values": all.clone(),
+            json!({"spec": {"profile": if remote { REMOTE_PROFILE } else { "minimal" }, "values": all.clone(),
                    "meshConfig": all.get("meshConfig").cloned().unwrap_or(json!({})),
                    "revision": all.get("revision").cloned().unwrap_or(json!(""))}}),
             "Pilot",
@@ -121,11 +162,13 @@ pub fn render(
     let install =
         Install::from_iop(&iop, &version).map_err(|e| ChartError::Values(e.to_string()))?;
     let chart_label = format!("{}-{}", chart.name, chart.version);
+    let no_reader = reader_rbac_disabled(&version, &all);
     Ok(install
         .objects()
         .into_iter()
         .filter(|o| o["kind"] != "Namespace")
         .filter(|o| o["metadata"]["labels"][COMPONENT_LABEL] == component)
+        .filter(|o| !(no_reader && is_reader_rbac(o)))
         .map(|mut o| {
             let meta = &mut o["metadata"];
             if let Some(labels) = meta["labels"].as_object_mut() {
@@ -251,6 +294,77 @@ mod tests {
         assert!(objs.iter().all(|o| o["kind"] != "CustomResourceDefinition"));
         let text = manifest(&chart, &objs);
         assert_eq!(parse_manifest(&text), objs);
+    }
+
+    #[test]
+    fn the_remote_profile_renders_no_istiod_and_a_webhook_through_the_primary() {
+        let chart = resolve("istio/istiod", Some("1.30.3")).unwrap();
+        let values = json!({"profile": "remote", "istiodRemote": {"injectionPath": "/inject/cluster/c2/net/n2"},
+            "global": {"remotePilotAddress": "172.18.0.9", "multiCluster": {"clusterName": "c2"}, "network": "n2"}});
+        let objs = render(&chart, "istiod", "istio-system", &values).unwrap();
+        assert!(objs.iter().all(|o| o["kind"] != "Deployment"), "{objs:?}");
+        for absent in ["istio", "istio-sidecar-injector"] {
+            assert!(
+                !objs
+                    .iter()
+                    .any(|o| o["kind"] == "ConfigMap" && o["metadata"]["name"] == absent),
+                "{absent}"
+            );
+        }
+        find(&objs, "ConfigMap", "values");
+        find(&objs, "Service", "istiod");
+        let slice = find(&objs, "EndpointSlice", "istiod");
+        assert_eq!(slice["endpoints"][0]["addresses"][0], "172.18.0.9");
+        let hook = find(
+            &objs,
+            "MutatingWebhookConfiguration",
+            "istio-sidecar-injector",
+        );
+        assert_eq!(
+            hook["webhooks"][0]["clientConfig"]["service"],
+            json!({"name": "istiod", "namespace": "istio-system", "path": "/inject/cluster/c2/net/n2", "port": 443})
+        );
+        assert_eq!(hook["metadata"]["labels"][MANAGED_BY], "Helm");
+        let role = find(
+            &objs,
+            "ClusterRole",
+            "istio-reader-clusterrole-istio-system",
+        );
+        assert!(
+            role["rules"]
+                .to_string()
+                .contains("mutatingwebhookconfigurations")
+        );
+        // base with the remote profile: the CRDs and the reader's ServiceAccount.
+        let base = resolve("istio/base", Some("1.30.3")).unwrap();
+        let objs = render(
+            &base,
+            "istio-base",
+            "istio-system",
+            &json!({"profile": "remote"}),
+        )
+        .unwrap();
+        assert!(objs.iter().any(|o| o["kind"] == "CustomResourceDefinition"));
+        find(&objs, "ServiceAccount", "istio-reader-service-account");
+    }
+
+    #[test]
+    fn enable_reader_rbac_false_drops_the_reader_from_1_30_only() {
+        let off = json!({"profile": "remote", "global": {"enableReaderRBAC": false, "remotePilotAddress": "10.0.0.1"}});
+        let has_reader = |version: &str, chart: &str| {
+            let chart = resolve(chart, Some(version)).unwrap();
+            render(&chart, "r", "istio-system", &off)
+                .unwrap()
+                .iter()
+                .any(is_reader_rbac)
+        };
+        assert!(!has_reader("1.30.3", "istio/istiod"));
+        assert!(!has_reader("1.30.3", "istio/base"));
+        assert!(
+            has_reader("1.29.2", "istio/istiod"),
+            "before 1.30 always rendered"
+        );
+        assert!(has_reader("1.29.2", "istio/base"));
     }
 
     #[test]

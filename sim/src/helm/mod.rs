@@ -17,6 +17,9 @@
 //!   refuses upgrade and rollback: "another operation (install/upgrade/rollback)
 //!   is in progress", as Helm does.
 //!
+//! Tests count the changing invocations through [`invocation_log`]
+//! (`MESHSIM_HELM_LOG`).
+//!
 //! The `migrate` binary runs it busybox-style when started as `helm` (a
 //! symlink, see [`link`]); [`main`] takes the argv after the program name.
 //!
@@ -38,6 +41,7 @@
 
 mod args;
 pub mod chart;
+pub mod invocation_log;
 pub mod release;
 
 pub use args::{Command, Global, Output, ParseError, UpgradeArgs};
@@ -95,17 +99,22 @@ pub fn main(args: Vec<String>) -> i32 {
             return 1;
         }
     };
+    let invocation = invocation_log::Invocation::start(&args);
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let result = runtime.block_on(run(&args, &mut out, &mut std::io::stdin().lock()));
     let _ = out.flush();
-    match result {
+    let code = match result {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("Error: {e}");
             1
         }
+    };
+    if let Some(i) = invocation {
+        i.end(code);
     }
+    code
 }
 
 /// Makes `dir/helm` a symlink to `target` (the `migrate` binary) and returns its path.
@@ -615,6 +624,9 @@ impl Helm {
             record.info.description = format!("Release {:?} failed: {e}", record.name);
             self.write(record, false).await?;
             return Err(e);
+        }
+        if let Some(delay) = invocation_log::deploy_delay() {
+            tokio::time::sleep(delay).await;
         }
         if let Some(mut p) = previous {
             p.info.status = status::SUPERSEDED.into();

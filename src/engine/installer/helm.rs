@@ -20,7 +20,7 @@
 use super::{RECORD_KEY, run_recorded, wait_for_earlier_installer};
 use crate::cluster::{InputFile, run_command};
 use crate::engine::context::{ActionError, StepCtx};
-use crate::plan::ObjectRef;
+use crate::plan::{ObjectRef, Substitution};
 use crate::state::{EventKind, NewEvent};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -49,6 +49,8 @@ pub(crate) struct Chart<'a> {
     pub repo: Option<&'a str>,
     pub version: &'a str,
     pub values: &'a Value,
+    /// Placeholders in string values, filled in when the upgrade runs.
+    pub substitutions: &'a [Substitution],
 }
 
 /// One release record, from its Secret's labels.
@@ -163,6 +165,22 @@ impl Release<'_> {
         Ok(())
     }
 
+    /// The refusal of a pending record no helm of this step left.
+    fn pending_elsewhere(&self, last: &Record) -> ActionError {
+        ActionError::Failed(format!(
+            "Helm release {} in {} ({}) is {} at revision {}, and no helm of this step left it so: another helm may be working on it. \
+             Once none is, roll it back (`helm rollback {} -n {}`) or delete the Secret {}, then resume",
+            self.name,
+            self.cluster,
+            self.namespace,
+            last.status,
+            last.version,
+            self.name,
+            self.namespace,
+            last.secret
+        ))
+    }
+
     /// The release's records once a pending one that this step's killed
     /// helm left is deleted (then `true`: the objects may be half applied);
     /// an error for a pending one it did not leave.
@@ -175,18 +193,7 @@ impl Release<'_> {
             return Ok((records, false));
         }
         if !own_helm_was_killed(ctx, self.cluster)? {
-            return Err(ActionError::Failed(format!(
-                "Helm release {} in {} ({}) is {} at revision {}, and no helm of this step left it so: another helm may be working on it. \
-                 Once none is, roll it back (`helm rollback {} -n {}`) or delete the Secret {}, then resume",
-                self.name,
-                self.cluster,
-                self.namespace,
-                last.status,
-                last.version,
-                self.name,
-                self.namespace,
-                last.secret
-            )));
+            return Err(self.pending_elsewhere(&last));
         }
         let c = ctx.cluster(self.cluster)?;
         let secret = ObjectRef::secret(self.namespace, &last.secret);
@@ -236,8 +243,9 @@ pub(crate) async fn upgrade(
         },
         None => json!({}),
     };
+    let ours = substituted(ctx, chart.values, chart.substitutions).await?;
     let mut merged = theirs.clone();
-    merge_into(&mut merged, chart.values);
+    merge_into(&mut merged, &ours);
     let latest_deployed = records.last().is_some_and(|x| x.status == DEPLOYED);
     if latest_deployed && merged == theirs {
         r.note(
@@ -295,7 +303,6 @@ pub(crate) async fn rollback(
     };
     let timeout = ctx.timeout(timeout_seconds);
     wait_for_earlier_installer(ctx, timeout).await?;
-    let (records, cleared) = r.settled_records(ctx).await?;
     let wait = [
         "--wait".to_string(),
         "--timeout".into(),
@@ -303,6 +310,17 @@ pub(crate) async fn rollback(
     ];
     match before.revision {
         None => {
+            // A release this step installed from nothing goes whole. A
+            // pending record this step's killed helm left is kept: Helm
+            // uninstalls a pending release too, and its record's manifest
+            // names what the killed install may have applied.
+            let records = r.records(ctx).await?;
+            if let Some(last) = records.last()
+                && last.status.starts_with("pending-")
+                && !own_helm_was_killed(ctx, r.cluster)?
+            {
+                return Err(r.pending_elsewhere(last));
+            }
             if !records.is_empty() {
                 let mut args = vec!["uninstall".to_string(), r.name.into()];
                 args.extend(wait);
@@ -313,6 +331,7 @@ pub(crate) async fn rollback(
             remove_new_crds(ctx, r, &before.crds).await
         }
         Some(n) => {
+            let (records, cleared) = r.settled_records(ctx).await?;
             // A killed helm's half-applied objects: revision n applied again.
             if !cleared {
                 let latest = records.last();
@@ -489,6 +508,37 @@ fn own_helm_was_killed(ctx: &StepCtx, cluster: &str) -> Result<bool, ActionError
     Ok(false)
 }
 
+/// `values` with every placeholder in its strings replaced by its run-time
+/// value (read once per placeholder).
+async fn substituted(
+    ctx: &StepCtx,
+    values: &Value,
+    substitutions: &[Substitution],
+) -> Result<Value, ActionError> {
+    let mut out = values.clone();
+    for s in substitutions {
+        let value =
+            crate::engine::secrets::substitute(ctx, &s.placeholder, std::slice::from_ref(s))
+                .await?;
+        replace_in_strings(&mut out, &s.placeholder, &value);
+    }
+    Ok(out)
+}
+
+/// Replaces `placeholder` by `value` in every string of `v`.
+fn replace_in_strings(v: &mut Value, placeholder: &str, value: &str) {
+    match v {
+        Value::String(s) if s.contains(placeholder) => *s = s.replace(placeholder, value),
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|i| replace_in_strings(i, placeholder, value)),
+        Value::Object(map) => map
+            .values_mut()
+            .for_each(|i| replace_in_strings(i, placeholder, value)),
+        _ => {}
+    }
+}
+
 /// Helm's merge of values: maps merge key by key, anything else is replaced.
 fn merge_into(base: &mut Value, over: &Value) {
     match (base, over) {
@@ -562,6 +612,18 @@ mod tests {
         );
         record(&ctx, &helm, "c1", Some("upgrade"), "ended", Some("ok")).unwrap();
         assert!(!own_helm_was_killed(&ctx, "c1").unwrap());
+    }
+
+    #[test]
+    fn placeholders_are_replaced_in_strings_only() {
+        let mut v = json!({"global": {"remotePilotAddress": "${a}", "n": 1,
+                           "list": ["x-${a}", true]}, "${a}": "key stays"});
+        replace_in_strings(&mut v, "${a}", "10.0.0.7");
+        assert_eq!(
+            v,
+            json!({"global": {"remotePilotAddress": "10.0.0.7", "n": 1,
+                   "list": ["x-10.0.0.7", true]}, "${a}": "key stays"})
+        );
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! metadata, mesh identity and installer.
 
 use super::{Checker, formats};
+use crate::spec::InstallerKind;
 use crate::spec::version::{IstioVersion, MIN_SUPPORTED};
-use crate::spec::{InstallerKind, Topology};
 
 pub(super) fn check(c: &mut Checker) {
     let doc = c.spec;
@@ -76,13 +76,6 @@ pub(super) fn check(c: &mut Checker) {
                     name,
                     "Helm release name",
                     formats::dns_label,
-                );
-            }
-            if doc.spec.topology == Topology::PrimaryRemote {
-                c.error(
-                    "spec.installer.kind",
-                    "installer helm carries out multi-primary migrations only (a remote's istiod chart with profile=remote is not planned yet)",
-                    Some("use `installer: { kind: istioctl }` for primary-remote".into()),
                 );
             }
         }
