@@ -1,8 +1,8 @@
 //! metadata, mesh identity and installer.
 
 use super::{Checker, formats};
-use crate::spec::InstallerKind;
 use crate::spec::version::{IstioVersion, MIN_SUPPORTED};
+use crate::spec::{InstallerKind, Topology};
 
 pub(super) fn check(c: &mut Checker) {
     let doc = c.spec;
@@ -50,7 +50,20 @@ pub(super) fn check(c: &mut Checker) {
     }
     if let Some(rev) = &mesh.revision {
         // Istio names objects `istiod-<rev>` and labels with it: a DNS label.
-        c.format("spec.mesh.revision", rev, "revision", formats::dns_label);
+        if c.format("spec.mesh.revision", rev, "revision", formats::dns_label)
+            && doc.spec.topology == Topology::PrimaryRemote
+        {
+            // A revisioned remote is reached through Service `istiod-<rev>`
+            // and the primary exposes it with `expose-istiod-rev`; the plan
+            // knows neither yet, and its wait for `istiod` would time out.
+            c.error(
+                "spec.mesh.revision",
+                format!(
+                    "primary-remote with a revisioned control plane ({rev}) is not supported yet: the remote's istiod Service is named istiod-{rev} and the primary must expose it per revision"
+                ),
+                Some("migrate to multi-primary, or move the mesh to the default revision first".into()),
+            );
+        }
     }
     let installer = &doc.spec.installer;
     if installer.path.trim().is_empty() {
