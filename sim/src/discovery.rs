@@ -138,6 +138,8 @@ fn resource_list(group: &str, version: &str, types: &[ResourceType]) -> Value {
                     "group": "autoscaling", "version": "v1", "kind": "Scale", "verbs": ["get", "patch", "update"]}),
                 "token" => json!({"name": format!("{}/token", t.resource), "singularName": "", "namespaced": t.namespaced,
                     "group": "authentication.k8s.io", "version": "v1", "kind": "TokenRequest", "verbs": ["create"]}),
+                "portforward" => json!({"name": format!("{}/portforward", t.resource), "singularName": "", "namespaced": t.namespaced,
+                    "kind": "PodPortForwardOptions", "verbs": ["create", "get"]}),
                 "log" => json!({"name": format!("{}/log", t.resource), "singularName": "", "namespaced": t.namespaced,
                     "kind": t.kind, "verbs": ["get"]}),
                 _ => json!({"name": format!("{}/{sub}", t.resource), "singularName": "", "namespaced": t.namespaced,
