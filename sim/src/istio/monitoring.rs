@@ -142,6 +142,16 @@ pub(crate) fn serve_proxy(
         return Some(("get", error_response(&err)));
     }
     cluster.streams.count_proxied_debug();
+    let exists = cluster
+        .store
+        .resolve("", "v1", "services")
+        .is_some_and(|rt| cluster.store.get(&rt, Some(ns), name).is_ok());
+    if !exists {
+        return Some((
+            "get",
+            error_response(&ApiError::not_found("", "services", name)),
+        ));
+    }
     let serving =
         *ns == ISTIO_NAMESPACE && super::istiod_pod::serving_istiod_pod(&cluster.store).is_some();
     if !serving {
