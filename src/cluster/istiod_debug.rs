@@ -92,8 +92,9 @@ impl Cluster {
         ) else {
             return Err(fail("the port-forward opened no stream".into(), true));
         };
-        let exchange = get(stream, path);
-        tokio::pin!(exchange, refused);
+        // Boxed, so that an unfinished exchange can be dropped (and the stream closed) below.
+        let mut exchange = Box::pin(get(stream, path));
+        tokio::pin!(refused);
         let mut refused_done = false;
         let deadline = tokio::time::sleep(EXCHANGE_TIMEOUT);
         tokio::pin!(deadline);
@@ -109,7 +110,8 @@ impl Cluster {
                     "no answer to GET {path} within {}s", EXCHANGE_TIMEOUT.as_secs()), true)),
             }
         };
-        // The stream is dropped: kube closes the websocket; do not wait long for it.
+        // With the stream dropped kube closes the websocket; do not wait long for it.
+        drop(exchange);
         let _ = tokio::time::timeout(Duration::from_secs(1), forward.join()).await;
         let (status, body) = answer.map_err(|(m, transient)| fail(m, transient))?;
         match status {
@@ -212,13 +214,15 @@ async fn get(stream: DuplexStream, path: &str) -> Result<(u16, Bytes), (String, 
             .to_bytes();
         Ok((status, body))
     };
-    // The connection future drives the bytes; the exchange ends first.
+    // The connection future drives the bytes. A server may close right after
+    // its answer (Connection: close): then the exchange still has it to read.
+    tokio::pin!(exchange);
     tokio::select! {
-        answer = exchange => answer,
-        closed = connection => Err(match closed {
-            Ok(()) => (format!("the connection closed before istiod answered GET {path}"), true),
-            Err(e) => io_err(&format!("GET {path}"), e),
-        }),
+        answer = &mut exchange => answer,
+        closed = connection => match closed {
+            Ok(()) => exchange.await,
+            Err(e) => Err(io_err(&format!("GET {path}"), e)),
+        },
     }
 }
 
@@ -266,7 +270,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_chunked_answer_is_read_whole() {
+    async fn a_chunked_answer_is_read_whole_even_if_the_server_closes_at_once() {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let (client, mut server) = tokio::io::duplex(4096);
         let serve = async move {
