@@ -6,6 +6,7 @@ use crate::faults::Faults;
 use crate::istio::ignored_keys::IgnoredKeys;
 use crate::istio::loaded_secrets::LoadedSecrets;
 use crate::store::Store;
+use crate::streaming::StreamStats;
 use crate::tls::ClusterTls;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -26,6 +27,8 @@ pub(crate) struct ClusterInner {
     pub ignored_secrets: IgnoredKeys,
     /// The remote secrets an istiod before 1.31 built its clients from (see `istio::loaded_secrets`).
     pub loaded_secrets: LoadedSecrets,
+    /// Port-forward sessions and proxied istiod debug requests served.
+    pub streams: StreamStats,
 }
 
 /// Every cluster's store, by name, for code that looks across clusters.
@@ -111,6 +114,11 @@ impl ClusterHandle {
     /// The cluster CA certificate (PEM) clients trust.
     pub fn ca_pem(&self) -> &str {
         &self.inner.tls.ca_pem
+    }
+
+    /// What the cluster's streaming endpoints served (port-forwards, proxied istiod debug requests).
+    pub fn streams(&self) -> &StreamStats {
+        &self.inner.streams
     }
 
     /// The admin bearer token. A secret: do not log it.

@@ -21,11 +21,18 @@ pub struct Req {
     pub query: Vec<(String, String)>,
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// The connection, once answered 101, for a request that asks to upgrade it (websockets).
+    pub upgrade: Option<hyper::upgrade::OnUpgrade>,
 }
 
 impl Req {
     pub async fn read(req: hyper::Request<Incoming>) -> Result<Req, ApiError> {
-        let (parts, body) = req.into_parts();
+        let (mut parts, body) = req.into_parts();
+        let upgrade = parts
+            .headers
+            .contains_key(hyper::header::UPGRADE)
+            .then(|| parts.extensions.remove::<hyper::upgrade::OnUpgrade>())
+            .flatten();
         let body = http_body_util::Limited::new(body, MAX_BODY)
             .collect()
             .await
@@ -49,6 +56,7 @@ impl Req {
             query,
             headers: parts.headers,
             body,
+            upgrade,
         })
     }
 

@@ -73,6 +73,7 @@ pub mod selector;
 mod server;
 pub mod status;
 mod store;
+mod streaming;
 pub mod testdata;
 mod tls;
 mod validation;
@@ -87,6 +88,7 @@ pub use store::{
     Admission, DeleteOptions, Deleted, EventType, Propagation, StatusPolicy, Store, WatchEvent,
     WriteOptions,
 };
+pub use streaming::StreamStats;
 
 use cluster::ClusterInner;
 use std::path::{Path, PathBuf};
@@ -220,6 +222,7 @@ impl Sim {
                 all: all.clone(),
                 ignored_secrets: Default::default(),
                 loaded_secrets: Default::default(),
+                streams: Default::default(),
             }));
             listeners.push(listener);
         }

@@ -54,7 +54,7 @@ pub(crate) async fn serve(cluster: Arc<ClusterInner>, mut listener: Option<TcpLi
                         async move { Ok::<_, std::convert::Infallible>(handle(cluster, req).await) }
                     });
                     let _ = auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(tls), service)
+                        .serve_connection_with_upgrades(TokioIo::new(tls), service)
                         .await;
                 });
             }

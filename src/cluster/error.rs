@@ -53,6 +53,17 @@ pub enum ClusterError {
         object: String,
         message: String,
     },
+    /// istiod's debug endpoint could not be read through a port-forward to
+    /// one of its pods: no pod ready, the forward refused, or istiod's answer.
+    #[error("cluster {cluster}: {target}: {message}")]
+    IstiodDebug {
+        cluster: String,
+        /// The pod (or, before one is chosen, the Deployment) asked.
+        target: String,
+        message: String,
+        /// A pod starting or restarting, a dropped connection: worth asking again.
+        transient: bool,
+    },
     #[error("{program} {}: {message}", if let Some(code) = status { format!("exited with {code}") } else { "failed".to_string() })]
     Exec {
         program: String,
@@ -71,6 +82,7 @@ impl ClusterError {
                     || (*code == 409 && reason == "Conflict")
             }
             ClusterError::Transport { tls, .. } => !tls,
+            ClusterError::IstiodDebug { transient, .. } => *transient,
             _ => false,
         }
     }

@@ -1,6 +1,7 @@
 //! The cluster layer: one kube client per kubeconfig context, and the
 //! primitive operations (get, apply, delete, patch, scale, restart, restore,
-//! wait, exec) that the engine's actions are made of.
+//! wait, exec) that the engine's actions are made of, and istiod's debug
+//! endpoints read through a port-forward (`istiod_debug`).
 //!
 //! It knows Kubernetes, not plans: objects are `serde_json::Value`s and
 //! `ObjectRef`s. Every error says which cluster and which object, and knows
@@ -13,6 +14,7 @@ mod error;
 mod exec;
 mod identity;
 pub mod inventory;
+mod istiod_debug;
 mod ops;
 mod retry;
 pub mod wait;
@@ -26,6 +28,7 @@ pub use exec::{
     start_command,
 };
 pub use identity::{ClusterIdentity, ca_fingerprint};
+pub use istiod_debug::{ClusterzRow, MONITORING_PORT};
 pub use ops::{FIELD_MANAGER, RestoreOutcome};
 pub use retry::{Backoff, retry};
 

@@ -2,6 +2,7 @@
 
 use super::backends::scale_targets;
 use super::context::{ActionError, StepCtx};
+use crate::cluster::ClusterzRow;
 use crate::cluster::wait as w;
 use crate::plan::{Condition, ObjectRef, ScaleTarget};
 use serde_json::Value;
@@ -124,41 +125,14 @@ fn read_certs(paths: &[PathBuf]) -> Result<Vec<String>, ActionError> {
 }
 
 /// istiod's registry of remote clusters, as `istioctl remote-clusters` reads
-/// it: `debug/clusterz` on istiod's monitoring port, through the API
-/// server's service proxy.
+/// it: `debug/clusterz` through a port-forward to one of its pods.
 pub(crate) async fn remote_clusters(
     ctx: &StepCtx,
     cluster: &str,
     istiod: &ObjectRef,
-) -> Result<Vec<(String, String)>, ActionError> {
+) -> Result<Vec<ClusterzRow>, ActionError> {
     let c = ctx.cluster(cluster)?;
-    let ns = istiod.namespace.as_deref().unwrap_or("istio-system");
-    let path = format!(
-        "/api/v1/namespaces/{ns}/services/http:{}:15014/proxy/debug/clusterz",
-        istiod.name
-    );
-    let text = ctx.retry(|| c.get_text(&path)).await?;
-    let rows: Vec<Value> = serde_json::from_str(&text).map_err(|e| {
-        ActionError::Failed(format!(
-            "istiod debug/clusterz in {cluster} is not JSON: {e}"
-        ))
-    })?;
-    Ok(rows
-        .iter()
-        .map(|r| {
-            let id = r
-                .get("ID")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
-            let status = r
-                .get("SyncStatus")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
-            (id, status)
-        })
-        .collect())
+    ctx.retry(|| c.istiod_clusterz(istiod)).await
 }
 
 async fn remote_synced(
@@ -174,11 +148,11 @@ async fn remote_synced(
     loop {
         match remote_clusters(ctx, cluster, istiod).await {
             Ok(rows) => {
-                if let Some((_, status)) = rows.iter().find(|(id, _)| id == remote) {
-                    if status == "synced" {
+                if let Some(row) = rows.iter().find(|r| r.id == remote) {
+                    if row.sync_status == "synced" {
                         return Ok(());
                     }
-                    last = status.clone();
+                    last = row.sync_status.clone();
                 } else {
                     last = "not registered".into();
                 }

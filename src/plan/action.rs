@@ -193,7 +193,7 @@ pub enum Condition {
         lacks: Vec<PathBuf>,
     },
     /// istiod (the object) reports the remote cluster `synced`
-    /// (`istioctl remote-clusters`, istiod debug/clusterz).
+    /// (`istioctl remote-clusters`: istiod debug/clusterz through a port-forward).
     RemoteClusterSynced { remote: String },
     /// The object carries the label with this value.
     Label { key: String, value: String },

@@ -221,13 +221,15 @@ impl Needs {
 
     fn wait(&mut self, cluster: &str, object: &ObjectRef, condition: &Condition) {
         match condition {
-            // istioctl remote-clusters' source: istiod's debug endpoint,
-            // through the API server's service proxy.
+            // istioctl remote-clusters' source: istiod's debug endpoint, on a
+            // pod the Deployment selects, through a port-forward.
             Condition::RemoteClusterSynced { .. } => {
                 let ns = object.namespace.as_deref();
+                self.object(cluster, object, &[GET]);
+                self.push(cluster, Access::new(LIST, "", "pods", ns));
                 self.push(
                     cluster,
-                    Access::new(GET, "", "services", ns).with_subresource("proxy"),
+                    Access::new(CREATE, "", "pods", ns).with_subresource("portforward"),
                 );
             }
             // The Service's selector, the namespace's Deployments, a watch on each.

@@ -110,20 +110,6 @@ impl IstioVersion {
         self.at_least(27, 0)
     }
 
-    /// From 1.27.7, 1.28.4 and 1.29 istiod's HTTP debug endpoints on 15014
-    /// authorize the caller by namespace (`ENABLE_DEBUG_ENDPOINT_AUTH=true`,
-    /// the system namespace always allowed; the security fix announced for
-    /// 1.27.7, 1.28.4 and 1.29.0). A caller through the API server's
-    /// service proxy is not in istio-system.
-    pub fn debug_endpoints_check_caller_namespace(self) -> bool {
-        match self.minor {
-            ..=26 => false,
-            27 => self.patch >= 7,
-            28 => self.patch >= 4,
-            _ => true,
-        }
-    }
-
     /// From 1.30 `global.enableReaderRBAC` decides whether the charts
     /// render the reader ServiceAccount and ClusterRole (FACTS 1.5); before,
     /// they were always rendered.
@@ -188,17 +174,6 @@ mod tests {
     fn incomplete_cacerts_fatal_from_1_27_0() {
         assert!(!v("1.26.9").incomplete_cacerts_is_fatal());
         assert!(v("1.27.0").incomplete_cacerts_is_fatal());
-    }
-
-    #[test]
-    fn debug_endpoint_namespace_check_from_the_patched_releases() {
-        assert!(!v("1.26.4").debug_endpoints_check_caller_namespace());
-        assert!(!v("1.27.6").debug_endpoints_check_caller_namespace());
-        assert!(v("1.27.7").debug_endpoints_check_caller_namespace());
-        assert!(!v("1.28.3").debug_endpoints_check_caller_namespace());
-        assert!(v("1.28.4").debug_endpoints_check_caller_namespace());
-        assert!(v("1.29.0").debug_endpoints_check_caller_namespace());
-        assert!(v("1.31.0").debug_endpoints_check_caller_namespace());
     }
 
     #[test]

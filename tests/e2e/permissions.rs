@@ -42,7 +42,15 @@ fn every_resource_but_secrets(env: &SimEnv) -> Vec<String> {
     ] {
         resources.push(served_elsewhere.into());
     }
-    for sub in ["scale", "status", "log", "proxy", "token", "exec"] {
+    for sub in [
+        "scale",
+        "status",
+        "log",
+        "proxy",
+        "token",
+        "exec",
+        "portforward",
+    ] {
         resources.push(format!("*/{sub}"));
     }
     resources.sort();

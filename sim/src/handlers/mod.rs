@@ -34,7 +34,10 @@ fn not_found_path() -> ApiError {
 }
 
 /// Answers a request; returns the verb it counted as.
-pub(crate) async fn route(cluster: &Arc<ClusterInner>, req: Req) -> (&'static str, Response<Body>) {
+pub(crate) async fn route(
+    cluster: &Arc<ClusterInner>,
+    mut req: Req,
+) -> (&'static str, Response<Body>) {
     let path = req.path.clone();
     if matches!(path.as_str(), "/healthz" | "/livez" | "/readyz") {
         return ("get", text_response(200, "ok".into()));
@@ -57,7 +60,7 @@ pub(crate) async fn route(cluster: &Arc<ClusterInner>, req: Req) -> (&'static st
     if let Some(resp) = crate::openapi::serve(cluster, &req) {
         return ("get", resp);
     }
-    if let Some(answer) = crate::istio::istiod::serve_debug(cluster, &req, &who) {
+    if let Some(answer) = crate::istio::monitoring::serve_proxy(cluster, &req, &who) {
         return answer;
     }
     let Some(target) = parse_path(&path) else {
@@ -111,6 +114,9 @@ pub(crate) async fn route(cluster: &Arc<ClusterInner>, req: Req) -> (&'static st
         );
         return (verb, error_response(&err));
     }
+    if target.subresource.as_deref() == Some("portforward") {
+        return (verb, port_forward(cluster, &mut req, &target, &rt));
+    }
     let ctx = Ctx {
         cluster,
         req: &req,
@@ -125,6 +131,13 @@ fn verb_of(req: &Req, target: &ResourcePath) -> Result<&'static str, ApiError> {
     let collection = target.name.is_none();
     let watch = matches!(req.param("watch"), Some("true" | "1"));
     Ok(match (&req.method, collection) {
+        // A websocket upgrade is a GET; the API server asks for `create` on
+        // the connect subresource, as for the POST of SPDY (1.30+).
+        (&Method::GET | &Method::POST, false)
+            if target.subresource.as_deref() == Some("portforward") =>
+        {
+            "create"
+        }
         (&Method::GET, true) if watch => "watch",
         (&Method::GET, true) => "list",
         (&Method::GET, false) => "get",
@@ -136,6 +149,23 @@ fn verb_of(req: &Req, target: &ResourcePath) -> Result<&'static str, ApiError> {
         (&Method::DELETE, true) => "deletecollection",
         (m, _) => return Err(ApiError::method_not_allowed(m.as_str())),
     })
+}
+
+/// `pods/{name}/portforward`: the pod must exist; the session is the streaming module's.
+fn port_forward(
+    cluster: &Arc<ClusterInner>,
+    req: &mut Req,
+    target: &ResourcePath,
+    rt: &crate::resources::ResourceType,
+) -> Response<Body> {
+    let name = target.name.as_deref().unwrap_or_default();
+    match cluster.store.get(rt, target.namespace.as_deref(), name) {
+        Ok(pod) => {
+            let upgrade = req.upgrade.take();
+            crate::streaming::portforward::serve(cluster, req, upgrade, pod)
+        }
+        Err(e) => error_response(&e),
+    }
 }
 
 async fn dispatch(ctx: &Ctx<'_>, verb: &str, who: &Identity) -> Result<Response<Body>, ApiError> {

@@ -9,7 +9,7 @@
 //! - While a pod serves, it writes ConfigMap `istio-ca-root-cert` (FACTS 3.4) into every
 //!   namespace of its cluster and of every remote it leads (primary-remote, FACTS 7), including
 //!   namespaces created later, and puts it back when changed or deleted.
-//! - `debug/clusterz` through the API server's service proxy (`serve_debug`).
+//! - its monitoring port 15014 (`debug/clusterz`) is [`super::monitoring`].
 //!
 //! Runtime state lives on the istiod pod as annotations (see [`super::istiod_pod`]).
 
@@ -17,18 +17,14 @@ use super::ca::{self, CaChoice, CaMaterial};
 use super::install::ISTIO_NAMESPACE;
 use super::istiod_pod::{
     ANN_CA_ERROR, ANN_CA_MODE, ANN_ROOT_BUNDLE, ANN_SIGNING_ROOT, ANN_TRUSTED_ROOTS, MODE_FAILED,
-    MODE_PLUGGED_IN, MODE_SELF_SIGNED, pod_cluster_id, serving_istiod_pod,
+    MODE_PLUGGED_IN, MODE_SELF_SIGNED, serving_istiod_pod,
 };
 use super::view::build_view;
-use crate::auth::{Attributes, Identity, authorize};
 use crate::cluster::ClusterInner;
-use crate::http::{Body, Req, error_response, json_response};
 use crate::mesh;
-use crate::status::ApiError;
 use crate::store::{EventType, Store, WatchEvent, WriteOptions, meta_str, now_rfc3339};
 use futures_util::StreamExt;
 use futures_util::stream::{self, BoxStream};
-use hyper::Response;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use tokio::sync::broadcast;
@@ -431,89 +427,5 @@ fn write_everywhere(store: &Store, bundle: &str) {
                 let _ = store.create(&cm_rt, cm, &WriteOptions::default());
             }
         }
-    }
-}
-
-/// `GET /api/v1/namespaces/<ns>/services/[http:]istiod:15014/proxy/<path>`: istiod's debug
-/// endpoints through the API server's service proxy. `None` for any other path.
-pub(crate) fn serve_debug(
-    cluster: &ClusterInner,
-    req: &Req,
-    who: &Identity,
-) -> Option<(&'static str, Response<Body>)> {
-    if !req.path.contains("/proxy/") {
-        return None;
-    }
-    let segs: Vec<&str> = req.path.trim_matches('/').split('/').collect();
-    let [
-        "api",
-        "v1",
-        "namespaces",
-        ns,
-        "services",
-        service,
-        "proxy",
-        rest @ ..,
-    ] = segs.as_slice()
-    else {
-        return None;
-    };
-    // `istiod`, or a revision's `istiod-<rev>`, on the monitoring port.
-    let name = service.strip_prefix("http:").unwrap_or(service);
-    let name = name.strip_suffix(":15014")?;
-    if name != "istiod" && !name.starts_with("istiod-") {
-        return None;
-    }
-    let attrs = Attributes {
-        verb: "get",
-        group: "",
-        resource: "services",
-        subresource: Some("proxy"),
-        namespace: Some(ns),
-        name: Some(service),
-    };
-    if !authorize(&cluster.store, who, &attrs) {
-        let err = ApiError::forbidden(&who.user, "get", "", "services/proxy", Some(ns));
-        return Some(("get", error_response(&err)));
-    }
-    if req.method != hyper::Method::GET {
-        return Some((
-            "get",
-            error_response(&ApiError::method_not_allowed(req.method.as_str())),
-        ));
-    }
-    let pod = (*ns == ISTIO_NAMESPACE)
-        .then(|| serving_istiod_pod(&cluster.store))
-        .flatten();
-    let Some(pod) = pod else {
-        return Some((
-            "get",
-            error_response(&ApiError::new(
-                404,
-                "NotFound",
-                format!(
-                    "no running istiod pod behind service {ns}/istiod in cluster {}",
-                    cluster.name
-                ),
-            )),
-        ));
-    };
-    match rest.join("/").as_str() {
-        "debug/clusterz" => {
-            let own = pod_cluster_id(&pod);
-            let remotes = super::remote::registered(&cluster.all, &cluster.store, &own);
-            Some((
-                "get",
-                json_response(200, &super::remote::clusterz(&own, &remotes)),
-            ))
-        }
-        other => Some((
-            "get",
-            error_response(&ApiError::new(
-                404,
-                "NotFound",
-                format!("istiod has no debug endpoint {other:?} (the sim serves debug/clusterz)"),
-            )),
-        )),
     }
 }

@@ -22,6 +22,7 @@ pub mod istiod;
 pub mod istiod_pod;
 pub mod kubelet;
 pub mod loaded_secrets;
+pub mod monitoring;
 pub mod remote;
 pub mod versions;
 pub mod view;

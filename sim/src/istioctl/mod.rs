@@ -90,6 +90,8 @@ pub enum IstioctlError {
     NoIstioPods(String),
     #[error("unable to find any Istiod instances")]
     NoIstiod,
+    #[error("asking istiod {pod} for debug/clusterz through a port-forward: {message}")]
+    Forward { pod: String, message: String },
     #[error(
         "istiod {pod} answered debug/clusterz with something that is not a cluster list: {message}"
     )]

@@ -1,14 +1,20 @@
 //! `istioctl remote-clusters`: ask istiod's debug endpoint `debug/clusterz`
-//! (through the API server's service proxy) which clusters it reads and
-//! how their sync stands, and print istioctl's table
-//! `NAME SECRET STATUS ISTIOD` (FACTS 1.6).
+//! which clusters it reads and how their sync stands, and print istioctl's
+//! table `NAME SECRET STATUS ISTIOD` (FACTS 1.6). As istioctl does, through
+//! a port-forward to the istiod pod's monitoring port 15014 (istiod lets
+//! only localhost, or an authenticated XDS client, read its debug endpoints).
 
 use super::{Global, IstioctlError};
+use crate::istio::monitoring::MONITORING_PORT;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::rt::TokioIo;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::ListParams;
 use kube::{Api, Client};
 use serde::Deserialize;
 use std::io::Write;
+use std::time::Duration;
 
 /// One entry of istiod's `debug/clusterz` (`cluster.DebugInfo`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -32,31 +38,27 @@ pub(super) async fn run(
         .list(&ListParams::default().labels("app=istiod"))
         .await
         .map_err(|e| IstioctlError::api(format!("listing istiod pods in {ns}"), e))?;
-    let Some(istiod) = istiods
+    let Some(name) = istiods
         .items
         .iter()
-        .find(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+        .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+        .find_map(|p| p.metadata.name.clone())
     else {
         return Err(IstioctlError::NoIstiod);
     };
-    let pod = format!(
-        "{}.{ns}",
-        istiod.metadata.name.as_deref().unwrap_or("istiod")
-    );
-    let path = format!("/api/v1/namespaces/{ns}/services/http:istiod:15014/proxy/debug/clusterz");
-    let request =
-        http::Request::get(&path)
-            .body(Vec::new())
-            .map_err(|e| IstioctlError::BadClusterz {
-                pod: pod.clone(),
-                message: e.to_string(),
-            })?;
-    let body = client
-        .request_text(request)
-        .await
-        .map_err(|e| IstioctlError::api(format!("asking {pod} for debug/clusterz"), e))?;
+    let pod = format!("{name}.{ns}");
+    let body = tokio::time::timeout(
+        Duration::from_secs(30),
+        debug_get(&pods, &name, "/debug/clusterz"),
+    )
+    .await
+    .unwrap_or_else(|_| Err("no answer within 30s".into()))
+    .map_err(|message| IstioctlError::Forward {
+        pod: pod.clone(),
+        message,
+    })?;
     let clusters: Vec<ClusterInfo> =
-        serde_json::from_str(&body).map_err(|e| IstioctlError::BadClusterz {
+        serde_json::from_slice(&body).map_err(|e| IstioctlError::BadClusterz {
             pod: pod.clone(),
             message: e.to_string(),
         })?;
@@ -71,6 +73,55 @@ pub(super) async fn run(
     }
     write!(out, "{}", table(&rows))?;
     Ok(())
+}
+
+/// `GET path` on the pod's monitoring port through a port-forward; the body of a 200.
+async fn debug_get(pods: &Api<Pod>, pod: &str, path: &str) -> Result<Bytes, String> {
+    let mut forward = pods
+        .portforward(pod, &[MONITORING_PORT])
+        .await
+        .map_err(|e| e.to_string())?;
+    let stream = forward
+        .take_stream(MONITORING_PORT)
+        .ok_or("the port-forward opened no stream")?;
+    let refused = forward
+        .take_error(MONITORING_PORT)
+        .ok_or("the port-forward has no error channel")?;
+    let exchange = async {
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| e.to_string())?;
+        tokio::spawn(connection);
+        let request = hyper::Request::get(path)
+            .header(hyper::header::HOST, format!("localhost:{MONITORING_PORT}"))
+            .body(Empty::<Bytes>::new())
+            .map_err(|e| e.to_string())?;
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = response.status();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes();
+        if status != hyper::StatusCode::OK {
+            return Err(format!(
+                "{status}: {}",
+                String::from_utf8_lossy(&body).trim()
+            ));
+        }
+        Ok(body)
+    };
+    tokio::pin!(exchange, refused);
+    let answer = tokio::select! {
+        answer = &mut exchange => answer,
+        Some(message) = &mut refused => Err(message),
+    };
+    forward.abort();
+    answer
 }
 
 /// Go's `tabwriter` with minwidth 0, padding 5, spaces: every column but the

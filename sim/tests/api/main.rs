@@ -5,5 +5,6 @@ mod client;
 mod common;
 mod faults;
 mod kubectl;
+mod portforward;
 mod rules;
 mod v132;

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 /// The kubectl on PATH: the binary this machine's users run.
 pub const KUBECTL: &str = "kubectl";
 pub const VERSION: &str = "1.30.3";
-/// istiod's `debug/clusterz`, through the API server's service proxy.
+/// istiod's `debug/clusterz` through the API server's service proxy: istiod refuses it (401).
 pub const CLUSTERZ: &str =
     "/api/v1/namespaces/istio-system/services/http:istiod:15014/proxy/debug/clusterz";
 
@@ -534,10 +534,44 @@ pub async fn link(sim: &Sim, of: &str, into: &str) {
     apply(sim, into, &[], &remote_secret(of, of, &kc)).await;
 }
 
-/// `debug/clusterz` of a cluster's istiod, through the service proxy with kubectl.
+/// `debug/clusterz` of a cluster's istiod, read as istioctl reads it: a port-forward to the
+/// serving pod's 15014 (istiod answers the service proxy with 401).
 pub async fn clusterz(sim: &Sim, cluster: &str) -> Vec<Value> {
-    let out = k(sim, cluster, &["get", "--raw", CLUSTERZ]).await;
-    serde_json::from_str(&out).expect("clusterz is JSON")
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let pod = istiod_running(sim, cluster).await;
+    let kubeconfig =
+        kube::config::Kubeconfig::read_from(sim.kubeconfig_path()).expect("kubeconfig");
+    let options = kube::config::KubeConfigOptions {
+        context: Some(sim.cluster(cluster).context()),
+        ..Default::default()
+    };
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+        .await
+        .expect("config");
+    let client = kube::Client::try_from(config).expect("client");
+    let pods: kube::Api<k8s_openapi::api::core::v1::Pod> =
+        kube::Api::namespaced(client, "istio-system");
+    let mut forward = pods
+        .portforward(&pod, &[15014])
+        .await
+        .expect("port-forward");
+    let mut stream = forward.take_stream(15014).expect("stream");
+    stream
+        .write_all(
+            b"GET /debug/clusterz HTTP/1.1\r\nHost: localhost:15014\r\nConnection: close\r\n\r\n",
+        )
+        .await
+        .expect("request");
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer))
+        .await
+        .expect("istiod answers")
+        .expect("read");
+    forward.abort();
+    let answer = String::from_utf8_lossy(&answer);
+    let (head, body) = answer.split_once("\r\n\r\n").expect("an HTTP answer");
+    assert!(head.starts_with("HTTP/1.1 200"), "{answer}");
+    serde_json::from_str(body).expect("clusterz is JSON")
 }
 
 pub fn status_of(rows: &[Value], id: &str) -> Option<String> {

@@ -126,12 +126,15 @@ fn scales_go_through_the_scale_subresource_and_waits_watch() {
         },
         timeout_seconds: 1,
     };
-    assert!(has(
-        &on(&synced, "c1"),
-        "get",
-        "services/proxy",
-        Some("istio-system")
-    ));
+    // istiod's Deployment (its pod selector), its pods, a port-forward to one:
+    // never the service proxy, which istiod answers with 401.
+    let got = on(&synced, "c1");
+    let ns = Some("istio-system");
+    assert!(has(&got, "get", "deployments.apps", ns), "{got:?}");
+    assert!(has(&got, "list", "pods", ns), "{got:?}");
+    assert!(has(&got, "create", "pods/portforward", ns), "{got:?}");
+    assert!(!has(&got, "get", "services/proxy", ns), "{got:?}");
+    assert!(on(&synced, "c2").is_empty());
 }
 
 #[test]
