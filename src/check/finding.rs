@@ -400,6 +400,18 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_lists_every_code() {
+        let readme = include_str!("../../README.md");
+        for e in CODES {
+            assert!(
+                readme.contains(&format!("| {} | ", e.code)),
+                "README.md's code table lacks {}",
+                e.code
+            );
+        }
+    }
+
+    #[test]
     fn a_finding_takes_its_severity_and_group_from_the_table() {
         let f = Finding::new("MC101", "c1", "-", "m", "f");
         assert_eq!((f.severity, f.group), (Severity::Error, Group::Roots));

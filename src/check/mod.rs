@@ -214,6 +214,13 @@ pub async fn run(mut expect: Expect, groups: &[Group]) -> Result<Report, CheckEr
             Err(e) => tracing::error!("a cluster read failed: {e}"),
         }
     }
+    // A read that ended without a snapshot still counts as a cluster not read.
+    for (i, c) in expect.clusters.iter().enumerate() {
+        if !snapshots.iter().any(|(j, _)| *j == i) {
+            let why = "reading it ended unexpectedly (see the log)".to_string();
+            snapshots.push((i, ClusterSnapshot::unreadable(c.name(), "", why)));
+        }
+    }
     snapshots.sort_by_key(|(i, _)| *i);
     let snapshots: Vec<ClusterSnapshot> = snapshots.into_iter().map(|(_, s)| s).collect();
     expect.fill_from(&snapshots);

@@ -11,7 +11,10 @@ pub(super) fn check(snapshots: &[ClusterSnapshot]) -> Vec<Finding> {
                 "MC001",
                 &s.cluster,
                 "-",
-                format!("cannot read the cluster at {}: {error}; no other check ran on it", s.server),
+                format!(
+                    "cannot read the cluster{}: {error}; no other check ran on it",
+                    if s.server.is_empty() { String::new() } else { format!(" at {}", s.server) }
+                ),
                 "check that the context reaches the API server (kubectl get ns with the same context) and that its credentials may read the mesh (view on the cluster, and Secrets in the control plane's namespace)",
             ));
         } else if !s.unread.is_empty() {

@@ -2,7 +2,7 @@
 //! its `cacerts` holds (istiod restarted after `cacerts` changed).
 
 use super::{View, ctx, listed, obj};
-use crate::check::finding::{Finding, Severity};
+use crate::check::finding::Finding;
 
 const ROOT_CM: &str = "istio-ca-root-cert";
 const CACERTS: &str = "cacerts";
@@ -112,11 +112,6 @@ pub(super) fn check(v: &View<'_>) -> Vec<Finding> {
             }
         }
     }
-    // A cluster without cacerts on a multi-cluster mesh is a warning only
-    // while its root is shared anyway (copied istio-ca-secret); MC101 says the rest.
-    out.iter_mut()
-        .filter(|f| f.code == "MC105")
-        .for_each(|f| f.severity = Severity::Warning);
     out
 }
 

@@ -13,12 +13,16 @@ pub fn show(report: &Report, format: CheckFormat) -> anyhow::Result<()> {
         }
         CheckFormat::Text => {
             for f in &report.findings {
+                // `-` stands for the cluster as a whole: no object to name.
+                let object = match f.object.as_str() {
+                    "-" => String::new(),
+                    o => format!(" {o}"),
+                };
                 tell!(
-                    "{:<7} {} {} {}: {}",
+                    "{:<7} {} {}{object}: {}",
                     f.severity.to_string(),
                     f.code,
                     f.cluster,
-                    f.object,
                     f.message
                 );
                 tell!("        fix: {}", f.fix);
