@@ -4,24 +4,15 @@
 //! Exit 0 without error findings, 1 with, 2 for input that cannot be used.
 
 use super::session::{load_spec, spec_targets};
-use super::view::check as view;
+use super::view::check::{self as view, CheckFormat};
 use super::{GlobalArgs, exit};
 use crate::check::{self, CheckError, ClusterExpect, Expect, Group, Known, Model, Role};
 use crate::cluster::ClusterTarget;
 use crate::spec::{self, Loaded, Topology};
-use clap::{Args, ValueEnum};
+use clap::Args;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::ExitCode;
-
-/// `migrate check -o`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum CheckFormat {
-    /// One block per finding, then a summary.
-    Text,
-    /// The report as one JSON document.
-    Json,
-}
 
 /// `migrate check`'s flags.
 #[derive(Debug, Clone, Args)]

@@ -3,7 +3,16 @@
 //! report as JSON.
 
 use crate::check::{Report, Severity};
-use crate::cli::check::CheckFormat;
+use clap::ValueEnum;
+
+/// `migrate check -o`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CheckFormat {
+    /// One block per finding, then a summary.
+    Text,
+    /// The report as one JSON document.
+    Json,
+}
 
 /// Prints `report` on stdout.
 pub fn show(report: &Report, format: CheckFormat) -> anyhow::Result<()> {
