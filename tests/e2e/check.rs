@@ -218,6 +218,111 @@ fn quiet_on_the_migrated_demo_then_each_hand_made_mistake_is_found() {
         "Service sample/helloworld",
     );
 
+    kubectl_ok(
+        &env,
+        "cluster2",
+        &[
+            "-n",
+            "istio-system",
+            "delete",
+            "serviceaccount",
+            "istio-reader-service-account",
+        ],
+    );
+    finds(
+        &env,
+        &spec,
+        "MC751",
+        "cluster2",
+        "ServiceAccount istio-system/istio-reader-service-account",
+    );
+
+    kubectl_ok(
+        &env,
+        "cluster1",
+        &[
+            "-n",
+            "istio-system",
+            "label",
+            "service",
+            "istio-eastwestgateway",
+            "topology.istio.io/network=network7",
+            "--overwrite",
+        ],
+    );
+    finds(
+        &env,
+        &spec,
+        "MC303",
+        "cluster1",
+        "Service istio-system/istio-eastwestgateway",
+    );
+
+    // A second cross-network Gateway, as a copy of the sample applied twice under another name.
+    let gateway = env.kubectl(
+        "cluster1",
+        &[
+            "-n",
+            "istio-system",
+            "get",
+            "gateway",
+            "cross-network-gateway",
+            "-o",
+            "json",
+        ],
+    );
+    let mut gateway: Value = serde_json::from_slice(&gateway.stdout).expect("the Gateway as JSON");
+    gateway["metadata"] =
+        serde_json::json!({ "name": "cross-network-gateway-copy", "namespace": "istio-system" });
+    let file = env.path("gateway-copy.json");
+    std::fs::write(&file, gateway.to_string()).unwrap();
+    kubectl_ok(&env, "cluster1", &["apply", "-f", &file.to_string_lossy()]);
+    finds(
+        &env,
+        &spec,
+        "MC405",
+        "cluster1",
+        "Gateway istio-system/cross-network-gateway-copy",
+    );
+
+    kubectl_ok(
+        &env,
+        "cluster2",
+        &[
+            "-n",
+            "istio-system",
+            "patch",
+            "secret",
+            "cacerts",
+            "--type",
+            "json",
+            "-p",
+            r#"[{"op":"remove","path":"/data/cert-chain.pem"}]"#,
+        ],
+    );
+    finds(
+        &env,
+        &spec,
+        "MC103",
+        "cluster2",
+        "Secret istio-system/cacerts",
+    );
+
+    // A pod injected before the clusterName was set (as the injector left it then).
+    let pod = serde_json::json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": { "name": "legacy-0", "namespace": "default",
+            "annotations": { "sidecar.istio.io/status": r#"{"containers":["istio-proxy"]}"# } },
+        "spec": { "containers": [
+            { "name": "app", "image": "busybox" },
+            { "name": "istio-proxy", "image": "docker.io/istio/proxyv2:1.30.3",
+              "env": [{ "name": "ISTIO_META_CLUSTER_ID", "value": "Kubernetes" }] } ] }
+    });
+    let file = env.path("legacy-pod.json");
+    std::fs::write(&file, pod.to_string()).unwrap();
+    kubectl_ok(&env, "cluster1", &["apply", "-f", &file.to_string_lossy()]);
+    finds(&env, &spec, "MC901", "cluster1", "Namespace default");
+
     // A group chosen runs that group only (and reading).
     let run = env.migrate(&[
         "check",

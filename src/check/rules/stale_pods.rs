@@ -85,7 +85,7 @@ pub(super) fn check(v: &View<'_>) -> Vec<Finding> {
                     format!("Namespace {ns}"),
                     format!("{} injected pod(s) carry {what} {}, the cluster's is {want:?}: {}", pods.len(), seen.join(", "), listed(&pods, 5)),
                     if workloads.is_empty() {
-                        format!("delete the pods so they are created again: kubectl {} -n {ns} delete pod {}", ctx(c), pods.join(" "))
+                        format!("they have no controller: delete them (kubectl {} -n {ns} delete pod {}) and create them again from their manifests", ctx(c), pods.join(" "))
                     } else {
                         format!("kubectl {} -n {ns} rollout restart deployment {}", ctx(c), workloads.join(" "))
                     },
