@@ -16,7 +16,7 @@ pub use expect::{ClusterExpect, Expect, Known, Model, Role};
 pub use finding::{CODES, Finding, Severity};
 pub use snapshot::ClusterSnapshot;
 
-use crate::cluster::{Backoff, ClusterError, connect};
+use crate::cluster::{Backoff, Cluster, ClusterError, connect};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -179,10 +179,10 @@ pub enum CheckError {
     Connect(ClusterError),
 }
 
-/// Reads every cluster of `expect` (in parallel), fills what was not said
-/// from what was read, and runs the rules of `groups` (empty: all). A
-/// cluster that cannot be reached is an MC001 finding, not an error.
-pub async fn run(mut expect: Expect, groups: &[Group]) -> Result<Report, CheckError> {
+/// Connects to every cluster of `expect`, then [`run_on`]. A cluster that
+/// cannot be reached is an MC001 finding, not an error; a context the
+/// kubeconfig does not have is an error (the input is wrong).
+pub async fn run(expect: Expect, groups: &[Group]) -> Result<Report, CheckError> {
     if expect.clusters.is_empty() {
         return Err(CheckError::NoClusters);
     }
@@ -193,12 +193,20 @@ pub async fn run(mut expect: Expect, groups: &[Group]) -> Result<Report, CheckEr
             .map_err(CheckError::Connect)?;
         connected.push(Arc::new(cluster));
     }
+    Ok(run_on(expect, connected, groups).await)
+}
+
+/// Reads `clusters` (one per cluster of `expect`, in its order; a caller
+/// that holds clients already, as the engine does for gates) in parallel,
+/// fills what was not said from what was read, and runs the rules of
+/// `groups` (empty: all).
+pub async fn run_on(mut expect: Expect, clusters: Vec<Arc<Cluster>>, groups: &[Group]) -> Report {
     let backoff = Backoff {
         max_attempts: 4,
         ..Backoff::default()
     };
     let mut reads = tokio::task::JoinSet::new();
-    for (i, cluster) in connected.into_iter().enumerate() {
+    for (i, cluster) in clusters.into_iter().enumerate() {
         let namespace = expect.namespace.clone();
         let revision = expect.revision.clone();
         reads.spawn(async move {
@@ -214,7 +222,7 @@ pub async fn run(mut expect: Expect, groups: &[Group]) -> Result<Report, CheckEr
             Err(e) => tracing::error!("a cluster read failed: {e}"),
         }
     }
-    // A read that ended without a snapshot still counts as a cluster not read.
+    // A cluster without a snapshot (a read that ended early, or no client given) counts as not read.
     for (i, c) in expect.clusters.iter().enumerate() {
         if !snapshots.iter().any(|(j, _)| *j == i) {
             let why = "reading it ended unexpectedly (see the log)".to_string();
@@ -224,7 +232,7 @@ pub async fn run(mut expect: Expect, groups: &[Group]) -> Result<Report, CheckEr
     snapshots.sort_by_key(|(i, _)| *i);
     let snapshots: Vec<ClusterSnapshot> = snapshots.into_iter().map(|(_, s)| s).collect();
     expect.fill_from(&snapshots);
-    Ok(evaluate(&expect, &snapshots, groups))
+    evaluate(&expect, &snapshots, groups)
 }
 
 /// The rules of `groups` (empty: all) over `snapshots`: pure, for gates and tests.

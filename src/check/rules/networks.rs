@@ -2,7 +2,7 @@
 //! control plane's namespace label, in the install's `global.network` and
 //! on the east-west gateway Service, all the same value.
 
-use super::{View, ctx, obj};
+use super::{View, ctx, obj, skipped};
 use crate::check::expect::Source;
 use crate::check::finding::Finding;
 
@@ -12,6 +12,17 @@ pub(super) fn check(v: &View<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
     let ns = v.ns();
     let multi = v.expect.is_multi_network();
+    if v.expect.multi_network.is_none()
+        && v.clusters.len() > 1
+        && let Some((c, _)) = v.clusters.first()
+    {
+        // No spec and no label anywhere: most likely one network; say what was not checked.
+        out.push(skipped(
+            c.name(),
+            "networks and the east-west gateway",
+            &format!("whether the clusters share a network (no {LABEL} label on any {ns})"),
+        ));
+    }
     for (c, s) in &v.clusters {
         let label = s.network_label.as_deref();
         let said = c
@@ -86,6 +97,20 @@ mod tests {
                 "ConfigMap istio-system/values".into()
             )),
             "{f:?}"
+        );
+    }
+
+    #[test]
+    fn without_spec_or_labels_the_network_checks_say_they_were_skipped() {
+        let (mut e, mut s) = healthy();
+        e.multi_network = None;
+        for (c, x) in e.clusters.iter_mut().zip(&mut s) {
+            c.network = None;
+            x.network_label = None;
+        }
+        assert_eq!(
+            found(Group::Networks, &e, &s),
+            vec![("MC002".into(), "c1".into(), "-".into())]
         );
     }
 
