@@ -80,8 +80,33 @@ pub(super) fn target<'a>(
 
 fn secret_names(v: &View<'_>, reader: &ClusterExpect, secret: &RemoteSecret) -> Vec<Finding> {
     let mut out = Vec::new();
-    let object = obj("Secret", v.ns(), &secret.name);
+    let ns = v.ns();
+    let object = obj("Secret", ns, &secret.name);
     for k in &secret.kubeconfigs {
+        let read = target(v, secret, &k.key, k.server.as_deref())
+            .and_then(|(tc, ts, _)| Some((tc, v.cluster_name(tc, ts)?)));
+        // The command that makes a correct secret: concrete when the cluster read is known.
+        let recreate = |name: &str| {
+            let (context, cluster_name) = match read {
+                Some((tc, want)) => (tc.target.context.clone(), want.to_string()),
+                None => (
+                    "<context of the cluster read>".into(),
+                    "<its clusterName>".into(),
+                ),
+            };
+            let create = format!(
+                "istioctl create-remote-secret --context={context} --name={cluster_name} | kubectl {} apply -f -",
+                ctx(reader)
+            );
+            if name == format!("istio-remote-secret-{cluster_name}") {
+                create
+            } else {
+                format!(
+                    "kubectl {} -n {ns} delete secret {name}, then {create}",
+                    ctx(reader)
+                )
+            }
+        };
         if let Some(a) = &secret.annotation
             && *a != k.key
         {
@@ -89,14 +114,11 @@ fn secret_names(v: &View<'_>, reader: &ClusterExpect, secret: &RemoteSecret) -> 
                 "MC203",
                 reader.name(),
                 object.clone(),
-                format!("data key {:?} and annotation networking.istio.io/cluster={a:?} differ: istiod names the cluster by one, istioctl and migrate by the other", k.key),
-                format!("recreate the secret so both name the cluster read: istioctl create-remote-secret --context=<that cluster> --name=<its clusterName> | kubectl {} apply -f -", ctx(reader)),
+                format!("data key {:?} and annotation networking.istio.io/cluster={a:?} differ: istiod names the cluster by the key, istioctl and migrate by the annotation", k.key),
+                recreate(&secret.name),
             ));
         }
-        let Some((tc, ts, _)) = target(v, secret, &k.key, k.server.as_deref()) else {
-            continue;
-        };
-        let Some(want) = v.cluster_name(tc, ts) else {
+        let Some((tc, want)) = read else {
             continue;
         };
         for (what, name) in [
@@ -113,8 +135,12 @@ fn secret_names(v: &View<'_>, reader: &ClusterExpect, secret: &RemoteSecret) -> 
                     "MC204",
                     reader.name(),
                     object.clone(),
-                    format!("reads {} ({}) whose clusterName is {want:?}, but its {what} is {name:?}", tc.name(), k.server.as_deref().unwrap_or("no server")),
-                    format!("recreate it: istioctl create-remote-secret {} --name={want} | kubectl {} apply -f -, and delete {}", ctx(tc).replace("--context ", "--context="), ctx(reader), secret.name),
+                    format!(
+                        "reads {} ({}) whose clusterName is {want:?}, but its {what} is {name:?}",
+                        tc.name(),
+                        k.server.as_deref().unwrap_or("no server")
+                    ),
+                    recreate(&secret.name),
                 ));
             }
         }
