@@ -34,7 +34,7 @@ pub struct CheckArgs {
     /// Only this group of checks (repeat); all when none: read, roots, names, networks, gateway, remote-secrets, destination-rules, services, webhook, reader-rbac, skew, stale-pods.
     #[arg(long = "group", value_name = "GROUP", value_parser = parse_group)]
     pub groups: Vec<Group>,
-    /// The control plane's namespace (without a spec).
+    /// The control plane's namespace.
     #[arg(long, value_name = "NAMESPACE", default_value = check::expect::ISTIO_SYSTEM)]
     pub namespace: String,
 }
@@ -45,7 +45,7 @@ fn parse_group(s: &str) -> Result<Group, String> {
 
 /// Runs `migrate check`.
 pub fn run(global: &GlobalArgs, args: &CheckArgs) -> anyhow::Result<ExitCode> {
-    let expect = match &args.file {
+    let mut expect = match &args.file {
         Some(file) => match load_spec(file) {
             Ok(loaded) => from_spec(&loaded, global.kubeconfig.clone()),
             Err(code) => return Ok(code),
@@ -56,8 +56,9 @@ pub fn run(global: &GlobalArgs, args: &CheckArgs) -> anyhow::Result<ExitCode> {
             );
             return Ok(ExitCode::from(exit::INVALID_INPUT));
         }
-        None => from_contexts(&args.contexts, &args.namespace, global.kubeconfig.clone()),
+        None => from_contexts(&args.contexts, global.kubeconfig.clone()),
     };
+    expect.namespace = args.namespace.clone();
     let runtime = tokio::runtime::Runtime::new()?;
     match runtime.block_on(check::run(expect, &args.groups)) {
         Ok(mut report) => {
@@ -117,11 +118,7 @@ pub fn from_spec(loaded: &Loaded, default_kubeconfig: Option<PathBuf>) -> Expect
 }
 
 /// Clusters named by their contexts, nothing else said.
-pub fn from_contexts(
-    contexts: &[String],
-    namespace: &str,
-    default_kubeconfig: Option<PathBuf>,
-) -> Expect {
+pub fn from_contexts(contexts: &[String], default_kubeconfig: Option<PathBuf>) -> Expect {
     let targets = contexts
         .iter()
         .map(|c| ClusterTarget {
@@ -130,7 +127,5 @@ pub fn from_contexts(
             kubeconfig: None,
         })
         .collect();
-    let mut expect = Expect::from_targets(targets, default_kubeconfig);
-    expect.namespace = namespace.to_string();
-    expect
+    Expect::from_targets(targets, default_kubeconfig)
 }
