@@ -5,6 +5,7 @@
 //! Imports: `cli` on top; `engine` uses `plan`, `cluster`, `state`, `ca`; `phases` uses `spec` and `plan`; none of the others imports `engine`, `phases` or `cli` (tests/e2e/architecture.rs).
 
 pub mod ca;
+pub mod check;
 pub mod cli;
 pub mod cluster;
 pub mod engine;

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 pub mod apply;
+pub mod check;
 #[cfg(feature = "sim")]
 pub mod demo;
 pub mod logging;
@@ -93,6 +94,11 @@ pub enum Command {
         after_help = "Examples:\n  migrate rollback --to phase3\n  migrate rollback --to discovery --dry-run\n  migrate rollback --to phase0   # everything"
     )]
     Rollback(RollbackArgs),
+    /// Verify a multi-cluster mesh: roots, names, networks, gateways, remote secrets, failover rules, Services, versions.
+    #[command(
+        after_help = "Examples:\n  migrate check -f plans/demo.yaml\n  migrate check --context east --context west -o json\n  migrate check -f plans/demo.yaml --group roots --group remote-secrets\n\nExit status: 0 without error findings, 1 with, 2 for input that cannot be used.\nEvery code is listed in README.md (migrate check)."
+    )]
+    Check(check::CheckArgs),
     /// The whole story on simulated clusters: plan, apply, failover test, rollback.
     #[cfg(feature = "sim")]
     #[command(after_help = "Example:\n  migrate demo\n  migrate demo --keep")]
@@ -331,6 +337,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Apply(args) => apply::run(&cli.global, args),
         Command::Status(args) => status::run(&cli.global, args),
         Command::Rollback(args) => rollback::run(&cli.global, args),
+        Command::Check(args) => check::run(&cli.global, args),
         Command::Unlock(args) => unlock(args),
         Command::State(command) => state::run(&cli.global, command),
         #[cfg(feature = "sim")]
@@ -355,6 +362,7 @@ fn hints_for(cli: &Cli) -> view::hints::Hints {
         Command::Apply(a) => (Some(&a.spec.file), Some(&a.state.state_dir)),
         Command::Status(a) => (None, Some(&a.state.state_dir)),
         Command::Rollback(a) => (a.file.as_ref(), Some(&a.state.state_dir)),
+        Command::Check(a) => (a.file.as_ref(), None),
         Command::Unlock(a) => (None, Some(&a.state.state_dir)),
         Command::State(StateCommand::ForgetSnapshots(a)) => (None, Some(&a.state.state_dir)),
         #[cfg(feature = "sim")]

@@ -17,7 +17,11 @@ use std::path::{Path, PathBuf};
 /// `cli` (and `main.rs`) may name everything. `object` is the one object
 /// address every layer shares.
 const ALLOWED: &[(&str, &[&str])] = &[
-    ("engine", &["plan", "cluster", "state", "ca", "object"]),
+    (
+        "engine",
+        &["plan", "cluster", "state", "ca", "object", "check"],
+    ),
+    ("check", &["cluster", "ca", "object"]),
     ("phases", &["spec", "plan", "object"]),
     ("plan", &["object"]),
     ("spec", &[]),

@@ -3,6 +3,7 @@
 mod adopt;
 mod apply;
 mod architecture;
+mod check;
 mod clusterz;
 mod crash;
 mod crds;

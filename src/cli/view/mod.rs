@@ -27,6 +27,7 @@ macro_rules! tell {
 }
 
 pub mod apply;
+pub mod check;
 #[cfg(feature = "sim")]
 pub mod demo;
 pub mod drift;

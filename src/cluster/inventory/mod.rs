@@ -130,6 +130,20 @@ pub async fn read(
     backoff: Backoff,
     on_retry: &(dyn Fn(u32, &ClusterError) + Sync),
 ) -> Result<MeshInventory, ClusterError> {
+    Ok(classify(
+        &read_objects(cluster, namespace, backoff, on_retry).await?,
+    ))
+}
+
+/// The objects [`read`] classifies, for callers that look at more of them
+/// than the inventory keeps (the multi-cluster checker). They may hold
+/// Secret data (`cacerts`, remote secrets): keep them in memory only.
+pub async fn read_objects(
+    cluster: &Cluster,
+    namespace: &str,
+    backoff: Backoff,
+    on_retry: &(dyn Fn(u32, &ClusterError) + Sync),
+) -> Result<Objects, ClusterError> {
     let ns = Some(namespace);
     let again = async |api_version: &str, kind: &str, ns: Option<&str>, selector: Option<&str>| {
         retry(
@@ -181,7 +195,7 @@ pub async fn read(
         sail,
         unread,
     };
-    Ok(classify(&objects))
+    Ok(objects)
 }
 
 impl MeshInventory {
