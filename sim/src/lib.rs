@@ -70,6 +70,7 @@ pub mod schema;
 pub mod seed;
 pub mod selector;
 mod server;
+pub mod shell;
 pub mod status;
 mod store;
 pub mod testdata;
