@@ -60,6 +60,7 @@ pub mod istio;
 pub mod istioctl;
 mod jobs;
 pub mod kubeconfig;
+mod kubelet;
 pub mod merge;
 pub mod mesh;
 mod openapi;
@@ -84,8 +85,8 @@ pub use jobs::{JobContext, JobOutcome, JobRunner, SucceedingJobRunner};
 pub use resources::{GroupResource, ResourceType};
 pub use status::ApiError;
 pub use store::{
-    Admission, DeleteOptions, Deleted, EventType, Propagation, StatusPolicy, Store, WatchEvent,
-    WriteOptions,
+    Admission, DeleteOptions, Deleted, EventType, Grace, Propagation, StatusPolicy, Store,
+    WatchEvent, WriteOptions,
 };
 
 use cluster::ClusterInner;

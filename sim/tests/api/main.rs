@@ -5,4 +5,5 @@ mod client;
 mod common;
 mod faults;
 mod kubectl;
+mod pods;
 mod rules;
