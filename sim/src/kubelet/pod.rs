@@ -47,6 +47,8 @@ struct PodRun {
     written: Option<Value>,
     status: PodStatus,
     processes: Vec<Process>,
+    /// `spec.initContainers`, run in order before the containers.
+    init_specs: Vec<Value>,
     /// Per container: the running program's task.
     tasks: Vec<Option<JoinHandle<()>>>,
     restart_policy: String,
@@ -101,6 +103,7 @@ pub(super) async fn run(
         written: None,
         status: PodStatus::pending(),
         processes: specs.iter().map(process).collect(),
+        init_specs: Vec::new(),
         tasks: specs.iter().map(|_| None).collect(),
         restart_policy: pod
             .pointer("/spec/restartPolicy")
@@ -119,6 +122,20 @@ pub(super) async fn run(
         cluster,
     };
     run.status.containers = specs.iter().map(Container::new).collect();
+    run.init_specs = pod
+        .pointer("/spec/initContainers")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    run.status.init_containers = run.init_specs.iter().map(Container::new).collect();
+    if !run.init_specs.is_empty() {
+        for c in &mut run.status.containers {
+            c.state = State::Waiting {
+                reason: "PodInitializing".into(),
+                message: None,
+            };
+        }
+    }
     // The status as written by the scheduler step is ours to continue.
     run.written = pod.get("status").cloned();
     let result = run.life(rx, &mut stop).await;
@@ -247,7 +264,7 @@ impl PodRun {
         self.status.start_time = Some(now_rfc3339());
         self.status
             .set("PodReadyToStartContainers", false, None, None);
-        self.status.set("Initialized", true, None, None);
+        self.set_initialized();
         self.status.derive_readiness();
         self.write()?;
         // Image pulls and sandbox creation take the cluster's start-up delay.
@@ -259,6 +276,17 @@ impl PodRun {
         }
         self.status
             .set("PodReadyToStartContainers", true, None, None);
+        for i in 0..self.init_specs.len() {
+            tokio::select! {
+                ok = self.init(i) => {
+                    if !ok? {
+                        return Ok(());
+                    }
+                }
+                _ = stopping(stop) => return self.terminate(&mut events, stop).await,
+            }
+        }
+        self.set_initialized();
         for i in 0..self.processes.len() {
             self.start(i);
         }
@@ -277,6 +305,84 @@ impl PodRun {
                 }
                 _ = stopping(stop) => return self.terminate(&mut events, stop).await,
             }
+        }
+    }
+
+    /// Initialized once every init container completed (or, a native sidecar, started).
+    fn set_initialized(&mut self) {
+        let pending: Vec<String> = self
+            .status
+            .init_containers
+            .iter()
+            .filter(|c| {
+                !matches!(&c.state, State::Terminated(t) if t.exit_code == 0) && !c.running()
+            })
+            .map(|c| c.name.clone())
+            .collect();
+        if pending.is_empty() {
+            self.status.set("Initialized", true, None, None);
+        } else {
+            let message = format!("containers with incomplete status: [{}]", pending.join(" "));
+            self.status.set(
+                "Initialized",
+                false,
+                Some("ContainersNotInitialized"),
+                Some(message),
+            );
+        }
+    }
+
+    /// Runs init container `i` to its end (a native sidecar, `restartPolicy: Always`, is only
+    /// started); `Ok(false)` when it failed for good and the pod with it.
+    async fn init(&mut self, i: usize) -> Result<bool, Gone> {
+        let spec = self.init_specs[i].clone();
+        let sidecar = spec.get("restartPolicy").and_then(Value::as_str) == Some("Always");
+        loop {
+            let started = now_rfc3339();
+            let c = &mut self.status.init_containers[i];
+            c.state = State::Running {
+                started_at: started.clone(),
+            };
+            if sidecar {
+                c.ready = true;
+                self.write()?;
+                return Ok(true);
+            }
+            self.write()?;
+            let code = match process(&spec) {
+                Process::Shell(program) => {
+                    let mut log = self.log.clone();
+                    program.run(self.net.as_ref(), &mut log).await
+                }
+                // An image's own program as an init step: it does its work and ends.
+                Process::Server => 0,
+            };
+            let c = &mut self.status.init_containers[i];
+            let t = Terminated::new(code, &started);
+            if code == 0 {
+                c.state = State::Terminated(t);
+                self.set_initialized();
+                self.write()?;
+                return Ok(true);
+            }
+            if self.restart_policy == "Never" {
+                c.state = State::Terminated(t);
+                self.status.phase = "Failed";
+                self.set_initialized();
+                self.status.derive_readiness();
+                self.write()?;
+                return Ok(false);
+            }
+            let backoff =
+                (BACKOFF_START * 2u32.saturating_pow(c.restart_count.min(5))).min(BACKOFF_MAX);
+            c.last = Some(t);
+            c.restart_count += 1;
+            c.state = State::Waiting {
+                reason: "CrashLoopBackOff".into(),
+                message: None,
+            };
+            self.write()?;
+            tokio::time::sleep(backoff).await;
         }
     }
 

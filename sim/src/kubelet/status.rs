@@ -132,6 +132,8 @@ pub(crate) struct PodStatus {
     pub pod_ip: Option<String>,
     pub start_time: Option<String>,
     pub containers: Vec<Container>,
+    /// Init containers, in the order they run.
+    pub init_containers: Vec<Container>,
     pub message: Option<String>,
     pub reason: Option<String>,
 }
@@ -145,6 +147,7 @@ impl PodStatus {
             pod_ip: None,
             start_time: None,
             containers: Vec::new(),
+            init_containers: Vec::new(),
             message: None,
             reason: None,
         }
@@ -240,6 +243,14 @@ impl PodStatus {
         if !self.containers.is_empty() {
             s["containerStatuses"] = json!(
                 self.containers
+                    .iter()
+                    .map(Container::render)
+                    .collect::<Vec<_>>()
+            );
+        }
+        if !self.init_containers.is_empty() {
+            s["initContainerStatuses"] = json!(
+                self.init_containers
                     .iter()
                     .map(Container::render)
                     .collect::<Vec<_>>()

@@ -463,9 +463,95 @@ async fn a_cordoned_node_keeps_new_pods_pending() {
             .contains("1 node(s) were unschedulable"),
         "{c}"
     );
+    // A Deployment's pod waits too.
+    kubectl_in(&sim, "cluster1", &["apply", "-f", "-"], HELLOWORLD)
+        .await
+        .ok();
+    let deployed = Api::<Pod>::namespaced(client(&sim, "cluster1").await, "sample");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let name = loop {
+        let items = deployed
+            .list(&Default::default())
+            .await
+            .expect("list")
+            .items;
+        if let Some(n) = items.first().and_then(|p| p.metadata.name.clone()) {
+            break n;
+        }
+        assert!(Instant::now() < deadline, "the Deployment made no pod");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let waiting = wait_pod(&deployed, &name, "Unschedulable", |p| {
+        p.pointer("/status/conditions/0/reason") == Some(&json!("Unschedulable"))
+    })
+    .await;
+    assert!(waiting["spec"]["nodeName"].is_null());
+
     kubectl(&sim, "cluster1", &["uncordon", "cluster1-control-plane"])
         .await
         .ok();
     let p = wait_pod(&pods, "waits", "Running", |p| phase(p) == "Running").await;
     assert_eq!(p["spec"]["nodeName"], "cluster1-control-plane");
+    kubectl(
+        &sim,
+        "cluster1",
+        &[
+            "rollout",
+            "status",
+            "deployment/helloworld-v1",
+            "-n",
+            "sample",
+            "--timeout=20s",
+        ],
+    )
+    .await
+    .ok();
+    let p = wait_pod(&deployed, &name, "Running", |p| phase(p) == "Running").await;
+    assert_eq!(p["spec"]["nodeName"], "cluster1-control-plane");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_containers_run_first_in_order() {
+    let sim = start(1).await;
+    let pods: Api<Pod> = Api::namespaced(client(&sim, "cluster1").await, "default");
+    let init = json!({"initContainers": [
+        {"name": "first", "image": "busybox", "command": ["sh", "-c", "echo first"]},
+        {"name": "second", "image": "busybox", "command": ["echo", "second"]},
+    ]});
+    pods.create(
+        &PostParams::default(),
+        &pod("init", "busybox", &["echo", "main"], init),
+    )
+    .await
+    .expect("created");
+    let p = wait_pod(&pods, "init", "Succeeded", |p| phase(p) == "Succeeded").await;
+    let inits = p["status"]["initContainerStatuses"]
+        .as_array()
+        .expect("initContainerStatuses");
+    assert_eq!(inits.len(), 2);
+    for c in inits {
+        assert_eq!(c["state"]["terminated"]["exitCode"], 0, "{c}");
+    }
+    let log = pods.logs("init", &Default::default()).await.expect("logs");
+    assert_eq!(log, "first\nsecond\nmain\n");
+
+    // A failing init container fails a Never pod; the containers never start.
+    let init = json!({"initContainers": [
+        {"name": "broken", "image": "busybox", "command": ["sh", "-c", "exit 4"]},
+    ]});
+    pods.create(
+        &PostParams::default(),
+        &pod("init-fails", "busybox", &["echo", "main"], init),
+    )
+    .await
+    .expect("created");
+    let p = wait_pod(&pods, "init-fails", "Failed", |p| phase(p) == "Failed").await;
+    assert_eq!(
+        p["status"]["initContainerStatuses"][0]["state"]["terminated"]["exitCode"],
+        4
+    );
+    assert_eq!(
+        p["status"]["containerStatuses"][0]["state"]["waiting"]["reason"],
+        "PodInitializing"
+    );
 }
