@@ -33,6 +33,14 @@
 //! cluster's store through [`ClusterSet`]. The default, [`istio::kubelet::MeshJobRunner`],
 //! runs only the probe program (`mesh::probe`) against the mesh model.
 //!
+//! # Pods
+//!
+//! Every cluster runs a kubelet (with a scheduler in front): pods that no controller runs (bare
+//! pods, `kubectl run`) go to a node that is not cordoned, start with their conditions in order,
+//! and their commands run through [`shell`] (curl, sleep, echo, `sh -c` loops), the mesh model
+//! answering their requests; their output is their log. Pod deletion through the API is graceful
+//! (`deletionTimestamp`, grace period, then gone); `pods/eviction` honours PodDisruptionBudgets.
+//!
 //! # The Istio stand-in
 //!
 //! Every cluster runs an istiod stand-in ([`istio::istiod`]): once Istio's objects are

@@ -23,19 +23,24 @@ pub const EXIT_NOT_FOUND: i32 = 127;
 /// The stream a program writes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stream {
+    /// File descriptor 1.
     Stdout,
+    /// File descriptor 2.
     Stderr,
 }
 
 /// Where a running program's output goes, as it is produced.
 pub trait Output: Send {
+    /// Takes a chunk the program wrote (not necessarily whole lines).
     fn write(&mut self, stream: Stream, text: &str);
 }
 
 /// Collects output in memory (tests, one-shot runs).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Captured {
+    /// What went to stdout.
     pub stdout: String,
+    /// What went to stderr.
     pub stderr: String,
     /// Both streams interleaved, as a container log has them.
     pub combined: String,
@@ -56,6 +61,7 @@ impl Output for Captured {
 pub struct HttpRequest {
     /// With its scheme (`http://` added when the command gave none).
     pub url: String,
+    /// `GET` unless `-X` (or `-I`: `HEAD`) says otherwise.
     pub method: String,
     /// `-k`: do not verify the server's certificate.
     pub insecure: bool,
@@ -67,9 +73,19 @@ pub struct HttpRequest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HttpReply {
     /// An HTTP response.
-    Response { status: u16, body: String },
+    Response {
+        /// The HTTP status code.
+        status: u16,
+        /// The body, exactly as sent (no newline added).
+        body: String,
+    },
     /// curl failed: its exit code and its error line (`curl: (6) Could not resolve host: x`).
-    Failed { code: i32, line: String },
+    Failed {
+        /// curl's exit code.
+        code: i32,
+        /// curl's error line(s).
+        line: String,
+    },
     /// The model cannot say what would happen: why.
     Unmodelled(String),
 }
