@@ -33,6 +33,14 @@
 //! cluster's store through [`ClusterSet`]. The default, [`istio::kubelet::MeshJobRunner`],
 //! runs only the probe program (`mesh::probe`) against the mesh model.
 //!
+//! # Pods
+//!
+//! Every cluster runs a kubelet (with a scheduler in front): pods that no controller runs (bare
+//! pods, `kubectl run`) go to a node that is not cordoned, start with their conditions in order,
+//! and their commands run through [`shell`] (curl, sleep, echo, `sh -c` loops), the mesh model
+//! answering their requests; their output is their log. Pod deletion through the API is graceful
+//! (`deletionTimestamp`, grace period, then gone); `pods/eviction` honours PodDisruptionBudgets.
+//!
 //! # The Istio stand-in
 //!
 //! Every cluster runs an istiod stand-in ([`istio::istiod`]): once Istio's objects are
@@ -61,6 +69,7 @@ pub mod istio;
 pub mod istioctl;
 mod jobs;
 pub mod kubeconfig;
+mod kubelet;
 pub mod merge;
 pub mod mesh;
 mod openapi;
@@ -71,6 +80,7 @@ pub mod schema;
 pub mod seed;
 pub mod selector;
 mod server;
+pub mod shell;
 pub mod status;
 mod store;
 mod streaming;
@@ -85,8 +95,8 @@ pub use jobs::{JobContext, JobOutcome, JobRunner, SucceedingJobRunner};
 pub use resources::{GroupResource, ResourceType};
 pub use status::ApiError;
 pub use store::{
-    Admission, DeleteOptions, Deleted, EventType, Propagation, StatusPolicy, Store, WatchEvent,
-    WriteOptions,
+    Admission, DeleteOptions, Deleted, EventType, Grace, Propagation, StatusPolicy, Store,
+    WatchEvent, WriteOptions,
 };
 pub use streaming::StreamStats;
 

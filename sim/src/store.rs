@@ -79,6 +79,20 @@ pub struct DeleteOptions {
     pub propagation: Propagation,
     pub precondition_uid: Option<String>,
     pub precondition_rv: Option<String>,
+    /// Pods only: how long the kubelet has to stop the containers.
+    pub grace: Grace,
+}
+
+/// The grace period of a pod's deletion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Grace {
+    /// Removed at once (in-process callers, controllers; a forced deletion).
+    #[default]
+    Now,
+    /// As the API server: the pod's `terminationGracePeriodSeconds` (30 when unset).
+    PodDefault,
+    /// `gracePeriodSeconds` (0: at once).
+    Seconds(i64),
 }
 
 /// What a DELETE did.
@@ -606,7 +620,10 @@ impl Store {
             return Ok(obj);
         }
         // Removing the last finalizer of an object being deleted deletes it.
-        let finalizing = obj.pointer("/metadata/deletionTimestamp").is_some();
+        // (A pod in its grace period without finalizers stays: the kubelet still reports on it.)
+        let graceful_pod =
+            rt.group.is_empty() && rt.resource == "pods" && finalizers(&old).is_empty();
+        let finalizing = obj.pointer("/metadata/deletionTimestamp").is_some() && !graceful_pod;
         if finalizing && finalizers(&obj).is_empty() {
             state.rv += 1;
             metadata_mut(&mut obj).insert("resourceVersion".into(), json!(state.rv.to_string()));
@@ -666,6 +683,39 @@ impl Store {
                     meta_str(&old, "resourceVersion").unwrap_or("")
                 ),
             ));
+        }
+        if let Some(secs) = graceful_pod(rt, &old, opts.grace) {
+            // A running pod is only marked: the kubelet stops it, then removes it.
+            let current = old
+                .pointer("/metadata/deletionGracePeriodSeconds")
+                .and_then(Value::as_i64);
+            if current.is_some_and(|c| c <= secs) {
+                return Ok(Deleted::Finalizing((*old).clone()));
+            }
+            let mut obj = (*old).clone();
+            let at = time::OffsetDateTime::now_utc() + time::Duration::seconds(secs);
+            let meta = metadata_mut(&mut obj);
+            meta.insert("deletionTimestamp".into(), json!(rfc3339(at)));
+            meta.insert("deletionGracePeriodSeconds".into(), json!(secs));
+            if opts.dry_run {
+                return Ok(Deleted::Finalizing(obj));
+            }
+            state.rv += 1;
+            metadata_mut(&mut obj).insert("resourceVersion".into(), json!(state.rv.to_string()));
+            let stored = Arc::new(obj);
+            state
+                .objects
+                .entry(rt.group_resource())
+                .or_default()
+                .insert(key, stored.clone());
+            self.emit(
+                &mut state,
+                EventType::Modified,
+                &rt.group_resource(),
+                stored.clone(),
+                Some(old),
+            );
+            return Ok(Deleted::Finalizing((*stored).clone()));
         }
         let is_namespace = rt.group.is_empty() && rt.resource == "namespaces";
         if !finalizers(&old).is_empty() || is_namespace {
@@ -1064,7 +1114,31 @@ fn same_ignoring_times(a: &Value, b: &Value) -> bool {
 
 /// RFC 3339 UTC timestamp with second precision, as Kubernetes writes them.
 pub fn now_rfc3339() -> String {
-    let now = time::OffsetDateTime::now_utc();
+    rfc3339(time::OffsetDateTime::now_utc())
+}
+
+/// The grace period (seconds) a pod's deletion gets, or `None` when it goes at once: as the
+/// API server, a pod not on a node or already ended, and a zero period, need no kubelet.
+fn graceful_pod(rt: &ResourceType, pod: &Value, grace: Grace) -> Option<i64> {
+    if !(rt.group.is_empty() && rt.resource == "pods") {
+        return None;
+    }
+    let secs = match grace {
+        Grace::Now => return None,
+        Grace::Seconds(s) => s,
+        Grace::PodDefault => pod
+            .pointer("/spec/terminationGracePeriodSeconds")
+            .and_then(Value::as_i64)
+            .unwrap_or(30),
+    };
+    let ended = matches!(
+        pod.pointer("/status/phase").and_then(Value::as_str),
+        Some("Succeeded" | "Failed")
+    );
+    (secs > 0 && !ended && pod.pointer("/spec/nodeName").is_some()).then_some(secs)
+}
+
+fn rfc3339(now: time::OffsetDateTime) -> String {
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
         now.year(),

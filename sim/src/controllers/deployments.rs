@@ -276,7 +276,11 @@ fn new_pod(
     if !spec.is_object() {
         spec = json!({});
     }
-    spec["nodeName"] = json!(format!("{}-control-plane", cluster.name));
+    // No node fits (all cordoned): the pod goes to the kubelet, which schedules it once one does.
+    let node = crate::kubelet::scheduler::pick(&cluster.store, &json!({"spec": spec})).ok();
+    if let Some(node) = &node {
+        spec["nodeName"] = json!(node);
+    }
     let annotations = template.pointer("/metadata/annotations").cloned();
     let mut meta = json!({
         "name": format!("{rs_name}-{}", random_suffix(5)),
@@ -288,6 +292,9 @@ fn new_pod(
         meta["annotations"] = a;
     }
     let mut pod = json!({"metadata": meta, "spec": spec});
+    if node.is_none() {
+        return pod;
+    }
     if cluster.ready_delay.is_zero() {
         pod["status"] = running_status(cluster, &pod);
     } else {
@@ -324,7 +331,7 @@ fn running_status(cluster: &ClusterInner, pod: &Value) -> Value {
 
 /// Marks the pod ready after the cluster's delay (simulated start-up time).
 fn schedule_ready(cluster: &Arc<ClusterInner>, pod_rt: &ResourceType, pod: &Value) {
-    if cluster.ready_delay.is_zero() {
+    if cluster.ready_delay.is_zero() || pod.pointer("/spec/nodeName").is_none() {
         return;
     }
     let cluster = cluster.clone();

@@ -1,13 +1,16 @@
-//! Jobs run to completion: a pod, an outcome and a log from the cluster's
-//! JobRunner, then the pod's phase and the Job's counts and conditions.
+//! Jobs run to completion: a pod on a node the scheduler picks (waiting while every node is
+//! cordoned), an outcome and a log from the cluster's JobRunner, then the pod's phase and
+//! conditions and the Job's counts and conditions.
 
 use super::objects::{owner_ref, rt};
 use crate::cluster::ClusterInner;
 use crate::jobs::{JobContext, JobRunner};
+use crate::kubelet::scheduler;
 use crate::store::{StatusPolicy, WriteOptions, meta_str, now_rfc3339, random_suffix};
 use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::sync::Arc;
+use tokio::sync::broadcast::error::RecvError;
 
 pub(super) fn reconcile(
     cluster: &Arc<ClusterInner>,
@@ -39,11 +42,46 @@ pub(super) fn reconcile(
         if !cluster.ready_delay.is_zero() {
             tokio::time::sleep(cluster.ready_delay).await;
         }
-        run(&cluster, runner.as_ref(), &job);
+        let Some(node) = wait_for_node(&cluster, &job).await else {
+            return;
+        };
+        run(&cluster, runner.as_ref(), &job, &node);
     });
 }
 
-fn run(cluster: &Arc<ClusterInner>, runner: &dyn JobRunner, job: &Value) {
+/// A node for the Job's pod; while none fits (all cordoned), waits for a node to change, as the
+/// scheduler keeps the pod Pending. `None` when the Job went away meanwhile.
+async fn wait_for_node(cluster: &Arc<ClusterInner>, job: &Value) -> Option<String> {
+    let store = &cluster.store;
+    let job_rt = rt(store, "batch", "jobs")?;
+    let ns = meta_str(job, "namespace").unwrap_or_default();
+    let name = meta_str(job, "name").unwrap_or_default();
+    let mut events = store.events();
+    loop {
+        match scheduler::pick(store, job.pointer("/spec/template").unwrap_or(&Value::Null)) {
+            Ok(node) => return Some(node),
+            Err(why) => {
+                tracing::debug!(cluster = %cluster.name, job = name, why, "job pod unschedulable")
+            }
+        }
+        loop {
+            match events.recv().await {
+                Ok(e) if e.gr.group.is_empty() && e.gr.resource == "nodes" => break,
+                Ok(_) | Err(RecvError::Lagged(_)) => {
+                    let current = store.get_arc(&job_rt, Some(ns), name).ok()?;
+                    if current.pointer("/metadata/uid") != job.pointer("/metadata/uid")
+                        || current.pointer("/metadata/deletionTimestamp").is_some()
+                    {
+                        return None;
+                    }
+                }
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    }
+}
+
+fn run(cluster: &Arc<ClusterInner>, runner: &dyn JobRunner, job: &Value, node: &str) {
     let store = &cluster.store;
     let (Some(job_rt), Some(pod_rt)) = (rt(store, "batch", "jobs"), rt(store, "", "pods")) else {
         return;
@@ -70,7 +108,7 @@ fn run(cluster: &Arc<ClusterInner>, runner: &dyn JobRunner, job: &Value) {
     if !spec.is_object() {
         spec = json!({});
     }
-    spec["nodeName"] = json!(format!("{}-control-plane", cluster.name));
+    spec["nodeName"] = json!(node);
     let pod_name = format!("{name}-{}", random_suffix(5));
     let pod = json!({
         "metadata": {"name": pod_name, "namespace": ns, "labels": labels, "ownerReferences": [owner_ref(job)]},
@@ -105,8 +143,21 @@ fn run(cluster: &Arc<ClusterInner>, runner: &dyn JobRunner, job: &Value) {
                 .collect()
         })
         .unwrap_or_default();
+    // As the kubelet reports a pod whose containers ran to the end.
+    let pod_cond = |t: &str, ok: bool, since: &str| {
+        let mut c = json!({"type": t, "status": if ok { "True" } else { "False" },
+            "lastProbeTime": null, "lastTransitionTime": since});
+        if !ok {
+            c["reason"] = json!("PodCompleted");
+        }
+        c
+    };
     pod["status"] = json!({
         "phase": if outcome.succeeded { "Succeeded" } else { "Failed" },
+        "conditions": [pod_cond("PodScheduled", true, &start), pod_cond("Initialized", true, &start),
+            pod_cond("ContainersReady", false, &end), pod_cond("Ready", false, &end)],
+        "hostIP": format!("172.18.{}.2", cluster.index % 256),
+        "podIP": format!("10.{}.{}.{}", 240 + cluster.index % 10, fastrand::u8(0..255), fastrand::u8(2..255)),
         "startTime": start,
         "containerStatuses": containers,
     });

@@ -11,6 +11,7 @@ mod services;
 
 use crate::cluster::ClusterInner;
 use crate::jobs::JobRunner;
+use crate::kubelet::Kubelet;
 use crate::store::{EventType, Store, WatchEvent, meta_str};
 use serde_json::Value;
 use std::collections::HashSet;
@@ -25,6 +26,8 @@ pub(crate) struct Controllers {
     started_jobs: HashSet<String>,
     /// Next host part of LoadBalancer addresses.
     next_lb: u32,
+    /// Runs the pods no other controller runs, and ends gracefully deleted ones.
+    kubelet: Kubelet,
 }
 
 /// Runs until the task is aborted.
@@ -35,6 +38,7 @@ pub(crate) async fn run(cluster: Arc<ClusterInner>, job_runner: Arc<dyn JobRunne
         job_runner,
         started_jobs: HashSet::new(),
         next_lb: 200,
+        kubelet: Kubelet::default(),
     };
     c.resync();
     loop {
@@ -58,7 +62,13 @@ impl Controllers {
             ("apps", "deployments", EventType::Added | EventType::Modified) => {
                 deployments::reconcile(&self.cluster, &ns, &name);
             }
-            ("", "pods", _) | ("apps", "replicasets", _) => {
+            ("", "pods", kind) => {
+                self.kubelet.on_pod(&self.cluster, kind, &e.object);
+                if let Some(deploy) = deployments::owning_deployment(self.store(), &e.object) {
+                    deployments::reconcile(&self.cluster, &ns, &deploy);
+                }
+            }
+            ("apps", "replicasets", _) => {
                 if let Some(deploy) = deployments::owning_deployment(self.store(), &e.object) {
                     deployments::reconcile(&self.cluster, &ns, &deploy);
                 }
@@ -125,6 +135,9 @@ impl Controllers {
         }
         for s in each(self, "", "secrets") {
             secrets::reconcile(&self.cluster, &s);
+        }
+        for p in each(self, "", "pods") {
+            self.kubelet.on_pod(&self.cluster, EventType::Modified, &p);
         }
         for j in each(self, "batch", "jobs") {
             jobs::reconcile(&self.cluster, &self.job_runner, &j, &mut self.started_jobs);

@@ -76,7 +76,7 @@ pub(crate) fn serve(cluster: &Arc<ClusterInner>, req: &Req) -> Option<Response<B
     Some(json_response(200, &body))
 }
 
-fn version() -> Value {
+pub(crate) fn version() -> Value {
     json!({
         "major": "1",
         "minor": "32",

@@ -6,6 +6,7 @@
 //! handlers never import the router.
 
 mod body;
+mod eviction;
 mod objects;
 mod patch;
 mod request;
@@ -142,7 +143,11 @@ fn verb_of(req: &Req, target: &ResourcePath) -> Result<&'static str, ApiError> {
         (&Method::GET, true) => "list",
         (&Method::GET, false) => "get",
         (&Method::POST, true) => "create",
-        (&Method::POST, false) if target.subresource.as_deref() == Some("token") => "create",
+        (&Method::POST, false)
+            if matches!(target.subresource.as_deref(), Some("token" | "eviction")) =>
+        {
+            "create"
+        }
         (&Method::PUT, false) => "update",
         (&Method::PATCH, false) => "patch",
         (&Method::DELETE, false) => "delete",
@@ -180,6 +185,7 @@ async fn dispatch(ctx: &Ctx<'_>, verb: &str, who: &Identity) -> Result<Response<
         Some("log") if verb == "get" => return subresources::log(ctx),
         Some("status") => return subresources::status(ctx, verb),
         Some("token") if verb == "create" => return token::create(ctx),
+        Some("eviction") if verb == "create" => return eviction::evict(ctx),
         Some(_) => return Err(ApiError::method_not_allowed(ctx.req.method.as_str())),
         None => {}
     }

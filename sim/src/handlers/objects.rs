@@ -7,7 +7,9 @@ use super::request::{
 use crate::http::{Body, add_warnings, json_response};
 use crate::merge::apply::record_update;
 use crate::status::{ApiError, success_status};
-use crate::store::{DeleteOptions, Deleted, Propagation, StatusPolicy, meta_str, now_rfc3339};
+use crate::store::{
+    DeleteOptions, Deleted, Grace, Propagation, StatusPolicy, meta_str, now_rfc3339,
+};
 use hyper::Response;
 use serde_json::{Value, json};
 
@@ -148,6 +150,26 @@ fn delete_options(ctx: &Ctx<'_>) -> Result<DeleteOptions, ApiError> {
         propagation,
         precondition_uid: pre_str("uid"),
         precondition_rv: pre_str("resourceVersion"),
+        grace: grace(ctx.req.param("gracePeriodSeconds"), &body)?,
+    })
+}
+
+/// `gracePeriodSeconds` (query or body); without it, the pod's own period.
+pub(super) fn grace(param: Option<&str>, body: &Value) -> Result<Grace, ApiError> {
+    let secs = match param {
+        Some(p) => Some(p.parse::<i64>().map_err(|_| {
+            ApiError::bad_request(format!("gracePeriodSeconds must be an integer, got {p:?}"))
+        })?),
+        None => body.get("gracePeriodSeconds").and_then(Value::as_i64),
+    };
+    Ok(match secs {
+        Some(s) if s < 0 => {
+            return Err(ApiError::bad_request(
+                "gracePeriodSeconds must not be negative",
+            ));
+        }
+        Some(s) => Grace::Seconds(s),
+        None => Grace::PodDefault,
     })
 }
 

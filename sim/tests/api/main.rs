@@ -5,6 +5,7 @@ mod client;
 mod common;
 mod faults;
 mod kubectl;
+mod pods;
 mod portforward;
 mod rules;
 mod v132;
