@@ -17,6 +17,7 @@ mod journey;
 mod keys;
 mod lineage;
 mod live_plan;
+mod output;
 mod permissions;
 mod plan;
 mod probe_contract;
