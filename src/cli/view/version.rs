@@ -1,7 +1,7 @@
 //! `migrate version`'s output: two lines for people, one object for programs.
 
 use crate::cli::StatusFormat;
-use crate::cli::version::VersionInfo;
+use crate::cli::results::VersionInfo;
 
 /// Prints `info` on stdout.
 pub fn show(info: &VersionInfo, format: StatusFormat) {
