@@ -339,3 +339,39 @@ fn version_names_the_istio_range() {
     assert_eq!(doc["istio"]["min"], "1.24");
     assert_eq!(doc["istio"]["max"], "1.31");
 }
+
+/// `apply --until trust -o json` ends paused, naming the phase and the
+/// command that goes on; the resumed run's run_started counts the steps
+/// already done and its stream ends succeeded.
+#[test]
+fn a_paused_run_says_where_it_stopped_and_how_to_go_on() {
+    let env = world();
+    let spec = demo_spec(&env);
+    let spec = spec.to_string_lossy();
+    let run = env
+        .migrate(&["apply", "-f", &spec, "--until", "trust", "-o", "json"])
+        .expect_ok();
+    let paused = events(&run);
+    let last = paused.last().unwrap();
+    assert_eq!(last["outcome"], "paused", "{last}");
+    assert_eq!(last["paused_after"], "trust", "{last}");
+    assert_eq!(last["next_phase"], "discovery", "{last}");
+    let next = last["next"][0].as_str().unwrap();
+    assert!(
+        next.starts_with("migrate") && next.ends_with("--resume"),
+        "{next}"
+    );
+    let done = steps_of(&paused, "step_finished").len();
+    assert!(done > 0);
+
+    let run = env
+        .migrate(&["apply", "-f", &spec, "--resume", "-o", "json"])
+        .expect_ok();
+    let resumed = events(&run);
+    assert_eq!(resumed[0]["type"], "run_started");
+    assert_eq!(resumed[0]["steps_done"], done, "{}", resumed[0]);
+    assert_eq!(resumed[0]["run"], last["run"], "the same run goes on");
+    let finished = steps_of(&resumed, "step_finished").len();
+    assert_eq!(resumed[0]["steps_total"], done + finished);
+    assert_eq!(resumed.last().unwrap()["outcome"], "succeeded");
+}

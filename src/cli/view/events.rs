@@ -242,21 +242,33 @@ impl Sink {
 
     /// How `apply` ended.
     pub fn apply_finished(&self, applied: &Applied, hints: &Hints) {
-        let summary = match applied {
+        let (summary, dry_run) = match applied {
             Applied::Refused(e) => return self.refused(e, hints),
-            Applied::Ran { summary, .. } => summary,
+            Applied::Ran { summary, dry_run } => (summary, *dry_run),
         };
         if let Some(paused) = &summary.paused {
-            let next = hints.after_pause(paused.next).map(|l| command_of(&l));
+            // A dry run changed nothing: there is nothing to go on with.
+            let next = match dry_run {
+                true => Vec::new(),
+                false => hints
+                    .after_pause(paused.next)
+                    .map(|l| command_of(&l))
+                    .to_vec(),
+            };
             let extra =
                 json!({"paused_after": paused.after.name(), "next_phase": paused.next.name()});
-            return self.finished(Ending::Paused, summary, next.to_vec(), extra);
+            return self.finished(Ending::Paused, summary, next, extra);
         }
-        let (ending, next) = match (summary.outcome, summary.stopped) {
-            (Outcome::Succeeded, _) => (Ending::Succeeded, Vec::new()),
-            (_, true) => (Ending::Interrupted, after_failed_apply(hints)),
-            _ if summary.failed.is_empty() => (Ending::Interrupted, after_failed_apply(hints)),
-            _ => (Ending::Failed, after_failed_apply(hints)),
+        let ending = match (summary.outcome, summary.stopped) {
+            (Outcome::Succeeded, _) => Ending::Succeeded,
+            (_, true) => Ending::Interrupted,
+            _ if summary.failed.is_empty() => Ending::Interrupted,
+            _ => Ending::Failed,
+        };
+        let next = match ending {
+            Ending::Succeeded => Vec::new(),
+            _ if dry_run => Vec::new(),
+            _ => after_failed_apply(hints),
         };
         let extra = json!({"nothing_to_do": summary.already_done});
         self.finished(ending, summary, next, extra);
