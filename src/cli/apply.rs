@@ -65,6 +65,9 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<ExitCode> {
         &args.state.state_dir,
         request,
     ))?;
+    if let Some(events) = super::view::events::sink() {
+        events.apply_finished(&applied, &session.hints);
+    }
     view::show(&applied, &session.hints);
     if let (Applied::Ran { dry_run: false, .. }, Some((_, key))) =
         (&applied, engine::generated_root_key(&plan.steps))

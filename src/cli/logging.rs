@@ -1,9 +1,12 @@
 //! tracing set-up: text or JSON on stderr, verbosity from `-v`.
 
+use super::view::progress;
 use super::{GlobalArgs, LogFormat};
 use tracing_subscriber::EnvFilter;
 
-/// Installs the global subscriber (once per process).
+/// Installs the global subscriber (once per process). With `--log-format
+/// json` stderr takes JSON records only: the command's own lines become
+/// records too (target `migrate::output`, always shown) and no bar is drawn.
 pub fn init(global: &GlobalArgs) {
     let default = match global.verbose {
         // kube logs every 5xx as an error; the engine retries and reports those itself.
@@ -13,18 +16,35 @@ pub fn init(global: &GlobalArgs) {
         _ => "trace",
     };
     let filter = EnvFilter::try_from_env("MIGRATE_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    // Through the MultiProgress, so log lines print above the bars.
-    let writer =
-        tracing_indicatif::writer::IndicatifWriter::<tracing_indicatif::writer::Stderr>::new(
-            super::view::progress::multi().clone(),
-        );
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(writer);
-    // A second init (tests calling run twice) is harmless: keep the first.
-    let _ = match global.log_format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
-    };
+    match global.log_format {
+        LogFormat::Text => {
+            // Through the MultiProgress, so log lines print above the bars.
+            let writer = tracing_indicatif::writer::IndicatifWriter::<
+                tracing_indicatif::writer::Stderr,
+            >::new(progress::multi().clone());
+            // A second init (tests calling run twice) is harmless: keep the first.
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                .with_writer(writer)
+                .try_init();
+        }
+        LogFormat::Json => {
+            // Before anything is shown: no bar, every line a record.
+            progress::set_json_stderr();
+            let filter = match format!("{}=info", progress::OUTPUT_TARGET).parse() {
+                Ok(directive) => filter.add_directive(directive),
+                Err(_) => filter,
+            };
+            let _ = tracing_subscriber::fmt()
+                .json()
+                .flatten_event(true)
+                .with_current_span(false)
+                .with_span_list(false)
+                .with_env_filter(filter)
+                .with_ansi(false)
+                .with_writer(std::io::stderr)
+                .try_init();
+        }
+    }
 }

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 pub mod apply;
 pub mod check;
+pub mod completion;
 #[cfg(feature = "sim")]
 pub mod demo;
 pub mod logging;
@@ -21,6 +22,7 @@ pub mod sim;
 pub mod state;
 pub mod status;
 pub mod validate;
+pub mod version;
 pub mod view;
 
 /// Exit codes shared by every command.
@@ -38,7 +40,7 @@ pub mod exit {
     version,
     about = "Plan and carry out the migration of an Istio mesh from one cluster to a multi-cluster mesh",
     long_about = None,
-    after_help = "Examples:\n  migrate validate -f plans/two-cluster.yaml\n  migrate plan -f plans/two-cluster.yaml\n  migrate apply -f plans/two-cluster.yaml\n  migrate rollback --to phase3\n  migrate demo"
+    after_help = "Examples:\n  migrate validate -f plans/two-cluster.yaml\n  migrate plan -f plans/two-cluster.yaml\n  migrate apply -f plans/two-cluster.yaml\n  migrate rollback --to phase3\n  migrate demo\n  source <(migrate completion bash)"
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -114,6 +116,14 @@ pub enum Command {
         after_help = "Example:\n  migrate status            # names the holder and its id\n  migrate unlock --force 4f2a9c"
     )]
     Unlock(UnlockArgs),
+    /// A shell completion script on stdout.
+    #[command(
+        after_help = "Examples:\n  source <(migrate completion bash)                                # this shell\n  migrate completion zsh > \"${fpath[1]}/_migrate\"\n  migrate completion fish > ~/.config/fish/completions/migrate.fish"
+    )]
+    Completion(CompletionArgs),
+    /// This build's version and the Istio releases it supports.
+    #[command(after_help = "Example:\n  migrate version\n  migrate version -o json")]
+    Version(VersionArgs),
     /// Simulated Kubernetes clusters for trying migrate and kubectl.
     #[cfg(feature = "sim")]
     #[command(
@@ -194,6 +204,32 @@ pub struct ApplyArgs {
     /// Steps running at once.
     #[arg(long, default_value_t = 8)]
     pub parallelism: usize,
+    /// Output: text for people; json: one event per line on stdout (README, "Events"), the rest on stderr.
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = RunFormat::Text)]
+    pub output: RunFormat,
+}
+
+/// `apply -o` and `rollback -o`: progress for people, or events for programs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RunFormat {
+    Text,
+    Json,
+}
+
+/// `migrate completion`'s argument.
+#[derive(Debug, Clone, Args)]
+pub struct CompletionArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// `migrate version`'s flags.
+#[derive(Debug, Clone, Args)]
+pub struct VersionArgs {
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = StatusFormat::Text)]
+    pub output: StatusFormat,
 }
 
 /// `migrate status`'s flags.
@@ -240,6 +276,9 @@ pub struct RollbackArgs {
     /// Steps running at once.
     #[arg(long, default_value_t = 8)]
     pub parallelism: usize,
+    /// Output: text for people; json: one event per line on stdout (README, "Events"), the rest on stderr.
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = RunFormat::Text, conflicts_with = "dry_run")]
+    pub output: RunFormat,
 }
 
 /// `migrate unlock`'s flags.
@@ -331,6 +370,9 @@ pub struct SimServeArgs {
 /// Runs the parsed command line and returns the process exit code.
 pub fn run(cli: Cli) -> ExitCode {
     logging::init(&cli.global);
+    if let Some(dry_run) = events_asked(&cli.command) {
+        view::events::enable(dry_run);
+    }
     let result = match &cli.command {
         Command::Validate(args) => validate::run(&cli.global, args),
         Command::Plan(args) => plan::run(&cli.global, args),
@@ -340,17 +382,35 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Check(args) => check::run(&cli.global, args),
         Command::Unlock(args) => unlock(args),
         Command::State(command) => state::run(&cli.global, command),
+        Command::Completion(args) => completion::run(args),
+        Command::Version(args) => version::run(args),
         #[cfg(feature = "sim")]
         Command::Sim(SimCommand::Serve(args)) => sim::serve(&cli.global, args),
         #[cfg(feature = "sim")]
         Command::Demo(args) => demo::run(&cli.global, args),
     };
+    if let Some(events) = view::events::sink() {
+        // Every event stream ends with run_finished, whatever ended the command.
+        match &result {
+            Ok(code) => events.ended(*code == ExitCode::from(exit::INVALID_INPUT), None),
+            Err(err) => events.ended(false, Some(err)),
+        }
+    }
     match result {
         Ok(code) => code,
         Err(err) => {
             view::error(&err, &hints_for(&cli));
             ExitCode::from(exit::FAILED)
         }
+    }
+}
+
+/// `Some(dry_run)` when the command is to print events on stdout (`-o json`).
+fn events_asked(command: &Command) -> Option<bool> {
+    match command {
+        Command::Apply(a) if a.output == RunFormat::Json => Some(a.dry_run),
+        Command::Rollback(a) if a.output == RunFormat::Json => Some(false),
+        _ => None,
     }
 }
 
@@ -365,6 +425,7 @@ fn hints_for(cli: &Cli) -> view::hints::Hints {
         Command::Check(a) => (a.file.as_ref(), None),
         Command::Unlock(a) => (None, Some(&a.state.state_dir)),
         Command::State(StateCommand::ForgetSnapshots(a)) => (None, Some(&a.state.state_dir)),
+        Command::Completion(_) | Command::Version(_) => (None, None),
         #[cfg(feature = "sim")]
         _ => (None, None),
     };

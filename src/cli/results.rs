@@ -193,3 +193,25 @@ pub fn errors(diagnostics: &[Diagnostic]) -> usize {
         .filter(|d| d.severity == Severity::Error)
         .count()
 }
+
+/// What `migrate version` reports.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct VersionInfo {
+    /// migrate's own version (Cargo's).
+    pub version: &'static str,
+    /// The git commit built from, when the build could read it.
+    pub commit: Option<&'static str>,
+    /// The Istio releases `migrate` plans for.
+    pub istio: IstioRange,
+}
+
+/// The supported Istio releases, from `spec::version`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct IstioRange {
+    /// The oldest minor release, `1.24`.
+    pub min: String,
+    /// The newest minor release, `1.31` (every patch of it).
+    pub max: String,
+    /// The range in words, `1.24.0 to 1.31.x`.
+    pub supported: String,
+}

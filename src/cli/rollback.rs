@@ -88,7 +88,10 @@ pub fn run(global: &GlobalArgs, args: &RollbackArgs) -> anyhow::Result<ExitCode>
     let summary = match result {
         Ok(summary) => summary,
         Err(e) => match e.downcast_ref::<EngineError>() {
-            Some(EngineError::Drifted(report)) => {
+            Some(e @ EngineError::Drifted(report)) => {
+                if let Some(events) = super::view::events::sink() {
+                    events.refused(e, &session.hints);
+                }
                 let force = format!("{} --force", session.hints.continue_rollback(&args.to));
                 drift_view::refused(report, &force);
                 return Ok(ExitCode::from(exit::FAILED));
@@ -96,6 +99,9 @@ pub fn run(global: &GlobalArgs, args: &RollbackArgs) -> anyhow::Result<ExitCode>
             _ => return Err(e),
         },
     };
+    if let Some(events) = super::view::events::sink() {
+        events.rollback_finished(&summary, &args.to, &session.hints);
+    }
     view::show(&summary, to, &args.to, &session.hints);
     Ok(exit_code(&summary))
 }

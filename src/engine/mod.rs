@@ -49,7 +49,7 @@ pub use context::{EngineOptions, Environment};
 pub use drift::DriftReport;
 pub use first_change::untouched_steps;
 pub use live_diff::{Change, ObjectDiff, live_diff, render_text as render_live_diff};
-pub use observer::{NullObserver, Observer, ProbeReport};
+pub use observer::{NullObserver, Observer, ProbeReport, RunStart};
 pub use restores::{PendingRestore, pending as pending_restores};
 pub use run::{
     ApplyMode, DriftPolicy, EngineError, RunLineage, RunSummary, StoredPlan, apply,

@@ -174,10 +174,14 @@ fn judge(
     let mut per_cluster: BTreeMap<&str, u32> =
         ctx.plan_clusters.iter().map(|c| (c.as_str(), 0)).collect();
     let mut errors: BTreeMap<String, u32> = BTreeMap::new();
+    let mut versions: BTreeMap<(&str, &str), u32> = BTreeMap::new();
     for a in answers {
         match a {
-            Answer::Hello { instance, .. } => match owners.get(instance) {
-                Some(c) => *per_cluster.entry(c.as_str()).or_default() += 1,
+            Answer::Hello { instance, version } => match owners.get(instance) {
+                Some(c) => {
+                    *per_cluster.entry(c.as_str()).or_default() += 1;
+                    *versions.entry((c.as_str(), version.as_str())).or_default() += 1;
+                }
                 None => {
                     *errors
                         .entry(format!("answer from unknown pod {instance}"))
@@ -222,6 +226,10 @@ fn judge(
         answers: per_cluster
             .into_iter()
             .map(|(c, n)| (c.to_string(), n))
+            .collect(),
+        versions: versions
+            .into_iter()
+            .map(|((c, v), n)| (c.to_string(), v.to_string(), n))
             .collect(),
         errors: errors.into_iter().collect(),
         passed: problems.is_empty(),

@@ -403,11 +403,16 @@ pub async fn apply(
         .iter()
         .filter(|s| super::until::within(s, opts.until))
         .count();
-    env.observer.run_started(
-        &super::until::title(&plan.header.name, opts.until),
-        in_reach,
-        in_reach.saturating_sub(todo.len() + held_back.blocked().len()),
-    );
+    let walked: Vec<String> = todo.iter().map(|s| s.id.clone()).collect();
+    env.observer.run_started(&super::observer::RunStart {
+        run: run.id,
+        kind: &run.kind,
+        plan,
+        title: &super::until::title(&plan.header.name, opts.until),
+        total: in_reach,
+        done: in_reach.saturating_sub(todo.len() + held_back.blocked().len()),
+        steps: &walked,
+    });
     let nodes: Vec<Task> = todo
         .iter()
         .map(|s| Task {
@@ -742,8 +747,18 @@ async fn rollback_run(
             clusters: s.clusters.clone(),
         })
         .collect();
-    env.observer
-        .run_started(&format!("rollback run {run} to {to}"), nodes.len(), 0);
+    let walked: Vec<String> = selected.iter().map(|s| s.id.clone()).collect();
+    env.observer.run_started(&super::observer::RunStart {
+        run,
+        kind: &RunKind::Rollback {
+            to_phase: format!("phase{}", to.number()),
+        },
+        plan,
+        title: &format!("rollback run {run} to {to}"),
+        total: nodes.len(),
+        done: 0,
+        steps: &walked,
+    });
     let steps: Vec<Step> = selected.into_iter().cloned().collect();
     let nothing_held = super::until::HeldBack::default();
     drive(
@@ -1137,6 +1152,9 @@ async fn run_step(mut ctx: StepCtx, step: &Step, direction: Direction) -> Result
                 .map_err(|e| format!("cannot checkpoint: {e}"))?;
         }
         failpoint::after_step(&step.id);
+    }
+    if let Err(e) = &result {
+        ctx.env.observer.step_failed(&step.id, e);
     }
     ctx.env
         .observer

@@ -67,9 +67,18 @@ fn a_cluster_down_fails_its_step_by_name_and_resume_completes_once_it_is_back() 
         "{}",
         run.describe("apply with cluster2 down")
     );
-    let failed: Vec<&str> = run
+    // --log-format json: stderr holds JSON records only, the verdict lines among them.
+    let messages: Vec<String> = run
         .stderr
         .lines()
+        .map(|l| {
+            let record: serde_json::Value = serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("{e}: stderr line is not JSON: {l}"));
+            record["message"].as_str().unwrap_or_default().to_string()
+        })
+        .collect();
+    let failed: Vec<&String> = messages
+        .iter()
         .filter(|l| l.starts_with("FAILED "))
         .collect();
     assert!(!failed.is_empty(), "{}", run.stderr);

@@ -20,6 +20,7 @@ mod journey;
 mod keys;
 mod lineage;
 mod live_plan;
+mod output;
 mod permissions;
 mod plan;
 mod probe_contract;

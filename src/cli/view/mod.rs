@@ -7,22 +7,21 @@
 
 /// `eprintln!` that never panics: after SIGHUP the terminal may be gone, and
 /// the running steps must still finish and be checkpointed.
+/// With `--log-format json` each line is a JSON log record ([`progress::err_line`]).
 macro_rules! say {
     () => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stderr());
+        $crate::cli::view::progress::err_line(format_args!(""));
     }};
     ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), $($arg)*);
+        $crate::cli::view::progress::err_line(format_args!($($arg)*));
     }};
 }
 
-/// `println!` that never panics (a closed pipe or terminal).
+/// `println!` that never panics (a closed pipe or terminal); on stderr
+/// when stdout carries `-o json` events ([`progress::out_line`]).
 macro_rules! tell {
     ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stdout(), $($arg)*);
+        $crate::cli::view::progress::out_line(format_args!($($arg)*));
     }};
 }
 
@@ -31,6 +30,7 @@ pub mod check;
 #[cfg(feature = "sim")]
 pub mod demo;
 pub mod drift;
+pub mod events;
 pub mod hints;
 pub mod inventory;
 pub mod observer;
@@ -41,6 +41,7 @@ pub mod spec;
 pub mod state;
 pub mod status;
 pub mod validate;
+pub mod version;
 
 use crate::engine::RunSummary;
 use crate::state::LockNotice;
@@ -91,8 +92,7 @@ pub fn no_signals(error: &std::io::Error) {
 
 /// One line on stderr; a closed terminal (SIGHUP) is no reason to panic.
 fn say_line(line: &str) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "{line}");
+    say!("{line}");
 }
 
 /// One `FAILED STEP: ERROR` line per failed step of a run (apply or rollback).

@@ -1,14 +1,18 @@
-//! The engine's progress as it happens: bars or timestamped lines (see
-//! [`super::progress`]), warnings, and each probe's table.
+//! The engine's progress as it happens: bars or timestamped lines on
+//! stderr (see [`super::progress`]), warnings, and each probe's table; and,
+//! with `-o json`, the same as events on stdout (see [`super::events`]).
 
+use super::events::{self, Sink};
 use super::progress::{self, Progress};
-use crate::engine::{Observer, ProbeReport};
+use crate::engine::{Observer, ProbeReport, RunStart};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// Shows a run (apply or rollback) on stderr while it goes.
+/// Shows a run (apply or rollback) on stderr while it goes, and tells it as
+/// events when the command was asked for them.
 pub struct CliObserver {
     progress: Mutex<Option<Progress>>,
+    events: Option<&'static Sink>,
 }
 
 impl CliObserver {
@@ -16,6 +20,7 @@ impl CliObserver {
     pub fn new() -> Arc<CliObserver> {
         Arc::new(CliObserver {
             progress: Mutex::new(None),
+            events: events::sink(),
         })
     }
 
@@ -26,16 +31,24 @@ impl CliObserver {
             f(p);
         }
     }
+
+    fn tell(&self, f: impl FnOnce(&Sink)) {
+        if let Some(sink) = self.events {
+            f(sink);
+        }
+    }
 }
 
 impl Observer for CliObserver {
-    fn run_started(&self, title: &str, total: usize, done: usize) {
+    fn run_started(&self, start: &RunStart<'_>) {
         if let Ok(mut p) = self.progress.lock() {
-            *p = Some(Progress::new(title, total, done));
+            *p = Some(Progress::new(start.title, start.total, start.done));
         }
+        self.tell(|e| e.run_started(start));
     }
     fn step_started(&self, step: &str, description: &str) {
         self.with(|p| p.step_started(step, description));
+        self.tell(|e| e.step_started(step, description));
     }
     fn action_started(&self, step: &str, action: &str) {
         tracing::info!(step, "{action}");
@@ -43,15 +56,22 @@ impl Observer for CliObserver {
     }
     fn retrying(&self, step: &str, attempt: u32, error: &str) {
         self.with(|p| p.step_retrying(step, attempt, error));
+        self.tell(|e| e.step_retrying(step, attempt, error));
     }
     fn warning(&self, step: &str, message: &str) {
         progress::multi().suspend(|| say!("warning: {step}: {message}"));
+        self.tell(|e| e.warning(step, message));
     }
     fn probe(&self, report: &ProbeReport) {
-        progress::multi().suspend(|| eprint!("{}", probe_table(report)));
+        progress::multi().suspend(|| say!("{}", probe_table(report).trim_end()));
+        self.tell(|e| e.probe(report));
+    }
+    fn step_failed(&self, step: &str, error: &str) {
+        self.tell(|e| e.step_failed(step, error));
     }
     fn step_finished(&self, step: &str, ok: bool, elapsed: Duration) {
         self.with(|p| p.step_finished(step, ok, elapsed));
+        self.tell(|e| e.step_finished(step, ok, elapsed));
     }
     fn run_finished(&self) {
         if let Ok(mut p) = self.progress.lock() {

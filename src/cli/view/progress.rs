@@ -1,12 +1,72 @@
 //! Progress for long commands: indicatif bars on a terminal (one for the
 //! run, one line per running step, logs printed above them), plain
 //! timestamped lines otherwise.
+//!
+//! Also where the views' lines go: stdout and stderr as usual; stderr as
+//! JSON log records with `--log-format json` (nothing but JSON there, no
+//! bars); stdout's lines to stderr too when stdout carries `-o json` events.
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::HashMap;
-use std::io::IsTerminal;
+use std::fmt;
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
+
+static JSON_STDERR: AtomicBool = AtomicBool::new(false);
+static EVENTS_ON_STDOUT: AtomicBool = AtomicBool::new(false);
+
+/// `--log-format json`: every line for stderr becomes a JSON log record
+/// (through tracing, target [`OUTPUT_TARGET`]), and no bar is drawn. Set
+/// before anything is shown.
+pub fn set_json_stderr() {
+    JSON_STDERR.store(true, Ordering::Relaxed);
+}
+
+/// Whether stderr takes JSON only.
+pub fn json_stderr() -> bool {
+    JSON_STDERR.load(Ordering::Relaxed)
+}
+
+/// `-o json`: stdout carries events only; the lines views would print
+/// there go to stderr.
+pub fn stdout_for_events() {
+    EVENTS_ON_STDOUT.store(true, Ordering::Relaxed);
+}
+
+/// The tracing target of the command's own lines when stderr is JSON.
+pub const OUTPUT_TARGET: &str = "migrate::output";
+
+/// One line for stderr (`say!`): as is, or as a JSON log record whose
+/// level follows the line's `error:` or `warning:` prefix. Never panics: after
+/// SIGHUP the terminal may be gone, and running steps must still finish.
+pub fn err_line(args: fmt::Arguments<'_>) {
+    if !json_stderr() {
+        let _ = writeln!(std::io::stderr(), "{args}");
+        return;
+    }
+    let line = args.to_string();
+    for line in line.lines().filter(|l| !l.trim().is_empty()) {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with("error:") || trimmed.starts_with("FAILED") {
+            tracing::error!(target: OUTPUT_TARGET, "{line}");
+        } else if trimmed.starts_with("warning:") {
+            tracing::warn!(target: OUTPUT_TARGET, "{line}");
+        } else {
+            tracing::info!(target: OUTPUT_TARGET, "{line}");
+        }
+    }
+}
+
+/// One line for stdout (`tell!`), or for stderr when stdout carries events.
+pub fn out_line(args: fmt::Arguments<'_>) {
+    if EVENTS_ON_STDOUT.load(Ordering::Relaxed) {
+        err_line(args);
+    } else {
+        let _ = writeln!(std::io::stdout(), "{args}");
+    }
+}
 
 /// The one MultiProgress of the process; logs are written through it so a
 /// log line never tears a bar.
@@ -21,9 +81,10 @@ pub fn multi() -> &'static MultiProgress {
     })
 }
 
-/// Bars only when stderr is a terminal and the user did not ask for plain output.
+/// Bars only when stderr is a terminal and the user did not ask for plain output (or JSON).
 pub fn interactive() -> bool {
-    std::io::stderr().is_terminal()
+    !json_stderr()
+        && std::io::stderr().is_terminal()
         && std::env::var_os("MIGRATE_PLAIN").is_none()
         && std::env::var("TERM").map(|t| t != "dumb").unwrap_or(true)
 }
@@ -140,6 +201,10 @@ impl Drop for Progress {
 }
 
 fn plain(line: &str) {
+    if json_stderr() {
+        // The record carries its own timestamp.
+        return say!("{line}");
+    }
     let now = time::OffsetDateTime::now_utc();
     let stamp = now
         .format(&time::format_description::well_known::Rfc3339)

@@ -7,7 +7,7 @@ use std::path::Path;
 /// The warnings of a spec that loaded, one per line on stderr.
 pub fn warnings(loaded: &Loaded) {
     for w in &loaded.warnings {
-        eprintln!("{w}");
+        say!("{w}");
     }
 }
 
@@ -16,15 +16,15 @@ pub fn refused(err: &SpecError) {
     match err {
         SpecError::Invalid { diagnostics, file } => {
             for d in diagnostics {
-                eprintln!("{d}");
+                say!("{d}");
             }
-            eprintln!("error: {} is not a valid MeshMigration", file.display());
+            say!("error: {} is not a valid MeshMigration", file.display());
         }
-        other => eprintln!("error: {other}"),
+        other => say!("error: {other}"),
     }
 }
 
 /// A valid spec the phases cannot turn into a plan.
 pub fn unplannable(file: &Path, err: &impl Display) {
-    eprintln!("error: cannot plan {}: {err}", file.display());
+    say!("error: cannot plan {}: {err}", file.display());
 }

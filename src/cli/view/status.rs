@@ -16,7 +16,7 @@ pub fn show(
     hints: &Hints,
 ) -> anyhow::Result<()> {
     match status {
-        Status::NoState(dir) => eprintln!(
+        Status::NoState(dir) => say!(
             "no state in {}: no run has started here (`migrate apply -f SPEC` starts one)",
             dir.display()
         ),
@@ -24,8 +24,8 @@ pub fn show(
         Status::Unreadable { locked, copy } => {
             let locked = with_hint(locked.to_string(), hints::for_state(locked));
             match copy {
-                None => eprintln!("error: {locked}"),
-                Some(e) => eprintln!(
+                None => say!("error: {locked}"),
+                Some(e) => say!(
                     "error: {locked}; no readable status copy yet: {}",
                     with_hint(e.to_string(), hints::for_state(e))
                 ),
@@ -33,7 +33,7 @@ pub fn show(
         }
         Status::Run(report) => {
             if events && report.live.is_some() {
-                eprintln!("note: the journal (--events) can be read once the run ends");
+                say!("note: the journal (--events) can be read once the run ends");
             }
             match format {
                 StatusFormat::Json => println!("{}", json_report(report, events)?),

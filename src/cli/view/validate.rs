@@ -31,7 +31,7 @@ pub fn show(report: &Report, format: ValidateFormat) -> anyhow::Result<()> {
                 });
                 println!("{}", serde_json::to_string_pretty(&doc)?);
             } else {
-                eprintln!("error: {err}");
+                say!("error: {err}");
             }
             return Ok(());
         }
@@ -54,14 +54,14 @@ pub fn show(report: &Report, format: ValidateFormat) -> anyhow::Result<()> {
         }
         ValidateFormat::Text => {
             for d in diagnostics {
-                eprintln!("{d}");
+                say!("{d}");
             }
             match valid {
                 Some((clusters, topology)) => println!(
                     "ok: {file} is a valid MeshMigration ({clusters} clusters, {topology})"
                 ),
                 None => {
-                    eprintln!("{file}: {errors} error(s), {warnings} warning(s); nothing was done")
+                    say!("{file}: {errors} error(s), {warnings} warning(s); nothing was done")
                 }
             }
         }

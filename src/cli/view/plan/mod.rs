@@ -101,7 +101,7 @@ fn with_inventory(
             serde_yaml::to_string(&doc)?
         }
         PlanFormat::Dot | PlanFormat::Mermaid => {
-            eprint!("{}:\n{}", words::TITLE, words::text(inventory));
+            say!("{}:\n{}", words::TITLE, words::text(inventory).trim_end());
             text
         }
     })
@@ -111,13 +111,13 @@ fn with_inventory(
 /// note per line on stderr.
 fn live_diff_notes(unreachable: &[String], reachable_any: bool) {
     for why in unreachable {
-        eprintln!(
+        say!(
             "note: cluster unreachable, no live diff for it: {}",
             crate::state::redact_text(why)
         );
     }
     if !reachable_any {
-        eprintln!(
+        say!(
             "note: no cluster reachable: this plan comes from the spec alone (`--offline` skips the attempt)"
         );
     }
@@ -125,7 +125,7 @@ fn live_diff_notes(unreachable: &[String], reachable_any: bool) {
 
 /// The note for a live diff that could not even start.
 fn no_runtime_note(error: &std::io::Error) {
-    eprintln!(
+    say!(
         "note: no live diff (cannot start an async runtime: {error}); this plan comes from the spec alone"
     );
 }
@@ -150,7 +150,7 @@ fn with_live_diff(text: String, format: PlanFormat, diff: &[ObjectDiff]) -> anyh
             serde_yaml::to_string(&doc)?
         }
         PlanFormat::Dot | PlanFormat::Mermaid => {
-            eprint!("{TITLE}:\n{}", render_live_diff(diff));
+            say!("{TITLE}:\n{}", render_live_diff(diff).trim_end());
             text
         }
     })
