@@ -201,6 +201,9 @@ pub struct StatusArgs {
     /// Include the event journal.
     #[arg(long)]
     pub events: bool,
+    /// Draw the run's timeline into FILE (`.svg`, or `.html` with the picture inline) instead.
+    #[arg(long, value_name = "FILE")]
+    pub timeline: Option<std::path::PathBuf>,
 }
 
 /// `migrate status -o`: text for people, JSON for programs.

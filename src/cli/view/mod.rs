@@ -39,6 +39,7 @@ pub mod rollback;
 pub mod spec;
 pub mod state;
 pub mod status;
+pub mod timeline;
 pub mod validate;
 
 use crate::engine::RunSummary;
