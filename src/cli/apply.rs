@@ -38,11 +38,6 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(exit::INVALID_INPUT));
         }
     };
-    let session = Session::new(global, Some(&args.state.state_dir), Some(&args.spec.file));
-    let (loaded, plan) = match session::load_plan(&args.spec.file) {
-        Ok(p) => p,
-        Err(code) => return Ok(code),
-    };
     let request = Request {
         mode: if args.resume {
             ApplyMode::Resume {
@@ -56,6 +51,21 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<ExitCode> {
         accept_unknown_identity: args.accept_unknown_identity,
         until,
     };
+    let file = match (&args.file, &args.plan) {
+        (Some(file), _) => file,
+        (None, Some(saved)) => {
+            return super::plan::saved::apply(global, &args.state.state_dir, saved, request);
+        }
+        (None, None) => {
+            super::view::invalid("name a spec (-f SPEC) or a saved plan (--plan FILE)");
+            return Ok(ExitCode::from(exit::INVALID_INPUT));
+        }
+    };
+    let session = Session::new(global, Some(&args.state.state_dir), Some(file));
+    let (loaded, plan) = match session::load_plan(file) {
+        Ok(p) => p,
+        Err(code) => return Ok(code),
+    };
     let targets = session::spec_targets(&loaded);
     let runtime = tokio::runtime::Runtime::new()?;
     let applied = runtime.block_on(apply(
@@ -65,14 +75,19 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<ExitCode> {
         &args.state.state_dir,
         request,
     ))?;
-    view::show(&applied, &session.hints);
+    Ok(finish(&session, &plan, &applied))
+}
+
+/// Shows how an apply of `plan` went and returns its exit code.
+pub fn finish(session: &Session, plan: &Plan, applied: &Applied) -> ExitCode {
+    view::show(applied, &session.hints);
     if let (Applied::Ran { dry_run: false, .. }, Some((_, key))) =
-        (&applied, engine::generated_root_key(&plan.steps))
+        (applied, engine::generated_root_key(&plan.steps))
         && key.exists()
     {
         view::root_key_only_here(&key);
     }
-    Ok(applied.exit_code())
+    applied.exit_code()
 }
 
 /// Applies `plan` (of the spec `loaded`, when read from a file) to

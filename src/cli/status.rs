@@ -3,10 +3,10 @@
 use super::results::{RunReport, Status};
 use super::view::status as view;
 use super::view::timeline as timeline_view;
-use anyhow::Context;
 use super::{GlobalArgs, StatusArgs};
 use crate::engine::StoredPlan;
 use crate::state::{SledStore, StateError, Store};
+use anyhow::Context;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -39,7 +39,12 @@ fn timeline(dir: &Path, path: &Path) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(super::exit::FAILED));
         }
         other => {
-            view::show(&other, super::StatusFormat::Text, false, &Default::default())?;
+            view::show(
+                &other,
+                super::StatusFormat::Text,
+                false,
+                &Default::default(),
+            )?;
             return Ok(other.exit_code());
         }
     };

@@ -36,6 +36,7 @@ pub mod observer;
 pub mod plan;
 pub mod progress;
 pub mod rollback;
+pub mod saved_plan;
 pub mod spec;
 pub mod state;
 pub mod status;

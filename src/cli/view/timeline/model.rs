@@ -309,7 +309,11 @@ fn latest<'a>(ended: &BTreeMap<&str, f64>, ids: impl Iterator<Item = &'a str>) -
 fn phase_spans(rows: &[Row]) -> Vec<PhaseSpan> {
     let mut spans: BTreeMap<Phase, (f64, f64)> = BTreeMap::new();
     for row in rows {
-        for bar in row.bars.iter().filter(|b| b.direction == Direction::Forward) {
+        for bar in row
+            .bars
+            .iter()
+            .filter(|b| b.direction == Direction::Forward)
+        {
             let span = spans.entry(row.phase).or_insert((bar.start, bar.end));
             span.0 = span.0.min(bar.start);
             span.1 = span.1.max(bar.end);
@@ -401,7 +405,11 @@ mod tests {
         assert!(!tl.rows.iter().find(|r| r.step == "a").unwrap().critical);
         assert_eq!(tl.forward_seconds, 9.0);
         assert_eq!(tl.rollback_seconds, None);
-        let install = tl.phases.iter().find(|p| p.phase == Phase::Install).unwrap();
+        let install = tl
+            .phases
+            .iter()
+            .find(|p| p.phase == Phase::Install)
+            .unwrap();
         assert_eq!((install.start, install.end), (5.0, 9.0));
         // Grouped by phase, then cluster: a and d (c1) before b (c2).
         let order: Vec<&str> = tl.rows.iter().map(|r| r.step.as_str()).collect();

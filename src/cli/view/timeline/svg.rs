@@ -103,7 +103,10 @@ pub fn document(timeline: &Timeline) -> String {
     for line in &layout {
         match line.what {
             Line::Phase(i) => {
-                let p = &timeline.phases.iter().find(|s| s.phase == timeline.rows[i].phase);
+                let p = &timeline
+                    .phases
+                    .iter()
+                    .find(|s| s.phase == timeline.rows[i].phase);
                 let time = p.map(|p| format!(" — {}", duration(p.end - p.start)));
                 let _ = writeln!(
                     out,
@@ -268,7 +271,12 @@ fn row(out: &mut String, row: &Row, y: f64, x: &dyn Fn(f64) -> f64) {
             escape(&hover(row, bar))
         );
     }
-    if let Some(last) = row.bars.iter().rev().find(|b| b.direction == Direction::Forward) {
+    if let Some(last) = row
+        .bars
+        .iter()
+        .rev()
+        .find(|b| b.direction == Direction::Forward)
+    {
         let mut note = duration(last.seconds());
         if attempts > 1 {
             let _ = write!(note, " ({attempts} attempts)");
