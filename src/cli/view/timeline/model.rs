@@ -45,17 +45,15 @@ pub struct Bar {
     pub end: f64,
     /// How it ended.
     pub ended: Ended,
+    /// A retry: the step's attempt before it went the same way (not a
+    /// forward run again after a rollback).
+    pub retry: bool,
 }
 
 impl Bar {
     /// The attempt's length in seconds.
     pub fn seconds(&self) -> f64 {
         (self.end - self.start).max(0.0)
-    }
-
-    /// A retry: not the step's first attempt in its direction.
-    pub fn is_retry(&self) -> bool {
-        self.attempt > 1
     }
 }
 
@@ -143,6 +141,7 @@ pub fn build(run: &RunInfo, steps: &[Step], events: &[Event]) -> Timeline {
                 start: open.start,
                 end: end.max(open.start),
                 ended,
+                retry: false,
             };
             let started = match to {
                 StepStatus::Running => Some(Direction::Forward),
@@ -191,10 +190,14 @@ pub fn build(run: &RunInfo, steps: &[Step], events: &[Event]) -> Timeline {
             start: prev.start,
             end: end.max(prev.start),
             ended,
+            retry: false,
         });
     }
     for list in bars.values_mut() {
         list.sort_by(|a, b| a.start.total_cmp(&b.start));
+        for i in 1..list.len() {
+            list[i].retry = list[i - 1].direction == list[i].direction;
+        }
     }
     let critical = critical_path(steps, &bars);
     let mut rows: Vec<(usize, Row)> = steps
@@ -431,11 +434,12 @@ mod tests {
         let bars = &tl.rows[0].bars;
         assert_eq!(bars.len(), 3);
         assert_eq!(bars[0].ended, Ended::Failed("connection refused".into()));
-        assert!(!bars[0].is_retry());
+        assert!(!bars[0].retry);
         assert_eq!(bars[1].ended, Ended::Done);
-        assert!(bars[1].is_retry());
+        assert!(bars[1].retry);
         assert_eq!((bars[1].start, bars[1].end), (10.0, 13.0));
         assert_eq!(bars[2].direction, Direction::Rollback);
+        assert!(!bars[2].retry, "a rollback is no retry");
         assert_eq!(tl.rollback_seconds, Some(1.0));
         assert_eq!(tl.forward_seconds, 13.0);
         assert_eq!(tl.end, 21.0);

@@ -161,7 +161,7 @@ fn totals(timeline: &Timeline) -> String {
         .rows
         .iter()
         .flat_map(|r| &r.bars)
-        .filter(|b| b.is_retry() && b.direction == Direction::Forward)
+        .filter(|b| b.retry)
         .count();
     if retries > 0 {
         let _ = write!(text, " · {retries} retried attempt(s)");
@@ -258,7 +258,7 @@ fn row(out: &mut String, row: &Row, y: f64, x: &dyn Fn(f64) -> f64) {
         let (fill, stroke) = colours(bar, row.critical);
         let x0 = x(bar.start);
         let w = (x(bar.end) - x0).max(2.0);
-        let dash = if bar.is_retry() && bar.direction == Direction::Forward {
+        let dash = if bar.retry {
             " stroke-dasharray=\"3 2\""
         } else {
             ""
@@ -337,7 +337,7 @@ fn legend(out: &mut String, y: f64) {
     let items = [
         (DONE, "done", ""),
         (CRITICAL, "critical path", ""),
-        (DONE, "retry (attempt 2+)", " stroke-dasharray=\"3 2\""),
+        (DONE, "retry", " stroke-dasharray=\"3 2\""),
         (FAILED, "failed", ""),
         (INTERRUPTED, "interrupted", ""),
         (RUNNING, "running", ""),
