@@ -3,12 +3,15 @@
 use super::results::Applied;
 use super::session::{self, Session};
 use super::view::apply as view;
+use super::view::saved_plan as saved_view;
 use super::{ApplyArgs, GlobalArgs, exit};
 use crate::cluster::ClusterTarget;
+use crate::engine::saved_plan;
 use crate::engine::{self, ApplyMode, EngineError, EngineOptions, StoredPlan};
 use crate::plan::{Phase, Plan};
 use crate::spec::Loaded;
 use crate::state::{MemoryStore, Store};
+use anyhow::Context;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -38,11 +41,6 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(exit::INVALID_INPUT));
         }
     };
-    let session = Session::new(global, Some(&args.state.state_dir), Some(&args.spec.file));
-    let (loaded, plan) = match session::load_plan(&args.spec.file) {
-        Ok(p) => p,
-        Err(code) => return Ok(code),
-    };
     let request = Request {
         mode: if args.resume {
             ApplyMode::Resume {
@@ -56,6 +54,21 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<ExitCode> {
         accept_unknown_identity: args.accept_unknown_identity,
         until,
     };
+    let file = match (&args.file, &args.plan) {
+        (Some(file), _) => file,
+        (None, Some(saved)) => {
+            return apply_saved(global, &args.state.state_dir, saved, request);
+        }
+        (None, None) => {
+            super::view::invalid("name a spec (-f SPEC) or a saved plan (--plan FILE)");
+            return Ok(ExitCode::from(exit::INVALID_INPUT));
+        }
+    };
+    let session = Session::new(global, Some(&args.state.state_dir), Some(file));
+    let (loaded, plan) = match session::load_plan(file) {
+        Ok(p) => p,
+        Err(code) => return Ok(code),
+    };
     let targets = session::spec_targets(&loaded);
     let runtime = tokio::runtime::Runtime::new()?;
     let applied = runtime.block_on(apply(
@@ -65,17 +78,60 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<ExitCode> {
         &args.state.state_dir,
         request,
     ))?;
+    Ok(finish(&session, &plan, &applied))
+}
+
+/// Shows how an apply of `plan` went and returns its exit code.
+pub fn finish(session: &Session, plan: &Plan, applied: &Applied) -> ExitCode {
     if let Some(events) = super::view::events::sink() {
-        events.apply_finished(&applied, &session.hints);
+        events.apply_finished(applied, &session.hints);
     }
-    view::show(&applied, &session.hints);
+    view::show(applied, &session.hints);
     if let (Applied::Ran { dry_run: false, .. }, Some((_, key))) =
-        (&applied, engine::generated_root_key(&plan.steps))
+        (applied, engine::generated_root_key(&plan.steps))
         && key.exists()
     {
         view::root_key_only_here(&key);
     }
-    Ok(applied.exit_code())
+    applied.exit_code()
+}
+
+/// `migrate apply --plan FILE`: refuses a file that is not an unedited saved
+/// plan, and a plan whose objects moved since it was saved; else runs it as
+/// `apply -f` would run the spec's plan.
+fn apply_saved(
+    global: &GlobalArgs,
+    state_dir: &Path,
+    file: &Path,
+    request: Request,
+) -> anyhow::Result<ExitCode> {
+    let saved = match saved_plan::load(file) {
+        Ok(saved) => saved,
+        Err(e) => {
+            super::view::invalid(&e.to_string());
+            return Ok(ExitCode::from(exit::INVALID_INPUT));
+        }
+    };
+    let session = Session::new(global, Some(state_dir), Some(&saved.spec_file));
+    let targets: Vec<ClusterTarget> = saved.targets.iter().map(ClusterTarget::from).collect();
+    let runtime = tokio::runtime::Runtime::new()?;
+    let applied: Option<Applied> = runtime.block_on(async {
+        let connected = session.connect(&targets).await?;
+        let moved = saved_plan::moved_since(&saved, connected.clusters())
+            .await
+            .context("cannot check what the saved plan read")?;
+        if !moved.is_empty() {
+            saved_view::moved(file, &saved, &moved);
+            return anyhow::Ok(None);
+        }
+        saved_view::unchanged(file, &saved);
+        let applied = apply(&session, &targets, (&saved.plan, None), state_dir, request);
+        Ok(Some(applied.await?))
+    })?;
+    match applied {
+        None => Ok(ExitCode::from(exit::INVALID_INPUT)),
+        Some(applied) => Ok(finish(&session, &saved.plan, &applied)),
+    }
 }
 
 /// Applies `plan` (of the spec `loaded`, when read from a file) to

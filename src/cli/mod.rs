@@ -165,6 +165,10 @@ pub struct PlanArgs {
     /// Do not contact clusters (no live diff).
     #[arg(long)]
     pub offline: bool,
+    /// Save the plan with a fingerprint of every live object it reads or changes, for
+    /// `apply --plan FILE` (which refuses if they changed since).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["offline", "phase"])]
+    pub out: Option<PathBuf>,
     #[command(flatten)]
     pub state: StateArgs,
 }
@@ -180,8 +184,18 @@ pub struct StateArgs {
 /// `migrate apply`'s flags.
 #[derive(Debug, Clone, Args)]
 pub struct ApplyArgs {
-    #[command(flatten)]
-    pub spec: SpecArgs,
+    /// The MeshMigration spec (YAML).
+    #[arg(
+        short = 'f',
+        long = "file",
+        value_name = "SPEC",
+        required_unless_present = "plan"
+    )]
+    pub file: Option<PathBuf>,
+    /// Apply exactly this saved plan (`migrate plan --out FILE`); refused if an object it reads or
+    /// changes moved since it was saved.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["file", "resume"])]
+    pub plan: Option<PathBuf>,
     #[command(flatten)]
     pub state: StateArgs,
     /// Continue an interrupted or failed run.
@@ -243,6 +257,9 @@ pub struct StatusArgs {
     /// Include the event journal.
     #[arg(long)]
     pub events: bool,
+    /// Draw the run's timeline into FILE (`.svg`, or `.html` with the picture inline) instead.
+    #[arg(long, value_name = "FILE")]
+    pub timeline: Option<std::path::PathBuf>,
 }
 
 /// `migrate status -o`: text for people, JSON for programs.
@@ -419,7 +436,7 @@ fn hints_for(cli: &Cli) -> view::hints::Hints {
     let (spec, state_dir) = match &cli.command {
         Command::Validate(a) => (Some(&a.spec.file), None),
         Command::Plan(a) => (Some(&a.spec.file), None),
-        Command::Apply(a) => (Some(&a.spec.file), Some(&a.state.state_dir)),
+        Command::Apply(a) => (a.file.as_ref(), Some(&a.state.state_dir)),
         Command::Status(a) => (None, Some(&a.state.state_dir)),
         Command::Rollback(a) => (a.file.as_ref(), Some(&a.state.state_dir)),
         Command::Check(a) => (a.file.as_ref(), None),

@@ -77,6 +77,11 @@ pub struct Connected {
 }
 
 impl Connected {
+    /// The clusters, by name.
+    pub fn clusters(&self) -> &BTreeMap<String, Arc<Cluster>> {
+        &self.clusters
+    }
+
     /// What a run needs: these clusters, the kubeconfig each was reached
     /// with, `store`, and an observer that shows progress.
     pub fn environment(self, store: Arc<dyn Store>) -> Arc<Environment> {

@@ -2,18 +2,57 @@
 
 use super::results::{RunReport, Status};
 use super::view::status as view;
+use super::view::timeline as timeline_view;
 use super::{GlobalArgs, StatusArgs};
 use crate::engine::StoredPlan;
 use crate::state::{SledStore, StateError, Store};
+use anyhow::Context;
 use std::path::Path;
 use std::process::ExitCode;
 
 /// Runs `migrate status`.
 pub fn run(global: &GlobalArgs, args: &StatusArgs) -> anyhow::Result<ExitCode> {
+    if let Some(path) = &args.timeline {
+        return timeline(&args.state.state_dir, path);
+    }
     let status = read(&args.state.state_dir, args.events)?;
     let session = super::session::Session::new(global, Some(&args.state.state_dir), None);
     view::show(&status, args.output, args.events, &session.hints)?;
     Ok(status.exit_code())
+}
+
+/// `status --timeline PATH`: the latest run's timeline, written to `path`.
+fn timeline(dir: &Path, path: &Path) -> anyhow::Result<ExitCode> {
+    let Some(format) = timeline_view::Format::of(path) else {
+        super::view::invalid(&format!(
+            "--timeline {}: name a .svg or .html file",
+            path.display()
+        ));
+        return Ok(ExitCode::from(super::exit::INVALID_INPUT));
+    };
+    let report = match read(dir, true)? {
+        Status::Run(report) if report.live.is_none() => report,
+        Status::Run(_) => {
+            super::view::invalid(
+                "--timeline: another process runs the plan; its journal can be read once it ends",
+            );
+            return Ok(ExitCode::from(super::exit::FAILED));
+        }
+        other => {
+            view::show(
+                &other,
+                super::StatusFormat::Text,
+                false,
+                &Default::default(),
+            )?;
+            return Ok(other.exit_code());
+        }
+    };
+    let drawn = timeline_view::of(&report);
+    std::fs::write(path, timeline_view::render(&drawn, format))
+        .with_context(|| format!("cannot write the timeline to {}", path.display()))?;
+    timeline_view::written(path, &drawn);
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Reads where the latest run in `dir` stands, with its journal if `events`.

@@ -39,6 +39,7 @@ mod observer;
 mod probe;
 mod restores;
 mod run;
+pub mod saved_plan;
 pub mod scheduler;
 mod secrets;
 mod until;

@@ -4,6 +4,7 @@
 
 mod drift;
 mod live;
+pub mod saved;
 
 use super::results::{LiveDiff, Planned};
 
@@ -36,6 +37,9 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs) -> anyhow::Result<ExitCode> {
         (LiveDiff::Offline, Default::default())
     } else {
         let session = Session::new(global, None, Some(&args.spec.file));
+        if let Some(out) = &args.out {
+            saved::save(&session, &loaded, &plan, out)?;
+        }
         // A run recorded beside: has anyone changed what it left?
         drift = drift::report(&session, &args.state.state_dir);
         live::diff(&session, &loaded, &plan, phase)

@@ -37,9 +37,11 @@ pub mod observer;
 pub mod plan;
 pub mod progress;
 pub mod rollback;
+pub mod saved_plan;
 pub mod spec;
 pub mod state;
 pub mod status;
+pub mod timeline;
 pub mod validate;
 pub mod version;
 
