@@ -9,7 +9,6 @@ use crate::engine::{self, ApplyMode, EngineError, EngineOptions, StoredPlan};
 use crate::plan::{Phase, Plan};
 use crate::spec::Loaded;
 use crate::state::{MemoryStore, Store};
-use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -57,12 +56,13 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<ExitCode> {
         until,
     };
     let targets = session::spec_targets(&loaded);
+    let location = session::StateLocation::of(&args.state, Some(&loaded))?;
     let runtime = tokio::runtime::Runtime::new()?;
     let applied = runtime.block_on(apply(
         &session,
         &targets,
         (&plan, Some(&loaded)),
-        &args.state.state_dir,
+        &location,
         request,
     ))?;
     view::show(&applied, &session.hints);
@@ -76,20 +76,20 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Applies `plan` (of the spec `loaded`, when read from a file) to
-/// `targets`, checkpointing in `state_dir` (in memory for a dry run);
+/// `targets`, checkpointing at `state` (in memory for a dry run);
 /// progress is shown as it goes, the outcome returned.
 pub async fn apply(
     session: &Session,
     targets: &[ClusterTarget],
     (plan, loaded): (&Plan, Option<&Loaded>),
-    state_dir: &Path,
+    state: &session::StateLocation,
     mut request: Request,
 ) -> anyhow::Result<Applied> {
     // A dry run records nothing: an in-memory store stands in.
     let store: Arc<dyn Store> = if request.dry_run {
         Arc::new(MemoryStore::new())
     } else {
-        Arc::new(session::open_store(state_dir)?)
+        session::open_any(state, session.kubeconfig.as_deref())?
     };
     // A resumed run is reached as it was, unless told otherwise (typed flag,
     // the spec's per-cluster kubeconfig).

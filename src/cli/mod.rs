@@ -153,12 +153,17 @@ pub struct PlanArgs {
     pub state: StateArgs,
 }
 
-/// `--state-dir DIR`.
+/// `--state-dir DIR` or `--state LOCATION`.
 #[derive(Debug, Clone, Args)]
 pub struct StateArgs {
     /// Where the run's checkpoint lives.
     #[arg(long, value_name = "DIR", default_value = view::hints::DEFAULT_STATE_DIR, global = true)]
     pub state_dir: PathBuf,
+    /// Where the run's checkpoint lives, shared by a team: `kubernetes://CONTEXT/NAMESPACE` (Secrets and a Lease
+    /// in that namespace, reached with the kubeconfig) or a directory. Overrides --state-dir and the spec's
+    /// `state:`.
+    #[arg(long = "state", value_name = "LOCATION", global = true)]
+    pub state: Option<String>,
 }
 
 /// `migrate apply`'s flags.
@@ -331,7 +336,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Apply(args) => apply::run(&cli.global, args),
         Command::Status(args) => status::run(&cli.global, args),
         Command::Rollback(args) => rollback::run(&cli.global, args),
-        Command::Unlock(args) => unlock(args),
+        Command::Unlock(args) => unlock(&cli.global, args),
         Command::State(command) => state::run(&cli.global, command),
         #[cfg(feature = "sim")]
         Command::Sim(SimCommand::Serve(args)) => sim::serve(&cli.global, args),
@@ -367,9 +372,20 @@ fn hints_for(cli: &Cli) -> view::hints::Hints {
     )
 }
 
-/// `migrate unlock --force ID`: removes the lock record a dead holder left.
-fn unlock(args: &UnlockArgs) -> anyhow::Result<ExitCode> {
-    let holder = crate::state::force_unlock(&args.state.state_dir, &args.force)?;
-    view::unlocked(&holder);
+/// `migrate unlock --force ID`: removes the lock record a dead holder left
+/// (or clears the Lease of a Kubernetes store).
+fn unlock(global: &GlobalArgs, args: &UnlockArgs) -> anyhow::Result<ExitCode> {
+    match session::StateLocation::of(&args.state, None)? {
+        session::StateLocation::Dir(dir) => {
+            let holder = crate::state::force_unlock(&dir, &args.force)?;
+            view::unlocked(&holder);
+        }
+        session::StateLocation::Kubernetes(location) => {
+            let kubeconfig = session::Session::new(global, None, None).kubeconfig;
+            let held =
+                crate::state::force_unlock_kube(&location, kubeconfig.as_deref(), &args.force)?;
+            view::unlocked_lease(&location.to_string(), &held.identity);
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }

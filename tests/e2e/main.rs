@@ -27,6 +27,7 @@ mod specs;
 mod state;
 mod state_format;
 mod support;
+mod team_state;
 mod until;
 mod validate;
 mod versions;
