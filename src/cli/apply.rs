@@ -37,7 +37,7 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(exit::INVALID_INPUT));
         }
     };
-    let session = Session::new(global, Some(&args.state.state_dir), Some(&args.spec.file));
+    let mut session = Session::new(global, Some(&args.state.state_dir), Some(&args.spec.file));
     let (loaded, plan) = match session::load_plan(&args.spec.file) {
         Ok(p) => p,
         Err(code) => return Ok(code),
@@ -57,6 +57,7 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<ExitCode> {
     };
     let targets = session::spec_targets(&loaded);
     let location = session::StateLocation::of(&args.state, Some(&loaded))?;
+    session.hints = session.hints.clone().with_state(location.shared());
     let runtime = tokio::runtime::Runtime::new()?;
     let applied = runtime.block_on(apply(
         &session,

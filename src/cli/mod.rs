@@ -100,7 +100,7 @@ pub enum Command {
     /// Operations on the state directory itself.
     #[command(
         subcommand,
-        after_help = "Example:\n  migrate state forget-snapshots          # after sign-off: no CA key or Secret left in the state\n  migrate state forget-snapshots --yes    # even though rollback could still need them"
+        after_help = "Example:\n  migrate state forget-snapshots          # after sign-off: no CA key or Secret left in the state\n  migrate state forget-snapshots --yes    # even though rollback could still need them\n  migrate state push --to kubernetes://mgmt/migrate-state   # share the run with the team"
     )]
     State(StateCommand),
     /// Release the state directory's lock left by a process that cannot release it.
@@ -256,6 +256,19 @@ pub struct UnlockArgs {
 pub enum StateCommand {
     /// Remove the snapshots' payloads (Secrets, CA keys) from the state directory, after sign-off.
     ForgetSnapshots(ForgetSnapshotsArgs),
+    /// Copy the state directory's runs (journal and snapshots included) to a Kubernetes store a team shares,
+    /// verified by reading them back.
+    Push(PushArgs),
+}
+
+/// `migrate state push`'s flags.
+#[derive(Debug, Clone, Args)]
+pub struct PushArgs {
+    #[command(flatten)]
+    pub state: StateArgs,
+    /// The store to copy to: `kubernetes://CONTEXT/NAMESPACE`, holding no run yet.
+    #[arg(long, value_name = "LOCATION")]
+    pub to: String,
 }
 
 /// `migrate state forget-snapshots`'s flags.
@@ -362,14 +375,24 @@ fn hints_for(cli: &Cli) -> view::hints::Hints {
         Command::Rollback(a) => (a.file.as_ref(), Some(&a.state.state_dir)),
         Command::Unlock(a) => (None, Some(&a.state.state_dir)),
         Command::State(StateCommand::ForgetSnapshots(a)) => (None, Some(&a.state.state_dir)),
+        Command::State(StateCommand::Push(a)) => (None, Some(&a.state.state_dir)),
         #[cfg(feature = "sim")]
         _ => (None, None),
     };
+    let shared = match &cli.command {
+        Command::Apply(a) => a.state.state.clone(),
+        Command::Status(a) => a.state.state.clone(),
+        Command::Rollback(a) => a.state.state.clone(),
+        Command::Unlock(a) => a.state.state.clone(),
+        _ => None,
+    }
+    .filter(|s| s.starts_with(crate::state::KUBE_SCHEME));
     view::hints::Hints::new(
         spec.map(|p| p.as_path()),
         state_dir.map(|p| p.as_path()),
         cli.global.kubeconfig.as_deref(),
     )
+    .with_state(shared)
 }
 
 /// `migrate unlock --force ID`: removes the lock record a dead holder left

@@ -25,7 +25,7 @@ pub fn run(global: &GlobalArgs, args: &RollbackArgs) -> anyhow::Result<ExitCode>
             return Ok(ExitCode::from(exit::INVALID_INPUT));
         }
     };
-    let session = Session::new(global, Some(&args.state.state_dir), args.file.as_deref());
+    let mut session = Session::new(global, Some(&args.state.state_dir), args.file.as_deref());
     // A spec given now lends its per-cluster kubeconfigs (nothing else), and where its state lives.
     let loaded = match &args.file {
         Some(file) => match session::load_spec(file) {
@@ -39,6 +39,7 @@ pub fn run(global: &GlobalArgs, args: &RollbackArgs) -> anyhow::Result<ExitCode>
         .map(session::spec_kubeconfigs)
         .unwrap_or_default();
     let location = session::StateLocation::of(&args.state, loaded.as_ref())?;
+    session.hints = session.hints.clone().with_state(location.shared());
     let store = session::open_any(&location, session.kubeconfig.as_deref())?;
     let Some(run) = store.latest_run()? else {
         super::view::invalid(&format!("no run in {location}: nothing to roll back"));

@@ -158,6 +158,14 @@ impl StateLocation {
         }
     }
 
+    /// `kubernetes://...` for hints to repeat; `None` for a directory (hints name it with `--state-dir`).
+    pub fn shared(&self) -> Option<String> {
+        match self {
+            StateLocation::Dir(_) => None,
+            StateLocation::Kubernetes(k) => Some(k.to_string()),
+        }
+    }
+
     /// The directory, when the state is in one.
     pub fn dir(&self) -> Option<&Path> {
         match self {

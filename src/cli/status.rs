@@ -10,8 +10,10 @@ use std::process::ExitCode;
 
 /// Runs `migrate status`.
 pub fn run(global: &GlobalArgs, args: &StatusArgs) -> anyhow::Result<ExitCode> {
-    let session = super::session::Session::new(global, Some(&args.state.state_dir), None);
-    let status = match super::session::StateLocation::of(&args.state, None)? {
+    let mut session = super::session::Session::new(global, Some(&args.state.state_dir), None);
+    let location = super::session::StateLocation::of(&args.state, None)?;
+    session.hints = session.hints.clone().with_state(location.shared());
+    let status = match location {
         super::session::StateLocation::Dir(dir) => read(&dir, args.events)?,
         super::session::StateLocation::Kubernetes(location) => {
             read_kube(&location, session.kubeconfig.as_deref(), args.events)?

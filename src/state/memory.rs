@@ -536,3 +536,49 @@ impl MemoryStore {
         Ok(())
     }
 }
+
+impl MemoryStore {
+    /// A copy of every record of `store`, read through the `Store` trait (to move a run between backends).
+    pub fn copied_from(store: &dyn Store) -> Result<MemoryStore, StateError> {
+        use super::delta::{RunDelta, SnapshotRecord};
+        let copy = MemoryStore::new();
+        for info in store.runs()? {
+            let run = info.id;
+            let steps = store.step_states(run)?;
+            let mut snapshots: BTreeMap<String, Vec<SnapshotRecord>> = BTreeMap::new();
+            for s in store.snapshots(run, &SnapshotFilter::default())? {
+                snapshots
+                    .entry(s.step.clone())
+                    .or_default()
+                    .push(SnapshotRecord {
+                        key: s.key,
+                        taken: s.taken,
+                        object: s.object,
+                    });
+            }
+            let mut left = BTreeMap::new();
+            for step in steps.keys() {
+                let l = store.left_objects(run, step)?;
+                if !l.is_empty() {
+                    left.insert(step.clone(), l);
+                }
+            }
+            copy.apply_delta(RunDelta {
+                plan: Some(store.plan(run)?),
+                events: store.events(run, 0)?,
+                info,
+                steps,
+                snapshots,
+                left,
+            })?;
+        }
+        Ok(copy)
+    }
+
+    /// SHA-256 (hex) of every record, to compare two stores' contents (snapshots included, never shown).
+    pub fn digest(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let image = serde_json::to_vec(&self.image()).unwrap_or_default();
+        hex::encode(Sha256::digest(image))
+    }
+}

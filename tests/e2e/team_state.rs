@@ -219,7 +219,8 @@ fn sigkill_at_random_moments_then_resume_with_the_kubernetes_backend() {
         let spec_arg = spec.to_string_lossy().into_owned();
         // The random delay is the experiment (where the kill lands), not a wait for anything.
         let delay = took.mul_f64(rng.f64());
-        let (mut child, _) = spawn_apply(&env, &spec, false, None);
+        // A short Lease: the resume need not wait long for the killed holder's to lapse.
+        let (mut child, _) = spawn_apply(&env, &spec, false, Some("3"));
         std::thread::sleep(delay);
         let _ = child.kill();
         let _ = child.wait();
@@ -312,18 +313,48 @@ fn a_holder_paused_past_its_lease_loses_it_and_writes_nothing() {
 }
 
 #[test]
-fn another_working_directory_sees_the_run_and_rolls_it_back() {
+fn pushed_state_is_seen_and_rolled_back_from_another_working_directory() {
     let env = world();
     let before = mesh_dump(env.settled_dump());
     let spec = demo_spec(&env);
-    let run = migrate(&env, &["apply", "-f", &spec.to_string_lossy()]);
+    // Applied with a local state directory, then shared.
+    let run = env.migrate(&["apply", "-f", &spec.to_string_lossy()]);
     assert!(run.ok(), "{}", run.describe("apply"));
+    let local = env.migrate(&["status", "-o", "json"]);
+    let local: Value = serde_json::from_str(&local.stdout).unwrap();
+    let state_dir = env.state_dir.to_string_lossy().into_owned();
+    let push = env.migrate(&[
+        "state",
+        "push",
+        "--state-dir",
+        &state_dir,
+        "--to",
+        &location(&env),
+    ]);
+    assert!(push.ok(), "{}", push.describe("state push"));
+    assert!(
+        push.stdout.contains("read back identical"),
+        "{}",
+        push.stdout
+    );
+    let again = env.migrate(&[
+        "state",
+        "push",
+        "--state-dir",
+        &state_dir,
+        "--to",
+        &location(&env),
+    ]);
+    assert!(
+        !again.ok() && again.stderr.contains("already holds runs"),
+        "{}",
+        again.describe("a second push")
+    );
     let elsewhere = tempfile::tempdir().unwrap();
     let status = migrate_at(&env, elsewhere.path(), &["status", "-o", "json"], &[]);
     assert!(status.ok(), "{}", status.describe("status elsewhere"));
-    let here: Value = status_json(&env);
     let there: Value = serde_json::from_str(&status.stdout).unwrap();
-    assert_eq!(there["run"], here["run"]);
+    assert_eq!(there["run"], local["run"]);
     assert_eq!(there["run"]["outcome"], "succeeded");
     let back = migrate_at(&env, elsewhere.path(), &["rollback", "--to", "phase0"], &[]);
     assert!(back.ok(), "{}", back.describe("rollback elsewhere"));

@@ -210,19 +210,46 @@ impl HeldLease {
         })
     }
 
-    /// Ok while this process may write: the Lease is not known lost and its last renewal is recent enough.
-    pub fn check(&self) -> Result<(), StateError> {
+    /// Ok while this process may write: the Lease is not known lost and its last renewal is recent enough. A
+    /// renewal overdue (a late heartbeat, or this process was paused) is tried once here: it succeeds only if
+    /// the Lease is still this holder's and unchanged since read (resourceVersion), else the Lease is lost.
+    pub fn check(&self, worker: &Worker) -> Result<(), StateError> {
+        if self.state.lost.load(Ordering::SeqCst) {
+            return Err(self.lost(None));
+        }
+        if self.fresh() {
+            return Ok(());
+        }
+        let sent = Instant::now();
+        let (api, name, identity) = (self.api.clone(), self.name.clone(), self.identity.clone());
+        match worker.run(async move { renew(&api, &name, &identity).await }) {
+            Some(Ok(Renewal::Renewed)) => {
+                *self.state.renewed.lock().unwrap_or_else(|e| e.into_inner()) = sent;
+                Ok(())
+            }
+            Some(Ok(Renewal::TakenBy(who))) => Err(self.lost(who)),
+            // Not known lost, but not known held either: refuse this write, let a later one try again.
+            Some(Err(e)) => {
+                tracing::warn!("renewing the state store's Lease {}: {e}", self.name);
+                Err(StateError::LostLease {
+                    location: self.location.clone(),
+                    lease: self.name.clone(),
+                    holder: None,
+                })
+            }
+            None => Err(self.lost(None)),
+        }
+    }
+
+    /// Whether the last renewal is younger than the duration less the margin, by the monotonic clock.
+    fn fresh(&self) -> bool {
         let since = self
             .state
             .renewed
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .elapsed();
-        if self.state.lost.load(Ordering::SeqCst) || since + margin(self.duration) >= self.duration
-        {
-            return Err(self.lost(None));
-        }
-        Ok(())
+        since + margin(self.duration) < self.duration
     }
 
     /// `LostLease`, naming the taker when known (or `taker`).

@@ -335,7 +335,7 @@ impl KubeStore {
         if r.stale {
             self.reload(&mut r)?;
         }
-        lease.check()?;
+        lease.check(&self.worker)?;
         let before = run
             .and_then(|id| r.store.run(id).ok())
             .map_or(0, |i| i.last_event_seq);
@@ -410,6 +410,58 @@ impl KubeStore {
             Err(AppendError::Taken) => r.stale = true,
             Err(AppendError::Failed(e)) => {
                 tracing::warn!("{}: no checkpoint written: {e}", self.location)
+            }
+        }
+    }
+}
+
+impl KubeStore {
+    /// Writes every record of `from` into this store, which must hold no run yet (`migrate state push`), as one
+    /// checkpoint entry: all of it is there, or none. Returns how many runs it copied.
+    pub fn import(&self, from: &dyn Store) -> Result<usize, StateError> {
+        let copy = MemoryStore::copied_from(from)?;
+        let Some(lease) = &self.lease else {
+            return Err(StateError::InvalidInput(format!(
+                "{} was opened read-only",
+                self.location
+            )));
+        };
+        let mut r = self.replica();
+        if r.stale {
+            self.reload(&mut r)?;
+        }
+        if let Some(run) = r.store.latest_run()? {
+            return Err(StateError::InvalidInput(format!(
+                "{} already holds runs (the latest is {}); push only into an empty store",
+                self.location, run.id
+            )));
+        }
+        lease.check(&self.worker)?;
+        let image = copy.image();
+        let runs = image.len();
+        let entry = Entry::new(
+            &r.store_id,
+            r.next,
+            &self.holder.id,
+            EntryKind::Checkpoint,
+            image,
+        );
+        match self.append(&entry, None) {
+            Ok(size) => {
+                r.checkpoint = r.next;
+                r.next += 1;
+                r.checkpoint_bytes = size;
+                r.bytes_since_checkpoint = 0;
+                r.store = copy;
+                Ok(runs)
+            }
+            Err(AppendError::Taken) => {
+                r.stale = true;
+                Err(lease.lost(lease.current_holder(&self.worker)))
+            }
+            Err(AppendError::Failed(e)) => {
+                r.stale = true;
+                Err(e)
             }
         }
     }
