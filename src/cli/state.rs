@@ -1,5 +1,5 @@
-//! `migrate state ...`: operations on the state directory itself. Today `forget-snapshots`; room for more
-//! (moving a state directory between machines).
+//! `migrate state ...`: operations on the state itself: `forget-snapshots` (a directory), `push` (a directory into a
+//! Kubernetes store). Room for more (`pull`: a Kubernetes store back into a directory).
 
 use super::session;
 use super::view::state as view;
@@ -56,7 +56,14 @@ fn push(global: &GlobalArgs, args: &PushArgs) -> anyhow::Result<ExitCode> {
 /// Removes every snapshot payload once the migration is signed off; refused while a rollback could still need
 /// one, unless `--yes`.
 fn forget_snapshots(args: &ForgetSnapshotsArgs) -> anyhow::Result<ExitCode> {
-    let dir = &args.state.state_dir;
+    let location = session::StateLocation::of(&args.state, None)?;
+    let Some(dir) = location.dir() else {
+        super::view::invalid(&format!(
+            "forget-snapshots works on a state directory; for {location}, delete the namespace's \
+             migrate.meshops.dev/state Secrets once the migration is signed off"
+        ));
+        return Ok(ExitCode::from(exit::INVALID_INPUT));
+    };
     if !dir.exists() {
         super::view::invalid(&format!(
             "no state directory at {}: nothing to forget",

@@ -250,3 +250,35 @@ fn a_damaged_log_is_refused() {
     assert!(matches!(err, StateError::LogDamaged { .. }), "{err}");
     assert!(err.to_string().contains("entry 2 is missing"), "{err}");
 }
+
+#[test]
+fn a_ten_thousand_step_run_reopens_quickly() {
+    let (location, store) = fresh_store();
+    let steps: Vec<String> = (0..10_000).map(|i| format!("phase/step-{i:05}")).collect();
+    let refs: Vec<&str> = steps.iter().map(String::as_str).collect();
+    let run = store.begin_run(new_run(&refs)).unwrap().id;
+    for step in steps.iter().take(50) {
+        store
+            .set_step_status(run, step, StepStatus::Running, None)
+            .unwrap();
+        store
+            .set_step_status(run, step, StepStatus::Done, None)
+            .unwrap();
+    }
+    drop(store);
+    let started = std::time::Instant::now();
+    let reopened = reopen(&location);
+    let states = reopened.step_states(run).unwrap();
+    let took = started.elapsed();
+    eprintln!("kubernetes store: reopened a 10,000-step run in {took:?}");
+    assert_eq!(states.len(), 10_000);
+    assert_eq!(
+        states
+            .values()
+            .filter(|s| s.status == StepStatus::Done)
+            .count(),
+        50
+    );
+    // Generous for a debug build on a loaded machine; the release figure is far lower.
+    assert!(took < std::time::Duration::from_secs(5), "{took:?}");
+}
