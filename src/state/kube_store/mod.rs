@@ -76,6 +76,9 @@ struct Replica {
     bytes_since_checkpoint: usize,
     /// The replica is ahead of the log (a write failed): rebuild it before use.
     stale: bool,
+    /// Progress notes (`record_progress`) not written yet: per run, the newest event already in the log. The next
+    /// write carries them.
+    pending: BTreeMap<RunId, u64>,
 }
 
 /// The Kubernetes clients of a location: for the log's Secrets and the Lease.
@@ -195,6 +198,7 @@ impl KubeStore {
                 checkpoint_bytes: 0,
                 bytes_since_checkpoint: 0,
                 stale: true,
+                pending: BTreeMap::new(),
             }),
             lease: None,
             holder: super::lock::this_process(),
@@ -252,6 +256,7 @@ impl KubeStore {
             checkpoint_bytes: listed.checkpoint_bytes,
             bytes_since_checkpoint: listed.bytes_since_checkpoint,
             stale: false,
+            pending: BTreeMap::new(),
         };
         Ok(listed.garbage)
     }
@@ -342,8 +347,13 @@ impl KubeStore {
         let value = match op(&r.store) {
             Ok(v) => v,
             Err(e) => {
-                // The memory store changes nothing on a refusal, but a compound operation may have done half.
-                r.stale = true;
+                // The memory store changes nothing on a refusal, but a compound operation may have done half
+                // (it journalled): then the replica is ahead of the log.
+                if let Some(id) = run
+                    && r.store.run(id).map_or(0, |i| i.last_event_seq) != before
+                {
+                    r.stale = true;
+                }
                 return Err(e);
             }
         };
@@ -353,19 +363,28 @@ impl KubeStore {
             // Every change journals: nothing changed, nothing to write.
             return Ok(value);
         }
-        scope.events_after = before;
-        let delta = r.store.delta(id, &scope)?;
+        scope.events_after = r.pending.get(&id).map_or(before, |p| (*p).min(before));
+        let mut deltas = vec![r.store.delta(id, &scope)?];
+        // Progress notes of other runs ride along.
+        for (other, since) in r.pending.iter().filter(|(other, _)| **other != id) {
+            let scope = DeltaScope {
+                events_after: *since,
+                ..Default::default()
+            };
+            deltas.push(r.store.delta(*other, &scope)?);
+        }
         let entry = Entry::new(
             &r.store_id,
             r.next,
             &self.holder.id,
             EntryKind::Changes,
-            vec![delta],
+            deltas,
         );
         match self.append(&entry, Some(id.0)) {
             Ok(size) => {
                 r.next += 1;
                 r.bytes_since_checkpoint += size;
+                r.pending.clear();
             }
             Err(failed) => {
                 r.stale = true;
@@ -467,6 +486,50 @@ impl KubeStore {
     }
 }
 
+impl KubeStore {
+    /// Writes the progress notes no write carried yet (closing the store).
+    fn flush_progress(&self) {
+        let Some(lease) = &self.lease else {
+            return;
+        };
+        let mut r = self.replica();
+        if r.pending.is_empty() || r.stale || lease.check(&self.worker).is_err() {
+            return;
+        }
+        let mut deltas = Vec::new();
+        for (run, since) in &r.pending {
+            let scope = DeltaScope {
+                events_after: *since,
+                ..Default::default()
+            };
+            match r.store.delta(*run, &scope) {
+                Ok(d) => deltas.push(d),
+                Err(_) => return,
+            }
+        }
+        let entry = Entry::new(
+            &r.store_id,
+            r.next,
+            &self.holder.id,
+            EntryKind::Changes,
+            deltas,
+        );
+        match self.append(&entry, None) {
+            Ok(_) => {
+                r.next += 1;
+                r.pending.clear();
+            }
+            Err(AppendError::Taken) => tracing::warn!(
+                "{}: progress notes not written: the log moved on",
+                self.location
+            ),
+            Err(AppendError::Failed(e)) => {
+                tracing::warn!("{}: progress notes not written: {e}", self.location)
+            }
+        }
+    }
+}
+
 impl std::fmt::Debug for KubeStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KubeStore")
@@ -478,6 +541,7 @@ impl std::fmt::Debug for KubeStore {
 
 impl Drop for KubeStore {
     fn drop(&mut self) {
+        self.flush_progress();
         if let Some(lease) = self.lease.take() {
             lease.release(&self.worker);
         }
@@ -651,6 +715,26 @@ impl Store for KubeStore {
             |s| s.record_event(run, event),
             |_| run_scope(run),
         )
+    }
+
+    /// Journalled in the replica only; the next write (of any run) carries it to the log, and closing the store
+    /// writes what is left. A crash before either loses it, as the contract allows.
+    fn record_progress(&self, run: RunId, event: NewEvent) -> Result<u64, StateError> {
+        let Some(lease) = &self.lease else {
+            return Err(StateError::InvalidInput(format!(
+                "{} was opened read-only",
+                self.location
+            )));
+        };
+        let mut r = self.replica();
+        if r.stale {
+            self.reload(&mut r)?;
+        }
+        lease.check(&self.worker)?;
+        let before = r.store.run(run)?.last_event_seq;
+        let seq = r.store.record_event(run, event)?;
+        r.pending.entry(run).or_insert(before);
+        Ok(seq)
     }
 
     fn events(&self, run: RunId, since: u64) -> Result<Vec<Event>, StateError> {

@@ -282,3 +282,23 @@ fn a_ten_thousand_step_run_reopens_quickly() {
     // Generous for a debug build on a loaded machine; the release figure is far lower.
     assert!(took < std::time::Duration::from_secs(5), "{took:?}");
 }
+
+#[test]
+fn progress_notes_ride_with_the_next_write_and_the_close() {
+    let (location, store) = fresh_store();
+    let kubeconfig = Some(world().sim.kubeconfig_path());
+    let run = store.begin_run(new_run(&["a"])).unwrap().id;
+    let note = || NewEvent::new(EventKind::Action, Some("a"), "applied x");
+    assert_eq!(store.record_progress(run, note()).unwrap(), 2);
+    assert_eq!(store.record_progress(run, note()).unwrap(), 3);
+    let durable = |n: usize| {
+        let (reader, _) = KubeStore::open_read_only(&location, kubeconfig).unwrap();
+        assert_eq!(reader.events(run, 0).unwrap().len(), n);
+    };
+    durable(1);
+    store.set_step_status(run, "a", StepStatus::Running, None).unwrap();
+    durable(4);
+    store.record_progress(run, note()).unwrap();
+    drop(store);
+    durable(5);
+}
