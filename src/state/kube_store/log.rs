@@ -10,6 +10,9 @@
 //!
 //! A checkpoint entry holds every record (`MemoryStore::image`); opening replays the newest checkpoint and what
 //! follows it, which must be contiguous. Entries before the newest checkpoint are deleted once it is written.
+//! That frees their names: a write of a stale holder already on the wire may still land there, below the
+//! checkpoint, where nothing is ever read (and the next holder's clean-up deletes it). Names at or above the
+//! newest checkpoint are never freed, so the fence holds where it matters.
 
 use std::collections::{BTreeMap, BTreeSet};
 

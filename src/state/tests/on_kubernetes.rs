@@ -296,7 +296,9 @@ fn progress_notes_ride_with_the_next_write_and_the_close() {
         assert_eq!(reader.events(run, 0).unwrap().len(), n);
     };
     durable(1);
-    store.set_step_status(run, "a", StepStatus::Running, None).unwrap();
+    store
+        .set_step_status(run, "a", StepStatus::Running, None)
+        .unwrap();
     durable(4);
     store.record_progress(run, note()).unwrap();
     drop(store);
