@@ -221,6 +221,18 @@ const BUILTINS: &[Builtin] = &[
         &["api-extensions"],
         &[],
     ),
+    // What leader election and `migrate`'s shared state lock use: nothing
+    // special about renewTime, resourceVersion guards every update.
+    b(
+        "coordination.k8s.io",
+        "v1",
+        "leases",
+        "Lease",
+        true,
+        &[],
+        &[],
+        &[],
+    ),
     b(
         "discovery.k8s.io",
         "v1",

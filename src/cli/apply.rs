@@ -4,7 +4,7 @@ use super::results::Applied;
 use super::session::{self, Session};
 use super::view::apply as view;
 use super::view::saved_plan as saved_view;
-use super::{ApplyArgs, GlobalArgs, exit};
+use super::{ApplyArgs, GlobalArgs, StateArgs, exit};
 use crate::cluster::ClusterTarget;
 use crate::engine::saved_plan;
 use crate::engine::{self, ApplyMode, EngineError, EngineOptions, StoredPlan};
@@ -57,25 +57,27 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<ExitCode> {
     let file = match (&args.file, &args.plan) {
         (Some(file), _) => file,
         (None, Some(saved)) => {
-            return apply_saved(global, &args.state.state_dir, saved, request);
+            return apply_saved(global, &args.state, saved, request);
         }
         (None, None) => {
             super::view::invalid("name a spec (-f SPEC) or a saved plan (--plan FILE)");
             return Ok(ExitCode::from(exit::INVALID_INPUT));
         }
     };
-    let session = Session::new(global, Some(&args.state.state_dir), Some(file));
+    let mut session = Session::new(global, Some(&args.state.state_dir), Some(file));
     let (loaded, plan) = match session::load_plan(file) {
         Ok(p) => p,
         Err(code) => return Ok(code),
     };
     let targets = session::spec_targets(&loaded);
+    let location = session::StateLocation::of(&args.state, Some(&loaded))?;
+    session.hints = session.hints.clone().with_state(location.shared());
     let runtime = tokio::runtime::Runtime::new()?;
     let applied = runtime.block_on(apply(
         &session,
         &targets,
         (&plan, Some(&loaded)),
-        &args.state.state_dir,
+        &location,
         request,
     ))?;
     Ok(finish(&session, &plan, &applied))
@@ -101,7 +103,7 @@ pub fn finish(session: &Session, plan: &Plan, applied: &Applied) -> ExitCode {
 /// `apply -f` would run the spec's plan.
 fn apply_saved(
     global: &GlobalArgs,
-    state_dir: &Path,
+    state: &StateArgs,
     file: &Path,
     request: Request,
 ) -> anyhow::Result<ExitCode> {
@@ -112,7 +114,9 @@ fn apply_saved(
             return Ok(ExitCode::from(exit::INVALID_INPUT));
         }
     };
-    let session = Session::new(global, Some(state_dir), Some(&saved.spec_file));
+    let mut session = Session::new(global, Some(&state.state_dir), Some(&saved.spec_file));
+    let location = session::StateLocation::of(state, None)?;
+    session.hints = session.hints.clone().with_state(location.shared());
     let targets: Vec<ClusterTarget> = saved.targets.iter().map(ClusterTarget::from).collect();
     let runtime = tokio::runtime::Runtime::new()?;
     let applied: Option<Applied> = runtime.block_on(async {
@@ -125,7 +129,7 @@ fn apply_saved(
             return anyhow::Ok(None);
         }
         saved_view::unchanged(file, &saved);
-        let applied = apply(&session, &targets, (&saved.plan, None), state_dir, request);
+        let applied = apply(&session, &targets, (&saved.plan, None), &location, request);
         Ok(Some(applied.await?))
     })?;
     match applied {
@@ -135,20 +139,20 @@ fn apply_saved(
 }
 
 /// Applies `plan` (of the spec `loaded`, when read from a file) to
-/// `targets`, checkpointing in `state_dir` (in memory for a dry run);
+/// `targets`, checkpointing at `state` (in memory for a dry run);
 /// progress is shown as it goes, the outcome returned.
 pub async fn apply(
     session: &Session,
     targets: &[ClusterTarget],
     (plan, loaded): (&Plan, Option<&Loaded>),
-    state_dir: &Path,
+    state: &session::StateLocation,
     mut request: Request,
 ) -> anyhow::Result<Applied> {
     // A dry run records nothing: an in-memory store stands in.
     let store: Arc<dyn Store> = if request.dry_run {
         Arc::new(MemoryStore::new())
     } else {
-        Arc::new(session::open_store(state_dir)?)
+        session::open_any(state, session.kubeconfig.as_deref())?
     };
     // A resumed run is reached as it was, unless told otherwise (typed flag,
     // the spec's per-cluster kubeconfig).

@@ -97,7 +97,7 @@ fn demo(
         &session,
         &targets,
         (&plan, Some(&loaded)),
-        &state_dir,
+        &session::StateLocation::Dir(state_dir.clone()),
         request,
     ))?;
     view::apply::show(&applied, &session.hints);
@@ -117,7 +117,7 @@ fn demo(
     let targets = rollback::targets(&session, &store, &stored, &Default::default())?;
     let summary = tokio::runtime::Runtime::new()?.block_on(rollback::rollback(
         &session,
-        store,
+        std::sync::Arc::new(store),
         &targets,
         ROLLBACK_TO,
         PARALLELISM,

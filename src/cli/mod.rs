@@ -108,7 +108,7 @@ pub enum Command {
     /// Operations on the state directory itself.
     #[command(
         subcommand,
-        after_help = "Example:\n  migrate state forget-snapshots          # after sign-off: no CA key or Secret left in the state\n  migrate state forget-snapshots --yes    # even though rollback could still need them"
+        after_help = "Example:\n  migrate state forget-snapshots          # after sign-off: no CA key or Secret left in the state\n  migrate state forget-snapshots --yes    # even though rollback could still need them\n  migrate state push --to kubernetes://mgmt/migrate-state   # share the run with the team"
     )]
     State(StateCommand),
     /// Release the state directory's lock left by a process that cannot release it.
@@ -173,12 +173,17 @@ pub struct PlanArgs {
     pub state: StateArgs,
 }
 
-/// `--state-dir DIR`.
+/// `--state-dir DIR` or `--state LOCATION`.
 #[derive(Debug, Clone, Args)]
 pub struct StateArgs {
     /// Where the run's checkpoint lives.
     #[arg(long, value_name = "DIR", default_value = view::hints::DEFAULT_STATE_DIR, global = true)]
     pub state_dir: PathBuf,
+    /// Where the run's checkpoint lives, shared by a team: `kubernetes://CONTEXT/NAMESPACE` (Secrets and a Lease
+    /// in that namespace, reached with the kubeconfig) or a directory. Overrides --state-dir and the spec's
+    /// `state:`.
+    #[arg(long = "state", value_name = "LOCATION", global = true)]
+    pub state: Option<String>,
 }
 
 /// `migrate apply`'s flags.
@@ -313,6 +318,19 @@ pub struct UnlockArgs {
 pub enum StateCommand {
     /// Remove the snapshots' payloads (Secrets, CA keys) from the state directory, after sign-off.
     ForgetSnapshots(ForgetSnapshotsArgs),
+    /// Copy the state directory's runs (journal and snapshots included) to a Kubernetes store a team shares,
+    /// verified by reading them back.
+    Push(PushArgs),
+}
+
+/// `migrate state push`'s flags.
+#[derive(Debug, Clone, Args)]
+pub struct PushArgs {
+    #[command(flatten)]
+    pub state: StateArgs,
+    /// The store to copy to: `kubernetes://CONTEXT/NAMESPACE`, holding no run yet.
+    #[arg(long, value_name = "LOCATION")]
+    pub to: String,
 }
 
 /// `migrate state forget-snapshots`'s flags.
@@ -397,7 +415,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Status(args) => status::run(&cli.global, args),
         Command::Rollback(args) => rollback::run(&cli.global, args),
         Command::Check(args) => check::run(&cli.global, args),
-        Command::Unlock(args) => unlock(args),
+        Command::Unlock(args) => unlock(&cli.global, args),
         Command::State(command) => state::run(&cli.global, command),
         Command::Completion(args) => completion::run(args),
         Command::Version(args) => version::run(args),
@@ -443,19 +461,40 @@ fn hints_for(cli: &Cli) -> view::hints::Hints {
         Command::Unlock(a) => (None, Some(&a.state.state_dir)),
         Command::State(StateCommand::ForgetSnapshots(a)) => (None, Some(&a.state.state_dir)),
         Command::Completion(_) | Command::Version(_) => (None, None),
+        Command::State(StateCommand::Push(a)) => (None, Some(&a.state.state_dir)),
         #[cfg(feature = "sim")]
         _ => (None, None),
     };
+    let shared = match &cli.command {
+        Command::Apply(a) => a.state.state.clone(),
+        Command::Status(a) => a.state.state.clone(),
+        Command::Rollback(a) => a.state.state.clone(),
+        Command::Unlock(a) => a.state.state.clone(),
+        _ => None,
+    }
+    .filter(|s| s.starts_with(crate::state::KUBE_SCHEME));
     view::hints::Hints::new(
         spec.map(|p| p.as_path()),
         state_dir.map(|p| p.as_path()),
         cli.global.kubeconfig.as_deref(),
     )
+    .with_state(shared)
 }
 
-/// `migrate unlock --force ID`: removes the lock record a dead holder left.
-fn unlock(args: &UnlockArgs) -> anyhow::Result<ExitCode> {
-    let holder = crate::state::force_unlock(&args.state.state_dir, &args.force)?;
-    view::unlocked(&holder);
+/// `migrate unlock --force ID`: removes the lock record a dead holder left
+/// (or clears the Lease of a Kubernetes store).
+fn unlock(global: &GlobalArgs, args: &UnlockArgs) -> anyhow::Result<ExitCode> {
+    match session::StateLocation::of(&args.state, None)? {
+        session::StateLocation::Dir(dir) => {
+            let holder = crate::state::force_unlock(&dir, &args.force)?;
+            view::unlocked(&holder);
+        }
+        session::StateLocation::Kubernetes(location) => {
+            let kubeconfig = session::Session::new(global, None, None).kubeconfig;
+            let held =
+                crate::state::force_unlock_kube(&location, kubeconfig.as_deref(), &args.force)?;
+            view::unlocked_lease(&location.to_string(), &held.identity);
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }

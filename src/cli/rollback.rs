@@ -10,7 +10,7 @@ use crate::engine::{
     self, DriftPolicy, EngineError, EngineOptions, Environment, RunSummary, StoredPlan,
 };
 use crate::plan::{Phase, Plan};
-use crate::state::{RunKind, SledStore, StepStatus, Store};
+use crate::state::{RunKind, StepStatus, Store};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -25,30 +25,31 @@ pub fn run(global: &GlobalArgs, args: &RollbackArgs) -> anyhow::Result<ExitCode>
             return Ok(ExitCode::from(exit::INVALID_INPUT));
         }
     };
-    let dir = &args.state.state_dir;
-    let session = Session::new(global, Some(dir), args.file.as_deref());
-    // A spec given now lends its per-cluster kubeconfigs (nothing else).
-    let spec_kubeconfigs = match &args.file {
+    let mut session = Session::new(global, Some(&args.state.state_dir), args.file.as_deref());
+    // A spec given now lends its per-cluster kubeconfigs (nothing else), and where its state lives.
+    let loaded = match &args.file {
         Some(file) => match session::load_spec(file) {
-            Ok(loaded) => session::spec_kubeconfigs(&loaded),
+            Ok(loaded) => Some(loaded),
             Err(code) => return Ok(code),
         },
-        None => BTreeMap::new(),
+        None => None,
     };
-    let store = session::open_store(dir)?;
+    let spec_kubeconfigs = loaded
+        .as_ref()
+        .map(session::spec_kubeconfigs)
+        .unwrap_or_default();
+    let location = session::StateLocation::of(&args.state, loaded.as_ref())?;
+    session.hints = session.hints.clone().with_state(location.shared());
+    let store = session::open_any(&location, session.kubeconfig.as_deref())?;
     let Some(run) = store.latest_run()? else {
-        super::view::invalid(&format!(
-            "no run in {}: nothing to roll back",
-            dir.display()
-        ));
+        super::view::invalid(&format!("no run in {location}: nothing to roll back"));
         return Ok(ExitCode::from(exit::INVALID_INPUT));
     };
-    let stored = StoredPlan::load(&store, run.id)?;
-    let targets = targets(&session, &store, &stored, &spec_kubeconfigs)?;
+    let stored = StoredPlan::load(store.as_ref(), run.id)?;
+    let targets = targets(&session, store.as_ref(), &stored, &spec_kubeconfigs)?;
     view::reached_by(&targets, &session);
     let runtime = tokio::runtime::Runtime::new()?;
     if args.dry_run {
-        let store: Arc<dyn Store> = Arc::new(store);
         undo_lists(store.as_ref(), run.id, to)?;
         // What each undo would change, object by object: needs the clusters.
         // The clusters first: another cluster's objects would make a
@@ -176,7 +177,7 @@ pub fn targets(
 /// progress is shown as it goes. Drift is refused.
 pub async fn rollback(
     session: &Session,
-    store: SledStore,
+    store: Arc<dyn Store>,
     targets: &[ClusterTarget],
     to: Phase,
     parallelism: usize,
@@ -197,13 +198,12 @@ pub async fn rollback(
 /// refused or accepted (`accept_unknown_identity`).
 pub async fn rollback_with(
     session: &Session,
-    store: SledStore,
+    store: Arc<dyn Store>,
     targets: &[ClusterTarget],
     to: Phase,
     parallelism: usize,
     (policy, accept_unknown_identity): (DriftPolicy, bool),
 ) -> anyhow::Result<RunSummary> {
-    let store: Arc<dyn Store> = Arc::new(store);
     let env = environment(session, store.clone(), targets).await?;
     let opts = EngineOptions {
         parallelism: parallelism.max(1),

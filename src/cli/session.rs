@@ -8,7 +8,10 @@ use crate::cluster::{Cluster, ClusterTarget, connect};
 use crate::engine::{Environment, OffloadedStore, StoredPlan, scheduler::StopFlag};
 use crate::plan::Plan;
 use crate::spec::{self, Loaded};
-use crate::state::{EventKind, NewEvent, SledStore, StateError, StepStatus, Store};
+use crate::state::{
+    EventKind, KUBE_SCHEME, KubeLocation, KubeStore, NewEvent, SledStore, StateError, StepStatus,
+    Store,
+};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -120,6 +123,82 @@ pub fn load_plan(file: &Path) -> Result<(Loaded, Plan), ExitCode> {
             Err(ExitCode::from(exit::INVALID_INPUT))
         }
     }
+}
+
+/// Where a command's state lives: a directory, or a namespace of a cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateLocation {
+    /// `--state-dir DIR` (the default `.migrate`), or `--state DIR`.
+    Dir(PathBuf),
+    /// `--state kubernetes://CONTEXT/NAMESPACE`, or the spec's `state: {kubernetes: ...}`.
+    Kubernetes(KubeLocation),
+}
+
+impl StateLocation {
+    /// The location `args` name: `--state`, else the spec's `state:` (`spec`), else `--state-dir`.
+    pub fn of(args: &super::StateArgs, spec: Option<&Loaded>) -> anyhow::Result<StateLocation> {
+        if let Some(text) = &args.state {
+            return Self::parse(text);
+        }
+        if let Some(k) = spec
+            .and_then(|l| l.spec.spec.state.as_ref())
+            .and_then(|s| s.kubernetes.as_ref())
+        {
+            return Ok(StateLocation::Kubernetes(KubeLocation {
+                context: k.context.clone(),
+                namespace: k.namespace.clone(),
+            }));
+        }
+        Ok(StateLocation::Dir(args.state_dir.clone()))
+    }
+
+    /// `kubernetes://CONTEXT/NAMESPACE`, or a directory.
+    pub fn parse(text: &str) -> anyhow::Result<StateLocation> {
+        if text.starts_with(KUBE_SCHEME) {
+            Ok(StateLocation::Kubernetes(KubeLocation::parse(text)?))
+        } else if text.contains("://") {
+            anyhow::bail!("--state {text}: expected a directory or kubernetes://CONTEXT/NAMESPACE")
+        } else {
+            Ok(StateLocation::Dir(PathBuf::from(text)))
+        }
+    }
+
+    /// `kubernetes://...` for hints to repeat; `None` for a directory (hints name it with `--state-dir`).
+    pub fn shared(&self) -> Option<String> {
+        match self {
+            StateLocation::Dir(_) => None,
+            StateLocation::Kubernetes(k) => Some(k.to_string()),
+        }
+    }
+
+    /// The directory, when the state is in one.
+    pub fn dir(&self) -> Option<&Path> {
+        match self {
+            StateLocation::Dir(d) => Some(d),
+            StateLocation::Kubernetes(_) => None,
+        }
+    }
+}
+
+impl std::fmt::Display for StateLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StateLocation::Dir(d) => write!(f, "{}", d.display()),
+            StateLocation::Kubernetes(k) => write!(f, "{k}"),
+        }
+    }
+}
+
+/// Opens the store at `location` for writing (a Kubernetes store through
+/// `kubeconfig`, taking its Lease).
+pub fn open_any(
+    location: &StateLocation,
+    kubeconfig: Option<&Path>,
+) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(match location {
+        StateLocation::Dir(dir) => Arc::new(open_store(dir)?),
+        StateLocation::Kubernetes(k) => Arc::new(KubeStore::open(k, kubeconfig)?),
+    })
 }
 
 /// Opens the state directory, showing a takeover notice if the previous

@@ -1,22 +1,69 @@
-//! `migrate state ...`: operations on the state directory itself. Today `forget-snapshots`; room for more
-//! (moving a state directory between machines).
+//! `migrate state ...`: operations on the state itself: `forget-snapshots` (a directory), `push` (a directory into a
+//! Kubernetes store). Room for more (`pull`: a Kubernetes store back into a directory).
 
 use super::session;
 use super::view::state as view;
-use super::{ForgetSnapshotsArgs, GlobalArgs, StateCommand, exit};
+use super::{ForgetSnapshotsArgs, GlobalArgs, PushArgs, StateCommand, exit};
+use crate::state::{KubeStore, MemoryStore};
 use std::process::ExitCode;
 
 /// Runs `migrate state SUBCOMMAND`.
-pub fn run(_global: &GlobalArgs, command: &StateCommand) -> anyhow::Result<ExitCode> {
+pub fn run(global: &GlobalArgs, command: &StateCommand) -> anyhow::Result<ExitCode> {
     match command {
         StateCommand::ForgetSnapshots(args) => forget_snapshots(args),
+        StateCommand::Push(args) => push(global, args),
     }
+}
+
+/// Copies a state directory into an empty Kubernetes store, then reads it back and compares every record.
+fn push(global: &GlobalArgs, args: &PushArgs) -> anyhow::Result<ExitCode> {
+    let dir = match session::StateLocation::of(&args.state, None)? {
+        session::StateLocation::Dir(dir) => dir,
+        session::StateLocation::Kubernetes(_) => {
+            super::view::invalid("state push copies a state directory: name it with --state-dir");
+            return Ok(ExitCode::from(exit::INVALID_INPUT));
+        }
+    };
+    if !crate::state::is_state_dir(&dir) {
+        super::view::invalid(&format!(
+            "no state directory at {}: nothing to push",
+            dir.display()
+        ));
+        return Ok(ExitCode::from(exit::INVALID_INPUT));
+    }
+    let to = match session::StateLocation::parse(&args.to)? {
+        session::StateLocation::Kubernetes(k) => k,
+        session::StateLocation::Dir(_) => {
+            super::view::invalid("--to: expected kubernetes://CONTEXT/NAMESPACE");
+            return Ok(ExitCode::from(exit::INVALID_INPUT));
+        }
+    };
+    let kubeconfig = session::Session::new(global, None, None).kubeconfig;
+    let source = session::open_store(&dir)?;
+    let want = MemoryStore::copied_from(&source)?.digest();
+    let runs = KubeStore::open(&to, kubeconfig.as_deref())?.import(&source)?;
+    let (back, _) = KubeStore::open_read_only(&to, kubeconfig.as_deref())?;
+    let got = MemoryStore::copied_from(&back)?.digest();
+    anyhow::ensure!(
+        got == want,
+        "{to} read back differs from {} (sha256 {got} against {want}); keep using the directory",
+        dir.display()
+    );
+    view::pushed(&dir, &to.to_string(), runs, &got);
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Removes every snapshot payload once the migration is signed off; refused while a rollback could still need
 /// one, unless `--yes`.
 fn forget_snapshots(args: &ForgetSnapshotsArgs) -> anyhow::Result<ExitCode> {
-    let dir = &args.state.state_dir;
+    let location = session::StateLocation::of(&args.state, None)?;
+    let Some(dir) = location.dir() else {
+        super::view::invalid(&format!(
+            "forget-snapshots works on a state directory; for {location}, delete the namespace's \
+             migrate.meshops.dev/state Secrets once the migration is signed off"
+        ));
+        return Ok(ExitCode::from(exit::INVALID_INPUT));
+    };
     if !dir.exists() {
         super::view::invalid(&format!(
             "no state directory at {}: nothing to forget",

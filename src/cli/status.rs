@@ -5,32 +5,51 @@ use super::view::status as view;
 use super::view::timeline as timeline_view;
 use super::{GlobalArgs, StatusArgs};
 use crate::engine::StoredPlan;
-use crate::state::{SledStore, StateError, Store};
+use crate::state::{KubeLocation, KubeStore, SledStore, StateError, Store};
 use anyhow::Context;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// Runs `migrate status`.
 pub fn run(global: &GlobalArgs, args: &StatusArgs) -> anyhow::Result<ExitCode> {
-    if let Some(path) = &args.timeline {
-        return timeline(&args.state.state_dir, path);
+    // A timeline needs the journal; a file it cannot write is refused first.
+    let timeline_to = match &args.timeline {
+        Some(path) => match timeline_view::Format::of(path) {
+            Some(format) => Some((path, format)),
+            None => {
+                super::view::invalid(&format!(
+                    "--timeline {}: name a .svg or .html file",
+                    path.display()
+                ));
+                return Ok(ExitCode::from(super::exit::INVALID_INPUT));
+            }
+        },
+        None => None,
+    };
+    let events = args.events || timeline_to.is_some();
+    let mut session = super::session::Session::new(global, Some(&args.state.state_dir), None);
+    let location = super::session::StateLocation::of(&args.state, None)?;
+    session.hints = session.hints.clone().with_state(location.shared());
+    let status = match location {
+        super::session::StateLocation::Dir(dir) => read(&dir, events)?,
+        super::session::StateLocation::Kubernetes(location) => {
+            read_kube(&location, session.kubeconfig.as_deref(), events)?
+        }
+    };
+    if let Some((path, format)) = timeline_to {
+        return timeline(status, path, format);
     }
-    let status = read(&args.state.state_dir, args.events)?;
-    let session = super::session::Session::new(global, Some(&args.state.state_dir), None);
     view::show(&status, args.output, args.events, &session.hints)?;
     Ok(status.exit_code())
 }
 
 /// `status --timeline PATH`: the latest run's timeline, written to `path`.
-fn timeline(dir: &Path, path: &Path) -> anyhow::Result<ExitCode> {
-    let Some(format) = timeline_view::Format::of(path) else {
-        super::view::invalid(&format!(
-            "--timeline {}: name a .svg or .html file",
-            path.display()
-        ));
-        return Ok(ExitCode::from(super::exit::INVALID_INPUT));
-    };
-    let report = match read(dir, true)? {
+fn timeline(
+    status: Status,
+    path: &Path,
+    format: timeline_view::Format,
+) -> anyhow::Result<ExitCode> {
+    let report = match status {
         Status::Run(report) if report.live.is_none() => report,
         Status::Run(_) => {
             super::view::invalid(
@@ -73,23 +92,56 @@ pub fn read(dir: &Path, events: bool) -> anyhow::Result<Status> {
     let Some(run) = store.latest_run()? else {
         return Ok(Status::NoRun(dir.to_path_buf()));
     };
-    let plan = StoredPlan::load(&store, run.id)?;
+    report(&store, run, events, None)
+}
+
+/// Reads where the latest run in a Kubernetes store stands, without taking its Lease: while a run goes on
+/// elsewhere, its holder is named and the records are those it had written when read.
+pub fn read_kube(
+    location: &KubeLocation,
+    kubeconfig: Option<&Path>,
+    events: bool,
+) -> anyhow::Result<Status> {
+    let (store, holder) = KubeStore::open_read_only(location, kubeconfig)?;
+    let Some(run) = store.latest_run()? else {
+        return Ok(Status::NoRun(PathBuf::from(location.to_string())));
+    };
+    let live = holder.map(|h| {
+        h.holder.unwrap_or_else(|| crate::state::Holder {
+            id: h.identity.clone(),
+            pid: 0,
+            host: h.identity.clone(),
+            command: String::new(),
+            since: crate::state::Timestamp::now(),
+        })
+    });
+    report(&store, run, events, live)
+}
+
+/// The report of `run` in `store`; `live`: who runs it now, elsewhere.
+fn report(
+    store: &dyn Store,
+    run: crate::state::RunInfo,
+    events: bool,
+    live: Option<crate::state::Holder>,
+) -> anyhow::Result<Status> {
+    let plan = StoredPlan::load(store, run.id)?;
     let states = store.step_states(run.id)?;
     let journal = store.events(run.id, 0)?;
     let inventory = journalled_inventory(&journal);
     let events = if events { journal } else { Vec::new() };
-    let lineage = crate::engine::lineage(&store)?;
-    let untouched = crate::engine::untouched_steps(&store, run.id)?;
+    let lineage = crate::engine::lineage(store)?;
+    let untouched = crate::engine::untouched_steps(store, run.id)?;
     let mut pending_restores = Vec::new();
     for past in &lineage {
-        pending_restores.extend(crate::engine::pending_restores(&store, past.run.id)?);
+        pending_restores.extend(crate::engine::pending_restores(store, past.run.id)?);
     }
     Ok(Status::Run(Box::new(RunReport {
         run,
         plan,
         states,
         events,
-        live: None,
+        live,
         lineage,
         pending_restores,
         untouched,

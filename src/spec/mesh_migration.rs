@@ -86,6 +86,28 @@ pub struct Spec {
     /// The failover drill, if any.
     #[serde(default)]
     pub failover_test: Option<FailoverTest>,
+    /// Where the run's state lives when not in the local state directory (`--state` overrides it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<StateSpec>,
+}
+
+/// `spec.state`: where a team keeps the run's state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StateSpec {
+    /// In a namespace of a cluster: Secrets for the records, a Lease for the lock.
+    pub kubernetes: Option<KubernetesState>,
+}
+
+/// `spec.state.kubernetes`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KubernetesState {
+    /// The kubeconfig context; the current one when absent.
+    #[serde(default)]
+    pub context: Option<String>,
+    /// The namespace holding the state.
+    pub namespace: String,
 }
 
 /// The mesh as a whole: its ID, trust domain and Istio version.

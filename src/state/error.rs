@@ -160,6 +160,42 @@ pub enum StateError {
         on: Timestamp,
     },
 
+    #[error("state store {location}: {detail}")]
+    KubeConfig { location: String, detail: String },
+
+    #[error("state store {location}: cannot {op}: {source}")]
+    Kube {
+        location: String,
+        op: &'static str,
+        #[source]
+        source: Box<kube::Error>,
+    },
+
+    #[error(
+        "state store {location} is damaged: {detail}; its snapshots may still be needed for rollback, so keep its \
+         Secrets until they are not"
+    )]
+    LogDamaged { location: String, detail: String },
+
+    #[error(
+        "state store {location}: in use by {} (Lease {}, renewed {}, held for {}s past each renewal); wait for it \
+         to finish, or stop it (its checkpoint lets its run be resumed); if it is gone for good, \
+         `migrate unlock --force {}` frees it",
+        by.holder, by.lease, by.renewed, by.duration, by.id
+    )]
+    LeaseHeld { location: String, by: Box<HeldBy> },
+
+    #[error(
+        "state store {location}: this process lost its Lease {lease}{}; it wrote nothing more and stops: whoever \
+         holds the Lease now carries on, or `apply --resume` resumes the run",
+        holder.as_deref().map(|h| format!(" (now held by {h})")).unwrap_or_default()
+    )]
+    LostLease {
+        location: String,
+        lease: String,
+        holder: Option<String>,
+    },
+
     #[error("invalid input to the state store: {0}")]
     InvalidInput(String),
 }
@@ -174,4 +210,19 @@ fn describe_lock(holder: Option<&Holder>) -> String {
         None => "in use by another process, which has not (yet) written its lock record; wait for it to finish"
             .to_string(),
     }
+}
+
+/// Who holds a store's Lease (`StateError::LeaseHeld`).
+#[derive(Debug, Clone)]
+pub struct HeldBy {
+    /// The Lease's name.
+    pub lease: String,
+    /// Its `holderIdentity`: `user@host pid N id ID`.
+    pub holder: String,
+    /// The holder id `migrate unlock --force` takes.
+    pub id: String,
+    /// Its `renewTime`, or `never`.
+    pub renewed: String,
+    /// `leaseDurationSeconds`.
+    pub duration: i32,
 }

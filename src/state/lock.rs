@@ -306,6 +306,21 @@ fn mask_command(args: impl IntoIterator<Item = String>) -> String {
     s
 }
 
+/// A holder record for this process, with a fresh id (for locks held elsewhere than a directory).
+pub(crate) fn this_process() -> Holder {
+    let me = Holder {
+        id: String::new(),
+        pid: std::process::id(),
+        host: hostname(),
+        command: command_line(),
+        since: Timestamp::now(),
+    };
+    Holder {
+        id: holder_id(&me),
+        ..me
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -376,3 +376,209 @@ impl Store for MemoryStore {
         })
     }
 }
+
+/// Records taken out and put back whole: how the Kubernetes backend writes transactions and replays them.
+impl MemoryStore {
+    /// The records of `run` that `scope` names.
+    pub(super) fn delta(
+        &self,
+        run: RunId,
+        scope: &super::delta::DeltaScope,
+    ) -> Result<super::delta::RunDelta, StateError> {
+        use super::delta::{RunDelta, SnapshotRecord};
+        let inner = self.lock();
+        let data = inner.get(run)?;
+        let mut delta = RunDelta {
+            info: data.info.clone(),
+            plan: None,
+            steps: BTreeMap::new(),
+            snapshots: BTreeMap::new(),
+            left: BTreeMap::new(),
+            events: data
+                .events
+                .iter()
+                .filter(|e| e.seq > scope.events_after)
+                .cloned()
+                .collect(),
+        };
+        if scope.whole_plan {
+            delta.plan = Some(data.plan.clone());
+            delta.steps = data.steps.clone();
+        }
+        if let Some(step) = &scope.step
+            && let Some(state) = data.steps.get(step)
+        {
+            delta.steps.insert(step.clone(), state.clone());
+        }
+        if let Some(step) = &scope.snapshots_of {
+            let taken = data
+                .snapshots
+                .iter()
+                .filter(|((s, _), _)| s == step)
+                .map(|(_, snap)| SnapshotRecord {
+                    key: snap.key.clone(),
+                    taken: snap.taken,
+                    object: snap.object.clone(),
+                })
+                .collect();
+            delta.snapshots.insert(step.clone(), taken);
+        }
+        if let Some(step) = &scope.left_of {
+            let left = data
+                .left
+                .iter()
+                .filter(|((s, _), _)| s == step)
+                .map(|(_, l)| l.clone())
+                .collect();
+            delta.left.insert(step.clone(), left);
+        }
+        Ok(delta)
+    }
+
+    /// Every record of every run, one delta per run, oldest first.
+    pub(super) fn image(&self) -> Vec<super::delta::RunDelta> {
+        let ids: Vec<RunId> = self.lock().runs.keys().copied().collect();
+        let mut image = Vec::with_capacity(ids.len());
+        for id in ids {
+            let steps: Vec<String> = self
+                .lock()
+                .runs
+                .get(&id)
+                .map(|d| {
+                    let mut s: Vec<String> = d.snapshots.keys().map(|(s, _)| s.clone()).collect();
+                    s.extend(d.left.keys().map(|(s, _)| s.clone()));
+                    s.sort();
+                    s.dedup();
+                    s
+                })
+                .unwrap_or_default();
+            let scope = super::delta::DeltaScope {
+                whole_plan: true,
+                ..Default::default()
+            };
+            let Ok(mut whole) = self.delta(id, &scope) else {
+                continue;
+            };
+            for step in steps {
+                let part = super::delta::DeltaScope {
+                    snapshots_of: Some(step.clone()),
+                    left_of: Some(step),
+                    events_after: u64::MAX,
+                    ..Default::default()
+                };
+                if let Ok(d) = self.delta(id, &part) {
+                    whole
+                        .snapshots
+                        .extend(d.snapshots.into_iter().filter(|(_, v)| !v.is_empty()));
+                    whole
+                        .left
+                        .extend(d.left.into_iter().filter(|(_, v)| !v.is_empty()));
+                }
+            }
+            image.push(whole);
+        }
+        image
+    }
+
+    /// Applies `delta`: the run is created or updated, what it names replaced. Its events must continue the
+    /// run's journal (an event already there is skipped, a gap refused), so a log replays only in order.
+    pub(super) fn apply_delta(&self, delta: super::delta::RunDelta) -> Result<(), StateError> {
+        let mut inner = self.lock();
+        let run = delta.info.id;
+        let data = inner.runs.entry(run).or_insert_with(|| RunData {
+            info: delta.info.clone(),
+            plan: Value::Null,
+            steps: BTreeMap::new(),
+            snapshots: BTreeMap::new(),
+            left: BTreeMap::new(),
+            events: Vec::new(),
+        });
+        let mut next = data.events.last().map_or(1, |e| e.seq + 1);
+        for e in &delta.events {
+            if e.seq < next {
+                continue;
+            }
+            if e.seq != next {
+                return Err(StateError::InvalidInput(format!(
+                    "run {run}: journal entry {} follows {} (a gap)",
+                    e.seq,
+                    next - 1
+                )));
+            }
+            next += 1;
+        }
+        data.info = delta.info;
+        if let Some(plan) = delta.plan {
+            data.plan = plan;
+        }
+        data.steps.extend(delta.steps);
+        for (step, taken) in delta.snapshots {
+            data.snapshots.retain(|(s, _), _| *s != step);
+            for t in taken {
+                let snap = Snapshot {
+                    key: t.key.clone(),
+                    step: step.clone(),
+                    taken: t.taken,
+                    object: t.object,
+                };
+                data.snapshots.insert((step.clone(), t.key), snap);
+            }
+        }
+        for (step, left) in delta.left {
+            data.left.retain(|(s, _), _| *s != step);
+            for l in left {
+                data.left.insert((step.clone(), l.key.clone()), l);
+            }
+        }
+        let have = data.events.last().map_or(0, |e| e.seq);
+        data.events
+            .extend(delta.events.into_iter().filter(|e| e.seq > have));
+        Ok(())
+    }
+}
+
+impl MemoryStore {
+    /// A copy of every record of `store`, read through the `Store` trait (to move a run between backends).
+    pub fn copied_from(store: &dyn Store) -> Result<MemoryStore, StateError> {
+        use super::delta::{RunDelta, SnapshotRecord};
+        let copy = MemoryStore::new();
+        for info in store.runs()? {
+            let run = info.id;
+            let steps = store.step_states(run)?;
+            let mut snapshots: BTreeMap<String, Vec<SnapshotRecord>> = BTreeMap::new();
+            for s in store.snapshots(run, &SnapshotFilter::default())? {
+                snapshots
+                    .entry(s.step.clone())
+                    .or_default()
+                    .push(SnapshotRecord {
+                        key: s.key,
+                        taken: s.taken,
+                        object: s.object,
+                    });
+            }
+            let mut left = BTreeMap::new();
+            for step in steps.keys() {
+                let l = store.left_objects(run, step)?;
+                if !l.is_empty() {
+                    left.insert(step.clone(), l);
+                }
+            }
+            copy.apply_delta(RunDelta {
+                plan: Some(store.plan(run)?),
+                events: store.events(run, 0)?,
+                info,
+                steps,
+                snapshots,
+                left,
+            })?;
+        }
+        Ok(copy)
+    }
+
+    /// SHA-256 (hex) of every record, to compare two stores' contents (snapshots included, never shown).
+    pub fn digest(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let image = serde_json::to_vec(&self.image()).unwrap_or_default();
+        hex::encode(Sha256::digest(image))
+    }
+}

@@ -57,8 +57,10 @@
 //! rewrites the database so no old segment keeps them (`compaction`: crash-safe swap finished by the next open).
 
 mod compaction;
+mod delta;
 mod error;
 mod holder;
+mod kube_store;
 mod layout;
 mod lock;
 mod memory;
@@ -77,8 +79,12 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 pub use compaction::FAILPOINT_ENV as FORGET_FAILPOINT_ENV;
-pub use error::StateError;
+pub use error::{HeldBy, StateError};
 pub use holder::{Holder, LockNotice};
+pub use kube_store::{
+    KUBE_SCHEME, KubeLocation, KubeStore, LEASE_DURATION_ENV, LeaseHolder,
+    force_unlock as force_unlock_kube,
+};
 pub use lock::{force_unlock, read_holder};
 pub use memory::MemoryStore;
 pub use model::{

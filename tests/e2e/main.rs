@@ -32,6 +32,7 @@ mod specs;
 mod state;
 mod state_format;
 mod support;
+mod team_state;
 mod timeline;
 mod until;
 mod validate;

@@ -20,6 +20,8 @@ pub struct Hints {
     spec: Option<PathBuf>,
     state_dir: Option<PathBuf>,
     kubeconfig: Option<PathBuf>,
+    /// `--state LOCATION` when the state is not in a directory: every hint must name it.
+    state: Option<String>,
 }
 
 impl Hints {
@@ -29,11 +31,21 @@ impl Hints {
             spec: spec.map(Path::to_path_buf),
             state_dir: state_dir.map(Path::to_path_buf),
             kubeconfig: kubeconfig.map(Path::to_path_buf),
+            state: None,
         }
+    }
+
+    /// The hints with `--state LOCATION` in every command they suggest.
+    pub fn with_state(mut self, location: Option<String>) -> Hints {
+        self.state = location;
+        self
     }
 
     /// ` --state-dir DIR`, or nothing for the default directory.
     fn state_flag(&self) -> String {
+        if let Some(location) = &self.state {
+            return format!(" --state {location}");
+        }
         match &self.state_dir {
             Some(dir) if dir.as_os_str() != DEFAULT_STATE_DIR => {
                 format!(" --state-dir {}", dir.display())

@@ -105,6 +105,11 @@ fn failed_steps(summary: &RunSummary) {
 }
 
 /// `migrate unlock`: whose lock was released.
+pub fn unlocked_lease(location: &str, holder: &str) {
+    tell!("released the Lease of {location} held by {holder}");
+}
+
+/// `migrate unlock --force` freed a state directory.
 pub fn unlocked(holder: &crate::state::Holder) {
     tell!(
         "released the lock of pid {} on {} (held since {})",

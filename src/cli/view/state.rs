@@ -49,3 +49,13 @@ pub fn forgotten(dir: &Path, all: &[HeldSnapshot], needed: &[HeldSnapshot], on: 
         }
     }
 }
+
+/// `state push` copied the directory's runs and read them back the same.
+pub fn pushed(dir: &Path, to: &str, runs: usize, digest: &str) {
+    tell!(
+        "pushed {runs} run(s) from {} to {to}, read back identical (records sha256 {}); from now on use \
+         --state {to}, everywhere",
+        dir.display(),
+        &digest[..12.min(digest.len())]
+    );
+}

@@ -19,7 +19,10 @@ const SPEC: &[&str] = &[
     "observability",
     "workloads",
     "failoverTest",
+    "state",
 ];
+const STATE: &[&str] = &["kubernetes"];
+const KUBERNETES_STATE: &[&str] = &["context", "namespace"];
 const MESH: &[&str] = &[
     "id",
     "trustDomain",
@@ -159,6 +162,7 @@ fn spec(d: &mut Decoder, n: &YamlNode, p: &str) -> Option<Spec> {
     let observability = d.or(&f, "observability", observability, Observability::default);
     let workloads = d.or(&f, "workloads", workloads, Workloads::default);
     let failover_test = d.opt(&f, "failoverTest", failover_test);
+    let state = d.opt(&f, "state", state);
     Some(Spec {
         mesh: mesh?,
         topology: topology?,
@@ -169,6 +173,33 @@ fn spec(d: &mut Decoder, n: &YamlNode, p: &str) -> Option<Spec> {
         observability: observability?,
         workloads: workloads?,
         failover_test: failover_test?,
+        state: state?,
+    })
+}
+
+fn state(d: &mut Decoder, n: &YamlNode, p: &str) -> Option<StateSpec> {
+    let f = d.fields(
+        n,
+        p,
+        "a mapping naming where the state lives (kubernetes)",
+        STATE,
+    )?;
+    let kubernetes = d.opt(&f, "kubernetes", |d, n, p| {
+        let f = d.fields(
+            n,
+            p,
+            "a mapping with the context and namespace",
+            KUBERNETES_STATE,
+        )?;
+        let context = d.opt(&f, "context", Decoder::string);
+        let namespace = d.req(&f, "namespace", Decoder::string);
+        Some(KubernetesState {
+            context: context?,
+            namespace: namespace?,
+        })
+    });
+    Some(StateSpec {
+        kubernetes: kubernetes?,
     })
 }
 

@@ -6,6 +6,7 @@ mod durability;
 mod forget;
 mod left;
 mod locking;
+mod on_kubernetes;
 mod pause;
 mod semantics;
 mod versions;
@@ -51,11 +52,22 @@ fn open(dir: &Path) -> SledStore {
     SledStore::open(dir).unwrap().store
 }
 
-/// Runs `check` against a fresh memory store and a fresh sled store.
+/// Runs `check` against a fresh memory store, a fresh sled store and a fresh Kubernetes store (on a simulated
+/// cluster), then checks that the Kubernetes store reopened from its log holds exactly what it held.
 fn both(check: impl Fn(&dyn Store)) {
     check(&MemoryStore::new());
     let tmp = tempfile::tempdir().unwrap();
     check(&open(&state_dir(&tmp)));
+    let (location, kube_store) = on_kubernetes::fresh_store();
+    check(&kube_store);
+    let before = on_kubernetes::dump(&kube_store);
+    drop(kube_store);
+    let reopened = on_kubernetes::reopen(&location);
+    assert_eq!(
+        on_kubernetes::dump(&reopened),
+        before,
+        "the log replays to the same records"
+    );
 }
 
 /// Re-runs this test binary to execute one child test with the given environment.

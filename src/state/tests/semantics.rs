@@ -520,6 +520,12 @@ fn concurrent_writers_keep_the_journal_contiguous() {
         }
     }
     check(Arc::new(MemoryStore::new()));
+    let (location, kube_store) = super::on_kubernetes::fresh_store();
+    check(Arc::new(kube_store));
+    let reopened = super::on_kubernetes::reopen(&location);
+    let run = reopened.latest_run().unwrap().unwrap().id;
+    assert_eq!(reopened.events(run, 0).unwrap().len(), 73);
+    drop(reopened);
     let tmp = tempfile::tempdir().unwrap();
     check(Arc::new(open(&state_dir(&tmp))));
     // The status copy, refreshed by every writer, ends with the last state.
