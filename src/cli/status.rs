@@ -3,7 +3,7 @@
 use super::results::{RunReport, Status};
 use super::view::status as view;
 use super::{GlobalArgs, StatusArgs};
-use crate::engine::StoredPlan;
+use crate::engine::{GateRecord, StoredPlan};
 use crate::state::{SledStore, StateError, Store};
 use std::path::Path;
 use std::process::ExitCode;
@@ -38,6 +38,7 @@ pub fn read(dir: &Path, events: bool) -> anyhow::Result<Status> {
     let states = store.step_states(run.id)?;
     let journal = store.events(run.id, 0)?;
     let inventory = journalled_inventory(&journal);
+    let gates = journalled_gates(&plan, &journal);
     let events = if events { journal } else { Vec::new() };
     let lineage = crate::engine::lineage(&store)?;
     let untouched = crate::engine::untouched_steps(&store, run.id)?;
@@ -55,6 +56,7 @@ pub fn read(dir: &Path, events: bool) -> anyhow::Result<Status> {
         pending_restores,
         untouched,
         inventory,
+        gates,
     })))
 }
 
@@ -69,6 +71,18 @@ fn journalled_inventory(journal: &[crate::state::Event]) -> super::results::Inve
             let mesh = serde_json::from_value(found.get("mesh")?.clone()).ok()?;
             Some((cluster, Ok(mesh)))
         })
+        .collect()
+}
+
+/// Each gate step's latest journalled result.
+fn journalled_gates(
+    plan: &StoredPlan,
+    journal: &[crate::state::Event],
+) -> std::collections::BTreeMap<String, GateRecord> {
+    plan.steps
+        .iter()
+        .filter(|s| crate::phases::gates::is_gate(&s.id))
+        .filter_map(|s| Some((s.id.clone(), GateRecord::latest(journal.iter(), &s.id)?)))
         .collect()
 }
 
@@ -102,5 +116,6 @@ fn read_copy(dir: &Path, locked: StateError) -> anyhow::Result<Status> {
         pending_restores: Vec::new(),
         untouched: Default::default(),
         inventory: Default::default(),
+        gates: Default::default(),
     })))
 }
