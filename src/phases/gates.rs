@@ -35,18 +35,17 @@ pub fn is_gate(id: &str) -> bool {
 fn description(phase: Phase) -> &'static str {
     match phase {
         Phase::Trust => {
-            "Gate: every cluster serves the shared root (istio-ca-root-cert) and every cacerts is complete and chains to it, \
-             as istiod loaded it (checks roots, MC1xx). Errors fail the phase; fix the mesh, then `migrate apply --resume` runs the gate again."
+            "Gate: every cluster serves the shared root (istio-ca-root-cert), and every cacerts is complete, chains to it \
+             and is what istiod loaded (roots, MC1xx); an error fails the phase."
         }
         Phase::Discovery => {
-            "Gate: every primary's istiod reports each peer synced, and each remote secret's data key, its networking.istio.io/cluster \
-             annotation and that cluster's clusterName agree, with one meshID (checks names, MC2xx, and remote-secrets, MC5xx). \
-             Errors fail the phase; fix the mesh, then `migrate apply --resume` runs the gate again."
+            "Gate: each primary's istiod reports every peer synced; each remote secret's data key, its networking.istio.io/cluster \
+             annotation and that cluster's clusterName agree, with one meshID (names, MC2xx; remote-secrets, MC5xx); an error fails the phase."
         }
         _ => {
-            "Gate: each east-west gateway has an address and port 15443 and exactly one AUTO_PASSTHROUGH Gateway selects it; \
-             no DestinationRule has locality failover without outlierDetection or the obsolete consecutiveErrors \
-             (checks gateway, MC4xx, and destination-rules, MC6xx). Errors fail the phase; fix the mesh, then `migrate apply --resume` runs the gate again."
+            "Gate: each east-west gateway has an address, port 15443 and exactly one AUTO_PASSTHROUGH Gateway; no DestinationRule \
+             has locality failover without outlierDetection, or the obsolete consecutiveErrors (gateway, MC4xx; destination-rules, MC6xx); \
+             an error fails the phase."
         }
     }
 }
