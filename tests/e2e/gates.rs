@@ -325,12 +325,12 @@ fn a_dry_run_skips_the_gates_with_a_note() {
     let spec = demo_spec(&env);
     let before = env.settled_dump();
     let run = apply(&env, &spec, &["--dry-run", "--until", "trust"]).expect_ok();
-    let started: Vec<&str> = run
-        .stderr
-        .lines()
-        .filter(|l| l.contains("gate/trust"))
-        .collect();
-    assert!(!started.is_empty(), "{}", run.describe("the gate ran"));
+    let said = format!("{}{}", run.stdout, run.stderr);
+    assert!(
+        said.contains("gate/trust: gate trust not run: it verifies what the phase made"),
+        "{}",
+        run.describe("the skipped gate is said")
+    );
     env.settled_dump()
         .assert_eq(&before, "a dry run changes nothing");
 }

@@ -254,12 +254,12 @@ fn text(report: &RunReport, hints: &Hints) {
             } else {
                 String::new()
             };
-            if nothing_to_undo(report, &s.id, &st) {
-                attempts.push_str("  (nothing to undo: it stopped before its first change)");
-            }
             let record = gate(report, &s.id, &st);
             if let Some(record) = record {
+                // A gate never changes anything: no word about undoing it.
                 attempts.push_str(&format!("  gate {record}"));
+            } else if nothing_to_undo(report, &s.id, &st) {
+                attempts.push_str("  (nothing to undo: it stopped before its first change)");
             }
             println!(
                 "  {:<12} {:<44} {took:>7}{attempts}",

@@ -6,7 +6,7 @@
 //! ended. Reads only: re-running a gate (a resume) repeats no effect.
 
 use super::super::context::{ActionError, StepCtx};
-use super::{note, warn};
+use super::warn;
 use crate::check::{self, ClusterExpect, Expect, Finding, Group, Known, Model, Report, Role};
 use crate::cluster::ClusterTarget;
 use crate::plan::GateExpectations;
@@ -101,8 +101,9 @@ pub(crate) async fn run(
         .unwrap_or(&ctx.step)
         .to_string();
     // A gate verifies what the phase's steps made; a dry run made nothing.
+    // Shown, not only journalled: a dry run that passes has not verified it.
     if ctx.opts.dry_run {
-        note(
+        warn(
             ctx,
             &format!(
                 "gate {phase} not run: it verifies what the phase made, and a dry run changes nothing"
