@@ -102,6 +102,8 @@ pub struct RunReport {
     pub untouched: BTreeSet<String>,
     /// The mesh inventory preflight journalled, per cluster (latest).
     pub inventory: Inventories,
+    /// Each gate's latest result, by step id (empty when read from the copy).
+    pub gates: BTreeMap<String, crate::engine::GateRecord>,
 }
 
 impl Status {

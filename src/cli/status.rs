@@ -4,7 +4,7 @@ use super::results::{RunReport, Status};
 use super::view::status as view;
 use super::view::timeline as timeline_view;
 use super::{GlobalArgs, StatusArgs};
-use crate::engine::StoredPlan;
+use crate::engine::{GateRecord, StoredPlan};
 use crate::state::{KubeLocation, KubeStore, SledStore, StateError, Store};
 use anyhow::Context;
 use std::path::{Path, PathBuf};
@@ -129,6 +129,7 @@ fn report(
     let states = store.step_states(run.id)?;
     let journal = store.events(run.id, 0)?;
     let inventory = journalled_inventory(&journal);
+    let gates = journalled_gates(&plan, &journal);
     let events = if events { journal } else { Vec::new() };
     let lineage = crate::engine::lineage(store)?;
     let untouched = crate::engine::untouched_steps(store, run.id)?;
@@ -146,6 +147,7 @@ fn report(
         pending_restores,
         untouched,
         inventory,
+        gates,
     })))
 }
 
@@ -160,6 +162,18 @@ fn journalled_inventory(journal: &[crate::state::Event]) -> super::results::Inve
             let mesh = serde_json::from_value(found.get("mesh")?.clone()).ok()?;
             Some((cluster, Ok(mesh)))
         })
+        .collect()
+}
+
+/// Each gate step's latest journalled result.
+fn journalled_gates(
+    plan: &StoredPlan,
+    journal: &[crate::state::Event],
+) -> std::collections::BTreeMap<String, GateRecord> {
+    plan.steps
+        .iter()
+        .filter(|s| crate::phases::gates::is_gate(&s.id))
+        .filter_map(|s| Some((s.id.clone(), GateRecord::latest(journal.iter(), &s.id)?)))
         .collect()
 }
 
@@ -193,5 +207,6 @@ fn read_copy(dir: &Path, locked: StateError) -> anyhow::Result<Status> {
         pending_restores: Vec::new(),
         untouched: Default::default(),
         inventory: Default::default(),
+        gates: Default::default(),
     })))
 }

@@ -1,5 +1,7 @@
-//! Preflight checks: read-only, each failure says which cluster and what to do.
+//! Preflight checks and phase gates: read-only, each failure says which
+//! cluster and what to do.
 
+pub mod gate;
 mod mesh;
 
 use super::context::{ActionError, StepCtx};
@@ -69,6 +71,10 @@ pub(crate) async fn run(
             namespace,
             clusters,
         } => mesh::version_skew(ctx, namespace, clusters).await,
+        Check::Gate {
+            groups,
+            expectations,
+        } => gate::run(ctx, groups, expectations).await,
     }
 }
 

@@ -46,6 +46,7 @@ mod until;
 
 pub use blocking_store::OffloadedStore;
 pub use ca_files::generated_root_key;
+pub use checks::gate::{GateRecord, finding_line};
 pub use context::{EngineOptions, Environment};
 pub use drift::DriftReport;
 pub use first_change::untouched_steps;

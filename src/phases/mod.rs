@@ -19,6 +19,11 @@
 //!   installed in phase 3 after its remote secret, because its proxy is
 //!   served by the primary's istiod, which only knows the remote from then on.
 //!
+//! - after trust, discovery and routing a gate (`gate/<phase>`, see
+//!   [`gates`]) needs every step of its phase, and the next phase's steps
+//!   need the gate: the checks that phase is responsible for pass before
+//!   anything builds on it.
+//!
 //! Steps of independent clusters never need each other.
 
 // Every public item of a phase is documented: the compiler keeps it so.
@@ -26,6 +31,7 @@
 
 pub mod discovery;
 pub mod failover;
+pub mod gates;
 pub mod install;
 pub mod observability;
 pub mod preflight;
@@ -55,6 +61,7 @@ pub fn steps(spec: &MeshMigration) -> Vec<Step> {
     for phase in Phase::ALL {
         out.extend(phase_steps(&ctx, phase));
     }
+    gates::add(&ctx, &mut out);
     fill_permissions(spec, &mut out);
     out
 }

@@ -666,6 +666,7 @@ fn primary_remote_reads_remotes_from_the_primary_only() {
         .select(Some(Phase::Routing))
         .iter()
         .map(|s| s.id.as_str())
+        .filter(|id| !gates::is_gate(id))
         .collect();
     assert_eq!(routing, ["routing/c1"]);
     // The remote's east-west gateway comes after its remote secret.
@@ -1141,5 +1142,169 @@ fn a_plan_read_back_from_json_keeps_its_fingerprint() {
         let mut tampered = back.clone();
         tampered.steps[3].forward.pop();
         assert!(!tampered.verify_fingerprint());
+    }
+}
+
+// ---- gates ----
+
+/// The gate of `phase` in `p`, and its check.
+fn gate_of(p: &Plan, phase: Phase) -> (&Step, Vec<String>, crate::plan::GateExpectations) {
+    let s = step(p, &gates::id(phase));
+    let [
+        Action::Check {
+            cluster: None,
+            check: Check::Gate {
+                groups,
+                expectations,
+            },
+        },
+    ] = s.forward.as_slice()
+    else {
+        panic!("{} is not one gate check: {:?}", s.id, s.forward);
+    };
+    (s, groups.clone(), expectations.clone())
+}
+
+#[test]
+fn each_gate_ends_its_phase_and_the_next_phase_waits_for_it() {
+    for p in all_plans() {
+        for (phase, groups) in gates::GATED {
+            let (gate, named, _) = gate_of(&p, phase);
+            assert_eq!(gate.phase, phase);
+            assert_eq!(
+                named,
+                groups.iter().map(|g| g.to_string()).collect::<Vec<_>>()
+            );
+            // It needs every other step of its phase ...
+            let members: BTreeSet<&str> = p
+                .steps
+                .iter()
+                .filter(|s| s.phase == phase && s.id != gate.id)
+                .map(|s| s.id.as_str())
+                .collect();
+            let needs: BTreeSet<&str> = gate.needs.iter().map(String::as_str).collect();
+            assert_eq!(needs, members, "{}", gate.id);
+            // ... changes nothing, so has nothing to undo ...
+            assert!(gate.rollback.is_empty() && gate.finally.is_empty());
+            assert!(gate.forward.iter().all(|a| !a.is_mutating()));
+            // ... reads every cluster ...
+            let all: Vec<String> = (1..=p.header.clusters.len())
+                .map(|i| format!("c{i}"))
+                .collect();
+            assert_eq!(gate.clusters, all, "{}", gate.id);
+            // ... and nothing of a later phase starts before it passed.
+            for s in p.steps.iter().filter(|s| s.phase > phase) {
+                let before: BTreeSet<&str> = ancestors(&p, &s.id);
+                assert!(
+                    !s.needs.iter().any(|n| members.contains(n.as_str()))
+                        || before.contains(gate.id.as_str()),
+                    "{} builds on {phase} without its gate",
+                    s.id
+                );
+            }
+            let next = Phase::ALL.into_iter().find(|x| *x > phase).unwrap();
+            for s in p.steps.iter().filter(|s| s.phase == next) {
+                let waits = if gates::is_gate(&s.id) {
+                    ancestors(&p, &s.id).contains(gate.id.as_str())
+                } else {
+                    s.needs.contains(&gate.id)
+                };
+                assert!(waits, "{} does not wait for {}", s.id, gate.id);
+            }
+        }
+        // No gate for phases that verify themselves (preflight, the drill).
+        let gated: Vec<&str> = ids(&p).into_iter().filter(|i| gates::is_gate(i)).collect();
+        assert_eq!(gated, ["gate/trust", "gate/discovery", "gate/routing"]);
+    }
+}
+
+#[test]
+fn a_gate_expects_what_the_spec_says() {
+    let (_, _, e) = gate_of(&primary_remote(true), Phase::Discovery);
+    assert_eq!(e.namespace, "istio-system");
+    assert_eq!(e.mesh_id, "mesh1");
+    assert_eq!(e.topology, "primary-remote");
+    assert_eq!(e.istio_version, "1.30.3");
+    assert!(e.multi_network());
+    let names: Vec<(&str, bool, Option<&str>)> = e
+        .clusters
+        .iter()
+        .map(|c| (c.name.as_str(), c.remote, c.primary.as_deref()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("c1", false, None),
+            ("c2", true, Some("c1")),
+            ("c3", true, Some("c1"))
+        ]
+    );
+    let (_, _, e) = gate_of(&multi_primary(4, false), Phase::Trust);
+    assert_eq!(e.topology, "multi-primary");
+    assert!(!e.multi_network());
+    assert!(
+        e.clusters
+            .iter()
+            .all(|c| !c.remote && c.network.as_deref() == Some("net"))
+    );
+}
+
+#[test]
+fn a_phase_without_steps_has_no_gate() {
+    // One network, no routing section: phase 4 has nothing to verify.
+    let p = plan(&doc(
+        "multi-primary",
+        &clusters(2, false),
+        "{ adopt: c1 }",
+        "",
+    ))
+    .unwrap();
+    assert!(
+        p.steps.iter().all(|s| s.phase != Phase::Routing),
+        "{:?}",
+        ids(&p)
+    );
+    assert!(p.step("gate/routing").is_none());
+    assert!(p.step("gate/discovery").is_some());
+}
+
+#[test]
+fn preflight_asks_for_what_the_gates_read() {
+    let p = multi_primary(2, true);
+    let Some(Action::Check {
+        check: Check::Permissions { needs },
+        ..
+    }) = step(&p, "preflight/c2").forward.iter().find(|a| {
+        matches!(
+            a,
+            Action::Check {
+                check: Check::Permissions { .. },
+                ..
+            }
+        )
+    })
+    else {
+        panic!("no permissions check on c2");
+    };
+    let by_gate = |verb: &str, resource: &str, sub: Option<&str>| {
+        needs.iter().any(|n| {
+            n.access.verb == verb
+                && n.access.resource == resource
+                && n.access.subresource.as_deref() == sub
+                && n.steps.iter().any(|s| gates::is_gate(s))
+        })
+    };
+    for (verb, resource, sub) in [
+        ("list", "destinationrules", None),
+        ("list", "gateways", None),
+        ("list", "pods", None),
+        ("list", "configmaps", None),
+        ("list", "clusterrolebindings", None),
+        ("create", "pods", Some("portforward")),
+    ] {
+        assert!(
+            by_gate(verb, resource, sub),
+            "{verb} {resource} {sub:?} not asked for a gate"
+        );
     }
 }

@@ -446,6 +446,66 @@ pub enum Check {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         zone: Option<String>,
     },
+    /// A phase's gate: the mesh verifier's rule `groups` (named as `migrate
+    /// check --group` takes them) over every cluster of `expectations`, after
+    /// the phase's steps. Error findings fail the step; warnings are
+    /// journalled and pass. Reads only.
+    Gate {
+        groups: Vec<String>,
+        expectations: GateExpectations,
+    },
+}
+
+/// What a gate expects of the mesh: what the spec says, as plain data (the
+/// engine turns it into the verifier's expectations).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GateExpectations {
+    /// The control plane's namespace.
+    pub namespace: String,
+    /// The meshID every cluster shares.
+    pub mesh_id: String,
+    /// `multi-primary` or `primary-remote` (as the plan header says).
+    pub topology: String,
+    /// The control plane revision; none: the default one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+    /// The Istio version every cluster runs.
+    pub istio_version: String,
+    /// Every cluster of the mesh, in spec order.
+    pub clusters: Vec<GateCluster>,
+}
+
+/// One cluster as a gate expects it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GateCluster {
+    /// Its name in the plan, which is also its Istio clusterName.
+    pub name: String,
+    /// Its network (multi-network meshes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
+    /// Led by another cluster's istiod (primary-remote).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub remote: bool,
+    /// For a remote: the cluster whose istiod leads it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary: Option<String>,
+    /// The API server address other clusters' istiods dial (spec `apiServer`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_server: Option<String>,
+}
+
+impl GateExpectations {
+    /// Whether the clusters are on more than one network.
+    pub fn multi_network(&self) -> bool {
+        let networks: std::collections::BTreeSet<&str> = self
+            .clusters
+            .iter()
+            .filter_map(|c| c.network.as_deref())
+            .collect();
+        networks.len() > 1
+    }
 }
 
 /// One access a SelfSubjectAccessReview asks about (RBAC attributes).
@@ -541,6 +601,21 @@ impl Action {
                 LocalOp::FetchLiveRoot { cluster, .. } => Some(cluster),
                 _ => None,
             },
+        }
+    }
+
+    /// Every cluster the action reaches: its own, or the clusters a gate reads.
+    pub fn clusters(&self) -> Vec<&str> {
+        match self {
+            Action::Check {
+                check: Check::Gate { expectations, .. },
+                ..
+            } => expectations
+                .clusters
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect(),
+            _ => self.cluster().into_iter().collect(),
         }
     }
 

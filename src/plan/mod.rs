@@ -272,11 +272,19 @@ impl Summary {
         for s in steps {
             *steps_per_phase.entry(s.phase).or_default() += 1;
             for a in s.forward.iter().chain(&s.finally) {
-                let key = a.cluster().unwrap_or("local");
-                match actions_per_cluster.get_mut(key) {
-                    Some(n) => *n += 1,
-                    None => {
-                        actions_per_cluster.insert(key.to_string(), 1);
+                // A gate reads every cluster it checks: one action on each.
+                let clusters = a.clusters();
+                let keys = if clusters.is_empty() {
+                    vec!["local"]
+                } else {
+                    clusters
+                };
+                for key in keys {
+                    match actions_per_cluster.get_mut(key) {
+                        Some(n) => *n += 1,
+                        None => {
+                            actions_per_cluster.insert(key.to_string(), 1);
+                        }
                     }
                 }
             }

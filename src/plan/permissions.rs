@@ -172,11 +172,14 @@ pub fn action_needs(action: &Action, clusters: &[String]) -> Vec<(String, Access
                 out.object(c, &pods, &[LIST]);
             }
         }
-        Action::Check { cluster, check } => {
-            if let Some(cluster) = cluster {
-                out.check(cluster, check);
+        Action::Check { cluster, check } => match (cluster, check) {
+            (Some(cluster), _) => out.check(cluster, check),
+            // Checks across clusters name their clusters themselves.
+            (None, Check::RootsShared { .. } | Check::VersionSkew { .. } | Check::Gate { .. }) => {
+                out.check("", check)
             }
-        }
+            (None, _) => {}
+        },
         Action::Snapshot { cluster, object } => out.object(cluster, object, &[GET]),
         // Read, then recreate (create), put back (PUT: update) or delete.
         Action::Restore { cluster, object } => {
@@ -348,7 +351,44 @@ impl Needs {
                     &[LIST],
                 );
             }
+            Check::Gate { expectations, .. } => {
+                for c in &expectations.clusters {
+                    self.verifier(&c.name, &expectations.namespace);
+                }
+            }
         }
+    }
+
+    /// What the mesh verifier (`crate::check`'s snapshot) reads of one
+    /// cluster, whichever rules run: the mesh inventory, the control
+    /// plane's ConfigMaps, Gateways, DestinationRules, Pods and Services in
+    /// every namespace, the reader ServiceAccount and the ClusterRoles and
+    /// bindings, and istiod's peers through a port-forward to its pod.
+    fn verifier(&mut self, cluster: &str, namespace: &str) {
+        self.inventory(cluster, namespace);
+        let config_maps = ObjectRef::namespaced("v1", "ConfigMap", namespace, "*");
+        self.object(cluster, &config_maps, &[LIST]);
+        for (api_version, kind) in [
+            ("networking.istio.io/v1", "Gateway"),
+            ("networking.istio.io/v1", "DestinationRule"),
+            ("v1", "Pod"),
+            ("v1", "Service"),
+            ("rbac.authorization.k8s.io/v1", "ClusterRole"),
+            ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"),
+        ] {
+            let all = ObjectRef::new(api_version, kind, None, "*");
+            self.object(cluster, &all, &[LIST]);
+        }
+        let reader = ObjectRef::namespaced("v1", "ServiceAccount", namespace, "*");
+        self.object(cluster, &reader, &[GET]);
+        // istiod's debug/clusterz: its Deployment, a pod of it, a port-forward.
+        self.object(cluster, &deployments(namespace), &[GET]);
+        let ns = Some(namespace);
+        self.push(cluster, Access::new(LIST, "", "pods", ns));
+        self.push(
+            cluster,
+            Access::new(CREATE, "", "pods", ns).with_subresource("portforward"),
+        );
     }
 
     /// What reading a cluster's mesh inventory reads: the control plane's

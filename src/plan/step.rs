@@ -128,7 +128,7 @@ impl Step {
             .iter()
             .chain(&self.finally)
             .chain(&self.rollback)
-            .filter_map(|a| a.cluster().map(str::to_string))
+            .flat_map(|a| a.clusters().into_iter().map(str::to_string))
             .collect();
         clusters.sort();
         clusters.dedup();

@@ -192,9 +192,10 @@ impl fmt::Display for Action {
                 }
                 Ok(())
             }
-            Action::Check { cluster, check } => match cluster {
-                Some(c) => write!(f, "check {check} @{c}"),
-                None => write!(f, "check {check} (local)"),
+            Action::Check { cluster, check } => match (cluster, check) {
+                (Some(c), _) => write!(f, "check {check} @{c}"),
+                (None, Check::Gate { .. }) => write!(f, "check {check}"),
+                (None, _) => write!(f, "check {check} (local)"),
             },
             Action::Snapshot { cluster, object } => write!(f, "snapshot {object} @{cluster}"),
             Action::Restore { cluster, object } => write!(f, "restore {object} @{cluster}"),
@@ -447,6 +448,22 @@ impl fmt::Display for Check {
                 Some(z) => write!(f, "node locality {region}/{z}"),
                 None => write!(f, "node locality {region}"),
             },
+            Check::Gate {
+                groups,
+                expectations,
+            } => {
+                let clusters: Vec<&str> = expectations
+                    .clusters
+                    .iter()
+                    .map(|c| c.name.as_str())
+                    .collect();
+                write!(
+                    f,
+                    "gate: {} across {} (errors fail the step, warnings pass)",
+                    groups.join(", "),
+                    clusters.join(", ")
+                )
+            }
         }
     }
 }

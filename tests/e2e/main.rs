@@ -11,6 +11,7 @@ mod demo;
 mod drift;
 mod effects;
 mod faults;
+mod gates;
 mod helm;
 mod helm_remote;
 mod identity;

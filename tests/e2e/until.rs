@@ -145,8 +145,9 @@ fn until_trust_pauses_before_discovery_then_resume_equals_an_uninterrupted_run()
     assert!(
         started.iter().all(|s| s.starts_with("preflight/")
             || s.starts_with("install/")
-            || s.starts_with("trust/")),
-        "only phases 0-2 started: {started:?}"
+            || s.starts_with("trust/")
+            || s == "gate/trust"),
+        "only phases 0-2 (and trust's gate) started: {started:?}"
     );
     assert_paused(&env, "trust", "discovery", "after --until trust");
     let doc = status_json(&env);

@@ -5,7 +5,7 @@
 use super::{View, ctx, obj};
 use crate::check::expect::ClusterExpect;
 use crate::check::finding::Finding;
-use crate::check::snapshot::{Gateway, GatewayService};
+use crate::check::snapshot::{ClusterSnapshot, Gateway, GatewayService};
 
 fn selects(gateway: &Gateway, service: &GatewayService) -> bool {
     !gateway.selector.is_empty()
@@ -23,6 +23,15 @@ fn leads_remotes(v: &View<'_>, c: &ClusterExpect) -> bool {
             .clusters
             .iter()
             .any(|r| !r.is_primary() && r.primary.as_deref().is_none_or(|p| p == c.name()))
+}
+
+/// The snapshot of the primary whose istiod configures remote `c` (its
+/// named primary, else the first primary), when it could be read.
+fn config_cluster<'a>(v: &'a View<'_>, c: &ClusterExpect) -> Option<&'a ClusterSnapshot> {
+    v.clusters
+        .iter()
+        .find(|(p, _)| p.is_primary() && c.primary.as_deref().is_none_or(|name| name == p.name()))
+        .map(|(_, s)| *s)
 }
 
 pub(super) fn check(v: &View<'_>) -> Vec<Finding> {
@@ -75,8 +84,18 @@ pub(super) fn check(v: &View<'_>) -> Vec<Finding> {
                 "add the ports to the gateway's install (gen-eastwest-gateway.sh adds 15443; --expose-istiod adds 15012 and 15017) and install it again".to_string(),
             ));
         }
-        let passthrough: Vec<&Gateway> = s
-            .gateways
+        // A remote's gateway is configured by its primary's istiod, from
+        // the primary's Gateways (Istio's primary-remote docs expose
+        // services on the primary only); its own are never read.
+        let (gateways, own) = if c.is_primary() {
+            (Some(&s.gateways), true)
+        } else {
+            (config_cluster(v, c).map(|p| &p.gateways), false)
+        };
+        let Some(gateways) = gateways else {
+            continue;
+        };
+        let passthrough: Vec<&Gateway> = gateways
             .iter()
             .filter(|g| g.passthrough_15443 && selects(g, gw))
             .collect();
@@ -89,7 +108,8 @@ pub(super) fn check(v: &View<'_>) -> Vec<Finding> {
                 format!("kubectl {} apply -n {ns} -f samples/multicluster/expose-services.yaml (Gateway cross-network-gateway)", ctx(c)),
             ));
         }
-        for extra in passthrough.iter().skip(1) {
+        // Duplicates on the primary are told there, once.
+        for extra in passthrough.iter().skip(if own { 1 } else { usize::MAX }) {
             out.push(Finding::new(
                 "MC405",
                 c.name(),
@@ -131,6 +151,27 @@ mod tests {
             )),
             "{f:?}"
         );
+    }
+
+    #[test]
+    fn a_remote_gateway_is_exposed_by_its_primary_gateways() {
+        use crate::check::{Known, Model, Role};
+        let (mut e, mut s) = healthy();
+        e.model = Some(Known::said(Model::PrimaryRemote));
+        e.clusters[1].role = Some(Known::said(Role::Remote));
+        e.clusters[1].primary = Some("c1".into());
+        // A remote holds no Gateway of its own: the primary's count.
+        s[1].gateways.clear();
+        let mc404 = |f: &[(String, String, String)]| -> Vec<String> {
+            f.iter()
+                .filter(|x| x.0 == "MC404")
+                .map(|x| x.1.clone())
+                .collect()
+        };
+        assert!(mc404(&found(Group::Gateway, &e, &s)).is_empty());
+        // None on the primary either: both gateways accept nothing.
+        s[0].gateways.clear();
+        assert_eq!(mc404(&found(Group::Gateway, &e, &s)), ["c1", "c2"]);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use super::hints::{self, Hints, with_hint};
 use crate::cli::StatusFormat;
 use crate::cli::results::{RunReport, Status};
+use crate::engine::GateRecord;
 use crate::plan::Phase;
 use crate::state::{Holder, Outcome, StepState, StepStatus};
 use serde_json::json;
@@ -65,6 +66,30 @@ fn nothing_to_undo(report: &RunReport, step: &str, st: &StepState) -> bool {
     matches!(st.status, StepStatus::Failed | StepStatus::Running) && report.untouched.contains(step)
 }
 
+/// The result of gate `step` that matches where the step stands: a passing
+/// one when it is done, a failing one when it failed (none otherwise: a
+/// gate pending again, running or rolled back has no current result).
+fn gate<'a>(report: &'a RunReport, step: &str, st: &StepState) -> Option<&'a GateRecord> {
+    let record = report.gates.get(step)?;
+    match st.status {
+        StepStatus::Done if record.passed() => Some(record),
+        StepStatus::Failed if !record.passed() => Some(record),
+        _ => None,
+    }
+}
+
+/// A gate's result for `status -o json`.
+fn gate_json(record: &GateRecord) -> serde_json::Value {
+    json!({
+        "result": if record.passed() { "passed" } else { "failed" },
+        "summary": record.to_string(),
+        "groups": record.groups,
+        "errors": record.errors,
+        "warnings": record.warnings,
+        "findings": record.findings,
+    })
+}
+
 /// A run paused by `apply --until`: the phase it stopped after, the first
 /// phase with a step not done and how many steps are left.
 fn pause(report: &RunReport) -> Option<(&str, Option<Phase>, usize)> {
@@ -90,7 +115,7 @@ fn json_report(report: &RunReport, events: bool) -> anyhow::Result<String> {
         .iter()
         .map(|s| {
             let st = state_of(report, &s.id);
-            json!({
+            let mut step = json!({
                 "id": s.id,
                 "phase": s.phase,
                 "status": st.status,
@@ -100,7 +125,11 @@ fn json_report(report: &RunReport, events: bool) -> anyhow::Result<String> {
                 "durationSeconds": duration(&st),
                 "lastError": st.last_error,
                 "nothingToUndo": nothing_to_undo(report, &s.id, &st),
-            })
+            });
+            if let Some(record) = gate(report, &s.id, &st) {
+                step["gate"] = gate_json(record);
+            }
+            step
         })
         .collect();
     let mut doc = json!({
@@ -225,7 +254,11 @@ fn text(report: &RunReport, hints: &Hints) {
             } else {
                 String::new()
             };
-            if nothing_to_undo(report, &s.id, &st) {
+            let record = gate(report, &s.id, &st);
+            if let Some(record) = record {
+                // A gate never changes anything: no word about undoing it.
+                attempts.push_str(&format!("  gate {record}"));
+            } else if nothing_to_undo(report, &s.id, &st) {
                 attempts.push_str("  (nothing to undo: it stopped before its first change)");
             }
             println!(
@@ -233,8 +266,14 @@ fn text(report: &RunReport, hints: &Hints) {
                 st.status.to_string(),
                 s.id
             );
-            if let Some(err) = &st.last_error {
-                println!("      error: {err}");
+            match record {
+                // The findings say what the step's error says, one per line.
+                Some(record) if !record.passed() => gate_findings(record, hints),
+                _ => {
+                    if let Some(err) = &st.last_error {
+                        println!("      error: {err}");
+                    }
+                }
             }
         }
     }
@@ -253,6 +292,19 @@ fn text(report: &RunReport, hints: &Hints) {
             .unwrap_or_default();
         println!("#{:<5} {} {:?}{step} {}", e.seq, e.at, e.kind, e.message);
     }
+}
+
+/// A failed gate's errors and warnings, each with its fix.
+fn gate_findings(record: &GateRecord, hints: &Hints) {
+    for f in record.errors().chain(record.warnings()) {
+        println!(
+            "      {} {} {} {}: {}",
+            f.severity, f.code, f.cluster, f.object, f.message
+        );
+        println!("        fix: {}", f.fix);
+    }
+    let [resume, _] = hints.after_failed_apply();
+    println!("      once the mesh is fixed, {resume} (the gate runs again)");
 }
 
 fn duration(st: &StepState) -> Option<f64> {

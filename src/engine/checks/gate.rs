@@ -1,0 +1,325 @@
+//! A phase's gate: the mesh verifier's rule groups the phase is responsible
+//! for, over every cluster, with the engine's own clients. Error findings
+//! fail the step (each with code, cluster, object, message and fix);
+//! warnings are shown and journalled, and pass. Every finding and the
+//! gate's result are journalled, so `status` shows them after the process
+//! ended. Reads only: re-running a gate (a resume) repeats no effect.
+
+use super::super::context::{ActionError, StepCtx};
+use super::warn;
+use crate::check::{self, ClusterExpect, Expect, Finding, Group, Known, Model, Report, Role};
+use crate::cluster::ClusterTarget;
+use crate::plan::GateExpectations;
+use crate::state::{EventKind, NewEvent};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// How long reading every cluster may take before the gate fails.
+const GATE_TIMEOUT: u64 = 300;
+
+/// A gate's result, journalled as `{"gate": GateRecord}` in the details of
+/// its last event: what `status` shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GateRecord {
+    /// The gated phase's name (`trust`).
+    pub phase: String,
+    /// The verifier's groups that ran.
+    pub groups: Vec<String>,
+    /// Error findings: the gate failed when there is one.
+    pub errors: usize,
+    /// Warning findings.
+    pub warnings: usize,
+    /// Every finding, errors first (secrets redacted).
+    pub findings: Vec<Finding>,
+}
+
+impl GateRecord {
+    /// Whether the gate passed.
+    pub fn passed(&self) -> bool {
+        self.errors == 0
+    }
+
+    /// The error findings.
+    pub fn errors(&self) -> impl Iterator<Item = &Finding> {
+        self.findings
+            .iter()
+            .filter(|f| f.severity == check::Severity::Error)
+    }
+
+    /// The warning findings.
+    pub fn warnings(&self) -> impl Iterator<Item = &Finding> {
+        self.findings
+            .iter()
+            .filter(|f| f.severity == check::Severity::Warning)
+    }
+
+    /// The latest gate record of `step` in a journal.
+    pub fn latest<'a>(
+        journal: impl DoubleEndedIterator<Item = &'a crate::state::Event>,
+        step: &str,
+    ) -> Option<GateRecord> {
+        journal
+            .rev()
+            .filter(|e| e.step.as_deref() == Some(step))
+            .find_map(|e| {
+                let found = e.details.as_ref()?.get("gate")?;
+                serde_json::from_value(found.clone()).ok()
+            })
+    }
+}
+
+/// `passed`, `passed with 2 warning(s)`, `failed with 1 error(s)`.
+impl fmt::Display for GateRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.errors, self.warnings) {
+            (0, 0) => f.write_str("passed"),
+            (0, w) => write!(f, "passed with {w} warning(s)"),
+            (e, 0) => write!(f, "failed with {e} error(s)"),
+            (e, w) => write!(f, "failed with {e} error(s) and {w} warning(s)"),
+        }
+    }
+}
+
+/// One finding on one line: `MC101 cluster2 ConfigMap istio-system/x: what; fix: how`.
+pub fn finding_line(f: &Finding) -> String {
+    format!(
+        "{} {} {}: {}; fix: {}",
+        f.code, f.cluster, f.object, f.message, f.fix
+    )
+}
+
+/// Runs the gate of the step's phase.
+pub(crate) async fn run(
+    ctx: &StepCtx,
+    groups: &[String],
+    expectations: &GateExpectations,
+) -> Result<(), ActionError> {
+    let phase = ctx
+        .step
+        .strip_prefix("gate/")
+        .unwrap_or(&ctx.step)
+        .to_string();
+    // A gate verifies what the phase's steps made; a dry run made nothing.
+    // Shown, not only journalled: a dry run that passes has not verified it.
+    if ctx.opts.dry_run {
+        warn(
+            ctx,
+            &format!(
+                "gate {phase} not run: it verifies what the phase made, and a dry run changes nothing"
+            ),
+        )?;
+        return Ok(());
+    }
+    let chosen = parse_groups(&phase, groups)?;
+    let (expect, clusters) = verifier_input(ctx, expectations)?;
+    let report = tokio::time::timeout(
+        ctx.timeout(GATE_TIMEOUT),
+        check::run_on(expect, clusters, &chosen),
+    )
+    .await
+    .map_err(|_| {
+        ActionError::Failed(format!(
+            "gate {phase}: reading the clusters took longer than {GATE_TIMEOUT}s; `migrate check -f SPEC` shows what answers slowly"
+        ))
+    })?;
+    let record = record(&phase, groups, report);
+    journal(ctx, &record)?;
+    if record.passed() {
+        return Ok(());
+    }
+    let lines: Vec<String> = record
+        .errors()
+        .map(|f| format!("\n  {}", finding_line(f)))
+        .collect();
+    Err(ActionError::Failed(format!(
+        "gate {phase} {record}: the mesh is not as phase {phase} should leave it; fix it, then `migrate apply --resume` runs the gate again{}",
+        lines.concat()
+    )))
+}
+
+/// The groups a plan names; a name this build does not know is a plan from
+/// another version of migrate, not a pass.
+fn parse_groups(phase: &str, groups: &[String]) -> Result<Vec<Group>, ActionError> {
+    groups
+        .iter()
+        .map(|g| {
+            g.parse::<Group>().map_err(|e| {
+                ActionError::Failed(format!(
+                    "gate {phase}: {e}: the plan was made by another version of migrate"
+                ))
+            })
+        })
+        .collect()
+}
+
+/// The verifier's expectations and the engine's clients, in the plan's order.
+fn verifier_input(
+    ctx: &StepCtx,
+    e: &GateExpectations,
+) -> Result<(Expect, Vec<std::sync::Arc<crate::cluster::Cluster>>), ActionError> {
+    let mut clusters = Vec::new();
+    let mut expected = Vec::new();
+    for c in &e.clusters {
+        let client = ctx.cluster(&c.name)?;
+        clusters.push(client.clone());
+        let target = ClusterTarget {
+            name: c.name.clone(),
+            context: client.context.clone(),
+            kubeconfig: ctx.env.kubeconfigs.get(&c.name).cloned(),
+        };
+        expected.push(ClusterExpect {
+            cluster_name: Some(Known::said(c.name.clone())),
+            network: c.network.clone().map(Known::said),
+            role: Some(Known::said(if c.remote {
+                Role::Remote
+            } else {
+                Role::Primary
+            })),
+            primary: c.primary.clone(),
+            api_server: c.api_server.clone(),
+            ..ClusterExpect::new(target)
+        });
+    }
+    let mut expect = Expect::from_targets(Vec::new(), None);
+    expect.clusters = expected;
+    expect.namespace = e.namespace.clone();
+    expect.mesh_id = Some(Known::said(e.mesh_id.clone()));
+    expect.model = Some(Known::said(if e.topology == "primary-remote" {
+        Model::PrimaryRemote
+    } else {
+        Model::MultiPrimary
+    }));
+    expect.multi_network = Some(Known::said(e.multi_network()));
+    expect.revision = e.revision.clone();
+    expect.istio_version = Some(e.istio_version.clone());
+    Ok((expect, clusters))
+}
+
+/// The journalled record of a report, its text redacted: findings quote
+/// values read from clusters.
+fn record(phase: &str, groups: &[String], report: Report) -> GateRecord {
+    let findings: Vec<Finding> = report
+        .findings
+        .into_iter()
+        .map(|mut f| {
+            f.message = crate::state::redact_text(&f.message);
+            f.fix = crate::state::redact_text(&f.fix);
+            f
+        })
+        .collect();
+    let count = |s| findings.iter().filter(|f| f.severity == s).count();
+    GateRecord {
+        phase: phase.to_string(),
+        groups: groups.to_vec(),
+        errors: count(check::Severity::Error),
+        warnings: count(check::Severity::Warning),
+        findings,
+    }
+}
+
+/// Every finding as an event (warnings shown as they come), then the
+/// result with the whole record in its details.
+fn journal(ctx: &StepCtx, record: &GateRecord) -> Result<(), ActionError> {
+    let phase = &record.phase;
+    for f in &record.findings {
+        let line = format!("gate {phase}: {} {}", f.severity, finding_line(f));
+        let details = serde_json::json!({ "finding": f });
+        match f.severity {
+            check::Severity::Warning => warn(ctx, &line)?,
+            check::Severity::Error => {
+                ctx.env.store.record_event(
+                    ctx.run,
+                    NewEvent::new(EventKind::Warning, Some(&ctx.step), line).with_details(details),
+                )?;
+            }
+            check::Severity::Info => {
+                ctx.env.store.record_event(
+                    ctx.run,
+                    NewEvent::new(EventKind::Note, Some(&ctx.step), line).with_details(details),
+                )?;
+            }
+        }
+    }
+    let details = serde_json::json!({ "gate": record });
+    let kind = if record.passed() {
+        EventKind::Note
+    } else {
+        EventKind::Warning
+    };
+    ctx.env.store.record_event(
+        ctx.run,
+        NewEvent::new(kind, Some(&ctx.step), format!("gate {phase} {record}"))
+            .with_details(details),
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn finding(code: &str) -> Finding {
+        Finding::new(code, "cluster2", "Secret istio-system/cacerts", "m", "f")
+    }
+
+    #[test]
+    fn a_record_says_passed_failed_or_warned() {
+        let report = |codes: &[&str]| {
+            Report::new(
+                vec!["cluster1".into(), "cluster2".into()],
+                vec![Group::Roots],
+                codes.iter().map(|c| finding(c)).collect(),
+            )
+        };
+        let groups = vec!["roots".to_string()];
+        let clean = record("trust", &groups, report(&["MC002"]));
+        assert!(clean.passed());
+        assert_eq!(clean.to_string(), "passed");
+        let warned = record("trust", &groups, report(&["MC104", "MC105"]));
+        assert!(warned.passed());
+        assert_eq!(warned.to_string(), "passed with 2 warning(s)");
+        let failed = record("trust", &groups, report(&["MC103", "MC104"]));
+        assert!(!failed.passed());
+        assert_eq!(
+            failed.to_string(),
+            "failed with 1 error(s) and 1 warning(s)"
+        );
+        assert_eq!(
+            failed.errors().next().map(|f| f.code.as_str()),
+            Some("MC103")
+        );
+    }
+
+    #[test]
+    fn every_group_a_plan_gates_on_is_known() {
+        for (phase, groups) in crate::phases::gates::GATED {
+            let names: Vec<String> = groups.iter().map(|g| g.to_string()).collect();
+            let parsed = parse_groups(phase.name(), &names).expect("known groups");
+            assert_eq!(parsed.len(), groups.len());
+        }
+        assert!(parse_groups("trust", &["roots-of-all-evil".into()]).is_err());
+    }
+
+    #[test]
+    fn the_latest_record_of_a_step_wins() {
+        let event = |seq: u64, step: &str, errors: usize| crate::state::Event {
+            seq,
+            at: crate::state::Timestamp::now(),
+            step: Some(step.into()),
+            kind: EventKind::Note,
+            message: String::new(),
+            details: Some(serde_json::json!({ "gate": GateRecord {
+                phase: "trust".into(), groups: vec![], errors, warnings: 0, findings: vec![],
+            }})),
+        };
+        let journal = [
+            event(1, "gate/trust", 1),
+            event(2, "gate/trust", 0),
+            event(3, "gate/discovery", 2),
+        ];
+        let found = GateRecord::latest(journal.iter(), "gate/trust").expect("a record");
+        assert!(found.passed());
+        assert!(GateRecord::latest(journal.iter(), "gate/routing").is_none());
+    }
+}
