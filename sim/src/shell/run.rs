@@ -73,6 +73,47 @@ pub(crate) async fn run_argv(
     shell.exec_argv(argv, out, true).await.code()
 }
 
+/// A shell reading its commands one line at a time (stdin): variables and `$?` carry over
+/// from line to line, `exit [N]` ends it.
+pub(crate) struct Session<'h> {
+    shell: Shell<'h>,
+}
+
+impl<'h> Session<'h> {
+    pub(crate) fn new(env: &BTreeMap<String, String>, host: &'h dyn Host) -> Self {
+        let mut shell = Shell {
+            host,
+            vars: env.clone(),
+            last: 0,
+            requests: 0,
+        };
+        shell.vars.insert("HOSTNAME".into(), host.hostname());
+        Session { shell }
+    }
+
+    /// Runs one line; `Some(code)` when it ran `exit`.
+    pub(crate) async fn line(&mut self, line: &str, out: &mut dyn Output) -> Option<i32> {
+        let text = line.trim();
+        if text.is_empty() || text.starts_with('#') {
+            return None;
+        }
+        let flow = match parse(text) {
+            Ok(cmd) => self.shell.exec(&cmd, out).await,
+            Err(why) => self.shell.unmodelled(text, &why, out),
+        };
+        self.shell.last = flow.code();
+        match flow {
+            Flow::Exit(code) => Some(code),
+            Flow::Status(_) => None,
+        }
+    }
+
+    /// `$?`: what the shell exits with at the end of its input.
+    pub(crate) fn last(&self) -> i32 {
+        self.shell.last
+    }
+}
+
 /// Whether the program never ends on its own.
 pub(crate) fn long_running(argv: &[String]) -> bool {
     fn cmd(c: &Cmd) -> bool {
@@ -311,6 +352,15 @@ impl<'h> Shell<'h> {
                             return self.unmodelled(&text.join(" "), &why, out);
                         }
                     };
+                    // `NAME=value ...` alone sets shell variables.
+                    if !argv.is_empty() && argv.iter().all(|a| assignment(a).is_some()) {
+                        for a in &argv {
+                            if let Some((name, value)) = assignment(a) {
+                                self.vars.insert(name.to_string(), value.to_string());
+                            }
+                        }
+                        return Flow::Status(0);
+                    }
                     let mut r = Redirected {
                         inner: out,
                         stdout: Some(Stream::Stdout),
@@ -456,6 +506,17 @@ impl<'h> Shell<'h> {
             )),
         }
     }
+}
+
+/// `NAME=value`: the name and the value.
+fn assignment(word: &str) -> Option<(&str, &str)> {
+    let (name, value) = word.split_once('=')?;
+    let mut chars = name.chars();
+    let ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    ok.then_some((name, value))
 }
 
 /// `seq LAST` or `seq FIRST LAST` (at most 100000 numbers).
