@@ -16,7 +16,12 @@ fn section_blocks() -> Vec<String> {
         .find("### Verify by hand, as the runbook does")
         .expect("the README has the by-hand section");
     let rest = &readme[start..];
-    let end = rest[4..].find("\n#").map_or(rest.len(), |i| i + 4);
+    // Up to the next heading (a `#` at a line start inside a block is a comment).
+    let end = ["\n## ", "\n### "]
+        .iter()
+        .filter_map(|h| rest[4..].find(h))
+        .min()
+        .map_or(rest.len(), |i| i + 4);
     let section = &rest[..end];
     section
         .split("```sh\n")
@@ -146,7 +151,7 @@ fn the_runbooks_commands_show_both_clusters() {
         .lines()
         .filter_map(|l| l.trim_start_matches("~ $ ").strip_prefix("Hello version: "))
         .collect();
-    assert!(hellos.len() >= 22, "{out}");
+    assert!(hellos.len() >= 22, "{out}\n{err}");
     assert!(
         hellos[..11]
             .iter()

@@ -215,11 +215,11 @@ mod tests {
     #[tokio::test]
     async fn lines_run_as_a_script_without_a_terminal() {
         let (out, code) = session(
-            &[b"X=1\ncurl -s h:5000/hel", b"lo\necho $X\nnosuch\n"],
+            &[b"curl -s h:5000/hel", b"lo\necho $HOSTNAME\nnosuch\n"],
             false,
         )
         .await;
-        assert_eq!(out.stdout, "answer from http://h:5000/hello\n1\n");
+        assert_eq!(out.stdout, "answer from http://h:5000/hello\nclient\n");
         assert_eq!(out.stderr, "sh: nosuch: not found\n");
         assert_eq!(code, 127, "the end of stdin exits with $?");
         let (out, code) = session(&[b"echo a\nexit 4\necho never\n"], false).await;

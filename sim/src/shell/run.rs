@@ -352,15 +352,6 @@ impl<'h> Shell<'h> {
                             return self.unmodelled(&text.join(" "), &why, out);
                         }
                     };
-                    // `NAME=value ...` alone sets shell variables.
-                    if !argv.is_empty() && argv.iter().all(|a| assignment(a).is_some()) {
-                        for a in &argv {
-                            if let Some((name, value)) = assignment(a) {
-                                self.vars.insert(name.to_string(), value.to_string());
-                            }
-                        }
-                        return Flow::Status(0);
-                    }
                     let mut r = Redirected {
                         inner: out,
                         stdout: Some(Stream::Stdout),
@@ -506,17 +497,6 @@ impl<'h> Shell<'h> {
             )),
         }
     }
-}
-
-/// `NAME=value`: the name and the value.
-fn assignment(word: &str) -> Option<(&str, &str)> {
-    let (name, value) = word.split_once('=')?;
-    let mut chars = name.chars();
-    let ok = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
-    ok.then_some((name, value))
 }
 
 /// `seq LAST` or `seq FIRST LAST` (at most 100000 numbers).

@@ -402,3 +402,97 @@ async fn kubectl_exec_and_run_interactive() {
         run.stdout
     );
 }
+
+/// A pod of an injected namespace: what `kubectl run` gets with and without the native
+/// sidecar annotation on v1.32 nodes.
+async fn injected(sim: &Sim, name: &str, annotations: Value) -> Api<Pod> {
+    let pods: Api<Pod> = Api::namespaced(client(sim, "cluster1").await, "sample");
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": name, "annotations": annotations},
+        "spec": {"restartPolicy": "Never", "containers": [{
+            "name": name, "image": "curlimages/curl",
+            "command": ["sh", "-c", "curl -s helloworld:5000/hello"]}]},
+    }))
+    .expect("a pod");
+    pods.create(&PostParams::default(), &pod)
+        .await
+        .expect("create pod");
+    pods
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn native_sidecars_only_when_the_pod_asks() {
+    let sim = start(2).await;
+    meshsim::seed::seed_source_mesh(&sim, "cluster1")
+        .await
+        .expect("seed");
+    // Asked for: istio-proxy is the first init container, restartPolicy Always; the kubelet
+    // stops it once the client has ended, and the pod succeeds.
+    let pods = injected(
+        &sim,
+        "native",
+        json!({"sidecar.istio.io/nativeSidecar": "true"}),
+    )
+    .await;
+    let done = wait_phase(&pods, "native", "Succeeded").await;
+    assert_eq!(
+        done.pointer("/spec/initContainers/0/name"),
+        Some(&json!("istio-proxy"))
+    );
+    assert_eq!(
+        done.pointer("/spec/initContainers/0/restartPolicy"),
+        Some(&json!("Always"))
+    );
+    assert_eq!(done.pointer("/spec/containers/1"), None);
+    assert!(
+        done.pointer("/status/initContainerStatuses/0/state/terminated")
+            .is_some(),
+        "{done}"
+    );
+    // The client went through its sidecar: the mesh answered.
+    let log = pods
+        .logs("native", &Default::default())
+        .await
+        .expect("logs");
+    assert!(log.starts_with("Hello version: v1"), "{log}");
+
+    // Not asked for (ENABLE_NATIVE_SIDECARS=auto on v1.32 nodes): an ordinary container that
+    // outlives the client; the pod stays Running with the client's container terminated.
+    let pods = injected(&sim, "classic", json!({})).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let pod = loop {
+        let p = serde_json::to_value(pods.get("classic").await.expect("get")).expect("json");
+        if p.pointer("/status/containerStatuses/0/state/terminated")
+            .is_some()
+        {
+            break p;
+        }
+        assert!(Instant::now() < deadline, "the client never ended: {p}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(
+        pod.pointer("/spec/containers/1/name"),
+        Some(&json!("istio-proxy"))
+    );
+    assert_eq!(pod.pointer("/status/phase"), Some(&json!("Running")));
+    // The sidecar's own curl, from a sibling container: exec into istio-proxy.
+    let ap = AttachParams::default()
+        .stdout(true)
+        .stderr(true)
+        .container("istio-proxy");
+    let p = pods
+        .exec(
+            "classic",
+            [
+                "curl",
+                "-s",
+                "helloworld.sample.svc.cluster.local:5000/hello",
+            ],
+            &ap,
+        )
+        .await
+        .expect("exec into istio-proxy");
+    let (out, _, status) = finish(p).await;
+    assert!(out.starts_with("Hello version: v1"), "{out}");
+    assert_eq!(status.status.as_deref(), Some("Success"));
+}
