@@ -88,8 +88,15 @@ fn the_runbooks_commands_show_both_clusters() {
         "migrate sim serve --seed --kubeconfig ./sim.kubeconfig"
     );
     let dir = tempfile::tempdir().expect("a temp dir");
-    std::os::unix::fs::symlink(repo_root().join("plans"), dir.path().join("plans"))
-        .expect("plans/ in the working directory");
+    // A copy of plans/: the demo's certDir (./migrate-certs) is beside the spec, never in the repo.
+    let plans = dir.path().join("plans");
+    std::fs::create_dir(&plans).expect("plans/");
+    for entry in std::fs::read_dir(repo_root().join("plans")).expect("read plans/") {
+        let path = entry.expect("an entry").path();
+        if path.is_file() {
+            std::fs::copy(&path, plans.join(path.file_name().expect("a name"))).expect("copy");
+        }
+    }
     let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_migrate"));
     let bin_dir = bin.parent().expect("the binary's directory");
     let path = format!(

@@ -146,25 +146,19 @@ pub(crate) fn exec_program(
     let name = container.get("name").and_then(Value::as_str);
     let direct = name == Some("istio-proxy");
     let uid = meta_str(pod, "uid").unwrap_or_default();
-    let running = cluster.stdio.network(uid);
-    let net = match (&running, direct) {
-        (Some(net), false) => net.clone(),
-        _ => {
-            let quit = match &running {
-                Some(net) => net.quit.clone(),
-                // Nobody listens: quitquitquit says it is not modelled.
-                None => tokio::sync::mpsc::unbounded_channel().0,
-            };
-            Arc::new(network::PodNetwork {
-                cluster: cluster.clone(),
-                pod: pod.clone(),
-                seed: u64::from_str_radix(uid.get(..8).unwrap_or("0"), 16).unwrap_or(0),
-                requests: Default::default(),
-                quit,
-                direct,
-            })
-        }
-    };
+    // Nobody listening (a pod the kubelet does not run): quitquitquit says it is not modelled.
+    let quit = cluster
+        .stdio
+        .quit(uid)
+        .unwrap_or_else(|| tokio::sync::mpsc::unbounded_channel().0);
+    let net = Arc::new(network::PodNetwork {
+        cluster: cluster.clone(),
+        pod: pod.clone(),
+        seed: u64::from_str_radix(uid.get(..8).unwrap_or("0"), 16).unwrap_or(0),
+        requests: Default::default(),
+        quit,
+        direct,
+    });
     let program = crate::shell::Program::new(argv, entrypoint::literal_env(container));
     (program, net, entrypoint::prompt(container))
 }

@@ -6,7 +6,7 @@ use super::logs::PodLog;
 use super::network::PodNetwork;
 use super::scheduler;
 use super::status::{Container, PodStatus, State, Terminated};
-use super::stdio::{ContainerIo, NetworkRegistration, Registration, Tee};
+use super::stdio::{ContainerIo, Tee};
 use crate::cluster::ClusterInner;
 use crate::resources::ResourceType;
 use crate::shell::Program;
@@ -128,8 +128,8 @@ pub(super) async fn run(
         cluster,
     };
     run.status.containers = specs.iter().map(Container::new).collect();
-    run.cluster.stdio.add_network(&run.uid, &run.net);
-    let _registered = NetworkRegistration {
+    run.cluster.stdio.add_quit(&run.uid, &run.net.quit);
+    let _registered = QuitRegistration {
         cluster: run.cluster.clone(),
         uid: run.uid.clone(),
     };
@@ -660,4 +660,35 @@ fn spawn_program(
         drop(stdio);
         let _ = events.send(Event::Exited { index, code });
     })
+}
+
+/// Ends a container's registration when its program's task ends, however it ends (an aborted
+/// task is a killed program: 137).
+struct Registration {
+    cluster: Arc<ClusterInner>,
+    uid: String,
+    name: String,
+    io: Arc<ContainerIo>,
+    code: Option<i32>,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.io.end(self.code.unwrap_or(KILLED));
+        self.cluster
+            .stdio
+            .remove_container(&self.uid, &self.name, &self.io);
+    }
+}
+
+/// Keeps a pod's sidecar quit channel in the registry while the kubelet runs the pod.
+struct QuitRegistration {
+    cluster: Arc<ClusterInner>,
+    uid: String,
+}
+
+impl Drop for QuitRegistration {
+    fn drop(&mut self) {
+        self.cluster.stdio.remove_quit(&self.uid);
+    }
 }

@@ -2,10 +2,10 @@
 //! program: what it writes from now on, its stdin when the container has one (`stdin: true`),
 //! and its end. A container with `stdinOnce` gets its stdin closed when the first attached
 //! client lets go of it, as the container runtime does; the shell reading it then ends.
-//! Also each running pod's network, so that `pods/exec` runs in the pod the kubelet runs (its
-//! sidecar's `quitquitquit` reaches the kubelet).
+//! Also where each running pod's sidecar is told to quit, so that a `quitquitquit` from
+//! `pods/exec` reaches the kubelet. (No cluster or network types here: the cluster holds the
+//! registry.)
 
-use super::network::PodNetwork;
 use crate::shell::{Output, Stream};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -97,11 +97,12 @@ impl<O: Output> Output for Tee<O> {
     }
 }
 
-/// One cluster's running containers (by pod uid and container name) and pods' networks.
+/// One cluster's running containers (by pod uid and container name) and, per running pod,
+/// where its sidecar's `quitquitquit` goes.
 #[derive(Default)]
 pub(crate) struct Registry {
     containers: Mutex<HashMap<(String, String), Arc<ContainerIo>>>,
-    networks: Mutex<HashMap<String, Arc<PodNetwork>>>,
+    quits: Mutex<HashMap<String, mpsc::UnboundedSender<()>>>,
 }
 
 impl Registry {
@@ -125,50 +126,19 @@ impl Registry {
         }
     }
 
-    /// The network of a pod the kubelet runs.
-    pub fn network(&self, uid: &str) -> Option<Arc<PodNetwork>> {
-        let map = self.networks.lock().unwrap_or_else(|p| p.into_inner());
+    /// Where the sidecar of a pod the kubelet runs is told to quit.
+    pub fn quit(&self, uid: &str) -> Option<mpsc::UnboundedSender<()>> {
+        let map = self.quits.lock().unwrap_or_else(|p| p.into_inner());
         map.get(uid).cloned()
     }
 
-    pub(super) fn add_network(&self, uid: &str, net: &Arc<PodNetwork>) {
-        let mut map = self.networks.lock().unwrap_or_else(|p| p.into_inner());
-        map.insert(uid.to_string(), net.clone());
+    pub(super) fn add_quit(&self, uid: &str, quit: &mpsc::UnboundedSender<()>) {
+        let mut map = self.quits.lock().unwrap_or_else(|p| p.into_inner());
+        map.insert(uid.to_string(), quit.clone());
     }
 
-    pub(super) fn remove_network(&self, uid: &str) {
-        let mut map = self.networks.lock().unwrap_or_else(|p| p.into_inner());
+    pub(super) fn remove_quit(&self, uid: &str) {
+        let mut map = self.quits.lock().unwrap_or_else(|p| p.into_inner());
         map.remove(uid);
-    }
-}
-
-/// Ends a container's registration when its program's task ends, however it ends (an aborted
-/// task is a killed program: 137).
-pub(super) struct Registration {
-    pub cluster: Arc<crate::cluster::ClusterInner>,
-    pub uid: String,
-    pub name: String,
-    pub io: Arc<ContainerIo>,
-    pub code: Option<i32>,
-}
-
-impl Drop for Registration {
-    fn drop(&mut self) {
-        self.io.end(self.code.unwrap_or(137));
-        self.cluster
-            .stdio
-            .remove_container(&self.uid, &self.name, &self.io);
-    }
-}
-
-/// Keeps a pod's network in the registry while the kubelet runs the pod.
-pub(super) struct NetworkRegistration {
-    pub cluster: Arc<crate::cluster::ClusterInner>,
-    pub uid: String,
-}
-
-impl Drop for NetworkRegistration {
-    fn drop(&mut self) {
-        self.cluster.stdio.remove_network(&self.uid);
     }
 }
