@@ -29,6 +29,8 @@ pub(crate) struct ClusterInner {
     pub loaded_secrets: LoadedSecrets,
     /// Port-forward sessions and proxied istiod debug requests served.
     pub streams: StreamStats,
+    /// The kubelet's running containers' stdio and pods' networks (for exec and attach).
+    pub stdio: crate::kubelet::stdio::Registry,
 }
 
 /// Every cluster's store, by name, for code that looks across clusters.

@@ -233,6 +233,7 @@ impl Sim {
                 ignored_secrets: Default::default(),
                 loaded_secrets: Default::default(),
                 streams: Default::default(),
+                stdio: Default::default(),
             }));
             listeners.push(listener);
         }

@@ -114,7 +114,7 @@ const BUILTINS: &[Builtin] = &[
         true,
         &["po"],
         ALL,
-        &["status", "log", "portforward", "eviction"],
+        &["status", "log", "portforward", "exec", "attach", "eviction"],
     ),
     b("", "v1", "endpoints", "Endpoints", true, &["ep"], &[], &[]),
     b("", "v1", "events", "Event", true, &["ev"], &[], &[]),

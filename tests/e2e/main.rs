@@ -3,6 +3,7 @@
 mod adopt;
 mod apply;
 mod architecture;
+mod by_hand;
 mod check;
 mod clusterz;
 mod crash;

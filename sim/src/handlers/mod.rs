@@ -115,8 +115,8 @@ pub(crate) async fn route(
         );
         return (verb, error_response(&err));
     }
-    if target.subresource.as_deref() == Some("portforward") {
-        return (verb, port_forward(cluster, &mut req, &target, &rt));
+    if let Some(sub @ ("portforward" | "exec" | "attach")) = target.subresource.as_deref() {
+        return (verb, connect(cluster, &mut req, &target, &rt, sub));
     }
     let ctx = Ctx {
         cluster,
@@ -135,7 +135,10 @@ fn verb_of(req: &Req, target: &ResourcePath) -> Result<&'static str, ApiError> {
         // A websocket upgrade is a GET; the API server asks for `create` on
         // the connect subresource, as for the POST of SPDY (1.30+).
         (&Method::GET | &Method::POST, false)
-            if target.subresource.as_deref() == Some("portforward") =>
+            if matches!(
+                target.subresource.as_deref(),
+                Some("portforward" | "exec" | "attach")
+            ) =>
         {
             "create"
         }
@@ -156,20 +159,25 @@ fn verb_of(req: &Req, target: &ResourcePath) -> Result<&'static str, ApiError> {
     })
 }
 
-/// `pods/{name}/portforward`: the pod must exist; the session is the streaming module's.
-fn port_forward(
+/// `pods/{name}/portforward`, `exec`, `attach`: the pod must exist; the session is the
+/// streaming module's.
+fn connect(
     cluster: &Arc<ClusterInner>,
     req: &mut Req,
     target: &ResourcePath,
     rt: &crate::resources::ResourceType,
+    sub: &str,
 ) -> Response<Body> {
     let name = target.name.as_deref().unwrap_or_default();
-    match cluster.store.get(rt, target.namespace.as_deref(), name) {
-        Ok(pod) => {
-            let upgrade = req.upgrade.take();
-            crate::streaming::portforward::serve(cluster, req, upgrade, pod)
-        }
-        Err(e) => error_response(&e),
+    let pod = match cluster.store.get(rt, target.namespace.as_deref(), name) {
+        Ok(pod) => pod,
+        Err(e) => return error_response(&e),
+    };
+    let upgrade = req.upgrade.take();
+    match sub {
+        "exec" => crate::streaming::exec::serve(cluster, req, upgrade, pod),
+        "attach" => crate::streaming::attach::serve(cluster, req, upgrade, pod),
+        _ => crate::streaming::portforward::serve(cluster, req, upgrade, pod),
     }
 }
 

@@ -306,16 +306,36 @@ pub fn inject(pod: &mut Value, proxy: &Proxy) {
         "ports": [{"containerPort": 15090, "name": "http-envoy-prom", "protocol": "TCP"}],
         "volumeMounts": [{"name": "istiod-ca-cert", "mountPath": "/var/run/secrets/istio"}],
     });
-    if let Some(cs) = pod
+    // `sidecar.istio.io/nativeSidecar: "true"` (Istio 1.24+) asks for a native sidecar: an init
+    // container with `restartPolicy: Always`, first, that the kubelet stops once the app's
+    // containers end. Without it, `ENABLE_NATIVE_SIDECARS=auto` (1.27+) turns native sidecars on
+    // only when every node's kubelet is 1.33 or later (`detectNativeSidecar`), never on the
+    // sim's v1.32 nodes: the proxy is an ordinary container, and the pod runs until deleted.
+    let native = pod
+        .pointer("/metadata/annotations/sidecar.istio.io~1nativeSidecar")
+        .and_then(Value::as_str)
+        == Some("true");
+    if native {
+        let mut container = container;
+        container["restartPolicy"] = json!("Always");
+        let spec = &mut pod["spec"];
+        if !spec["initContainers"].is_array() {
+            spec["initContainers"] = json!([]);
+        }
+        if let Some(cs) = spec["initContainers"].as_array_mut() {
+            cs.insert(0, container);
+        }
+    } else if let Some(cs) = pod
         .pointer_mut("/spec/containers")
         .and_then(Value::as_array_mut)
     {
         cs.push(container);
     }
     // A pod written with its status already (the sim's kubelet at once) reports the proxy too.
-    if let Some(statuses) = pod
-        .pointer_mut("/status/containerStatuses")
-        .and_then(Value::as_array_mut)
+    if !native
+        && let Some(statuses) = pod
+            .pointer_mut("/status/containerStatuses")
+            .and_then(Value::as_array_mut)
         && let Some(first) = statuses.first().cloned()
     {
         let mut s = first;
@@ -334,7 +354,12 @@ pub fn inject(pod: &mut Value, proxy: &Proxy) {
     if !meta["annotations"].is_object() {
         meta["annotations"] = json!({});
     }
-    let status = json!({"initContainers": null, "containers": ["istio-proxy"],
+    let (init, containers) = if native {
+        (json!(["istio-proxy"]), Value::Null)
+    } else {
+        (Value::Null, json!(["istio-proxy"]))
+    };
+    let status = json!({"initContainers": init, "containers": containers,
         "volumes": ["istiod-ca-cert"], "imagePullSecrets": null, "revision": proxy.revision});
     meta["annotations"][ANN_SIDECAR_STATUS] = json!(status.to_string());
     // Istio names the application container as the default for kubectl logs/exec.

@@ -176,8 +176,15 @@ pub fn pod_view(pod: &Value) -> mesh::Pod {
         })
         .unwrap_or(App::Other);
     let sidecar = annotation(pod, ANN_SIDECAR_STATUS).and_then(|_| {
+        // An ordinary container, or a native sidecar (an init container).
+        let inits = pod
+            .pointer("/spec/initContainers")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten();
         let proxy = containers(pod)
             .into_iter()
+            .chain(inits)
             .find(|c| c.get("name").and_then(Value::as_str) == Some("istio-proxy"))?;
         Some(Sidecar {
             cluster_id: env_of(proxy, "ISTIO_META_CLUSTER_ID")

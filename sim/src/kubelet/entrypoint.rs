@@ -63,15 +63,22 @@ fn strings(v: Option<&Value>) -> Option<Vec<String>> {
     })
 }
 
-/// The container's process.
-pub(crate) fn process(container: &Value) -> Process {
+/// The prompt of an interactive `sh` in the container, as busybox ash shows it (`\w \$ `):
+/// curlimages/curl runs as `curl_user` in its home, the other tool images as root in `/`.
+pub(crate) fn prompt(container: &Value) -> &'static str {
     let image = container
         .get("image")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    let command = strings(container.get("command")).filter(|c| !c.is_empty());
-    let args = strings(container.get("args")).unwrap_or_default();
-    let env: BTreeMap<String, String> = container
+    match tool_image(image) {
+        Some("curl") => "~ $ ",
+        _ => "/ # ",
+    }
+}
+
+/// The container's literal environment (`env` entries with a `value`).
+pub(crate) fn literal_env(container: &Value) -> BTreeMap<String, String> {
+    container
         .get("env")
         .and_then(Value::as_array)
         .map(|es| {
@@ -87,7 +94,18 @@ pub(crate) fn process(container: &Value) -> Process {
                 })
                 .collect()
         })
+        .unwrap_or_default()
+}
+
+/// The container's process.
+pub(crate) fn process(container: &Value) -> Process {
+    let image = container
+        .get("image")
+        .and_then(Value::as_str)
         .unwrap_or_default();
+    let command = strings(container.get("command")).filter(|c| !c.is_empty());
+    let args = strings(container.get("args")).unwrap_or_default();
+    let env = literal_env(container);
     let tool = tool_image(image);
     let argv = match (command, tool) {
         (Some(mut c), _) => {

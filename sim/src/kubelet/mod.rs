@@ -20,6 +20,7 @@ mod network;
 mod pod;
 pub(crate) mod scheduler;
 mod status;
+pub(crate) mod stdio;
 
 use crate::cluster::ClusterInner;
 use crate::store::{DeleteOptions, EventType, Grace, WatchEvent, meta_str};
@@ -126,4 +127,38 @@ pub(crate) fn remove_now(cluster: &ClusterInner, pod: &Value) {
 /// Whether an event concerns what the scheduler decides on (a node changed).
 pub(crate) fn is_node_event(e: &WatchEvent) -> bool {
     e.gr.group.is_empty() && e.gr.resource == "nodes"
+}
+
+/// What `pods/exec` runs in container `container` of `pod`: the command with the container's
+/// environment, and the network it meets. A program in `istio-proxy` runs as the proxy's user,
+/// whose requests leave the pod past the sidecar (Istio's iptables rules exclude that user);
+/// in a pod the kubelet runs, the sidecar's `quitquitquit` reaches it.
+pub(crate) fn exec_program(
+    cluster: &Arc<ClusterInner>,
+    pod: &Value,
+    container: &Value,
+    argv: Vec<String>,
+) -> (
+    crate::shell::Program,
+    Arc<network::PodNetwork>,
+    &'static str,
+) {
+    let name = container.get("name").and_then(Value::as_str);
+    let direct = name == Some("istio-proxy");
+    let uid = meta_str(pod, "uid").unwrap_or_default();
+    // Nobody listening (a pod the kubelet does not run): quitquitquit says it is not modelled.
+    let quit = cluster
+        .stdio
+        .quit(uid)
+        .unwrap_or_else(|| tokio::sync::mpsc::unbounded_channel().0);
+    let net = Arc::new(network::PodNetwork {
+        cluster: cluster.clone(),
+        pod: pod.clone(),
+        seed: u64::from_str_radix(uid.get(..8).unwrap_or("0"), 16).unwrap_or(0),
+        requests: Default::default(),
+        quit,
+        direct,
+    });
+    let program = crate::shell::Program::new(argv, entrypoint::literal_env(container));
+    (program, net, entrypoint::prompt(container))
 }

@@ -24,8 +24,12 @@ pub(crate) struct PodNetwork {
     /// Where round robin starts for this pod; advanced per request.
     pub seed: u64,
     pub requests: AtomicU64,
-    /// Told when the sidecar is asked to quit (`POST localhost:15020/quitquitquit`).
+    /// Told when the sidecar is asked to quit (`POST localhost:15020/quitquitquit`); closed
+    /// for a pod the kubelet does not run.
     pub quit: mpsc::UnboundedSender<()>,
+    /// Requests leave the pod directly, past its sidecar: a program in the `istio-proxy`
+    /// container runs as the proxy's user, whose traffic the iptables rules do not redirect.
+    pub direct: bool,
 }
 
 struct Url<'a> {
@@ -152,10 +156,15 @@ impl PodNetwork {
     }
 
     fn has_sidecar(&self) -> bool {
-        self.pod
-            .pointer("/spec/containers")
-            .and_then(Value::as_array)
-            .is_some_and(|cs| cs.iter().any(|c| c["name"] == "istio-proxy"))
+        // An ordinary container, or a native sidecar (an init container).
+        ["/spec/containers", "/spec/initContainers"]
+            .iter()
+            .any(|k| {
+                self.pod
+                    .pointer(k)
+                    .and_then(Value::as_array)
+                    .is_some_and(|cs| cs.iter().any(|c| c["name"] == "istio-proxy"))
+            })
     }
 }
 
@@ -179,7 +188,13 @@ impl Host for PodNetwork {
                         body: "Method Not Allowed\n".into(),
                     };
                 }
-                let _ = self.quit.send(());
+                if self.quit.send(()).is_err() {
+                    return HttpReply::Unmodelled(
+                        "the sidecar's quitquitquit is modelled for pods the kubelet runs, \
+                         not for a controller's pods"
+                            .into(),
+                    );
+                }
                 return HttpReply::Response {
                     status: 200,
                     body: String::new(),
@@ -209,7 +224,10 @@ impl Host for PodNetwork {
             ));
         }
         let view = build_view(&self.cluster.all);
-        let client = pod_view(&self.pod);
+        let mut client = pod_view(&self.pod);
+        if self.direct {
+            client.sidecar = None;
+        }
         let n = self.requests.fetch_add(1, Ordering::Relaxed);
         let opts = Options {
             seed: self.seed.wrapping_add(n),

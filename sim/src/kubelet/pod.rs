@@ -1,14 +1,16 @@
 //! One pod's life on its node: scheduled, started (conditions in order), containers run, ended
 //! by their exit codes and restart policy, or stopped by a graceful deletion and removed.
 
-use super::entrypoint::{Process, process};
+use super::entrypoint::{Process, process, prompt};
 use super::logs::PodLog;
 use super::network::PodNetwork;
 use super::scheduler;
 use super::status::{Container, PodStatus, State, Terminated};
+use super::stdio::{ContainerIo, Tee};
 use crate::cluster::ClusterInner;
 use crate::resources::ResourceType;
 use crate::shell::Program;
+use crate::shell::Terminal;
 use crate::store::{WriteOptions, meta_str, now_rfc3339};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -52,6 +54,8 @@ struct PodRun {
     /// Per container: the running program's task.
     tasks: Vec<Option<JoinHandle<()>>>,
     restart_policy: String,
+    /// `spec.containers` (stdin and tty for attach).
+    specs: Vec<Value>,
     log: PodLog,
     net: Arc<PodNetwork>,
     events: mpsc::UnboundedSender<Event>,
@@ -105,6 +109,7 @@ pub(super) async fn run(
         processes: specs.iter().map(process).collect(),
         init_specs: Vec::new(),
         tasks: specs.iter().map(|_| None).collect(),
+        specs: specs.clone(),
         restart_policy: pod
             .pointer("/spec/restartPolicy")
             .and_then(Value::as_str)
@@ -117,11 +122,17 @@ pub(super) async fn run(
             seed,
             requests: AtomicU64::new(0),
             quit: quit_tx,
+            direct: false,
         }),
         events: tx,
         cluster,
     };
     run.status.containers = specs.iter().map(Container::new).collect();
+    run.cluster.stdio.add_quit(&run.uid, &run.net.quit);
+    let _registered = QuitRegistration {
+        cluster: run.cluster.clone(),
+        uid: run.uid.clone(),
+    };
     run.init_specs = pod
         .pointer("/spec/initContainers")
         .and_then(Value::as_array)
@@ -393,8 +404,30 @@ impl PodRun {
         c.state = State::Running { started_at: now };
         c.ready = true;
         if let Process::Shell(program) = &self.processes[i] {
+            let (io, stdin) = ContainerIo::new(&self.specs[i]);
+            let registration = Registration {
+                cluster: self.cluster.clone(),
+                uid: self.uid.clone(),
+                name: self.status.containers[i].name.clone(),
+                io,
+                code: None,
+            };
+            self.cluster.stdio.add_container(
+                &registration.uid,
+                &registration.name,
+                &registration.io,
+            );
+            let term = Terminal {
+                tty: registration.io.tty,
+                prompt: prompt(&self.specs[i]).to_string(),
+            };
             self.tasks[i] = Some(spawn_program(
                 program.clone(),
+                Stdio {
+                    registration,
+                    stdin,
+                    term,
+                },
                 self.net.clone(),
                 self.log.clone(),
                 i,
@@ -480,8 +513,21 @@ impl PodRun {
                 .iter()
                 .all(|c| matches!(&c.state, State::Terminated(t) if t.exit_code == 0));
             self.status.phase = if ok { "Succeeded" } else { "Failed" };
+            self.stop_sidecars();
         }
         self.status.derive_readiness();
+    }
+
+    /// Native sidecars (init containers with `restartPolicy: Always`) are stopped once the app's
+    /// containers have ended for good; the proxy exits 0 on SIGTERM.
+    fn stop_sidecars(&mut self) {
+        for c in &mut self.status.init_containers {
+            if let State::Running { started_at } = &c.state {
+                let t = Terminated::new(0, &started_at.clone());
+                c.state = State::Terminated(t);
+                c.ready = false;
+            }
+        }
     }
 
     /// Graceful deletion: SIGTERM, wait for the programs (they ignore it) until the period
@@ -582,15 +628,67 @@ async fn stopping(stop: &mut watch::Receiver<Option<i64>>) {
     }
 }
 
+/// A container program's stdio: its registration for attach, its stdin and terminal.
+struct Stdio {
+    registration: Registration,
+    stdin: Option<crate::shell::Stdin>,
+    term: Terminal,
+}
+
 fn spawn_program(
     program: Program,
+    mut stdio: Stdio,
     net: Arc<PodNetwork>,
-    mut log: PodLog,
+    log: PodLog,
     index: usize,
     events: mpsc::UnboundedSender<Event>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let code = program.run(net.as_ref(), &mut log).await;
+        let mut out = Tee {
+            log,
+            io: stdio.registration.io.clone(),
+        };
+        let code = match &mut stdio.stdin {
+            Some(stdin) => {
+                program
+                    .run_with_stdin(net.as_ref(), stdin, &stdio.term, &mut out)
+                    .await
+            }
+            None => program.run(net.as_ref(), &mut out).await,
+        };
+        stdio.registration.code = Some(code);
+        drop(stdio);
         let _ = events.send(Event::Exited { index, code });
     })
+}
+
+/// Ends a container's registration when its program's task ends, however it ends (an aborted
+/// task is a killed program: 137).
+struct Registration {
+    cluster: Arc<ClusterInner>,
+    uid: String,
+    name: String,
+    io: Arc<ContainerIo>,
+    code: Option<i32>,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.io.end(self.code.unwrap_or(KILLED));
+        self.cluster
+            .stdio
+            .remove_container(&self.uid, &self.name, &self.io);
+    }
+}
+
+/// Keeps a pod's sidecar quit channel in the registry while the kubelet runs the pod.
+struct QuitRegistration {
+    cluster: Arc<ClusterInner>,
+    uid: String,
+}
+
+impl Drop for QuitRegistration {
+    fn drop(&mut self) {
+        self.cluster.stdio.remove_quit(&self.uid);
+    }
 }

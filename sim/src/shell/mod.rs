@@ -7,13 +7,19 @@
 //! program writes to stdout and stderr, and its exit code. What the model cannot run is a
 //! clear `meshsim: cannot run '...': why` line on stderr with exit code [`EXIT_UNMODELLED`],
 //! never a fake success; a command sh would not find gets `sh: X: not found` and 127.
+//!
+//! A bare `sh` given a stdin (`kubectl exec -i`, a container with `stdin: true`) reads its
+//! commands from it, line by line, as an interactive shell on a terminal ([`Terminal`]).
 
 mod curl;
+mod interactive;
 mod lex;
 mod parse;
 mod run;
 
 use std::collections::BTreeMap;
+
+pub use interactive::{Stdin, Terminal};
 
 /// The exit code of a command the model cannot run (sh's "cannot execute").
 pub const EXIT_UNMODELLED: i32 = 126;
@@ -127,6 +133,32 @@ impl Program {
     /// writing to `out`; returns the exit code.
     pub async fn run(&self, host: &dyn Host, out: &mut dyn Output) -> i32 {
         run::run_argv(&self.argv, &self.env, host, out).await
+    }
+
+    /// Whether the program is a shell that reads its commands from stdin (`sh` with no script).
+    pub fn reads_stdin(&self) -> bool {
+        let name = self.argv.first().map(|a| a.rsplit('/').next().unwrap_or(a));
+        matches!(name, Some("sh" | "ash" | "dash"))
+            && self.argv[1..]
+                .iter()
+                .all(|a| matches!(a.as_str(), "-i" | "-l" | "-s"))
+    }
+
+    /// Runs the program with `stdin` connected: a shell that reads stdin (see
+    /// [`Program::reads_stdin`]) runs each line it gets until `exit` or the end of input; any
+    /// other program runs as [`Program::run`] does, leaving stdin unread.
+    pub async fn run_with_stdin(
+        &self,
+        host: &dyn Host,
+        stdin: &mut Stdin,
+        term: &Terminal,
+        out: &mut dyn Output,
+    ) -> i32 {
+        if self.reads_stdin() {
+            interactive::run(&self.env, host, stdin, term, out).await
+        } else {
+            self.run(host, out).await
+        }
     }
 }
 

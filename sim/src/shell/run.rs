@@ -73,6 +73,47 @@ pub(crate) async fn run_argv(
     shell.exec_argv(argv, out, true).await.code()
 }
 
+/// A shell reading its commands one line at a time (stdin): variables and `$?` carry over
+/// from line to line, `exit [N]` ends it.
+pub(crate) struct Session<'h> {
+    shell: Shell<'h>,
+}
+
+impl<'h> Session<'h> {
+    pub(crate) fn new(env: &BTreeMap<String, String>, host: &'h dyn Host) -> Self {
+        let mut shell = Shell {
+            host,
+            vars: env.clone(),
+            last: 0,
+            requests: 0,
+        };
+        shell.vars.insert("HOSTNAME".into(), host.hostname());
+        Session { shell }
+    }
+
+    /// Runs one line; `Some(code)` when it ran `exit`.
+    pub(crate) async fn line(&mut self, line: &str, out: &mut dyn Output) -> Option<i32> {
+        let text = line.trim();
+        if text.is_empty() || text.starts_with('#') {
+            return None;
+        }
+        let flow = match parse(text) {
+            Ok(cmd) => self.shell.exec(&cmd, out).await,
+            Err(why) => self.shell.unmodelled(text, &why, out),
+        };
+        self.shell.last = flow.code();
+        match flow {
+            Flow::Exit(code) => Some(code),
+            Flow::Status(_) => None,
+        }
+    }
+
+    /// `$?`: what the shell exits with at the end of its input.
+    pub(crate) fn last(&self) -> i32 {
+        self.shell.last
+    }
+}
+
 /// Whether the program never ends on its own.
 pub(crate) fn long_running(argv: &[String]) -> bool {
     fn cmd(c: &Cmd) -> bool {

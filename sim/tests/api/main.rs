@@ -3,6 +3,7 @@
 
 mod client;
 mod common;
+mod exec;
 mod faults;
 mod kubectl;
 mod pods;

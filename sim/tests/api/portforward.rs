@@ -228,8 +228,8 @@ rules:
     assert_eq!(parse(&answer).0, 200, "{answer}");
 }
 
-/// A client of cluster1 that authenticates with `token`.
-async fn token_client(sim: &Sim, token: &str) -> Client {
+/// A client of cluster1 that authenticates with `token` (also for the exec tests).
+pub async fn token_client(sim: &Sim, token: &str) -> Client {
     use base64::Engine;
     let c = sim.cluster("cluster1");
     let ca = base64::engine::general_purpose::STANDARD.encode(c.ca_pem());
