@@ -96,8 +96,10 @@ pub(super) fn select(todo: Vec<&Step>, until: Option<Phase>) -> (Vec<&Step>, Hel
 
 /// Whether a resume `--until after` of `run` has nothing to do: every step up
 /// to that phase is done and later steps are left; `Some` says where the run
-/// stands. A run still marked running (its process died, perhaps between
-/// the phase's last step and the pause) is not: resuming it records the pause.
+/// stands. Only a paused run qualifies: one still marked running (its
+/// process died, perhaps between the phase's last step and the pause), or
+/// one that failed or was interrupted later on, is resumed, and the walk
+/// records where it stops, so `status` and this answer never disagree.
 pub(super) fn nothing_to_do(
     run: &RunInfo,
     steps: &[Step],
@@ -105,7 +107,7 @@ pub(super) fn nothing_to_do(
     after: Option<Phase>,
 ) -> Option<Paused> {
     let after = after?;
-    if run.outcome == Outcome::Running {
+    if run.outcome == Outcome::Running || run.paused_after.is_none() {
         return None;
     }
     let not_done = |s: &&Step| {
@@ -369,7 +371,10 @@ mod tests {
             st.status = StepStatus::Done;
             states.insert(id.to_string(), st);
         };
-        let paused = run(Outcome::Interrupted);
+        let paused = RunInfo {
+            paused_after: Some("discovery".into()),
+            ..run(Outcome::Interrupted)
+        };
         assert_eq!(
             nothing_to_do(&paused, &steps, &states, Some(Phase::Trust)),
             None
@@ -394,6 +399,11 @@ mod tests {
             nothing_to_do(&run(Outcome::Running), &steps, &states, Some(Phase::Trust)),
             None,
             "a run whose process died is resumed so that its pause is recorded"
+        );
+        assert_eq!(
+            nothing_to_do(&run(Outcome::Failed), &steps, &states, Some(Phase::Trust)),
+            None,
+            "a run that failed later on is not called paused"
         );
     }
 }

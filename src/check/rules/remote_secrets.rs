@@ -143,6 +143,14 @@ pub(super) fn check(v: &View<'_>) -> Vec<Finding> {
                         format!("kubectl {} -n {ns} logs deployment/istiod | grep {peer_name} shows why (unreachable server, refused token, wrong CA)", ctx(reader)),
                     ));
                 }
+            } else if let Some(why) = &s.peers_error {
+                out.push(Finding::new(
+                    "MC507",
+                    reader.name(),
+                    obj("Deployment", ns, s.istiods.first().map_or("istiod", |i| i.deployment.as_str())),
+                    format!("istiod could not be asked whether it synced cluster {peer_name} (debug/clusterz through a port-forward): {why}"),
+                    format!("make an istiod pod Ready and allow pods/portforward in {ns}, then check again (istioctl remote-clusters {} asks the same)", ctx(reader)),
+                ));
             }
         }
     }
@@ -185,6 +193,19 @@ mod tests {
         let codes: Vec<&str> = f.iter().map(|x| x.0.as_str()).collect();
         assert!(
             codes.contains(&"MC503") && codes.contains(&"MC504") && codes.contains(&"MC507"),
+            "{f:?}"
+        );
+    }
+
+    #[test]
+    fn an_istiod_that_could_not_be_asked_is_an_error_not_a_pass() {
+        let (e, mut s) = healthy();
+        assert!(found(Group::RemoteSecrets, &e, &s).is_empty());
+        s[0].peers = None;
+        s[0].peers_error = Some("no Running and Ready pod".into());
+        let f = found(Group::RemoteSecrets, &e, &s);
+        assert!(
+            f.iter().any(|x| x.0 == "MC507" && x.1 == s[0].cluster),
             "{f:?}"
         );
     }

@@ -273,6 +273,8 @@ pub struct ClusterSnapshot {
     pub proxies: Vec<Proxy>,
     /// istiod's view of its peers, when it could be asked.
     pub peers: Option<Vec<PeerSync>>,
+    /// Why istiod could not be asked (`peers` is then `None`).
+    pub peers_error: Option<String>,
     /// What could not be read (forbidden).
     pub unread: Vec<String>,
 }

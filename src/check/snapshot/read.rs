@@ -201,36 +201,38 @@ async fn read_all(
         .collect();
 
     s.reader = read_reader(cluster, namespace, backoff, &mut unread).await?;
-    s.peers = read_peers(cluster, namespace, &s, &mut unread).await;
+    match read_peers(cluster, namespace, &s, backoff).await {
+        Ok(peers) => s.peers = peers,
+        Err(e) => s.peers_error = Some(e),
+    }
     s.unread = unread;
     Ok(s)
 }
 
 /// istiod's own account of its peers (`debug/clusterz`, through a
-/// port-forward as `istioctl remote-clusters` asks it). Not asking is no
-/// finding of its own: without it the peer rule says nothing, and `unread`
-/// says why.
+/// port-forward as `istioctl remote-clusters` asks it), retried like every
+/// read; an answer it could not give is kept as the reason, so the peer rule
+/// reports it instead of passing silently.
 async fn read_peers(
     cluster: &Cluster,
     namespace: &str,
     s: &ClusterSnapshot,
-    unread: &mut Vec<String>,
-) -> Option<Vec<PeerSync>> {
-    let istiod = s.istiods.first()?;
+    backoff: Backoff,
+) -> Result<Option<Vec<PeerSync>>, String> {
+    let Some(istiod) = s.istiods.first() else {
+        return Ok(None);
+    };
     let target = ObjectRef::deployment(namespace, &istiod.deployment);
-    match cluster.istiod_clusterz(&target).await {
-        Ok(rows) => Some(
+    match retry(backoff, || cluster.istiod_clusterz(&target), |_, _| {}).await {
+        Ok((rows, _)) => Ok(Some(
             rows.into_iter()
                 .map(|r| PeerSync {
                     cluster: r.id,
                     status: r.sync_status,
                 })
                 .collect(),
-        ),
-        Err(e) => {
-            unread.push(format!("istiod debug/clusterz ({e})"));
-            None
-        }
+        )),
+        Err(e) => Err(e.to_string()),
     }
 }
 

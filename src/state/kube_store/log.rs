@@ -12,7 +12,8 @@
 //! follows it, which must be contiguous. Entries before the newest checkpoint are deleted once it is written.
 //! That frees their names: a write of a stale holder already on the wire may still land there, below the
 //! checkpoint, where nothing is ever read (and the next holder's clean-up deletes it). Names at or above the
-//! newest checkpoint are never freed, so the fence holds where it matters.
+//! newest checkpoint are never freed, nor is the current holder's own fence (the name an earlier holder writes
+//! next), so the fence holds where it matters.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -125,7 +126,7 @@ pub struct Log {
     location: String,
 }
 
-fn head_name(seq: u64) -> String {
+pub(super) fn head_name(seq: u64) -> String {
     format!("migrate-{STORE_NAME}-{seq:012}")
 }
 

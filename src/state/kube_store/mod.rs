@@ -79,6 +79,9 @@ struct Replica {
     /// Progress notes (`record_progress`) not written yet: per run, the newest event already in the log. The next
     /// write carries them.
     pending: BTreeMap<RunId, u64>,
+    /// This holder's fence entry: the name an earlier holder still running writes next, so it is never freed
+    /// by this holder's compaction (the next holder's open clears it).
+    fence: Option<u64>,
 }
 
 /// The Kubernetes clients of a location: for the log's Secrets and the Lease.
@@ -199,6 +202,7 @@ impl KubeStore {
                 bytes_since_checkpoint: 0,
                 stale: true,
                 pending: BTreeMap::new(),
+                fence: None,
             }),
             lease: None,
             holder: super::lock::this_process(),
@@ -257,6 +261,7 @@ impl KubeStore {
             bytes_since_checkpoint: listed.bytes_since_checkpoint,
             stale: false,
             pending: BTreeMap::new(),
+            fence: r.fence,
         };
         Ok(listed.garbage)
     }
@@ -287,6 +292,7 @@ impl KubeStore {
             };
             match self.append(&entry, None) {
                 Ok(size) => {
+                    r.fence = Some(r.next);
                     r.next += 1;
                     r.bytes_since_checkpoint += size;
                     return Ok(garbage);
@@ -418,7 +424,12 @@ impl KubeStore {
         );
         match self.append(&entry, None) {
             Ok(size) => {
-                let old = Log::heads_between(r.checkpoint, seq);
+                // Freeing the fence's name would let an earlier holder's next write land and succeed.
+                let fence = r.fence.map(log::head_name);
+                let old: Vec<String> = Log::heads_between(r.checkpoint, seq)
+                    .into_iter()
+                    .filter(|name| Some(name) != fence.as_ref())
+                    .collect();
                 r.next += 1;
                 r.checkpoint = seq;
                 r.checkpoint_bytes = size;
