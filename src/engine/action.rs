@@ -3,13 +3,15 @@
 use super::backends::scale_targets;
 use super::context::{ActionError, StepCtx};
 use super::restores::{self, PendingRestore};
-use super::{ca_files, checks, conditions, config_edit, installer, probe, secrets};
+use super::{
+    ca_files, checks, conditions, config_edit, installer, probe, restart_condition, secrets,
+};
 
 use crate::plan::{
     Action, Condition, ConfigEdit, GeneratedFile, LocalOp, ObjectRef, ProbeExpect, ScaleTarget,
     SecretSource, Substitution,
 };
-use crate::state::SnapshotKey;
+use crate::state::{EventKind, NewEvent, SnapshotKey};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -45,7 +47,11 @@ pub(crate) async fn execute(ctx: &StepCtx, action: &Action, slot: &str) -> Resul
             target,
             replicas,
         } => scale(ctx, cluster, target, *replicas).await,
-        Action::Restart { cluster, object } => restart(ctx, cluster, object, slot).await,
+        Action::Restart {
+            cluster,
+            object,
+            only_if_changed,
+        } => restart(ctx, cluster, object, only_if_changed.as_ref(), slot).await,
         Action::RestartWorkloads {
             cluster,
             namespace,
@@ -290,15 +296,40 @@ async fn stamp_restart(
     Ok(())
 }
 
-/// A rollout restart, as `kubectl rollout restart` does it.
+/// A rollout restart, as `kubectl rollout restart` does it; with
+/// `only_if_changed`, only when the step replaced that object with different
+/// content (see [`restart_condition`]), the decision journalled either way.
 async fn restart(
     ctx: &StepCtx,
     cluster: &str,
     object: &ObjectRef,
+    only_if_changed: Option<&ObjectRef>,
     slot: &str,
 ) -> Result<(), ActionError> {
     if ctx.opts.dry_run {
         return Ok(());
+    }
+    if let Some(changed) = only_if_changed {
+        let side = restart_condition::Side::of_slot(slot);
+        let decision = restart_condition::decide(ctx, cluster, changed, side).await?;
+        let message = format!(
+            "{object} @{cluster} {}: {changed} {}",
+            if decision.restart {
+                "restarted"
+            } else {
+                "not restarted"
+            },
+            decision.why
+        );
+        tracing::info!(step = %ctx.step, "{message}");
+        ctx.env.store.record_progress(
+            ctx.run,
+            NewEvent::new(EventKind::Note, Some(&ctx.step), message)
+                .with_details(serde_json::json!({ "restart": decision.restart })),
+        )?;
+        if !decision.restart {
+            return Ok(());
+        }
     }
     stamp_restart(ctx, cluster, object, &restart_value(ctx, slot)?).await
 }

@@ -37,6 +37,7 @@ mod installer;
 mod live_diff;
 mod observer;
 mod probe;
+mod restart_condition;
 mod restores;
 mod run;
 pub mod saved_plan;

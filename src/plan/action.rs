@@ -46,8 +46,20 @@ pub enum Action {
         target: ScaleTarget,
         replicas: u32,
     },
-    /// Rollout restart: stamp `kubectl.kubernetes.io/restartedAt` on the pod template.
-    Restart { cluster: String, object: ObjectRef },
+    /// Rollout restart: stamp the pod template (see the engine's restart
+    /// stamp). With `onlyIfChanged`, only when the step replaced that object
+    /// (in `cluster`) with different content: forward, when the step's
+    /// snapshot of it (taken before its first change) was present and its
+    /// `data` differs from the live one's; in a rollback, when the restore
+    /// put back a present object that differs from what the step left.
+    /// Absent (plans of older runs): always.
+    #[serde(rename_all = "camelCase")]
+    Restart {
+        cluster: String,
+        object: ObjectRef,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        only_if_changed: Option<ObjectRef>,
+    },
     /// Rollout restart every Deployment, StatefulSet and DaemonSet of a
     /// namespace, then wait until each has rolled out.
     #[serde(rename_all = "camelCase")]
