@@ -38,6 +38,7 @@ mod live_diff;
 mod observer;
 mod probe;
 mod restart_condition;
+mod restart_stamp;
 mod restores;
 mod run;
 pub mod saved_plan;

@@ -748,6 +748,33 @@ mod tests {
     }
 
     #[test]
+    fn a_stored_restart_without_its_condition_is_unconditional() {
+        // Plans stored by runs before `onlyIfChanged` existed.
+        let stored = json!({
+            "type": "restart", "cluster": "c1",
+            "object": {"apiVersion": "apps/v1", "kind": "Deployment",
+                       "namespace": "istio-system", "name": "istiod"},
+        });
+        let a: Action = serde_json::from_value(stored.clone()).unwrap();
+        assert!(matches!(
+            &a,
+            Action::Restart {
+                only_if_changed: None,
+                ..
+            }
+        ));
+        assert_eq!(serde_json::to_value(&a).unwrap(), stored);
+        let conditional = Action::Restart {
+            cluster: "c1".into(),
+            object: ObjectRef::deployment("istio-system", "istiod"),
+            only_if_changed: Some(ObjectRef::secret("istio-system", "istio-remote-secret-c2")),
+        };
+        let v = serde_json::to_value(&conditional).unwrap();
+        assert_eq!(v["onlyIfChanged"]["name"], "istio-remote-secret-c2");
+        assert_eq!(serde_json::from_value::<Action>(v).unwrap(), conditional);
+    }
+
+    #[test]
     fn secret_sources_are_references() {
         let a = Action::Apply {
             cluster: "cluster2".into(),
