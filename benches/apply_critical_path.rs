@@ -145,6 +145,7 @@ fn plan(clusters: usize, pods: bool) -> Plan {
                         Action::Restart {
                             cluster: c.clone(),
                             object: ObjectRef::deployment(ns, "istiod"),
+                            only_if_changed: None,
                         },
                         rolled_out(c, ns),
                     ]

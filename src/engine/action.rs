@@ -2,14 +2,17 @@
 
 use super::backends::scale_targets;
 use super::context::{ActionError, StepCtx};
+use super::restart_stamp::{restart_value, stamp_restart};
 use super::restores::{self, PendingRestore};
-use super::{ca_files, checks, conditions, config_edit, installer, probe, secrets};
+use super::{
+    ca_files, checks, conditions, config_edit, installer, probe, restart_condition, secrets,
+};
 
 use crate::plan::{
     Action, Condition, ConfigEdit, GeneratedFile, LocalOp, ObjectRef, ProbeExpect, ScaleTarget,
     SecretSource, Substitution,
 };
-use crate::state::SnapshotKey;
+use crate::state::{EventKind, NewEvent, SnapshotKey};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -45,7 +48,11 @@ pub(crate) async fn execute(ctx: &StepCtx, action: &Action, slot: &str) -> Resul
             target,
             replicas,
         } => scale(ctx, cluster, target, *replicas).await,
-        Action::Restart { cluster, object } => restart(ctx, cluster, object, slot).await,
+        Action::Restart {
+            cluster,
+            object,
+            only_if_changed,
+        } => restart(ctx, cluster, object, only_if_changed.as_ref(), slot).await,
         Action::RestartWorkloads {
             cluster,
             namespace,
@@ -253,52 +260,40 @@ async fn scale(
     Ok(())
 }
 
-/// The value a restart stamps: derived from the run, the step, the action's
-/// place in it and the step's cycle, never the clock. A re-run of the same
-/// execution after a crash stamps the same value, which changes nothing (no
-/// second rollout); a later execution (after a rollback, or in another run)
-/// stamps a new one.
-///
-/// It goes in `migrate.meshops.dev/restart`, not `kubectl`'s
-/// `restartedAt`: a deterministic timestamp would need each execution's first
-/// start time kept in the store, which records only the latest attempt's.
-/// The run's recorded start time is part of it: run numbers restart at 1 in
-/// every state directory, and a run from another (or a recreated) directory
-/// must still roll out what it restarts.
-fn restart_value(ctx: &StepCtx, slot: &str) -> Result<String, ActionError> {
-    let started = ctx.env.store.run(ctx.run)?.started;
-    Ok(format!(
-        "run{}@{started}/{}/{slot}/cycle{}",
-        ctx.run.0, ctx.step, ctx.cycle
-    ))
-}
-
-/// The pod-template annotation a restart sets.
-pub const RESTART_ANNOTATION: &str = "migrate.meshops.dev/restart";
-
-async fn stamp_restart(
-    ctx: &StepCtx,
-    cluster: &str,
-    object: &ObjectRef,
-    value: &str,
-) -> Result<(), ActionError> {
-    let c = ctx.cluster(cluster)?;
-    let patch = serde_json::json!({"spec": {"template": {"metadata": {"annotations": {
-        RESTART_ANNOTATION: value
-    }}}}});
-    ctx.retry(|| c.merge_patch(object, &patch)).await?;
-    Ok(())
-}
-
-/// A rollout restart, as `kubectl rollout restart` does it.
+/// A rollout restart, as `kubectl rollout restart` does it; with
+/// `only_if_changed`, only when the step replaced that object with different
+/// content (see [`restart_condition`]), the decision journalled either way.
 async fn restart(
     ctx: &StepCtx,
     cluster: &str,
     object: &ObjectRef,
+    only_if_changed: Option<&ObjectRef>,
     slot: &str,
 ) -> Result<(), ActionError> {
     if ctx.opts.dry_run {
         return Ok(());
+    }
+    if let Some(changed) = only_if_changed {
+        let side = restart_condition::Side::of_slot(slot);
+        let decision = restart_condition::decide(ctx, cluster, changed, side).await?;
+        let message = format!(
+            "{object} @{cluster} {}: {changed} {}",
+            if decision.restart {
+                "restarted"
+            } else {
+                "not restarted"
+            },
+            decision.why
+        );
+        tracing::info!(step = %ctx.step, "{message}");
+        ctx.env.store.record_progress(
+            ctx.run,
+            NewEvent::new(EventKind::Note, Some(&ctx.step), message)
+                .with_details(serde_json::json!({ "restart": decision.restart })),
+        )?;
+        if !decision.restart {
+            return Ok(());
+        }
     }
     stamp_restart(ctx, cluster, object, &restart_value(ctx, slot)?).await
 }

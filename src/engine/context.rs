@@ -64,7 +64,7 @@ pub(crate) struct StepCtx {
     /// Every cluster of the plan, in plan order (probe reports list them all).
     pub plan_clusters: Arc<Vec<String>>,
     /// How many times this step was completed or rolled back before in this
-    /// run: a restart's value depends on it (see `action::restart_value`).
+    /// run: a restart's value depends on it (see `restart_stamp::restart_value`).
     pub cycle: u32,
     /// The step puts back what it scales (`RestoreScale`): its scales write a
     /// restore-pending record first.

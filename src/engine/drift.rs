@@ -13,8 +13,8 @@
 //! (`owned_content`) does not count. A step whose records could not be read
 //! is done all the same, flagged not recorded.
 
-use super::action::RESTART_ANNOTATION;
 use super::context::{ActionError, Environment, StepCtx};
+use super::restart_stamp::RESTART_ANNOTATION;
 use crate::cluster::{Backoff, retry};
 use crate::object::ObjectRef;
 use crate::plan::{Action, Phase, Step};

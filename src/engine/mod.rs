@@ -37,6 +37,8 @@ mod installer;
 mod live_diff;
 mod observer;
 mod probe;
+mod restart_condition;
+mod restart_stamp;
 mod restores;
 mod run;
 pub mod saved_plan;

@@ -234,7 +234,9 @@ fn objects_of(action: &Action, found: &mut dyn FnMut(&str, &ObjectRef)) {
         | Action::Patch {
             cluster, object, ..
         }
-        | Action::Restart { cluster, object }
+        | Action::Restart {
+            cluster, object, ..
+        }
         | Action::Wait {
             cluster, object, ..
         }

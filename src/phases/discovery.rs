@@ -230,7 +230,9 @@ fn reader_rbac_reason(ctx: &Ctx<'_>) -> &'static str {
 /// are restarted to be injected. Before Istio 1.31 istiod does not rebuild
 /// the client of a remote secret that changed (the apply may replace one a
 /// manual attempt or an earlier run left): istiod is restarted after it, and
-/// after rollback puts the previous Secret back.
+/// after rollback puts the previous Secret back, but only where the Secret
+/// really changed. A new one is picked up on every version, and a needless
+/// restart reconnects every proxy of the mesh.
 fn remote_secret_step(ctx: &Ctx<'_>, a: &ClusterSpec, b: &ClusterSpec) -> Step {
     let version = ctx.spec.mesh.version();
     let restart = version.needs_istiod_restart_after_remote_secret();
@@ -249,7 +251,7 @@ fn remote_secret_step(ctx: &Ctx<'_>, a: &ClusterSpec, b: &ClusterSpec) -> Step {
     );
     if restart {
         description.push_str(&format!(
-            " Istio before 1.31 keeps a stale view of a remote secret that changes until istiod restarts (issue 13's table, 1.31 release notes): restart istiod in {} after writing it, and after rollback restores it.",
+            " Istio before 1.31 keeps a stale view of a remote secret that changes until istiod restarts (issue 13's table, 1.31 release notes): restart istiod in {} if the write replaced a different remote secret, and after rollback if the restore puts back one that differs from what the step left (a new Secret is picked up without a restart).",
             a.name
         ));
     }
@@ -261,7 +263,7 @@ fn remote_secret_step(ctx: &Ctx<'_>, a: &ClusterSpec, b: &ClusterSpec) -> Step {
     let object = remote_secret(&b.name);
     s.forward(apply_remote_secret(a, b));
     if restart {
-        restart_istiod(ctx, &a.name, &mut s.forward);
+        restart_istiod(ctx, &a.name, &object, &mut s.forward);
     }
     s.forward(wait(
         &a.name,
@@ -298,16 +300,18 @@ fn remote_secret_step(ctx: &Ctx<'_>, a: &ClusterSpec, b: &ClusterSpec) -> Step {
     }
     s.rollback(restore(&a.name, &object));
     if restart {
-        restart_istiod(ctx, &a.name, &mut s.rollback);
+        restart_istiod(ctx, &a.name, &object, &mut s.rollback);
     }
     s
 }
 
-/// Restart istiod in `cluster` and wait until it is available again.
-fn restart_istiod(ctx: &Ctx<'_>, cluster: &str, out: &mut Vec<Action>) {
+/// Restart istiod in `cluster` if the step replaced `secret` with different
+/// content, and wait until it is available (at once when not restarted).
+fn restart_istiod(ctx: &Ctx<'_>, cluster: &str, secret: &ObjectRef, out: &mut Vec<Action>) {
     out.push(Action::Restart {
         cluster: cluster.into(),
         object: istiod(ctx),
+        only_if_changed: Some(secret.clone()),
     });
     out.push(wait(
         cluster,

@@ -604,7 +604,7 @@ fn multi_primary_places_n_times_n_minus_one_remote_secrets() {
     );
     // 1.30.3: before 1.31 istiod is restarted after the remote secret, then the sync is awaited.
     assert!(
-        matches!(&s.forward[1], Action::Restart { cluster, object } if cluster == "c1" && object.name == "istiod")
+        matches!(&s.forward[1], Action::Restart { cluster, object, only_if_changed: Some(changed) } if changed.name == "istio-remote-secret-c2" && cluster == "c1" && object.name == "istiod")
     );
     assert!(
         matches!(&s.forward[3], Action::Wait { cluster, condition: Condition::RemoteClusterSynced { remote }, .. } if cluster == "c1" && remote == "c2")

@@ -129,6 +129,7 @@ fn switch_actions(
     out.push(Action::Restart {
         cluster: c.name.clone(),
         object: istiod(ctx),
+        only_if_changed: None,
     });
     out.push(wait(
         &c.name,
@@ -169,6 +170,7 @@ fn undo_actions(ctx: &Ctx<'_>, c: &ClusterSpec, out: &mut Vec<Action>) {
     out.push(Action::Restart {
         cluster: c.name.clone(),
         object: istiod(ctx),
+        only_if_changed: None,
     });
     out.push(wait(
         &c.name,

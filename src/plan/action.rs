@@ -46,8 +46,20 @@ pub enum Action {
         target: ScaleTarget,
         replicas: u32,
     },
-    /// Rollout restart: stamp `kubectl.kubernetes.io/restartedAt` on the pod template.
-    Restart { cluster: String, object: ObjectRef },
+    /// Rollout restart: stamp the pod template (see the engine's restart
+    /// stamp). With `onlyIfChanged`, only when the step replaced that object
+    /// (in `cluster`) with different content: forward, when the step's
+    /// snapshot of it (taken before its first change) was present and its
+    /// `data` differs from the live one's; in a rollback, when the restore
+    /// put back a present object that differs from what the step left.
+    /// Absent (plans of older runs): always.
+    #[serde(rename_all = "camelCase")]
+    Restart {
+        cluster: String,
+        object: ObjectRef,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        only_if_changed: Option<ObjectRef>,
+    },
     /// Rollout restart every Deployment, StatefulSet and DaemonSet of a
     /// namespace, then wait until each has rolled out.
     #[serde(rename_all = "camelCase")]
@@ -733,6 +745,33 @@ mod tests {
         assert_eq!(v["object"]["apiVersion"], "apps/v1");
         let back: Action = serde_json::from_value(v).unwrap();
         assert_eq!(back, a);
+    }
+
+    #[test]
+    fn a_stored_restart_without_its_condition_is_unconditional() {
+        // Plans stored by runs before `onlyIfChanged` existed.
+        let stored = json!({
+            "type": "restart", "cluster": "c1",
+            "object": {"apiVersion": "apps/v1", "kind": "Deployment",
+                       "namespace": "istio-system", "name": "istiod"},
+        });
+        let a: Action = serde_json::from_value(stored.clone()).unwrap();
+        assert!(matches!(
+            &a,
+            Action::Restart {
+                only_if_changed: None,
+                ..
+            }
+        ));
+        assert_eq!(serde_json::to_value(&a).unwrap(), stored);
+        let conditional = Action::Restart {
+            cluster: "c1".into(),
+            object: ObjectRef::deployment("istio-system", "istiod"),
+            only_if_changed: Some(ObjectRef::secret("istio-system", "istio-remote-secret-c2")),
+        };
+        let v = serde_json::to_value(&conditional).unwrap();
+        assert_eq!(v["onlyIfChanged"]["name"], "istio-remote-secret-c2");
+        assert_eq!(serde_json::from_value::<Action>(v).unwrap(), conditional);
     }
 
     #[test]

@@ -93,7 +93,17 @@ pub fn action_needs(action: &Action, clusters: &[String]) -> Vec<(String, Access
             cluster, target, ..
         }
         | Action::RestoreScale { cluster, target } => out.scale(cluster, target),
-        Action::Restart { cluster, object } => out.object(cluster, object, &[PATCH]),
+        Action::Restart {
+            cluster,
+            object,
+            only_if_changed,
+        } => {
+            out.object(cluster, object, &[PATCH]);
+            // The forward decision reads the object live.
+            if let Some(changed) = only_if_changed {
+                out.object(cluster, changed, &[GET]);
+            }
+        }
         Action::RestartWorkloads {
             cluster, namespace, ..
         } => {

@@ -80,7 +80,19 @@ impl fmt::Display for Action {
                 target,
                 replicas,
             } => write!(f, "scale {target} @{cluster} to {replicas}"),
-            Action::Restart { cluster, object } => write!(f, "restart {object} @{cluster}"),
+            Action::Restart {
+                cluster,
+                object,
+                only_if_changed: None,
+            } => write!(f, "restart {object} @{cluster}"),
+            Action::Restart {
+                cluster,
+                object,
+                only_if_changed: Some(changed),
+            } => write!(
+                f,
+                "restart {object} @{cluster} if the step replaced a different {changed}"
+            ),
             Action::RestartWorkloads {
                 cluster, namespace, ..
             } => write!(f, "restart workloads in namespace {namespace} @{cluster}"),
@@ -478,10 +490,23 @@ mod tests {
         let restart = Action::Restart {
             cluster: "cluster1".into(),
             object: ObjectRef::deployment("istio-system", "istiod"),
+            only_if_changed: None,
         };
         assert_eq!(
             restart.to_string(),
             "restart Deployment istio-system/istiod @cluster1"
+        );
+        let conditional = Action::Restart {
+            cluster: "cluster1".into(),
+            object: ObjectRef::deployment("istio-system", "istiod"),
+            only_if_changed: Some(ObjectRef::secret(
+                "istio-system",
+                "istio-remote-secret-cluster2",
+            )),
+        };
+        assert_eq!(
+            conditional.to_string(),
+            "restart Deployment istio-system/istiod @cluster1 if the step replaced a different Secret istio-system/istio-remote-secret-cluster2"
         );
         let wait = Action::Wait {
             cluster: "c".into(),

@@ -2,8 +2,11 @@
 //! plans for the same spec at 1.26 and 1.31 differ exactly in the
 //! version-gated steps; versions outside 1.24.0..1.31.x, a loopback
 //! `apiServer` of a real cluster and `tlsServerName` below 1.26 are refused
-//! by `validate`; apply on a 1.26.4 meshsim mesh completes, restarting
-//! istiod after each remote secret and writing `apiServer` into it.
+//! by `validate`; apply on a 1.26.4 meshsim mesh completes and writes
+//! `apiServer` into the remote secret. istiod is restarted after a remote
+//! secret (before 1.31) only when the write replaced a different one: not
+//! for new ones, forward or back; once where a half-done manual migration
+//! left a stale one, and once more when rollback puts that one back.
 
 use crate::apply::step_statuses;
 use crate::sim_support::SimEnv;
@@ -296,8 +299,10 @@ fn spec_1_26_4(env: &SimEnv) -> std::path::PathBuf {
     env.write_spec("spec-1.26.4.yaml", &text)
 }
 
-#[test]
-fn apply_on_a_1_26_4_mesh_restarts_istiod_after_each_remote_secret() {
+const ISTIOCTL_1_26_4: [(&str, &str); 1] = [("MESHSIM_ISTIOCTL_VERSION", "1.26.4")];
+
+/// A 1.26.4 source mesh on cluster1 and helloworld v2 on cluster2, and its spec.
+fn seeded_1_26_4() -> (SimEnv, std::path::PathBuf) {
     let env = SimEnv::start(2);
     env.rt.block_on(async {
         let mesh = meshsim::seed::SourceMesh {
@@ -315,41 +320,109 @@ fn apply_on_a_1_26_4_mesh_restarts_istiod_after_each_remote_secret() {
             .expect("prometheus on cluster2");
     });
     let spec = spec_1_26_4(&env);
-    // The istioctl stand-in plays 1.26.4 too (preflight checks its version).
-    let run = env.migrate_env(
-        &["apply", "-f", &spec.to_string_lossy()],
-        &[("MESHSIM_ISTIOCTL_VERSION", "1.26.4")],
+    (env, spec)
+}
+
+/// `migrate` with the istioctl stand-in playing 1.26.4 (preflight checks its version).
+fn migrate_1_26_4(env: &SimEnv, args: &[&str]) -> crate::sim_support::Run {
+    env.migrate_env(args, &ISTIOCTL_1_26_4).expect_ok()
+}
+
+/// A `kubectl get` jsonpath of istiod in `cluster`.
+fn istiod_field(env: &SimEnv, cluster: &str, jsonpath: &str) -> String {
+    let out = env.kubectl(
+        cluster,
+        &[
+            "get",
+            "deployment",
+            "istiod",
+            "-n",
+            "istio-system",
+            "-o",
+            &format!("jsonpath={jsonpath}"),
+        ],
     );
-    let run = run.expect_ok();
-    let statuses = step_statuses(&env);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// istiod's rollout revision in each cluster: one more per rollout.
+fn istiod_revisions(env: &SimEnv) -> [u64; 2] {
+    ["cluster1", "cluster2"].map(|c| {
+        let text = istiod_field(
+            env,
+            c,
+            "{.metadata.annotations.deployment\\.kubernetes\\.io/revision}",
+        );
+        text.parse()
+            .unwrap_or_else(|_| panic!("{c}: revision {text:?}"))
+    })
+}
+
+/// istiod's restart stamp in `cluster` (the last restart `migrate` made).
+fn istiod_stamp(env: &SimEnv, cluster: &str) -> String {
+    istiod_field(
+        env,
+        cluster,
+        "{.spec.template.metadata.annotations.migrate\\.meshops\\.dev/restart}",
+    )
+}
+
+/// The journal's notes on istiod restarts after remote secrets, in order.
+fn restart_notes(env: &SimEnv) -> Vec<String> {
+    let events = migrate_1_26_4(env, &["status", "--events"]).stdout;
+    events
+        .lines()
+        .filter(|l| {
+            l.contains("Deployment istio-system/istiod @") && l.contains("restarted: Secret")
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+/// Applies up to the trust phase, then the rest: istiod's revisions after
+/// trust and at the end.
+fn apply_around_discovery(env: &SimEnv, spec: &Path) -> ([u64; 2], [u64; 2]) {
+    let spec = spec.to_string_lossy();
+    migrate_1_26_4(env, &["apply", "-f", &spec, "--until", "trust"]);
+    let after_trust = istiod_revisions(env);
+    let run = migrate_1_26_4(env, &["apply", "-f", &spec, "--resume"]);
+    let statuses = step_statuses(env);
     assert!(
         statuses.iter().all(|(_, s)| s == "done"),
         "{statuses:?}\n{}",
         run.stderr
     );
-    // The last restart of each istiod is the one after its remote secret.
-    for (cluster, pair) in [
-        ("cluster1", "discovery/cluster1<-cluster2"),
-        ("cluster2", "discovery/cluster2<-cluster1"),
-    ] {
-        let out = env.kubectl(
-            cluster,
-            &[
-                "get",
-                "deployment",
-                "istiod",
-                "-n",
-                "istio-system",
-                "-o",
-                "jsonpath={.spec.template.metadata.annotations.migrate\\.meshops\\.dev/restart}",
-            ],
+    (after_trust, istiod_revisions(env))
+}
+
+#[test]
+fn new_remote_secrets_on_1_26_4_restart_no_istiod_forward_or_back() {
+    let (env, spec) = seeded_1_26_4();
+    let (after_trust, at_end) = apply_around_discovery(&env, &spec);
+    assert_eq!(after_trust, at_end, "no istiod rolled out after trust");
+    for cluster in ["cluster1", "cluster2"] {
+        let stamp = istiod_stamp(&env, cluster);
+        assert!(
+            stamp.contains("/trust/") && !stamp.contains("/discovery/"),
+            "{cluster}: {stamp:?}"
         );
-        let stamp = String::from_utf8_lossy(&out.stdout);
-        assert!(stamp.contains(&format!("/{pair}/")), "{cluster}: {stamp:?}");
     }
+    let notes = restart_notes(&env);
+    assert_eq!(notes.len(), 2, "{notes:#?}");
+    assert!(
+        notes
+            .iter()
+            .all(|n| n.contains("not restarted") && n.contains("was new (none before)")),
+        "{notes:#?}"
+    );
     env.assert_no_secrets_in_outputs();
     // cluster1 reads cluster2 at its apiServer, not at its kubeconfig's server
-    // (read last: this output holds the remote secret).
+    // (read last before the rollback: this output holds the remote secret).
     let out = env.kubectl(
         "cluster1",
         &[
@@ -371,4 +444,168 @@ fn apply_on_a_1_26_4_mesh_restarts_istiod_after_each_remote_secret() {
         kubeconfig.contains("server: https://localhost:"),
         "the remote secret's server is apiServer"
     );
+
+    // Rollback deletes the Secrets it created: istiod drops those clients, no restart.
+    migrate_1_26_4(&env, &["rollback", "--to", "trust"]);
+    assert_eq!(
+        istiod_revisions(&env),
+        at_end,
+        "no istiod rolled out by the rollback"
+    );
+    let notes = restart_notes(&env);
+    assert_eq!(notes.len(), 4, "{notes:#?}");
+    assert!(
+        notes[2..]
+            .iter()
+            .all(|n| n.contains("not restarted") && n.contains("was deleted by the restore")),
+        "{notes:#?}"
+    );
+}
+
+/// What a half-done manual migration left in cluster1: a remote secret for
+/// cluster2 whose kubeconfig is not the one `migrate` writes.
+const STALE_KUBECONFIG: &str = "apiVersion: v1\nkind: Config\nclusters:\n- name: cluster2\n  cluster: {server: \"https://10.9.9.9:6443\"}\ncontexts:\n- name: cluster2\n  context: {cluster: cluster2, user: cluster2}\ncurrent-context: cluster2\nusers:\n- name: cluster2\n  user: {}\n";
+
+fn create_stale_remote_secret(env: &SimEnv) {
+    let secret = "istio-remote-secret-cluster2";
+    let steps: [Vec<String>; 3] = [
+        vec![
+            "create".into(),
+            "secret".into(),
+            "generic".into(),
+            secret.into(),
+            "-n".into(),
+            "istio-system".into(),
+            format!("--from-literal=cluster2={STALE_KUBECONFIG}"),
+        ],
+        vec![
+            "label".into(),
+            "secret".into(),
+            secret.into(),
+            "-n".into(),
+            "istio-system".into(),
+            "istio/multiCluster=true".into(),
+        ],
+        vec![
+            "annotate".into(),
+            "secret".into(),
+            secret.into(),
+            "-n".into(),
+            "istio-system".into(),
+            "networking.istio.io/cluster=cluster2".into(),
+        ],
+    ];
+    for args in &steps {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = env.kubectl("cluster1", &args);
+        assert!(
+            out.status.success(),
+            "kubectl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+fn remote_secret_data(env: &SimEnv) -> String {
+    let out = env.kubectl(
+        "cluster1",
+        &[
+            "get",
+            "secret",
+            "istio-remote-secret-cluster2",
+            "-n",
+            "istio-system",
+            "-o",
+            "jsonpath={.data.cluster2}",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn a_replaced_stale_remote_secret_restarts_istiod_once_forward_and_once_back() {
+    let (env, spec) = seeded_1_26_4();
+    create_stale_remote_secret(&env);
+    let stale = remote_secret_data(&env);
+    let (after_trust, at_end) = apply_around_discovery(&env, &spec);
+    // cluster1's istiod held the stale Secret: exactly one rollout, by the
+    // discovery step; cluster2's got a new Secret: none.
+    assert_eq!(at_end, [after_trust[0] + 1, after_trust[1]]);
+    let stamp = istiod_stamp(&env, "cluster1");
+    assert!(
+        stamp.contains("/discovery/cluster1<-cluster2/forward."),
+        "{stamp:?}"
+    );
+    assert_ne!(
+        remote_secret_data(&env),
+        stale,
+        "the stale Secret was replaced"
+    );
+    let notes = restart_notes(&env);
+    assert_eq!(notes.len(), 2, "{notes:#?}");
+    let (restarted, not): (Vec<&String>, Vec<&String>) =
+        notes.iter().partition(|n| !n.contains(" not restarted: "));
+    assert_eq!(restarted.len(), 1, "{notes:#?}");
+    assert!(
+        restarted[0].contains("@cluster1")
+            && restarted[0].contains("replaced one with different data"),
+        "{notes:#?}"
+    );
+    assert!(
+        not[0].contains("@cluster2") && not[0].contains("was new"),
+        "{notes:#?}"
+    );
+
+    // Rollback puts the stale Secret back: istiod must drop the migrated
+    // client, so cluster1's istiod rolls out once more.
+    migrate_1_26_4(&env, &["rollback", "--to", "trust"]);
+    assert_eq!(istiod_revisions(&env), [at_end[0] + 1, at_end[1]]);
+    let stamp = istiod_stamp(&env, "cluster1");
+    assert!(
+        stamp.contains("/discovery/cluster1<-cluster2/rollback."),
+        "{stamp:?}"
+    );
+    assert_eq!(remote_secret_data(&env), stale, "the manual Secret is back");
+}
+
+#[test]
+fn sigkill_around_the_conditional_restart_still_rolls_istiod_out_once_each_way() {
+    let (env, spec) = seeded_1_26_4();
+    create_stale_remote_secret(&env);
+    let stale = remote_secret_data(&env);
+    let spec = spec.to_string_lossy();
+    migrate_1_26_4(&env, &["apply", "-f", &spec, "--until", "trust"]);
+    let after_trust = istiod_revisions(&env);
+    let step = "discovery/cluster1<-cluster2";
+    // Killed after the apply (before the decision), then after the restart
+    // (before it is journalled done): each re-run decides the same and
+    // stamps the same value.
+    for k in [1, 2] {
+        let failpoint = format!("inside-step:{step}:{k}");
+        let run = env.migrate_env(
+            &["apply", "-f", &spec, "--resume"],
+            &[ISTIOCTL_1_26_4[0], ("MIGRATE_FAILPOINT", &failpoint)],
+        );
+        crate::apply::killed(run, &failpoint);
+    }
+    migrate_1_26_4(&env, &["apply", "-f", &spec, "--resume"]);
+    let at_end = istiod_revisions(&env);
+    assert_eq!(at_end, [after_trust[0] + 1, after_trust[1]]);
+    // The same in the rollback: after the restore, after the restart.
+    for k in [1, 2] {
+        let failpoint = format!("inside-step:{step}:{k}");
+        let run = env.migrate_env(
+            &["rollback", "--to", "trust"],
+            &[ISTIOCTL_1_26_4[0], ("MIGRATE_FAILPOINT", &failpoint)],
+        );
+        crate::apply::killed(run, &failpoint);
+    }
+    migrate_1_26_4(&env, &["rollback", "--to", "trust"]);
+    assert_eq!(istiod_revisions(&env), [at_end[0] + 1, at_end[1]]);
+    assert_eq!(remote_secret_data(&env), stale, "the manual Secret is back");
 }
