@@ -17,6 +17,15 @@ pub fn show(
     hints: &Hints,
 ) -> anyhow::Result<()> {
     match status {
+        // A script that asked for JSON gets JSON even when there is no run.
+        Status::NoState(dir) | Status::NoRun(dir) if format == StatusFormat::Json => println!(
+            "{}",
+            json!({
+                "state": dir.display().to_string(),
+                "run": null,
+                "reason": if matches!(status, Status::NoState(_)) { "no state" } else { "no run yet" },
+            })
+        ),
         Status::NoState(dir) => say!(
             "no state in {}: no run has started here (`migrate apply -f SPEC` starts one)",
             dir.display()
