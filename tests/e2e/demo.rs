@@ -115,7 +115,8 @@ fn the_demo_from_a_helm_installed_revisioned_mesh() {
     let out = migrate(&["demo", "--source", "helm"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    // The status itself, not only its code: a signal is named (it once died of one under load).
+    assert!(out.status.success(), "{:?}\n{stdout}\n{stderr}", out.status);
     assert!(
         stdout.contains("installed with Helm") && stdout.contains("revision 1-26-4"),
         "{stdout}"
