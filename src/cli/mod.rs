@@ -321,6 +321,19 @@ pub enum StateCommand {
     /// Copy the state directory's runs (journal and snapshots included) to a Kubernetes store a team shares,
     /// verified by reading them back.
     Push(PushArgs),
+    /// Copy a Kubernetes store's runs (journal and snapshots included) into a new state directory, verified by
+    /// reading them back; refused while a run holds the store's Lease.
+    Pull(PullArgs),
+}
+
+/// `migrate state pull`'s flags.
+#[derive(Debug, Clone, Args)]
+pub struct PullArgs {
+    #[command(flatten)]
+    pub state: StateArgs,
+    /// The directory to copy to: new, or empty.
+    #[arg(long, value_name = "DIR")]
+    pub to: PathBuf,
 }
 
 /// `migrate state push`'s flags.
@@ -462,6 +475,7 @@ fn hints_for(cli: &Cli) -> view::hints::Hints {
         Command::State(StateCommand::ForgetSnapshots(a)) => (None, Some(&a.state.state_dir)),
         Command::Completion(_) | Command::Version(_) => (None, None),
         Command::State(StateCommand::Push(a)) => (None, Some(&a.state.state_dir)),
+        Command::State(StateCommand::Pull(a)) => (None, Some(&a.to)),
         #[cfg(feature = "sim")]
         _ => (None, None),
     };

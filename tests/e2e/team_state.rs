@@ -280,6 +280,15 @@ fn two_applies_at_once_one_proceeds_the_other_names_the_holder() {
         "{}",
         second.describe("the second apply names the holder")
     );
+    // Nor is a copy of the store pulled while a run writes it.
+    let into = env.dir.path().join("pulled");
+    let pull = migrate(&env, &["state", "pull", "--to", &into.to_string_lossy()]);
+    assert!(
+        !pull.ok() && pull.stderr.contains(&format!("pid {}", first.id())),
+        "{}",
+        pull.describe("a pull while the Lease is held names the holder")
+    );
+    assert!(!into.exists(), "nothing left of a refused pull");
     let status = wait_child(&mut first, Duration::from_secs(120));
     assert!(status.success(), "the first apply carried on: {status:?}");
     assert_eq!(status_json(&env)["run"]["outcome"], "succeeded");
@@ -398,4 +407,82 @@ fn pushed_state_is_seen_and_rolled_back_from_another_working_directory() {
         );
     }
     env.assert_no_secrets_in_outputs();
+}
+
+#[test]
+fn pulled_state_is_seen_and_rolled_back_from_a_local_directory() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = world();
+    let before = mesh_dump(env.settled_dump());
+    let spec = demo_spec(&env);
+    let run = migrate(&env, &["apply", "-f", &spec.to_string_lossy()]);
+    assert!(
+        run.ok(),
+        "{}",
+        run.describe("apply on the Kubernetes backend")
+    );
+    let shared = status_json(&env);
+    assert_eq!(shared["run"]["outcome"], "succeeded");
+    let entries = entry_seqs(&env);
+    let elsewhere = tempfile::tempdir().unwrap();
+    let dir = elsewhere.path().join("pulled");
+    let dir_arg = dir.to_string_lossy().into_owned();
+    let pull = migrate(&env, &["state", "pull", "--to", &dir_arg]);
+    assert!(pull.ok(), "{}", pull.describe("state pull"));
+    assert!(
+        pull.stdout.contains("pulled 1 run(s)") && pull.stdout.contains("read back identical"),
+        "{}",
+        pull.stdout
+    );
+    assert_eq!(
+        entry_seqs(&env),
+        entries,
+        "pull writes nothing to the store"
+    );
+    // Private, as every state directory.
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o700);
+    for entry in walk(&dir) {
+        let m = mode(&entry);
+        let want = if entry.is_dir() { 0o700 } else { 0o600 };
+        assert_eq!(m, want, "{} is {m:o}", entry.display());
+    }
+    // Into a directory that is not empty: refused, nothing changed.
+    let again = migrate(&env, &["state", "pull", "--to", &dir_arg]);
+    assert!(
+        !again.ok() && again.stderr.contains("not empty"),
+        "{}",
+        again.describe("a second pull")
+    );
+    let local = env.migrate(&["status", "-o", "json", "--events", "--state-dir", &dir_arg]);
+    assert!(
+        local.ok(),
+        "{}",
+        local.describe("status of the pulled directory")
+    );
+    let local: Value = serde_json::from_str(&local.stdout).unwrap();
+    assert_eq!(local["run"], shared["run"]);
+    assert_eq!(local["steps"], shared["steps"]);
+    assert_eq!(local["events"], shared["events"]);
+    let back = env.migrate(&["rollback", "--to", "phase0", "--state-dir", &dir_arg]);
+    assert!(
+        back.ok(),
+        "{}",
+        back.describe("rollback from the pulled directory")
+    );
+    mesh_dump(env.settled_dump()).assert_eq(&before, "rolled back from the pulled directory");
+    env.assert_no_secrets_in_outputs();
+}
+
+/// Every file and directory under `dir`.
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let path = e.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        }
+        out.push(path);
+    }
+    out
 }
