@@ -213,6 +213,11 @@ pub struct ApplyArgs {
     /// compared, which cannot tell apart two clusters behind one proxy.
     #[arg(long)]
     pub accept_unknown_identity: bool,
+    /// Do not claim the mesh: by default a Lease `migrate-mesh` in kube-system of every cluster of the run names
+    /// this state store while it changes the mesh (and, while its run is unfinished, between invocations), so a
+    /// run from another store is refused.
+    #[arg(long)]
+    pub no_mesh_lease: bool,
     /// Server-side dry run: change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -295,6 +300,11 @@ pub struct RollbackArgs {
     /// compared, which cannot tell apart two clusters behind one proxy.
     #[arg(long)]
     pub accept_unknown_identity: bool,
+    /// Do not claim the mesh: by default a Lease `migrate-mesh` in kube-system of every cluster of the run names
+    /// this state store while it changes the mesh (and, while its run is unfinished, between invocations), so a
+    /// run from another store is refused.
+    #[arg(long)]
+    pub no_mesh_lease: bool,
     /// Steps running at once.
     #[arg(long, default_value_t = 8)]
     pub parallelism: usize,

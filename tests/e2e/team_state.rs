@@ -486,3 +486,72 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// The mesh's Lease on `cluster` (`migrate-mesh` in kube-system), if any.
+fn mesh_lease(env: &SimEnv, cluster: &str) -> Option<Value> {
+    let store = env.sim.cluster(cluster).store();
+    let rt = store
+        .resolve_kind("coordination.k8s.io/v1", "Lease")
+        .expect("a served kind");
+    store
+        .list(&rt, Some("kube-system"))
+        .0
+        .into_iter()
+        .map(|o| (*o).clone())
+        .find(|l| l.pointer("/metadata/name") == Some(&Value::from("migrate-mesh")))
+}
+
+#[test]
+fn a_mesh_claimed_by_a_paused_run_refuses_another_store_until_it_finishes() {
+    let env = world();
+    let spec = demo_spec(&env);
+    let spec_arg = spec.to_string_lossy().into_owned();
+    let first_dir = env.state_dir.to_string_lossy().into_owned();
+    let other = env.dir.path().join("other-team");
+    let other_dir = other.to_string_lossy().into_owned();
+    // Paused between invocations, the run keeps its claim on both clusters it changes.
+    let paused = env.migrate(&["apply", "-f", &spec_arg, "--until", "trust"]);
+    assert!(paused.ok(), "{}", paused.describe("apply --until trust"));
+    for cluster in ["cluster1", "cluster2"] {
+        let lease = mesh_lease(&env, cluster).unwrap_or_else(|| panic!("a claim on {cluster}"));
+        let holder = lease["spec"]["holderIdentity"].as_str().unwrap_or_default();
+        assert!(
+            holder.contains(&first_dir) && holder.contains("run 1"),
+            "{lease}"
+        );
+        assert!(
+            lease["spec"]["leaseDurationSeconds"].as_i64() > Some(3600),
+            "kept: {lease}"
+        );
+    }
+    assert!(
+        mesh_lease(&env, "cluster3").is_none(),
+        "only the mesh's clusters"
+    );
+    // Another team's store: refused before any change, naming the first.
+    let before = mesh_dump(env.settled_dump());
+    let refused = env.migrate(&["apply", "-f", &spec_arg, "--state-dir", &other_dir]);
+    assert!(
+        !refused.ok(),
+        "{}",
+        refused.describe("apply from another store")
+    );
+    assert!(
+        refused.stderr.contains("claimed by another state store")
+            && refused.stderr.contains(&first_dir),
+        "{}",
+        refused.describe("the refusal names the holder")
+    );
+    mesh_dump(env.settled_dump()).assert_eq(&before, "a refused run changes nothing");
+    // The same store resumes: it takes the claim over, finishes, and gives it up.
+    let resumed = env.migrate(&["apply", "-f", &spec_arg, "--resume"]);
+    assert!(
+        resumed.ok(),
+        "{}",
+        resumed.describe("resume from the same store")
+    );
+    for cluster in ["cluster1", "cluster2"] {
+        assert_eq!(mesh_lease(&env, cluster), None, "released on {cluster}");
+    }
+    env.assert_no_secrets_in_outputs();
+}
