@@ -313,11 +313,18 @@ async fn claim(
     store: &dyn Store,
 ) -> Result<(), MeshLeaseError> {
     let text = serde_json::to_string(record).unwrap_or_default();
-    for _ in 0..3 {
-        let existing = api
-            .get_opt(LEASE_NAME)
-            .await
-            .map_err(api_err(cluster, "read"))?;
+    let mut pause = Duration::from_millis(100);
+    for attempt in 0..8 {
+        if attempt > 0 {
+            // A conflict (read again at once) or a transient error (backed off).
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(2));
+        }
+        let existing = match api.get_opt(LEASE_NAME).await {
+            Ok(existing) => existing,
+            Err(e) if transient(&e) && attempt < 7 => continue,
+            Err(e) => return Err(api_err(cluster, "read")(e)),
+        };
         let mut lease = match existing {
             None => Lease {
                 metadata: ObjectMeta {
@@ -386,6 +393,7 @@ async fn claim(
             Ok(_) => return Ok(()),
             // Written by someone else since it was read: read it again.
             Err(kube::Error::Api(s)) if s.code == 409 => continue,
+            Err(e) if transient(&e) && attempt < 7 => continue,
             Err(e) => return Err(api_err(cluster, "write")(e)),
         }
     }
@@ -452,6 +460,11 @@ async fn heartbeat(mut beat: Beat, lost: Arc<AtomicBool>) {
         }
         beat.pending = still;
     }
+}
+
+/// An answer worth asking again: the API server overloaded or failing for now (429, 5xx).
+fn transient(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 429 || s.code >= 500)
 }
 
 /// Renews the Lease if `identity` holds it (with a new duration, if given); `false` when it does not.
