@@ -29,6 +29,8 @@ pub struct Request {
     pub accept_unknown_identity: bool,
     /// `--until`: the phase to stop after.
     pub until: Option<Phase>,
+    /// Claim the mesh with its Lease (not `--no-mesh-lease`).
+    pub mesh_lease: bool,
 }
 
 /// Runs `migrate apply`.
@@ -53,6 +55,7 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<ExitCode> {
         parallelism: args.parallelism,
         accept_unknown_identity: args.accept_unknown_identity,
         until,
+        mesh_lease: !args.no_mesh_lease,
     };
     let file = match (&args.file, &args.plan) {
         (Some(file), _) => file,
@@ -188,6 +191,7 @@ pub async fn apply(
         dry_run: request.dry_run,
         accept_unknown_identity: request.accept_unknown_identity,
         until: request.until,
+        mesh_lease: request.mesh_lease.then(|| state.claim_name()),
         ..Default::default()
     };
     let stop = session::stop_on_signals(store.clone());

@@ -91,6 +91,7 @@ fn demo(
         parallelism: PARALLELISM,
         accept_unknown_identity: false,
         until: None,
+        mesh_lease: true,
     };
     let targets = session::spec_targets(&loaded);
     let applied = tokio::runtime::Runtime::new()?.block_on(apply::apply(

@@ -213,6 +213,11 @@ pub struct ApplyArgs {
     /// compared, which cannot tell apart two clusters behind one proxy.
     #[arg(long)]
     pub accept_unknown_identity: bool,
+    /// Do not claim the mesh: by default a Lease `migrate-mesh` in kube-system of every cluster of the run names
+    /// this state store while it changes the mesh (and, while its run is unfinished, between invocations), so a
+    /// run from another store is refused.
+    #[arg(long)]
+    pub no_mesh_lease: bool,
     /// Server-side dry run: change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -295,6 +300,11 @@ pub struct RollbackArgs {
     /// compared, which cannot tell apart two clusters behind one proxy.
     #[arg(long)]
     pub accept_unknown_identity: bool,
+    /// Do not claim the mesh: by default a Lease `migrate-mesh` in kube-system of every cluster of the run names
+    /// this state store while it changes the mesh (and, while its run is unfinished, between invocations), so a
+    /// run from another store is refused.
+    #[arg(long)]
+    pub no_mesh_lease: bool,
     /// Steps running at once.
     #[arg(long, default_value_t = 8)]
     pub parallelism: usize,
@@ -321,6 +331,19 @@ pub enum StateCommand {
     /// Copy the state directory's runs (journal and snapshots included) to a Kubernetes store a team shares,
     /// verified by reading them back.
     Push(PushArgs),
+    /// Copy a Kubernetes store's runs (journal and snapshots included) into a new state directory, verified by
+    /// reading them back; refused while a run holds the store's Lease.
+    Pull(PullArgs),
+}
+
+/// `migrate state pull`'s flags.
+#[derive(Debug, Clone, Args)]
+pub struct PullArgs {
+    #[command(flatten)]
+    pub state: StateArgs,
+    /// The directory to copy to: new, or empty.
+    #[arg(long, value_name = "DIR")]
+    pub to: PathBuf,
 }
 
 /// `migrate state push`'s flags.
@@ -462,6 +485,7 @@ fn hints_for(cli: &Cli) -> view::hints::Hints {
         Command::State(StateCommand::ForgetSnapshots(a)) => (None, Some(&a.state.state_dir)),
         Command::Completion(_) | Command::Version(_) => (None, None),
         Command::State(StateCommand::Push(a)) => (None, Some(&a.state.state_dir)),
+        Command::State(StateCommand::Pull(a)) => (None, Some(&a.to)),
         #[cfg(feature = "sim")]
         _ => (None, None),
     };

@@ -40,6 +40,7 @@ pub fn run(global: &GlobalArgs, args: &RollbackArgs) -> anyhow::Result<ExitCode>
         .unwrap_or_default();
     let location = session::StateLocation::of(&args.state, loaded.as_ref())?;
     session.hints = session.hints.clone().with_state(location.shared());
+    session.mesh_claim = (!args.no_mesh_lease).then(|| location.claim_name());
     let store = session::open_any(&location, session.kubeconfig.as_deref())?;
     let Some(run) = store.latest_run()? else {
         super::view::invalid(&format!("no run in {location}: nothing to roll back"));
@@ -207,6 +208,7 @@ pub async fn rollback_with(
     let env = environment(session, store.clone(), targets).await?;
     let opts = EngineOptions {
         parallelism: parallelism.max(1),
+        mesh_lease: session.mesh_claim.clone(),
         ..identity_options(accept_unknown_identity)
     };
     let stop = session::stop_on_signals(store);

@@ -27,6 +27,9 @@ pub struct Session {
     pub given_kubeconfig: Option<PathBuf>,
     /// How hints name this invocation's spec, state directory and kubeconfig.
     pub hints: Hints,
+    /// The state store's location, as the mesh's Lease names it, when the run claims the mesh (apply and
+    /// rollback, unless `--no-mesh-lease`).
+    pub mesh_claim: Option<String>,
 }
 
 impl Session {
@@ -46,6 +49,7 @@ impl Session {
             // $KUBECONFIG): the line must work when pasted in another shell.
             hints: Hints::new(spec, state_dir, global.kubeconfig.as_deref()),
             given_kubeconfig,
+            mesh_claim: None,
         }
     }
 
@@ -168,6 +172,14 @@ impl StateLocation {
         match self {
             StateLocation::Dir(_) => None,
             StateLocation::Kubernetes(k) => Some(k.to_string()),
+        }
+    }
+
+    /// How the mesh's Lease names this store: `kubernetes://...`, or the directory's absolute path.
+    pub fn claim_name(&self) -> String {
+        match self {
+            StateLocation::Dir(d) => absolute(d).display().to_string(),
+            StateLocation::Kubernetes(k) => k.to_string(),
         }
     }
 

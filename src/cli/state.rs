@@ -1,9 +1,9 @@
 //! `migrate state ...`: operations on the state itself: `forget-snapshots` (a directory), `push` (a directory into a
-//! Kubernetes store). Room for more (`pull`: a Kubernetes store back into a directory).
+//! Kubernetes store), `pull` (a Kubernetes store into a new directory).
 
 use super::session;
 use super::view::state as view;
-use super::{ForgetSnapshotsArgs, GlobalArgs, PushArgs, StateCommand, exit};
+use super::{ForgetSnapshotsArgs, GlobalArgs, PullArgs, PushArgs, StateCommand, exit};
 use crate::state::{KubeStore, MemoryStore};
 use std::process::ExitCode;
 
@@ -12,7 +12,31 @@ pub fn run(global: &GlobalArgs, command: &StateCommand) -> anyhow::Result<ExitCo
     match command {
         StateCommand::ForgetSnapshots(args) => forget_snapshots(args),
         StateCommand::Push(args) => push(global, args),
+        StateCommand::Pull(args) => pull(global, args),
     }
+}
+
+/// Copies a Kubernetes store into a new state directory, then reads it back and compares every record.
+fn pull(global: &GlobalArgs, args: &PullArgs) -> anyhow::Result<ExitCode> {
+    let from = match args
+        .state
+        .state
+        .as_deref()
+        .map(session::StateLocation::parse)
+        .transpose()?
+    {
+        Some(session::StateLocation::Kubernetes(k)) => k,
+        _ => {
+            super::view::invalid(
+                "state pull copies a Kubernetes store: name it with --state kubernetes://CONTEXT/NAMESPACE",
+            );
+            return Ok(ExitCode::from(exit::INVALID_INPUT));
+        }
+    };
+    let kubeconfig = session::Session::new(global, None, None).kubeconfig;
+    let pulled = crate::state::pull_kube(&from, kubeconfig.as_deref(), &args.to)?;
+    view::pulled(&from.to_string(), &args.to, pulled.runs, &pulled.digest);
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Copies a state directory into an empty Kubernetes store, then reads it back and compares every record.

@@ -25,6 +25,9 @@ fn blocking<T>(f: impl FnOnce() -> T) -> T {
 }
 
 impl Store for OffloadedStore {
+    fn store_id(&self) -> Result<Option<String>, StateError> {
+        blocking(|| self.0.store_id())
+    }
     fn begin_run(&self, new: NewRun) -> Result<RunInfo, StateError> {
         blocking(|| self.0.begin_run(new))
     }

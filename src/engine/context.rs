@@ -28,6 +28,9 @@ pub struct EngineOptions {
     pub accept_unknown_identity: bool,
     /// `apply --until`: run no step of a later phase; pause the run after this one (rollback ignores it).
     pub until: Option<Phase>,
+    /// Claim the mesh with a Lease in each cluster (`mesh_lease`) while the run changes it, naming the store
+    /// by this location; `None`: no claim (`--no-mesh-lease`).
+    pub mesh_lease: Option<String>,
 }
 
 impl Default for EngineOptions {
@@ -40,6 +43,7 @@ impl Default for EngineOptions {
             timeout_scale: 1.0,
             accept_unknown_identity: false,
             until: None,
+            mesh_lease: None,
         }
     }
 }

@@ -35,6 +35,7 @@ mod first_change;
 mod identity;
 mod installer;
 mod live_diff;
+pub mod mesh_lease;
 mod observer;
 mod probe;
 mod restart_condition;

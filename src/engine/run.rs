@@ -5,6 +5,7 @@ use super::action::execute;
 use super::context::{EngineOptions, Environment, StepCtx};
 use super::failpoint;
 use super::first_change::{self, holds_changes};
+use super::mesh_lease::MeshClaim;
 use super::scheduler::{Limits, StopFlag, Task, walk};
 use crate::cluster::ClusterIdentity;
 use crate::plan::{Action, Phase, Plan, PlanHeader, Step};
@@ -194,6 +195,8 @@ pub enum EngineError {
     DriftCheck(#[from] super::drift::DriftError),
     #[error(transparent)]
     State(#[from] StateError),
+    #[error(transparent)]
+    MeshLease(#[from] super::mesh_lease::MeshLeaseError),
 }
 
 /// What `rollback` does with objects changed since `migrate` left them.
@@ -276,6 +279,38 @@ pub async fn apply(
     mode: ApplyMode,
     stop: &StopFlag,
 ) -> Result<RunSummary, EngineError> {
+    let clusters = plan.header.clusters.iter().map(|c| c.name.clone());
+    let claim = MeshClaim::new(&env, &opts, clusters.collect(), unfinished);
+    let result = apply_claimed(plan, env, opts, mode, stop, &claim).await;
+    claim.end().await;
+    result
+}
+
+/// Whether `store` leaves changes in the mesh that a later invocation carries on (the mesh's claim is then
+/// kept): its latest run did not succeed and some run still holds a step. Unknown counts as unfinished.
+fn unfinished(store: &dyn Store) -> bool {
+    let found = || -> Result<bool, EngineError> {
+        match store.latest_run()? {
+            None => Ok(false),
+            Some(latest) if latest.outcome == Outcome::Succeeded => Ok(false),
+            Some(_) => Ok(lineage(store)?.iter().any(|r| r.held > 0)),
+        }
+    };
+    found().unwrap_or_else(|e| {
+        tracing::warn!("cannot tell whether the run is finished ({e}); the mesh stays claimed");
+        true
+    })
+}
+
+/// `apply`, claiming the mesh (`claim`) before the run's first change.
+async fn apply_claimed(
+    plan: &Plan,
+    env: Arc<Environment>,
+    opts: EngineOptions,
+    mode: ApplyMode,
+    stop: &StopFlag,
+    claim: &MeshClaim,
+) -> Result<RunSummary, EngineError> {
     let store = env.store.clone();
     let plan_json = |identities| {
         serde_json::to_value(
@@ -297,13 +332,17 @@ pub async fn apply(
                 return Ok(RunSummary::nothing_to_do(done));
             }
             let plan_json = plan_json(live)?;
-            store.begin_run(NewRun {
+            let next = store.latest_run()?.map_or(1, |r| r.id.0 + 1);
+            claim.take(next, None).await?;
+            let run = store.begin_run(NewRun {
                 fingerprint: plan.fingerprint.clone(),
                 spec_name: plan.header.name.clone(),
                 kind: RunKind::Apply,
                 plan: plan_json,
                 steps: plan.steps.iter().map(|s| s.id.clone()).collect(),
-            })?
+            })?;
+            claim.started(&run).await?;
+            run
         }
         ApplyMode::Resume { replan } => {
             // The latest run, whatever its outcome: resuming one that already
@@ -346,6 +385,7 @@ pub async fn apply(
             super::access_gate::check(&env, &opts, current.id, clusters, Work::Forward(&todo))
                 .await
                 .map_err(EngineError::PermissionsMissing)?;
+            claim.take(current.id.0, Some(current.started)).await?;
             if current.fingerprint != plan.fingerprint {
                 let old = StoredPlan::load(store.as_ref(), current.id)?;
                 let plan_json = plan_json(super::identity::to_record(&old.identities, &live))?;
@@ -597,6 +637,26 @@ pub async fn rollback_with(
     drift: DriftPolicy,
     stop: &StopFlag,
 ) -> Result<RunSummary, EngineError> {
+    let latest = env
+        .store
+        .latest_run()?
+        .ok_or(EngineError::NoRun("roll back"))?;
+    let clusters = plan_clusters_of(env.store.as_ref(), latest.id)?;
+    let claim = MeshClaim::new(&env, &opts, clusters.to_vec(), unfinished);
+    let result = rollback_claimed(env, opts, to, drift, stop, &claim).await;
+    claim.end().await;
+    result
+}
+
+/// `rollback_with`, claiming the mesh (`claim`) before the first change.
+async fn rollback_claimed(
+    env: Arc<Environment>,
+    opts: EngineOptions,
+    to: Phase,
+    drift: DriftPolicy,
+    stop: &StopFlag,
+    claim: &MeshClaim,
+) -> Result<RunSummary, EngineError> {
     let store = env.store.clone();
     let latest = store.latest_run()?.ok_or(EngineError::NoRun("roll back"))?;
     let mut runs: Vec<RunInfo> = store
@@ -651,6 +711,7 @@ pub async fn rollback_with(
                 .map_err(EngineError::PermissionsMissing)?;
         }
     }
+    claim.take(latest.id.0, Some(latest.started)).await?;
     let mut overwritten = Vec::new();
     if !opts.dry_run {
         let report = drift_report(&env, to).await?;

@@ -43,6 +43,18 @@ pub fn needs(steps: &[Step], clusters: &[String]) -> BTreeMap<String, Vec<Need>>
             .entry(Access::new(GET, "", "namespaces", None))
             .or_default();
         named.push("cluster identity".into());
+        // The mesh's claim (engine::mesh_lease): read, created or taken over, renewed, deleted at the end.
+        for verb in [GET, CREATE, UPDATE, DELETE] {
+            accesses
+                .entry(Access::new(
+                    verb,
+                    "coordination.k8s.io",
+                    "leases",
+                    Some(MESH_LEASE_NAMESPACE),
+                ))
+                .or_default()
+                .push("mesh lease".into());
+        }
     }
     found
         .into_iter()
@@ -486,6 +498,10 @@ impl Needs {
         }
     }
 }
+
+/// Where the mesh's Lease lives on every cluster (engine::mesh_lease): kube-system exists everywhere, also on a
+/// cluster the mesh is being extended to.
+pub const MESH_LEASE_NAMESPACE: &str = "kube-system";
 
 /// The control plane's namespace (FACTS 1.4).
 const CONTROL_PLANE_NAMESPACE: &str = "istio-system";

@@ -82,8 +82,8 @@ pub use compaction::FAILPOINT_ENV as FORGET_FAILPOINT_ENV;
 pub use error::{HeldBy, StateError};
 pub use holder::{Holder, LockNotice};
 pub use kube_store::{
-    KUBE_SCHEME, KubeLocation, KubeStore, LEASE_DURATION_ENV, LeaseHolder,
-    force_unlock as force_unlock_kube,
+    KUBE_SCHEME, KubeLocation, KubeStore, LEASE_DURATION_ENV, LeaseHolder, Pulled,
+    force_unlock as force_unlock_kube, pull as pull_kube,
 };
 pub use lock::{force_unlock, read_holder};
 pub use memory::MemoryStore;
@@ -111,6 +111,12 @@ pub const OLDEST_SCHEMA: u32 = 1;
 /// returns `Ok` (the contract above).
 /// Implementations are shared between the engine's parallel steps (`Arc<dyn Store>`).
 pub trait Store: Send + Sync {
+    /// The id this store was created with, the same wherever it is opened from (and kept by `state push` and
+    /// `state pull`'s copies only as their own new ids); `None` for a store with no lasting identity (memory).
+    fn store_id(&self) -> Result<Option<String>, StateError> {
+        Ok(None)
+    }
+
     /// Starts a run with every step `Pending`, journals `run-started` (event 1).
     /// Fails with `RunInProgress` while the latest run is still `Running`.
     fn begin_run(&self, new: NewRun) -> Result<RunInfo, StateError>;

@@ -17,6 +17,8 @@ fn crashed_run(env: &SimEnv, state_dir: &Path) -> Run {
             &spec.to_string_lossy(),
             "--state-dir",
             &state_dir.to_string_lossy(),
+            // Several crashed directories on one mesh: a killed run's claim would hold it for its duration.
+            "--no-mesh-lease",
         ],
         &[("MIGRATE_FAILPOINT", "before-step:preflight/cluster1")],
     );

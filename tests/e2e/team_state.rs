@@ -280,6 +280,15 @@ fn two_applies_at_once_one_proceeds_the_other_names_the_holder() {
         "{}",
         second.describe("the second apply names the holder")
     );
+    // Nor is a copy of the store pulled while a run writes it.
+    let into = env.dir.path().join("pulled");
+    let pull = migrate(&env, &["state", "pull", "--to", &into.to_string_lossy()]);
+    assert!(
+        !pull.ok() && pull.stderr.contains(&format!("pid {}", first.id())),
+        "{}",
+        pull.describe("a pull while the Lease is held names the holder")
+    );
+    assert!(!into.exists(), "nothing left of a refused pull");
     let status = wait_child(&mut first, Duration::from_secs(120));
     assert!(status.success(), "the first apply carried on: {status:?}");
     assert_eq!(status_json(&env)["run"]["outcome"], "succeeded");
@@ -396,6 +405,153 @@ fn pushed_state_is_seen_and_rolled_back_from_another_working_directory() {
             s.pointer("/metadata/labels/app.kubernetes.io~1managed-by"),
             Some(&Value::from("migrate"))
         );
+    }
+    env.assert_no_secrets_in_outputs();
+}
+
+#[test]
+fn pulled_state_is_seen_and_rolled_back_from_a_local_directory() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = world();
+    let before = mesh_dump(env.settled_dump());
+    let spec = demo_spec(&env);
+    let run = migrate(&env, &["apply", "-f", &spec.to_string_lossy()]);
+    assert!(
+        run.ok(),
+        "{}",
+        run.describe("apply on the Kubernetes backend")
+    );
+    let shared = status_json(&env);
+    assert_eq!(shared["run"]["outcome"], "succeeded");
+    let entries = entry_seqs(&env);
+    let elsewhere = tempfile::tempdir().unwrap();
+    let dir = elsewhere.path().join("pulled");
+    let dir_arg = dir.to_string_lossy().into_owned();
+    let pull = migrate(&env, &["state", "pull", "--to", &dir_arg]);
+    assert!(pull.ok(), "{}", pull.describe("state pull"));
+    assert!(
+        pull.stdout.contains("pulled 1 run(s)") && pull.stdout.contains("read back identical"),
+        "{}",
+        pull.stdout
+    );
+    assert_eq!(
+        entry_seqs(&env),
+        entries,
+        "pull writes nothing to the store"
+    );
+    // Private, as every state directory.
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o700);
+    for entry in walk(&dir) {
+        let m = mode(&entry);
+        let want = if entry.is_dir() { 0o700 } else { 0o600 };
+        assert_eq!(m, want, "{} is {m:o}", entry.display());
+    }
+    // Into a directory that is not empty: refused, nothing changed.
+    let again = migrate(&env, &["state", "pull", "--to", &dir_arg]);
+    assert!(
+        !again.ok() && again.stderr.contains("not empty"),
+        "{}",
+        again.describe("a second pull")
+    );
+    let local = env.migrate(&["status", "-o", "json", "--events", "--state-dir", &dir_arg]);
+    assert!(
+        local.ok(),
+        "{}",
+        local.describe("status of the pulled directory")
+    );
+    let local: Value = serde_json::from_str(&local.stdout).unwrap();
+    assert_eq!(local["run"], shared["run"]);
+    assert_eq!(local["steps"], shared["steps"]);
+    assert_eq!(local["events"], shared["events"]);
+    let back = env.migrate(&["rollback", "--to", "phase0", "--state-dir", &dir_arg]);
+    assert!(
+        back.ok(),
+        "{}",
+        back.describe("rollback from the pulled directory")
+    );
+    mesh_dump(env.settled_dump()).assert_eq(&before, "rolled back from the pulled directory");
+    env.assert_no_secrets_in_outputs();
+}
+
+/// Every file and directory under `dir`.
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let path = e.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        }
+        out.push(path);
+    }
+    out
+}
+
+/// The mesh's Lease on `cluster` (`migrate-mesh` in kube-system), if any.
+fn mesh_lease(env: &SimEnv, cluster: &str) -> Option<Value> {
+    let store = env.sim.cluster(cluster).store();
+    let rt = store
+        .resolve_kind("coordination.k8s.io/v1", "Lease")
+        .expect("a served kind");
+    store
+        .list(&rt, Some("kube-system"))
+        .0
+        .into_iter()
+        .map(|o| (*o).clone())
+        .find(|l| l.pointer("/metadata/name") == Some(&Value::from("migrate-mesh")))
+}
+
+#[test]
+fn a_mesh_claimed_by_a_paused_run_refuses_another_store_until_it_finishes() {
+    let env = world();
+    let spec = demo_spec(&env);
+    let spec_arg = spec.to_string_lossy().into_owned();
+    let first_dir = env.state_dir.to_string_lossy().into_owned();
+    let other = env.dir.path().join("other-team");
+    let other_dir = other.to_string_lossy().into_owned();
+    // Paused between invocations, the run keeps its claim on both clusters it changes.
+    let paused = env.migrate(&["apply", "-f", &spec_arg, "--until", "trust"]);
+    assert!(paused.ok(), "{}", paused.describe("apply --until trust"));
+    for cluster in ["cluster1", "cluster2"] {
+        let lease = mesh_lease(&env, cluster).unwrap_or_else(|| panic!("a claim on {cluster}"));
+        let holder = lease["spec"]["holderIdentity"].as_str().unwrap_or_default();
+        assert!(
+            holder.contains(&first_dir) && holder.contains("run 1"),
+            "{lease}"
+        );
+        assert!(
+            lease["spec"]["leaseDurationSeconds"].as_i64() > Some(3600),
+            "kept: {lease}"
+        );
+    }
+    assert!(
+        mesh_lease(&env, "cluster3").is_none(),
+        "only the mesh's clusters"
+    );
+    // Another team's store: refused before any change, naming the first.
+    let before = mesh_dump(env.settled_dump());
+    let refused = env.migrate(&["apply", "-f", &spec_arg, "--state-dir", &other_dir]);
+    assert!(
+        !refused.ok(),
+        "{}",
+        refused.describe("apply from another store")
+    );
+    assert!(
+        refused.stderr.contains("claimed by another state store")
+            && refused.stderr.contains(&first_dir),
+        "{}",
+        refused.describe("the refusal names the holder")
+    );
+    mesh_dump(env.settled_dump()).assert_eq(&before, "a refused run changes nothing");
+    // The same store resumes: it takes the claim over, finishes, and gives it up.
+    let resumed = env.migrate(&["apply", "-f", &spec_arg, "--resume"]);
+    assert!(
+        resumed.ok(),
+        "{}",
+        resumed.describe("resume from the same store")
+    );
+    for cluster in ["cluster1", "cluster2"] {
+        assert_eq!(mesh_lease(&env, cluster), None, "released on {cluster}");
     }
     env.assert_no_secrets_in_outputs();
 }

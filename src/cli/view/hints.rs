@@ -236,6 +236,7 @@ pub fn for_engine(err: &EngineError, hints: &Hints) -> Option<Hint> {
         | EngineError::Drifted(_)
         | EngineError::DriftCheck(_)
         | EngineError::IdentityUnknown { .. }
+        | EngineError::MeshLease(_)
         | EngineError::PermissionsMissing(_) => None,
     }
 }

@@ -59,3 +59,13 @@ pub fn pushed(dir: &Path, to: &str, runs: usize, digest: &str) {
         &digest[..12.min(digest.len())]
     );
 }
+
+/// `state pull` copied the store's runs into a directory and read them back the same.
+pub fn pulled(from: &str, dir: &Path, runs: usize, digest: &str) {
+    tell!(
+        "pulled {runs} run(s) from {from} into {}, read back identical (records sha256 {}); the store in the \
+         cluster is unchanged: use one of the two from now on, not both",
+        dir.display(),
+        &digest[..12.min(digest.len())]
+    );
+}

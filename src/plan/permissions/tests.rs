@@ -245,7 +245,9 @@ fn needs_are_grouped_per_cluster_and_access_with_the_steps_that_need_them() {
     assert_eq!(found.keys().collect::<Vec<_>>(), ["c1"]);
     let get: Vec<&Need> = found["c1"]
         .iter()
-        .filter(|n| n.access.verb == "get" && n.access.resource != "namespaces")
+        .filter(|n| {
+            n.access.verb == "get" && n.steps != ["cluster identity"] && n.steps != ["mesh lease"]
+        })
         .collect();
     assert_eq!(get.len(), 1, "one review per access");
     assert!(
@@ -254,6 +256,15 @@ fn needs_are_grouped_per_cluster_and_access_with_the_steps_that_need_them() {
             .any(|n| n.access.resource == "namespaces" && n.steps == ["cluster identity"]),
         "the kube-system uid is read for the cluster identity"
     );
+    for verb in ["get", "create", "update", "delete"] {
+        assert!(
+            found["c1"].iter().any(|n| n.access.verb == verb
+                && n.access.resource == "leases"
+                && n.access.namespace.as_deref() == Some("kube-system")
+                && n.steps == ["mesh lease"]),
+            "the mesh's Lease: {verb}"
+        );
+    }
     assert_eq!(get[0].steps, ["install/c1", "trust/c1"]);
     assert!(
         found["c1"]

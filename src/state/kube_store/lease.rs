@@ -83,6 +83,22 @@ impl LeaseHolder {
         }
     }
 
+    /// `LeaseHeld`: the store at `location` is in use by this holder of Lease `name`.
+    pub fn refusal(&self, location: &str, name: &str) -> StateError {
+        StateError::LeaseHeld {
+            location: location.to_string(),
+            by: Box::new(HeldBy {
+                lease: name.to_string(),
+                id: self.id(),
+                holder: self.identity.clone(),
+                renewed: self
+                    .renewed
+                    .map_or_else(|| "never".into(), |r| r.to_string()),
+                duration: self.duration,
+            }),
+        }
+    }
+
     /// The holder id `migrate unlock --force` takes.
     pub fn id(&self) -> String {
         self.holder
@@ -160,18 +176,7 @@ impl HeldLease {
                 .ok_or_else(|| gone(location))?
         };
         if let Err(held) = took? {
-            return Err(StateError::LeaseHeld {
-                location: location.to_string(),
-                by: Box::new(HeldBy {
-                    lease: name.to_string(),
-                    id: held.id(),
-                    holder: held.identity.clone(),
-                    renewed: held
-                        .renewed
-                        .map_or_else(|| "never".into(), |r| r.to_string()),
-                    duration: held.duration,
-                }),
-            });
+            return Err(held.refusal(location, name));
         }
         let state = Arc::new(HoldState {
             renewed: Mutex::new(sent),

@@ -5,6 +5,7 @@
 //!   optimistic concurrency: two writers never both write entry N), chunked under the API server's size limit,
 //!   compacted by checkpoint entries;
 //! - `lease`: the lock, a `coordination.k8s.io/v1` Lease renewed by a heartbeat; every write is fenced by it;
+//! - `pull`: copying the records into a new state directory (`migrate state pull`);
 //! - `worker`: the runtime the blocking `Store` calls run their requests on;
 //! - `location`: parsing `kubernetes://...`.
 //!
@@ -19,6 +20,7 @@
 mod lease;
 mod location;
 mod log;
+mod pull;
 mod worker;
 
 use std::collections::BTreeMap;
@@ -44,6 +46,7 @@ use super::model::{
 pub use lease::{DURATION_ENV as LEASE_DURATION_ENV, LeaseHolder};
 pub use location::{KubeLocation, SCHEME as KUBE_SCHEME};
 use log::{AppendError, Entry, EntryKind, Log};
+pub use pull::{Pulled, pull};
 use worker::Worker;
 
 /// The Lease's name: one store per namespace.
@@ -164,17 +167,7 @@ impl KubeStore {
             let mut r = store.replica();
             store.reload(&mut r)?;
         }
-        let (leases, loc) = (store.leases.clone(), store.location.clone());
-        let holder = store
-            .worker
-            .run(async move { lease::read(&leases, LEASE_NAME).await })
-            .transpose()
-            .map_err(|e| StateError::Kube {
-                location: loc,
-                op: "read the Lease",
-                source: Box::new(e),
-            })?
-            .flatten();
+        let holder = store.lease_holder()?;
         Ok((store, holder))
     }
 
@@ -588,6 +581,14 @@ fn run_scope(run: RunId) -> (RunId, DeltaScope) {
 }
 
 impl Store for KubeStore {
+    fn store_id(&self) -> Result<Option<String>, StateError> {
+        let mut r = self.replica();
+        if r.stale {
+            self.reload(&mut r)?;
+        }
+        Ok(Some(r.store_id.clone()).filter(|id| !id.is_empty()))
+    }
+
     fn begin_run(&self, new: NewRun) -> Result<RunInfo, StateError> {
         self.write(
             None,

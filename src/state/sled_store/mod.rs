@@ -9,6 +9,7 @@
 
 mod encoding;
 mod forget;
+mod import;
 mod open;
 
 #[cfg(test)]

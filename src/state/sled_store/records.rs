@@ -20,6 +20,10 @@ use crate::state::model::{
 use crate::state::{Store, rules};
 
 impl Store for SledStore {
+    fn store_id(&self) -> Result<Option<String>, StateError> {
+        self.meta_value(super::META_STORE_ID)
+    }
+
     fn begin_run(&self, new: NewRun) -> Result<RunInfo, StateError> {
         rules::validate_new_run(&new)?;
         let plan = encode_plan(&new.plan)?;
