@@ -107,8 +107,8 @@ fn spec(clusters: usize, certs: &Path) -> String {
     out
 }
 
-/// Runs `cmd`, returning its wall time; panics with its output if it fails.
-fn timed(what: &str, cmd: &mut Command) -> Duration {
+/// Runs `cmd`, returning its wall time and stdout; panics with its output if it fails.
+fn timed(what: &str, cmd: &mut Command) -> (Duration, String) {
     let start = Instant::now();
     let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
     let took = start.elapsed();
@@ -125,16 +125,50 @@ fn timed(what: &str, cmd: &mut Command) -> Duration {
             tail(&out.stderr)
         );
     }
-    took
+    (took, String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Where migrate's time went, from its event stream (`apply -o json`): per
+/// phase, when its first step started and its last ended, from the run's start.
+fn phase_spans(events: &str) -> String {
+    use time::OffsetDateTime;
+    use time::format_description::well_known::Rfc3339;
+    let mut start: Option<OffsetDateTime> = None;
+    let mut spans: Vec<(String, f64, f64)> = Vec::new();
+    for line in events.lines() {
+        let Ok(e) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        let Some(at) = e["time"]
+            .as_str()
+            .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
+        else {
+            continue;
+        };
+        let t0 = *start.get_or_insert(at);
+        let secs = (at - t0).as_seconds_f64();
+        let Some(phase) = e["phase"].as_str() else {
+            continue;
+        };
+        match spans.iter_mut().find(|(p, _, _)| p == phase) {
+            Some(span) => span.2 = span.2.max(secs),
+            None => spans.push((phase.to_string(), secs, secs)),
+        }
+    }
+    spans
+        .iter()
+        .map(|(p, a, b)| format!("{p} {a:.1}-{b:.1} s"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn with_migrate(sim: &Sim, dir: &Path, clusters: usize) -> Duration {
     let spec_path = dir.join("spec.yaml");
     std::fs::write(&spec_path, spec(clusters, &dir.join("certs"))).expect("spec written");
-    timed(
+    let (took, events) = timed(
         "migrate apply",
         Command::new(MIGRATE)
-            .args(["apply", "-f"])
+            .args(["apply", "-o", "json", "-f"])
             .arg(&spec_path)
             .arg("--state-dir")
             .arg(dir.join("state"))
@@ -142,7 +176,9 @@ fn with_migrate(sim: &Sim, dir: &Path, clusters: usize) -> Duration {
             .env("KUBECONFIG", sim.kubeconfig_path())
             .env("PATH", path_with(&dir.join("bin")))
             .env_remove("RUST_LOG"),
-    )
+    );
+    println!("  migrate's phases (from its events): {}", phase_spans(&events));
+    took
 }
 
 fn by_hand(sim: &Sim, dir: &Path, clusters: usize) -> Duration {
@@ -157,6 +193,7 @@ fn by_hand(sim: &Sim, dir: &Path, clusters: usize) -> Duration {
             .env("CLUSTERS", names.join(" "))
             .env("WORK", dir.join("runbook")),
     )
+    .0
 }
 
 /// What a mesh is made of, cluster by cluster, as comparable lines.
