@@ -177,7 +177,10 @@ fn with_migrate(sim: &Sim, dir: &Path, clusters: usize) -> Duration {
             .env("PATH", path_with(&dir.join("bin")))
             .env_remove("RUST_LOG"),
     );
-    println!("  migrate's phases (from its events): {}", phase_spans(&events));
+    println!(
+        "  migrate's phases (from its events): {}",
+        phase_spans(&events)
+    );
     took
 }
 
