@@ -22,10 +22,14 @@
 //! cargo bench --bench apply_critical_path
 //! APPLY_BENCH_CLUSTERS=10 APPLY_BENCH_LATENCY_MS=20 APPLY_BENCH_ROUNDS=3 to change the set-up.
 
+#[path = "common/result.rs"]
+mod result;
+
 use migrate::cluster::{ClusterTarget, connect};
 use migrate::engine::{self, ApplyMode, EngineOptions, Environment, Observer, scheduler::StopFlag};
 use migrate::plan::{Action, ClusterInfo, Condition, ObjectRef, Phase, Plan, PlanHeader, Step};
 use migrate::state::{MemoryStore, SledStore, Store};
+use result::result;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -382,6 +386,25 @@ async fn bench(
         } else {
             "reported: no pods, so the fsyncs weigh against 20 ms requests only"
         }
+    );
+    result(
+        &format!("apply [{name}]: wall / critical-path bound (sled, median)"),
+        &format!("{:.3} ({:.1?} wall)", ratio("sled"), s),
+        "<= 1.15",
+        Some(ratio("sled") <= 1.15),
+    );
+    result(
+        &format!("apply [{name}]: fsyncs per step"),
+        &format!("{:.2}", most as f64 / steps as f64),
+        "<= 2",
+        Some(most as f64 / steps as f64 <= 2.0),
+    );
+    let cost = (s.as_secs_f64() / m.as_secs_f64() - 1.0) * 100.0;
+    result(
+        &format!("apply [{name}]: durable checkpoints vs in-memory (median wall)"),
+        &format!("{cost:+.1}%"),
+        if pods { "<= 3%" } else { "reported" },
+        pods.then_some(cost <= 3.0),
     );
     sim.shutdown().await;
 }

@@ -13,8 +13,12 @@
 //!
 //! Run: cargo bench --bench plan_scale
 
+#[path = "common/result.rs"]
+mod result;
+
 use migrate::plan::Plan;
 use migrate::spec::MeshMigration;
+use result::result;
 use serde_json::json;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -258,6 +262,43 @@ fn main() {
             "{topology:<15} doubling: plan time x{time:.2}, plan size (actions) x{size:.2}, time per action x{:.2}, peak memory x{:.2}",
             time / size,
             mb(b.plan_peak) / mb(a.plan_peak)
+        );
+        for (f, clusters) in [(a, 100), (b, 200)] {
+            let ms = f.plan.as_secs_f64() * 1e3;
+            result(
+                &format!(
+                    "plan {topology}, {clusters} clusters, {} DRs: time",
+                    clusters * 20
+                ),
+                &format!("{ms:.0} ms ({} steps)", f.steps),
+                "<= 1000 ms",
+                Some(ms <= 1000.0),
+            );
+            result(
+                &format!(
+                    "plan {topology}, {clusters} clusters, {} DRs: peak memory",
+                    clusters * 20
+                ),
+                &format!("{:.0} MB", mb(f.plan_peak)),
+                "<= 300 MB",
+                Some(mb(f.plan_peak) <= 300.0),
+            );
+        }
+        // primary-remote's plan is linear in the input: its time must be; multi-primary's
+        // plan grows ~4x (n*(n-1) remote secrets): its time per action must stay flat.
+        let (what, ratio) = if topology == "primary-remote" {
+            ("plan time", time)
+        } else {
+            ("time per action", time / size)
+        };
+        result(
+            &format!("plan {topology}: doubling the clusters, {what}"),
+            &format!(
+                "x{ratio:.2} (memory x{:.2})",
+                mb(b.plan_peak) / mb(a.plan_peak)
+            ),
+            "<= x2.2",
+            Some(ratio <= 2.2),
         );
     }
 }
