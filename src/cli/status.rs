@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 /// Runs `migrate status`.
 pub fn run(global: &GlobalArgs, args: &StatusArgs) -> anyhow::Result<ExitCode> {
-    // A timeline needs the journal; a file it cannot write is refused first.
+    // A timeline needs the journal; a name that is neither .svg nor .html is refused before any read.
     let timeline_to = match &args.timeline {
         Some(path) => match timeline_view::Format::of(path) {
             Some(format) => Some((path, format)),
