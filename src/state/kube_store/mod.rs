@@ -576,6 +576,16 @@ fn step_scope(run: RunId, step: &str) -> (RunId, DeltaScope) {
     )
 }
 
+fn snapshots_scope(run: RunId, step: &str) -> (RunId, DeltaScope) {
+    (
+        run,
+        DeltaScope {
+            snapshots_of: Some(step.to_string()),
+            ..Default::default()
+        },
+    )
+}
+
 fn run_scope(run: RunId) -> (RunId, DeltaScope) {
     (run, DeltaScope::default())
 }
@@ -776,15 +786,7 @@ impl Store for KubeStore {
         self.write(
             Some(run),
             |s| s.put_snapshots_if_absent(run, step, objects),
-            |_| {
-                (
-                    run,
-                    DeltaScope {
-                        snapshots_of: Some(step.to_string()),
-                        ..Default::default()
-                    },
-                )
-            },
+            |_| snapshots_scope(run, step),
         )
     }
 
@@ -801,15 +803,7 @@ impl Store for KubeStore {
         self.write(
             Some(run),
             |s| s.drop_snapshots(run, step),
-            |_| {
-                (
-                    run,
-                    DeltaScope {
-                        snapshots_of: Some(step.to_string()),
-                        ..Default::default()
-                    },
-                )
-            },
+            |_| snapshots_scope(run, step),
         )
     }
 
