@@ -2,12 +2,11 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    // `migrate status | head` must end quietly when the reader goes away, as
-    // other command-line tools do, not panic on a failed print.
-    // SAFETY: called first, before any thread exists; SIG_DFL is a valid disposition.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
+    // SIGPIPE stays ignored (Rust's default): TLS writes go through writev,
+    // which raises SIGPIPE on a connection the peer closed (only send() with
+    // MSG_NOSIGNAL is spared), so the default disposition would kill `migrate`
+    // mid-run when an API server drops a connection. Prints to a closed stdout
+    // (`migrate status | head`) fail quietly instead (`tell!`, `plan`).
     #[cfg(feature = "sim")]
     if let Some(code) = as_stand_in() {
         return code;

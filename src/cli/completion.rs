@@ -11,6 +11,9 @@ pub fn run(args: &CompletionArgs) -> anyhow::Result<ExitCode> {
     let mut command = Cli::command();
     let mut script = Vec::new();
     clap_complete::generate(args.shell, &mut command, "migrate", &mut script);
-    std::io::stdout().lock().write_all(&script)?;
-    Ok(ExitCode::SUCCESS)
+    match std::io::stdout().lock().write_all(&script) {
+        // `migrate completion bash | head` closes the pipe early: not an error.
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(ExitCode::SUCCESS),
+    }
 }

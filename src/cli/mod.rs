@@ -7,6 +7,28 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+// Defined before the modules so every command and view can print with them.
+
+/// `eprintln!` that never panics: after SIGHUP the terminal may be gone, and
+/// the running steps must still finish and be checkpointed.
+/// With `--log-format json` each line is a JSON log record ([`view::progress::err_line`]).
+macro_rules! say {
+    () => {{
+        $crate::cli::view::progress::err_line(format_args!(""));
+    }};
+    ($($arg:tt)*) => {{
+        $crate::cli::view::progress::err_line(format_args!($($arg)*));
+    }};
+}
+
+/// `println!` that never panics (a closed pipe or terminal); on stderr
+/// when stdout carries `-o json` events ([`view::progress::out_line`]).
+macro_rules! tell {
+    ($($arg:tt)*) => {{
+        $crate::cli::view::progress::out_line(format_args!($($arg)*));
+    }};
+}
+
 pub mod apply;
 pub mod check;
 pub mod completion;

@@ -66,7 +66,7 @@ fn kubeconfig_out(global: &GlobalArgs) -> PathBuf {
 /// Runs `migrate sim serve`.
 pub fn serve(global: &GlobalArgs, args: &SimServeArgs) -> anyhow::Result<ExitCode> {
     if !(0.0..=1.0).contains(&args.error_rate) {
-        eprintln!(
+        say!(
             "error: --error-rate must be between 0.0 and 1.0, got {}",
             args.error_rate
         );
@@ -74,7 +74,7 @@ pub fn serve(global: &GlobalArgs, args: &SimServeArgs) -> anyhow::Result<ExitCod
     }
     let mesh = args.seed_mesh.source_mesh();
     if let Err(e) = mesh.check() {
-        eprintln!("error: {e}");
+        say!("error: {e}");
         return Ok(ExitCode::from(exit::INVALID_INPUT));
     }
     let path = kubeconfig_out(global);
@@ -100,13 +100,13 @@ pub fn serve(global: &GlobalArgs, args: &SimServeArgs) -> anyhow::Result<ExitCod
             .await
             .with_context(|| format!("starting {} simulated clusters", args.clusters))?;
         let shown = std::fs::canonicalize(&path).unwrap_or(path.clone());
-        println!(
+        tell!(
             "meshsim: {} simulated cluster(s) serving the Kubernetes {} API:",
             sim.clusters().len(),
             meshsim::GIT_VERSION
         );
         for c in sim.clusters() {
-            println!(
+            tell!(
                 "  {:<10} {}  context {}",
                 c.name(),
                 c.server_url(),
@@ -121,28 +121,28 @@ pub fn serve(global: &GlobalArgs, args: &SimServeArgs) -> anyhow::Result<ExitCod
                 .with_context(|| format!("linking {}/istioctl", dir.display()))?;
             let helm = meshsim::helm::link(dir, &me)
                 .with_context(|| format!("linking {}/helm", dir.display()))?;
-            println!("{}", describe(&mesh));
-            println!("the other clusters run helloworld v2, v3... and Prometheus, no mesh yet.");
-            println!("istioctl stand-in: {}", istioctl.display());
-            println!("helm stand-in:     {}", helm.display());
-            println!("Migrate them (plans/demo.yaml names this installer `istioctl` on PATH):");
-            println!("  export PATH={}:$PATH", dir.display());
-            println!(
+            tell!("{}", describe(&mesh));
+            tell!("the other clusters run helloworld v2, v3... and Prometheus, no mesh yet.");
+            tell!("istioctl stand-in: {}", istioctl.display());
+            tell!("helm stand-in:     {}", helm.display());
+            tell!("Migrate them (plans/demo.yaml names this installer `istioctl` on PATH):");
+            tell!("  export PATH={}:$PATH", dir.display());
+            tell!(
                 "  migrate --kubeconfig {} apply -f plans/demo.yaml",
                 shown.display()
             );
         } else {
-            println!("No Istio yet: the clusters serve Istio's kinds once Istio is installed");
-            println!("(`istioctl install`, or `kubectl apply --server-side` of Istio's CRDs).");
+            tell!("No Istio yet: the clusters serve Istio's kinds once Istio is installed");
+            tell!("(`istioctl install`, or `kubectl apply --server-side` of Istio's CRDs).");
         }
-        println!("Kubeconfig (admin tokens, mode 0600): {}", shown.display());
-        println!("Point kubectl at it:");
-        println!("  export KUBECONFIG={}", shown.display());
-        println!("  kubectl --context sim-cluster1 get namespaces");
-        println!("Press Ctrl-C to stop.");
+        tell!("Kubeconfig (admin tokens, mode 0600): {}", shown.display());
+        tell!("Point kubectl at it:");
+        tell!("  export KUBECONFIG={}", shown.display());
+        tell!("  kubectl --context sim-cluster1 get namespaces");
+        tell!("Press Ctrl-C to stop.");
         signals.next().await;
         sim.shutdown().await;
-        println!("meshsim: stopped");
+        tell!("meshsim: stopped");
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)

@@ -24,6 +24,7 @@ mod lineage;
 mod live_plan;
 mod output;
 mod permissions;
+mod pipes;
 mod plan;
 mod probe_contract;
 mod rollback;

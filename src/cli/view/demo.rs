@@ -7,12 +7,12 @@ use std::path::Path;
 
 /// The title of the next act.
 pub fn banner(title: &str) {
-    println!("\n==> {title}");
+    tell!("\n==> {title}");
 }
 
 /// An indented line under a banner.
 pub fn line(text: &str) {
-    println!("  {text}");
+    tell!("  {text}");
 }
 
 /// The plan, one line per phase: its steps. Then where every action is.
@@ -24,14 +24,14 @@ pub fn outline(plan: &Plan, spec: &Path) {
         }
         let ids: Vec<&str> = steps.iter().map(|s| s.id.as_str()).collect();
         let title = phase.to_string();
-        println!("  {title:<22} {}", ids.join(", "));
+        tell!("  {title:<22} {}", ids.join(", "));
     }
-    println!("  (every action: migrate plan -f {})", spec.display());
+    tell!("  (every action: migrate plan -f {})", spec.display());
 }
 
 /// The apply did not complete: where to look.
 pub fn incomplete() {
-    eprintln!(
+    say!(
         "demo: the migration did not complete (see above); `migrate demo --keep` leaves the clusters and state to look at"
     );
 }

@@ -5,26 +5,6 @@
 //! Errors are printed as `error: MESSAGE`, followed by the hint for their
 //! kind (see [`hints`]) when the library's message does not give it.
 
-/// `eprintln!` that never panics: after SIGHUP the terminal may be gone, and
-/// the running steps must still finish and be checkpointed.
-/// With `--log-format json` each line is a JSON log record ([`progress::err_line`]).
-macro_rules! say {
-    () => {{
-        $crate::cli::view::progress::err_line(format_args!(""));
-    }};
-    ($($arg:tt)*) => {{
-        $crate::cli::view::progress::err_line(format_args!($($arg)*));
-    }};
-}
-
-/// `println!` that never panics (a closed pipe or terminal); on stderr
-/// when stdout carries `-o json` events ([`progress::out_line`]).
-macro_rules! tell {
-    ($($arg:tt)*) => {{
-        $crate::cli::view::progress::out_line(format_args!($($arg)*));
-    }};
-}
-
 pub mod apply;
 pub mod check;
 #[cfg(feature = "sim")]

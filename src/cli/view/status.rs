@@ -18,7 +18,7 @@ pub fn show(
 ) -> anyhow::Result<()> {
     match status {
         // A script that asked for JSON gets JSON even when there is no run.
-        Status::NoState(dir) | Status::NoRun(dir) if format == StatusFormat::Json => println!(
+        Status::NoState(dir) | Status::NoRun(dir) if format == StatusFormat::Json => tell!(
             "{}",
             json!({
                 "state": dir.display().to_string(),
@@ -30,7 +30,7 @@ pub fn show(
             "no state in {}: no run has started here (`migrate apply -f SPEC` starts one)",
             dir.display()
         ),
-        Status::NoRun(dir) => println!("no run yet in {}", dir.display()),
+        Status::NoRun(dir) => tell!("no run yet in {}", dir.display()),
         Status::Unreadable { locked, copy } => {
             let locked = with_hint(locked.to_string(), hints::for_state(locked));
             match copy {
@@ -46,7 +46,7 @@ pub fn show(
                 say!("note: the journal (--events) can be read once the run ends");
             }
             match format {
-                StatusFormat::Json => println!("{}", json_report(report, events)?),
+                StatusFormat::Json => tell!("{}", json_report(report, events)?),
                 StatusFormat::Text => text(report, hints),
             }
         }
@@ -202,23 +202,26 @@ fn text(report: &RunReport, hints: &Hints) {
     } else {
         run.standing()
     };
-    println!(
+    tell!(
         "run {} of {}: {outcome} (started {}{finished}; resumed {} times)",
-        run.id, run.spec_name, run.started, run.resumed
+        run.id,
+        run.spec_name,
+        run.started,
+        run.resumed
     );
-    println!("plan {}", run.fingerprint);
+    tell!("plan {}", run.fingerprint);
     if let Some((_, Some(next), left)) = paused {
-        println!("next: {next}, {left} step(s) left in it and later phases");
+        tell!("next: {next}, {left} step(s) left in it and later phases");
         for line in hints.after_pause(next) {
-            println!("  {line}");
+            tell!("  {line}");
         }
     }
     // Earlier runs matter only when there are some: their snapshots are what
     // a rollback to phase0 still needs.
     if report.lineage.len() > 1 {
-        println!("runs");
+        tell!("runs");
         for l in &report.lineage {
-            println!(
+            tell!(
                 "  run {:<4} {:<12} {} step(s) not rolled back",
                 l.run.id.to_string(),
                 l.run.standing(),
@@ -227,16 +230,16 @@ fn text(report: &RunReport, hints: &Hints) {
         }
     }
     for restore in &report.pending_restores {
-        println!("WARNING: {restore}");
+        tell!("WARNING: {restore}");
     }
     if let Some((key, exists)) = root_key(report) {
         if exists {
-            println!(
+            tell!(
                 "reminder: the mesh's root key exists only in {}: keep it backed up",
                 key.display()
             );
         } else {
-            println!(
+            tell!(
                 "WARNING: the mesh's root key {} is gone from this machine: restore it from your backup",
                 key.display()
             );
@@ -252,7 +255,7 @@ fn text(report: &RunReport, hints: &Hints) {
         if steps.is_empty() {
             continue;
         }
-        println!("{phase}");
+        tell!("{phase}");
         for s in steps {
             let st = state_of(report, &s.id);
             let took = duration(&st)
@@ -270,7 +273,7 @@ fn text(report: &RunReport, hints: &Hints) {
             } else if nothing_to_undo(report, &s.id, &st) {
                 attempts.push_str("  (nothing to undo: it stopped before its first change)");
             }
-            println!(
+            tell!(
                 "  {:<12} {:<44} {took:>7}{attempts}",
                 st.status.to_string(),
                 s.id
@@ -280,14 +283,14 @@ fn text(report: &RunReport, hints: &Hints) {
                 Some(record) if !record.passed() => gate_findings(record, hints),
                 _ => {
                     if let Some(err) = &st.last_error {
-                        println!("      error: {err}");
+                        tell!("      error: {err}");
                     }
                 }
             }
         }
     }
     if !report.inventory.is_empty() {
-        println!(
+        tell!(
             "{}\n{}",
             super::inventory::STATUS_TITLE,
             super::inventory::text(&report.inventory).trim_end()
@@ -299,21 +302,25 @@ fn text(report: &RunReport, hints: &Hints) {
             .as_deref()
             .map(|s| format!(" [{s}]"))
             .unwrap_or_default();
-        println!("#{:<5} {} {:?}{step} {}", e.seq, e.at, e.kind, e.message);
+        tell!("#{:<5} {} {:?}{step} {}", e.seq, e.at, e.kind, e.message);
     }
 }
 
 /// A failed gate's errors and warnings, each with its fix.
 fn gate_findings(record: &GateRecord, hints: &Hints) {
     for f in record.errors().chain(record.warnings()) {
-        println!(
+        tell!(
             "      {} {} {} {}: {}",
-            f.severity, f.code, f.cluster, f.object, f.message
+            f.severity,
+            f.code,
+            f.cluster,
+            f.object,
+            f.message
         );
-        println!("        fix: {}", f.fix);
+        tell!("        fix: {}", f.fix);
     }
     let [resume, _] = hints.after_failed_apply();
-    println!("      once the mesh is fixed, {resume} (the gate runs again)");
+    tell!("      once the mesh is fixed, {resume} (the gate runs again)");
 }
 
 fn duration(st: &StepState) -> Option<f64> {

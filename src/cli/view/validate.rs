@@ -29,7 +29,7 @@ pub fn show(report: &Report, format: ValidateFormat) -> anyhow::Result<()> {
                     "valid": false,
                     "error": err.to_string(),
                 });
-                println!("{}", serde_json::to_string_pretty(&doc)?);
+                tell!("{}", serde_json::to_string_pretty(&doc)?);
             } else {
                 say!("error: {err}");
             }
@@ -50,16 +50,16 @@ pub fn show(report: &Report, format: ValidateFormat) -> anyhow::Result<()> {
                 topology: valid.map(|s| s.1),
                 diagnostics,
             };
-            println!("{}", serde_json::to_string_pretty(&doc)?);
+            tell!("{}", serde_json::to_string_pretty(&doc)?);
         }
         ValidateFormat::Text => {
             for d in diagnostics {
                 say!("{d}");
             }
             match valid {
-                Some((clusters, topology)) => println!(
-                    "ok: {file} is a valid MeshMigration ({clusters} clusters, {topology})"
-                ),
+                Some((clusters, topology)) => {
+                    tell!("ok: {file} is a valid MeshMigration ({clusters} clusters, {topology})")
+                }
                 None => {
                     say!("{file}: {errors} error(s), {warnings} warning(s); nothing was done")
                 }
