@@ -43,6 +43,7 @@ pub mod session;
 pub mod sim;
 pub mod state;
 pub mod status;
+pub mod unlock;
 pub mod validate;
 pub mod version;
 pub mod view;
@@ -53,6 +54,9 @@ pub mod exit {
     pub const INVALID_INPUT: u8 = 2;
     /// The command ran and failed (a cluster refused, a step failed).
     pub const FAILED: u8 = 1;
+    /// Done in part: some of the places to act on could not be reached (`unlock`); running it again once they
+    /// answer finishes it.
+    pub const PARTIAL: u8 = 3;
 }
 
 /// The whole command line.
@@ -133,9 +137,9 @@ pub enum Command {
         after_help = "Example:\n  migrate state forget-snapshots          # after sign-off: no CA key or Secret left in the state\n  migrate state forget-snapshots --yes    # even though rollback could still need them\n  migrate state push --to kubernetes://mgmt/migrate-state   # share the run with the team"
     )]
     State(StateCommand),
-    /// Release the state directory's lock left by a process that cannot release it.
+    /// Release the locks a process gone for good held: the state store's, and the mesh's Lease on every cluster.
     #[command(
-        after_help = "Example:\n  migrate status            # names the holder and its id\n  migrate unlock --force 4f2a9c"
+        after_help = "Examples:\n  migrate status                              # names the holder and its id\n  migrate unlock --force 4f2a9c               # the store's lock, and the mesh's Leases of its run\n  migrate unlock --force 4f2a9c -f SPEC       # the mesh's Leases on the spec's clusters (another team's id)\n\nExit status: 0 something held by ID was released, 1 nothing was held by ID, 3 partial: some cluster or\nthe store could not be reached (what could be released was)."
     )]
     Unlock(UnlockArgs),
     /// A shell completion script on stdout.
@@ -340,9 +344,12 @@ pub struct RollbackArgs {
 pub struct UnlockArgs {
     #[command(flatten)]
     pub state: StateArgs,
-    /// The holder id the lock error names.
+    /// The holder id the lock's or the mesh claim's error names: only locks naming it are released.
     #[arg(long, value_name = "ID")]
     pub force: String,
+    /// The spec whose clusters' mesh Leases to release (else the clusters the store's latest run recorded).
+    #[arg(short = 'f', long = "file", value_name = "SPEC")]
+    pub file: Option<PathBuf>,
 }
 
 /// `migrate state`'s subcommands.
@@ -460,7 +467,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Status(args) => status::run(&cli.global, args),
         Command::Rollback(args) => rollback::run(&cli.global, args),
         Command::Check(args) => check::run(&cli.global, args),
-        Command::Unlock(args) => unlock(&cli.global, args),
+        Command::Unlock(args) => unlock::run(&cli.global, args),
         Command::State(command) => state::run(&cli.global, command),
         Command::Completion(args) => completion::run(args),
         Command::Version(args) => version::run(args),
@@ -503,7 +510,7 @@ fn hints_for(cli: &Cli) -> view::hints::Hints {
         Command::Status(a) => (None, Some(&a.state.state_dir)),
         Command::Rollback(a) => (a.file.as_ref(), Some(&a.state.state_dir)),
         Command::Check(a) => (a.file.as_ref(), None),
-        Command::Unlock(a) => (None, Some(&a.state.state_dir)),
+        Command::Unlock(a) => (a.file.as_ref(), Some(&a.state.state_dir)),
         Command::State(StateCommand::ForgetSnapshots(a)) => (None, Some(&a.state.state_dir)),
         Command::Completion(_) | Command::Version(_) => (None, None),
         Command::State(StateCommand::Push(a)) => (None, Some(&a.state.state_dir)),
@@ -525,22 +532,4 @@ fn hints_for(cli: &Cli) -> view::hints::Hints {
         cli.global.kubeconfig.as_deref(),
     )
     .with_state(shared)
-}
-
-/// `migrate unlock --force ID`: removes the lock record a dead holder left
-/// (or clears the Lease of a Kubernetes store).
-fn unlock(global: &GlobalArgs, args: &UnlockArgs) -> anyhow::Result<ExitCode> {
-    match session::StateLocation::of(&args.state, None)? {
-        session::StateLocation::Dir(dir) => {
-            let holder = crate::state::force_unlock(&dir, &args.force)?;
-            view::unlocked(&holder);
-        }
-        session::StateLocation::Kubernetes(location) => {
-            let kubeconfig = session::Session::new(global, None, None).kubeconfig;
-            let held =
-                crate::state::force_unlock_kube(&location, kubeconfig.as_deref(), &args.force)?;
-            view::unlocked_lease(&location.to_string(), &held.identity);
-        }
-    }
-    Ok(ExitCode::SUCCESS)
 }

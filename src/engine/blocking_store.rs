@@ -28,6 +28,9 @@ impl Store for OffloadedStore {
     fn store_id(&self) -> Result<Option<String>, StateError> {
         blocking(|| self.0.store_id())
     }
+    fn holder_id(&self) -> Option<String> {
+        self.0.holder_id()
+    }
     fn begin_run(&self, new: NewRun) -> Result<RunInfo, StateError> {
         blocking(|| self.0.begin_run(new))
     }

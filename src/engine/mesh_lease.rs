@@ -10,6 +10,9 @@
 //!   kept for `KEPT_SECONDS` without renewal: a half-migrated mesh stays claimed between invocations, since
 //!   another team's run would build on changes it does not know of. A killed process leaves the running Lease,
 //!   which lapses after its duration like the state store's.
+//! - The claim names the holder id of the process's hold on its store (`Store::holder_id`), so
+//!   `migrate unlock --force ID` frees what a dead process held, store and mesh alike (`force_release`: only a
+//!   Lease naming that id, deleted only if unchanged since read).
 //! - `kube-system`, not the control plane's namespace: it exists on every cluster, also on one the mesh is
 //!   being extended to, and creating `istio-system` there first would be a change outside the plan.
 
@@ -26,7 +29,7 @@ use kube::api::{DeleteParams, PostParams, Preconditions};
 use serde::{Deserialize, Serialize};
 
 use super::context::{EngineOptions, Environment};
-use crate::state::{RunInfo, Store, Timestamp};
+use crate::state::{AfterConflict, RunInfo, Store, Timestamp};
 
 /// The Lease's name.
 pub const LEASE_NAME: &str = "migrate-mesh";
@@ -46,14 +49,16 @@ pub enum MeshLeaseError {
     #[error(
         "cluster {cluster}: the mesh is claimed by another state store: {holder} (Lease {LEASE_NAMESPACE}/{LEASE_NAME}, \
          renewed {renewed}, held {seconds}s past it); nothing was changed. Work from that store (`--state` its \
-         location), or wait for its run to finish or be rolled back; if that store is gone for good, \
-         `kubectl delete lease {LEASE_NAME} -n {LEASE_NAMESPACE}` frees the mesh"
+         location), or wait for its run to finish or be rolled back; if that store is gone for good, {}",
+        unlock_advice(.id)
     )]
     Claimed {
         /// The cluster, as the plan names it.
         cluster: String,
         /// Who: the holder's identity.
         holder: String,
+        /// The holder id `migrate unlock --force` takes (empty for a claim written by an older migrate).
+        id: String,
         /// Its last renewal.
         renewed: String,
         /// How long it holds past that.
@@ -72,10 +77,24 @@ pub enum MeshLeaseError {
     Store(#[from] crate::state::StateError),
 }
 
+/// How the refusal says to free the mesh from a store gone for good.
+fn unlock_advice(id: &str) -> String {
+    if id.is_empty() {
+        // Written by a migrate that named no holder id: only the Lease's deletion frees it.
+        format!("`kubectl delete lease {LEASE_NAME} -n {LEASE_NAMESPACE}` frees the mesh")
+    } else {
+        format!("`migrate unlock --force {id} -f SPEC` (this spec) frees the mesh")
+    }
+}
+
 /// Who holds a claim: the store and its run, and the process that took it (for people).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ClaimRecord {
+    /// The holder id of the process's hold on its store (`migrate unlock --force` takes it); empty in a claim
+    /// written by an older migrate.
+    #[serde(default)]
+    id: String,
     store: String,
     /// Where the store is, as this process named it (a directory path or `kubernetes://...`): for the refusal.
     location: String,
@@ -91,8 +110,8 @@ struct ClaimRecord {
 impl ClaimRecord {
     fn identity(&self) -> String {
         format!(
-            "store {} ({}) run {}, {}@{} pid {}",
-            self.store, self.location, self.run, self.user, self.host, self.pid
+            "store {} ({}) run {}, {}@{} pid {} id {}",
+            self.store, self.location, self.run, self.user, self.host, self.pid, self.id
         )
     }
 }
@@ -102,6 +121,8 @@ pub(crate) struct MeshClaim {
     env: Arc<Environment>,
     clusters: Vec<String>,
     location: String,
+    /// The holder id the claim names: the store's hold's, else one of this claim's own.
+    id: String,
     enabled: bool,
     seconds: i32,
     /// Whether a store leaves changes in the mesh that a later invocation carries on (then the claim is kept).
@@ -133,6 +154,7 @@ impl MeshClaim {
             env: env.clone(),
             clusters,
             location: opts.mesh_lease.clone().unwrap_or_default(),
+            id: env.store.holder_id().unwrap_or_else(fresh_id),
             enabled: opts.mesh_lease.is_some() && !opts.dry_run,
             seconds,
             unfinished,
@@ -153,6 +175,7 @@ impl MeshClaim {
         }
         let store = self.env.store.clone();
         let record = ClaimRecord {
+            id: self.id.clone(),
             store: store.store_id()?.unwrap_or_default(),
             location: self.location.clone(),
             run,
@@ -227,6 +250,8 @@ impl MeshClaim {
             return;
         };
         held.heartbeat.abort();
+        // Wait for it to stop, so no renewal of its own is on its way while the claim is settled.
+        let _ = held.heartbeat.await;
         if held.lost.load(Ordering::SeqCst) {
             tracing::warn!(
                 "another store took the mesh's Lease on some cluster while this run went on; see the warnings above"
@@ -346,6 +371,7 @@ async fn claim(
                     return Err(MeshLeaseError::Claimed {
                         cluster: cluster.to_string(),
                         holder: identity,
+                        id: theirs.id,
                         renewed: spec
                             .renew_time
                             .map_or_else(|| "never".into(), |t| t.0.to_string()),
@@ -467,26 +493,46 @@ fn transient(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(s) if s.code == 429 || s.code >= 500)
 }
 
-/// Renews the Lease if `identity` holds it (with a new duration, if given); `false` when it does not.
+/// Renews the Lease if `identity` holds it (with a new duration, if given); `false` when it does not. A 409
+/// is a loss only if the holder or `leaseTransitions` changed (`state::after_lease_conflict`); otherwise
+/// another renewal of this claim won the race, and the version read after it is renewed.
 async fn update_own(
     api: &Api<Lease>,
     identity: &str,
     seconds: Option<i32>,
 ) -> Result<bool, kube::Error> {
-    let Some(mut lease) = api.get_opt(LEASE_NAME).await? else {
-        return Ok(false);
-    };
-    let spec = lease.spec.get_or_insert_with(Default::default);
-    if spec.holder_identity.as_deref() != Some(identity) {
-        return Ok(false);
+    let mut lease = api.get_opt(LEASE_NAME).await?;
+    for _ in 0..4 {
+        let Some(mut renewed) = lease else {
+            return Ok(false);
+        };
+        let spec = renewed.spec.get_or_insert_with(Default::default);
+        if spec.holder_identity.as_deref() != Some(identity) {
+            return Ok(false);
+        }
+        let read = spec.lease_transitions;
+        spec.renew_time = Some(MicroTime(jiff::Timestamp::now()));
+        if let Some(s) = seconds {
+            spec.lease_duration_seconds = Some(s);
+        }
+        match api
+            .replace(LEASE_NAME, &PostParams::default(), &renewed)
+            .await
+        {
+            Ok(_) => return Ok(true),
+            Err(kube::Error::Api(s)) if s.code == 409 => {
+                let now = api.get_opt(LEASE_NAME).await?;
+                match crate::state::after_lease_conflict(identity, read, now.as_ref()) {
+                    AfterConflict::Retry => lease = now,
+                    AfterConflict::Lost(_) => return Ok(false),
+                }
+            }
+            Err(e) => return Err(e),
+        }
     }
-    spec.renew_time = Some(MicroTime(jiff::Timestamp::now()));
-    if let Some(s) = seconds {
-        spec.lease_duration_seconds = Some(s);
-    }
-    api.replace(LEASE_NAME, &PostParams::default(), &lease)
-        .await
-        .map(|_| true)
+    Err(kube::Error::Service(
+        "the Lease keeps changing under its renewals".into(),
+    ))
 }
 
 /// Leaves the claim for the next invocation: renewed now, lasting `KEPT_SECONDS`.
@@ -521,6 +567,68 @@ async fn release(api: &Api<Lease>, identity: &str) -> Result<(), kube::Error> {
         Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
         Err(e) => Err(e),
     }
+}
+
+/// What `migrate unlock --force ID` found on one cluster's mesh Lease, and did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ForcedRelease {
+    /// Held by `ID`: deleted. The holder it named.
+    Released(String),
+    /// No Lease (or one naming no holder): nothing to clear.
+    Absent,
+    /// Held by another holder: left alone. Its identity, and its id (empty if it names none).
+    HeldByOther {
+        /// The holder's identity.
+        holder: String,
+        /// Its holder id.
+        id: String,
+    },
+    /// Held by `ID` but written since it was read (renewed: its holder is alive; or taken over): left alone.
+    Changed(String),
+}
+
+/// Deletes the mesh Lease reached by `client` if its claim names holder id `id`, conditional on the version
+/// read (`migrate unlock --force ID`): a Lease renewed or taken over in between is left as it is.
+pub async fn force_release(client: kube::Client, id: &str) -> Result<ForcedRelease, kube::Error> {
+    let api: Api<Lease> = Api::namespaced(client, LEASE_NAMESPACE);
+    let Some(lease) = api.get_opt(LEASE_NAME).await? else {
+        return Ok(ForcedRelease::Absent);
+    };
+    let Some(holder) = lease
+        .spec
+        .as_ref()
+        .and_then(|s| s.holder_identity.clone())
+        .filter(|h| !h.is_empty())
+    else {
+        return Ok(ForcedRelease::Absent);
+    };
+    let theirs = current(&lease)
+        .map(|(record, _, _)| record.id)
+        .unwrap_or_default();
+    if id.is_empty() || theirs != id {
+        return Ok(ForcedRelease::HeldByOther { holder, id: theirs });
+    }
+    let params = DeleteParams {
+        preconditions: Some(Preconditions {
+            resource_version: lease.metadata.resource_version.clone(),
+            uid: lease.metadata.uid.clone(),
+        }),
+        ..Default::default()
+    };
+    match api.delete(LEASE_NAME, &params).await {
+        Ok(_) => Ok(ForcedRelease::Released(holder)),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(ForcedRelease::Absent),
+        Err(kube::Error::Api(s)) if s.code == 409 => Ok(ForcedRelease::Changed(holder)),
+        Err(e) => Err(e),
+    }
+}
+
+/// A holder id for a claim whose store has no hold of its own (a store in memory).
+fn fresh_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    format!("{:012x}", h.finish() & 0xffff_ffff_ffff)
 }
 
 fn hostname() -> String {

@@ -81,6 +81,7 @@ use serde_json::Value;
 pub use compaction::FAILPOINT_ENV as FORGET_FAILPOINT_ENV;
 pub use error::{HeldBy, StateError};
 pub use holder::{Holder, LockNotice};
+pub use kube_store::{AfterConflict, ForcedRelease, after_conflict as after_lease_conflict};
 pub use kube_store::{
     KUBE_SCHEME, KubeLocation, KubeStore, LEASE_DURATION_ENV, LeaseHolder, Pulled,
     force_unlock as force_unlock_kube, pull as pull_kube,
@@ -115,6 +116,12 @@ pub trait Store: Send + Sync {
     /// `state pull`'s copies only as their own new ids); `None` for a store with no lasting identity (memory).
     fn store_id(&self) -> Result<Option<String>, StateError> {
         Ok(None)
+    }
+
+    /// The id of this process's hold on the store's lock (what `migrate unlock --force ID` takes); `None` for a
+    /// store without one (memory). The mesh's Lease names it too, so one id frees all a dead process held.
+    fn holder_id(&self) -> Option<String> {
+        None
     }
 
     /// Starts a run with every step `Pending`, journals `run-started` (event 1).

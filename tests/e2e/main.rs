@@ -37,6 +37,7 @@ mod state_format;
 mod support;
 mod team_state;
 mod timeline;
+mod unlock;
 mod until;
 mod validate;
 mod versions;

@@ -22,6 +22,7 @@ pub mod spec;
 pub mod state;
 pub mod status;
 pub mod timeline;
+pub mod unlock;
 pub mod validate;
 pub mod version;
 
@@ -82,19 +83,4 @@ fn failed_steps(summary: &RunSummary) {
     for (step, error) in &summary.failed {
         say!("FAILED {step}: {error}");
     }
-}
-
-/// `migrate unlock`: whose lock was released.
-pub fn unlocked_lease(location: &str, holder: &str) {
-    tell!("released the Lease of {location} held by {holder}");
-}
-
-/// `migrate unlock --force` freed a state directory.
-pub fn unlocked(holder: &crate::state::Holder) {
-    tell!(
-        "released the lock of pid {} on {} (held since {})",
-        holder.pid,
-        holder.host,
-        holder.since
-    );
 }

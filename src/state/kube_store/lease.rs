@@ -449,20 +449,61 @@ enum Renewal {
     TakenBy(Option<String>),
 }
 
+/// How often a renewal refused with 409 is tried again with the version read after it.
+const RENEW_ATTEMPTS: usize = 4;
+
 async fn renew(api: &Api<Lease>, name: &str, identity: &str) -> Result<Renewal, kube::Error> {
-    let Some(mut lease) = api.get_opt(name).await? else {
-        return Ok(Renewal::TakenBy(None));
-    };
-    let spec = lease.spec.get_or_insert_with(Default::default);
-    if spec.holder_identity.as_deref() != Some(identity) {
-        return Ok(Renewal::TakenBy(spec.holder_identity.clone()));
+    let mut lease = api.get_opt(name).await?;
+    for _ in 0..RENEW_ATTEMPTS {
+        let Some(mut renewed) = lease else {
+            return Ok(Renewal::TakenBy(None));
+        };
+        let spec = renewed.spec.get_or_insert_with(Default::default);
+        if spec.holder_identity.as_deref() != Some(identity) {
+            return Ok(Renewal::TakenBy(spec.holder_identity.clone()));
+        }
+        let read = spec.lease_transitions;
+        spec.renew_time = Some(MicroTime(jiff::Timestamp::now()));
+        match api.replace(name, &PostParams::default(), &renewed).await {
+            Ok(_) => return Ok(Renewal::Renewed),
+            // Changed since read: by a racing renewal of ours (the heartbeat and a write's check) or a taker.
+            Err(kube::Error::Api(s)) if s.code == 409 => {
+                let now = api.get_opt(name).await?;
+                match after_conflict(identity, read, now.as_ref()) {
+                    AfterConflict::Retry => lease = now,
+                    AfterConflict::Lost(by) => return Ok(Renewal::TakenBy(by)),
+                }
+            }
+            Err(e) => return Err(e),
+        }
     }
-    spec.renew_time = Some(MicroTime(jiff::Timestamp::now()));
-    // A 409 (changed since we read it) is an error like any other: the next beat reads it again and sees whose
-    // it is, and the last renewal meanwhile ages.
-    api.replace(name, &PostParams::default(), &lease)
-        .await
-        .map(|_| Renewal::Renewed)
+    Err(kube::Error::Service(
+        format!("Lease {name} keeps changing under its renewals").into(),
+    ))
+}
+
+/// What a renewal refused with 409 (the Lease changed since it was read) means.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AfterConflict {
+    /// Still this holder's, not taken in between: another renewal of its own won the race; renew the version
+    /// read now.
+    Retry,
+    /// Deleted, or taken (another holder, or `leaseTransitions` moved): the holder now, if any.
+    Lost(Option<String>),
+}
+
+/// Decides what a 409 on renewing means, from `identity` (the holder renewing), the `leaseTransitions` it read
+/// before its write, and the Lease read after the refusal (`now`). Only a change of holder or of transitions is
+/// a loss: a `renewTime` or resourceVersion moved by the holder's own other renewal is not.
+pub fn after_conflict(identity: &str, read: Option<i32>, now: Option<&Lease>) -> AfterConflict {
+    let Some(spec) = now.and_then(|l| l.spec.as_ref()) else {
+        return AfterConflict::Lost(None);
+    };
+    let holder = spec.holder_identity.clone().filter(|h| !h.is_empty());
+    if holder.as_deref() != Some(identity) || spec.lease_transitions != read {
+        return AfterConflict::Lost(holder);
+    }
+    AfterConflict::Retry
 }
 
 /// Who holds the Lease `name`, if anyone does and has not let it lapse.
@@ -475,43 +516,106 @@ pub async fn read(api: &Api<Lease>, name: &str) -> Result<Option<LeaseHolder>, k
         .filter(|h| !h.expired(now)))
 }
 
-/// Clears the Lease `name` if its holder id is `id` (`migrate unlock --force ID`); returns whom it named.
+/// What `migrate unlock --force ID` found on a store's Lease, and did.
+#[derive(Debug, Clone)]
+pub enum ForcedRelease {
+    /// Held by `ID`: cleared. Whom it named.
+    Released(LeaseHolder),
+    /// No Lease, or no holder: nothing to clear.
+    NotHeld,
+    /// Held by another holder id: left alone.
+    HeldByOther(LeaseHolder),
+    /// Held by `ID` but written again since it was read (renewed, so its holder lives; or re-taken): left alone.
+    Changed(LeaseHolder),
+}
+
+/// Clears the Lease `name` if its holder id is `id` (`migrate unlock --force ID`). The write is conditional on
+/// the version read, so a Lease renewed or taken in between is left as it is.
 pub async fn force_release(
     api: &Api<Lease>,
     location: &str,
     name: &str,
     id: &str,
-) -> Result<LeaseHolder, StateError> {
+) -> Result<ForcedRelease, StateError> {
     let lease = api
         .get_opt(name)
         .await
         .map_err(kube_err(location, "read the Lease"))?;
     let Some(mut lease) = lease else {
-        return Err(StateError::KubeConfig {
-            location: location.into(),
-            detail: format!("no Lease {name}: nothing to unlock"),
-        });
+        return Ok(ForcedRelease::NotHeld);
     };
     let Some(held) = LeaseHolder::of(&lease) else {
-        return Err(StateError::KubeConfig {
-            location: location.into(),
-            detail: format!("Lease {name} has no holder: nothing to unlock"),
-        });
+        return Ok(ForcedRelease::NotHeld);
     };
     if held.id() != id {
-        return Err(StateError::KubeConfig {
-            location: location.into(),
-            detail: format!(
-                "Lease {name} is held by holder id {}, not {id}; nothing was changed",
-                held.id()
-            ),
-        });
+        return Ok(ForcedRelease::HeldByOther(held));
     }
     if let Some(spec) = lease.spec.as_mut() {
         spec.holder_identity = None;
     }
-    api.replace(name, &PostParams::default(), &lease)
-        .await
-        .map_err(kube_err(location, "release the Lease"))?;
-    Ok(held)
+    // `replace` sends the resourceVersion read: a 409 means it changed since.
+    match api.replace(name, &PostParams::default(), &lease).await {
+        Ok(_) => Ok(ForcedRelease::Released(held)),
+        Err(kube::Error::Api(s)) if s.code == 409 => Ok(ForcedRelease::Changed(held)),
+        Err(e) => Err(kube_err(location, "release the Lease")(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lease(holder: Option<&str>, transitions: Option<i32>) -> Lease {
+        Lease {
+            metadata: ObjectMeta::default(),
+            spec: Some(LeaseSpec {
+                holder_identity: holder.map(str::to_string),
+                lease_transitions: transitions,
+                ..Default::default()
+            }),
+        }
+    }
+
+    #[test]
+    fn a_conflict_with_a_racing_renewal_of_the_same_holder_is_retried() {
+        let now = lease(Some("me"), Some(3));
+        assert_eq!(
+            after_conflict("me", Some(3), Some(&now)),
+            AfterConflict::Retry
+        );
+        let never_taken = lease(Some("me"), None);
+        assert_eq!(
+            after_conflict("me", None, Some(&never_taken)),
+            AfterConflict::Retry
+        );
+    }
+
+    #[test]
+    fn a_conflict_is_a_loss_only_when_the_holder_or_the_transitions_changed() {
+        let taken = lease(Some("other"), Some(4));
+        assert_eq!(
+            after_conflict("me", Some(3), Some(&taken)),
+            AfterConflict::Lost(Some("other".into()))
+        );
+        // Lapsed, taken by another and given back under the same name: a transition in between.
+        let retaken = lease(Some("me"), Some(5));
+        assert_eq!(
+            after_conflict("me", Some(3), Some(&retaken)),
+            AfterConflict::Lost(Some("me".into()))
+        );
+        let cleared = lease(None, Some(3));
+        assert_eq!(
+            after_conflict("me", Some(3), Some(&cleared)),
+            AfterConflict::Lost(None)
+        );
+        let emptied = lease(Some(""), Some(3));
+        assert_eq!(
+            after_conflict("me", Some(3), Some(&emptied)),
+            AfterConflict::Lost(None)
+        );
+        assert_eq!(
+            after_conflict("me", Some(3), None),
+            AfterConflict::Lost(None)
+        );
+    }
 }

@@ -43,7 +43,9 @@ use super::model::{
     SnapshotKey, StepState, StepStatus,
 };
 
-pub use lease::{DURATION_ENV as LEASE_DURATION_ENV, LeaseHolder};
+pub use lease::{
+    AfterConflict, DURATION_ENV as LEASE_DURATION_ENV, ForcedRelease, LeaseHolder, after_conflict,
+};
 pub use location::{KubeLocation, SCHEME as KUBE_SCHEME};
 use log::{AppendError, Entry, EntryKind, Log};
 pub use pull::{Pulled, pull};
@@ -557,7 +559,7 @@ pub fn force_unlock(
     location: &KubeLocation,
     kubeconfig: Option<&Path>,
     id: &str,
-) -> Result<LeaseHolder, StateError> {
+) -> Result<ForcedRelease, StateError> {
     let store = KubeStore::connect(location, kubeconfig)?;
     let (leases, loc, id) = (store.leases.clone(), store.location.clone(), id.to_string());
     store
@@ -597,6 +599,10 @@ impl Store for KubeStore {
             self.reload(&mut r)?;
         }
         Ok(Some(r.store_id.clone()).filter(|id| !id.is_empty()))
+    }
+
+    fn holder_id(&self) -> Option<String> {
+        Some(self.holder.id.clone())
     }
 
     fn begin_run(&self, new: NewRun) -> Result<RunInfo, StateError> {

@@ -24,6 +24,10 @@ impl Store for SledStore {
         self.meta_value(super::META_STORE_ID)
     }
 
+    fn holder_id(&self) -> Option<String> {
+        Some(self.holder().id.clone())
+    }
+
     fn begin_run(&self, new: NewRun) -> Result<RunInfo, StateError> {
         rules::validate_new_run(&new)?;
         let plan = encode_plan(&new.plan)?;
