@@ -10,7 +10,8 @@ use super::warn;
 use crate::check::{self, ClusterExpect, Expect, Finding, Group, Known, Model, Report, Role};
 use crate::cluster::ClusterTarget;
 use crate::plan::GateExpectations;
-use crate::state::{EventKind, NewEvent};
+use crate::plan::Step;
+use crate::state::{EventKind, NewEvent, RunId, StateError, StepStatus, Store};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -218,40 +219,88 @@ fn record(phase: &str, groups: &[String], report: Report) -> GateRecord {
     }
 }
 
-/// Every finding as an event (warnings shown as they come), then the
-/// result with the whole record in its details.
+/// The gate's result as one durable event (one write, one Secret on the
+/// Kubernetes backend, however many findings), the whole record in its
+/// details; warnings are shown as they come, and the result is told to the
+/// observer (`-o json`'s `gate` event) once it is on record.
 fn journal(ctx: &StepCtx, record: &GateRecord) -> Result<(), ActionError> {
     let phase = &record.phase;
-    for f in &record.findings {
-        let line = format!("gate {phase}: {} {}", f.severity, finding_line(f));
-        let details = serde_json::json!({ "finding": f });
-        match f.severity {
-            check::Severity::Warning => warn(ctx, &line)?,
-            check::Severity::Error => {
-                ctx.env.store.record_event(
-                    ctx.run,
-                    NewEvent::new(EventKind::Warning, Some(&ctx.step), line).with_details(details),
-                )?;
-            }
-            check::Severity::Info => {
-                ctx.env.store.record_event(
-                    ctx.run,
-                    NewEvent::new(EventKind::Note, Some(&ctx.step), line).with_details(details),
-                )?;
-            }
-        }
+    for f in record.warnings() {
+        ctx.env.observer.warning(
+            &ctx.step,
+            &format!("gate {phase}: {} {}", f.severity, finding_line(f)),
+        );
     }
-    let details = serde_json::json!({ "gate": record });
+    ctx.env
+        .store
+        .record_event(ctx.run, result_event(&ctx.step, record))?;
+    ctx.env.observer.gate(&ctx.step, record);
+    Ok(())
+}
+
+/// The journal entry of a gate's result: a warning when it failed.
+fn result_event(step: &str, record: &GateRecord) -> NewEvent {
     let kind = if record.passed() {
         EventKind::Note
     } else {
         EventKind::Warning
     };
-    ctx.env.store.record_event(
-        ctx.run,
-        NewEvent::new(kind, Some(&ctx.step), format!("gate {phase} {record}"))
-            .with_details(details),
-    )?;
+    NewEvent::new(kind, Some(step), format!("gate {} {record}", record.phase))
+        .with_details(serde_json::json!({ "gate": record }))
+}
+
+/// The gates of `new` whose expectations differ from the same gate's in
+/// `old` (`apply --resume --replan`: the spec's meshID, clusters, networks
+/// or revision changed): a pass recorded against other expectations proves
+/// nothing about these, so they run again.
+pub(crate) fn changed_by_replan(old: &[Step], new: &[Step]) -> Vec<String> {
+    new.iter()
+        .filter(|s| {
+            s.forward.iter().any(|a| {
+                matches!(
+                    a,
+                    crate::plan::Action::Check {
+                        check: crate::plan::Check::Gate { .. },
+                        ..
+                    }
+                )
+            })
+        })
+        .filter(|s| {
+            old.iter()
+                .find(|o| o.id == s.id)
+                .is_some_and(|o| o.forward != s.forward)
+        })
+        .map(|s| s.id.clone())
+        .collect()
+}
+
+/// Sets each gate of `gates` that is done (or half reset by a crash) back,
+/// so the resumed run runs it again: `done` to `rolled-back` through
+/// `rolling-back`, as rolling a gate back does (it changed nothing, so
+/// there is nothing to undo), each transition durable. Called before the
+/// new plan is recorded: a crash in between leaves the old plan recorded,
+/// so the next `--resume --replan` finds the same gates changed and
+/// finishes; any other status already runs again.
+pub(crate) fn rerun(store: &dyn Store, run: RunId, gates: &[String]) -> Result<(), StateError> {
+    for gate in gates {
+        let status = store.step_state(run, gate)?.status;
+        if !matches!(status, StepStatus::Done | StepStatus::RollingBack) {
+            continue;
+        }
+        if status == StepStatus::Done {
+            store.set_step_status(run, gate, StepStatus::RollingBack, None)?;
+        }
+        store.set_step_status(run, gate, StepStatus::RolledBack, None)?;
+        store.record_event(
+            run,
+            NewEvent::new(
+                EventKind::Note,
+                Some(gate),
+                format!("{gate}: the replanned spec expects another mesh of it; it runs again"),
+            ),
+        )?;
+    }
     Ok(())
 }
 
@@ -299,6 +348,76 @@ mod tests {
             assert_eq!(parsed.len(), groups.len());
         }
         assert!(parse_groups("trust", &["roots-of-all-evil".into()]).is_err());
+    }
+
+    fn gate_step(mesh_id: &str) -> Step {
+        let mut s = Step::new(crate::plan::Phase::Trust, "gate/trust", "gate");
+        s.forward(crate::plan::Action::Check {
+            cluster: None,
+            check: crate::plan::Check::Gate {
+                groups: vec!["roots".into()],
+                expectations: GateExpectations {
+                    namespace: "istio-system".into(),
+                    mesh_id: mesh_id.into(),
+                    topology: "multi-primary".into(),
+                    revision: None,
+                    istio_version: "1.30.3".into(),
+                    clusters: vec![],
+                },
+            },
+        });
+        s.finish()
+    }
+
+    #[test]
+    fn a_replan_reruns_only_the_gates_whose_expectations_changed() {
+        let other = Step::new(crate::plan::Phase::Trust, "trust/root", "x").finish();
+        let old = [gate_step("mesh1"), other.clone()];
+        assert!(changed_by_replan(&old, &[gate_step("mesh1"), other.clone()]).is_empty());
+        assert_eq!(
+            changed_by_replan(&old, &[gate_step("mesh2"), other]),
+            ["gate/trust"]
+        );
+
+        let store = crate::state::MemoryStore::new();
+        let run = store
+            .begin_run(crate::state::NewRun {
+                fingerprint: "sha256:x".into(),
+                spec_name: "t".into(),
+                kind: crate::state::RunKind::Apply,
+                plan: serde_json::json!({}),
+                steps: vec!["gate/trust".into()],
+            })
+            .unwrap()
+            .id;
+        let status = || store.step_state(run, "gate/trust").unwrap().status;
+        let gates = ["gate/trust".to_string()];
+        rerun(&store, run, &gates).unwrap();
+        assert_eq!(status(), StepStatus::Pending, "not done: runs anyway");
+        store
+            .set_step_status(run, "gate/trust", StepStatus::Running, None)
+            .unwrap();
+        store
+            .set_step_status(run, "gate/trust", StepStatus::Done, None)
+            .unwrap();
+        rerun(&store, run, &gates).unwrap();
+        assert_eq!(status(), StepStatus::RolledBack);
+        // Half reset by a crash: finished by the next replan.
+        store
+            .set_step_status(run, "gate/trust", StepStatus::Running, None)
+            .unwrap();
+        store
+            .set_step_status(run, "gate/trust", StepStatus::Done, None)
+            .unwrap();
+        store
+            .set_step_status(run, "gate/trust", StepStatus::RollingBack, None)
+            .unwrap();
+        rerun(&store, run, &gates).unwrap();
+        assert_eq!(status(), StepStatus::RolledBack);
+        // A rolled-back step may run again.
+        store
+            .set_step_status(run, "gate/trust", StepStatus::Running, None)
+            .unwrap();
     }
 
     #[test]
