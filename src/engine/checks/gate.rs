@@ -9,86 +9,13 @@ use super::super::context::{ActionError, StepCtx};
 use super::warn;
 use crate::check::{self, ClusterExpect, Expect, Finding, Group, Known, Model, Report, Role};
 use crate::cluster::ClusterTarget;
+use crate::engine::gate_record::{GateRecord, finding_line};
 use crate::plan::GateExpectations;
 use crate::plan::Step;
 use crate::state::{EventKind, NewEvent, RunId, StateError, StepStatus, Store};
-use serde::{Deserialize, Serialize};
-use std::fmt;
 
 /// How long reading every cluster may take before the gate fails.
 const GATE_TIMEOUT: u64 = 300;
-
-/// A gate's result, journalled as `{"gate": GateRecord}` in the details of
-/// its last event: what `status` shows.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct GateRecord {
-    /// The gated phase's name (`trust`).
-    pub phase: String,
-    /// The verifier's groups that ran.
-    pub groups: Vec<String>,
-    /// Error findings: the gate failed when there is one.
-    pub errors: usize,
-    /// Warning findings.
-    pub warnings: usize,
-    /// Every finding, errors first (secrets redacted).
-    pub findings: Vec<Finding>,
-}
-
-impl GateRecord {
-    /// Whether the gate passed.
-    pub fn passed(&self) -> bool {
-        self.errors == 0
-    }
-
-    /// The error findings.
-    pub fn errors(&self) -> impl Iterator<Item = &Finding> {
-        self.findings
-            .iter()
-            .filter(|f| f.severity == check::Severity::Error)
-    }
-
-    /// The warning findings.
-    pub fn warnings(&self) -> impl Iterator<Item = &Finding> {
-        self.findings
-            .iter()
-            .filter(|f| f.severity == check::Severity::Warning)
-    }
-
-    /// The latest gate record of `step` in a journal.
-    pub fn latest<'a>(
-        journal: impl DoubleEndedIterator<Item = &'a crate::state::Event>,
-        step: &str,
-    ) -> Option<GateRecord> {
-        journal
-            .rev()
-            .filter(|e| e.step.as_deref() == Some(step))
-            .find_map(|e| {
-                let found = e.details.as_ref()?.get("gate")?;
-                serde_json::from_value(found.clone()).ok()
-            })
-    }
-}
-
-/// `passed`, `passed with 2 warning(s)`, `failed with 1 error(s)`.
-impl fmt::Display for GateRecord {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (self.errors, self.warnings) {
-            (0, 0) => f.write_str("passed"),
-            (0, w) => write!(f, "passed with {w} warning(s)"),
-            (e, 0) => write!(f, "failed with {e} error(s)"),
-            (e, w) => write!(f, "failed with {e} error(s) and {w} warning(s)"),
-        }
-    }
-}
-
-/// One finding on one line: `MC101 cluster2 ConfigMap istio-system/x: what; fix: how`.
-pub fn finding_line(f: &Finding) -> String {
-    format!(
-        "{} {} {}: {}; fix: {}",
-        f.code, f.cluster, f.object, f.message, f.fix
-    )
-}
 
 /// Runs the gate of the step's phase.
 pub(crate) async fn run(
