@@ -57,6 +57,8 @@ pub trait Observer: Send + Sync {
     fn warning(&self, _step: &str, _message: &str) {}
     /// A probe finished, passed or not.
     fn probe(&self, _report: &ProbeReport) {}
+    /// A phase's gate (step `step`) ran and its result is journalled.
+    fn gate(&self, _step: &str, _record: &super::GateRecord) {}
     /// A step failed with `error` (redacted); `step_finished` follows.
     fn step_failed(&self, _step: &str, _error: &str) {}
     /// A step ended, done (`ok`) or failed.

@@ -364,14 +364,24 @@ async fn apply_claimed(
                 });
             }
             let live = verify_identities(&env, &opts, &[current.id]).await?;
+            // Gates a replan gives other expectations run again (they only read).
+            let rerun = match replan && current.fingerprint != plan.fingerprint {
+                true => super::checks::gate::changed_by_replan(
+                    &StoredPlan::load(store.as_ref(), current.id)?.steps,
+                    &plan.steps,
+                ),
+                false => Vec::new(),
+            };
             // Preflight's permission check is done and will not run again:
             // ask again for what is about to run, before any change.
             let todo: Vec<&Step> = plan
                 .steps
                 .iter()
                 .filter(|s| {
-                    done.get(&s.id)
-                        .is_none_or(|st| st.status != StepStatus::Done)
+                    rerun.contains(&s.id)
+                        || done
+                            .get(&s.id)
+                            .is_none_or(|st| st.status != StepStatus::Done)
                 })
                 .filter(|s| super::until::within(s, opts.until))
                 .collect();
@@ -386,6 +396,7 @@ async fn apply_claimed(
                 .await
                 .map_err(EngineError::PermissionsMissing)?;
             claim.take(current.id.0, Some(current.started)).await?;
+            let mut resumed = None;
             if current.fingerprint != plan.fingerprint {
                 let old = StoredPlan::load(store.as_ref(), current.id)?;
                 let plan_json = plan_json(super::identity::to_record(&old.identities, &live))?;
@@ -413,7 +424,14 @@ async fn apply_claimed(
                         steps: dropped,
                     });
                 }
-                store.replace_plan(
+                // Steps change status only in a running run; the old plan
+                // stays recorded until they did, so a crash in between
+                // leaves the next `--replan` the same gates to set back.
+                if !rerun.is_empty() {
+                    store.resume_run(current.id)?;
+                    super::checks::gate::rerun(store.as_ref(), current.id, &rerun)?;
+                }
+                let replaced = store.replace_plan(
                     current.id,
                     &plan.fingerprint,
                     plan_json,
@@ -423,8 +441,14 @@ async fn apply_claimed(
                     current.id,
                     NewEvent::new(EventKind::Note, None, format!("replanned: {changes}")),
                 )?;
+                if !rerun.is_empty() {
+                    resumed = Some(replaced);
+                }
             }
-            store.resume_run(current.id)?
+            match resumed {
+                Some(running) => running,
+                None => store.resume_run(current.id)?,
+            }
         }
     };
     let states = store.step_states(run.id)?;

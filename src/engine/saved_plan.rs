@@ -11,8 +11,15 @@
 //! no change. A kind the cluster does not serve yet (Istio's, before
 //! Istio) counts as absent.
 //!
+//! Beside the objects, the Helm releases the plan upgrades (their values
+//! of record, which `helm upgrade` keeps: [`releases`]) and the files on
+//! this machine its CA work reads ([`local_files`]), by hash only.
+//!
 //! The check is made just before the run starts: a change after it is the
 //! run's to meet, as for any plan.
+
+pub mod local_files;
+pub mod releases;
 
 use super::drift::{self, FieldChange};
 use crate::cluster::{Cluster, ClusterError, ClusterTarget};
@@ -28,8 +35,8 @@ use std::sync::Arc;
 /// The `kind` of a saved plan file.
 pub const KIND: &str = "MigrationSavedPlan";
 
-/// The format this build writes and reads.
-pub const FORMAT: u32 = 1;
+/// The format this build writes and reads (2: Helm releases and local files).
+pub const FORMAT: u32 = 2;
 
 /// How many objects are read at once per check.
 const READS_AT_ONCE: usize = 16;
@@ -54,6 +61,12 @@ pub struct SavedPlan {
     pub plan: Plan,
     /// Every live object the plan reads or changes, as it was.
     pub objects: Vec<Fingerprint>,
+    /// Every Helm release the plan upgrades or rolls back, as it was.
+    #[serde(default)]
+    pub releases: Vec<releases::ReleaseFingerprint>,
+    /// Every file on this machine the plan's CA work reads, as it was.
+    #[serde(default)]
+    pub files: Vec<local_files::FileFingerprint>,
 }
 
 /// Which context of which kubeconfig reached a cluster.
@@ -157,6 +170,33 @@ impl std::fmt::Display for MovedObject {
             "{name} in {}: {what} since the plan was saved",
             self.key.cluster
         )
+    }
+}
+
+/// Something the plan reads that moved since it was saved.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    /// A live object.
+    Object(MovedObject),
+    /// A Helm release: what changed.
+    Release(releases::ReleaseKey, String),
+    /// A file on this machine: what happened to it.
+    File(PathBuf, &'static str),
+}
+
+impl std::fmt::Display for Change {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Change::Object(o) => o.fmt(f),
+            Change::Release(key, what) => {
+                write!(f, "{key}: {what} since the plan was saved")
+            }
+            Change::File(path, what) => write!(
+                f,
+                "file {}: {what} since the plan was saved",
+                path.display()
+            ),
+        }
     }
 }
 
@@ -372,6 +412,8 @@ pub async fn save(
     clusters: &BTreeMap<String, Arc<Cluster>>,
 ) -> Result<SavedPlan, SavedPlanError> {
     let objects = read_all(clusters, watched(plan)).await?;
+    let releases = read_releases(clusters, releases::watched(plan)).await?;
+    let files = read_files(local_files::watched(plan))?;
     Ok(SavedPlan {
         kind: KIND.to_string(),
         format: FORMAT,
@@ -381,12 +423,45 @@ pub async fn save(
         targets: targets.iter().map(SavedTarget::from).collect(),
         plan: plan.clone(),
         objects,
+        releases,
+        files,
     })
 }
 
+/// Reads each release of `keys` in its cluster.
+async fn read_releases(
+    clusters: &BTreeMap<String, Arc<Cluster>>,
+    keys: Vec<releases::ReleaseKey>,
+) -> Result<Vec<releases::ReleaseFingerprint>, SavedPlanError> {
+    let mut out = Vec::new();
+    for key in keys {
+        let cluster = clusters
+            .get(&key.cluster)
+            .ok_or_else(|| SavedPlanError::NotConnected(key.cluster.clone()))?;
+        out.push(releases::read(cluster, &key).await?);
+    }
+    Ok(out)
+}
+
+/// Reads each file of `paths`.
+fn read_files(paths: Vec<PathBuf>) -> Result<Vec<local_files::FileFingerprint>, SavedPlanError> {
+    paths
+        .iter()
+        .map(|p| {
+            local_files::read(p).map_err(|error| SavedPlanError::Io {
+                path: p.clone(),
+                error,
+            })
+        })
+        .collect()
+}
+
 /// Writes `saved` to `path` (mode 0600: it holds the content of the objects
-/// it read, Secrets' hashes only), whole or not at all.
+/// it read, Secrets' hashes only), whole or not at all: into a temporary
+/// file created new (never one planted there, nor a symlink followed) with
+/// mode 0600 in the same directory, synced, then renamed over `path`.
 pub fn write(saved: &SavedPlan, path: &Path) -> Result<(), SavedPlanError> {
+    use std::io::Write;
     let io = |error| SavedPlanError::Io {
         path: path.to_path_buf(),
         error,
@@ -396,19 +471,26 @@ pub fn write(saved: &SavedPlan, path: &Path) -> Result<(), SavedPlanError> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "plan".into());
-    let temp = path.with_file_name(format!(".{name}.tmp"));
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    // O_CREAT|O_EXCL with a random name, 0600 on Unix (tempfile's defaults).
+    let mut file = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(io)?;
+    file.write_all(text.as_bytes()).map_err(io)?;
+    file.write_all(b"\n").map_err(io)?;
+    file.as_file().sync_all().map_err(io)?;
+    file.persist(path).map_err(|e| io(e.error))?;
+    // The rename itself reaches the disk with its directory.
     #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    {
-        use std::io::Write;
-        let mut file = options.open(&temp).map_err(io)?;
-        file.write_all(text.as_bytes()).map_err(io)?;
-        file.write_all(b"\n").map_err(io)?;
-        file.sync_all().map_err(io)?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
     }
-    std::fs::rename(&temp, path).map_err(io)
+    Ok(())
 }
 
 /// Reads a saved plan, refusing another kind or format and a plan whose
@@ -443,31 +525,116 @@ pub fn load(path: &Path) -> Result<SavedPlan, SavedPlanError> {
             "its steps do not match its fingerprint: the plan was edited after it was saved".into(),
         ));
     }
+    if let Some(reason) = objects_mismatch(&saved) {
+        return Err(invalid(reason));
+    }
     Ok(saved)
 }
 
-/// Every object of `saved` that moved since, read from `clusters` now.
+/// Why the fingerprinted objects of `saved` are not exactly what its plan
+/// reads or changes ([`watched`]), if they are not: an object dropped from
+/// the list would go unchecked, one added or listed twice was not put there
+/// by `plan --out`.
+fn objects_mismatch(saved: &SavedPlan) -> Option<String> {
+    let mut parts = Vec::new();
+    set_mismatch(
+        watched(&saved.plan),
+        saved.objects.iter().map(|f| f.key.clone()),
+        |k| k.to_string(),
+        &mut parts,
+    );
+    set_mismatch(
+        releases::watched(&saved.plan),
+        saved.releases.iter().map(|r| r.key.clone()),
+        |k| k.to_string(),
+        &mut parts,
+    );
+    set_mismatch(
+        local_files::watched(&saved.plan),
+        saved.files.iter().map(|f| f.path.clone()),
+        |p| format!("file {}", p.display()),
+        &mut parts,
+    );
+    (!parts.is_empty()).then(|| {
+        format!(
+            "its fingerprints are not what its plan reads (the file was edited after it was saved): {}",
+            parts.join("; and ")
+        )
+    })
+}
+
+/// Adds to `parts` what of `want` is not in `have`, what of `have` is not
+/// in `want`, and what `have` lists twice, each named by `name`.
+fn set_mismatch<T: Ord + Clone>(
+    want: Vec<T>,
+    have: impl Iterator<Item = T>,
+    name: impl Fn(&T) -> String,
+    parts: &mut Vec<String>,
+) {
+    let want: BTreeSet<T> = want.into_iter().collect();
+    let mut seen = BTreeSet::new();
+    let mut twice = Vec::new();
+    for k in have {
+        if !seen.insert(k.clone()) {
+            twice.push(name(&k));
+        }
+    }
+    let names = |it: &mut dyn Iterator<Item = &T>| it.map(&name).collect::<Vec<_>>().join("; ");
+    let missing = names(&mut want.difference(&seen));
+    let extra = names(&mut seen.difference(&want));
+    if !missing.is_empty() {
+        parts.push(format!("not fingerprinted: {missing}"));
+    }
+    if !extra.is_empty() {
+        parts.push(format!("not read by the plan: {extra}"));
+    }
+    if !twice.is_empty() {
+        parts.push(format!("listed twice: {}", twice.join("; ")));
+    }
+}
+
+/// Everything of `saved` that moved since (objects and releases read from
+/// `clusters` now, local files from this machine).
 pub async fn moved_since(
     saved: &SavedPlan,
     clusters: &BTreeMap<String, Arc<Cluster>>,
-) -> Result<Vec<MovedObject>, SavedPlanError> {
+) -> Result<Vec<Change>, SavedPlanError> {
     let keys = saved.objects.iter().map(|f| f.key.clone()).collect();
     let now: BTreeMap<SnapshotKey, Left> = read_all(clusters, keys)
         .await?
         .into_iter()
         .map(|f| (f.key, f.found))
         .collect();
-    Ok(saved
+    let mut out: Vec<Change> = saved
         .objects
         .iter()
         .filter_map(|then| {
             let now = now.get(&then.key)?;
-            compare(&then.found, now).map(|moved| MovedObject {
-                key: then.key.clone(),
-                moved,
+            compare(&then.found, now).map(|moved| {
+                Change::Object(MovedObject {
+                    key: then.key.clone(),
+                    moved,
+                })
             })
         })
-        .collect())
+        .collect();
+    let keys = saved.releases.iter().map(|r| r.key.clone()).collect();
+    for (then, now) in saved
+        .releases
+        .iter()
+        .zip(read_releases(clusters, keys).await?)
+    {
+        if let Some(what) = releases::compare(then, &now) {
+            out.push(Change::Release(then.key.clone(), what));
+        }
+    }
+    let paths = saved.files.iter().map(|f| f.path.clone()).collect();
+    for (then, now) in saved.files.iter().zip(read_files(paths)?) {
+        if let Some(what) = local_files::compare(then, &now) {
+            out.push(Change::File(then.path.clone(), what));
+        }
+    }
+    Ok(out)
 }
 
 /// How `now` differs from `then`, if it does.
@@ -630,6 +797,51 @@ mod tests {
                 removed: vec![]
             })
         );
+    }
+
+    #[test]
+    fn writing_never_follows_a_symlink_planted_at_the_temporary_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "keep me").unwrap();
+        let path = dir.path().join("plan.json");
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(&victim, dir.path().join(".plan.json.tmp")).unwrap();
+        let header = PlanHeader {
+            name: "t".into(),
+            topology: "multi-primary".into(),
+            clusters: vec![],
+        };
+        let saved = SavedPlan {
+            kind: KIND.into(),
+            format: FORMAT,
+            written_by: "test".into(),
+            saved: Timestamp::now(),
+            spec_file: "/spec.yaml".into(),
+            targets: vec![],
+            plan: Plan::new(header, vec![]).unwrap(),
+            objects: vec![],
+            releases: vec![],
+            files: vec![],
+        };
+        write(&saved, &path).unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
+        assert_eq!(
+            load(&path).unwrap().plan.fingerprint,
+            saved.plan.fingerprint
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+        }
+        let left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".tmp") && n != ".plan.json.tmp")
+            .collect();
+        assert!(left.is_empty(), "no temporary file left: {left:?}");
     }
 
     #[test]

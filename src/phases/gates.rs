@@ -7,7 +7,9 @@
 //! changes nothing, so rolling it back undoes nothing.
 //!
 //! The plan carries what the spec says as plain data ([`GateExpectations`]);
-//! the engine turns it into the verifier's expectations.
+//! the engine turns it into the verifier's expectations. Being in the
+//! plan, they are part of its fingerprint: a replan that changes them runs
+//! a done gate again (the engine compares the gate's action).
 
 use super::{Ctx, ISTIO_SYSTEM};
 use crate::plan::{Action, Check, GateCluster, GateExpectations, Phase, Step};

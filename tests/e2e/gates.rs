@@ -148,13 +148,49 @@ fn a_destination_rule_added_between_phases_fails_the_routing_gate_until_it_is_fi
     std::fs::write(&file, FAILOVER_WITHOUT_OUTLIERS).unwrap();
     kubectl_ok(&env, "cluster1", &["apply", "-f", &file.to_string_lossy()]);
 
-    let failed = apply(&env, &spec, &["--resume"]);
+    let failed = apply(&env, &spec, &["--resume", "-o", "json"]);
     assert_eq!(
         failed.code,
         Some(1),
         "{}",
         failed.describe("a failing gate fails the run")
     );
+    // `-o json`: the gate's result as one event, with the finding's code.
+    let gate_events: Vec<Value> = failed
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| e["type"] == "gate")
+        .collect();
+    assert_eq!(gate_events.len(), 1, "{}", failed.stdout);
+    let event = &gate_events[0];
+    assert_eq!(event["step"], "gate/routing", "{event}");
+    assert_eq!(event["phase"], "routing", "{event}");
+    assert_eq!(event["passed"], false, "{event}");
+    assert_eq!(event["errors"], 1, "{event}");
+    assert_eq!(event["findings"][0]["code"], "MC601", "{event}");
+    assert_eq!(event["findings"][0]["severity"], "error", "{event}");
+    assert_eq!(
+        event["findings"][0]["object"],
+        "DestinationRule sample/curl-failover"
+    );
+    // The journal holds the gate's result, its findings within, as one event.
+    let journal = env
+        .migrate(&["status", "-o", "json", "--events"])
+        .expect_ok();
+    let journal: Value = serde_json::from_str(&journal.stdout).unwrap();
+    let gate_entries: Vec<&Value> = journal["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["step"] == "gate/routing")
+        .filter(|e| {
+            e["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("gate "))
+        })
+        .collect();
+    assert_eq!(gate_entries.len(), 1, "{gate_entries:?}");
     let said = format!("{}{}", failed.stdout, failed.stderr);
     assert!(
         said.contains("MC601 cluster1 DestinationRule sample/curl-failover"),
@@ -333,4 +369,73 @@ fn a_dry_run_skips_the_gates_with_a_note() {
     );
     env.settled_dump()
         .assert_eq(&before, "a dry run changes nothing");
+}
+
+#[test]
+fn a_replan_that_changes_a_gates_expectations_runs_the_gate_again() {
+    let env = world();
+    let spec = demo_spec(&env);
+    apply(&env, &spec, &["--until", "discovery"]).expect_ok();
+    let doc = status_json(&env);
+    for gate in ["gate/trust", "gate/discovery"] {
+        assert_eq!(step(&doc, gate)["status"], "done", "{doc}");
+    }
+    // The spec now names another meshID: the done install steps stay done
+    // (a replan keeps them), so the mesh still says mesh1; the gates that
+    // passed against mesh1 must look again.
+    let text = std::fs::read_to_string(&spec).unwrap();
+    assert!(text.contains("id: mesh1"), "the demo's meshID");
+    std::fs::write(&spec, text.replace("id: mesh1", "id: mesh2")).unwrap();
+    let run = apply(
+        &env,
+        &spec,
+        &["--resume", "--replan", "--until", "discovery"],
+    );
+    assert_eq!(
+        run.code,
+        Some(1),
+        "{}",
+        run.describe("the discovery gate fails against the new meshID")
+    );
+    assert!(
+        format!("{}{}", run.stdout, run.stderr).contains("MC205"),
+        "{}",
+        run.describe("MC205 named")
+    );
+    let doc = status_json(&env);
+    let trust = step(&doc, "gate/trust");
+    assert_eq!(trust["status"], "done", "{trust}");
+    assert_eq!(trust["gate"]["result"], "passed", "{trust}");
+    // It ran again (its result journalled twice), said why.
+    let journal = env
+        .migrate(&["status", "-o", "json", "--events"])
+        .expect_ok();
+    let journal: Value = serde_json::from_str(&journal.stdout).unwrap();
+    let said = |needle: &str| {
+        journal["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .filter(|e| e["step"] == "gate/trust")
+            .filter(|e| e["message"].as_str().is_some_and(|m| m.contains(needle)))
+            .count()
+    };
+    assert_eq!(said("gate trust passed"), 2, "{journal}");
+    assert_eq!(said("it runs again"), 1, "{journal}");
+    let discovery = step(&doc, "gate/discovery");
+    assert_eq!(discovery["status"], "failed", "{discovery}");
+    let codes: Vec<&str> = discovery["gate"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["severity"] == "error")
+        .map(|f| f["code"].as_str().unwrap())
+        .collect();
+    assert!(
+        codes.contains(&"MC205"),
+        "meshID mesh1 is not mesh2: {discovery}"
+    );
+    // A step that is not a gate stays done: a replan never repeats effects.
+    assert_eq!(step(&doc, "trust/cluster1")["status"], "done", "{doc}");
+    env.assert_no_secrets_in_outputs();
 }

@@ -11,13 +11,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-const REVISION: &str = "1-26-4";
-const VERSION: &str = "1.26.4";
+pub(crate) const REVISION: &str = "1-26-4";
+pub(crate) const VERSION: &str = "1.26.4";
 
 /// cluster1 seeded by Helm at the revision, with the user's own value on
 /// the istiod release; cluster2 with helloworld v2 in a namespace that asks
 /// for the revision, and a Prometheus. `latency` slows every API answer.
-fn world(latency: Duration) -> SimEnv {
+pub(crate) fn world(latency: Duration) -> SimEnv {
     let localities = crate::specs::TWO_CLUSTER_LOCALITIES
         .iter()
         .map(|(region, zone)| meshsim::mesh::Locality::new(region, zone, ""))
@@ -100,7 +100,7 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-fn ok(out: &Output, what: &str) {
+pub(crate) fn ok(out: &Output, what: &str) {
     assert!(
         out.status.success(),
         "{what} exited {:?}\n{}{}",
@@ -111,7 +111,7 @@ fn ok(out: &Output, what: &str) {
 }
 
 /// The `helm` stand-in against one cluster's istio-system.
-fn helm(env: &SimEnv, cluster: &str, args: &[&str]) -> Output {
+pub(crate) fn helm(env: &SimEnv, cluster: &str, args: &[&str]) -> Output {
     let out = Command::new(env.path("bin").join("helm"))
         .args(args)
         .args(["-n", "istio-system", "--kube-context"])
@@ -132,7 +132,7 @@ fn helm_json(env: &SimEnv, cluster: &str, args: &[&str]) -> Value {
 }
 
 /// plans/helm-revision.yaml with this test's cert dir.
-fn example_spec(env: &SimEnv) -> PathBuf {
+pub(crate) fn example_spec(env: &SimEnv) -> PathBuf {
     let text = std::fs::read_to_string(repo_root().join("plans/helm-revision.yaml")).unwrap();
     assert!(text.contains("certDir: ./migrate-certs"));
     env.write_spec(

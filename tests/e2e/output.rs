@@ -140,6 +140,35 @@ fn apply_and_rollback_print_one_event_per_line() {
     );
     assert_eq!(steps_of(&applied, "step_started").len(), plan.len());
     assert!(of_type(&applied, "step_failed").is_empty());
+    // One gate event per gate step, before that step's step_finished.
+    let gates: Vec<(&str, &str, bool)> = of_type(&applied, "gate")
+        .iter()
+        .map(|g| {
+            assert!(g["findings"].is_array() && g["errors"] == 0, "{g}");
+            (
+                g["step"].as_str().unwrap(),
+                g["phase"].as_str().unwrap(),
+                g["passed"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        gates,
+        [
+            ("gate/trust", "trust", true),
+            ("gate/discovery", "discovery", true),
+            ("gate/routing", "routing", true),
+        ]
+    );
+    for (step, _, _) in &gates {
+        let at = |kind: &str| {
+            applied
+                .iter()
+                .position(|e| e["type"] == kind && e["step"] == *step)
+                .unwrap_or_else(|| panic!("no {kind} for {step}"))
+        };
+        assert!(at("gate") < at("step_finished"), "{step}");
+    }
     // The drill: the baseline answered by v1 in cluster1, the failover by v2 in cluster2.
     let answers: Vec<(String, String)> = of_type(&applied, "probe")
         .iter()

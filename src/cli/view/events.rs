@@ -10,8 +10,9 @@
 //! `run_finished` (unless the process is killed).
 
 use super::hints::Hints;
+use crate::check::{Finding, Severity};
 use crate::cli::results::{Applied, completed};
-use crate::engine::{EngineError, ProbeReport, RunStart, RunSummary};
+use crate::engine::{EngineError, GateRecord, ProbeReport, RunStart, RunSummary};
 use crate::plan::Phase;
 use crate::state::{Outcome, RunKind, redact_text};
 use serde::Serialize;
@@ -60,17 +61,34 @@ pub struct Sink {
     state: Mutex<State>,
 }
 
-/// One finding of a phase's gate, for the `gate` event.
+/// One finding of a phase's gate, as the `gate` event carries it.
 #[derive(Debug, Clone, Serialize)]
-pub struct GateFinding {
-    /// The check's stable code.
-    pub code: String,
-    /// The cluster it concerns, if one.
-    pub cluster: Option<String>,
-    /// The object it concerns, if one (`Kind namespace/name`).
-    pub object: Option<String>,
-    /// What is wrong, redacted.
-    pub message: String,
+pub struct GateFinding<'a> {
+    /// The check's stable code (`MC601`).
+    pub code: &'a str,
+    /// `error` (fails the gate), `warning` or `info`.
+    pub severity: Severity,
+    /// The cluster it concerns (`-` for none).
+    pub cluster: &'a str,
+    /// The object it concerns (`Kind namespace/name`, `-` for the cluster as a whole).
+    pub object: &'a str,
+    /// What is wrong (redacted, as in the journal).
+    pub message: &'a str,
+    /// What to do about it.
+    pub fix: &'a str,
+}
+
+impl<'a> From<&'a Finding> for GateFinding<'a> {
+    fn from(f: &'a Finding) -> Self {
+        GateFinding {
+            code: &f.code,
+            severity: f.severity,
+            cluster: &f.cluster,
+            object: &f.object,
+            message: &f.message,
+            fix: &f.fix,
+        }
+    }
 }
 
 /// How a command ended, as `run_finished` says it.
@@ -230,13 +248,22 @@ impl Sink {
         );
     }
 
-    /// A phase's gate ran: passed, or the findings that failed it. (Gates
-    /// are checks a phase is responsible for; the engine calls this once it
-    /// reports them.)
-    pub fn gate(&self, phase: Phase, passed: bool, findings: &[GateFinding]) {
+    /// A phase's gate ran (step `step`): passed or not, with every finding,
+    /// errors first.
+    pub fn gate(&self, step: &str, record: &GateRecord) {
+        let findings: Vec<GateFinding<'_>> =
+            record.findings.iter().map(GateFinding::from).collect();
         self.emit(
             "gate",
-            json!({"phase": phase.name(), "passed": passed, "findings": findings}),
+            json!({
+                "step": step,
+                "phase": record.phase,
+                "groups": record.groups,
+                "passed": record.passed(),
+                "errors": record.errors,
+                "warnings": record.warnings,
+                "findings": findings,
+            }),
         );
     }
 

@@ -4,7 +4,7 @@
 
 use super::events::{self, Sink};
 use super::progress::{self, Progress};
-use crate::engine::{Observer, ProbeReport, RunStart};
+use crate::engine::{GateRecord, Observer, ProbeReport, RunStart};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -65,6 +65,9 @@ impl Observer for CliObserver {
     fn probe(&self, report: &ProbeReport) {
         progress::multi().suspend(|| say!("{}", probe_table(report).trim_end()));
         self.tell(|e| e.probe(report));
+    }
+    fn gate(&self, step: &str, record: &GateRecord) {
+        self.tell(|e| e.gate(step, record));
     }
     fn step_failed(&self, step: &str, error: &str) {
         self.tell(|e| e.step_failed(step, error));

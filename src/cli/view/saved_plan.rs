@@ -1,6 +1,6 @@
 //! What `plan --out` and `apply --plan` say about a saved plan.
 
-use crate::engine::saved_plan::{MovedObject, SavedPlan};
+use crate::engine::saved_plan::{Change, SavedPlan};
 use crate::state::Left;
 use std::path::Path;
 
@@ -17,13 +17,16 @@ pub fn saved(path: &Path, saved: &SavedPlan) {
         .filter(|f| f.found == Left::Absent)
         .count();
     say!(
-        "plan saved to {} ({}): {} live objects fingerprinted ({} absent, {} Secrets by hash and key names only); \
+        "plan saved to {} ({}): {} live objects fingerprinted ({} absent, {} Secrets by hash and key names only), \
+         {} Helm releases and {} local files by hash; \
          `migrate apply --plan {}` applies exactly this plan while they stay as they are",
         path.display(),
         saved.plan.fingerprint,
         saved.objects.len(),
         absent,
         secrets,
+        saved.releases.len(),
+        saved.files.len(),
         path.display()
     );
 }
@@ -31,15 +34,17 @@ pub fn saved(path: &Path, saved: &SavedPlan) {
 /// Nothing the plan reads moved: it runs.
 pub fn unchanged(path: &Path, saved: &SavedPlan) {
     say!(
-        "saved plan {} (saved {}): the {} objects it reads are as they were",
+        "saved plan {} (saved {}): the {} objects, {} Helm releases and {} local files it reads are as they were",
         path.display(),
         saved.saved,
-        saved.objects.len()
+        saved.objects.len(),
+        saved.releases.len(),
+        saved.files.len()
     );
 }
 
-/// The refusal: every object that moved.
-pub fn moved(path: &Path, saved: &SavedPlan, moved: &[MovedObject]) {
+/// The refusal: everything that moved.
+pub fn moved(path: &Path, saved: &SavedPlan, moved: &[Change]) {
     say!(
         "error: the clusters changed since {} was saved ({}); nothing was applied:",
         path.display(),

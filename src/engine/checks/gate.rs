@@ -9,85 +9,13 @@ use super::super::context::{ActionError, StepCtx};
 use super::warn;
 use crate::check::{self, ClusterExpect, Expect, Finding, Group, Known, Model, Report, Role};
 use crate::cluster::ClusterTarget;
+use crate::engine::gate_record::{GateRecord, finding_line};
 use crate::plan::GateExpectations;
-use crate::state::{EventKind, NewEvent};
-use serde::{Deserialize, Serialize};
-use std::fmt;
+use crate::plan::Step;
+use crate::state::{EventKind, NewEvent, RunId, StateError, StepStatus, Store};
 
 /// How long reading every cluster may take before the gate fails.
 const GATE_TIMEOUT: u64 = 300;
-
-/// A gate's result, journalled as `{"gate": GateRecord}` in the details of
-/// its last event: what `status` shows.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct GateRecord {
-    /// The gated phase's name (`trust`).
-    pub phase: String,
-    /// The verifier's groups that ran.
-    pub groups: Vec<String>,
-    /// Error findings: the gate failed when there is one.
-    pub errors: usize,
-    /// Warning findings.
-    pub warnings: usize,
-    /// Every finding, errors first (secrets redacted).
-    pub findings: Vec<Finding>,
-}
-
-impl GateRecord {
-    /// Whether the gate passed.
-    pub fn passed(&self) -> bool {
-        self.errors == 0
-    }
-
-    /// The error findings.
-    pub fn errors(&self) -> impl Iterator<Item = &Finding> {
-        self.findings
-            .iter()
-            .filter(|f| f.severity == check::Severity::Error)
-    }
-
-    /// The warning findings.
-    pub fn warnings(&self) -> impl Iterator<Item = &Finding> {
-        self.findings
-            .iter()
-            .filter(|f| f.severity == check::Severity::Warning)
-    }
-
-    /// The latest gate record of `step` in a journal.
-    pub fn latest<'a>(
-        journal: impl DoubleEndedIterator<Item = &'a crate::state::Event>,
-        step: &str,
-    ) -> Option<GateRecord> {
-        journal
-            .rev()
-            .filter(|e| e.step.as_deref() == Some(step))
-            .find_map(|e| {
-                let found = e.details.as_ref()?.get("gate")?;
-                serde_json::from_value(found.clone()).ok()
-            })
-    }
-}
-
-/// `passed`, `passed with 2 warning(s)`, `failed with 1 error(s)`.
-impl fmt::Display for GateRecord {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (self.errors, self.warnings) {
-            (0, 0) => f.write_str("passed"),
-            (0, w) => write!(f, "passed with {w} warning(s)"),
-            (e, 0) => write!(f, "failed with {e} error(s)"),
-            (e, w) => write!(f, "failed with {e} error(s) and {w} warning(s)"),
-        }
-    }
-}
-
-/// One finding on one line: `MC101 cluster2 ConfigMap istio-system/x: what; fix: how`.
-pub fn finding_line(f: &Finding) -> String {
-    format!(
-        "{} {} {}: {}; fix: {}",
-        f.code, f.cluster, f.object, f.message, f.fix
-    )
-}
 
 /// Runs the gate of the step's phase.
 pub(crate) async fn run(
@@ -218,40 +146,88 @@ fn record(phase: &str, groups: &[String], report: Report) -> GateRecord {
     }
 }
 
-/// Every finding as an event (warnings shown as they come), then the
-/// result with the whole record in its details.
+/// The gate's result as one durable event (one write, one Secret on the
+/// Kubernetes backend, however many findings), the whole record in its
+/// details; warnings are shown as they come, and the result is told to the
+/// observer (`-o json`'s `gate` event) once it is on record.
 fn journal(ctx: &StepCtx, record: &GateRecord) -> Result<(), ActionError> {
     let phase = &record.phase;
-    for f in &record.findings {
-        let line = format!("gate {phase}: {} {}", f.severity, finding_line(f));
-        let details = serde_json::json!({ "finding": f });
-        match f.severity {
-            check::Severity::Warning => warn(ctx, &line)?,
-            check::Severity::Error => {
-                ctx.env.store.record_event(
-                    ctx.run,
-                    NewEvent::new(EventKind::Warning, Some(&ctx.step), line).with_details(details),
-                )?;
-            }
-            check::Severity::Info => {
-                ctx.env.store.record_event(
-                    ctx.run,
-                    NewEvent::new(EventKind::Note, Some(&ctx.step), line).with_details(details),
-                )?;
-            }
-        }
+    for f in record.warnings() {
+        ctx.env.observer.warning(
+            &ctx.step,
+            &format!("gate {phase}: {} {}", f.severity, finding_line(f)),
+        );
     }
-    let details = serde_json::json!({ "gate": record });
+    ctx.env
+        .store
+        .record_event(ctx.run, result_event(&ctx.step, record))?;
+    ctx.env.observer.gate(&ctx.step, record);
+    Ok(())
+}
+
+/// The journal entry of a gate's result: a warning when it failed.
+fn result_event(step: &str, record: &GateRecord) -> NewEvent {
     let kind = if record.passed() {
         EventKind::Note
     } else {
         EventKind::Warning
     };
-    ctx.env.store.record_event(
-        ctx.run,
-        NewEvent::new(kind, Some(&ctx.step), format!("gate {phase} {record}"))
-            .with_details(details),
-    )?;
+    NewEvent::new(kind, Some(step), format!("gate {} {record}", record.phase))
+        .with_details(serde_json::json!({ "gate": record }))
+}
+
+/// The gates of `new` whose expectations differ from the same gate's in
+/// `old` (`apply --resume --replan`: the spec's meshID, clusters, networks
+/// or revision changed): a pass recorded against other expectations proves
+/// nothing about these, so they run again.
+pub(crate) fn changed_by_replan(old: &[Step], new: &[Step]) -> Vec<String> {
+    new.iter()
+        .filter(|s| {
+            s.forward.iter().any(|a| {
+                matches!(
+                    a,
+                    crate::plan::Action::Check {
+                        check: crate::plan::Check::Gate { .. },
+                        ..
+                    }
+                )
+            })
+        })
+        .filter(|s| {
+            old.iter()
+                .find(|o| o.id == s.id)
+                .is_some_and(|o| o.forward != s.forward)
+        })
+        .map(|s| s.id.clone())
+        .collect()
+}
+
+/// Sets each gate of `gates` that is done (or half reset by a crash) back,
+/// so the resumed run runs it again: `done` to `rolled-back` through
+/// `rolling-back`, as rolling a gate back does (it changed nothing, so
+/// there is nothing to undo), each transition durable. Called before the
+/// new plan is recorded: a crash in between leaves the old plan recorded,
+/// so the next `--resume --replan` finds the same gates changed and
+/// finishes; any other status already runs again.
+pub(crate) fn rerun(store: &dyn Store, run: RunId, gates: &[String]) -> Result<(), StateError> {
+    for gate in gates {
+        let status = store.step_state(run, gate)?.status;
+        if !matches!(status, StepStatus::Done | StepStatus::RollingBack) {
+            continue;
+        }
+        if status == StepStatus::Done {
+            store.set_step_status(run, gate, StepStatus::RollingBack, None)?;
+        }
+        store.set_step_status(run, gate, StepStatus::RolledBack, None)?;
+        store.record_event(
+            run,
+            NewEvent::new(
+                EventKind::Note,
+                Some(gate),
+                format!("{gate}: the replanned spec expects another mesh of it; it runs again"),
+            ),
+        )?;
+    }
     Ok(())
 }
 
@@ -299,6 +275,76 @@ mod tests {
             assert_eq!(parsed.len(), groups.len());
         }
         assert!(parse_groups("trust", &["roots-of-all-evil".into()]).is_err());
+    }
+
+    fn gate_step(mesh_id: &str) -> Step {
+        let mut s = Step::new(crate::plan::Phase::Trust, "gate/trust", "gate");
+        s.forward(crate::plan::Action::Check {
+            cluster: None,
+            check: crate::plan::Check::Gate {
+                groups: vec!["roots".into()],
+                expectations: GateExpectations {
+                    namespace: "istio-system".into(),
+                    mesh_id: mesh_id.into(),
+                    topology: "multi-primary".into(),
+                    revision: None,
+                    istio_version: "1.30.3".into(),
+                    clusters: vec![],
+                },
+            },
+        });
+        s.finish()
+    }
+
+    #[test]
+    fn a_replan_reruns_only_the_gates_whose_expectations_changed() {
+        let other = Step::new(crate::plan::Phase::Trust, "trust/root", "x").finish();
+        let old = [gate_step("mesh1"), other.clone()];
+        assert!(changed_by_replan(&old, &[gate_step("mesh1"), other.clone()]).is_empty());
+        assert_eq!(
+            changed_by_replan(&old, &[gate_step("mesh2"), other]),
+            ["gate/trust"]
+        );
+
+        let store = crate::state::MemoryStore::new();
+        let run = store
+            .begin_run(crate::state::NewRun {
+                fingerprint: "sha256:x".into(),
+                spec_name: "t".into(),
+                kind: crate::state::RunKind::Apply,
+                plan: serde_json::json!({}),
+                steps: vec!["gate/trust".into()],
+            })
+            .unwrap()
+            .id;
+        let status = || store.step_state(run, "gate/trust").unwrap().status;
+        let gates = ["gate/trust".to_string()];
+        rerun(&store, run, &gates).unwrap();
+        assert_eq!(status(), StepStatus::Pending, "not done: runs anyway");
+        store
+            .set_step_status(run, "gate/trust", StepStatus::Running, None)
+            .unwrap();
+        store
+            .set_step_status(run, "gate/trust", StepStatus::Done, None)
+            .unwrap();
+        rerun(&store, run, &gates).unwrap();
+        assert_eq!(status(), StepStatus::RolledBack);
+        // Half reset by a crash: finished by the next replan.
+        store
+            .set_step_status(run, "gate/trust", StepStatus::Running, None)
+            .unwrap();
+        store
+            .set_step_status(run, "gate/trust", StepStatus::Done, None)
+            .unwrap();
+        store
+            .set_step_status(run, "gate/trust", StepStatus::RollingBack, None)
+            .unwrap();
+        rerun(&store, run, &gates).unwrap();
+        assert_eq!(status(), StepStatus::RolledBack);
+        // A rolled-back step may run again.
+        store
+            .set_step_status(run, "gate/trust", StepStatus::Running, None)
+            .unwrap();
     }
 
     #[test]
