@@ -20,6 +20,7 @@ use kube::api::PostParams;
 
 use super::super::error::{HeldBy, StateError};
 use super::super::holder::Holder;
+use super::retry::retrying;
 use super::worker::Worker;
 
 /// Annotation holding the JSON holder record (id, pid, host, command, since).
@@ -277,7 +278,7 @@ impl HeldLease {
     pub fn current_holder(&self, worker: &Worker) -> Option<String> {
         let (api, name) = (self.api.clone(), self.name.clone());
         let lease = worker
-            .run(async move { api.get_opt(&name).await })?
+            .run(async move { retrying("read the Lease", || api.get_opt(&name)).await })?
             .ok()??;
         LeaseHolder::of(&lease)
             .map(|h| h.identity)
@@ -292,7 +293,7 @@ impl HeldLease {
         }
         let (api, name, identity) = (self.api.clone(), self.name.clone(), self.identity.clone());
         let released = worker.run(async move {
-            let Some(mut lease) = api.get_opt(&name).await? else {
+            let Some(mut lease) = retrying("read the Lease", || api.get_opt(&name)).await? else {
                 return Ok(());
             };
             let spec = lease.spec.get_or_insert_with(Default::default);
@@ -301,7 +302,8 @@ impl HeldLease {
             }
             spec.holder_identity = None;
             spec.renew_time = Some(MicroTime(jiff::Timestamp::now()));
-            api.replace(&name, &PostParams::default(), &lease)
+            let pp = PostParams::default();
+            retrying("release the Lease", || api.replace(&name, &pp, &lease))
                 .await
                 .map(|_| ())
         });
@@ -340,8 +342,7 @@ async fn take(
 ) -> Result<Result<(), LeaseHolder>, StateError> {
     for _ in 0..3 {
         let now = jiff::Timestamp::now();
-        let existing = api
-            .get_opt(name)
+        let existing = retrying("read the Lease", || api.get_opt(name))
             .await
             .map_err(kube_err(location, "read the Lease"))?;
         let (mut lease, transitions) = match existing {
@@ -363,10 +364,14 @@ async fn take(
                 0,
             ),
             Some(lease) => {
-                if let Some(held) = LeaseHolder::of(&lease)
-                    && !held.expired(now)
-                {
-                    return Ok(Err(held));
+                if let Some(held) = LeaseHolder::of(&lease) {
+                    // Ours: an earlier attempt of this take landed and its answer was lost (a retried request).
+                    if held.identity == identity {
+                        return Ok(Ok(()));
+                    }
+                    if !held.expired(now) {
+                        return Ok(Err(held));
+                    }
                 }
                 let t = lease
                     .spec
@@ -390,10 +395,11 @@ async fn take(
             lease_transitions: Some(transitions),
             ..Default::default()
         });
+        let pp = PostParams::default();
         let written = if fresh {
-            api.create(&PostParams::default(), &lease).await
+            retrying("create the Lease", || api.create(&pp, &lease)).await
         } else {
-            api.replace(name, &PostParams::default(), &lease).await
+            retrying("take the Lease", || api.replace(name, &pp, &lease)).await
         };
         match written {
             Ok(_) => return Ok(Ok(())),
@@ -450,7 +456,7 @@ enum Renewal {
 }
 
 async fn renew(api: &Api<Lease>, name: &str, identity: &str) -> Result<Renewal, kube::Error> {
-    let Some(mut lease) = api.get_opt(name).await? else {
+    let Some(mut lease) = retrying("read the Lease", || api.get_opt(name)).await? else {
         return Ok(Renewal::TakenBy(None));
     };
     let spec = lease.spec.get_or_insert_with(Default::default);
@@ -460,14 +466,15 @@ async fn renew(api: &Api<Lease>, name: &str, identity: &str) -> Result<Renewal, 
     spec.renew_time = Some(MicroTime(jiff::Timestamp::now()));
     // A 409 (changed since we read it) is an error like any other: the next beat reads it again and sees whose
     // it is, and the last renewal meanwhile ages.
-    api.replace(name, &PostParams::default(), &lease)
+    let pp = PostParams::default();
+    retrying("renew the Lease", || api.replace(name, &pp, &lease))
         .await
         .map(|_| Renewal::Renewed)
 }
 
 /// Who holds the Lease `name`, if anyone does and has not let it lapse.
 pub async fn read(api: &Api<Lease>, name: &str) -> Result<Option<LeaseHolder>, kube::Error> {
-    let lease = api.get_opt(name).await?;
+    let lease = retrying("read the Lease", || api.get_opt(name)).await?;
     let now = jiff::Timestamp::now();
     Ok(lease
         .as_ref()
@@ -482,8 +489,7 @@ pub async fn force_release(
     name: &str,
     id: &str,
 ) -> Result<LeaseHolder, StateError> {
-    let lease = api
-        .get_opt(name)
+    let lease = retrying("read the Lease", || api.get_opt(name))
         .await
         .map_err(kube_err(location, "read the Lease"))?;
     let Some(mut lease) = lease else {
@@ -510,7 +516,8 @@ pub async fn force_release(
     if let Some(spec) = lease.spec.as_mut() {
         spec.holder_identity = None;
     }
-    api.replace(name, &PostParams::default(), &lease)
+    let pp = PostParams::default();
+    retrying("release the Lease", || api.replace(name, &pp, &lease))
         .await
         .map_err(kube_err(location, "release the Lease"))?;
     Ok(held)
