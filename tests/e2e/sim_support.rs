@@ -142,9 +142,17 @@ impl SimEnv {
             state_cluster,
             outputs: Mutex::new(Vec::new()),
         };
-        if let Some(cluster) = &env.state_cluster {
-            let out = env.kubectl(cluster, &["create", "namespace", STATE_NAMESPACE]);
-            assert!(out.status.success(), "the state's namespace: {out:?}");
+        if let Some(cluster) = env.state_cluster() {
+            // Straight into the store: kubectl would cost a process per test for nothing tested.
+            let store = cluster.store();
+            let rt = store
+                .resolve_kind("v1", "Namespace")
+                .expect("Namespaces are served");
+            let ns = serde_json::json!({"apiVersion": "v1", "kind": "Namespace",
+                "metadata": {"name": STATE_NAMESPACE}});
+            store
+                .create(&rt, ns, &Default::default())
+                .expect("the state's namespace");
         }
         env
     }
