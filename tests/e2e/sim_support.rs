@@ -24,11 +24,6 @@ pub enum Backend {
     Kubernetes,
 }
 
-impl Backend {
-    /// Both backends, for a test body run once on each.
-    pub const ALL: [Backend; 2] = [Backend::Sled, Backend::Kubernetes];
-}
-
 /// The namespace holding the state on the Kubernetes backend.
 pub const STATE_NAMESPACE: &str = "team-state";
 
