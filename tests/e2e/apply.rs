@@ -2,8 +2,9 @@
 //! it completes, status shows every step done, kubectl sees the objects;
 //! SIGKILL at every step boundary and inside every multi-action step, then
 //! `apply --resume`, ends in the same objects as an uninterrupted run.
+//! Each test body runs on both state backends (`_on_sled`, `_on_kubernetes`).
 
-use crate::sim_support::{Dump, Run, SimEnv};
+use crate::sim_support::{Backend, Dump, Run, SimEnv};
 use crate::specs::two_cluster;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -13,7 +14,12 @@ use std::path::{Path, PathBuf};
 /// has helloworld v2 (the service must exist where the client calls it)
 /// and a Prometheus, and no mesh yet.
 pub fn seeded() -> SimEnv {
-    let env = SimEnv::start(2);
+    seeded_on(Backend::Sled)
+}
+
+/// `seeded`, the runs' state on `backend`.
+pub fn seeded_on(backend: Backend) -> SimEnv {
+    let env = SimEnv::start_on(2, backend);
     env.rt.block_on(async {
         meshsim::seed::seed_source_mesh(&env.sim, "cluster1")
             .await
@@ -30,7 +36,12 @@ pub fn seeded() -> SimEnv {
 
 /// A seeded environment with the two-cluster spec written.
 pub fn seeded_with_spec() -> (SimEnv, PathBuf) {
-    let env = seeded();
+    seeded_with_spec_on(Backend::Sled)
+}
+
+/// `seeded_with_spec`, the runs' state on `backend`.
+pub fn seeded_with_spec_on(backend: Backend) -> (SimEnv, PathBuf) {
+    let env = seeded_on(backend);
     let spec = env.write_spec("spec.yaml", &two_cluster());
     (env, spec)
 }
@@ -53,6 +64,13 @@ pub fn killed(run: Run, at: &str) {
         "{}",
         run.describe(&format!("expected SIGKILL at {at}"))
     );
+}
+
+/// `killed`, then what an operator does before running again: free the killed process's lock (on the
+/// Kubernetes backend its Lease outlives it).
+pub fn killed_in(env: &SimEnv, run: Run, at: &str) {
+    killed(run, at);
+    env.free_lock_of_dead_run();
 }
 
 /// (step id, phase, number of forward actions) in plan order.
@@ -82,10 +100,15 @@ pub fn steps(env: &SimEnv, spec: &Path) -> Vec<(String, String, usize)> {
         .collect()
 }
 
+/// `migrate status -o json`, parsed.
+pub fn status_json(env: &SimEnv) -> Value {
+    let run = env.migrate(&["status", "-o", "json"]).expect_ok();
+    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.describe("status")))
+}
+
 /// `migrate status -o json`: step id -> status.
 pub fn step_statuses(env: &SimEnv) -> Vec<(String, String)> {
-    let run = env.migrate(&["status", "-o", "json"]).expect_ok();
-    let doc: Value = serde_json::from_str(&run.stdout).unwrap();
+    let doc = status_json(env);
     doc["steps"]
         .as_array()
         .unwrap()
@@ -100,8 +123,8 @@ pub fn step_statuses(env: &SimEnv) -> Vec<(String, String)> {
 }
 
 /// The dump of an uninterrupted apply on a fresh simulation.
-fn reference() -> Dump {
-    let (env, spec) = seeded_with_spec();
+fn reference(backend: Backend) -> Dump {
+    let (env, spec) = seeded_with_spec_on(backend);
     apply(&env, &spec, &[], None).expect_ok();
     env.settled_dump()
 }
@@ -117,8 +140,17 @@ fn kubectl_ok(env: &SimEnv, cluster: &str, args: &[&str]) -> String {
 }
 
 #[test]
-fn apply_two_cluster_completes_and_kubectl_sees_the_objects() {
-    let (env, spec) = seeded_with_spec();
+fn apply_two_cluster_completes_and_kubectl_sees_the_objects_on_sled() {
+    apply_two_cluster_completes_and_kubectl_sees_the_objects(Backend::Sled);
+}
+
+#[test]
+fn apply_two_cluster_completes_and_kubectl_sees_the_objects_on_kubernetes() {
+    apply_two_cluster_completes_and_kubectl_sees_the_objects(Backend::Kubernetes);
+}
+
+fn apply_two_cluster_completes_and_kubectl_sees_the_objects(backend: Backend) {
+    let (env, spec) = seeded_with_spec_on(backend);
     let run = apply(&env, &spec, &[], None).expect_ok();
     assert!(run.stdout.contains("succeeded"), "{}", run.stdout);
     let statuses = step_statuses(&env);
@@ -241,44 +273,93 @@ fn apply_two_cluster_completes_and_kubectl_sees_the_objects() {
 }
 
 #[test]
-fn two_uninterrupted_runs_give_equal_dumps() {
+fn two_uninterrupted_runs_give_equal_dumps_whichever_the_backend() {
     // The dump comparison the crash tests rely on: nothing random survives it.
-    reference().assert_eq(&reference(), "two uninterrupted runs");
+    let sled = reference(Backend::Sled);
+    sled.assert_eq(&reference(Backend::Sled), "two uninterrupted runs");
+    // Where the state lives changes nothing in the clusters.
+    reference(Backend::Kubernetes).assert_eq(&sled, "a run on the Kubernetes backend vs on sled");
 }
 
 /// One crash: apply killed at `at`, then `apply --resume` to the end.
-fn crash_and_resume(want: &Dump, at: &str) {
-    let (env, spec) = seeded_with_spec();
-    killed(apply(&env, &spec, &[], Some(at)), at);
+fn crash_and_resume(backend: Backend, want: &Dump, at: &str) {
+    let (env, spec) = seeded_with_spec_on(backend);
+    killed_in(&env, apply(&env, &spec, &[], Some(at)), at);
     let resumed = apply(&env, &spec, &["--resume"], None);
     assert!(
         resumed.ok(),
         "{}",
-        resumed.describe(&format!("resume after a kill at {at}"))
+        resumed.describe(&format!("{backend:?}: resume after a kill at {at}"))
     );
     for (id, status) in step_statuses(&env) {
-        assert_eq!(status, "done", "after a kill at {at}: step {id}");
+        assert_eq!(
+            status, "done",
+            "{backend:?}: after a kill at {at}: step {id}"
+        );
     }
     env.dump()
-        .assert_eq(want, &format!("kill at {at}, then resume"));
+        .assert_eq(want, &format!("{backend:?}: kill at {at}, then resume"));
     env.assert_no_secrets_in_outputs();
 }
 
 #[test]
-fn killed_at_every_step_boundary_and_inside_steps_resume_converges() {
-    let want = reference();
-    let (env, spec) = seeded_with_spec();
-    let plan = steps(&env, &spec);
-    drop(env);
+fn killed_at_every_step_boundary_and_inside_steps_resume_converges_on_sled() {
+    killed_at_step_boundaries_and_inside_steps_resume_converges(Backend::Sled, Points::Every);
+}
+
+/// Every step killed once, at one of its points in turn (before, after, inside): all 24 steps and all three
+/// kinds of point, at a third of the time of all 66 points (a run on the Kubernetes backend costs about twice
+/// one on sled; every point there made this the e2e binary's longest test by far). The random kills of
+/// `team_state` land between these.
+#[test]
+fn killed_once_in_every_step_resume_converges_on_kubernetes() {
+    killed_at_step_boundaries_and_inside_steps_resume_converges(
+        Backend::Kubernetes,
+        Points::OnePerStep,
+    );
+}
+
+/// Which kill points of each step a test visits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Points {
+    /// Before it, after it, and inside it when it has two actions or more.
+    Every,
+    /// One of those, the kind turning from step to step.
+    OnePerStep,
+}
+
+/// The kill points of the plan `(step id, phase, forward actions)`.
+fn kill_points(plan: &[(String, String, usize)], which: Points) -> Vec<String> {
     let mut points = Vec::new();
-    for (id, _, actions) in &plan {
-        points.push(format!("before-step:{id}"));
-        points.push(format!("after-step:{id}"));
+    for (i, (id, _, actions)) in plan.iter().enumerate() {
+        let mut of_step = vec![format!("before-step:{id}"), format!("after-step:{id}")];
         if *actions >= 2 {
-            points.push(format!("inside-step:{id}:{}", actions / 2));
+            of_step.push(format!("inside-step:{id}:{}", actions / 2));
+        }
+        match which {
+            Points::Every => points.extend(of_step),
+            Points::OnePerStep => points.push(of_step.swap_remove(i % of_step.len())),
         }
     }
+    points
+}
+
+fn killed_at_step_boundaries_and_inside_steps_resume_converges(backend: Backend, which: Points) {
+    let want = reference(backend);
+    let (env, spec) = seeded_with_spec_on(backend);
+    let plan = steps(&env, &spec);
+    drop(env);
+    let points = kill_points(&plan, which);
+    if which == Points::OnePerStep {
+        for kind in ["before-step:", "after-step:", "inside-step:"] {
+            assert!(
+                points.iter().any(|p| p.starts_with(kind)),
+                "{kind} is among {points:?}"
+            );
+        }
+        assert_eq!(points.len(), plan.len());
+    }
     for at in &points {
-        crash_and_resume(&want, at);
+        crash_and_resume(backend, &want, at);
     }
 }

@@ -1,7 +1,9 @@
 //! The harness for runs against meshsim: simulated clusters in the test
 //! process, a spec pointing at their contexts, the real `migrate` binary
-//! with a private state directory, normalised dumps of every cluster, a
-//! readable diff of two dumps, and a scan of every output for secrets.
+//! with a private state directory (or, on the Kubernetes backend, a
+//! namespace of one more simulated cluster), normalised dumps of every
+//! migrated cluster, a readable diff of two dumps, and a scan of every
+//! output for secrets.
 #![allow(dead_code)]
 
 use meshsim::{Sim, SimConfig};
@@ -13,6 +15,21 @@ use std::process::{Command, Output};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+/// Where the `migrate` runs of a test keep their state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// The local state directory (sled), `--state-dir`.
+    Sled,
+    /// A namespace of one more simulated cluster, `--state kubernetes://CONTEXT/NAMESPACE`.
+    Kubernetes,
+}
+
+/// The namespace holding the state on the Kubernetes backend.
+pub const STATE_NAMESPACE: &str = "team-state";
+
+/// The Lease guarding a Kubernetes store (the product's name for it).
+const STATE_LEASE: &str = "migrate-state";
+
 /// Simulated clusters plus a scratch directory for one test.
 pub struct SimEnv {
     // Field order matters: the sim's tasks are aborted before the runtime goes.
@@ -21,6 +38,8 @@ pub struct SimEnv {
     pub dir: tempfile::TempDir,
     pub state_dir: PathBuf,
     pub cert_dir: PathBuf,
+    /// On the Kubernetes backend: the cluster holding the state's namespace (the last one, not migrated).
+    state_cluster: Option<String>,
     /// Every stdout/stderr the binary produced in this test, for the secret scan.
     outputs: Mutex<Vec<(String, String)>>,
 }
@@ -68,33 +87,141 @@ pub fn runtime() -> tokio::runtime::Runtime {
 impl SimEnv {
     /// `clusters` simulated clusters serving the Istio kinds.
     pub fn start(clusters: usize) -> SimEnv {
+        Self::start_on(clusters, Backend::Sled)
+    }
+
+    /// `clusters` simulated clusters serving the Istio kinds, the state on `backend`.
+    pub fn start_on(clusters: usize, backend: Backend) -> SimEnv {
         // The example plans' localities for the first two clusters.
         let localities = crate::specs::TWO_CLUSTER_LOCALITIES
             .iter()
             .map(|(region, zone)| meshsim::mesh::Locality::new(region, zone, ""))
             .collect();
-        Self::start_with(SimConfig {
-            clusters,
-            ready_delay: Duration::from_millis(10),
-            localities,
-            ..Default::default()
-        })
+        Self::start_with_state(
+            SimConfig {
+                clusters,
+                ready_delay: Duration::from_millis(10),
+                localities,
+                ..Default::default()
+            },
+            backend,
+        )
     }
 
     pub fn start_with(config: SimConfig) -> SimEnv {
+        Self::start_with_state(config, Backend::Sled)
+    }
+
+    /// The clusters of `config`, and on the Kubernetes backend one more (the team's management cluster) holding
+    /// the state's namespace: every state-using command then gets `--state kubernetes://...`, and dumps leave
+    /// that cluster out (it changes with every run).
+    pub fn start_with_state(mut config: SimConfig, backend: Backend) -> SimEnv {
+        let state_cluster = match backend {
+            Backend::Sled => None,
+            Backend::Kubernetes => {
+                config.clusters += 1;
+                Some(format!("cluster{}", config.clusters))
+            }
+        };
         let rt = runtime();
         let sim = rt.block_on(Sim::start(config)).expect("meshsim starts");
         let dir = tempfile::tempdir().expect("a temp dir");
         let state_dir = dir.path().join("state");
         let cert_dir = dir.path().join("certs");
-        SimEnv {
+        let env = SimEnv {
             sim,
             rt,
             state_dir,
             cert_dir,
             dir,
+            state_cluster,
             outputs: Mutex::new(Vec::new()),
+        };
+        if let Some(cluster) = env.state_cluster() {
+            // Straight into the store: kubectl would cost a process per test for nothing tested.
+            let store = cluster.store();
+            let rt = store
+                .resolve_kind("v1", "Namespace")
+                .expect("Namespaces are served");
+            let ns = serde_json::json!({"apiVersion": "v1", "kind": "Namespace",
+                "metadata": {"name": STATE_NAMESPACE}});
+            store
+                .create(&rt, ns, &Default::default())
+                .expect("the state's namespace");
         }
+        env
+    }
+
+    /// Where the runs' state is.
+    pub fn backend(&self) -> Backend {
+        match self.state_cluster {
+            Some(_) => Backend::Kubernetes,
+            None => Backend::Sled,
+        }
+    }
+
+    /// The cluster holding the state on the Kubernetes backend.
+    pub fn state_cluster(&self) -> Option<&meshsim::ClusterHandle> {
+        self.state_cluster.as_deref().map(|c| self.sim.cluster(c))
+    }
+
+    /// The clusters a run migrates: all but the state's.
+    pub fn mesh_clusters(&self) -> Vec<&meshsim::ClusterHandle> {
+        self.sim
+            .clusters()
+            .iter()
+            .filter(|c| Some(c.name()) != self.state_cluster.as_deref())
+            .collect()
+    }
+
+    /// `kubernetes://CONTEXT/NAMESPACE` of the state cluster (or, on sled, of the last cluster: for tests that
+    /// push there).
+    pub fn state_location(&self) -> String {
+        let cluster = match &self.state_cluster {
+            Some(c) => self.sim.cluster(c),
+            None => self.sim.clusters().last().expect("a cluster"),
+        };
+        format!("kubernetes://{}/{STATE_NAMESPACE}", cluster.context())
+    }
+
+    /// After a `migrate` process died without giving its lock back (killed, or its store unreachable as it
+    /// ended): on sled the lock went with the process; on the Kubernetes backend its Lease stays until it
+    /// lapses, so the operator who knows the process is gone frees it, as the refusal says
+    /// (`migrate unlock --force ID`).
+    pub fn free_lock_of_dead_run(&self) {
+        let Some(cluster) = self.state_cluster() else {
+            return;
+        };
+        let store = cluster.store();
+        let rt = store
+            .resolve_kind("coordination.k8s.io/v1", "Lease")
+            .expect("Leases are served");
+        let Some(lease) = store
+            .list(&rt, Some(STATE_NAMESPACE))
+            .0
+            .into_iter()
+            .find(|l| l.pointer("/metadata/name") == Some(&Value::from(STATE_LEASE)))
+        else {
+            return;
+        };
+        if lease
+            .pointer("/spec/holderIdentity")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
+            return;
+        }
+        // The holder id the refusal names, from the holder record on the Lease.
+        let record = lease
+            .pointer("/metadata/annotations/migrate.meshops.dev~1holder")
+            .and_then(Value::as_str)
+            .and_then(|r| serde_json::from_str::<Value>(r).ok())
+            .unwrap_or_else(|| panic!("the Lease carries its holder record: {lease}"));
+        let id = record["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("a holder id: {record}"))
+            .to_string();
+        self.migrate(&["unlock", "--force", &id]).expect_ok();
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -128,8 +255,9 @@ impl SimEnv {
         path
     }
 
-    /// Runs the real binary with the sim's kubeconfig; `--state-dir` is
-    /// added for the commands that take it.
+    /// Runs the real binary with the sim's kubeconfig; `--state-dir` (or on
+    /// the Kubernetes backend `--state LOCATION`) is added for the commands
+    /// that take it, unless the arguments name a state already.
     pub fn migrate(&self, args: &[&str]) -> Run {
         self.migrate_env(args, &[])
     }
@@ -140,9 +268,15 @@ impl SimEnv {
             args.first(),
             Some(&"apply" | &"status" | &"rollback" | &"unlock")
         ) && !args.contains(&"--state-dir")
+            && !args.contains(&"--state")
         {
-            all.push("--state-dir".into());
-            all.push(self.state_dir.to_string_lossy().into_owned());
+            if self.state_cluster.is_some() {
+                all.push("--state".into());
+                all.push(self.state_location());
+            } else {
+                all.push("--state-dir".into());
+                all.push(self.state_dir.to_string_lossy().into_owned());
+            }
         }
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_migrate"));
         cmd.args(&all)
@@ -194,10 +328,11 @@ impl SimEnv {
         out
     }
 
-    /// Every cluster's objects, normalised (see `normalise`).
+    /// Every migrated cluster's objects, normalised (see `normalise`): the
+    /// state's cluster is left out.
     pub fn dump(&self) -> Dump {
         let mut clusters = BTreeMap::new();
-        for c in self.sim.clusters() {
+        for c in self.mesh_clusters() {
             clusters.insert(c.name().to_string(), dump_store(c.store()));
         }
         Dump { clusters }
@@ -219,7 +354,7 @@ impl SimEnv {
             "every Deployment rolled out",
             Duration::from_secs(30),
             || {
-                self.sim.clusters().iter().all(|c| {
+                self.mesh_clusters().iter().all(|c| {
                     let Some(rt) = c.store().resolve_kind("apps/v1", "Deployment") else {
                         return true;
                     };

@@ -5,7 +5,7 @@
 //! run and rolls it back; nothing of it is in a ConfigMap.
 
 use crate::crash::{demo_spec, effects};
-use crate::sim_support::{Dump, SimEnv};
+use crate::sim_support::{Backend, STATE_NAMESPACE as NAMESPACE, SimEnv};
 use meshsim::SimConfig;
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
@@ -15,17 +15,17 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const TRIALS: usize = 6;
-const NAMESPACE: &str = "team-state";
 
-/// The demo's two clusters, seeded, and a third holding the state's namespace.
+/// The demo's two clusters, seeded, and a third holding the state's namespace (where `env.migrate` points
+/// `--state` unless told `--state-dir`).
 fn world() -> SimEnv {
     let mut config = SimConfig {
-        clusters: 3,
+        clusters: 2,
         ready_delay: Duration::from_millis(10),
         ..Default::default()
     };
     config.faults.latency = Duration::from_millis(5);
-    let env = SimEnv::start_with(config);
+    let env = SimEnv::start_with_state(config, Backend::Kubernetes);
     env.rt.block_on(async {
         meshsim::seed::seed_source_mesh(&env.sim, "cluster1")
             .await
@@ -37,22 +37,7 @@ fn world() -> SimEnv {
             .await
             .expect("prometheus on cluster2");
     });
-    let out = env.kubectl("cluster3", &["create", "namespace", NAMESPACE]);
-    assert!(out.status.success(), "{out:?}");
     env
-}
-
-fn location(env: &SimEnv) -> String {
-    format!(
-        "kubernetes://{}/{NAMESPACE}",
-        env.sim.cluster("cluster3").context()
-    )
-}
-
-/// The migrated clusters only: the state's cluster changes with every run.
-fn mesh_dump(mut dump: Dump) -> Dump {
-    dump.clusters.remove("cluster3");
-    dump
 }
 
 /// `migrate ARGS --state LOCATION` from `cwd` (another machine's working directory when not the env's).
@@ -63,7 +48,7 @@ fn migrate_at(
     extra_env: &[(&str, &str)],
 ) -> crate::sim_support::Run {
     let mut all: Vec<&str> = args.to_vec();
-    let loc = location(env);
+    let loc = env.state_location();
     all.extend(["--state", &loc]);
     if cwd == env.dir.path() {
         env.migrate_env(&all, extra_env)
@@ -102,7 +87,7 @@ fn spawn_apply(
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_migrate"));
     cmd.args(["apply", "-f"])
         .arg(spec)
-        .args(["--state", &location(env)])
+        .args(["--state", &env.state_location()])
         .current_dir(env.dir.path())
         .env("KUBECONFIG", env.kubeconfig())
         .env(
@@ -214,7 +199,7 @@ fn sigkill_at_random_moments_then_resume_with_the_kubernetes_backend() {
     let run = migrate(&env, &["apply", "-f", &spec_arg]);
     let took = started.elapsed();
     assert!(run.ok(), "{}", run.describe("the uninterrupted run"));
-    let want = mesh_dump(env.settled_dump());
+    let want = env.settled_dump();
     let want_effects = effects(&env);
     env.assert_no_secrets_in_outputs();
     drop(env);
@@ -255,7 +240,7 @@ fn sigkill_at_random_moments_then_resume_with_the_kubernetes_backend() {
             "{}",
             finished.describe(&format!("{context}: the resume"))
         );
-        mesh_dump(env.settled_dump()).assert_eq(&want, &context);
+        env.settled_dump().assert_eq(&want, &context);
         assert_eq!(effects(&env), want_effects, "{context}");
     }
 }
@@ -341,21 +326,27 @@ fn a_holder_paused_past_its_lease_loses_it_and_writes_nothing() {
 #[test]
 fn pushed_state_is_seen_and_rolled_back_from_another_working_directory() {
     let env = world();
-    let before = mesh_dump(env.settled_dump());
+    let before = env.settled_dump();
     let spec = demo_spec(&env);
     // Applied with a local state directory, then shared.
-    let run = env.migrate(&["apply", "-f", &spec.to_string_lossy()]);
-    assert!(run.ok(), "{}", run.describe("apply"));
-    let local = env.migrate(&["status", "-o", "json"]);
-    let local: Value = serde_json::from_str(&local.stdout).unwrap();
     let state_dir = env.state_dir.to_string_lossy().into_owned();
+    let run = env.migrate(&[
+        "apply",
+        "-f",
+        &spec.to_string_lossy(),
+        "--state-dir",
+        &state_dir,
+    ]);
+    assert!(run.ok(), "{}", run.describe("apply"));
+    let local = env.migrate(&["status", "-o", "json", "--state-dir", &state_dir]);
+    let local: Value = serde_json::from_str(&local.stdout).unwrap();
     let push = env.migrate(&[
         "state",
         "push",
         "--state-dir",
         &state_dir,
         "--to",
-        &location(&env),
+        &env.state_location(),
     ]);
     assert!(push.ok(), "{}", push.describe("state push"));
     assert!(
@@ -369,7 +360,7 @@ fn pushed_state_is_seen_and_rolled_back_from_another_working_directory() {
         "--state-dir",
         &state_dir,
         "--to",
-        &location(&env),
+        &env.state_location(),
     ]);
     assert!(
         !again.ok() && again.stderr.contains("already holds runs"),
@@ -384,7 +375,8 @@ fn pushed_state_is_seen_and_rolled_back_from_another_working_directory() {
     assert_eq!(there["run"]["outcome"], "succeeded");
     let back = migrate_at(&env, elsewhere.path(), &["rollback", "--to", "phase0"], &[]);
     assert!(back.ok(), "{}", back.describe("rollback elsewhere"));
-    mesh_dump(env.settled_dump()).assert_eq(&before, "rolled back from another directory");
+    env.settled_dump()
+        .assert_eq(&before, "rolled back from another directory");
     assert!(
         std::fs::read_dir(elsewhere.path())
             .unwrap()
@@ -413,7 +405,7 @@ fn pushed_state_is_seen_and_rolled_back_from_another_working_directory() {
 fn pulled_state_is_seen_and_rolled_back_from_a_local_directory() {
     use std::os::unix::fs::PermissionsExt;
     let env = world();
-    let before = mesh_dump(env.settled_dump());
+    let before = env.settled_dump();
     let spec = demo_spec(&env);
     let run = migrate(&env, &["apply", "-f", &spec.to_string_lossy()]);
     assert!(
@@ -470,7 +462,8 @@ fn pulled_state_is_seen_and_rolled_back_from_a_local_directory() {
         "{}",
         back.describe("rollback from the pulled directory")
     );
-    mesh_dump(env.settled_dump()).assert_eq(&before, "rolled back from the pulled directory");
+    env.settled_dump()
+        .assert_eq(&before, "rolled back from the pulled directory");
     env.assert_no_secrets_in_outputs();
 }
 
@@ -510,7 +503,15 @@ fn a_mesh_claimed_by_a_paused_run_refuses_another_store_until_it_finishes() {
     let other = env.dir.path().join("other-team");
     let other_dir = other.to_string_lossy().into_owned();
     // Paused between invocations, the run keeps its claim on both clusters it changes.
-    let paused = env.migrate(&["apply", "-f", &spec_arg, "--until", "trust"]);
+    let paused = env.migrate(&[
+        "apply",
+        "-f",
+        &spec_arg,
+        "--until",
+        "trust",
+        "--state-dir",
+        &first_dir,
+    ]);
     assert!(paused.ok(), "{}", paused.describe("apply --until trust"));
     for cluster in ["cluster1", "cluster2"] {
         let lease = mesh_lease(&env, cluster).unwrap_or_else(|| panic!("a claim on {cluster}"));
@@ -529,7 +530,7 @@ fn a_mesh_claimed_by_a_paused_run_refuses_another_store_until_it_finishes() {
         "only the mesh's clusters"
     );
     // Another team's store: refused before any change, naming the first.
-    let before = mesh_dump(env.settled_dump());
+    let before = env.settled_dump();
     let refused = env.migrate(&["apply", "-f", &spec_arg, "--state-dir", &other_dir]);
     assert!(
         !refused.ok(),
@@ -542,9 +543,17 @@ fn a_mesh_claimed_by_a_paused_run_refuses_another_store_until_it_finishes() {
         "{}",
         refused.describe("the refusal names the holder")
     );
-    mesh_dump(env.settled_dump()).assert_eq(&before, "a refused run changes nothing");
+    env.settled_dump()
+        .assert_eq(&before, "a refused run changes nothing");
     // The same store resumes: it takes the claim over, finishes, and gives it up.
-    let resumed = env.migrate(&["apply", "-f", &spec_arg, "--resume"]);
+    let resumed = env.migrate(&[
+        "apply",
+        "-f",
+        &spec_arg,
+        "--resume",
+        "--state-dir",
+        &first_dir,
+    ]);
     assert!(
         resumed.ok(),
         "{}",

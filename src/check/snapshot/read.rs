@@ -223,6 +223,12 @@ async fn read_peers(
         return Ok(None);
     };
     let target = ObjectRef::deployment(namespace, &istiod.deployment);
+    // One attempt is several requests (the Deployment, its pods, the port-forward, the request through it),
+    // each of which may meet a passing error: twice the attempts of a single read.
+    let backoff = Backoff {
+        max_attempts: backoff.max_attempts.saturating_mul(2),
+        ..backoff
+    };
     match retry(backoff, || cluster.istiod_clusterz(&target), |_, _| {}).await {
         Ok((rows, _)) => Ok(Some(
             rows.into_iter()

@@ -20,6 +20,7 @@ use kube::api::PostParams;
 
 use super::super::error::{HeldBy, StateError};
 use super::super::holder::Holder;
+use super::retry::retrying;
 use super::worker::Worker;
 
 /// Annotation holding the JSON holder record (id, pid, host, command, since).
@@ -277,7 +278,7 @@ impl HeldLease {
     pub fn current_holder(&self, worker: &Worker) -> Option<String> {
         let (api, name) = (self.api.clone(), self.name.clone());
         let lease = worker
-            .run(async move { api.get_opt(&name).await })?
+            .run(async move { retrying("read the Lease", || api.get_opt(&name)).await })?
             .ok()??;
         LeaseHolder::of(&lease)
             .map(|h| h.identity)
@@ -292,7 +293,7 @@ impl HeldLease {
         }
         let (api, name, identity) = (self.api.clone(), self.name.clone(), self.identity.clone());
         let released = worker.run(async move {
-            let Some(mut lease) = api.get_opt(&name).await? else {
+            let Some(mut lease) = retrying("read the Lease", || api.get_opt(&name)).await? else {
                 return Ok(());
             };
             let spec = lease.spec.get_or_insert_with(Default::default);
@@ -301,7 +302,8 @@ impl HeldLease {
             }
             spec.holder_identity = None;
             spec.renew_time = Some(MicroTime(jiff::Timestamp::now()));
-            api.replace(&name, &PostParams::default(), &lease)
+            let pp = PostParams::default();
+            retrying("release the Lease", || api.replace(&name, &pp, &lease))
                 .await
                 .map(|_| ())
         });
@@ -340,8 +342,7 @@ async fn take(
 ) -> Result<Result<(), LeaseHolder>, StateError> {
     for _ in 0..3 {
         let now = jiff::Timestamp::now();
-        let existing = api
-            .get_opt(name)
+        let existing = retrying("read the Lease", || api.get_opt(name))
             .await
             .map_err(kube_err(location, "read the Lease"))?;
         let (mut lease, transitions) = match existing {
@@ -363,10 +364,14 @@ async fn take(
                 0,
             ),
             Some(lease) => {
-                if let Some(held) = LeaseHolder::of(&lease)
-                    && !held.expired(now)
-                {
-                    return Ok(Err(held));
+                if let Some(held) = LeaseHolder::of(&lease) {
+                    // Ours: an earlier attempt of this take landed and its answer was lost (a retried request).
+                    if held.identity == identity {
+                        return Ok(Ok(()));
+                    }
+                    if !held.expired(now) {
+                        return Ok(Err(held));
+                    }
                 }
                 let t = lease
                     .spec
@@ -390,10 +395,11 @@ async fn take(
             lease_transitions: Some(transitions),
             ..Default::default()
         });
+        let pp = PostParams::default();
         let written = if fresh {
-            api.create(&PostParams::default(), &lease).await
+            retrying("create the Lease", || api.create(&pp, &lease)).await
         } else {
-            api.replace(name, &PostParams::default(), &lease).await
+            retrying("take the Lease", || api.replace(name, &pp, &lease)).await
         };
         match written {
             Ok(_) => return Ok(Ok(())),
@@ -453,7 +459,7 @@ enum Renewal {
 const RENEW_ATTEMPTS: usize = 4;
 
 async fn renew(api: &Api<Lease>, name: &str, identity: &str) -> Result<Renewal, kube::Error> {
-    let mut lease = api.get_opt(name).await?;
+    let mut lease = retrying("read the Lease", || api.get_opt(name)).await?;
     for _ in 0..RENEW_ATTEMPTS {
         let Some(mut renewed) = lease else {
             return Ok(Renewal::TakenBy(None));
@@ -464,11 +470,12 @@ async fn renew(api: &Api<Lease>, name: &str, identity: &str) -> Result<Renewal, 
         }
         let read = spec.lease_transitions;
         spec.renew_time = Some(MicroTime(jiff::Timestamp::now()));
-        match api.replace(name, &PostParams::default(), &renewed).await {
+        let pp = PostParams::default();
+        match retrying("renew the Lease", || api.replace(name, &pp, &renewed)).await {
             Ok(_) => return Ok(Renewal::Renewed),
             // Changed since read: by a racing renewal of ours (the heartbeat and a write's check) or a taker.
             Err(kube::Error::Api(s)) if s.code == 409 => {
-                let now = api.get_opt(name).await?;
+                let now = retrying("read the Lease", || api.get_opt(name)).await?;
                 match after_conflict(identity, read, now.as_ref()) {
                     AfterConflict::Retry => lease = now,
                     AfterConflict::Lost(by) => return Ok(Renewal::TakenBy(by)),
@@ -508,7 +515,7 @@ pub fn after_conflict(identity: &str, read: Option<i32>, now: Option<&Lease>) ->
 
 /// Who holds the Lease `name`, if anyone does and has not let it lapse.
 pub async fn read(api: &Api<Lease>, name: &str) -> Result<Option<LeaseHolder>, kube::Error> {
-    let lease = api.get_opt(name).await?;
+    let lease = retrying("read the Lease", || api.get_opt(name)).await?;
     let now = jiff::Timestamp::now();
     Ok(lease
         .as_ref()
@@ -537,8 +544,7 @@ pub async fn force_release(
     name: &str,
     id: &str,
 ) -> Result<ForcedRelease, StateError> {
-    let lease = api
-        .get_opt(name)
+    let lease = retrying("read the Lease", || api.get_opt(name))
         .await
         .map_err(kube_err(location, "read the Lease"))?;
     let Some(mut lease) = lease else {
@@ -554,7 +560,8 @@ pub async fn force_release(
         spec.holder_identity = None;
     }
     // `replace` sends the resourceVersion read: a 409 means it changed since.
-    match api.replace(name, &PostParams::default(), &lease).await {
+    let pp = PostParams::default();
+    match retrying("release the Lease", || api.replace(name, &pp, &lease)).await {
         Ok(_) => Ok(ForcedRelease::Released(held)),
         Err(kube::Error::Api(s)) if s.code == 409 => Ok(ForcedRelease::Changed(held)),
         Err(e) => Err(kube_err(location, "release the Lease")(e)),

@@ -27,6 +27,7 @@ use sha2::{Digest, Sha256};
 
 use super::super::delta::RunDelta;
 use super::super::error::StateError;
+use super::retry::retrying;
 
 /// The Secret type of every object of the log.
 pub const SECRET_TYPE: &str = "migrate.meshops.dev/state";
@@ -208,11 +209,9 @@ impl Log {
     /// Lists and verifies the log (checksums, format, schema, store id, contiguity after the checkpoint).
     pub async fn list(&self) -> Result<Listed, StateError> {
         let params = ListParams::default().labels(&format!("{LABEL_STORE}={STORE_NAME}"));
-        let all = self
-            .api
-            .list(&params)
+        let all = retrying("list the log", || self.api.list(&params))
             .await
-            .map_err(self.kube("list the state's Secrets"))?;
+            .map_err(self.kube("list the state's log"))?;
         let mut heads: BTreeMap<u64, Secret> = BTreeMap::new();
         let mut parts: BTreeMap<String, Secret> = BTreeMap::new();
         for s in all.items {
@@ -368,7 +367,7 @@ impl Log {
                     BTreeMap::new(),
                     chunk,
                 );
-                match self.api.create(&pp, &part).await {
+                match retrying("write a part", || self.api.create(&pp, &part)).await {
                     Ok(_) => {}
                     // The same part from an attempt whose answer was lost: same nonce, same bytes.
                     Err(kube::Error::Api(s)) if s.code == 409 => {}
@@ -386,11 +385,11 @@ impl Log {
             annotations,
             chunks.first().copied().unwrap_or_default(),
         );
-        match self.api.create(&pp, &head).await {
+        match retrying("write an entry", || self.api.create(&pp, &head)).await {
             Ok(_) => Ok(payload.len()),
             Err(kube::Error::Api(s)) if s.code == 409 => {
                 // Ours after all when an earlier attempt landed and its answer was lost (a retried request).
-                match self.api.get_opt(&name).await {
+                match retrying("read an entry back", || self.api.get_opt(&name)).await {
                     Ok(Some(found)) if annotation(&found, ANNOTATION_SHA) == Some(sha.as_str()) => {
                         Ok(payload.len())
                     }
@@ -404,7 +403,8 @@ impl Log {
     /// Deletes `names` (garbage, entries older than a checkpoint); those already gone are fine.
     pub async fn delete(&self, names: Vec<String>) {
         for name in names {
-            match self.api.delete(&name, &DeleteParams::default()).await {
+            let dp = DeleteParams::default();
+            match retrying("delete garbage", || self.api.delete(&name, &dp)).await {
                 Ok(_) => {}
                 Err(kube::Error::Api(s)) if s.code == 404 => {}
                 Err(e) => tracing::warn!("{}: could not delete {name}: {e}", self.location),

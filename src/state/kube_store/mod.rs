@@ -7,6 +7,7 @@
 //! - `lease`: the lock, a `coordination.k8s.io/v1` Lease renewed by a heartbeat; every write is fenced by it;
 //! - `pull`: copying the records into a new state directory (`migrate state pull`);
 //! - `worker`: the runtime the blocking `Store` calls run their requests on;
+//! - `retry`: requests sent again after a passing failure (429, 5xx, no connection);
 //! - `location`: parsing `kubernetes://...`.
 //!
 //! The records live in a `MemoryStore` replica that applies the store's rules; each mutating method changes the
@@ -21,6 +22,7 @@ mod lease;
 mod location;
 mod log;
 mod pull;
+mod retry;
 mod worker;
 
 use std::collections::BTreeMap;
