@@ -390,10 +390,15 @@ impl Install {
         }
         let rev = rev_label(&self.revision);
         let labels = json!({"app": "istiod", "istio": "pilot", "istio.io/rev": rev});
+        // The chart's `pilot.replicaCount` (default 1): each replica syncs remote clusters on its own.
+        let replicas = get(&self.values, &["pilot", "replicaCount"])
+            .and_then(Value::as_u64)
+            .filter(|n| *n >= 1)
+            .unwrap_or(1);
         json!({"apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": self.meta(&self.istiod_name(), true, "Pilot", json!({"app": "istiod", "istio": "pilot"})),
         "spec": {
-            "replicas": 1,
+            "replicas": replicas,
             "selector": {"matchLabels": self.istiod_selector("istio", "pilot")},
             "template": {
                 "metadata": {"labels": labels, "annotations": {"sidecar.istio.io/inject": "false"}},
