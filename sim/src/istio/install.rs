@@ -690,6 +690,20 @@ spec:
     }
 
     #[test]
+    fn istiod_runs_the_replicas_the_values_ask_for() {
+        let one = iop(PRIMARY).objects();
+        assert_eq!(
+            find(&one, "Deployment", "istiod").unwrap()["spec"]["replicas"],
+            1
+        );
+        let three = iop(&format!("{PRIMARY}    pilot: {{replicaCount: 3}}\n")).objects();
+        assert_eq!(
+            find(&three, "Deployment", "istiod").unwrap()["spec"]["replicas"],
+            3
+        );
+    }
+
+    #[test]
     fn the_default_ingress_gateway_can_be_turned_off() {
         let install = iop(
             "apiVersion: install.istio.io/v1alpha1\nkind: IstioOperator\nspec:\n  components:\n    ingressGateways: [{name: istio-ingressgateway, enabled: false}]\n",
