@@ -49,7 +49,7 @@ mod until;
 
 pub use blocking_store::OffloadedStore;
 pub use ca_files::generated_root_key;
-pub use checks::gate::{GateRecord, finding_line};
+pub use checks::gate::{GateRecord, finding_line, verifier_expect};
 pub use context::{EngineOptions, Environment};
 pub use drift::DriftReport;
 pub use first_change::untouched_steps;
