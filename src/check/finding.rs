@@ -269,7 +269,7 @@ pub const CODES: &[CodeEntry] = &[
         "MC507",
         E,
         G::RemoteSecrets,
-        "istiod does not report a peer cluster as synced",
+        "an istiod replica does not report a peer cluster as synced",
     ),
     entry(
         "MC508",

@@ -6,11 +6,10 @@
 use super::session::{load_spec, spec_targets};
 use super::view::check::{self as view, CheckFormat};
 use super::{GlobalArgs, exit};
-use crate::check::{self, CheckError, ClusterExpect, Expect, Group, Known, Model, Role};
+use crate::check::{self, CheckError, Expect, Group};
 use crate::cluster::ClusterTarget;
-use crate::spec::{self, Loaded, Topology};
+use crate::spec::Loaded;
 use clap::Args;
-use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -81,39 +80,15 @@ pub fn run(global: &GlobalArgs, args: &CheckArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// The expectations a spec states: every cluster's clusterName (its name),
-/// network, role and primary; the meshID, model, revision and version.
+/// The expectations a spec states, exactly as `apply`'s gates expect them:
+/// the planner's reading of the spec (`phases::gates::expectations`: every
+/// cluster's clusterName, network, role and primary, a remote's default
+/// primary included; the meshID, model, revision and version), turned into
+/// the verifier's by the function the gates use.
 pub fn from_spec(loaded: &Loaded, default_kubeconfig: Option<PathBuf>) -> Expect {
-    let s = &loaded.spec.spec;
-    let mut expect = Expect::from_targets(Vec::new(), default_kubeconfig);
-    expect.clusters = spec_targets(loaded)
-        .into_iter()
-        .zip(&s.clusters)
-        .map(|(target, c)| ClusterExpect {
-            cluster_name: Some(Known::said(c.name.clone())),
-            network: c.network.clone().map(Known::said),
-            role: Some(Known::said(match c.role {
-                Some(spec::Role::Remote) => Role::Remote,
-                _ => Role::Primary,
-            })),
-            primary: c.primary.clone(),
-            api_server: c.api_server.clone(),
-            ..ClusterExpect::new(target)
-        })
-        .collect();
-    let networks: BTreeSet<&str> = s
-        .clusters
-        .iter()
-        .filter_map(|c| c.network.as_deref())
-        .collect();
-    expect.multi_network = Some(Known::said(networks.len() > 1));
-    expect.mesh_id = Some(Known::said(s.mesh.id.clone()));
-    expect.model = Some(Known::said(match s.topology {
-        Topology::MultiPrimary => Model::MultiPrimary,
-        Topology::PrimaryRemote => Model::PrimaryRemote,
-    }));
-    expect.revision = s.mesh.revision.clone().filter(|r| !r.is_empty());
-    expect.istio_version = Some(s.mesh.istio_version.clone());
+    let said = crate::phases::gates::expectations(&crate::phases::Ctx::new(&loaded.spec));
+    let mut expect = crate::engine::verifier_expect(&said, spec_targets(loaded));
+    expect.default_kubeconfig = default_kubeconfig;
     expect
 }
 
@@ -128,4 +103,52 @@ pub fn from_contexts(contexts: &[String], default_kubeconfig: Option<PathBuf>) -
         })
         .collect();
     Expect::from_targets(targets, default_kubeconfig)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::{Model, Role};
+
+    /// `check -f` expects of a spec what its gates expect, cluster by cluster.
+    #[test]
+    fn a_spec_is_expected_as_the_gates_expect_it() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/primary-remote.yaml");
+        let loaded = crate::spec::load_file(&path).unwrap();
+        let expect = from_spec(&loaded, Some(PathBuf::from("/k")));
+        let gate = crate::phases::gates::expectations(&crate::phases::Ctx::new(&loaded.spec));
+        assert_eq!(expect.clusters.len(), gate.clusters.len());
+        for (c, g) in expect.clusters.iter().zip(&gate.clusters) {
+            assert_eq!(c.name(), g.name);
+            assert_eq!(
+                c.cluster_name.as_ref().map(|k| k.value.as_str()),
+                Some(g.name.as_str())
+            );
+            assert_eq!(c.network.as_ref().map(|k| k.value.clone()), g.network);
+            let role = if g.remote {
+                Role::Remote
+            } else {
+                Role::Primary
+            };
+            assert_eq!(c.role.as_ref().map(|k| k.value), Some(role));
+            assert_eq!(c.primary, g.primary);
+        }
+        let remote = expect.cluster("cluster2").unwrap();
+        assert_eq!(remote.primary.as_deref(), Some("cluster1"));
+        assert_eq!(remote.target.context, loaded.spec.spec.clusters[1].context);
+        assert_eq!(
+            expect.model.as_ref().map(|m| m.value),
+            Some(Model::PrimaryRemote)
+        );
+        assert_eq!(expect.default_kubeconfig, Some(PathBuf::from("/k")));
+        assert_eq!(
+            expect.mesh_id.as_ref().map(|m| m.value.as_str()),
+            Some(gate.mesh_id.as_str())
+        );
+        assert_eq!(
+            expect.istio_version.as_deref(),
+            Some(gate.istio_version.as_str())
+        );
+    }
 }

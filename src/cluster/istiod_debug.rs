@@ -1,5 +1,5 @@
 //! istiod's debug endpoints, read as `istioctl remote-clusters` reads them:
-//! a port-forward to one istiod pod's monitoring port (15014), then a plain
+//! a port-forward to an istiod pod's monitoring port (15014), then a plain
 //! HTTP/1.1 GET over the stream.
 //!
 //! Why not the API server's service proxy: istiod lets a debug request in
@@ -9,6 +9,11 @@
 //! Through the proxy the request comes from the API server with no token
 //! istiod accepts: 401. Through a port-forward it is localhost inside the
 //! pod, on every version.
+//!
+//! Why every replica: each istiod replica watches the remote clusters on
+//! its own, and a proxy is served by whichever replica it connected to. One
+//! replica that synced a peer says nothing of another that has not, so a
+//! peer counts as synced only when every Running and Ready replica says so.
 
 use super::{Cluster, ClusterError};
 use crate::object::ObjectRef;
@@ -17,19 +22,25 @@ use http_body_util::{BodyExt, Empty, Limited};
 use hyper_util::rt::TokioIo;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
+use kube::Client;
 use kube::api::{Api, ListParams};
 use kube::core::Selector;
 use serde::{Deserialize, Deserializer};
 use std::time::Duration;
 use tokio::io::DuplexStream;
+use tokio::task::JoinSet;
 
 /// istiod's monitoring and debug port.
 pub const MONITORING_PORT: u16 = 15014;
 
-/// One port-forward and request, at most: a stuck stream is a transient failure.
+/// One debug read of one pod, all of it: the port-forward's connection and
+/// upgrade, the request and the whole answer. A stuck read is a transient failure.
 const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(20);
 /// The largest debug answer read (clusterz is a few hundred bytes per cluster).
 const MAX_BODY: usize = 16 << 20;
+/// Replicas asked at once: a large istiod Deployment gets a few port-forwards
+/// at a time, not one per pod at once.
+const CONCURRENT_REPLICAS: usize = 4;
 
 /// One row of istiod's `debug/clusterz` (`cluster.DebugInfo`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -49,89 +60,133 @@ fn non_empty<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error
     Ok(Option::<String>::deserialize(d)?.filter(|s| !s.is_empty()))
 }
 
-impl Cluster {
-    /// istiod's registry of clusters (`debug/clusterz`), from a Running and
-    /// Ready pod of the `istiod` Deployment.
-    pub async fn istiod_clusterz(
-        &self,
-        istiod: &ObjectRef,
-    ) -> Result<Vec<ClusterzRow>, ClusterError> {
-        let (pod, body) = self.istiod_debug(istiod, "/debug/clusterz").await?;
-        serde_json::from_slice(&body).map_err(|e| ClusterError::IstiodDebug {
-            cluster: self.name.clone(),
-            target: pod_target(istiod, &pod),
-            message: format!("debug/clusterz is not the expected JSON: {e}"),
-            transient: false,
-        })
+/// One replica's `debug/clusterz`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaClusterz {
+    /// The pod asked.
+    pub pod: String,
+    /// What it answered.
+    pub rows: Vec<ClusterzRow>,
+}
+
+/// istiod's registry of clusters as every Running and Ready replica of its
+/// Deployment reports it, in pod name order (never empty).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Clusterz {
+    /// Each replica's answer.
+    pub replicas: Vec<ReplicaClusterz>,
+}
+
+/// What the replicas say of one cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeerView {
+    /// Every replica reports it `synced`.
+    Synced,
+    /// The first replica (in pod name order) that does not.
+    Lagging {
+        /// That replica's pod.
+        pod: String,
+        /// Its status there; `None`: not registered there at all.
+        status: Option<String>,
+    },
+}
+
+impl Clusterz {
+    /// Whether every replica reports cluster `id` synced, else which one lags.
+    pub fn peer(&self, id: &str) -> PeerView {
+        for r in &self.replicas {
+            let status = r.rows.iter().find(|row| row.id == id);
+            if status.is_none_or(|row| row.sync_status != "synced") {
+                return PeerView::Lagging {
+                    pod: r.pod.clone(),
+                    status: status.map(|row| row.sync_status.clone()),
+                };
+            }
+        }
+        PeerView::Synced
     }
 
-    /// The body of `GET path` on the monitoring port of a Running and Ready
-    /// pod of the `istiod` Deployment, and the pod asked.
-    pub async fn istiod_debug(
-        &self,
-        istiod: &ObjectRef,
-        path: &str,
-    ) -> Result<(String, Bytes), ClusterError> {
-        let pod = self.ready_pod_of(istiod).await?;
-        let target = pod_target(istiod, &pod);
-        let fail = |message: String, transient: bool| ClusterError::IstiodDebug {
-            cluster: self.name.clone(),
-            target: target.clone(),
-            message,
-            transient,
-        };
-        let ns = istiod.namespace.as_deref().unwrap_or_default();
-        let pods: Api<Pod> = Api::namespaced(self.client.clone(), ns);
-        let mut forward = pods
-            .portforward(&pod, &[MONITORING_PORT])
-            .await
-            .map_err(|e| ClusterError::from_kube(&self.name, &target, e))?;
-        let (Some(stream), Some(refused)) = (
-            forward.take_stream(MONITORING_PORT),
-            forward.take_error(MONITORING_PORT),
-        ) else {
-            return Err(fail("the port-forward opened no stream".into(), true));
-        };
-        // Boxed, so that an unfinished exchange can be dropped (and the stream closed) below.
-        let mut exchange = Box::pin(get(stream, path));
-        tokio::pin!(refused);
-        let mut refused_done = false;
-        let deadline = tokio::time::sleep(EXCHANGE_TIMEOUT);
-        tokio::pin!(deadline);
-        let answer = loop {
-            tokio::select! {
-                answer = &mut exchange => break answer,
-                // The kubelet's error channel: nothing listens, the pod is not running.
-                message = &mut refused, if !refused_done => match message {
-                    Some(m) => break Err((format!("port-forward to {MONITORING_PORT} failed: {}", m.trim()), true)),
-                    None => refused_done = true,
-                },
-                () = &mut deadline => break Err((format!(
-                    "no answer to GET {path} within {}s", EXCHANGE_TIMEOUT.as_secs()), true)),
+    /// Every cluster ID some replica registered, in the order first seen.
+    pub fn ids(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for row in self.replicas.iter().flat_map(|r| &r.rows) {
+            if !out.contains(&row.id) {
+                out.push(row.id.clone());
             }
-        };
-        // With the stream dropped kube closes the websocket; do not wait long for it.
-        drop(exchange);
-        let _ = tokio::time::timeout(Duration::from_secs(1), forward.join()).await;
-        let (status, body) = answer.map_err(|(m, transient)| fail(m, transient))?;
-        match status {
-            200 => Ok((pod, body)),
-            401 | 403 => Err(fail(
-                format!(
-                    "istiod refused the debug request GET {path} ({status}{}): it lets in only localhost and authenticated XDS clients",
-                    snippet(&body)
-                ),
-                false,
-            )),
-            _ => Err(fail(
-                format!("GET {path} answered {status}{}", snippet(&body)),
-                status >= 500,
-            )),
+        }
+        out
+    }
+}
+
+impl PeerView {
+    /// `synced`, else the status of the lagging replica with its pod
+    /// (`syncing on pod istiod-b`, `not registered on pod istiod-b`).
+    pub fn describe(&self) -> String {
+        match self {
+            PeerView::Synced => "synced".into(),
+            PeerView::Lagging { pod, status } => format!(
+                "{} on pod {pod}",
+                status.as_deref().unwrap_or("not registered")
+            ),
         }
     }
+}
 
-    /// The newest Running and Ready, not terminating, pod the Deployment selects.
-    async fn ready_pod_of(&self, deployment: &ObjectRef) -> Result<String, ClusterError> {
+impl Cluster {
+    /// istiod's registry of clusters (`debug/clusterz`), from every Running
+    /// and Ready pod of the `istiod` Deployment, a few at a time. Any replica
+    /// that cannot be asked fails the whole read (naming its pod): its view
+    /// is unknown, so no peer can be called synced.
+    pub async fn istiod_clusterz(&self, istiod: &ObjectRef) -> Result<Clusterz, ClusterError> {
+        let mut pending = self.ready_pods_of(istiod).await?;
+        pending.reverse();
+        let mut running = JoinSet::new();
+        let mut replicas = Vec::new();
+        let mut first_error: Option<(String, ClusterError)> = None;
+        loop {
+            while running.len() < CONCURRENT_REPLICAS
+                && let Some(pod) = pending.pop()
+            {
+                let ask = DebugTarget {
+                    client: self.client.clone(),
+                    cluster: self.name.clone(),
+                    istiod: istiod.clone(),
+                    pod,
+                };
+                running.spawn(async move {
+                    let answer = ask.clusterz(EXCHANGE_TIMEOUT).await;
+                    (ask.pod, answer)
+                });
+            }
+            let Some(joined) = running.join_next().await else {
+                break;
+            };
+            let (pod, answer) = joined.map_err(|e| ClusterError::IstiodDebug {
+                cluster: self.name.clone(),
+                target: istiod.to_string(),
+                message: format!("asking a replica failed: {e}"),
+                transient: true,
+            })?;
+            match answer {
+                Ok(rows) => replicas.push(ReplicaClusterz { pod, rows }),
+                // Report the first pod by name, whichever failed first.
+                Err(e) => {
+                    if first_error.as_ref().is_none_or(|(p, _)| pod < *p) {
+                        first_error = Some((pod, e));
+                    }
+                }
+            }
+        }
+        if let Some((_, e)) = first_error {
+            return Err(e);
+        }
+        replicas.sort_by(|a, b| a.pod.cmp(&b.pod));
+        Ok(Clusterz { replicas })
+    }
+
+    /// Every Running and Ready, not terminating, pod the Deployment selects,
+    /// by name; an error when there is none.
+    async fn ready_pods_of(&self, deployment: &ObjectRef) -> Result<Vec<String>, ClusterError> {
         let ns = deployment.namespace.as_deref().unwrap_or_default();
         let object = deployment.to_string();
         let d = Api::<Deployment>::namespaced(self.client.clone(), ns)
@@ -152,24 +207,121 @@ impl Cluster {
             .list(&ListParams::default().labels_from(&selector))
             .await
             .map_err(|e| ClusterError::from_kube(&self.name, &object, e))?;
-        pods.items
+        let mut names: Vec<String> = pods
+            .items
             .into_iter()
             .filter(is_ready)
-            .max_by_key(|p| {
-                (
-                    p.metadata.creation_timestamp.clone().map(|t| t.0),
-                    p.metadata.name.clone(),
-                )
-            })
-            .and_then(|p| p.metadata.name)
-            .ok_or_else(|| ClusterError::IstiodDebug {
+            .filter_map(|p| p.metadata.name)
+            .collect();
+        names.sort();
+        if names.is_empty() {
+            return Err(ClusterError::IstiodDebug {
                 cluster: self.name.clone(),
-                target: object.clone(),
+                target: object,
                 message: format!("no Running and Ready pod ({selector}) to port-forward to"),
                 transient: true,
-            })
+            });
+        }
+        Ok(names)
     }
 }
+
+/// One istiod pod to ask, owning what the ask needs (it runs on its own task).
+struct DebugTarget {
+    client: Client,
+    cluster: String,
+    istiod: ObjectRef,
+    pod: String,
+}
+
+impl DebugTarget {
+    fn fail(&self, message: String, transient: bool) -> ClusterError {
+        ClusterError::IstiodDebug {
+            cluster: self.cluster.clone(),
+            target: pod_target(&self.istiod, &self.pod),
+            message,
+            transient,
+        }
+    }
+
+    /// This pod's `debug/clusterz`.
+    async fn clusterz(&self, timeout: Duration) -> Result<Vec<ClusterzRow>, ClusterError> {
+        let body = self.get(DEBUG_CLUSTERZ, timeout).await?;
+        serde_json::from_slice(&body).map_err(|e| {
+            self.fail(
+                format!("debug/clusterz is not the expected JSON: {e}"),
+                false,
+            )
+        })
+    }
+
+    /// The body of `GET path` on the pod's monitoring port. `timeout` bounds
+    /// all of it: the port-forward's connection and upgrade, the request,
+    /// the answer's head and its whole body.
+    async fn get(&self, path: &str, timeout: Duration) -> Result<Bytes, ClusterError> {
+        let ns = self.istiod.namespace.as_deref().unwrap_or_default();
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), ns);
+        let target = pod_target(&self.istiod, &self.pod);
+        let exchange = async {
+            let mut forward = pods
+                .portforward(&self.pod, &[MONITORING_PORT])
+                .await
+                .map_err(|e| ClusterError::from_kube(&self.cluster, &target, e))?;
+            let (Some(stream), Some(refused)) = (
+                forward.take_stream(MONITORING_PORT),
+                forward.take_error(MONITORING_PORT),
+            ) else {
+                return Err(self.fail("the port-forward opened no stream".into(), true));
+            };
+            // Boxed, so that an unfinished request can be dropped (and the stream closed) below.
+            let mut request = Box::pin(get(stream, path));
+            tokio::pin!(refused);
+            let mut refused_done = false;
+            let answer = loop {
+                tokio::select! {
+                    answer = &mut request => break answer,
+                    // The kubelet's error channel: nothing listens, the pod is not running.
+                    message = &mut refused, if !refused_done => match message {
+                        Some(m) => break Err((format!("port-forward to {MONITORING_PORT} failed: {}", m.trim()), true)),
+                        None => refused_done = true,
+                    },
+                }
+            };
+            drop(request);
+            Ok((answer, forward))
+        };
+        let (answer, forward) = tokio::time::timeout(timeout, exchange)
+            .await
+            .map_err(|_| {
+                self.fail(
+                    format!(
+                        "no answer to GET {path} within {timeout:?} (port-forward, upgrade, request and answer together)"
+                    ),
+                    true,
+                )
+            })??;
+        // With the stream dropped kube closes the websocket; do not wait long for it.
+        let _ = tokio::time::timeout(Duration::from_secs(1), forward.join()).await;
+        let (status, body) = answer.map_err(|(m, transient)| self.fail(m, transient))?;
+        match status {
+            200 => Ok(body),
+            401 | 403 => Err(self.fail(
+                format!(
+                    "istiod refused the debug request GET {path} ({status}{}): it lets in only localhost and authenticated XDS clients",
+                    snippet(&body)
+                ),
+                false,
+            )),
+            _ => Err(self.fail(
+                format!("GET {path} answered {status}{}", snippet(&body)),
+                status >= 500,
+            )),
+        }
+    }
+}
+
+/// The path of istiod's registry of clusters.
+const DEBUG_CLUSTERZ: &str = "/debug/clusterz";
 
 fn pod_target(istiod: &ObjectRef, pod: &str) -> String {
     format!(
@@ -257,6 +409,119 @@ mod tests {
         );
         assert_eq!(rows[1].sync_status, "timeout");
         assert_eq!(rows[2].sync_status, "");
+    }
+
+    fn replica(pod: &str, rows: &[(&str, &str)]) -> ReplicaClusterz {
+        ReplicaClusterz {
+            pod: pod.into(),
+            rows: rows
+                .iter()
+                .map(|(id, status)| ClusterzRow {
+                    id: (*id).into(),
+                    sync_status: (*status).into(),
+                    secret_name: None,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_peer_is_synced_only_when_every_replica_says_so() {
+        let both = Clusterz {
+            replicas: vec![
+                replica(
+                    "istiod-a",
+                    &[("cluster1", "synced"), ("cluster2", "synced")],
+                ),
+                replica(
+                    "istiod-b",
+                    &[("cluster1", "synced"), ("cluster2", "synced")],
+                ),
+            ],
+        };
+        assert_eq!(both.peer("cluster2"), PeerView::Synced);
+        let one_lags = Clusterz {
+            replicas: vec![
+                replica(
+                    "istiod-a",
+                    &[("cluster1", "synced"), ("cluster2", "synced")],
+                ),
+                replica(
+                    "istiod-b",
+                    &[("cluster1", "synced"), ("cluster2", "syncing")],
+                ),
+            ],
+        };
+        let lagging = one_lags.peer("cluster2");
+        assert_eq!(
+            lagging,
+            PeerView::Lagging {
+                pod: "istiod-b".into(),
+                status: Some("syncing".into())
+            }
+        );
+        assert_eq!(lagging.describe(), "syncing on pod istiod-b");
+        let one_lacks = Clusterz {
+            replicas: vec![
+                replica("istiod-a", &[("cluster1", "synced")]),
+                replica(
+                    "istiod-b",
+                    &[("cluster1", "synced"), ("cluster3", "synced")],
+                ),
+            ],
+        };
+        assert_eq!(
+            one_lacks.peer("cluster3").describe(),
+            "not registered on pod istiod-a"
+        );
+        assert_eq!(one_lacks.ids(), ["cluster1", "cluster3"]);
+    }
+
+    /// A server that accepts the connection and never answers: the
+    /// port-forward's upgrade hangs, and the one deadline still ends it,
+    /// naming the cluster and the pod.
+    #[tokio::test]
+    async fn a_port_forward_that_never_answers_ends_at_the_deadline() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (held_tx, mut held_rx) = tokio::sync::mpsc::unbounded_channel();
+        let server = tokio::spawn(async move {
+            // Hold every connection open, silent.
+            while let Ok((socket, _)) = listener.accept().await {
+                let _ = held_tx.send(socket);
+            }
+        });
+        let config = kube::Config::new(format!("http://{addr}").parse().unwrap());
+        let ask = DebugTarget {
+            client: Client::try_from(config).unwrap(),
+            cluster: "cluster7".into(),
+            istiod: ObjectRef::deployment("istio-system", "istiod"),
+            pod: "istiod-5d8f-x2".into(),
+        };
+        let started = std::time::Instant::now();
+        let err = ask
+            .clusterz(Duration::from_millis(300))
+            .await
+            .expect_err("a silent server gives no answer");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        // The server did see the connection: the deadline covered the upgrade, not only the GET.
+        assert!(
+            held_rx.try_recv().is_ok(),
+            "no connection reached the server"
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains("cluster cluster7")
+                && text.contains("pod istio-system/istiod-5d8f-x2")
+                && text.contains("no answer to GET /debug/clusterz within 300ms"),
+            "{text}"
+        );
+        assert!(err.is_transient(), "{err:?}");
+        server.abort();
     }
 
     #[test]

@@ -28,7 +28,7 @@ pub use exec::{
     start_command,
 };
 pub use identity::{ClusterIdentity, ca_fingerprint};
-pub use istiod_debug::{ClusterzRow, MONITORING_PORT};
+pub use istiod_debug::{Clusterz, ClusterzRow, MONITORING_PORT, PeerView, ReplicaClusterz};
 pub use ops::{FIELD_MANAGER, RestoreOutcome};
 pub use retry::{Backoff, retry};
 

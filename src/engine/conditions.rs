@@ -2,8 +2,8 @@
 
 use super::backends::scale_targets;
 use super::context::{ActionError, StepCtx};
-use crate::cluster::ClusterzRow;
 use crate::cluster::wait as w;
+use crate::cluster::{Clusterz, PeerView};
 use crate::plan::{Condition, ObjectRef, ScaleTarget};
 use serde_json::Value;
 use std::path::PathBuf;
@@ -125,12 +125,12 @@ fn read_certs(paths: &[PathBuf]) -> Result<Vec<String>, ActionError> {
 }
 
 /// istiod's registry of remote clusters, as `istioctl remote-clusters` reads
-/// it: `debug/clusterz` through a port-forward to one of its pods.
+/// it: `debug/clusterz` through a port-forward, from every Ready replica.
 pub(crate) async fn remote_clusters(
     ctx: &StepCtx,
     cluster: &str,
     istiod: &ObjectRef,
-) -> Result<Vec<ClusterzRow>, ActionError> {
+) -> Result<Clusterz, ActionError> {
     let c = ctx.cluster(cluster)?;
     ctx.retry(|| c.istiod_clusterz(istiod)).await
 }
@@ -147,16 +147,11 @@ async fn remote_synced(
     let mut delay = 1;
     loop {
         match remote_clusters(ctx, cluster, istiod).await {
-            Ok(rows) => {
-                if let Some(row) = rows.iter().find(|r| r.id == remote) {
-                    if row.sync_status == "synced" {
-                        return Ok(());
-                    }
-                    last = row.sync_status.clone();
-                } else {
-                    last = "not registered".into();
-                }
-            }
+            // Synced only when every replica says so: a proxy may be served by any of them.
+            Ok(registry) => match registry.peer(remote) {
+                PeerView::Synced => return Ok(()),
+                lagging => last = lagging.describe(),
+            },
             Err(e) => last = format!("unknown ({e})"),
         }
         if tokio::time::Instant::now() >= deadline {

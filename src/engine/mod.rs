@@ -50,6 +50,7 @@ mod until;
 
 pub use blocking_store::OffloadedStore;
 pub use ca_files::generated_root_key;
+pub use checks::gate::verifier_expect;
 pub use context::{EngineOptions, Environment};
 pub use drift::DriftReport;
 pub use first_change::untouched_steps;

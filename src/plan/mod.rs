@@ -87,6 +87,7 @@
 mod action;
 mod dag;
 mod fingerprint;
+pub mod gateway_hostnames;
 pub mod permissions;
 mod phase;
 mod step;

@@ -13,6 +13,7 @@ mod drift;
 mod effects;
 mod faults;
 mod gates;
+mod gateway_hostnames;
 mod helm;
 mod helm_remote;
 mod identity;

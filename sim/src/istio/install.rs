@@ -390,10 +390,15 @@ impl Install {
         }
         let rev = rev_label(&self.revision);
         let labels = json!({"app": "istiod", "istio": "pilot", "istio.io/rev": rev});
+        // The chart's `pilot.replicaCount` (default 1): each replica syncs remote clusters on its own.
+        let replicas = get(&self.values, &["pilot", "replicaCount"])
+            .and_then(Value::as_u64)
+            .filter(|n| *n >= 1)
+            .unwrap_or(1);
         json!({"apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": self.meta(&self.istiod_name(), true, "Pilot", json!({"app": "istiod", "istio": "pilot"})),
         "spec": {
-            "replicas": 1,
+            "replicas": replicas,
             "selector": {"matchLabels": self.istiod_selector("istio", "pilot")},
             "template": {
                 "metadata": {"labels": labels, "annotations": {"sidecar.istio.io/inject": "false"}},
@@ -682,6 +687,20 @@ spec:
                 );
             }
         }
+    }
+
+    #[test]
+    fn istiod_runs_the_replicas_the_values_ask_for() {
+        let one = iop(PRIMARY).objects();
+        assert_eq!(
+            find(&one, "Deployment", "istiod").unwrap()["spec"]["replicas"],
+            1
+        );
+        let three = iop(&format!("{PRIMARY}    pilot: {{replicaCount: 3}}\n")).objects();
+        assert_eq!(
+            find(&three, "Deployment", "istiod").unwrap()["spec"]["replicas"],
+            3
+        );
     }
 
     #[test]

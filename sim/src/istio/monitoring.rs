@@ -7,6 +7,11 @@
 //!   inside the pod and is answered, on every version;
 //! - through the API server's service proxy ([`serve_proxy`]) it comes from
 //!   the API server without credentials istiod accepts: 401, empty body.
+//!
+//! Each replica answers for itself. Replicas of a real istiod sync remote
+//! clusters each on its own, so one may still be `syncing` a peer another
+//! has synced: a pod annotated [`ANN_CLUSTERZ_SYNCING`] with cluster IDs
+//! reports those as `syncing` until the annotation goes.
 
 use super::fields::{annotation, is_ready, labels};
 use super::install::ISTIO_NAMESPACE;
@@ -25,6 +30,11 @@ use tokio::io::DuplexStream;
 /// istiod's monitoring and debug port.
 pub const MONITORING_PORT: u16 = 15014;
 
+/// On an istiod pod: cluster IDs (comma separated) that this replica has
+/// not synced yet; its `debug/clusterz` says `syncing` for each, whatever
+/// the others say.
+pub const ANN_CLUSTERZ_SYNCING: &str = "meshsim.dev/clusterz-syncing";
+
 /// A connection to `port` of `pod` if something listens there: istiod's
 /// 15014 once the pod serves (ready, CA chosen). The other end is served as
 /// HTTP/1.1 on its own task, per that pod's own view.
@@ -39,10 +49,11 @@ pub(crate) fn listener(
     let (client, server) = tokio::io::duplex(64 * 1024);
     let cluster = cluster.clone();
     let own = pod_cluster_id(pod);
+    let lagging = lagging_peers(pod);
     tokio::spawn(async move {
         let service =
             hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                let answer = debug_answer(&cluster, &own, req.method(), req.uri().path());
+                let answer = debug_answer(&cluster, &own, &lagging, req.method(), req.uri().path());
                 async move { Ok::<_, std::convert::Infallible>(answer) }
             });
         let _ = hyper::server::conn::http1::Builder::new()
@@ -65,10 +76,23 @@ fn serves(pod: &Value) -> bool {
         )
 }
 
-/// What istiod's debug mux answers a caller it lets in.
+/// The cluster IDs this replica has not synced yet ([`ANN_CLUSTERZ_SYNCING`]).
+fn lagging_peers(pod: &Value) -> Vec<String> {
+    annotation(pod, ANN_CLUSTERZ_SYNCING)
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|id| !id.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// What istiod's debug mux answers a caller it lets in; `lagging` are the
+/// peers this replica still syncs.
 fn debug_answer(
     cluster: &ClusterInner,
     own: &str,
+    lagging: &[String],
     method: &hyper::Method,
     path: &str,
 ) -> Response<Body> {
@@ -78,7 +102,12 @@ fn debug_answer(
     if method != hyper::Method::GET {
         return plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
     }
-    let remotes = super::remote::registered(&cluster.all, &cluster.store, own);
+    let mut remotes = super::remote::registered(&cluster.all, &cluster.store, own);
+    for r in &mut remotes {
+        if r.status == crate::mesh::SyncStatus::Synced && lagging.contains(&r.cluster_id) {
+            r.status = crate::mesh::SyncStatus::Syncing;
+        }
+    }
     // istiod's writeJSON indents with two spaces.
     let body =
         serde_json::to_vec_pretty(&super::remote::clusterz(own, &remotes)).unwrap_or_default();

@@ -125,6 +125,7 @@ pub fn snapshot(name: &str, peer: &str, n: u8) -> ClusterSnapshot {
         peers: Some(vec![PeerSync {
             cluster: peer.into(),
             status: "synced".into(),
+            pod: None,
         }]),
         ..Default::default()
     }

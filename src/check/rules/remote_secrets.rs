@@ -130,17 +130,28 @@ pub(super) fn check(v: &View<'_>) -> Vec<Finding> {
                 continue;
             }
             if let Some(peers) = &s.peers {
-                let status = peers
-                    .iter()
-                    .find(|p| p.cluster == peer_name)
-                    .map(|p| p.status.as_str());
-                if status != Some("synced") {
+                let found = peers.iter().find(|p| p.cluster == peer_name);
+                let status = found.map(|p| p.status.as_str());
+                let deployment = s
+                    .istiods
+                    .first()
+                    .map_or("istiod", |i| i.deployment.as_str());
+                // One replica that has not synced serves its proxies without the peer's endpoints.
+                if let Some(pod) = found.and_then(|p| p.pod.as_deref()) {
                     out.push(Finding::new(
                         "MC507",
                         reader.name(),
-                        obj("Deployment", ns, s.istiods.first().map_or("istiod", |i| i.deployment.as_str())),
+                        obj("Pod", ns, pod),
+                        format!("istiod replica {pod} reports cluster {peer_name} as {}: the proxies it serves do not (yet) know that cluster's endpoints, whatever the other replicas say", status.unwrap_or("absent")),
+                        format!("kubectl {} -n {ns} logs {pod} | grep {peer_name} shows why (unreachable server, refused token, wrong CA); deleting the pod lets the Deployment start one that syncs afresh", ctx(reader)),
+                    ));
+                } else if status != Some("synced") {
+                    out.push(Finding::new(
+                        "MC507",
+                        reader.name(),
+                        obj("Deployment", ns, deployment),
                         format!("istiod reports cluster {peer_name} as {}: its endpoints are not (yet) known here", status.unwrap_or("absent")),
-                        format!("kubectl {} -n {ns} logs deployment/istiod | grep {peer_name} shows why (unreachable server, refused token, wrong CA)", ctx(reader)),
+                        format!("kubectl {} -n {ns} logs deployment/{deployment} | grep {peer_name} shows why (unreachable server, refused token, wrong CA)", ctx(reader)),
                     ));
                 }
             } else if let Some(why) = &s.peers_error {
@@ -194,6 +205,23 @@ mod tests {
         assert!(
             codes.contains(&"MC503") && codes.contains(&"MC504") && codes.contains(&"MC507"),
             "{f:?}"
+        );
+    }
+
+    #[test]
+    fn a_replica_that_has_not_synced_is_named_though_another_has() {
+        let (e, mut s) = healthy();
+        let peer = &mut s[0].peers.as_mut().unwrap()[0];
+        peer.status = "syncing".into();
+        peer.pod = Some("istiod-7f9c-b".into());
+        let f = found(Group::RemoteSecrets, &e, &s);
+        assert_eq!(
+            f,
+            vec![(
+                "MC507".into(),
+                s[0].cluster.clone(),
+                "Pod istio-system/istiod-7f9c-b".into()
+            )]
         );
     }
 

@@ -217,13 +217,18 @@ pub struct Proxy {
     pub mesh_id: Option<String>,
 }
 
-/// What istiod says of one peer cluster (`debug/clusterz`).
+/// What istiod says of one peer cluster (`debug/clusterz`), over every
+/// Ready replica: `synced` only when each says so.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PeerSync {
     /// The peer's clusterName.
     pub cluster: String,
-    /// `synced`, `syncing`, `timeout`, ...
+    /// `synced` (every replica), else the lagging replica's: `syncing`,
+    /// `timeout`, ..., or `absent` where it has not registered the peer.
     pub status: String,
+    /// The first replica (pod name) that does not report it synced.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pod: Option<String>,
 }
 
 /// One cluster as read.

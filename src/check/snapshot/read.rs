@@ -3,7 +3,7 @@
 
 use super::{ClusterSnapshot, PeerSync, Reader, parse};
 use crate::cluster::inventory::{self, revisions};
-use crate::cluster::{Backoff, Cluster, ClusterError, retry};
+use crate::cluster::{Backoff, Cluster, ClusterError, PeerView, retry};
 use crate::object::ObjectRef;
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -230,11 +230,21 @@ async fn read_peers(
         ..backoff
     };
     match retry(backoff, || cluster.istiod_clusterz(&target), |_, _| {}).await {
-        Ok((rows, _)) => Ok(Some(
-            rows.into_iter()
-                .map(|r| PeerSync {
-                    cluster: r.id,
-                    status: r.sync_status,
+        Ok((registry, _)) => Ok(Some(
+            registry
+                .ids()
+                .into_iter()
+                .map(|id| match registry.peer(&id) {
+                    PeerView::Synced => PeerSync {
+                        cluster: id,
+                        status: "synced".into(),
+                        pod: None,
+                    },
+                    PeerView::Lagging { pod, status } => PeerSync {
+                        cluster: id,
+                        status: status.unwrap_or_else(|| "absent".into()),
+                        pod: Some(pod),
+                    },
                 })
                 .collect(),
         )),

@@ -6,7 +6,8 @@ use crate::cli::results::{Inventories, LiveDiff};
 use crate::cli::session::{Session, spec_targets};
 use crate::cluster::connect;
 use crate::engine::live_diff;
-use crate::plan::{Phase, Plan};
+use crate::plan::gateway_hostnames::{self, Ingress, SeenAddresses};
+use crate::plan::{ObjectRef, Phase, Plan};
 use crate::spec::Loaded;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -18,17 +19,17 @@ const REACH_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long reading one cluster's mesh inventory may take.
 const INVENTORY_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// The live diff against every reachable cluster of the spec, and the mesh
-/// inventory of each.
-pub fn diff(
-    session: &Session,
-    loaded: &Loaded,
-    plan: &Plan,
-    phase: Option<Phase>,
-) -> (LiveDiff, Inventories) {
+/// What the live read found: the diff, each cluster's mesh inventory, and
+/// the load balancers of the clusters that hold an east-west gateway.
+pub type Found = (LiveDiff, Inventories, BTreeMap<String, SeenAddresses>);
+
+/// The live diff against every reachable cluster of the spec, the mesh
+/// inventory of each, and the load-balancer addresses the plan's east-west
+/// gateways have or will likely get.
+pub fn diff(session: &Session, loaded: &Loaded, plan: &Plan, phase: Option<Phase>) -> Found {
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
-        Err(e) => return (LiveDiff::NoRuntime(e), Inventories::new()),
+        Err(e) => return (LiveDiff::NoRuntime(e), Inventories::new(), BTreeMap::new()),
     };
     runtime.block_on(async {
         let mut reachable = BTreeMap::new();
@@ -71,11 +72,62 @@ pub fn diff(
             };
             inventory.insert(name.clone(), found);
         }
+        let mut seen = BTreeMap::new();
+        let gateway_clusters: std::collections::BTreeSet<String> =
+            gateway_hostnames::gateway_uses(plan)
+                .into_iter()
+                .map(|u| u.cluster)
+                .collect();
+        for name in gateway_clusters {
+            if let Some(cluster) = reachable.get(&name)
+                && let Ok(Some(found)) =
+                    tokio::time::timeout(INVENTORY_TIMEOUT, load_balancers(cluster)).await
+            {
+                seen.insert(name, found);
+            }
+        }
         let diff = if reachable.is_empty() {
             None
         } else {
             Some(live_diff(plan, phase, &reachable).await)
         };
-        (LiveDiff::Tried { unreachable, diff }, inventory)
+        (LiveDiff::Tried { unreachable, diff }, inventory, seen)
     })
+}
+
+/// Every LoadBalancer Service of the cluster with its addresses; `None`
+/// when they cannot be listed (then nothing is said of that cluster).
+async fn load_balancers(cluster: &crate::cluster::Cluster) -> Option<SeenAddresses> {
+    let services = cluster.list("v1", "Service", None, None).await.ok()?;
+    let mut seen = SeenAddresses::default();
+    for s in services {
+        if s.pointer("/spec/type").and_then(|t| t.as_str()) != Some("LoadBalancer") {
+            continue;
+        }
+        let text = |v: &serde_json::Value, key: &str| {
+            v.get(key)
+                .and_then(|x| x.as_str())
+                .filter(|x| !x.is_empty())
+                .map(str::to_string)
+        };
+        let ingress = s
+            .pointer("/status/loadBalancer/ingress")
+            .and_then(|i| i.as_array())
+            .into_iter()
+            .flatten()
+            .map(|i| Ingress {
+                ip: text(i, "ip"),
+                hostname: text(i, "hostname"),
+            })
+            .collect();
+        let (Some(ns), Some(name)) = (
+            s.pointer("/metadata/namespace").and_then(|n| n.as_str()),
+            s.pointer("/metadata/name").and_then(|n| n.as_str()),
+        ) else {
+            continue;
+        };
+        seen.load_balancers
+            .insert(ObjectRef::service(ns, name), ingress);
+    }
+    Some(seen)
 }

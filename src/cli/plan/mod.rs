@@ -33,8 +33,8 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs) -> anyhow::Result<ExitCode> {
     let plan = crate::phases::plan(&loaded.spec)
         .with_context(|| format!("cannot build a plan from {}", args.spec.file.display()))?;
     let mut drift = None;
-    let (live, inventory) = if args.offline {
-        (LiveDiff::Offline, Default::default())
+    let (live, inventory, seen) = if args.offline {
+        (LiveDiff::Offline, Default::default(), Default::default())
     } else {
         let session = Session::new(global, None, Some(&args.spec.file));
         if let Some(out) = &args.out {
@@ -44,6 +44,11 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs) -> anyhow::Result<ExitCode> {
         drift = drift::report(&session, &args.state.state_dir);
         live::diff(&session, &loaded, &plan, phase)
     };
+    // East-west gateways whose address is a DNS name: judged against the plan.
+    let hostnames = crate::plan::gateway_hostnames::judge(
+        &crate::plan::gateway_hostnames::gateway_uses(&plan),
+        &seen,
+    );
     let planned = Planned {
         plan,
         phase,
@@ -63,10 +68,21 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs) -> anyhow::Result<ExitCode> {
         Some(Ok(report)) => drift_view::plan_note(&report),
     }
     let mut out = stdout.lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Ok(()) => Ok(ExitCode::SUCCESS),
+    let written = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+    drop(out);
+    super::view::gateway_hostnames::show(&hostnames);
+    let refused = hostnames
+        .iter()
+        .any(|f| f.weight == crate::plan::gateway_hostnames::Weight::Refuse);
+    let code = if refused {
+        ExitCode::from(exit::FAILED)
+    } else {
+        ExitCode::SUCCESS
+    };
+    match written {
+        Ok(()) => Ok(code),
         // `migrate plan | head` closes the pipe early: not an error.
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(code),
         Err(e) => Err(e).context("cannot write the plan to stdout"),
     }
 }

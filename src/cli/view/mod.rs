@@ -11,6 +11,7 @@ pub mod check;
 pub mod demo;
 pub mod drift;
 pub mod events;
+pub mod gateway_hostnames;
 pub mod hints;
 pub mod inventory;
 pub mod observer;

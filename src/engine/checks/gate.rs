@@ -87,16 +87,29 @@ fn verifier_input(
     e: &GateExpectations,
 ) -> Result<(Expect, Vec<std::sync::Arc<crate::cluster::Cluster>>), ActionError> {
     let mut clusters = Vec::new();
-    let mut expected = Vec::new();
+    let mut targets = Vec::new();
     for c in &e.clusters {
         let client = ctx.cluster(&c.name)?;
-        clusters.push(client.clone());
-        let target = ClusterTarget {
+        targets.push(ClusterTarget {
             name: c.name.clone(),
             context: client.context.clone(),
             kubeconfig: ctx.env.kubeconfigs.get(&c.name).cloned(),
-        };
-        expected.push(ClusterExpect {
+        });
+        clusters.push(client.clone());
+    }
+    Ok((verifier_expect(e, targets), clusters))
+}
+
+/// The verifier's expectations of what a plan says of the mesh: every
+/// value the user's word (`Said`), each cluster reached by the target of the
+/// same position in `targets` (the plan's order). `migrate check -f SPEC`
+/// uses it too, so a check and a gate expect the same of one spec.
+pub fn verifier_expect(e: &GateExpectations, targets: Vec<ClusterTarget>) -> Expect {
+    let expected = e
+        .clusters
+        .iter()
+        .zip(targets)
+        .map(|(c, target)| ClusterExpect {
             cluster_name: Some(Known::said(c.name.clone())),
             network: c.network.clone().map(Known::said),
             role: Some(Known::said(if c.remote {
@@ -107,8 +120,8 @@ fn verifier_input(
             primary: c.primary.clone(),
             api_server: c.api_server.clone(),
             ..ClusterExpect::new(target)
-        });
-    }
+        })
+        .collect();
     let mut expect = Expect::from_targets(Vec::new(), None);
     expect.clusters = expected;
     expect.namespace = e.namespace.clone();
@@ -121,7 +134,7 @@ fn verifier_input(
     expect.multi_network = Some(Known::said(e.multi_network()));
     expect.revision = e.revision.clone();
     expect.istio_version = Some(e.istio_version.clone());
-    Ok((expect, clusters))
+    expect
 }
 
 /// The journalled record of a report, its text redacted: findings quote
