@@ -1,18 +1,26 @@
-//! Time to the first action of a resumed 10,000-step run (target <= 100 ms).
+//! Time to the first action of a resumed 10,000-step run: on sled (target
+//! <= 100 ms) and on the Kubernetes backend over meshsim with 5 ms latency
+//! per request (target <= 1 s).
 //!
-//! A sled state holds a run of a 10,000-step plan over 10 simulated clusters
+//! A state holds a run of a 10,000-step plan over 10 simulated clusters
 //! whose steps are done but the last 10 (as after a crash near the end):
 //! the run was started by the engine (`--until preflight`, so the plan,
 //! the clusters' identities and the preflight steps are the engine's own),
 //! the other steps were then marked running and done through the store,
-//! each with an action in the journal as the engine writes it. Then, timed,
-//! what `migrate apply --resume` does: open the store (with its journal
-//! check), connect, and let the engine resume until its first action
-//! starts. Printed with where the time goes: the store's reads the engine
-//! makes before it acts, each timed alone on the same state.
+//! each with an action in the journal as the engine writes it. The
+//! Kubernetes store (a namespace of the first cluster) got the same run as
+//! `state push` writes it (one checkpoint entry), then its last
+//! `RESUME_KUBE_TAIL` steps through its own log (an entry per write, as a
+//! run writes them); the sled state got those steps too. Then, timed for
+//! each, what `migrate apply --resume` does: open the store (sled: with its
+//! journal check; Kubernetes: the Lease, the log's replay and the fence),
+//! connect, and let the engine resume until its first action starts.
+//! Printed with where the time goes: the store's reads the engine makes
+//! before it acts, each timed alone on the same state.
 //!
 //! cargo bench --bench resume
-//! RESUME_STEPS=10000 RESUME_LEFT=10 RESUME_LATENCY_MS=0 to change the set-up.
+//! RESUME_STEPS=10000 RESUME_LEFT=10 RESUME_LATENCY_MS=0 RESUME_KUBE_LATENCY_MS=5
+//! RESUME_KUBE_TAIL=100 to change the set-up.
 
 #[path = "common/result.rs"]
 mod result;
@@ -20,7 +28,9 @@ mod result;
 use migrate::cluster::{ClusterTarget, connect};
 use migrate::engine::{self, ApplyMode, EngineOptions, Environment, Observer, scheduler::StopFlag};
 use migrate::plan::{Action, ClusterInfo, ObjectRef, Phase, Plan, PlanHeader, Step};
-use migrate::state::{EventKind, NewEvent, Outcome, SledStore, StepStatus, Store};
+use migrate::state::{
+    EventKind, KubeLocation, KubeStore, NewEvent, Outcome, SledStore, StepStatus, Store,
+};
 use result::result;
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -143,7 +153,12 @@ async fn environment(
 }
 
 /// Marks `ids` running then done, as the engine does, from `threads` threads.
-fn mark_done(store: &Arc<SledStore>, run: migrate::state::RunId, ids: &[String], threads: usize) {
+fn mark_done<S: Store + ?Sized + 'static>(
+    store: &Arc<S>,
+    run: migrate::state::RunId,
+    ids: &[String],
+    threads: usize,
+) {
     let chunk = ids.len().div_ceil(threads).max(1);
     std::thread::scope(|scope| {
         for part in ids.chunks(chunk) {
@@ -176,10 +191,155 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
+/// A namespace on the first cluster for the Kubernetes store.
+fn kube_location(rt: &tokio::runtime::Runtime, sim: &meshsim::Sim) -> KubeLocation {
+    use k8s_openapi::api::core::v1::Namespace;
+    let name = "resume-bench-state";
+    let context = sim.clusters()[0].context();
+    rt.block_on(async {
+        let kc = kube::config::Kubeconfig::read_from(sim.kubeconfig_path()).expect("kubeconfig");
+        let opts = kube::config::KubeConfigOptions {
+            context: Some(context.clone()),
+            ..Default::default()
+        };
+        let config = kube::Config::from_custom_kubeconfig(kc, &opts)
+            .await
+            .expect("a client config");
+        let client = kube::Client::try_from(config).expect("a client");
+        let ns: Namespace =
+            serde_json::from_value(json!({"metadata": {"name": name}})).expect("a namespace");
+        kube::Api::<Namespace>::all(client)
+            .create(&kube::api::PostParams::default(), &ns)
+            .await
+            .expect("the namespace is created");
+    });
+    KubeLocation {
+        context: Some(context),
+        namespace: name.to_string(),
+    }
+}
+
+/// Sets every cluster's latency per request.
+fn set_latency(sim: &meshsim::Sim, latency: Duration) {
+    for c in sim.clusters() {
+        c.faults().set(meshsim::FaultConfig {
+            latency,
+            ..Default::default()
+        });
+    }
+}
+
+/// What a timed resume measured.
+struct Resumed {
+    opened: Duration,
+    connected: Duration,
+    first: Duration,
+    action: String,
+    finished: Duration,
+}
+
+/// Times `apply --resume` on a store `open` opens: until the first action, and to the end.
+fn resume<S: Store + 'static>(
+    rt: &tokio::runtime::Runtime,
+    sim: &meshsim::Sim,
+    plan: &Plan,
+    run: migrate::state::RunId,
+    open: impl FnOnce() -> S,
+) -> (Resumed, Arc<S>) {
+    let first = Arc::new(FirstAction::default());
+    let start = Instant::now();
+    let store = Arc::new(open());
+    let opened = start.elapsed();
+    let env = rt.block_on(environment(sim, store.clone(), first.clone()));
+    let connected = start.elapsed();
+    let summary = rt
+        .block_on(engine::apply(
+            plan,
+            env,
+            EngineOptions::default(),
+            ApplyMode::Resume { replan: false },
+            &StopFlag::default(),
+        ))
+        .expect("the resumed run");
+    let finished = start.elapsed();
+    assert!(
+        summary.failed.is_empty() && summary.run == run,
+        "the resumed run failed: {:?}",
+        summary.failed
+    );
+    let Some((at, action)) = first.0.lock().unwrap_or_else(|e| e.into_inner()).clone() else {
+        panic!("the resumed run started no action");
+    };
+    let resumed = Resumed {
+        opened,
+        connected,
+        first: at - start,
+        action,
+        finished,
+    };
+    (resumed, store)
+}
+
+fn report(backend: &str, total: usize, left: usize, r: &Resumed, target_ms: f64) {
+    println!(
+        "  {backend}: time to the first action: {:.1} ms   (target <= {target_ms} ms)   [{}]",
+        ms(r.first),
+        r.action
+    );
+    println!(
+        "    open the store {:.1} ms, connect {:.1} ms, engine until the first action {:.1} ms; the {left} steps done after {:.1} ms",
+        ms(r.opened),
+        ms(r.connected - r.opened),
+        ms(r.first - r.connected),
+        ms(r.finished)
+    );
+    result(
+        &format!("resume of a {total}-step run ({backend}): time to the first action"),
+        &format!("{:.1} ms", ms(r.first)),
+        &format!("<= {target_ms} ms"),
+        Some(ms(r.first) <= target_ms),
+    );
+}
+
+/// Where the time goes: the reads the engine makes before it acts, each alone.
+fn alone(store: &dyn Store, run: migrate::state::RunId) {
+    let time = |f: &dyn Fn() -> usize| {
+        let t = Instant::now();
+        let n = f();
+        (ms(t.elapsed()), n)
+    };
+    let (states_ms, states) = time(&|| store.step_states(run).expect("states").len());
+    let (events_ms, events) = time(&|| store.events(run, 0).expect("events").len());
+    let (plan_ms, _) = time(&|| {
+        engine::StoredPlan::load(store, run)
+            .expect("plan")
+            .steps
+            .len()
+    });
+    let (plan_text_ms, _) = time(&|| store.plan_json(run).expect("plan text").len());
+    let (untouched_ms, _) = time(&|| {
+        engine::untouched_steps(store, run)
+            .expect("untouched")
+            .len()
+    });
+    let (restores_ms, _) = time(&|| {
+        engine::pending_restores(store, run)
+            .expect("restores")
+            .len()
+    });
+    println!(
+        "    alone: step_states ({states}) {states_ms:.1} ms, journal read ({events} events) {events_ms:.1} ms, \
+         stored plan {plan_ms:.1} ms (its text {plan_text_ms:.1} ms), untouched-steps scan {untouched_ms:.1} ms, \
+         pending-restores scan {restores_ms:.1} ms"
+    );
+}
+
 fn main() {
     let total = env_or("RESUME_STEPS", 10_000).max(100) as usize;
     let left = (env_or("RESUME_LEFT", 10) as usize).clamp(1, total / 2);
     let latency = Duration::from_millis(env_or("RESUME_LATENCY_MS", 0));
+    let kube_latency = Duration::from_millis(env_or("RESUME_KUBE_LATENCY_MS", 5));
+    let tail = (env_or("RESUME_KUBE_TAIL", 100) as usize).clamp(1, total / 2);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -194,11 +354,20 @@ fn main() {
     let plan = plan(total, left);
     let tmp = tempfile::tempdir_in(".").expect("a temp dir");
     let dir = tmp.path().join("state");
+    let location = kube_location(&rt, &sim);
+    let kubeconfig = sim.kubeconfig_path().to_path_buf();
 
     // The state: started by the engine, then most steps done through the store.
     let setup = Instant::now();
     // Parallel markers share the store's group commits (fewer fsyncs).
     let threads = env_or("RESUME_SETUP_THREADS", 32) as usize;
+    let ids: Vec<String> = plan
+        .steps
+        .iter()
+        .filter(|s| s.phase != Phase::Preflight && s.phase != Phase::Failover)
+        .map(|s| s.id.clone())
+        .collect();
+    let (head, last) = ids.split_at(ids.len() - tail);
     let (run, engine_part) = {
         let opened = SledStore::open(&dir).expect("a sled store");
         let store = Arc::new(opened.store);
@@ -223,108 +392,56 @@ fn main() {
         let run = summary.run;
         let engine_part = setup.elapsed();
         store.resume_run(run).expect("resumed");
-        let ids: Vec<String> = plan
-            .steps
-            .iter()
-            .filter(|s| s.phase != Phase::Preflight && s.phase != Phase::Failover)
-            .map(|s| s.id.clone())
-            .collect();
-        mark_done(&store, run, &ids, threads);
+        mark_done(&store, run, head, threads);
         store
             .finish_run(run, Outcome::Interrupted)
             .expect("interrupted");
         (run, engine_part)
     };
+    // The same run pushed to the Kubernetes store, then its last steps through its log; and on sled.
+    {
+        let sled = SledStore::open(&dir).expect("the sled store reopens").store;
+        let kube =
+            Arc::new(KubeStore::open(&location, Some(&kubeconfig)).expect("a Kubernetes store"));
+        kube.import(&sled).expect("pushed");
+        let sled = Arc::new(sled);
+        for store in [kube as Arc<dyn Store>, sled as Arc<dyn Store>] {
+            store.resume_run(run).expect("resumed");
+            mark_done(&store, run, last, 1);
+            store
+                .finish_run(run, Outcome::Interrupted)
+                .expect("interrupted");
+        }
+    }
     println!(
-        "resume: {total}-step plan on {CLUSTERS} clusters, {} left to do, {} ms latency per request (state built in {:.1} s, {:.1} s of it the engine's start)",
-        left,
-        latency.as_millis(),
+        "resume: {total}-step plan on {CLUSTERS} clusters, {left} left to do (state built in {:.1} s, {:.1} s of it \
+         the engine's start; the Kubernetes log: one checkpoint, then the last {tail} steps' entries)",
         setup.elapsed().as_secs_f64(),
         engine_part.as_secs_f64()
     );
-    if !latency.is_zero() {
-        for c in sim.clusters() {
-            c.faults().set(meshsim::FaultConfig {
-                latency,
-                ..Default::default()
-            });
-        }
-    }
 
-    // Timed: what `apply --resume` does until its first action.
-    let first = Arc::new(FirstAction::default());
-    let start = Instant::now();
-    let opened = SledStore::open(&dir).expect("the sled store reopens");
-    let opened_at = start.elapsed();
-    let store = Arc::new(opened.store);
-    let env = rt.block_on(environment(&sim, store.clone(), first.clone()));
-    let connected_at = start.elapsed();
-    let summary = rt
-        .block_on(engine::apply(
-            &plan,
-            env,
-            EngineOptions::default(),
-            ApplyMode::Resume { replan: false },
-            &StopFlag::default(),
-        ))
-        .expect("the resumed run");
-    let finished = start.elapsed();
-    assert!(
-        summary.failed.is_empty() && summary.run == run,
-        "the resumed run failed: {:?}",
-        summary.failed
-    );
-    let Some((at, action)) = first.0.lock().unwrap_or_else(|e| e.into_inner()).clone() else {
-        panic!("the resumed run started no action");
-    };
-    let to_first = at - start;
-    println!(
-        "  time to the first action: {:.1} ms   (target <= 100 ms)   [{action}]",
-        ms(to_first)
-    );
-    println!(
-        "    open the store {:.1} ms, connect {:.1} ms, engine until the first action {:.1} ms; the {left} steps done after {:.1} ms",
-        ms(opened_at),
-        ms(connected_at - opened_at),
-        ms(to_first - connected_at),
-        ms(finished)
-    );
-
-    result(
-        &format!("resume of a {total}-step run: time to the first action"),
-        &format!("{:.1} ms", ms(to_first)),
-        "<= 100 ms",
-        Some(ms(to_first) <= 100.0),
-    );
-
-    // Where the time goes: the reads the engine makes before it acts, alone.
-    let time = |f: &dyn Fn() -> usize| {
-        let t = Instant::now();
-        let n = f();
-        (ms(t.elapsed()), n)
-    };
-    let (states_ms, states) = time(&|| store.step_states(run).expect("states").len());
-    let (events_ms, events) = time(&|| store.events(run, 0).expect("events").len());
-    let (plan_ms, _) = time(&|| {
-        engine::StoredPlan::load(store.as_ref(), run)
-            .expect("plan")
-            .steps
-            .len()
+    // Timed: what `apply --resume` does until its first action, on sled.
+    set_latency(&sim, latency);
+    let (sled, store) = resume(&rt, &sim, &plan, run, || {
+        SledStore::open(&dir).expect("the sled store reopens").store
     });
-    let (untouched_ms, _) = time(&|| {
-        engine::untouched_steps(store.as_ref(), run)
-            .expect("untouched")
-            .len()
-    });
-    let (restores_ms, _) = time(&|| {
-        engine::pending_restores(store.as_ref(), run)
-            .expect("restores")
-            .len()
-    });
-    println!(
-        "    alone: step_states ({states}) {states_ms:.1} ms, journal read ({events} events) {events_ms:.1} ms, \
-         stored plan {plan_ms:.1} ms, untouched-steps scan {untouched_ms:.1} ms, pending-restores scan {restores_ms:.1} ms"
-    );
+    println!("  sled, {} ms latency per request:", latency.as_millis());
+    report("sled", total, left, &sled, 100.0);
+    alone(store.as_ref(), run);
     drop(store);
+
+    // The same on the Kubernetes store, every request (the store's and the clusters') slowed.
+    set_latency(&sim, kube_latency);
+    let (on_kube, store) = resume(&rt, &sim, &plan, run, || {
+        KubeStore::open(&location, Some(&kubeconfig)).expect("the Kubernetes store reopens")
+    });
+    println!(
+        "  Kubernetes store, {} ms latency per request:",
+        kube_latency.as_millis()
+    );
+    report("Kubernetes", total, left, &on_kube, 1000.0);
+    alone(store.as_ref(), run);
+    drop(store);
+    set_latency(&sim, Duration::ZERO);
     rt.block_on(sim.shutdown());
 }

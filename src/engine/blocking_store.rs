@@ -49,6 +49,9 @@ impl Store for OffloadedStore {
     fn plan(&self, run: RunId) -> Result<Value, StateError> {
         blocking(|| self.0.plan(run))
     }
+    fn plan_json(&self, run: RunId) -> Result<String, StateError> {
+        blocking(|| self.0.plan_json(run))
+    }
     fn resume_run(&self, run: RunId) -> Result<RunInfo, StateError> {
         blocking(|| self.0.resume_run(run))
     }

@@ -118,6 +118,11 @@ impl Store for MemoryStore {
         Ok(self.lock().get(run)?.plan.clone())
     }
 
+    fn plan_json(&self, run: RunId) -> Result<String, StateError> {
+        // Written from the held plan: no copy of a large plan first.
+        Ok(self.lock().get(run)?.plan.to_string())
+    }
+
     fn resume_run(&self, run: RunId) -> Result<RunInfo, StateError> {
         let mut inner = self.lock();
         let latest = inner

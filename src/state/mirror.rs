@@ -22,9 +22,9 @@ pub struct Mirror {
     pub states: BTreeMap<String, StepState>,
 }
 
-/// Writes the plan of the run (at its start and when it is replanned).
-pub fn write_plan(dir: &Path, plan: &Value) -> std::io::Result<()> {
-    write_atomically(&dir.join(PLAN_FILE), &serde_json::to_vec(plan)?)
+/// Writes the plan of the run, as JSON text (at its start, when it is resumed and when it is replanned).
+pub fn write_plan(dir: &Path, plan: &str) -> std::io::Result<()> {
+    write_atomically(&dir.join(PLAN_FILE), plan.as_bytes())
 }
 
 /// Writes the run and its step states (after each transition).
@@ -100,7 +100,7 @@ mod tests {
         let mut st = StepState::pending();
         st.status = StepStatus::Running;
         states.insert("install/c1".to_string(), st);
-        write_plan(dir.path(), &serde_json::json!({ "steps": [] })).unwrap();
+        write_plan(dir.path(), &serde_json::json!({ "steps": [] }).to_string()).unwrap();
         write_state(dir.path(), &run, &states).unwrap();
         let (plan, mirror) = read(dir.path()).unwrap();
         assert_eq!(plan["steps"], serde_json::json!([]));

@@ -143,6 +143,11 @@ pub trait Store: Send + Sync {
     /// The plan given to `begin_run`, unchanged.
     fn plan(&self, run: RunId) -> Result<Value, StateError>;
 
+    /// `plan` as JSON text, for a reader that needs only part of a large plan (it can skip the rest unparsed).
+    fn plan_json(&self, run: RunId) -> Result<String, StateError> {
+        self.plan(run).map(|plan| plan.to_string())
+    }
+
     /// Sets the latest run back to `Running` whatever its outcome (failed, interrupted, crashed while running,
     /// rolled back, or succeeded and continued with a new plan); journals `run-resumed`.
     fn resume_run(&self, run: RunId) -> Result<RunInfo, StateError>;

@@ -234,13 +234,17 @@ impl KubeStore {
             .worker
             .run(async move { log.list().await })
             .ok_or_else(|| self.gone())??;
+        let mut listed = listed;
         let store = MemoryStore::new();
         let mut store_id = String::new();
-        for entry in &listed.entries {
+        let next = listed.next_seq();
+        let checkpoint = listed.entries.first().map_or(1, |e| e.seq);
+        // Replayed by value: a checkpoint holds every record, copying it first would double the work.
+        for entry in std::mem::take(&mut listed.entries) {
             if store_id.is_empty() {
                 store_id = entry.store.clone();
             }
-            for delta in entry.runs.clone() {
+            for delta in entry.runs {
                 store
                     .apply_delta(delta)
                     .map_err(|e| StateError::LogDamaged {
@@ -252,8 +256,8 @@ impl KubeStore {
         *r = Replica {
             store,
             store_id,
-            next: listed.next_seq(),
-            checkpoint: listed.entries.first().map_or(1, |e| e.seq),
+            next,
+            checkpoint,
             checkpoint_bytes: listed.checkpoint_bytes,
             bytes_since_checkpoint: listed.bytes_since_checkpoint,
             stale: false,
@@ -641,6 +645,10 @@ impl Store for KubeStore {
 
     fn plan(&self, run: RunId) -> Result<Value, StateError> {
         self.read(|s| s.plan(run))
+    }
+
+    fn plan_json(&self, run: RunId) -> Result<String, StateError> {
+        self.read(|s| s.plan_json(run))
     }
 
     fn resume_run(&self, run: RunId) -> Result<RunInfo, StateError> {

@@ -39,13 +39,38 @@ const PLAN_KEY: &str = "plan";
 
 /// A record read back: versioned (or from schema 1, unversioned); an unreadable one means the directory is
 /// damaged, one from a newer schema is refused.
+///
+/// Parsed straight into `T` (no intermediate `Value`: resume reads thousands of records); the version is read by
+/// a second pass that skips everything else. `T` must ignore unknown fields (`_v` among them), as every record
+/// type does.
 pub(super) fn decode<T: DeserializeOwned>(
     dir: &Path,
     bytes: &[u8],
     what: &str,
 ) -> Result<T, StateError> {
-    let value = unversioned(dir, parse(dir, bytes, what)?, what)?;
-    from_value(dir, value, what)
+    check_version(dir, bytes, what)?;
+    serde_json::from_slice(bytes).map_err(|e| StateError::Damaged {
+        dir: dir.to_path_buf(),
+        detail: format!("{what} is unreadable: {e}"),
+    })
+}
+
+/// A record's `_v` alone; everything else is skipped unread.
+#[derive(serde::Deserialize)]
+struct VersionOnly {
+    #[serde(rename = "_v", default)]
+    v: Option<Value>,
+}
+
+/// Refuses a record of a newer schema (or with a version that is not a number); a record that is not an
+/// object (a metadata counter) carries none.
+fn check_version(dir: &Path, bytes: &[u8], what: &str) -> Result<(), StateError> {
+    let Ok(VersionOnly { v: Some(v) }) = serde_json::from_slice::<VersionOnly>(bytes) else {
+        return Ok(());
+    };
+    let mut o = serde_json::Map::new();
+    o.insert(VERSION_KEY.to_string(), v);
+    unversioned(dir, Value::Object(o), what).map(|_| ())
 }
 
 /// A snapshot record read back; also reads the tombstones `forget-snapshots` leaves (`FORGOTTEN_VERSION`).
@@ -101,6 +126,47 @@ pub(super) fn decode_plan(dir: &Path, bytes: &[u8]) -> Result<Value, StateError>
             detail: format!("{what} lacks its {PLAN_KEY:?}"),
         }),
         _ => unreachable!("only an object has a version key"),
+    }
+}
+
+/// A plan's JSON text as stored (see `decode_plan`), its wrapper removed; the plan itself is not parsed.
+pub(super) fn plan_text(dir: &Path, bytes: &[u8]) -> Result<String, StateError> {
+    /// The wrapper's fields; anything else (a schema 1 plan's own fields) is skipped.
+    #[derive(serde::Deserialize)]
+    struct Wrapper<'a> {
+        #[serde(rename = "_v", default)]
+        v: Option<Value>,
+        #[serde(borrow, default)]
+        plan: Option<&'a serde_json::value::RawValue>,
+    }
+    let what = "a plan";
+    let damaged = |detail: String| StateError::Damaged {
+        dir: dir.to_path_buf(),
+        detail,
+    };
+    let text =
+        std::str::from_utf8(bytes).map_err(|e| damaged(format!("{what} is unreadable: {e}")))?;
+    let wrapper: Option<Wrapper<'_>> = match text.trim_start().starts_with('{') {
+        true => Some(
+            serde_json::from_str(text)
+                .map_err(|e| damaged(format!("{what} is unreadable: {e}")))?,
+        ),
+        false => None,
+    };
+    match wrapper {
+        Some(Wrapper { v: Some(v), plan }) => {
+            let mut o = serde_json::Map::new();
+            o.insert(VERSION_KEY.to_string(), v);
+            unversioned(dir, Value::Object(o), what)?;
+            let plan = plan.ok_or_else(|| damaged(format!("{what} lacks its {PLAN_KEY:?}")))?;
+            Ok(plan.get().to_string())
+        }
+        // Schema 1: the plan itself.
+        _ => {
+            serde_json::from_str::<serde::de::IgnoredAny>(text)
+                .map_err(|e| damaged(format!("{what} is unreadable: {e}")))?;
+            Ok(text.to_string())
+        }
     }
 }
 
@@ -235,17 +301,27 @@ pub(super) fn tx_run(dir: &Path, runs: &TransactionalTree, run: RunId) -> TxResu
     }
 }
 
-/// Appends `event` to the journal and saves the run whose counter it advanced.
+/// The trees every journal entry is written to, inside one transaction.
+pub(super) struct TxJournal<'a> {
+    pub(super) runs: &'a TransactionalTree,
+    pub(super) events: &'a TransactionalTree,
+    /// The journal's index (`index`), kept in the same transaction as the events it covers.
+    pub(super) index: &'a TransactionalTree,
+}
+
+/// Appends `event` to the journal, saves the run whose counter it advanced and folds the event into the index.
 pub(super) fn tx_journal(
-    runs: &TransactionalTree,
-    events: &TransactionalTree,
+    dir: &Path,
+    j: &TxJournal<'_>,
     info: &mut RunInfo,
     event: NewEvent,
     now: Timestamp,
 ) -> TxResult<u64> {
     let e = rules::next_event(info, event, now);
-    events.insert(&event_key(info.id, e.seq), tx_encode(&e)?)?;
-    runs.insert(&info.id.0.to_be_bytes(), tx_encode(info)?)?;
+    j.events
+        .insert(&event_key(info.id, e.seq), tx_encode(&e)?)?;
+    j.runs.insert(&info.id.0.to_be_bytes(), tx_encode(info)?)?;
+    super::index::tx_fold(dir, j.index, info.id, &e)?;
     Ok(e.seq)
 }
 

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use serde_json::json;
 use sled::Transactional;
 
-use super::encoding::{decode_snapshot, forget_payload, tx_journal, tx_run};
+use super::encoding::{TxJournal, decode_snapshot, forget_payload, tx_journal, tx_run};
 use super::open::open_sled;
 use super::{SledStore, TxResult};
 use crate::state::Store;
@@ -151,6 +151,7 @@ impl SledStore {
         }
         let runs = copy.open_tree("runs").map_err(copy_err("open a tree"))?;
         let events = copy.open_tree("events").map_err(copy_err("open a tree"))?;
+        let index = copy.open_tree("index").map_err(copy_err("open a tree"))?;
         for (run, n) in per_run {
             let note = NewEvent::new(
                 EventKind::Note,
@@ -160,10 +161,15 @@ impl SledStore {
                 ),
             )
             .with_details(json!({ "forgotten": n, "on": on }));
-            (&runs, &events)
-                .transaction(|(runs, events)| -> TxResult<u64> {
+            (&runs, &events, &index)
+                .transaction(|(runs, events, index)| -> TxResult<u64> {
                     let mut info = tx_run(dir, runs, run)?;
-                    tx_journal(runs, events, &mut info, note.clone(), on)
+                    let j = TxJournal {
+                        runs,
+                        events,
+                        index,
+                    };
+                    tx_journal(dir, &j, &mut info, note.clone(), on)
                 })
                 .map_err(self.tx_err("journal the forgotten snapshots"))?;
         }

@@ -1,6 +1,7 @@
 //! Filling an empty state directory with every record of another store (`migrate state pull`): one transaction,
 //! so the directory holds all of it or none.
 
+use serde_json::Value;
 use sled::Transactional;
 
 use super::encoding::{
@@ -97,10 +98,14 @@ impl SledStore {
                 Ok(())
             })
             .map_err(self.tx_err("copy runs in"))?;
+        // Indexed from the journal just written (and checked against it), as opening would.
+        for delta in &image {
+            self.check_run(&delta.info)?;
+        }
         self.flush()?;
         self.save_high_water()?;
         if let Some(latest) = image.last() {
-            self.mirror(latest.info.id, latest.plan.as_ref());
+            self.mirror(latest.info.id, latest.plan.as_ref().map(Value::to_string));
         }
         Ok(image.len())
     }

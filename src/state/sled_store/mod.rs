@@ -10,6 +10,7 @@
 mod encoding;
 mod forget;
 mod import;
+mod index;
 mod open;
 
 #[cfg(test)]
@@ -23,7 +24,6 @@ pub(in crate::state) use open::catch_panics;
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
-use serde_json::Value;
 use sled::transaction::{
     ConflictableTransactionError, ConflictableTransactionResult, TransactionError,
 };
@@ -36,7 +36,7 @@ use super::model::{NewEvent, RunId, RunInfo, StepState, StepStatus, Timestamp};
 use super::rules;
 pub use forget::{Forgotten, HeldSnapshot};
 
-use encoding::{abort, decode, step_key, tx_decode, tx_encode, tx_journal, tx_run};
+use encoding::{TxJournal, abort, decode, step_key, tx_decode, tx_encode, tx_journal, tx_run};
 
 const META_SCHEMA: &[u8] = b"schema";
 const META_STORE_ID: &[u8] = b"store_id";
@@ -64,6 +64,8 @@ pub struct SledStore {
     snapshots: Tree,
     /// What each step left of the objects it changed (`LeftObject`), keyed as snapshots are.
     left: Tree,
+    /// The journal's index (`index`), kept in the same transactions as the journal.
+    index: Tree,
     /// Set once the open checks passed: only then may closing record a high-water mark.
     checked: bool,
     /// Group commit: one fsync serves every write committed before it started.
@@ -75,11 +77,11 @@ pub struct SledStore {
     lock: DirLock,
 }
 
-/// A refresh of the status copy not written yet: the run, and its plan when that changed.
+/// A refresh of the status copy not written yet: the run, and its plan (JSON text) when that changed.
 #[derive(Default)]
 struct MirrorPending {
     run: Option<RunId>,
-    plan: Option<Value>,
+    plan: Option<String>,
 }
 
 /// Tickets for group commit. A writer takes a ticket after its transaction
@@ -148,10 +150,15 @@ impl SledStore {
 
     fn journal(&self, run: RunId, event: NewEvent) -> Result<u64, StateError> {
         let dir = self.dir.as_path();
-        (&self.runs, &self.events)
-            .transaction(|(runs, events)| {
+        (&self.runs, &self.events, &self.index)
+            .transaction(|(runs, events, index)| {
                 let mut info = tx_run(dir, runs, run)?;
-                tx_journal(runs, events, &mut info, event.clone(), Timestamp::now())
+                let j = TxJournal {
+                    runs,
+                    events,
+                    index,
+                };
+                tx_journal(dir, &j, &mut info, event.clone(), Timestamp::now())
             })
             .map_err(self.tx_err("record an event"))
     }
@@ -166,8 +173,8 @@ impl SledStore {
     ) -> Result<StepState, StateError> {
         let dir = self.dir.as_path();
         let key = step_key(run, step);
-        let state = (&self.runs, &self.steps, &self.events)
-            .transaction(|(runs, steps, events)| {
+        let state = (&self.runs, &self.steps, &self.events, &self.index)
+            .transaction(|(runs, steps, events, index)| {
                 let mut info = tx_run(dir, runs, run)?;
                 let old: StepState = match steps.get(&key)? {
                     Some(v) => tx_decode(dir, &v, "a step record")?,
@@ -182,7 +189,12 @@ impl SledStore {
                 let (new, event) = rules::step_transition(&info, step, &old, status, error, now)
                     .map_err(ConflictableTransactionError::Abort)?;
                 steps.insert(key.as_slice(), tx_encode(&new)?)?;
-                tx_journal(runs, events, &mut info, event, now)?;
+                let j = TxJournal {
+                    runs,
+                    events,
+                    index,
+                };
+                tx_journal(dir, &j, &mut info, event, now)?;
                 Ok(new)
             })
             .map_err(self.tx_err("change a step's status"))?;

@@ -8,8 +8,9 @@ use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
 
 use super::encoding::{
-    SnapshotRecord, abort, decode, decode_plan, decode_snapshot, encode, encode_plan, event_key,
-    snapshot_key, snapshot_prefix, step_key, tx_decode, tx_encode, tx_journal, tx_run,
+    SnapshotRecord, TxJournal, abort, decode, decode_plan, decode_snapshot, encode, encode_plan,
+    event_key, plan_text, snapshot_key, snapshot_prefix, step_key, tx_decode, tx_encode,
+    tx_journal, tx_run,
 };
 use super::{META_NEXT_RUN, SledStore};
 use crate::state::error::StateError;
@@ -38,8 +39,9 @@ impl Store for SledStore {
             &self.plans,
             &self.steps,
             &self.events,
+            &self.index,
         )
-            .transaction(|(meta, runs, plans, steps, events)| {
+            .transaction(|(meta, runs, plans, steps, events, index)| {
                 let next: u64 = match meta.get(META_NEXT_RUN)? {
                     Some(v) => tx_decode(dir, &v, "the run counter")?,
                     None => {
@@ -64,13 +66,18 @@ impl Store for SledStore {
                 for step in &new.steps {
                     steps.insert(step_key(id, step), pending.clone())?;
                 }
-                tx_journal(runs, events, &mut info, rules::run_started_event(&new), now)?;
+                let j = TxJournal {
+                    runs,
+                    events,
+                    index,
+                };
+                tx_journal(dir, &j, &mut info, rules::run_started_event(&new), now)?;
                 Ok(info)
             })
             .map_err(self.tx_err("start a run"))?;
         self.flush()?;
         self.save_high_water()?;
-        self.mirror(info.id, Some(&new.plan));
+        self.mirror(info.id, Some(new.plan.to_string()));
         Ok(info)
     }
 
@@ -112,21 +119,35 @@ impl Store for SledStore {
         decode_plan(&self.dir, &v)
     }
 
+    fn plan_json(&self, run: RunId) -> Result<String, StateError> {
+        let v = self
+            .plans
+            .get(run.0.to_be_bytes())
+            .map_err(self.db_err("read a plan"))?
+            .ok_or(StateError::UnknownRun { run })?;
+        plan_text(&self.dir, &v)
+    }
+
     fn resume_run(&self, run: RunId) -> Result<RunInfo, StateError> {
         let dir = self.dir.as_path();
         let latest = RunId(self.next_run_id()?.saturating_sub(1));
-        let info = (&self.runs, &self.events)
-            .transaction(|(runs, events)| {
+        let info = (&self.runs, &self.events, &self.index)
+            .transaction(|(runs, events, index)| {
                 let old = tx_run(dir, runs, run)?;
                 let (mut info, event) =
                     rules::resume(&old, latest).map_err(ConflictableTransactionError::Abort)?;
-                tx_journal(runs, events, &mut info, event, Timestamp::now())?;
+                let j = TxJournal {
+                    runs,
+                    events,
+                    index,
+                };
+                tx_journal(dir, &j, &mut info, event, Timestamp::now())?;
                 Ok(info)
             })
             .map_err(self.tx_err("resume a run"))?;
         self.flush()?;
         self.save_high_water()?;
-        self.mirror(run, self.plan(run).ok().as_ref());
+        self.mirror(run, self.plan_json(run).ok());
         Ok(info)
     }
 
@@ -137,18 +158,23 @@ impl Store for SledStore {
             .into_iter()
             .find(|r| r.id > run && r.outcome == Outcome::Running)
             .map(|r| r.id);
-        let info = (&self.runs, &self.events)
-            .transaction(|(runs, events)| {
+        let info = (&self.runs, &self.events, &self.index)
+            .transaction(|(runs, events, index)| {
                 let old = tx_run(dir, runs, run)?;
                 let (mut info, event) = rules::reopen_for_rollback(&old, later_running)
                     .map_err(ConflictableTransactionError::Abort)?;
-                tx_journal(runs, events, &mut info, event, Timestamp::now())?;
+                let j = TxJournal {
+                    runs,
+                    events,
+                    index,
+                };
+                tx_journal(dir, &j, &mut info, event, Timestamp::now())?;
                 Ok(info)
             })
             .map_err(self.tx_err("reopen a run"))?;
         self.flush()?;
         self.save_high_water()?;
-        self.mirror(run, self.plan(run).ok().as_ref());
+        self.mirror(run, self.plan_json(run).ok());
         Ok(info)
     }
 
@@ -336,8 +362,14 @@ impl Store for SledStore {
             object,
             forgotten: None,
         })?;
-        let stored = (&self.runs, &self.steps, &self.snapshots, &self.events)
-            .transaction(|(runs, steps, snapshots, events)| {
+        let stored = (
+            &self.runs,
+            &self.steps,
+            &self.snapshots,
+            &self.events,
+            &self.index,
+        )
+            .transaction(|(runs, steps, snapshots, events, index)| {
                 let mut info = tx_run(dir, runs, run)?;
                 rules::require_running(&info).map_err(ConflictableTransactionError::Abort)?;
                 if steps.get(step_key(run, step))?.is_none() {
@@ -351,8 +383,12 @@ impl Store for SledStore {
                 }
                 snapshots.insert(skey.as_slice(), record.clone())?;
                 tx_journal(
-                    runs,
-                    events,
+                    dir,
+                    &TxJournal {
+                        runs,
+                        events,
+                        index,
+                    },
                     &mut info,
                     rules::snapshot_event(step, key, present),
                     now,
@@ -387,8 +423,14 @@ impl Store for SledStore {
             })?;
             records.push((snapshot_key(run, step, &key), key, present, record));
         }
-        let stored = (&self.runs, &self.steps, &self.snapshots, &self.events)
-            .transaction(|(runs, steps, snapshots, events)| {
+        let stored = (
+            &self.runs,
+            &self.steps,
+            &self.snapshots,
+            &self.events,
+            &self.index,
+        )
+            .transaction(|(runs, steps, snapshots, events, index)| {
                 let mut info = tx_run(dir, runs, run)?;
                 rules::require_running(&info).map_err(ConflictableTransactionError::Abort)?;
                 if steps.get(step_key(run, step))?.is_none() {
@@ -404,8 +446,12 @@ impl Store for SledStore {
                     }
                     snapshots.insert(skey.as_slice(), record.clone())?;
                     tx_journal(
-                        runs,
-                        events,
+                        dir,
+                        &TxJournal {
+                            runs,
+                            events,
+                            index,
+                        },
                         &mut info,
                         rules::snapshot_event(step, key, *present),
                         now,
@@ -473,15 +519,19 @@ impl Store for SledStore {
         }
         let dir = self.dir.as_path();
         let dropped = keys.len();
-        (&self.runs, &self.snapshots, &self.events)
-            .transaction(|(runs, snapshots, events)| {
+        (&self.runs, &self.snapshots, &self.events, &self.index)
+            .transaction(|(runs, snapshots, events, index)| {
                 let mut info = tx_run(dir, runs, run)?;
                 for k in &keys {
                     snapshots.remove(k)?;
                 }
                 tx_journal(
-                    runs,
-                    events,
+                    dir,
+                    &TxJournal {
+                        runs,
+                        events,
+                        index,
+                    },
                     &mut info,
                     rules::snapshots_dropped_event(step, dropped),
                     Timestamp::now(),
@@ -504,8 +554,14 @@ impl Store for SledStore {
         let dir = self.dir.as_path();
         let plan = encode_plan(&plan)?;
         let pending = encode(&StepState::pending())?;
-        let info = (&self.runs, &self.plans, &self.steps, &self.events)
-            .transaction(|(runs, plans, step_tree, events)| {
+        let info = (
+            &self.runs,
+            &self.plans,
+            &self.steps,
+            &self.events,
+            &self.index,
+        )
+            .transaction(|(runs, plans, step_tree, events, index)| {
                 let mut info = tx_run(dir, runs, run)?;
                 let mut added = 0;
                 for s in steps {
@@ -518,8 +574,12 @@ impl Store for SledStore {
                 plans.insert(&run.0.to_be_bytes(), plan.clone())?;
                 info.fingerprint = fingerprint.to_string();
                 tx_journal(
-                    runs,
-                    events,
+                    dir,
+                    &TxJournal {
+                        runs,
+                        events,
+                        index,
+                    },
                     &mut info,
                     rules::plan_replaced_event(fingerprint, added),
                     Timestamp::now(),
@@ -529,7 +589,7 @@ impl Store for SledStore {
             .map_err(self.tx_err("replace the plan"))?;
         self.flush()?;
         self.save_high_water()?;
-        self.mirror(run, self.plan(run).ok().as_ref());
+        self.mirror(run, self.plan_json(run).ok());
         Ok(info)
     }
 }
@@ -544,13 +604,18 @@ impl SledStore {
         end: impl Fn(&RunInfo, Timestamp) -> Result<(RunInfo, NewEvent), StateError>,
     ) -> Result<RunInfo, StateError> {
         let dir = self.dir.as_path();
-        let info = (&self.runs, &self.events)
-            .transaction(|(runs, events)| {
+        let info = (&self.runs, &self.events, &self.index)
+            .transaction(|(runs, events, index)| {
                 let old = tx_run(dir, runs, run)?;
                 let now = Timestamp::now();
                 let (mut info, event) =
                     end(&old, now).map_err(ConflictableTransactionError::Abort)?;
-                tx_journal(runs, events, &mut info, event, now)?;
+                let j = TxJournal {
+                    runs,
+                    events,
+                    index,
+                };
+                tx_journal(dir, &j, &mut info, event, now)?;
                 Ok(info)
             })
             .map_err(self.tx_err(doing))?;

@@ -1,8 +1,6 @@
 //! Keeping the status copy (`state::mirror`) current while this process
 //! holds the store, so `migrate status` can read it.
 
-use serde_json::Value;
-
 use super::SledStore;
 use crate::state::Store;
 use crate::state::mirror;
@@ -15,7 +13,8 @@ impl SledStore {
     /// Coalesced: callers record what to write and return if another thread
     /// is writing; that writer writes again until nothing is pending, so the
     /// last state always lands and parallel steps do not queue behind it.
-    pub(super) fn mirror(&self, run: RunId, plan: Option<&Value>) {
+    /// `plan`: the plan's JSON text, when it changed.
+    pub(super) fn mirror(&self, run: RunId, plan: Option<String>) {
         {
             let mut pending = self
                 .mirror_pending
@@ -23,7 +22,7 @@ impl SledStore {
                 .unwrap_or_else(|e| e.into_inner());
             pending.run = Some(run);
             if let Some(plan) = plan {
-                pending.plan = Some(plan.clone());
+                pending.plan = Some(plan);
             }
         }
         loop {
@@ -58,7 +57,7 @@ impl SledStore {
         }
     }
 
-    fn write_mirror(&self, run: RunId, plan: Option<&Value>) {
+    fn write_mirror(&self, run: RunId, plan: Option<&String>) {
         let result = (|| -> Result<(), String> {
             if let Some(plan) = plan {
                 mirror::write_plan(&self.dir, plan).map_err(|e| e.to_string())?;

@@ -4,6 +4,7 @@
 mod directory;
 mod durability;
 mod forget;
+mod index;
 mod left;
 mod locking;
 mod on_kubernetes;

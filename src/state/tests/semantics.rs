@@ -15,6 +15,8 @@ fn begin_run_records_plan_steps_and_first_event() {
         assert_eq!(s.current_run().unwrap().as_ref(), Some(&run));
         // The plan comes back exactly, key order included.
         assert_eq!(s.plan(run.id).unwrap().to_string(), new.plan.to_string());
+        // And as text, unparsed where the store can.
+        assert_eq!(s.plan_json(run.id).unwrap(), new.plan.to_string());
         let steps = s.step_states(run.id).unwrap();
         assert_eq!(steps.len(), 2);
         assert!(steps.values().all(|st| *st == StepState::pending()));

@@ -94,6 +94,11 @@ fn a_schema_1_directory_is_read_and_upgraded() {
     let run = runs[0].id;
     assert_eq!(s.runs().unwrap(), runs);
     assert_eq!(s.plan(run).unwrap(), plan);
+    assert_eq!(
+        s.plan_json(run).unwrap(),
+        plan.to_string(),
+        "a schema 1 plan as text"
+    );
     assert_eq!(s.step_states(run).unwrap(), steps);
     assert_eq!(s.events(run, 0).unwrap(), events);
     assert_eq!(s.snapshots(run, &SnapshotFilter::default()).unwrap(), snaps);
