@@ -1175,6 +1175,16 @@ async fn run_step(mut ctx: StepCtx, step: &Step, direction: Direction) -> Result
     // Whether this attempt's first change is marked (see `first_change`);
     // a rollback marks nothing.
     let mut marked = direction == Direction::Back || ctx.opts.dry_run;
+    // A remote's istiod address that is a DNS name: refused (by reading)
+    // before the step's first change, so its attempt began with none.
+    // Nothing of it runs, `finally` included.
+    let mut refused = false;
+    if direction == Direction::Forward
+        && let Err(e) = super::installer::remote_pilot::refuse_hostname(ctx, step).await
+    {
+        result = Err(crate::state::redact_text(&e.to_string()));
+        refused = true;
+    }
     if !ctx.opts.dry_run {
         // Write-ahead: the step's start and the live state of what it will
         // change reach the disk together, before its first side effect.
@@ -1184,7 +1194,7 @@ async fn run_step(mut ctx: StepCtx, step: &Step, direction: Direction) -> Result
         };
         if direction == Direction::Forward {
             // Rides on the durable start below: no flush of its own.
-            marked = snapshots.is_ok() && first_change::changes_at_once(actions);
+            marked = result.is_ok() && snapshots.is_ok() && first_change::changes_at_once(actions);
             let attempt = store
                 .step_state(ctx.run, &step.id)
                 .map_err(|e| format!("cannot read the checkpoint: {e}"))?
@@ -1223,7 +1233,7 @@ async fn run_step(mut ctx: StepCtx, step: &Step, direction: Direction) -> Result
                 .map_err(|e| format!("cannot checkpoint: {e}"))?;
         }
     }
-    if direction == Direction::Forward {
+    if direction == Direction::Forward && !refused {
         // `finally` runs whatever happened (restore replicas after a probe).
         let finally = run_actions(ctx, &step.finally, "finally", &mut marked).await;
         if result.is_ok() {

@@ -2,8 +2,10 @@
 //! on AWS EKS): a primary-remote plan whose primary's east-west gateway has
 //! a hostname and no IP is refused with Istio's reason and source; with an
 //! IP it is not; across networks a hostname gateway is only a note.
+//! `apply` looks again before the step that fills the remote's
+//! `remotePilotAddress`: the gateway gets its address during the run.
 
-use crate::sim_support::SimEnv;
+use crate::sim_support::{Dump, SimEnv};
 use crate::specs::two_cluster;
 use crate::support::repo_root;
 use serde_json::{Value, json};
@@ -111,4 +113,101 @@ fn a_hostname_gateway_across_networks_is_a_note() {
         "{}",
         run.describe("the note")
     );
+}
+
+/// Only `cluster` of a dump.
+fn only(dump: Dump, cluster: &str) -> Dump {
+    Dump {
+        clusters: dump
+            .clusters
+            .into_iter()
+            .filter(|(c, _)| c == cluster)
+            .collect(),
+    }
+}
+
+#[test]
+fn apply_stops_before_a_remote_is_pointed_at_a_hostname_gateway() {
+    let env = SimEnv::start(2);
+    env.rt.block_on(async {
+        meshsim::seed::seed_source_mesh(&env.sim, "cluster1")
+            .await
+            .expect("the source mesh is seeded");
+        meshsim::seed::deploy_helloworld(&env.sim, "cluster2", "v2")
+            .await
+            .expect("helloworld v2 on cluster2");
+    });
+    // From now on cluster1's load balancers get DNS names, as on EKS; the
+    // plan cannot see it (the east-west gateway does not exist yet).
+    env.sim
+        .cluster("cluster1")
+        .set_load_balancer_hostnames(true);
+    let spec = env.write_spec("pr.yaml", &primary_remote());
+    let spec = spec.to_string_lossy();
+    let remote_before = only(env.dump(), "cluster2");
+
+    let refused = env.migrate(&["apply", "-f", &spec]);
+    assert_eq!(refused.code, Some(1), "{}", refused.describe("refused"));
+    let service = env
+        .kubectl(
+            "cluster1",
+            &[
+                "get",
+                "service",
+                "-n",
+                "istio-system",
+                "istio-eastwestgateway",
+                "-o",
+                "jsonpath={.status.loadBalancer.ingress[0].hostname}",
+            ],
+        )
+        .stdout;
+    let hostname = String::from_utf8_lossy(&service).trim().to_string();
+    assert!(hostname.ends_with(".amazonaws.com"), "{hostname:?}");
+    for part in [
+        "FAILED install/cluster2".to_string(),
+        format!(
+            "cluster1's east-west gateway istio-system/istio-eastwestgateway has the hostname {hostname} and no IP"
+        ),
+        "ExternalName".into(),
+        "source: istio.io \"Install Primary-Remote\"".into(),
+        "fix: give cluster1's east-west gateway a load balancer whose status carries an IP".into(),
+    ] {
+        assert!(
+            refused.stderr.contains(&part),
+            "{}",
+            refused.describe(&part)
+        );
+    }
+    // Nothing of the remote changed: not even its namespace's labels.
+    only(env.dump(), "cluster2").assert_eq(&remote_before, "the remote after the refusal");
+    let status = env.migrate(&["status", "-o", "json"]).expect_ok();
+    let status: Value = serde_json::from_str(&status.stdout).unwrap();
+    let step = status["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "install/cluster2")
+        .unwrap();
+    assert_eq!(step["status"], "failed", "{step}");
+    // No first change was marked: rollback has nothing to undo for it.
+    assert_eq!(step["nothingToUndo"], true, "{step}");
+
+    // The gateway gets an IP: the resumed run completes, the remote pointed at it.
+    env.sim
+        .cluster("cluster1")
+        .set_load_balancer_hostnames(false);
+    eastwest(&env, "cluster1", json!({"ip": "203.0.113.7"}));
+    let resumed = env.migrate(&["apply", "-f", &spec, "--resume"]).expect_ok();
+    assert!(
+        !resumed.stderr.contains("ExternalName"),
+        "{}",
+        resumed.stderr
+    );
+    let status = env.migrate(&["status", "-o", "json"]).expect_ok();
+    let status: Value = serde_json::from_str(&status.stdout).unwrap();
+    for step in status["steps"].as_array().unwrap() {
+        assert_eq!(step["status"], "done", "{step}");
+    }
+    env.assert_no_secrets_in_outputs();
 }
