@@ -1,7 +1,8 @@
 //! `migrate plan` against clusters whose load balancers get DNS names (as
 //! on AWS EKS): a primary-remote plan whose primary's east-west gateway has
 //! a hostname and no IP is refused with Istio's reason and source; with an
-//! IP it is not; across networks a hostname gateway is only a note.
+//! IP it is not; across networks a hostname gateway is only a note. A
+//! refused plan is not saved (`--out`), and a file saved before stays.
 //! `apply` looks again before the step that fills the remote's
 //! `remotePilotAddress`: the gateway gets its address during the run.
 
@@ -98,6 +99,61 @@ fn a_primary_remote_plan_is_refused_when_the_primarys_gateway_is_a_hostname() {
     // Offline nothing is read, so nothing is judged.
     eastwest(&env, "cluster1", json!({"hostname": ELB}));
     env.migrate(&["plan", "-f", &spec, "--offline"]).expect_ok();
+}
+
+#[test]
+fn a_refused_plan_is_not_saved_and_an_old_saved_plan_stays() {
+    let env = SimEnv::start(2);
+    let spec = env.write_spec("pr.yaml", &primary_remote());
+    let spec = spec.to_string_lossy();
+    eastwest(&env, "cluster1", json!({"hostname": ELB}));
+    let out = env.path("plan.json");
+    let out_arg = out.to_string_lossy();
+    let plan_out = || env.migrate(&["plan", "-f", &spec, "--out", &out_arg]);
+
+    let refused = plan_out();
+    assert_eq!(refused.code, Some(1), "{}", refused.describe("refused"));
+    assert!(
+        !out.exists(),
+        "{}",
+        refused.describe("no file after a refused plan")
+    );
+    for part in ["error: the plan is refused", "error: not saved to"] {
+        assert!(refused.stderr.contains(part), "{}", refused.describe(part));
+    }
+    assert!(
+        !refused.stderr.contains("plan saved to"),
+        "{}",
+        refused.stderr
+    );
+
+    // Saved while the gateway has an IP; refused again once it is a hostname:
+    // the file saved before is left byte for byte (and `apply --plan` still
+    // checks it against the clusters).
+    eastwest(&env, "cluster1", json!({"ip": "203.0.113.7"}));
+    let saved = plan_out().expect_ok();
+    assert!(saved.stderr.contains("plan saved to"), "{}", saved.stderr);
+    let before = std::fs::read(&out).expect("the saved plan");
+    eastwest(&env, "cluster1", json!({"hostname": ELB}));
+    let refused = plan_out();
+    assert_eq!(
+        refused.code,
+        Some(1),
+        "{}",
+        refused.describe("refused again")
+    );
+    assert_eq!(
+        std::fs::read(&out).expect("the saved plan"),
+        before,
+        "{}",
+        refused.describe("the old file is left as it was")
+    );
+    let dir: Vec<String> = std::fs::read_dir(env.path(""))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".plan.json."))
+        .collect();
+    assert!(dir.is_empty(), "no temporary file left: {dir:?}");
 }
 
 #[test]
