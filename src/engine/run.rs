@@ -530,6 +530,11 @@ async fn apply_claimed(
             }
         }
     };
+    if matches!(mode, ApplyMode::Resume { .. }) {
+        // A rollback (or a replan's reset) killed at a gate left it rolling
+        // back: it runs again when the walk reaches it.
+        super::checks::gate::finish_interrupted_resets(store.as_ref(), run.id, &plan.steps)?;
+    }
     let states = store.step_states(run.id)?;
     let todo: Vec<&Step> = plan
         .steps
