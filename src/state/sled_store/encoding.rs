@@ -10,10 +10,10 @@ use serde_json::Value;
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 
 use super::TxResult;
+use crate::state::SCHEMA_VERSION;
 use crate::state::error::StateError;
 use crate::state::layout;
-use crate::state::model::{NewEvent, RunId, RunInfo, Snapshot, SnapshotKey, Timestamp};
-use crate::state::{SCHEMA_VERSION, rules};
+use crate::state::model::{RunId, RunInfo, Snapshot, SnapshotKey, Timestamp};
 
 /// How a snapshot is stored; `Snapshot` itself is deliberately not `Serialize`.
 #[derive(Serialize, serde::Deserialize)]
@@ -299,30 +299,6 @@ pub(super) fn tx_run(dir: &Path, runs: &TransactionalTree, run: RunId) -> TxResu
         Some(v) => tx_decode(dir, &v, "a run record"),
         None => abort(StateError::UnknownRun { run }),
     }
-}
-
-/// The trees every journal entry is written to, inside one transaction.
-pub(super) struct TxJournal<'a> {
-    pub(super) runs: &'a TransactionalTree,
-    pub(super) events: &'a TransactionalTree,
-    /// The journal's index (`index`), kept in the same transaction as the events it covers.
-    pub(super) index: &'a TransactionalTree,
-}
-
-/// Appends `event` to the journal, saves the run whose counter it advanced and folds the event into the index.
-pub(super) fn tx_journal(
-    dir: &Path,
-    j: &TxJournal<'_>,
-    info: &mut RunInfo,
-    event: NewEvent,
-    now: Timestamp,
-) -> TxResult<u64> {
-    let e = rules::next_event(info, event, now);
-    j.events
-        .insert(&event_key(info.id, e.seq), tx_encode(&e)?)?;
-    j.runs.insert(&info.id.0.to_be_bytes(), tx_encode(info)?)?;
-    super::index::tx_fold(dir, j.index, info.id, &e)?;
-    Ok(e.seq)
 }
 
 impl SnapshotRecord {
