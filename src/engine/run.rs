@@ -182,6 +182,18 @@ pub enum EngineError {
         /// Its steps the new plan lacks, not rolled back.
         steps: Vec<String>,
     },
+    #[error(
+        "run {run} stopped while it was being rolled back: step(s) {} are half undone; going forward from there \
+         would record their half-undone state as what a rollback restores. Nothing was changed",
+        .steps.join(", ")
+    )]
+    RollbackUnfinished {
+        run: RunId,
+        /// The steps left rolling back (gates aside: they change nothing).
+        steps: Vec<String>,
+        /// The phase before the earliest of them: `rollback --to` it finishes undoing them.
+        to: Phase,
+    },
     #[error("there is no run to {0} in this state directory")]
     NoRun(&'static str),
     #[error(
@@ -361,6 +373,34 @@ pub async fn apply(
     })
 }
 
+/// Refuses to go forward from a rollback that stopped half way through a step
+/// (killed, or a step's undo failed): that step's changes are half undone,
+/// and a forward run would snapshot them as the state to restore. Gates are
+/// let through: they change nothing (`gate::finish_interrupted_resets`).
+fn rollback_finished(
+    run: RunId,
+    steps: &[Step],
+    states: &BTreeMap<String, crate::state::StepState>,
+) -> Result<(), EngineError> {
+    let half: Vec<&Step> = steps
+        .iter()
+        .filter(|s| !super::checks::gate::is_gate(s))
+        .filter(|s| {
+            states
+                .get(&s.id)
+                .is_some_and(|st| st.status == StepStatus::RollingBack)
+        })
+        .collect();
+    let Some(earliest) = half.iter().map(|s| s.phase).min() else {
+        return Ok(());
+    };
+    Err(EngineError::RollbackUnfinished {
+        run,
+        steps: half.iter().map(|s| s.id.clone()).collect(),
+        to: Phase::from_number(earliest.number().saturating_sub(1)).unwrap_or(Phase::Preflight),
+    })
+}
+
 /// Whether `store` leaves changes in the mesh that a later invocation carries on (the mesh's claim is then
 /// kept): its latest run did not succeed and some run still holds a step. Unknown counts as unfinished.
 fn unfinished(store: &dyn Store) -> bool {
@@ -432,6 +472,7 @@ async fn apply_claimed(
                 return Ok(RunSummary::nothing_to_do(current.id));
             }
             let done = store.step_states(current.id)?;
+            rollback_finished(current.id, &plan.steps, &done)?;
             if current.fingerprint == plan.fingerprint
                 && let Some(paused) =
                     super::until::nothing_to_do(&current, &plan.steps, &done, opts.until)

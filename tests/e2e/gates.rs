@@ -497,3 +497,58 @@ fn apply_resume_after_a_rollback_killed_at_a_gate_runs_the_gate_again() {
     assert_eq!(&effects(&env), want_effects, "every effect once");
     env.assert_no_secrets_in_outputs();
 }
+
+/// A rollback killed half way through a step that changes the mesh: going
+/// forward from there would snapshot its half-undone objects as what a
+/// rollback restores, so `apply --resume` refuses before any change and
+/// says how to finish; after that rollback it goes forward to the same mesh.
+#[test]
+fn apply_resume_after_a_rollback_killed_mid_step_says_to_finish_the_rollback_first() {
+    let (want, _) = reference();
+    let env = world();
+    let spec = demo_spec(&env);
+    apply(&env, &spec, &["--until", "routing"]).expect_ok();
+    let at = "before-step:routing/cluster1";
+    let killed = env.migrate_env(
+        &["rollback", "--to", "discovery"],
+        &[(migrate::engine::failpoint::ENV, at)],
+    );
+    assert_eq!(killed.signal, Some(9), "{}", killed.describe(at));
+    let doc = status_json(&env);
+    assert_eq!(
+        step(&doc, "routing/cluster1")["status"],
+        "rolling-back",
+        "{doc}"
+    );
+    let before = env.settled_dump();
+
+    let refused = apply(&env, &spec, &["--resume"]);
+    assert!(!refused.ok(), "{}", refused.describe("refused"));
+    for part in [
+        "stopped while it was being rolled back: step(s) routing/cluster1",
+        "are half undone",
+        "Nothing was changed",
+        "rollback",
+        "--to phase3`",
+    ] {
+        assert!(refused.stderr.contains(part), "{}", refused.describe(part));
+    }
+    env.settled_dump()
+        .assert_eq(&before, "the mesh after the refused resume");
+    let doc = status_json(&env);
+    assert_eq!(
+        step(&doc, "routing/cluster1")["status"],
+        "rolling-back",
+        "the refusal wrote nothing: {doc}"
+    );
+
+    env.migrate(&["rollback", "--to", "phase3"]).expect_ok();
+    apply(&env, &spec, &["--resume"]).expect_ok();
+    let doc = status_json(&env);
+    assert_eq!(doc["run"]["outcome"], "succeeded", "{doc}");
+    env.settled_dump().assert_eq(
+        want,
+        "rollback killed mid-step, finished, then apply --resume",
+    );
+    env.assert_no_secrets_in_outputs();
+}

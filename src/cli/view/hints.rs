@@ -229,6 +229,13 @@ pub fn for_engine(err: &EngineError, hints: &Hints) -> Option<Hint> {
                  (`--kubeconfig FILE`, or the spec's per-cluster kubeconfig with `-f SPEC`)"
             ),
         ),
+        EngineError::RollbackUnfinished { to, .. } => Hint::new(
+            "; ",
+            format!(
+                "finish undoing them with `{}`, then `migrate{kubeconfig} apply -f {spec}{state} --resume` goes forward again",
+                hints.continue_rollback(&format!("phase{}", to.number()))
+            ),
+        ),
         EngineError::State(e) => for_state(e),
         EngineError::StoreFailed {
             rollback_to,
@@ -409,6 +416,11 @@ mod tests {
             EngineError::SpecChanged {
                 run: RunId(3),
                 changes: "c".into(),
+            },
+            EngineError::RollbackUnfinished {
+                run: RunId(3),
+                steps: vec!["routing/c1".into()],
+                to: Phase::Discovery,
             },
         ];
         for e in &engine {

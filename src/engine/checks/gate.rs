@@ -206,7 +206,7 @@ pub(crate) fn changed_by_replan(old: &[Step], new: &[Step]) -> Vec<String> {
 }
 
 /// Whether `step` is a gate: its forward action runs the verifier.
-fn is_gate(step: &Step) -> bool {
+pub(crate) fn is_gate(step: &Step) -> bool {
     step.forward.iter().any(|a| {
         matches!(
             a,
