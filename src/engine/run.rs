@@ -353,7 +353,7 @@ async fn apply_claimed(
         )
         .map_err(|e| EngineError::BadStoredPlan(e.to_string()))
     };
-    let run = match mode {
+    let (run, states) = match mode {
         ApplyMode::Start => {
             // Before anything, even a refusal: a run holding changes names
             // the clusters they are in.
@@ -377,7 +377,8 @@ async fn apply_claimed(
                 steps: plan.steps.iter().map(|s| s.id.clone()).collect(),
             })?;
             claim.started(&run).await?;
-            run
+            let states = store.step_states(run.id)?;
+            (run, states)
         }
         ApplyMode::Resume { replan } => {
             // The latest run, whatever its outcome: resuming one that already
@@ -480,13 +481,18 @@ async fn apply_claimed(
                     resumed = Some(replaced);
                 }
             }
-            match resumed {
+            let run = match resumed {
                 Some(running) => running,
                 None => store.resume_run(current.id)?,
-            }
+            };
+            // Only a replan changes step states (steps added, gates set back); the store is ours alone.
+            let states = match current.fingerprint == plan.fingerprint {
+                true => done,
+                false => store.step_states(run.id)?,
+            };
+            (run, states)
         }
     };
-    let states = store.step_states(run.id)?;
     let todo: Vec<&Step> = plan
         .steps
         .iter()
