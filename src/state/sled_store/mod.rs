@@ -111,6 +111,12 @@ impl SledStore {
             .load(std::sync::atomic::Ordering::SeqCst)
     }
 
+    /// Waits until the status copy shows every change made so far (a resume rewrites it on the side; see
+    /// `status_copy`).
+    pub fn status_copy_written(&self) {
+        self.status.finish_deferred();
+    }
+
     /// This process's lock record on the directory.
     pub fn holder(&self) -> &Holder {
         self.lock.holder()
@@ -265,8 +271,8 @@ impl std::fmt::Debug for SledStore {
 
 impl Drop for SledStore {
     fn drop(&mut self) {
-        // Its writer reads the trees: done with them before the database goes.
-        self.status.close();
+        // A deferred rewrite of the status copy reads the trees: done before the database goes.
+        self.status.finish_deferred();
         // The high-water mark lets the next open notice a database that lost what this session wrote.
         let result = self.flush().and_then(|()| {
             if self.checked {

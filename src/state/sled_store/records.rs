@@ -150,7 +150,8 @@ impl Store for SledStore {
             .map_err(self.tx_err("resume a run"))?;
         self.flush()?;
         self.save_high_water()?;
-        self.status.reload(run, true);
+        // Its first action need not wait for the copy to be rewritten (`status_copy`).
+        self.status.reload_later(run, true);
         Ok(info)
     }
 
