@@ -78,9 +78,11 @@ pub struct Copy {
     changes: Option<(String, File)>,
     /// Steps changed since the base was written.
     appended: usize,
-    /// Numbers this process's changes files.
-    next: u64,
 }
+
+/// Numbers this process's changes files (a store reopened in the same process must not reuse a name a reader
+/// may still be reading).
+static CHANGES_FILES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 impl Copy {
     /// Nothing written yet in `dir`.
@@ -90,7 +92,6 @@ impl Copy {
             current: None,
             changes: None,
             appended: 0,
-            next: 0,
         }
     }
 
@@ -111,12 +112,8 @@ impl Copy {
         states: BTreeMap<String, StepState>,
     ) -> std::io::Result<()> {
         let first = self.changes.is_none();
-        self.next += 1;
-        let name = format!(
-            "{CHANGES_PREFIX}{}.{}{CHANGES_SUFFIX}",
-            std::process::id(),
-            self.next
-        );
+        let n = CHANGES_FILES.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        let name = format!("{CHANGES_PREFIX}{}.{n}{CHANGES_SUFFIX}", std::process::id());
         let path = self.dir.join(&name);
         // A file of that name is a dead writer's (same pid): its lines must not continue this base.
         remove_if_present(&path)?;
