@@ -2,7 +2,10 @@
 //! flushed (fsync) before the call returns.
 //!
 //! - `open`: opening a state directory and verifying it (marker, schema, store id, high-water mark, journal
-//!   against step and snapshot records), and turning sled's panics on corrupt files into errors;
+//!   against step and snapshot records through the journal's index), and turning sled's panics on corrupt
+//!   files into errors;
+//! - `index`, `digest`: the journal's index, one summary per run that lets opening check a run without reading
+//!   its journal;
 //! - `records`: the `Store` operations on runs, steps, events and snapshots;
 //! - `encoding`: how keys and records are laid out in the trees (a contract with existing state directories);
 //! - `status_copy`: the copy of the run's status that `migrate status` reads while the store is held.

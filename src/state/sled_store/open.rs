@@ -205,8 +205,8 @@ impl SledStore {
     /// Checks that every store holds, reading every event: run, steps, snapshots, journal and its index agree.
     /// Opening checks the same against the index (`check_run`), which every journal write keeps in its own
     /// transaction, so it need not read the journal: sled may recover a damaged file to a mixture of old and
-    /// new pages without error, and a mixture shows as a disagreement between trees or a journal that does not
-    /// end where its run says.
+    /// new pages without error, and a mixture shows as step records whose digest is not the index's, or a
+    /// journal that does not end where its run and the index say (see `index`).
     pub fn verify(&self) -> Result<(), StateError> {
         for run in self.runs()? {
             self.verify_run(&run)?;
