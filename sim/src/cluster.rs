@@ -31,6 +31,8 @@ pub(crate) struct ClusterInner {
     pub streams: StreamStats,
     /// The kubelet's running containers' stdio and pods' networks (for exec and attach).
     pub stdio: crate::kubelet::stdio::Registry,
+    /// Whether new load balancers get a DNS name and no IP (as on AWS EKS).
+    pub lb_hostnames: std::sync::atomic::AtomicBool,
 }
 
 /// Every cluster's store, by name, for code that looks across clusters.
@@ -141,6 +143,16 @@ impl ClusterHandle {
     /// The fault layer (error rates, latency, down).
     pub fn faults(&self) -> &Faults {
         &self.inner.faults
+    }
+
+    /// With `true`, LoadBalancer Services that get an address from now on get
+    /// a DNS name and no IP in `status.loadBalancer.ingress[]`, as AWS load
+    /// balancers (EKS) do; with `false` (the default), an IP. Addresses
+    /// already given stay.
+    pub fn set_load_balancer_hostnames(&self, on: bool) {
+        self.inner
+            .lb_hostnames
+            .store(on, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Waits (blocking) until the cluster's port accepts connections, at most `timeout`; false

@@ -231,6 +231,7 @@ impl Sim {
                 ready_delay: config.ready_delay,
                 all: all.clone(),
                 ignored_secrets: Default::default(),
+                lb_hostnames: Default::default(),
                 loaded_secrets: Default::default(),
                 streams: Default::default(),
                 stdio: Default::default(),

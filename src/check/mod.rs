@@ -201,10 +201,10 @@ pub async fn run(expect: Expect, groups: &[Group]) -> Result<Report, CheckError>
 /// fills what was not said from what was read, and runs the rules of
 /// `groups` (empty: all).
 pub async fn run_on(mut expect: Expect, clusters: Vec<Arc<Cluster>>, groups: &[Group]) -> Report {
-    let backoff = Backoff {
-        max_attempts: 4,
-        ..Backoff::default()
-    };
+    // A read meets throttling (429) and passing server errors as the engine's
+    // steps do, with as many attempts: a gate must not fail on one. A cluster
+    // that does not answer at all is told apart quickly (`snapshot::read`).
+    let backoff = Backoff::default();
     let mut reads = tokio::task::JoinSet::new();
     for (i, cluster) in clusters.into_iter().enumerate() {
         let namespace = expect.namespace.clone();

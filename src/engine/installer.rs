@@ -12,6 +12,7 @@
 //! failed parent-death signal).
 
 pub(crate) mod helm;
+pub(crate) mod remote_pilot;
 
 use super::context::{ActionError, StepCtx};
 use super::secrets;

@@ -183,6 +183,18 @@ pub enum EngineError {
         /// Its steps the new plan lacks, not rolled back.
         steps: Vec<String>,
     },
+    #[error(
+        "run {run} stopped while it was being rolled back: step(s) {} are half undone; going forward from there \
+         would record their half-undone state as what a rollback restores. Nothing was changed",
+        .steps.join(", ")
+    )]
+    RollbackUnfinished {
+        run: RunId,
+        /// The steps left rolling back (gates aside: they change nothing).
+        steps: Vec<String>,
+        /// The phase before the earliest of them: `rollback --to` it finishes undoing them.
+        to: Phase,
+    },
     #[error("there is no run to {0} in this state directory")]
     NoRun(&'static str),
     #[error(
@@ -231,8 +243,43 @@ pub enum EngineError {
     DriftCheck(#[from] super::drift::DriftError),
     #[error(transparent)]
     State(#[from] StateError),
+    /// The state store itself failed (unreachable, an I/O error, its Lease
+    /// lost) once run `run` was under way: what it checkpointed stands, and
+    /// the run is taken up again once the store answers.
+    #[error("run {run} stopped: its state store failed")]
+    StoreFailed {
+        run: RunId,
+        /// The phase a rollback was undoing down to; `None` in an apply.
+        rollback_to: Option<Phase>,
+        /// This process's hold on the store (what `migrate unlock --force` takes).
+        holder: Option<String>,
+        #[source]
+        source: StateError,
+    },
     #[error(transparent)]
     MeshLease(#[from] super::mesh_lease::MeshLeaseError),
+}
+
+impl EngineError {
+    /// A failure of the store itself while `run` is under way, as
+    /// `StoreFailed`; any other error as it is (its own message says what
+    /// to do, and the run may not be the thing to take up again).
+    fn under_way(self, store: &dyn Store, run: RunId, rollback_to: Option<Phase>) -> EngineError {
+        match self {
+            EngineError::State(
+                source @ (StateError::Io { .. }
+                | StateError::Db { .. }
+                | StateError::Kube { .. }
+                | StateError::LostLease { .. }),
+            ) => EngineError::StoreFailed {
+                run,
+                rollback_to,
+                holder: store.holder_id(),
+                source,
+            },
+            e => e,
+        }
+    }
 }
 
 /// What `rollback` does with objects changed since `migrate` left them.
@@ -317,9 +364,42 @@ pub async fn apply(
 ) -> Result<RunSummary, EngineError> {
     let clusters = plan.header.clusters.iter().map(|c| c.name.clone());
     let claim = MeshClaim::new(&env, &opts, clusters.collect(), unfinished);
-    let result = apply_claimed(plan, env, opts, mode, stop, &claim).await;
+    let store = env.store.clone();
+    let mut under_way = None;
+    let result = apply_claimed(plan, env, opts, mode, stop, &claim, &mut under_way).await;
     claim.end().await;
-    result
+    result.map_err(|e| match under_way {
+        Some(run) => e.under_way(store.as_ref(), run, None),
+        None => e,
+    })
+}
+
+/// Refuses to go forward from a rollback that stopped half way through a step
+/// (killed, or a step's undo failed): that step's changes are half undone,
+/// and a forward run would snapshot them as the state to restore. Gates are
+/// let through: they change nothing (`gate::finish_interrupted_resets`).
+fn rollback_finished(
+    run: RunId,
+    steps: &[Step],
+    states: &BTreeMap<String, crate::state::StepState>,
+) -> Result<(), EngineError> {
+    let half: Vec<&Step> = steps
+        .iter()
+        .filter(|s| !super::checks::gate::is_gate(s))
+        .filter(|s| {
+            states
+                .get(&s.id)
+                .is_some_and(|st| st.status == StepStatus::RollingBack)
+        })
+        .collect();
+    let Some(earliest) = half.iter().map(|s| s.phase).min() else {
+        return Ok(());
+    };
+    Err(EngineError::RollbackUnfinished {
+        run,
+        steps: half.iter().map(|s| s.id.clone()).collect(),
+        to: Phase::from_number(earliest.number().saturating_sub(1)).unwrap_or(Phase::Preflight),
+    })
 }
 
 /// Whether `store` leaves changes in the mesh that a later invocation carries on (the mesh's claim is then
@@ -338,7 +418,8 @@ fn unfinished(store: &dyn Store) -> bool {
     })
 }
 
-/// `apply`, claiming the mesh (`claim`) before the run's first change.
+/// `apply`, claiming the mesh (`claim`) before the run's first change;
+/// `under_way` is set to the run once it exists (begun, or found to resume).
 async fn apply_claimed(
     plan: &Plan,
     env: Arc<Environment>,
@@ -346,6 +427,7 @@ async fn apply_claimed(
     mode: ApplyMode,
     stop: &StopFlag,
     claim: &MeshClaim,
+    under_way: &mut Option<RunId>,
 ) -> Result<RunSummary, EngineError> {
     let store = env.store.clone();
     let plan_json = |identities| {
@@ -377,6 +459,7 @@ async fn apply_claimed(
                 plan: plan_json,
                 steps: plan.steps.iter().map(|s| s.id.clone()).collect(),
             })?;
+            *under_way = Some(run.id);
             claim.started(&run).await?;
             let states = store.step_states(run.id)?;
             (run, states)
@@ -386,10 +469,12 @@ async fn apply_claimed(
             // applied this plan is "nothing to do" (a CI job may always pass
             // --resume); `--replan` continues even a succeeded run.
             let current = store.latest_run()?.ok_or(EngineError::NoRun("resume"))?;
+            *under_way = Some(current.id);
             if current.fingerprint == plan.fingerprint && current.outcome == Outcome::Succeeded {
                 return Ok(RunSummary::nothing_to_do(current.id));
             }
             let done = store.step_states(current.id)?;
+            rollback_finished(current.id, &plan.steps, &done)?;
             if current.fingerprint == plan.fingerprint
                 && let Some(paused) =
                     super::until::nothing_to_do(&current, &plan.steps, &done, opts.until)
@@ -493,6 +578,18 @@ async fn apply_claimed(
             };
             (run, states)
         }
+    };
+    // A rollback (or a replan's reset) killed at a gate left it rolling
+    // back: it runs again when the walk reaches it.
+    let states = match matches!(mode, ApplyMode::Resume { .. })
+        && super::checks::gate::finish_interrupted_resets(
+            store.as_ref(),
+            run.id,
+            &plan.steps,
+            &states,
+        )? {
+        true => store.step_states(run.id)?,
+        false => states,
     };
     let todo: Vec<&Step> = plan
         .steps
@@ -712,9 +809,10 @@ pub async fn rollback_with(
         .ok_or(EngineError::NoRun("roll back"))?;
     let clusters = plan_clusters_of(env.store.as_ref(), latest.id)?;
     let claim = MeshClaim::new(&env, &opts, clusters.to_vec(), unfinished);
+    let store = env.store.clone();
     let result = rollback_claimed(env, opts, to, drift, stop, &claim).await;
     claim.end().await;
-    result
+    result.map_err(|e| e.under_way(store.as_ref(), latest.id, Some(to)))
 }
 
 /// `rollback_with`, claiming the mesh (`claim`) before the first change.
@@ -1204,6 +1302,16 @@ async fn run_step(
     // Whether this attempt's first change is marked (see `first_change`);
     // a rollback marks nothing.
     let mut marked = direction == Direction::Back || ctx.opts.dry_run;
+    // A remote's istiod address that is a DNS name: refused (by reading)
+    // before the step's first change, so its attempt began with none.
+    // Nothing of it runs, `finally` included.
+    let mut refused = false;
+    if direction == Direction::Forward
+        && let Err(e) = super::installer::remote_pilot::refuse_hostname(ctx, step).await
+    {
+        result = Err(crate::state::redact_text(&e.to_string()));
+        refused = true;
+    }
     if !ctx.opts.dry_run {
         // Write-ahead: the step's start and the live state of what it will
         // change reach the disk together, before its first side effect.
@@ -1213,7 +1321,7 @@ async fn run_step(
         };
         if direction == Direction::Forward {
             // Rides on the durable start below: no flush of its own.
-            marked = snapshots.is_ok() && first_change::changes_at_once(actions);
+            marked = result.is_ok() && snapshots.is_ok() && first_change::changes_at_once(actions);
             let attempt = store
                 .step_state(ctx.run, &step.id)
                 .map_err(|e| format!("cannot read the checkpoint: {e}"))?
@@ -1248,7 +1356,7 @@ async fn run_step(
             .map_err(|e| format!("cannot checkpoint: {e}"))?;
         }
     }
-    if direction == Direction::Forward {
+    if direction == Direction::Forward && !refused {
         // `finally` runs whatever happened (restore replicas after a probe).
         let finally = run_actions(ctx, &step.finally, "finally", &mut marked).await;
         if result.is_ok() {
@@ -1440,6 +1548,40 @@ mod tests {
             ApplyMode::Start,
             &stop,
         ))
+    }
+
+    #[test]
+    fn only_a_failure_of_the_store_itself_stops_a_run_as_store_failed() {
+        let store = MemoryStore::new();
+        let io = EngineError::State(StateError::Io {
+            dir: PathBuf::from("/tmp/st"),
+            op: "write",
+            path: PathBuf::from("/tmp/st/db"),
+            source: std::io::Error::other("disk full"),
+        });
+        let failed = io.under_way(&store, RunId(4), Some(Phase::Install));
+        assert!(
+            matches!(
+                &failed,
+                EngineError::StoreFailed {
+                    run: RunId(4),
+                    rollback_to: Some(Phase::Install),
+                    source: StateError::Io { .. },
+                    ..
+                }
+            ),
+            "{failed:?}"
+        );
+        // A refusal by the store's rules says what to do itself: left as it is.
+        let refused = EngineError::State(StateError::RunInProgress { run: RunId(4) });
+        let refused = refused.under_way(&store, RunId(4), None);
+        assert!(
+            matches!(
+                refused,
+                EngineError::State(StateError::RunInProgress { .. })
+            ),
+            "{refused:?}"
+        );
     }
 
     #[test]

@@ -21,9 +21,10 @@
 //!   must be able to resolve that name. Sources: Istio 1.13 change notes,
 //!   istio/istio#29359. A note, not a warning.
 //!
-//! Pure: the command line reads the Services; this judges them against the plan.
+//! Pure: `plan` (before the run) and the engine (before a step that fills
+//! `remotePilotAddress`) read the Services; this judges them against the plan.
 
-use super::{Action, Condition, FileContent, ObjectRef, Plan, RuntimeValue};
+use super::{Action, Condition, FileContent, ObjectRef, Plan, RuntimeValue, Step};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -92,29 +93,62 @@ pub const MULTI_NETWORK_SOURCE: &str = "Istio 1.13 change notes (hostname multi-
 pub fn gateway_uses(plan: &Plan) -> Vec<GatewayUse> {
     let mut uses: Vec<GatewayUse> = Vec::new();
     for step in &plan.steps {
-        for action in &step.forward {
-            match action {
-                Action::Wait {
-                    cluster,
-                    object,
-                    condition: Condition::LoadBalancerAddress,
-                    ..
-                } => {
-                    entry(&mut uses, cluster, object);
-                }
-                _ => {
-                    for (remote, placeholder_cluster, service) in remote_pilot_addresses(action) {
-                        let i = entry(&mut uses, &placeholder_cluster, &service);
-                        let pair = (remote, step.id.clone());
-                        if !uses[i].remote_pilot_for.contains(&pair) {
-                            uses[i].remote_pilot_for.push(pair);
-                        }
+        add_step(&mut uses, step);
+    }
+    uses
+}
+
+/// The east-west gateways whose address `step` puts into a remote's
+/// `remotePilotAddress` (what `apply` judges before the step runs).
+pub fn remote_pilot_uses(step: &Step) -> Vec<GatewayUse> {
+    let mut uses = Vec::new();
+    add_step(&mut uses, step);
+    uses.retain(|u| !u.remote_pilot_for.is_empty());
+    uses
+}
+
+fn add_step(uses: &mut Vec<GatewayUse>, step: &Step) {
+    for action in &step.forward {
+        match action {
+            Action::Wait {
+                cluster,
+                object,
+                condition: Condition::LoadBalancerAddress,
+                ..
+            } => {
+                entry(uses, cluster, object);
+            }
+            _ => {
+                for (remote, placeholder_cluster, service) in remote_pilot_addresses(action) {
+                    let i = entry(uses, &placeholder_cluster, &service);
+                    let pair = (remote, step.id.clone());
+                    if !uses[i].remote_pilot_for.contains(&pair) {
+                        uses[i].remote_pilot_for.push(pair);
                     }
                 }
             }
         }
     }
-    uses
+}
+
+/// A Service's `status.loadBalancer.ingress[]` (empty strings count as absent).
+pub fn ingress_of(service: &serde_json::Value) -> Vec<Ingress> {
+    let text = |v: &serde_json::Value, key: &str| {
+        v.get(key)
+            .and_then(|x| x.as_str())
+            .filter(|x| !x.is_empty())
+            .map(str::to_string)
+    };
+    service
+        .pointer("/status/loadBalancer/ingress")
+        .and_then(|i| i.as_array())
+        .into_iter()
+        .flatten()
+        .map(|i| Ingress {
+            ip: text(i, "ip"),
+            hostname: text(i, "hostname"),
+        })
+        .collect()
 }
 
 /// The index of `service` of `cluster` in `uses`, added if new.

@@ -4,8 +4,9 @@
 //! clean run's); with a cluster down, the step fails naming the cluster, and
 //! resume completes once it is back. Both on both state backends. And the
 //! state's own cluster answering 500s and 429s slowly for a while (the run
-//! goes on: the store retries), then down: the run stops cleanly, and resume
-//! ends as a clean run.
+//! goes on: the store retries), then down: the run stops cleanly with an
+//! error ending in what to do next, and following it (unlock, resume) ends
+//! as a clean run.
 
 use crate::apply::{apply, seeded_with_spec_on, step_statuses};
 use crate::sim_support::{Backend, Dump, Run};
@@ -201,11 +202,36 @@ fn a_state_store_answering_500s_429s_slowly_then_down_stops_cleanly_and_resume_c
         "{}",
         run.describe("the failure names the state store and the cause")
     );
+    // The error ends with what to do next, worded for this invocation: resume, and free the store's Lease
+    // first if it is still held (it could not be given back while the store was down).
+    let error = run
+        .stderr
+        .lines()
+        .rfind(|l| l.starts_with("error: "))
+        .unwrap_or_else(|| panic!("{}", run.describe("an error line")));
+    let location = env.state_location();
+    let resume = format!(
+        "resume with `migrate --kubeconfig {} apply -f {} --state {location} --resume`",
+        env.kubeconfig().display(),
+        spec.display()
+    );
+    assert!(
+        error.contains(&format!("; once the store answers again, {resume}; ")),
+        "{error}"
+    );
+    let unlock = hinted(error, "free it first with `");
+    assert!(
+        error.ends_with(&format!("free it first with `{unlock}`"))
+            && unlock.contains(" unlock --force ")
+            && unlock.ends_with(&format!(" --state {location}")),
+        "{error}"
+    );
     state.faults().set_down(false);
     state.faults().clear();
     assert!(state.wait_listening(Duration::from_secs(10)));
-    // Its Lease could not be given back while the store was down.
-    env.free_lock_of_dead_run();
+    // As the hint says: the Lease (held until it lapses) is freed with the command given.
+    let words: Vec<&str> = unlock.split_whitespace().skip(1).collect();
+    env.migrate(&words).expect_ok();
     let resumed = apply(&env, &spec, &["--resume"], None);
     assert!(
         resumed.ok(),
@@ -222,6 +248,18 @@ fn a_state_store_answering_500s_429s_slowly_then_down_stops_cleanly_and_resume_c
         "a store with faults, then down, then resumed vs a clean run",
     );
     env.assert_no_secrets_in_outputs();
+}
+
+/// The command a hint gives in backquotes right after `lead`.
+fn hinted<'a>(error: &'a str, lead: &str) -> &'a str {
+    let start = error
+        .find(lead)
+        .unwrap_or_else(|| panic!("{lead:?} in {error}"))
+        + lead.len();
+    let len = error[start..]
+        .find('`')
+        .unwrap_or_else(|| panic!("a closing backquote in {error}"));
+    &error[start..start + len]
 }
 
 /// How far the state's log went: its newest entry's sequence number (compaction deletes older ones).

@@ -3,7 +3,8 @@
 //! text and JSON, and `plan` shows what each checks); a mistake made by hand
 //! between phases fails the next gate with its code (exit 1, the phase after
 //! it not started), and once fixed `apply --resume` runs the gate again and
-//! ends as an uninterrupted run leaves the clusters, every effect once.
+//! ends as an uninterrupted run leaves the clusters, every effect once; so
+//! does `apply --resume` after a rollback killed as it set a gate back.
 
 use crate::crash::{Effects, demo_spec, effects, world};
 use crate::sim_support::{Dump, Run, SimEnv};
@@ -437,5 +438,117 @@ fn a_replan_that_changes_a_gates_expectations_runs_the_gate_again() {
     );
     // A step that is not a gate stays done: a replan never repeats effects.
     assert_eq!(step(&doc, "trust/cluster1")["status"], "done", "{doc}");
+    env.assert_no_secrets_in_outputs();
+}
+
+/// A rollback killed as it sets a gate back (the gate checkpointed rolling
+/// back, nothing undone yet), then `apply --resume` with the same spec: the
+/// resumed run runs the gate again when it reaches it, and ends as an
+/// uninterrupted run leaves the clusters, every effect once (a gate changes
+/// nothing, and the phase's own steps were never undone).
+#[test]
+fn apply_resume_after_a_rollback_killed_at_a_gate_runs_the_gate_again() {
+    let (want, want_effects) = reference();
+    let env = world();
+    let spec = demo_spec(&env);
+    apply(&env, &spec, &["--until", "routing"]).expect_ok();
+    let at = "before-step:gate/routing";
+    let killed = env.migrate_env(
+        &["rollback", "--to", "discovery"],
+        &[(migrate::engine::failpoint::ENV, at)],
+    );
+    assert_eq!(killed.signal, Some(9), "{}", killed.describe(at));
+    let doc = status_json(&env);
+    assert_eq!(
+        step(&doc, "gate/routing")["status"],
+        "rolling-back",
+        "{doc}"
+    );
+    assert_eq!(step(&doc, "routing/cluster1")["status"], "done", "{doc}");
+
+    let resumed = apply(&env, &spec, &["--resume"]);
+    assert!(
+        resumed.ok(),
+        "{}",
+        resumed.describe("apply --resume after the killed rollback")
+    );
+    let doc = status_json(&env);
+    assert_eq!(doc["run"]["outcome"], "succeeded", "{doc}");
+    let gate = step(&doc, "gate/routing");
+    assert_eq!(gate["status"], "done", "{gate}");
+    assert_eq!(gate["gate"]["result"], "passed", "{gate}");
+    // It ran again: its result journalled twice.
+    let journal = env
+        .migrate(&["status", "-o", "json", "--events"])
+        .expect_ok();
+    let journal: Value = serde_json::from_str(&journal.stdout).unwrap();
+    let passed = journal["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["step"] == "gate/routing")
+        .filter(|e| e["message"] == "gate routing passed")
+        .count();
+    assert_eq!(passed, 2, "{journal}");
+    env.settled_dump().assert_eq(
+        want,
+        "rollback killed at the routing gate, then apply --resume",
+    );
+    assert_eq!(&effects(&env), want_effects, "every effect once");
+    env.assert_no_secrets_in_outputs();
+}
+
+/// A rollback killed half way through a step that changes the mesh: going
+/// forward from there would snapshot its half-undone objects as what a
+/// rollback restores, so `apply --resume` refuses before any change and
+/// says how to finish; after that rollback it goes forward to the same mesh.
+#[test]
+fn apply_resume_after_a_rollback_killed_mid_step_says_to_finish_the_rollback_first() {
+    let (want, _) = reference();
+    let env = world();
+    let spec = demo_spec(&env);
+    apply(&env, &spec, &["--until", "routing"]).expect_ok();
+    let at = "before-step:routing/cluster1";
+    let killed = env.migrate_env(
+        &["rollback", "--to", "discovery"],
+        &[(migrate::engine::failpoint::ENV, at)],
+    );
+    assert_eq!(killed.signal, Some(9), "{}", killed.describe(at));
+    let doc = status_json(&env);
+    assert_eq!(
+        step(&doc, "routing/cluster1")["status"],
+        "rolling-back",
+        "{doc}"
+    );
+    let before = env.settled_dump();
+
+    let refused = apply(&env, &spec, &["--resume"]);
+    assert!(!refused.ok(), "{}", refused.describe("refused"));
+    for part in [
+        "stopped while it was being rolled back: step(s) routing/cluster1",
+        "are half undone",
+        "Nothing was changed",
+        "rollback",
+        "--to phase3`",
+    ] {
+        assert!(refused.stderr.contains(part), "{}", refused.describe(part));
+    }
+    env.settled_dump()
+        .assert_eq(&before, "the mesh after the refused resume");
+    let doc = status_json(&env);
+    assert_eq!(
+        step(&doc, "routing/cluster1")["status"],
+        "rolling-back",
+        "the refusal wrote nothing: {doc}"
+    );
+
+    env.migrate(&["rollback", "--to", "phase3"]).expect_ok();
+    apply(&env, &spec, &["--resume"]).expect_ok();
+    let doc = status_json(&env);
+    assert_eq!(doc["run"]["outcome"], "succeeded", "{doc}");
+    env.settled_dump().assert_eq(
+        want,
+        "rollback killed mid-step, finished, then apply --resume",
+    );
     env.assert_no_secrets_in_outputs();
 }

@@ -12,6 +12,8 @@ use std::collections::BTreeSet;
 pub const READER_SA: &str = "istio-reader-service-account";
 /// ClusterRoles of the reader start so.
 const READER_ROLE_PREFIX: &str = "istio-reader";
+/// Attempts of the first request, which tells a cluster that is down.
+const PROBE_ATTEMPTS: u32 = 4;
 /// Namespaces never counted as the mesh's.
 const SYSTEM_NAMESPACES: [&str; 3] = ["kube-system", "kube-public", "kube-node-lease"];
 
@@ -81,8 +83,21 @@ async fn read_all(
     revision: Option<&str>,
     backoff: Backoff,
 ) -> Result<ClusterSnapshot, ClusterError> {
-    // One request that proves the cluster answers before the many that follow.
-    retry(backoff, || cluster.server_version(), |_, _| {}).await?;
+    // One request that proves the cluster answers before the many that follow:
+    // a cluster that does not answer at all is reported after a few attempts;
+    // one that answers with a passing error (429, 5xx) gets every attempt.
+    let probe = Backoff {
+        max_attempts: backoff.max_attempts.min(PROBE_ATTEMPTS),
+        ..backoff
+    };
+    match retry(probe, || cluster.server_version(), |_, _| {}).await {
+        Err(e) if e.is_transient() && e.code().is_some() => {
+            retry(backoff, || cluster.server_version(), |_, _| {}).await?;
+        }
+        answered => {
+            answered?;
+        }
+    }
     let objects = inventory::read_objects(cluster, namespace, backoff, &|_, _| {}).await?;
     let mut unread = objects.unread.clone();
     let mut s = ClusterSnapshot {

@@ -6,7 +6,7 @@ use crate::cli::results::{Inventories, LiveDiff};
 use crate::cli::session::{Session, spec_targets};
 use crate::cluster::connect;
 use crate::engine::live_diff;
-use crate::plan::gateway_hostnames::{self, Ingress, SeenAddresses};
+use crate::plan::gateway_hostnames::{self, SeenAddresses};
 use crate::plan::{ObjectRef, Phase, Plan};
 use crate::spec::Loaded;
 use std::collections::BTreeMap;
@@ -104,22 +104,7 @@ async fn load_balancers(cluster: &crate::cluster::Cluster) -> Option<SeenAddress
         if s.pointer("/spec/type").and_then(|t| t.as_str()) != Some("LoadBalancer") {
             continue;
         }
-        let text = |v: &serde_json::Value, key: &str| {
-            v.get(key)
-                .and_then(|x| x.as_str())
-                .filter(|x| !x.is_empty())
-                .map(str::to_string)
-        };
-        let ingress = s
-            .pointer("/status/loadBalancer/ingress")
-            .and_then(|i| i.as_array())
-            .into_iter()
-            .flatten()
-            .map(|i| Ingress {
-                ip: text(i, "ip"),
-                hostname: text(i, "hostname"),
-            })
-            .collect();
+        let ingress = gateway_hostnames::ingress_of(&s);
         let (Some(ns), Some(name)) = (
             s.pointer("/metadata/namespace").and_then(|n| n.as_str()),
             s.pointer("/metadata/name").and_then(|n| n.as_str()),

@@ -32,23 +32,29 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs) -> anyhow::Result<ExitCode> {
     };
     let plan = crate::phases::plan(&loaded.spec)
         .with_context(|| format!("cannot build a plan from {}", args.spec.file.display()))?;
+    let session = (!args.offline).then(|| Session::new(global, None, Some(&args.spec.file)));
     let mut drift = None;
-    let (live, inventory, seen) = if args.offline {
-        (LiveDiff::Offline, Default::default(), Default::default())
-    } else {
-        let session = Session::new(global, None, Some(&args.spec.file));
-        if let Some(out) = &args.out {
-            saved::save(&session, &loaded, &plan, out)?;
+    let (live, inventory, seen) = match &session {
+        None => (LiveDiff::Offline, Default::default(), Default::default()),
+        Some(session) => {
+            // A run recorded beside: has anyone changed what it left?
+            drift = drift::report(session, &args.state.state_dir);
+            live::diff(session, &loaded, &plan, phase)
         }
-        // A run recorded beside: has anyone changed what it left?
-        drift = drift::report(&session, &args.state.state_dir);
-        live::diff(&session, &loaded, &plan, phase)
     };
     // East-west gateways whose address is a DNS name: judged against the plan.
     let hostnames = crate::plan::gateway_hostnames::judge(
         &crate::plan::gateway_hostnames::gateway_uses(&plan),
         &seen,
     );
+    let refused = hostnames
+        .iter()
+        .any(|f| f.weight == crate::plan::gateway_hostnames::Weight::Refuse);
+    // Saved only once judged: `apply --plan` must not run a plan refused here.
+    // A refused plan leaves whatever FILE held as it was.
+    if let (Some(out), Some(session), false) = (&args.out, &session, refused) {
+        saved::save(session, &loaded, &plan, out)?;
+    }
     let planned = Planned {
         plan,
         phase,
@@ -71,9 +77,9 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs) -> anyhow::Result<ExitCode> {
     let written = out.write_all(text.as_bytes()).and_then(|()| out.flush());
     drop(out);
     super::view::gateway_hostnames::show(&hostnames);
-    let refused = hostnames
-        .iter()
-        .any(|f| f.weight == crate::plan::gateway_hostnames::Weight::Refuse);
+    if let (Some(out), true) = (&args.out, refused) {
+        super::view::saved_plan::not_saved(out);
+    }
     let code = if refused {
         ExitCode::from(exit::FAILED)
     } else {

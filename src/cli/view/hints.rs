@@ -229,7 +229,42 @@ pub fn for_engine(err: &EngineError, hints: &Hints) -> Option<Hint> {
                  (`--kubeconfig FILE`, or the spec's per-cluster kubeconfig with `-f SPEC`)"
             ),
         ),
+        EngineError::RollbackUnfinished { to, .. } => Hint::new(
+            "; ",
+            format!(
+                "finish undoing them with `{}`, then `migrate{kubeconfig} apply -f {spec}{state} --resume` goes forward again",
+                hints.continue_rollback(&format!("phase{}", to.number()))
+            ),
+        ),
         EngineError::State(e) => for_state(e),
+        EngineError::StoreFailed {
+            rollback_to,
+            holder,
+            ..
+        } => {
+            let again = match rollback_to {
+                Some(to) => format!(
+                    "continue the rollback with `{}`",
+                    hints.continue_rollback(&format!("phase{}", to.number()))
+                ),
+                None => {
+                    format!("resume with `migrate{kubeconfig} apply -f {spec}{state} --resume`")
+                }
+            };
+            // A Kubernetes store's Lease stays held until it lapses when it
+            // could not be given back; a directory's lock goes with the process.
+            let unlock = match (holder, &hints.state) {
+                (Some(id), Some(_)) => format!(
+                    "; if that is refused because this process (holder id {id}) still holds the store, \
+                     free it first with `migrate{kubeconfig} unlock --force {id}{state}`"
+                ),
+                _ => String::new(),
+            };
+            Hint::new(
+                "; ",
+                format!("once the store answers again, {again}{unlock}"),
+            )
+        }
         EngineError::NoRun(_)
         | EngineError::BadStoredPlan(_)
         | EngineError::RestoreFailed(_)
@@ -382,9 +417,23 @@ mod tests {
                 run: RunId(3),
                 changes: "c".into(),
             },
+            EngineError::RollbackUnfinished {
+                run: RunId(3),
+                steps: vec!["routing/c1".into()],
+                to: Phase::Discovery,
+            },
         ];
         for e in &engine {
             said_once_at_the_end(e.to_string(), for_engine(e, &Hints::default()));
+        }
+        for rollback_to in [None, Some(Phase::Install)] {
+            let e = EngineError::StoreFailed {
+                run: RunId(3),
+                rollback_to,
+                holder: Some("4f2a9c".into()),
+                source: StateError::InvalidInput("x".into()),
+            };
+            said_once_at_the_end(e.to_string(), for_engine(&e, &Hints::default()));
         }
     }
 
@@ -397,6 +446,50 @@ mod tests {
         );
         let said = "state directory x: not a directory; pass another --state-dir".to_string();
         assert_eq!(with_hint(said.clone(), hint()), said);
+    }
+
+    #[test]
+    fn a_store_failing_mid_run_says_how_to_take_the_run_up_again() {
+        let io = || StateError::Io {
+            dir: PathBuf::from("/tmp/st"),
+            op: "write",
+            path: PathBuf::from("/tmp/st/db"),
+            source: std::io::Error::other("disk full"),
+        };
+        let failed = |rollback_to, source| EngineError::StoreFailed {
+            run: RunId(2),
+            rollback_to,
+            holder: Some("4f2a9c".into()),
+            source,
+        };
+        let dir = Hints::new(Some(Path::new("s.yaml")), Some(Path::new("/tmp/st")), None);
+        let shown = with_hint(
+            format!("{:#}", anyhow::Error::new(failed(None, io()))),
+            for_engine(&failed(None, io()), &dir),
+        );
+        // A directory's lock goes with the process: only the resume.
+        assert!(
+            shown.ends_with(
+                "disk full; once the store answers again, resume with \
+                 `migrate apply -f s.yaml --state-dir /tmp/st --resume`"
+            ),
+            "{shown}"
+        );
+        let kube = Hints::new(Some(Path::new("s.yaml")), None, Some(Path::new("k.yaml")))
+            .with_state(Some("kubernetes://ctx/team".into()));
+        let lost = StateError::LostLease {
+            location: "kubernetes://ctx/team".into(),
+            lease: "migrate-state".into(),
+            holder: None,
+        };
+        let hint = for_engine(&failed(Some(Phase::Trust), lost), &kube).expect("a hint");
+        assert_eq!(
+            hint.text,
+            "once the store answers again, continue the rollback with \
+             `migrate --kubeconfig k.yaml rollback --state kubernetes://ctx/team --to phase2`; \
+             if that is refused because this process (holder id 4f2a9c) still holds the store, free it first \
+             with `migrate --kubeconfig k.yaml unlock --force 4f2a9c --state kubernetes://ctx/team`"
+        );
     }
 
     #[test]

@@ -31,6 +31,14 @@ pub fn saved(path: &Path, saved: &SavedPlan) {
     );
 }
 
+/// The plan was refused: not saved (`out` is left as it was).
+pub fn not_saved(out: &Path) {
+    say!(
+        "error: not saved to {}: the plan is refused (what the file held, if anything, is left as it was)",
+        out.display()
+    );
+}
+
 /// Nothing the plan reads moved: it runs.
 pub fn unchanged(path: &Path, saved: &SavedPlan) {
     say!(

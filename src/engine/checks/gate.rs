@@ -195,17 +195,7 @@ fn result_event(step: &str, record: &GateRecord) -> NewEvent {
 /// nothing about these, so they run again.
 pub(crate) fn changed_by_replan(old: &[Step], new: &[Step]) -> Vec<String> {
     new.iter()
-        .filter(|s| {
-            s.forward.iter().any(|a| {
-                matches!(
-                    a,
-                    crate::plan::Action::Check {
-                        check: crate::plan::Check::Gate { .. },
-                        ..
-                    }
-                )
-            })
-        })
+        .filter(|s| is_gate(s))
         .filter(|s| {
             old.iter()
                 .find(|o| o.id == s.id)
@@ -213,6 +203,57 @@ pub(crate) fn changed_by_replan(old: &[Step], new: &[Step]) -> Vec<String> {
         })
         .map(|s| s.id.clone())
         .collect()
+}
+
+/// Whether `step` is a gate: its forward action runs the verifier.
+pub(crate) fn is_gate(step: &Step) -> bool {
+    step.forward.iter().any(|a| {
+        matches!(
+            a,
+            crate::plan::Action::Check {
+                check: crate::plan::Check::Gate { .. },
+                ..
+            }
+        )
+    })
+}
+
+/// Finishes setting back each gate of `steps` a crash left rolling back (a
+/// rollback killed at the gate, or `rerun` killed between its two marks),
+/// so a resumed forward run runs it again: a step rolling back cannot start
+/// running, and a gate changed nothing, so there is nothing left to undo.
+/// Each transition is durable; a crash before it leaves the same to do.
+/// Other steps rolling back are left to `rollback`: they may hold changes.
+/// `states`: the run's step states as read; true when any was set back.
+pub(crate) fn finish_interrupted_resets(
+    store: &dyn Store,
+    run: RunId,
+    steps: &[Step],
+    states: &std::collections::BTreeMap<String, crate::state::StepState>,
+) -> Result<bool, StateError> {
+    let mut changed = false;
+    for gate in steps.iter().filter(|s| is_gate(s)) {
+        if states
+            .get(&gate.id)
+            .is_none_or(|st| st.status != StepStatus::RollingBack)
+        {
+            continue;
+        }
+        store.set_step_status(run, &gate.id, StepStatus::RolledBack, None)?;
+        store.record_event(
+            run,
+            NewEvent::new(
+                EventKind::Note,
+                Some(&gate.id),
+                format!(
+                    "{}: setting it back was interrupted; a gate changes nothing, so it runs again",
+                    gate.id
+                ),
+            ),
+        )?;
+        changed = true;
+    }
+    Ok(changed)
 }
 
 /// Sets each gate of `gates` that is done (or half reset by a crash) back,
@@ -355,6 +396,47 @@ mod tests {
         rerun(&store, run, &gates).unwrap();
         assert_eq!(status(), StepStatus::RolledBack);
         // A rolled-back step may run again.
+        store
+            .set_step_status(run, "gate/trust", StepStatus::Running, None)
+            .unwrap();
+    }
+
+    #[test]
+    fn a_gate_left_rolling_back_is_set_back_for_the_resumed_run_and_nothing_else() {
+        let other = Step::new(crate::plan::Phase::Trust, "trust/root", "x").finish();
+        let steps = [gate_step("mesh1"), other];
+        let store = crate::state::MemoryStore::new();
+        let run = store
+            .begin_run(crate::state::NewRun {
+                fingerprint: "sha256:x".into(),
+                spec_name: "t".into(),
+                kind: crate::state::RunKind::Apply,
+                plan: serde_json::json!({}),
+                steps: vec!["gate/trust".into(), "trust/root".into()],
+            })
+            .unwrap()
+            .id;
+        for id in ["gate/trust", "trust/root"] {
+            for to in [
+                StepStatus::Running,
+                StepStatus::Done,
+                StepStatus::RollingBack,
+            ] {
+                store.set_step_status(run, id, to, None).unwrap();
+            }
+        }
+        let states = store.step_states(run).unwrap();
+        assert!(finish_interrupted_resets(&store, run, &steps, &states).unwrap());
+        let status = |id| store.step_state(run, id).unwrap().status;
+        assert_eq!(status("gate/trust"), StepStatus::RolledBack);
+        assert_eq!(
+            status("trust/root"),
+            StepStatus::RollingBack,
+            "a step that may hold changes is left to rollback"
+        );
+        // Again (a crash after the mark): nothing more to do.
+        let states = store.step_states(run).unwrap();
+        assert!(!finish_interrupted_resets(&store, run, &steps, &states).unwrap());
         store
             .set_step_status(run, "gate/trust", StepStatus::Running, None)
             .unwrap();

@@ -11,7 +11,8 @@ use std::collections::BTreeMap;
 use serde_json::json;
 use sled::Transactional;
 
-use super::encoding::{TxJournal, decode_snapshot, forget_payload, tx_journal, tx_run};
+use super::encoding::{decode_snapshot, forget_payload, tx_run};
+use super::journal::{TxJournal, tx_journal};
 use super::open::open_sled;
 use super::{SledStore, TxResult};
 use crate::state::Store;

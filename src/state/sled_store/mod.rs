@@ -8,6 +8,7 @@
 //!   its journal;
 //! - `records`: the `Store` operations on runs, steps, events and snapshots;
 //! - `encoding`: how keys and records are laid out in the trees (a contract with existing state directories);
+//! - `journal`: appending an event with its run record and the journal's index (`index`), in one transaction;
 //! - `status_copy`: the copy of the run's status that `migrate status` reads while the store is held.
 
 mod digest;
@@ -15,6 +16,7 @@ mod encoding;
 mod forget;
 mod import;
 mod index;
+mod journal;
 mod open;
 
 #[cfg(test)]
@@ -41,9 +43,8 @@ use super::rules;
 pub use forget::{Forgotten, HeldSnapshot};
 
 use digest::Digest;
-use encoding::{
-    TxJournal, abort, decode, step_key, tx_decode, tx_encode, tx_journal, tx_journal_with, tx_run,
-};
+use encoding::{abort, decode, step_key, tx_decode, tx_encode, tx_run};
+use journal::{TxJournal, tx_journal, tx_journal_with};
 
 const META_SCHEMA: &[u8] = b"schema";
 const META_STORE_ID: &[u8] = b"store_id";

@@ -10,10 +10,10 @@ use sled::{Transactional, Tree};
 
 use super::digest::Digest;
 use super::encoding::{
-    SnapshotRecord, TxJournal, abort, decode, decode_plan, decode_snapshot, encode, encode_plan,
-    event_key, plan_text, snapshot_key, snapshot_prefix, step_key, tx_decode, tx_encode,
-    tx_journal, tx_journal_with, tx_run,
+    SnapshotRecord, abort, decode, decode_plan, decode_snapshot, encode, encode_plan, event_key,
+    plan_text, snapshot_key, snapshot_prefix, step_key, tx_decode, tx_encode, tx_run,
 };
+use super::journal::{TxJournal, tx_journal, tx_journal_with};
 use super::{META_NEXT_RUN, SledStore};
 use crate::state::error::StateError;
 use crate::state::model::{
