@@ -80,15 +80,29 @@ pub(crate) async fn check(
         cycle: 0,
         restores_scale: false,
     };
-    let mut refusals = Vec::new();
-    for (cluster, needs) in &all {
-        if needs.is_empty() || !env.clusters.contains_key(cluster) {
+    // Every cluster at once: their reviews' round trips and their notes' flushes overlap (the notes share
+    // group commits) instead of adding up, cluster after cluster, before a resume's first action.
+    let mut asks = tokio::task::JoinSet::new();
+    for (i, (cluster, needs)) in all.into_iter().enumerate() {
+        if needs.is_empty() || !env.clusters.contains_key(&cluster) {
             continue;
         }
-        if let Err(e) = super::checks::permissions(&ctx, cluster, needs).await {
-            refusals.push(crate::state::redact_text(&e.to_string()));
-        }
+        let ctx = ctx.clone();
+        asks.spawn(async move {
+            let asked = super::checks::permissions(&ctx, &cluster, &needs).await;
+            (
+                i,
+                asked.map_err(|e| crate::state::redact_text(&e.to_string())),
+            )
+        });
     }
+    let mut answers = Vec::new();
+    while let Some(joined) = asks.join_next().await {
+        answers.push(joined.map_err(|e| format!("asking for access: {e}"))?);
+    }
+    // In the clusters' order, as one after the other said them.
+    answers.sort_by_key(|(i, _)| *i);
+    let refusals: Vec<String> = answers.into_iter().filter_map(|(_, a)| a.err()).collect();
     if refusals.is_empty() {
         Ok(())
     } else {

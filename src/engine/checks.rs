@@ -506,9 +506,15 @@ fn sidecar_cluster_id(pod: &Value) -> Option<String> {
     Some(id.to_string())
 }
 
-/// Reviews in flight at once per cluster: enough to finish a plan's hundred
-/// or so quickly, few enough not to be throttled.
+/// Reviews in flight at once per cluster at most: enough to finish a plan's
+/// hundred or so quickly, few enough not to be throttled.
 const CONCURRENT_REVIEWS: usize = 8;
+
+/// Reviews a connection should carry. The API client speaks HTTP/1.1: each
+/// review in flight beyond the first opens a connection (TCP and TLS
+/// handshakes, paid by both ends), worth it only for a share of several. A
+/// resume asks a handful per cluster: two connections, not one each.
+const REVIEWS_PER_CONNECTION: usize = 4;
 
 /// Asks the API server about every access the plan needs on this cluster;
 /// fails with one table of what is denied. An error asking (the review API
@@ -519,7 +525,11 @@ pub(super) async fn permissions(
     needs: &[Need],
 ) -> Result<(), ActionError> {
     let c = ctx.cluster(on)?;
-    let limit = std::sync::Arc::new(tokio::sync::Semaphore::new(CONCURRENT_REVIEWS));
+    let in_flight = needs
+        .len()
+        .div_ceil(REVIEWS_PER_CONNECTION)
+        .clamp(1, CONCURRENT_REVIEWS);
+    let limit = std::sync::Arc::new(tokio::sync::Semaphore::new(in_flight));
     let mut reviews = tokio::task::JoinSet::new();
     for (i, need) in needs.iter().enumerate() {
         let (c, ctx, limit, access) = (c.clone(), ctx.clone(), limit.clone(), need.access.clone());
@@ -550,7 +560,9 @@ pub(super) async fn permissions(
         }
     }
     if denied.is_empty() {
-        note(
+        // A progress note: what follows (a step's end, a resume) makes it
+        // durable, and nothing depends on it.
+        progress_note(
             ctx,
             &format!(
                 "cluster {on}: all {} access(es) the plan needs are allowed",
@@ -643,6 +655,15 @@ fn minor_version(v: &str) -> (u32, u32) {
 
 fn note(ctx: &StepCtx, message: &str) -> Result<(), ActionError> {
     ctx.env.store.record_event(
+        ctx.run,
+        NewEvent::new(EventKind::Note, Some(&ctx.step), message),
+    )?;
+    Ok(())
+}
+
+/// `note`, not flushed on its own (see `Store::record_progress`).
+fn progress_note(ctx: &StepCtx, message: &str) -> Result<(), ActionError> {
+    ctx.env.store.record_progress(
         ctx.run,
         NewEvent::new(EventKind::Note, Some(&ctx.step), message),
     )?;

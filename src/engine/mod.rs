@@ -46,6 +46,7 @@ mod run;
 pub mod saved_plan;
 pub mod scheduler;
 mod secrets;
+mod step_history;
 mod until;
 
 pub use blocking_store::OffloadedStore;

@@ -7,6 +7,7 @@ use super::failpoint;
 use super::first_change::{self, holds_changes};
 use super::mesh_lease::MeshClaim;
 use super::scheduler::{Limits, StopFlag, Task, walk};
+use super::step_history::StepHistory;
 use crate::cluster::ClusterIdentity;
 use crate::plan::{Action, Phase, Plan, PlanHeader, Step};
 use crate::state::{
@@ -435,7 +436,7 @@ async fn apply_claimed(
         )
         .map_err(|e| EngineError::BadStoredPlan(e.to_string()))
     };
-    let run = match mode {
+    let (run, states) = match mode {
         ApplyMode::Start => {
             // Before anything, even a refusal: a run holding changes names
             // the clusters they are in.
@@ -460,7 +461,8 @@ async fn apply_claimed(
             })?;
             *under_way = Some(run.id);
             claim.started(&run).await?;
-            run
+            let states = store.step_states(run.id)?;
+            (run, states)
         }
         ApplyMode::Resume { replan } => {
             // The latest run, whatever its outcome: resuming one that already
@@ -565,18 +567,30 @@ async fn apply_claimed(
                     resumed = Some(replaced);
                 }
             }
-            match resumed {
+            let run = match resumed {
                 Some(running) => running,
                 None => store.resume_run(current.id)?,
-            }
+            };
+            // Only a replan changes step states (steps added, gates set back); the store is ours alone.
+            let states = match current.fingerprint == plan.fingerprint {
+                true => done,
+                false => store.step_states(run.id)?,
+            };
+            (run, states)
         }
     };
-    if matches!(mode, ApplyMode::Resume { .. }) {
-        // A rollback (or a replan's reset) killed at a gate left it rolling
-        // back: it runs again when the walk reaches it.
-        super::checks::gate::finish_interrupted_resets(store.as_ref(), run.id, &plan.steps)?;
-    }
-    let states = store.step_states(run.id)?;
+    // A rollback (or a replan's reset) killed at a gate left it rolling
+    // back: it runs again when the walk reaches it.
+    let states = match matches!(mode, ApplyMode::Resume { .. })
+        && super::checks::gate::finish_interrupted_resets(
+            store.as_ref(),
+            run.id,
+            &plan.steps,
+            &states,
+        )? {
+        true => store.step_states(run.id)?,
+        false => states,
+    };
     let todo: Vec<&Step> = plan
         .steps
         .iter()
@@ -634,11 +648,14 @@ async fn verify_identities(
     opts: &EngineOptions,
     runs: &[RunId],
 ) -> Result<BTreeMap<String, ClusterIdentity>, EngineError> {
-    let live = super::identity::live(env, !runs.is_empty()).await;
-    let mut stored = Vec::new();
-    for run in runs {
-        stored.push((*run, StoredHead::load(env.store.as_ref(), *run)?));
-    }
+    // The recorded identities are read (parsing the stored plans' heads, CPU
+    // bound) while the clusters answer: `live` has sent its reads by then.
+    let (live, stored) = tokio::join!(super::identity::live(env, !runs.is_empty()), async {
+        runs.iter()
+            .map(|run| Ok((*run, StoredHead::load(env.store.as_ref(), *run)?)))
+            .collect::<Result<Vec<_>, EngineError>>()
+    });
+    let stored = stored?;
     let recorded: Vec<_> = stored
         .iter()
         .map(|(run, s)| super::identity::Recorded {
@@ -1166,6 +1183,7 @@ async fn drive(
             .collect::<Vec<_>>(),
     );
     let steps = Arc::new(steps);
+    let history = Arc::new(super::step_history::Shared::new());
     let outcome = walk(
         &nodes,
         limits,
@@ -1186,8 +1204,8 @@ async fn drive(
                     .iter()
                     .any(|a| matches!(a, Action::RestoreScale { .. })),
             };
-            let steps = steps.clone();
-            async move { run_step(ctx, &steps[i], direction).await }
+            let (steps, history) = (steps.clone(), history.clone());
+            async move { run_step(ctx, &steps[i], direction, &history).await }
         },
         |id| format!("step {id} panicked"),
     )
@@ -1239,11 +1257,29 @@ async fn drive(
 }
 
 /// One step: checkpoint, actions in order (then `finally`), checkpoint.
-async fn run_step(mut ctx: StepCtx, step: &Step, direction: Direction) -> Result<(), String> {
+/// `history`: the walk's `StepHistory`, read when a step first needs it.
+async fn run_step(
+    mut ctx: StepCtx,
+    step: &Step,
+    direction: Direction,
+    history: &super::step_history::Shared,
+) -> Result<(), String> {
+    let mut forward_done = false;
     let ctx = {
         if (needs_cycle(step) || !step.finally.is_empty()) && !ctx.opts.dry_run {
-            ctx.cycle = step_cycle(ctx.env.store.as_ref(), ctx.run, &step.id)
+            let store = ctx.env.store.clone();
+            let read = history
+                .get_or_try_init(|| async move { StepHistory::read(store.as_ref(), ctx.run) })
+                .await
                 .map_err(|e| format!("cannot read the checkpoint: {e}"))?;
+            ctx.cycle = read.cycle(&step.id);
+            // A step with `finally` actions (the drill's drain) that already got
+            // past its forward actions in this execution runs only its `finally`
+            // when a crash makes it run again: its forward effects (scaling down, the
+            // probe) must not repeat.
+            forward_done = direction == Direction::Forward
+                && !step.finally.is_empty()
+                && read.forward_completed(&step.id, ctx.cycle);
         }
         &ctx
     };
@@ -1304,15 +1340,6 @@ async fn run_step(mut ctx: StepCtx, step: &Step, direction: Direction) -> Result
         begun.map_err(|e| format!("cannot checkpoint: {e}"))?;
         failpoint::before_step(&step.id);
     }
-    // A step with `finally` actions (the drill's drain) that already got
-    // past its forward actions in this execution runs only its `finally`
-    // when a crash makes it run again: its forward effects (scaling down, the
-    // probe) must not repeat.
-    let forward_done = direction == Direction::Forward
-        && !step.finally.is_empty()
-        && !ctx.opts.dry_run
-        && forward_completed(store.as_ref(), ctx.run, &step.id, ctx.cycle)
-            .map_err(|e| format!("cannot read the checkpoint: {e}"))?;
     if result.is_ok() && !forward_done {
         let part = match direction {
             Direction::Forward => "forward",
@@ -1320,8 +1347,13 @@ async fn run_step(mut ctx: StepCtx, step: &Step, direction: Direction) -> Result
         };
         result = run_actions(ctx, actions, part, &mut marked).await;
         if result.is_ok() && direction == Direction::Forward && !step.finally.is_empty() {
-            mark_forward_completed(store.as_ref(), ctx.run, &step.id, ctx.cycle)
-                .map_err(|e| format!("cannot checkpoint: {e}"))?;
+            super::step_history::mark_forward_completed(
+                store.as_ref(),
+                ctx.run,
+                &step.id,
+                ctx.cycle,
+            )
+            .map_err(|e| format!("cannot checkpoint: {e}"))?;
         }
     }
     if direction == Direction::Forward && !refused {
@@ -1430,60 +1462,6 @@ fn needs_cycle(step: &Step) -> bool {
         .chain(&step.finally)
         .chain(&step.rollback)
         .any(|a| matches!(a, Action::Restart { .. } | Action::RestartWorkloads { .. }))
-}
-
-/// How many times `step` was completed or rolled back before in `run`, from
-/// the journal (durable with each mark): the same for every attempt of one
-/// execution, one more for each later execution.
-fn step_cycle(store: &dyn Store, run: RunId, step: &str) -> Result<u32, StateError> {
-    let finished = store
-        .events(run, 0)?
-        .into_iter()
-        .filter(|e| e.kind == EventKind::StepStatus && e.step.as_deref() == Some(step))
-        .filter(|e| {
-            let to = e.details.as_ref().and_then(|d| d.get("to"));
-            to.is_some_and(|t| t == "done" || t == "rolled-back")
-        })
-        .count();
-    Ok(u32::try_from(finished).unwrap_or(u32::MAX))
-}
-
-/// The journal key of a step's forward actions having completed.
-const FORWARD_COMPLETE: &str = "forwardComplete";
-
-/// Records, durably and before any `finally` action, that the forward
-/// actions of `step`'s execution `cycle` completed.
-fn mark_forward_completed(
-    store: &dyn Store,
-    run: RunId,
-    step: &str,
-    cycle: u32,
-) -> Result<(), StateError> {
-    let event = NewEvent::new(
-        EventKind::Note,
-        Some(step),
-        "forward actions complete: after a crash only the finally actions run again",
-    )
-    .with_details(serde_json::json!({ FORWARD_COMPLETE: cycle }));
-    store.record_event(run, event).map(|_| ())
-}
-
-/// Whether `step`'s forward actions completed in its execution `cycle`.
-fn forward_completed(
-    store: &dyn Store,
-    run: RunId,
-    step: &str,
-    cycle: u32,
-) -> Result<bool, StateError> {
-    Ok(store.events(run, 0)?.iter().any(|e| {
-        e.kind == EventKind::Note
-            && e.step.as_deref() == Some(step)
-            && e.details
-                .as_ref()
-                .and_then(|d| d.get(FORWARD_COMPLETE))
-                .and_then(serde_json::Value::as_u64)
-                == Some(u64::from(cycle))
-    }))
 }
 
 /// A short account of how two plans differ, by step.

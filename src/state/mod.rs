@@ -39,9 +39,11 @@
 //! it; see `SCHEMA_VERSION`), `db/` (sled), `lock` (flock),
 //! `lock.json` (holder record), `high-water.json` (how far the database had got at the last run boundary or clean
 //! close). Opening checks permissions (0700, our uid), the marker, the schema, that the database is the one the
-//! marker names, the journal against the step and snapshot records, and the high-water mark: sled reads a
-//! damaged log as an earlier, self-consistent state without complaint, and that must not pass for a fresh
-//! start. Damage that sled reads as a consistent state newer than the last boundary cannot be told from a crash.
+//! marker names, each run's journal (its end, and the journal's index: a summary kept in the journal's own
+//! transactions, with a digest of the step records) against the step and snapshot records, and the high-water
+//! mark: sled reads a damaged log as an earlier, self-consistent state without complaint, and that must not
+//! pass for a fresh start. Damage that sled reads as a consistent state newer than the last boundary cannot be
+//! told from a crash.
 //!
 //! One writer: `SledStore::open` holds an OS lock on the directory and a `lock.json` holder record; a second
 //! opener gets `StateError::Locked` naming the holder. A holder that died on this host is taken over with a

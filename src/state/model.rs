@@ -55,10 +55,20 @@ impl Serialize for Timestamp {
 
 impl<'de> Deserialize<'de> for Timestamp {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        OffsetDateTime::parse(&s, &Rfc3339)
-            .map(Timestamp)
-            .map_err(|e| serde::de::Error::custom(format!("bad timestamp {s:?}: {e}")))
+        /// Parses the text where it lies (no copy: a resume reads thousands).
+        struct Rfc3339Text;
+        impl serde::de::Visitor<'_> for Rfc3339Text {
+            type Value = Timestamp;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an RFC 3339 timestamp")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Timestamp, E> {
+                OffsetDateTime::parse(s, &Rfc3339)
+                    .map(Timestamp)
+                    .map_err(|e| E::custom(format!("bad timestamp {s:?}: {e}")))
+            }
+        }
+        d.deserialize_str(Rfc3339Text)
     }
 }
 

@@ -224,12 +224,14 @@ pub(crate) fn is_gate(step: &Step) -> bool {
 /// running, and a gate changed nothing, so there is nothing left to undo.
 /// Each transition is durable; a crash before it leaves the same to do.
 /// Other steps rolling back are left to `rollback`: they may hold changes.
+/// `states`: the run's step states as read; true when any was set back.
 pub(crate) fn finish_interrupted_resets(
     store: &dyn Store,
     run: RunId,
     steps: &[Step],
-) -> Result<(), StateError> {
-    let states = store.step_states(run)?;
+    states: &std::collections::BTreeMap<String, crate::state::StepState>,
+) -> Result<bool, StateError> {
+    let mut changed = false;
     for gate in steps.iter().filter(|s| is_gate(s)) {
         if states
             .get(&gate.id)
@@ -249,8 +251,9 @@ pub(crate) fn finish_interrupted_resets(
                 ),
             ),
         )?;
+        changed = true;
     }
-    Ok(())
+    Ok(changed)
 }
 
 /// Sets each gate of `gates` that is done (or half reset by a crash) back,
@@ -422,7 +425,8 @@ mod tests {
                 store.set_step_status(run, id, to, None).unwrap();
             }
         }
-        finish_interrupted_resets(&store, run, &steps).unwrap();
+        let states = store.step_states(run).unwrap();
+        assert!(finish_interrupted_resets(&store, run, &steps, &states).unwrap());
         let status = |id| store.step_state(run, id).unwrap().status;
         assert_eq!(status("gate/trust"), StepStatus::RolledBack);
         assert_eq!(
@@ -431,7 +435,8 @@ mod tests {
             "a step that may hold changes is left to rollback"
         );
         // Again (a crash after the mark): nothing more to do.
-        finish_interrupted_resets(&store, run, &steps).unwrap();
+        let states = store.step_states(run).unwrap();
+        assert!(!finish_interrupted_resets(&store, run, &steps, &states).unwrap());
         store
             .set_step_status(run, "gate/trust", StepStatus::Running, None)
             .unwrap();

@@ -65,12 +65,33 @@ struct VersionOnly {
 /// Refuses a record of a newer schema (or with a version that is not a number); a record that is not an
 /// object (a metadata counter) carries none.
 fn check_version(dir: &Path, bytes: &[u8], what: &str) -> Result<(), StateError> {
+    if trailing_version(bytes).is_some_and(|v| v <= u64::from(SCHEMA_VERSION)) {
+        return Ok(());
+    }
     let Ok(VersionOnly { v: Some(v) }) = serde_json::from_slice::<VersionOnly>(bytes) else {
         return Ok(());
     };
     let mut o = serde_json::Map::new();
     o.insert(VERSION_KEY.to_string(), v);
     unversioned(dir, Value::Object(o), what).map(|_| ())
+}
+
+/// The version at the end of a record as `encode` writes it (`_v` is inserted last and the map keeps its order),
+/// read without parsing the record: resume reads thousands. `"_v":N}` that ends the bytes, after `{` or `,`, can
+/// only be the last member of the outermost object (within a string the closing quote would follow, within a
+/// nested object another brace). `None` when the record does not end so: then it is parsed.
+fn trailing_version(bytes: &[u8]) -> Option<u64> {
+    let body = bytes.strip_suffix(b"}")?;
+    let digits = body.iter().rev().take_while(|b| b.is_ascii_digit()).count();
+    let (head, number) = body.split_at(body.len() - digits);
+    if number.is_empty() || number.len() > 9 {
+        return None;
+    }
+    let head = head.strip_suffix(b"\"_v\":")?;
+    if !(head.ends_with(b",") || head.ends_with(b"{")) {
+        return None;
+    }
+    std::str::from_utf8(number).ok()?.parse().ok()
 }
 
 /// A snapshot record read back; also reads the tombstones `forget-snapshots` leaves (`FORGOTTEN_VERSION`).
@@ -319,5 +340,36 @@ impl SnapshotRecord {
             taken: self.taken,
             object: self.object,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_trailing_version_is_read_only_where_it_is_the_records_own() {
+        assert_eq!(trailing_version(br#"{"status":"done","_v":2}"#), Some(2));
+        assert_eq!(trailing_version(br#"{"_v":12}"#), Some(12));
+        // In a string, in a nested object, not last, or not a number: the record is parsed instead.
+        assert_eq!(trailing_version(br#"{"a":"\"_v\":2}"}"#), None);
+        assert_eq!(trailing_version(br#"{"a":{"_v":2}}"#), None);
+        assert_eq!(trailing_version(br#"{"_v":2,"a":1}"#), None);
+        assert_eq!(trailing_version(br#"{"_v":"2"}"#), None);
+        assert_eq!(trailing_version(br#"{"x_v":2}"#), None);
+        assert_eq!(trailing_version(b"7"), None);
+        // Found or not, a newer record is refused and an unversioned one read.
+        let dir = Path::new("/nonexistent");
+        let newer = format!(r#"{{"status":"done","_v":{}}}"#, SCHEMA_VERSION + 1);
+        assert!(matches!(
+            check_version(dir, newer.as_bytes(), "a step record"),
+            Err(StateError::NewerRecord { .. })
+        ));
+        let nested_newer = format!(r#"{{"_v":{},"a":{{"_v":1}}}}"#, SCHEMA_VERSION + 1);
+        assert!(matches!(
+            check_version(dir, nested_newer.as_bytes(), "a step record"),
+            Err(StateError::NewerRecord { .. })
+        ));
+        assert!(check_version(dir, br#"{"status":"done"}"#, "a step record").is_ok());
     }
 }

@@ -1,7 +1,6 @@
 //! Filling an empty state directory with every record of another store (`migrate state pull`): one transaction,
 //! so the directory holds all of it or none.
 
-use serde_json::Value;
 use sled::Transactional;
 
 use super::encoding::{
@@ -105,7 +104,7 @@ impl SledStore {
         self.flush()?;
         self.save_high_water()?;
         if let Some(latest) = image.last() {
-            self.mirror(latest.info.id, latest.plan.as_ref().map(Value::to_string));
+            self.status.reload(latest.info.id, latest.plan.is_some());
         }
         Ok(image.len())
     }

@@ -1,13 +1,25 @@
-//! The journal's index (tree `index`): what opening a state directory needs from a run's journal, so that
-//! opening reads one small record per step instead of every event.
+//! The journal's index (tree `index`): what opening a state directory needs to check a run without reading its
+//! journal. One summary per run: how far it covers the journal, how many snapshots the journal accounts for, and
+//! the digest (`digest`) of the run's step records. Every write of a step record journals in the same
+//! transaction (`tx_journal_with`), which moves the summary on by the event and the digest by the record's
+//! change: after a crash at any point (a transaction is all or nothing) the summary says what the journal and the
+//! records say.
 //!
-//! Per run, how far the index covers the journal and how many snapshots the journal accounts for; per step, its
-//! latest journalled status, the event that set it, and how many times it was done or rolled back. `tx_journal`
-//! updates it in the same transaction as every event it covers: after a crash at any point (the transaction is
-//! all or nothing) it says what the journal says. It is a fold of the journal, never a second truth: a run
-//! without it (a directory of an older migrate, a run copied in) or behind its journal (an older migrate wrote
-//! to the directory since) is indexed from the journal when the directory is opened, checking the journal as it
-//! reads it.
+//! Why opening may trust it (the check of equal strength to reading the whole journal): sled may recover a damaged
+//! file to a mixture of old and new pages without error. The run record, the summary and the journal's last event
+//! are checked against each other (a few reads), then every step record is read once and hashed: a record older
+//! or newer than the last one written, missing or extra, changes the digest. That catches every record whose
+//! status disagrees with the journal, as comparing them with the journal did, and also a stale record whose
+//! status happens to agree (an older attempt count or error); the index holds nothing per step that could itself
+//! be stale. Resume reads these records next anyway, and finds their pages in sled's cache.
+//!
+//! It is a fold of the journal and the records, never a second truth: a run without a summary (a directory of an
+//! older migrate, a run copied in) or behind its journal (an older migrate wrote since) is indexed again, the
+//! whole journal folded and every step record's status checked against it before their digest is taken.
+//! A disagreement found by the digest is looked into the same way, to say which record is wrong.
+//!
+//! Before the digest, the index held a summary and an entry per step under other keys (`r`, `s`); indexing a run
+//! removes them, so an older build of migrate that reads them finds none and indexes the run its own way.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -16,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sled::transaction::TransactionalTree;
 
+use super::digest::Digest;
 use super::encoding::{decode, encode, event_key, seq_of, tx_decode, tx_encode};
 use super::{SledStore, TxResult};
 use crate::state::error::StateError;
@@ -28,20 +41,12 @@ pub(super) struct RunIndex {
     pub(super) covered: u64,
     /// Snapshots recorded less those dropped, as journalled.
     pub(super) snapshots: u64,
+    /// The digest of the run's step records (key and bytes), as the transactions that wrote them left them.
+    pub(super) steps: Digest,
 }
 
-/// One step, as its journal has it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(super) struct StepIndex {
-    /// The status its latest status event moved it to.
-    pub(super) status: StepStatus,
-    /// That event.
-    pub(super) seq: u64,
-    /// How many of its status events moved it to `Done` or `RolledBack`.
-    pub(super) finished: u32,
-}
-
-/// What one event changes in the index.
+/// What one event changes in the summary (the status events are checked for their status: a fold without it
+/// could not say what the step records must hold).
 pub(super) enum Effect<'a> {
     None,
     Status { step: &'a str, to: StepStatus },
@@ -85,47 +90,32 @@ impl RunIndex {
     }
 }
 
-impl StepIndex {
-    /// The step after status event `seq` moved it to `to`, from what it was (`None`: no status event yet).
-    pub(super) fn next(old: Option<&StepIndex>, seq: u64, to: StepStatus) -> StepIndex {
-        let finished = old.map_or(0, |o| o.finished);
-        let done = matches!(to, StepStatus::Done | StepStatus::RolledBack);
-        StepIndex {
-            status: to,
-            seq,
-            finished: finished + u32::from(done),
-        }
-    }
-}
-
 /// The key of a run's summary.
 pub(super) fn run_key(run: RunId) -> Vec<u8> {
-    let mut k = b"r".to_vec();
+    let mut k = b"d".to_vec();
     k.extend_from_slice(&run.0.to_be_bytes());
     k
 }
 
-/// What every step key of a run starts with.
-pub(super) fn steps_prefix(run: RunId) -> Vec<u8> {
-    let mut k = b"s".to_vec();
-    k.extend_from_slice(&run.0.to_be_bytes());
-    k
+/// The keys of a run's rows of the index's earlier layout: its summary, and what every step key starts with.
+fn legacy_keys(run: RunId) -> (Vec<u8>, Vec<u8>) {
+    let tagged = |tag: u8| {
+        let mut k = vec![tag];
+        k.extend_from_slice(&run.0.to_be_bytes());
+        k
+    };
+    (tagged(b'r'), tagged(b's'))
 }
 
-/// The key of a step's record: `steps_prefix`, then the step id (ordered as the steps tree orders steps).
-pub(super) fn step_key(run: RunId, step: &str) -> Vec<u8> {
-    let mut k = steps_prefix(run);
-    k.extend_from_slice(step.as_bytes());
-    k
-}
-
-/// Folds event `e` of `run`, journalled in the same transaction, into the index. A run the index does not
-/// cover up to the event before (not indexed yet) is left alone: opening indexes it from the journal.
+/// Folds event `e` of `run`, journalled in the same transaction, into the index; `steps`: how the transaction
+/// changed the digest of the run's step records. A run the index does not cover up to the event before (not
+/// indexed yet) is left alone: opening indexes it from the journal.
 pub(super) fn tx_fold(
     dir: &Path,
     index: &TransactionalTree,
     run: RunId,
     e: &Event,
+    steps: Digest,
 ) -> TxResult<()> {
     let rkey = run_key(run);
     let mut summary: RunIndex = match index.get(&rkey)? {
@@ -141,32 +131,24 @@ pub(super) fn tx_fold(
         // Left behind: opening finds the journal ahead and reports the event.
         return Ok(());
     };
-    if let Effect::Status { step, to } = &effect {
-        let skey = step_key(run, step);
-        let old: Option<StepIndex> = match index.get(&skey)? {
-            Some(v) => Some(tx_decode(dir, &v, "the journal's index")?),
-            None => None,
-        };
-        let new = StepIndex::next(old.as_ref(), e.seq, *to);
-        index.insert(skey, tx_encode(&new)?)?;
-    }
     summary.apply(e.seq, &effect);
+    summary.steps = summary.steps.add(steps);
     index.insert(rkey, tx_encode(&summary)?)?;
     Ok(())
 }
 
-/// A run's index as folded from (part of) its journal: the summary and the steps whose entry changed.
+/// A run's journal folded: the summary (its digest not taken) and each step's latest journalled status.
 #[derive(Debug, Default)]
-pub(super) struct Folded {
-    pub(super) summary: RunIndex,
-    pub(super) steps: BTreeMap<String, StepIndex>,
+struct Folded {
+    summary: RunIndex,
+    statuses: BTreeMap<Vec<u8>, StepStatus>,
 }
 
 impl SledStore {
-    /// Checks `run` against its index at open, in O(steps): the index covers the whole journal, the journal
-    /// ends where the run says, every step record agrees with its indexed status, the snapshots with their
-    /// count. A run the index does not cover yet is indexed from its journal first (reading the events not
-    /// covered, checked as `verify` checks them).
+    /// Checks `run` against its summary at open, reading one record per step and no event: the summary covers
+    /// the whole journal, the journal ends where the run says, the step records are those last written (their
+    /// digest) and the snapshots as many as journalled. A run the index does not cover is indexed from its
+    /// journal first (see the module docs).
     pub(super) fn check_run(&self, run: &RunInfo) -> Result<(), StateError> {
         let summary = match self.run_index(run.id)? {
             Some(s) if s.covered == run.last_event_seq => s,
@@ -176,54 +158,52 @@ impl SledStore {
                     run.id, run.last_event_seq, s.covered
                 )));
             }
-            start => {
-                let from = start.as_ref().map_or(0, |s| s.covered);
-                let folded = self.fold_journal(run, start.unwrap_or_default(), from > 0)?;
-                self.save_index(run.id, &folded, from == 0)?;
-                folded.summary
-            }
+            _ => return self.index_run(run),
         };
         self.check_journal_end(run)?;
-        let mut indexed: BTreeMap<Vec<u8>, StepStatus> = BTreeMap::new();
-        let prefix = steps_prefix(run.id);
-        for item in self.index.scan_prefix(&prefix) {
-            let (k, v) = item.map_err(self.db_err("read the journal's index"))?;
-            let step: StepIndex = decode(&self.dir, &v, "the journal's index")?;
-            indexed.insert(k[prefix.len()..].to_vec(), step.status);
+        if self.steps_digest(run.id)? != summary.steps {
+            return Err(self.disagreement(run));
         }
-        self.check_steps(run, indexed, summary.snapshots)
+        self.check_snapshots(run, summary.snapshots)
     }
 
     /// Checks, reading every event, that the journal is whole and agrees with the step and snapshot records
     /// and with the index.
     pub(super) fn verify_run(&self, run: &RunInfo) -> Result<(), StateError> {
-        let folded = self.fold_journal(run, RunIndex::default(), false)?;
+        let folded = self.fold_journal(run)?;
+        let digest = self.check_steps(run, folded.statuses, folded.summary.snapshots)?;
         if let Some(summary) = self.run_index(run.id)?
             && summary.covered == run.last_event_seq
+            && (summary.snapshots != folded.summary.snapshots || summary.steps != digest)
         {
-            let mut stored = BTreeMap::new();
-            let prefix = steps_prefix(run.id);
-            for item in self.index.scan_prefix(&prefix) {
-                let (k, v) = item.map_err(self.db_err("read the journal's index"))?;
-                let step: StepIndex = decode(&self.dir, &v, "the journal's index")?;
-                stored.insert(
-                    String::from_utf8_lossy(&k[prefix.len()..]).into_owned(),
-                    step,
-                );
-            }
-            if summary != folded.summary || stored != folded.steps {
-                return Err(self.damaged(format!(
-                    "run {}: the journal's index disagrees with the journal",
-                    run.id
-                )));
-            }
+            return Err(self.damaged(format!(
+                "run {}: the journal's index disagrees with the journal and the step records",
+                run.id
+            )));
         }
-        let expected = folded
-            .steps
-            .iter()
-            .map(|(step, s)| (step.as_bytes().to_vec(), s.status))
-            .collect();
-        self.check_steps(run, expected, folded.summary.snapshots)
+        Ok(())
+    }
+
+    /// Indexes `run` from its whole journal, checking the journal and the records as `verify_run` does.
+    fn index_run(&self, run: &RunInfo) -> Result<(), StateError> {
+        let mut folded = self.fold_journal(run)?;
+        folded.summary.steps = self.check_steps(run, folded.statuses, folded.summary.snapshots)?;
+        self.save_index(run.id, &folded.summary)
+    }
+
+    /// The step records disagree with their digest: says which one disagrees with the journal when one does.
+    fn disagreement(&self, run: &RunInfo) -> StateError {
+        let found = self
+            .fold_journal(run)
+            .and_then(|f| self.check_steps(run, f.statuses, f.summary.snapshots));
+        match found {
+            Err(e) => e,
+            Ok(_) => self.damaged(format!(
+                "run {}: its step records are not the ones last written (their digest differs from the journal's \
+                 index): some are older or newer than the rest",
+                run.id
+            )),
+        }
     }
 
     fn run_index(&self, run: RunId) -> Result<Option<RunIndex>, StateError> {
@@ -237,31 +217,21 @@ impl SledStore {
         }
     }
 
-    fn step_index(&self, run: RunId, step: &str) -> Result<Option<StepIndex>, StateError> {
-        match self
-            .index
-            .get(step_key(run, step))
-            .map_err(self.db_err("read the journal's index"))?
-        {
-            Some(v) => decode(&self.dir, &v, "the journal's index").map(Some),
-            None => Ok(None),
+    /// The digest of `run`'s step records as stored, read without decoding them.
+    fn steps_digest(&self, run: RunId) -> Result<Digest, StateError> {
+        let mut digest = Digest::default();
+        for item in self.steps.scan_prefix(run.0.to_be_bytes()) {
+            let (k, v) = item.map_err(self.db_err("read steps"))?;
+            digest = digest.add(Digest::of(&k, &v));
         }
+        Ok(digest)
     }
 
-    /// Folds the events after `start.covered` into `start`, checking that they follow on and that the journal
-    /// ends where the run says. `indexed`: steps not met yet start from their index entry (else from none).
-    fn fold_journal(
-        &self,
-        run: &RunInfo,
-        start: RunIndex,
-        indexed: bool,
-    ) -> Result<Folded, StateError> {
-        let mut folded = Folded {
-            summary: start,
-            steps: BTreeMap::new(),
-        };
-        let mut seq = folded.summary.covered;
-        let from = event_key(run.id, seq + 1);
+    /// Folds the whole journal of `run`, checking that its events follow on and that it ends where the run says.
+    fn fold_journal(&self, run: &RunInfo) -> Result<Folded, StateError> {
+        let mut folded = Folded::default();
+        let mut seq = 0;
+        let from = event_key(run.id, 1);
         let end = event_key(RunId(run.id.0.saturating_add(1)), 0);
         for item in self.events.range(from..end) {
             let (k, v) = item.map_err(self.db_err("read events"))?;
@@ -279,14 +249,7 @@ impl SledStore {
                 self.damaged(format!("run {} event {seq} lacks its status", run.id))
             })?;
             if let Effect::Status { step, to } = &effect {
-                let old = match folded.steps.get(*step) {
-                    Some(s) => Some(s.clone()),
-                    None if indexed => self.step_index(run.id, step)?,
-                    None => None,
-                };
-                folded
-                    .steps
-                    .insert(step.to_string(), StepIndex::next(old.as_ref(), seq, *to));
+                folded.statuses.insert(step.as_bytes().to_vec(), *to);
             }
             folded.summary.apply(seq, &effect);
         }
@@ -299,31 +262,23 @@ impl SledStore {
         Ok(folded)
     }
 
-    /// Writes a fold into the index, in one transaction; `whole`: it is the run's whole index (entries of
-    /// steps it does not name are removed).
-    fn save_index(&self, run: RunId, folded: &Folded, whole: bool) -> Result<(), StateError> {
-        let stale: Vec<sled::IVec> = if whole {
-            self.index
-                .scan_prefix(steps_prefix(run))
-                .keys()
-                .collect::<Result<_, _>>()
-                .map_err(self.db_err("read the journal's index"))?
-        } else {
-            Vec::new()
-        };
-        let mut rows = Vec::with_capacity(folded.steps.len() + 1);
-        for (step, s) in &folded.steps {
-            rows.push((step_key(run, step), encode(s)?));
-        }
-        rows.push((run_key(run), encode(&folded.summary)?));
+    /// Writes `run`'s summary, in one transaction with the removal of its rows of the earlier layout.
+    fn save_index(&self, run: RunId, summary: &RunIndex) -> Result<(), StateError> {
+        let (old_summary, old_steps) = legacy_keys(run);
+        let mut stale: Vec<sled::IVec> = self
+            .index
+            .scan_prefix(old_steps)
+            .keys()
+            .collect::<Result<_, _>>()
+            .map_err(self.db_err("read the journal's index"))?;
+        stale.push(old_summary.into());
+        let row = encode(summary)?;
         self.index
             .transaction(|t| {
                 for k in &stale {
                     t.remove(k)?;
                 }
-                for (k, v) in &rows {
-                    t.insert(k.as_slice(), v.as_slice())?;
-                }
+                t.insert(run_key(run), row.as_slice())?;
                 Ok(())
             })
             .map_err(self.tx_err("index the journal"))?;
@@ -355,20 +310,22 @@ impl SledStore {
     }
 
     /// Every step record has the status `expected` gives it (`Pending` when absent), every step `expected`
-    /// names has a record, and the snapshots number `snapshots`.
+    /// names has a record, and the snapshots number `snapshots`. Returns the records' digest.
     fn check_steps(
         &self,
         run: &RunInfo,
         mut expected: BTreeMap<Vec<u8>, StepStatus>,
         snapshots: u64,
-    ) -> Result<(), StateError> {
+    ) -> Result<Digest, StateError> {
         /// A step record's status, the rest unread.
         #[derive(Deserialize)]
         struct StatusOnly {
             status: StepStatus,
         }
+        let mut digest = Digest::default();
         for item in self.steps.scan_prefix(run.id.0.to_be_bytes()) {
             let (k, v) = item.map_err(self.db_err("read steps"))?;
+            digest = digest.add(Digest::of(&k, &v));
             let step = &k[8..];
             let stored: StatusOnly = decode(&self.dir, &v, "a step record")?;
             let journalled = expected.remove(step).unwrap_or(StepStatus::Pending);
@@ -388,6 +345,12 @@ impl SledStore {
                 String::from_utf8_lossy(step)
             )));
         }
+        self.check_snapshots(run, snapshots)?;
+        Ok(digest)
+    }
+
+    /// The run holds `snapshots` snapshot records.
+    fn check_snapshots(&self, run: &RunInfo, snapshots: u64) -> Result<(), StateError> {
         let stored = self.snapshots.scan_prefix(run.id.0.to_be_bytes()).count() as u64;
         if stored != snapshots {
             return Err(self.damaged(format!(

@@ -2,12 +2,16 @@
 //! flushed (fsync) before the call returns.
 //!
 //! - `open`: opening a state directory and verifying it (marker, schema, store id, high-water mark, journal
-//!   against step and snapshot records), and turning sled's panics on corrupt files into errors;
+//!   against step and snapshot records through the journal's index), and turning sled's panics on corrupt
+//!   files into errors;
+//! - `index`, `digest`: the journal's index, one summary per run that lets opening check a run without reading
+//!   its journal;
 //! - `records`: the `Store` operations on runs, steps, events and snapshots;
 //! - `encoding`: how keys and records are laid out in the trees (a contract with existing state directories);
 //! - `journal`: appending an event with its run record and the journal's index (`index`), in one transaction;
 //! - `status_copy`: the copy of the run's status that `migrate status` reads while the store is held.
 
+mod digest;
 mod encoding;
 mod forget;
 mod import;
@@ -38,8 +42,9 @@ use super::model::{NewEvent, RunId, RunInfo, StepState, StepStatus, Timestamp};
 use super::rules;
 pub use forget::{Forgotten, HeldSnapshot};
 
+use digest::Digest;
 use encoding::{abort, decode, step_key, tx_decode, tx_encode, tx_run};
-use journal::{TxJournal, tx_journal};
+use journal::{TxJournal, tx_journal, tx_journal_with};
 
 const META_SCHEMA: &[u8] = b"schema";
 const META_STORE_ID: &[u8] = b"store_id";
@@ -73,18 +78,9 @@ pub struct SledStore {
     checked: bool,
     /// Group commit: one fsync serves every write committed before it started.
     commits: GroupCommit,
-    /// Held by the one thread writing the status copy (`mirror`).
-    mirror_lock: std::sync::Mutex<()>,
-    /// What the status copy still has to show.
-    mirror_pending: std::sync::Mutex<MirrorPending>,
+    /// The copy of the run's status that `migrate status` reads while the store is held (`status_copy`).
+    status: status_copy::StatusCopy,
     lock: DirLock,
-}
-
-/// A refresh of the status copy not written yet: the run, and its plan (JSON text) when that changed.
-#[derive(Default)]
-struct MirrorPending {
-    run: Option<RunId>,
-    plan: Option<String>,
 }
 
 /// Tickets for group commit. A writer takes a ticket after its transaction
@@ -117,6 +113,12 @@ impl SledStore {
         self.commits
             .fsyncs
             .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Waits until the status copy shows every change made so far (a resume rewrites it on the side; see
+    /// `status_copy`).
+    pub fn status_copy_written(&self) {
+        self.status.finish_deferred();
     }
 
     /// This process's lock record on the directory.
@@ -179,25 +181,26 @@ impl SledStore {
         let state = (&self.runs, &self.steps, &self.events, &self.index)
             .transaction(|(runs, steps, events, index)| {
                 let mut info = tx_run(dir, runs, run)?;
-                let old: StepState = match steps.get(&key)? {
-                    Some(v) => tx_decode(dir, &v, "a step record")?,
-                    None => {
-                        return abort(StateError::UnknownStep {
-                            run,
-                            step: step.to_string(),
-                        });
-                    }
+                let Some(old_bytes) = steps.get(&key)? else {
+                    return abort(StateError::UnknownStep {
+                        run,
+                        step: step.to_string(),
+                    });
                 };
+                let old: StepState = tx_decode(dir, &old_bytes, "a step record")?;
                 let now = Timestamp::now();
                 let (new, event) = rules::step_transition(&info, step, &old, status, error, now)
                     .map_err(ConflictableTransactionError::Abort)?;
-                steps.insert(key.as_slice(), tx_encode(&new)?)?;
+                let bytes = tx_encode(&new)?;
+                // The record replaced leaves the steps' digest, the new one joins it (`index`).
+                let moved = Digest::of(&key, &bytes).sub(Digest::of(&key, &old_bytes));
+                steps.insert(key.as_slice(), bytes)?;
                 let j = TxJournal {
                     runs,
                     events,
                     index,
                 };
-                tx_journal(dir, &j, &mut info, event, now)?;
+                tx_journal_with(dir, &j, &mut info, event, now, moved)?;
                 Ok(new)
             })
             .map_err(self.tx_err("change a step's status"))?;
@@ -239,18 +242,26 @@ impl SledStore {
     }
 
     fn read_run(&self, run: RunId) -> Result<RunInfo, StateError> {
-        let v = self
-            .runs
-            .get(run.0.to_be_bytes())
-            .map_err(self.db_err("read a run"))?
-            .ok_or(StateError::UnknownRun { run })?;
-        decode(&self.dir, &v, "a run record")
+        read_run(&self.dir, &self.runs, run)
     }
 
     fn next_run_id(&self) -> Result<u64, StateError> {
         self.meta_value(META_NEXT_RUN)?
             .ok_or_else(|| self.damaged("the run counter is missing"))
     }
+}
+
+/// Run `run`'s record in `runs` (shared with the status copy's writer, see `records::read_steps`).
+fn read_run(dir: &Path, runs: &Tree, run: RunId) -> Result<RunInfo, StateError> {
+    let v = runs
+        .get(run.0.to_be_bytes())
+        .map_err(|source| StateError::Db {
+            dir: dir.to_path_buf(),
+            op: "read a run",
+            source,
+        })?
+        .ok_or(StateError::UnknownRun { run })?;
+    decode(dir, &v, "a run record")
 }
 
 impl std::fmt::Debug for SledStore {
@@ -264,6 +275,8 @@ impl std::fmt::Debug for SledStore {
 
 impl Drop for SledStore {
     fn drop(&mut self) {
+        // A deferred rewrite of the status copy reads the trees: done before the database goes.
+        self.status.finish_deferred();
         // The high-water mark lets the next open notice a database that lost what this session wrote.
         let result = self.flush().and_then(|()| {
             if self.checked {

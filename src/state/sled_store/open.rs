@@ -13,9 +13,8 @@ use std::sync::Once;
 use serde_json::Value;
 
 use super::encoding::decode;
-use super::{
-    GroupCommit, META_NEXT_RUN, META_SCHEMA, META_STORE_ID, MirrorPending, Opened, SledStore,
-};
+use super::status_copy::StatusCopy;
+use super::{GroupCommit, META_NEXT_RUN, META_SCHEMA, META_STORE_ID, Opened, SledStore};
 use crate::state::compaction;
 use crate::state::error::StateError;
 use crate::state::layout::{self, DB_DIR};
@@ -67,12 +66,20 @@ impl SledStore {
             other => db_err("open the database")(other),
         })?;
         let tree = |name: &str| db.open_tree(name).map_err(db_err("open a tree"));
+        let (runs, plans, steps) = (tree("runs")?, tree("plans")?, tree("steps")?);
+        let status = StatusCopy::new(
+            dir.to_path_buf(),
+            runs.clone(),
+            steps.clone(),
+            plans.clone(),
+        );
         let mut store = SledStore {
             dir: dir.to_path_buf(),
             meta: tree("meta")?,
-            runs: tree("runs")?,
-            plans: tree("plans")?,
-            steps: tree("steps")?,
+            runs,
+            plans,
+            steps,
+            status,
             events: tree("events")?,
             snapshots: tree("snapshots")?,
             left: tree("left")?,
@@ -80,8 +87,6 @@ impl SledStore {
             db,
             checked: false,
             commits: GroupCommit::default(),
-            mirror_lock: std::sync::Mutex::new(()),
-            mirror_pending: std::sync::Mutex::new(MirrorPending::default()),
             lock,
         };
         match marker {
@@ -200,8 +205,8 @@ impl SledStore {
     /// Checks that every store holds, reading every event: run, steps, snapshots, journal and its index agree.
     /// Opening checks the same against the index (`check_run`), which every journal write keeps in its own
     /// transaction, so it need not read the journal: sled may recover a damaged file to a mixture of old and
-    /// new pages without error, and a mixture shows as a disagreement between trees or a journal that does not
-    /// end where its run says.
+    /// new pages without error, and a mixture shows as step records whose digest is not the index's, or a
+    /// journal that does not end where its run and the index say (see `index`).
     pub fn verify(&self) -> Result<(), StateError> {
         for run in self.runs()? {
             self.verify_run(&run)?;

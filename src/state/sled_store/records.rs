@@ -2,16 +2,18 @@
 //! each change one transaction, flushed before it returns.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use serde_json::Value;
-use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
+use sled::{Transactional, Tree};
 
+use super::digest::Digest;
 use super::encoding::{
     SnapshotRecord, abort, decode, decode_plan, decode_snapshot, encode, encode_plan, event_key,
     plan_text, snapshot_key, snapshot_prefix, step_key, tx_decode, tx_encode, tx_run,
 };
-use super::journal::{TxJournal, tx_journal};
+use super::journal::{TxJournal, tx_journal, tx_journal_with};
 use super::{META_NEXT_RUN, SledStore};
 use crate::state::error::StateError;
 use crate::state::model::{
@@ -63,21 +65,27 @@ impl Store for SledStore {
                 meta.insert(META_NEXT_RUN, tx_encode(&(next + 1))?)?;
                 plans.insert(&id.0.to_be_bytes(), plan.clone())?;
                 let pending = tx_encode(&StepState::pending())?;
+                let mut moved = Digest::default();
                 for step in &new.steps {
-                    steps.insert(step_key(id, step), pending.clone())?;
+                    let key = step_key(id, step);
+                    moved = moved.add(Digest::of(&key, &pending));
+                    if let Some(replaced) = steps.insert(key.as_slice(), pending.clone())? {
+                        moved = moved.sub(Digest::of(&key, &replaced));
+                    }
                 }
                 let j = TxJournal {
                     runs,
                     events,
                     index,
                 };
-                tx_journal(dir, &j, &mut info, rules::run_started_event(&new), now)?;
+                let started = rules::run_started_event(&new);
+                tx_journal_with(dir, &j, &mut info, started, now, moved)?;
                 Ok(info)
             })
             .map_err(self.tx_err("start a run"))?;
         self.flush()?;
         self.save_high_water()?;
-        self.mirror(info.id, Some(new.plan.to_string()));
+        self.status.reload(info.id, true);
         Ok(info)
     }
 
@@ -120,12 +128,7 @@ impl Store for SledStore {
     }
 
     fn plan_json(&self, run: RunId) -> Result<String, StateError> {
-        let v = self
-            .plans
-            .get(run.0.to_be_bytes())
-            .map_err(self.db_err("read a plan"))?
-            .ok_or(StateError::UnknownRun { run })?;
-        plan_text(&self.dir, &v)
+        read_plan_text(&self.dir, &self.plans, run)
     }
 
     fn resume_run(&self, run: RunId) -> Result<RunInfo, StateError> {
@@ -147,7 +150,8 @@ impl Store for SledStore {
             .map_err(self.tx_err("resume a run"))?;
         self.flush()?;
         self.save_high_water()?;
-        self.mirror(run, self.plan_json(run).ok());
+        // Its first action need not wait for the copy to be rewritten (`status_copy`).
+        self.status.reload_later(run, true);
         Ok(info)
     }
 
@@ -174,7 +178,7 @@ impl Store for SledStore {
             .map_err(self.tx_err("reopen a run"))?;
         self.flush()?;
         self.save_high_water()?;
-        self.mirror(run, self.plan_json(run).ok());
+        self.status.reload(run, true);
         Ok(info)
     }
 
@@ -190,14 +194,7 @@ impl Store for SledStore {
 
     fn step_states(&self, run: RunId) -> Result<BTreeMap<String, StepState>, StateError> {
         self.read_run(run)?;
-        let mut out = BTreeMap::new();
-        for item in self.steps.scan_prefix(run.0.to_be_bytes()) {
-            let (k, v) = item.map_err(self.db_err("read steps"))?;
-            let id = String::from_utf8_lossy(&k[8..]).into_owned();
-            let state = decode(&self.dir, &v, &format!("the record of step {id}"))?;
-            out.insert(id, state);
-        }
-        Ok(out)
+        read_steps(&self.dir, &self.steps, run)
     }
 
     fn step_state(&self, run: RunId, step: &str) -> Result<StepState, StateError> {
@@ -225,7 +222,7 @@ impl Store for SledStore {
         // marks too: a Done lost to a crash would make `--resume` repeat the
         // step's effects. Group commit lets parallel steps share the fsync.
         self.flush()?;
-        self.mirror(run, None);
+        self.status.step(run, step, &state);
         Ok(state)
     }
 
@@ -247,7 +244,7 @@ impl Store for SledStore {
         if stored == 0 {
             self.flush()?;
         }
-        self.mirror(run, None);
+        self.status.step(run, step, &state);
         Ok(state)
     }
 
@@ -300,7 +297,7 @@ impl Store for SledStore {
         // One flush covers both commits: the step's mark costs no fsync more than before.
         let state = self.transition(run, step, status, None)?;
         self.flush()?;
-        self.mirror(run, None);
+        self.status.step(run, step, &state);
         Ok(state)
     }
 
@@ -564,16 +561,18 @@ impl Store for SledStore {
             .transaction(|(runs, plans, step_tree, events, index)| {
                 let mut info = tx_run(dir, runs, run)?;
                 let mut added = 0;
+                let mut moved = Digest::default();
                 for s in steps {
                     let key = step_key(run, s);
                     if step_tree.get(&key)?.is_none() {
                         step_tree.insert(key.as_slice(), pending.clone())?;
+                        moved = moved.add(Digest::of(&key, &pending));
                         added += 1;
                     }
                 }
                 plans.insert(&run.0.to_be_bytes(), plan.clone())?;
                 info.fingerprint = fingerprint.to_string();
-                tx_journal(
+                tx_journal_with(
                     dir,
                     &TxJournal {
                         runs,
@@ -583,13 +582,14 @@ impl Store for SledStore {
                     &mut info,
                     rules::plan_replaced_event(fingerprint, added),
                     Timestamp::now(),
+                    moved,
                 )?;
                 Ok(info)
             })
             .map_err(self.tx_err("replace the plan"))?;
         self.flush()?;
         self.save_high_water()?;
-        self.mirror(run, self.plan_json(run).ok());
+        self.status.reload(run, true);
         Ok(info)
     }
 }
@@ -621,7 +621,41 @@ impl SledStore {
             .map_err(self.tx_err(doing))?;
         self.flush()?;
         self.save_high_water()?;
-        self.mirror(run, None);
+        self.status.run(run);
         Ok(info)
     }
+}
+
+/// Every step record of `run` in `steps`, by id (shared with the status copy's writer, which reads the trees
+/// on its own thread).
+pub(super) fn read_steps(
+    dir: &Path,
+    steps: &Tree,
+    run: RunId,
+) -> Result<BTreeMap<String, StepState>, StateError> {
+    let mut out = BTreeMap::new();
+    for item in steps.scan_prefix(run.0.to_be_bytes()) {
+        let (k, v) = item.map_err(|source| StateError::Db {
+            dir: dir.to_path_buf(),
+            op: "read steps",
+            source,
+        })?;
+        let id = String::from_utf8_lossy(&k[8..]).into_owned();
+        let state = decode(dir, &v, &format!("the record of step {id}"))?;
+        out.insert(id, state);
+    }
+    Ok(out)
+}
+
+/// The JSON text of `run`'s plan in `plans` (see `read_steps`).
+pub(super) fn read_plan_text(dir: &Path, plans: &Tree, run: RunId) -> Result<String, StateError> {
+    let v = plans
+        .get(run.0.to_be_bytes())
+        .map_err(|source| StateError::Db {
+            dir: dir.to_path_buf(),
+            op: "read a plan",
+            source,
+        })?
+        .ok_or(StateError::UnknownRun { run })?;
+    plan_text(dir, &v)
 }

@@ -1,5 +1,5 @@
 //! The journal's index (sled): kept with every journal write, built from the journal when a directory has none
-//! or an older migrate wrote past it, and a disagreement with the records is damage.
+//! or an older migrate wrote past it, and a disagreement with the records (their digest) is damage.
 
 use super::*;
 use crate::state::sled_store::open_sled;
@@ -21,6 +21,20 @@ fn set_index(dir: &Path, rows: &[(Vec<u8>, Vec<u8>)]) {
     for (k, v) in rows {
         tree.insert(k.as_slice(), v.as_slice()).unwrap();
     }
+    db.flush().unwrap();
+}
+
+/// Rewrites the record of `step` of run 1 in the (closed) state directory `dir` with `edit`, as a page of
+/// another time would hold it.
+fn edit_step_record(dir: &Path, step: &str, edit: impl Fn(&mut Value)) {
+    let db = open_sled(&dir.join("db")).unwrap();
+    let tree = db.open_tree("steps").unwrap();
+    let mut k = 1u64.to_be_bytes().to_vec();
+    k.extend_from_slice(step.as_bytes());
+    let mut record: Value = serde_json::from_slice(&tree.get(&k).unwrap().unwrap()).unwrap();
+    edit(&mut record);
+    tree.insert(k, serde_json::to_vec(&record).unwrap())
+        .unwrap();
     db.flush().unwrap();
 }
 
@@ -63,10 +77,38 @@ fn every_journal_write_keeps_the_index_equal_to_the_journal() {
     assert_eq!(s.drop_snapshots(run, "a").unwrap(), 1);
     s.verify().unwrap();
     drop(s);
-    assert!(
-        index_rows(&dir).len() >= 3,
-        "a summary and the two steps that moved"
-    );
+    let rows = index_rows(&dir);
+    assert_eq!(rows.len(), 1, "one summary per run: {rows:?}");
+    // Reopening checks the summary, the journal's end and the records' digest.
+    open(&dir).verify().unwrap();
+}
+
+#[test]
+fn an_index_of_the_earlier_layout_is_replaced_when_opened() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = state_dir(&tmp);
+    let run = busy(&dir);
+    let built = index_rows(&dir);
+    // A summary (`r`) and per-step entries (`s`) of the layout before the digest, possibly stale: an older
+    // migrate's, which this build neither reads nor keeps.
+    let mut legacy = built.clone();
+    let mut r = b"r".to_vec();
+    r.extend_from_slice(&run.0.to_be_bytes());
+    legacy.push((r, br#"{"covered":1,"snapshots":0,"_v":2}"#.to_vec()));
+    let mut s = b"s".to_vec();
+    s.extend_from_slice(&run.0.to_be_bytes());
+    s.extend_from_slice(b"b");
+    legacy.push((
+        s,
+        br#"{"status":"done","seq":1,"finished":1,"_v":2}"#.to_vec(),
+    ));
+    // Without a summary of this build's: indexed afresh, and the earlier rows removed.
+    legacy.retain(|(k, _)| k.first() != Some(&b'd'));
+    set_index(&dir, &legacy);
+    let s = open(&dir);
+    s.verify().unwrap();
+    drop(s);
+    assert_eq!(index_rows(&dir), built);
 }
 
 #[test]
@@ -115,48 +157,60 @@ fn an_index_an_older_migrate_left_behind_catches_up_when_opened() {
 }
 
 #[test]
-fn an_index_that_disagrees_with_the_records_is_damage() {
+fn step_records_that_disagree_with_the_index_are_damage() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = state_dir(&tmp);
     busy(&dir);
     let rows = index_rows(&dir);
-    // Step b's entry says done (the journal and its record say failed): a mixture of old and new pages.
-    let tampered: Vec<(Vec<u8>, Vec<u8>)> = rows
-        .iter()
-        .map(|(k, v)| {
-            let text = String::from_utf8(v.clone()).unwrap();
-            let v = match k.ends_with(b"b") {
-                true => text.replace("\"failed\"", "\"done\"").into_bytes(),
-                false => v.clone(),
-            };
-            (k.clone(), v)
-        })
-        .collect();
-    assert_ne!(tampered, rows);
-    set_index(&dir, &tampered);
+    // Step b's record says done (the journal and the index say failed): a mixture of old and new pages. The
+    // records' digest shows it, and the journal says which record is wrong.
+    edit_step_record(&dir, "b", |r| r["status"] = json!("done"));
     let err = SledStore::open(&dir).unwrap_err();
     assert!(
         matches!(err, StateError::Damaged { .. }) && err.to_string().contains("step b"),
         "{err}"
     );
+    // Put back, it opens.
+    edit_step_record(&dir, "b", |r| r["status"] = json!("failed"));
+    drop(open(&dir));
+    // A record older than the last one written whose status agrees with the journal (an attempt fewer): comparing
+    // statuses would not see it, the digest does.
+    edit_step_record(&dir, "b", |r| r["attempts"] = json!(0));
+    let err = SledStore::open(&dir).unwrap_err();
+    assert!(
+        matches!(err, StateError::Damaged { .. })
+            && err.to_string().contains("not the ones last written"),
+        "{err}"
+    );
+    edit_step_record(&dir, "b", |r| r["attempts"] = json!(1));
+    drop(open(&dir));
+    assert_eq!(index_rows(&dir), rows, "the index was not rewritten");
+    // A summary whose digest is not the records' (the index page of another time) is damage too.
+    let stale: Vec<(Vec<u8>, Vec<u8>)> = rows
+        .iter()
+        .map(|(k, v)| {
+            let mut summary: Value = serde_json::from_slice(v).unwrap();
+            summary["steps"] = json!("0123456789abcdef");
+            (k.clone(), summary.to_string().into_bytes())
+        })
+        .collect();
+    set_index(&dir, &stale);
+    let err = SledStore::open(&dir).unwrap_err();
+    assert!(matches!(err, StateError::Damaged { .. }), "{err}");
     // An index ahead of the journal (the journal lost its tail) is damage too, not a fresh index.
     let ahead: Vec<(Vec<u8>, Vec<u8>)> = rows
         .iter()
         .map(|(k, v)| {
-            let text = String::from_utf8(v.clone()).unwrap();
-            let v = match k.first() == Some(&b'r') {
-                true => {
-                    let mut summary: Value = serde_json::from_str(&text).unwrap();
-                    let covered = summary["covered"].as_u64().unwrap();
-                    summary["covered"] = json!(covered + 1);
-                    summary.to_string().into_bytes()
-                }
-                false => v.clone(),
-            };
-            (k.clone(), v)
+            let mut summary: Value = serde_json::from_slice(v).unwrap();
+            let covered = summary["covered"].as_u64().unwrap();
+            summary["covered"] = json!(covered + 1);
+            (k.clone(), summary.to_string().into_bytes())
         })
         .collect();
     set_index(&dir, &ahead);
     let err = SledStore::open(&dir).unwrap_err();
     assert!(matches!(err, StateError::Damaged { .. }), "{err}");
+    // Put back, it opens and its whole journal agrees.
+    set_index(&dir, &rows);
+    open(&dir).verify().unwrap();
 }

@@ -10,6 +10,7 @@ mod locking;
 mod on_kubernetes;
 mod pause;
 mod semantics;
+mod status_copy;
 mod versions;
 
 use std::collections::BTreeMap;
