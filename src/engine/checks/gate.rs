@@ -331,6 +331,13 @@ mod tests {
         assert!(parse_groups("trust", &["roots-of-all-evil".into()]).is_err());
     }
 
+    /// Moves `step` of `run` through `statuses`, in order.
+    fn move_through(store: &dyn Store, run: RunId, step: &str, statuses: &[StepStatus]) {
+        for to in statuses {
+            store.set_step_status(run, step, *to, None).unwrap();
+        }
+    }
+
     fn gate_step(mesh_id: &str) -> Step {
         let mut s = Step::new(crate::plan::Phase::Trust, "gate/trust", "gate");
         s.forward(crate::plan::Action::Check {
@@ -375,24 +382,25 @@ mod tests {
         let gates = ["gate/trust".to_string()];
         rerun(&store, run, &gates).unwrap();
         assert_eq!(status(), StepStatus::Pending, "not done: runs anyway");
-        store
-            .set_step_status(run, "gate/trust", StepStatus::Running, None)
-            .unwrap();
-        store
-            .set_step_status(run, "gate/trust", StepStatus::Done, None)
-            .unwrap();
+        move_through(
+            &store,
+            run,
+            "gate/trust",
+            &[StepStatus::Running, StepStatus::Done],
+        );
         rerun(&store, run, &gates).unwrap();
         assert_eq!(status(), StepStatus::RolledBack);
         // Half reset by a crash: finished by the next replan.
-        store
-            .set_step_status(run, "gate/trust", StepStatus::Running, None)
-            .unwrap();
-        store
-            .set_step_status(run, "gate/trust", StepStatus::Done, None)
-            .unwrap();
-        store
-            .set_step_status(run, "gate/trust", StepStatus::RollingBack, None)
-            .unwrap();
+        move_through(
+            &store,
+            run,
+            "gate/trust",
+            &[
+                StepStatus::Running,
+                StepStatus::Done,
+                StepStatus::RollingBack,
+            ],
+        );
         rerun(&store, run, &gates).unwrap();
         assert_eq!(status(), StepStatus::RolledBack);
         // A rolled-back step may run again.
@@ -417,13 +425,16 @@ mod tests {
             .unwrap()
             .id;
         for id in ["gate/trust", "trust/root"] {
-            for to in [
-                StepStatus::Running,
-                StepStatus::Done,
-                StepStatus::RollingBack,
-            ] {
-                store.set_step_status(run, id, to, None).unwrap();
-            }
+            move_through(
+                &store,
+                run,
+                id,
+                &[
+                    StepStatus::Running,
+                    StepStatus::Done,
+                    StepStatus::RollingBack,
+                ],
+            );
         }
         let states = store.step_states(run).unwrap();
         assert!(finish_interrupted_resets(&store, run, &steps, &states).unwrap());
